@@ -1,0 +1,137 @@
+# sbx — build, test and benchmark. Plain GNU make; `make help` lists targets.
+#
+# Three toolchains:
+#   guest: musl-gcc, static       -> build/sbx-init       (objects in build/guest)
+#   host:  gcc + glibc            -> build/sbx, build/sbx-vsockd, unit tests
+#   asan:  gcc + glibc + ASan/UBSan, dynamic -> build/asan/* (same tests)
+
+BUILD      := build
+MUSL       := $(BUILD)/musl
+KHDR       := $(MUSL)/kernel-headers
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+COMMON  := $(WARN) -I. -MMD -MP -fstack-protector-strong -ffunction-sections -fdata-sections
+HOST_CFLAGS  := $(COMMON) -O2 -g -D_FORTIFY_SOURCE=2
+GUEST_CFLAGS := $(COMMON) -Os -isystem $(KHDR) -isystem $(MUSL)/include -DSBX_GUEST
+ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DSBX_NO_SECCOMP
+LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
+
+# Sources by role. lib/ and vsock/ are shared by both sides.
+SHARED_SRC := $(wildcard lib/*.c) $(wildcard vsock/*.c)
+GUEST_SRC  := $(SHARED_SRC) $(wildcard init/*.c exec/*.c fs/*.c net/*.c)
+LIBSBX_SRC := $(SHARED_SRC) $(filter-out host/main.c host/cli_%.c,$(wildcard host/*.c))
+CLI_SRC    := host/main.c $(wildcard host/cli_*.c)
+VSOCKD_SRC := $(filter-out host/vsockd/main.c,$(wildcard host/vsockd/*.c))
+# Guest code that unit tests exercise on the host (parsers, state machines).
+GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c exec/*.c fs/*.c net/*.c))
+
+obj = $(patsubst %.c,$(1)/%.o,$(2))
+
+GUEST_OBJ := $(call obj,$(BUILD)/guest,$(GUEST_SRC))
+
+.PHONY: all image test unit integration system asan fuzz bench run clean distclean help deps
+all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd
+
+help:
+	@echo "make            build build/sbx-init (static, musl), build/sbx, build/sbx-vsockd"
+	@echo "make image      build the guest kernel + initramfs in build/"
+	@echo "make run        set up, boot a sandbox, run a command in it, shut it down"
+	@echo "make test       build everything and run unit, integration and system tests"
+	@echo "make asan       the unit and integration tests under ASan + UBSan"
+	@echo "make bench      benchmarks; writes bench/results.md"
+
+# ---- packages and static libraries ---------------------------------------
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	scripts/deps.sh --all
+	@touch $@
+
+deps: $(DEPS_STAMP)
+
+$(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a: | $(DEPS_STAMP)
+	scripts/musl-libs.sh $(MUSL)
+
+# ---- guest: sbx-init -------------------------------------------------------
+$(BUILD)/guest/%.o: %.c | $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
+	@mkdir -p $(dir $@)
+	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
+	musl-gcc -static -s $(LDHARDEN) -o $@ $(GUEST_OBJ) -L$(MUSL)/lib -lseccomp -lsodium
+
+# ---- host: libsbx, sbx, sbx-vsockd -----------------------------------------
+# $(1) = output dir, $(2) = cflags
+define host_rules
+$(1)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -c $$< -o $$@
+$(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC))
+	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC))
+	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC))
+	@rm -f $$@ && ar rcs $$@ $$^
+endef
+$(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
+$(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
+
+HOST_LIBS := -lsodium
+$(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(BUILD)/host/libsbx.a
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
+$(BUILD)/sbx-vsockd: $(BUILD)/host/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
+
+# An instrumented sbx-init for `make asan` (glibc, dynamic, no seccomp).
+$(BUILD)/asan/sbx-init: $(call obj,$(BUILD)/asan,$(GUEST_SRC))
+	$(CC) -fsanitize=address,undefined -o $@ $^ -lsodium -lseccomp
+$(BUILD)/asan/sbx: $(call obj,$(BUILD)/asan,$(CLI_SRC)) $(BUILD)/asan/libsbx.a
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS)
+
+# ---- unit tests (cmocka, host toolchain) ----------------------------------
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+UNIT_LIBS = $(BUILD)/host/libvsockd.a $(BUILD)/host/libguest.a $(BUILD)/host/libsbx.a -lcmocka -lsodium -lseccomp
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/host/libvsockd.a $(BUILD)/host/libguest.a $(BUILD)/host/libsbx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(UNIT_LIBS)
+ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+$(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(BUILD)/asan/libvsockd.a $(BUILD)/asan/libguest.a $(BUILD)/asan/libsbx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libvsockd.a $(BUILD)/asan/libguest.a $(BUILD)/asan/libsbx.a -lcmocka -lsodium -lseccomp
+
+# ---- image ------------------------------------------------------------------
+image: $(BUILD)/sbx-init | $(DEPS_STAMP)
+	rootfs/build.sh
+
+# ---- tests ------------------------------------------------------------------
+# tests/run.sh runs every suite and prints the one summary line.
+test: all $(UNIT_BIN) image
+	tests/run.sh unit integration system
+
+unit: $(UNIT_BIN)
+	tests/run.sh unit
+
+integration: all
+	tests/run.sh integration
+
+system: all image
+	tests/run.sh system
+
+asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx
+	SBX_BUILD=$(BUILD)/asan tests/run.sh unit integration
+
+bench: all image
+	scripts/deps.sh --bench
+	bench/run.sh
+
+run: all image
+	tests/demo.sh
+
+clean:
+	rm -rf $(BUILD)/guest $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/sbx $(BUILD)/sbx-init $(BUILD)/sbx-vsockd
+
+distclean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

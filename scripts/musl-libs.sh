@@ -1,0 +1,41 @@
+#!/bin/sh
+# Builds static libsodium and libseccomp against musl from Debian's source
+# packages into PREFIX (default build/musl). Debian's own .a files reference
+# glibc fortify symbols and do not link with musl. Cached: does nothing when
+# both libraries are already there.
+set -eu
+PREFIX=$(realpath -m "${1:-build/musl}")
+[ -e "$PREFIX/lib/libsodium.a" ] && [ -e "$PREFIX/lib/libseccomp.a" ] && exit 0
+
+# musl-gcc does not search /usr/include; give it just the kernel headers.
+KHDR="$PREFIX/kernel-headers"
+mkdir -p "$KHDR" "$PREFIX/src"
+for d in /usr/include/linux /usr/include/asm-generic \
+	/usr/include/$(gcc -print-multiarch)/asm; do
+	ln -sfn "$d" "$KHDR/$(basename "$d")"
+done
+export CC="musl-gcc -isystem $KHDR"
+export CFLAGS="-Os -fPIE -ffunction-sections -fdata-sections"
+jobs=$(nproc)
+
+cd "$PREFIX/src"
+if [ ! -e "$PREFIX/lib/libsodium.a" ]; then
+	rm -rf libsodium-*
+	apt-get source -q libsodium >/dev/null 2>&1 ||
+		{ echo "musl-libs: apt-get source libsodium failed" >&2; exit 1; }
+	(cd libsodium-*/ && ./autogen.sh -s >/dev/null 2>&1 || autoreconf -fi >/dev/null &&
+		./configure -q --prefix="$PREFIX" --disable-shared --enable-static \
+			--disable-pie --disable-ssp >/dev/null &&
+		make -s -j"$jobs" >/dev/null && make -s install >/dev/null)
+fi
+if [ ! -e "$PREFIX/lib/libseccomp.a" ]; then
+	rm -rf libseccomp-*
+	apt-get source -q libseccomp >/dev/null 2>&1 ||
+		{ echo "musl-libs: apt-get source libseccomp failed" >&2; exit 1; }
+	(cd libseccomp-*/ && { [ -x configure ] || autoreconf -fi >/dev/null; } &&
+		./configure -q --prefix="$PREFIX" --disable-shared --enable-static \
+			>/dev/null &&
+		make -s -j"$jobs" -C src >/dev/null &&
+		make -s -C src install >/dev/null && make -s -C include install >/dev/null)
+fi
+echo "musl-libs: libsodium and libseccomp installed in $PREFIX"
