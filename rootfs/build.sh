@@ -1,0 +1,190 @@
+#!/bin/sh
+# Builds the guest images into build/: the kernel (build/vmlinuz, Debian's
+# cloud flavour, unpacked, never installed), the sbx initramfs and the
+# power-off-at-once baseline initramfs. Reproducible; cheap when up to date.
+#
+# Environment: SBX_INIT (default build/sbx-init), SOURCE_DATE_EPOCH (default 0),
+# SBX_KERNEL_REFRESH=1 (resolve and fetch the newest kernel package again).
+set -eu
+cd "$(dirname "$0")/.."
+
+# The kernel modules the guest loads, plus their dependencies (worked out
+# from modules.dep): vsock over virtio-mmio (microvm) and virtio-pci.
+MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+	virtio_mmio vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
+	vsock_loopback"
+KERNEL_META=linux-image-cloud-amd64
+
+B=build
+W=$B/rootfs			# scratch: tools, generated files, specs
+K=$B/kernel			# cache: the kernel package, unpacked
+SBX_INIT=${SBX_INIT:-$B/sbx-init}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
+export LC_ALL=C
+
+say() { echo "image: $*" >&2; }
+fail() { say "$*"; exit 1; }
+
+[ -e "$SBX_INIT" ] || fail "$SBX_INIT is missing (make build/sbx-init)"
+[ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing (scripts/deps.sh: busybox-static)"
+mkdir -p "$W" "$K"
+
+# ---- kernel: resolve the metapackage, download once, unpack, depmod --------
+kernel_fetch() {
+	pkg=$(apt-cache depends "$KERNEL_META" 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	[ -n "$pkg" ] || fail "cannot resolve $KERNEL_META (run apt-get update)"
+	rm -rf "$K/deb" "$K/root" "$K/root.tmp"
+	mkdir -p "$K/deb"
+	say "fetching $pkg"
+	# _apt cannot write into a root-owned build dir; that only costs a warning.
+	(cd "$K/deb" && apt-get download -q "$pkg" 2>&1 | grep -v unsandboxed >&2 || true)
+	set -- "$K"/deb/"$pkg"_*.deb
+	[ -e "$1" ] || fail "apt-get download $pkg failed"
+	dpkg-deb -x "$1" "$K/root.tmp"
+	kver=$(ls "$K/root.tmp/lib/modules")
+	# The package ships no modules.dep (postinst runs depmod): make it here.
+	depmod -b "$K/root.tmp" "$kver"
+	mv "$K/root.tmp" "$K/root"
+}
+if [ "${SBX_KERNEL_REFRESH:-}" = 1 ] || ! ls "$K"/root/boot/vmlinuz-* >/dev/null 2>&1; then
+	kernel_fetch
+fi
+KVER=$(ls "$K/root/lib/modules")
+MODDIR=$K/root/lib/modules/$KVER
+
+# ---- up to date? -------------------------------------------------------------
+OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
+stamp=$( (echo "$MODULES $KVER $SOURCE_DATE_EPOCH"
+	cat rootfs/build.sh rootfs/*.c rootfs/*.h tests/system/vsock-tool.c \
+		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-*) | sha256sum)
+uptodate=1
+for f in $OUTPUTS; do [ -e "$f" ] || uptodate=; done
+if [ -n "$uptodate" ] && [ "$(cat "$W/stamp" 2>/dev/null)" = "$stamp" ]; then
+	say "up to date"
+	exit 0
+fi
+rm -f "$W/stamp"
+
+# ---- tools and small guest programs -----------------------------------------
+CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I."
+MUSL_CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Os -static -s -I.
+	-isystem $B/musl/kernel-headers"
+# musl-gcc searches no /usr/include; vsock-tool needs linux/vm_sockets.h.
+if [ ! -e "$B/musl/kernel-headers/linux" ]; then
+	mkdir -p "$B/musl/kernel-headers"
+	for d in /usr/include/linux /usr/include/asm-generic \
+		"/usr/include/$(gcc -print-multiarch)/asm"; do
+		ln -sfn "$d" "$B/musl/kernel-headers/$(basename "$d")"
+	done
+fi
+cc $CFLAGS -o "$B/mkcpio" rootfs/mkcpio.c rootfs/cpio.c
+cc $CFLAGS -o "$B/tsc-khz" rootfs/tsc-khz.c
+musl-gcc $MUSL_CFLAGS -o "$W/baseline-init" rootfs/baseline-init.c
+musl-gcc $MUSL_CFLAGS -o "$B/vsock-tool" tests/system/vsock-tool.c
+
+# ---- kernel and modules -----------------------------------------------------
+cp "$K/root/boot/vmlinuz-$KVER" "$B/vmlinuz.tmp" && mv "$B/vmlinuz.tmp" "$B/vmlinuz"
+
+# Prints the .ko paths (relative to $MODDIR) of $MODULES and everything they
+# depend on, dependencies first. modules.dep lists each module's complete
+# dependency set, so a depth-first walk is enough. Module names treat - and _
+# alike; a wanted module that is built in (modules.builtin) is skipped.
+modules_in_order() {
+	awk -v want="$MODULES" -v builtin="$MODDIR/modules.builtin" '
+	function name(path) { sub(/.*\//, "", path); sub(/\.ko.*$/, "", path);
+		gsub(/-/, "_", path); return path }
+	function visit(m,   i, n, d) {
+		if (m in done) return
+		done[m] = 1
+		n = split(deps[m], d, " ")
+		for (i = 1; i <= n; i++) visit(name(d[i]))
+		print path[m]
+	}
+	BEGIN { while ((getline l < builtin) > 0) isbuiltin[name(l)] = 1 }
+	{ m = name($1); sub(/:$/, "", $1); path[m] = $1
+	  $1 = ""; deps[m] = $0 }
+	END {
+		n = split(want, w, /[ \t\n]+/)
+		for (i = 1; i <= n; i++) {
+			if (w[i] == "" || (w[i] in isbuiltin)) continue
+			if (!(w[i] in path)) { print "no module " w[i] > "/dev/stderr"; exit 1 }
+			visit(w[i])
+		}
+	}' "$MODDIR/modules.dep"
+}
+modules_in_order > "$W/modules.rel"
+
+# ---- /etc ---------------------------------------------------------------------
+mkdir -p "$W/etc"
+sed "s|^|/lib/modules/$KVER/|" "$W/modules.rel" > "$W/etc/modules"
+cat > "$W/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+user:x:1000:1000:user:/home/user:/bin/sh
+EOF
+cat > "$W/etc/group" <<'EOF'
+root:x:0:
+user:x:1000:
+EOF
+cat > "$W/etc/hosts" <<'EOF'
+127.0.0.1	localhost
+::1	localhost
+EOF
+cat > "$W/etc/resolv.conf" <<'EOF'
+# The sandbox has no network until the host grants one.
+EOF
+
+# ---- what goes into the initramfs (mkcpio spec, see mkcpio --help) ----------
+initramfs_spec() {
+	echo "nod dev/console 0600 0 0 c 5 1"	# the kernel opens it for /init
+	for d in proc sys sys/fs/cgroup dev dev/pts dev/shm run etc etc/sbx \
+		lib/modules bin sbin usr/bin usr/sbin; do
+		echo "dir $d 0755 0 0"
+	done
+	echo "dir tmp 1777 0 0"
+	echo "dir root 0700 0 0"
+	echo "dir home 0755 0 0"
+	echo "dir home/user 0700 1000 1000"
+
+	echo "file init $SBX_INIT 0755 0 0"
+	echo "slink sbin/init /init 0777 0 0"
+	echo "file bin/busybox $BUSYBOX 0755 0 0"
+	"$BUSYBOX" --list-full | grep -vx -e sbin/init -e linuxrc -e bin/busybox |
+		sed 's|.*|slink & /bin/busybox 0777 0 0|'
+	echo "file usr/bin/vsock-tool $B/vsock-tool 0755 0 0"
+
+	for f in passwd group hosts resolv.conf; do
+		echo "file etc/$f $W/etc/$f 0644 0 0"
+	done
+	echo "file etc/sbx/modules $W/etc/modules 0644 0 0"
+	while read -r ko; do
+		echo "file lib/modules/$KVER/$ko $MODDIR/$ko 0644 0 0"
+	done < "$W/modules.rel"
+}
+
+# Adds every missing parent directory, then sorts by name: parents come
+# first, and the same inputs always give the same bytes.
+spec_complete() {
+	awk '{ print; n = split($2, p, "/"); d = ""
+	       for (i = 1; i < n; i++) { d = d (i > 1 ? "/" : "") p[i]
+	               if (!(d in seen)) { seen[d] = 1; extra[d] = 1 } }
+	       named[$2] = 1 }
+	     END { for (d in extra) if (!(d in named)) print "dir " d " 0755 0 0" }' |
+		sort -k2,2 -u
+}
+
+archive() { # spec-file output
+	"$B/mkcpio" < "$1" | gzip -n -9 > "$2.tmp"
+	mv "$2.tmp" "$2"
+}
+
+initramfs_spec | spec_complete > "$W/initramfs.list"
+archive "$W/initramfs.list" "$B/initramfs.cpio.gz"
+printf '%s\n' "nod dev/console 0600 0 0 c 5 1" \
+	"file init $W/baseline-init 0755 0 0" | spec_complete > "$W/baseline.list"
+archive "$W/baseline.list" "$B/baseline-initramfs.cpio.gz"
+
+echo "$stamp" > "$W/stamp"
+say "kernel $KVER, $(wc -l < "$W/modules.rel") modules, $(wc -l < "$W/initramfs.list") entries," \
+	"initramfs $(wc -c < "$B/initramfs.cpio.gz") bytes"
