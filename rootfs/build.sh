@@ -174,8 +174,13 @@ spec_complete() {
 		sort -k2,2 -u
 }
 
+# The kernel finds an uncompressed archive appended after this one (the
+# per-sandbox config) only at a 4-byte aligned offset; it skips NUL bytes
+# between archives, so pad with them.
 archive() { # spec-file output
 	"$B/mkcpio" < "$1" | gzip -n -9 > "$2.tmp"
+	pad=$(( (4 - $(wc -c < "$2.tmp") % 4) % 4 ))
+	head -c "$pad" /dev/zero >> "$2.tmp"
 	mv "$2.tmp" "$2"
 }
 
