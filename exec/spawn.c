@@ -1,0 +1,124 @@
+/* Workload process creation: see spawn.h. The child shares our memory
+ * until it calls execve (CLONE_VM|CLONE_VFORK, the parent is suspended
+ * meanwhile), so it only makes system calls and writes its failure into
+ * the shared context; it must not allocate or touch shared locks. */
+#include "exec/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+
+#define SPAWN_STACK (64 * 1024)
+
+struct spawn_ctx {
+	const struct spawn_req *req;
+	struct spawn_err err;
+};
+
+static _Alignas(16) char spawn_stack[SPAWN_STACK];
+
+static _Noreturn void child_fail(struct spawn_ctx *ctx, enum spawn_stage stage, int err)
+{
+	ctx->err.stage = stage;
+	ctx->err.err = err;
+	_exit(127);
+}
+
+/* execvp(3) with the child's own PATH rather than ours: EACCES from any
+ * candidate wins over ENOENT, as in execvp. */
+static void exec_search(struct spawn_ctx *ctx, const struct spawn_req *r)
+{
+	const char *file = r->argv[0], *p = r->path ? r->path : SPAWN_DEFAULT_PATH;
+	size_t flen = strlen(file);
+	char buf[PATH_MAX];
+	int err = ENOENT;
+	bool eacces = false;
+
+	if (strchr(file, '/')) {
+		execve(file, r->argv, r->envp);
+		child_fail(ctx, SPAWN_EXEC, errno);
+	}
+	for (;;) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+
+		if (dlen + 1 + flen < sizeof(buf)) {
+			memcpy(buf, p, dlen);
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+			execve(dlen ? buf : file, r->argv, r->envp);
+			if (errno == EACCES)
+				eacces = true;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				err = errno;
+		}
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	child_fail(ctx, SPAWN_EXEC, eacces ? EACCES : err);
+}
+
+static int child_main(void *arg)
+{
+	struct spawn_ctx *ctx = arg;
+	const struct spawn_req *r = ctx->req;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	/* We ignore SIGPIPE; the workload must not inherit that. */
+	sigaction(SIGPIPE, &dfl, NULL);
+	if (setsid() < 0)
+		child_fail(ctx, SPAWN_SETUP, errno);
+	if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0)
+		child_fail(ctx, SPAWN_SETUP, errno);
+	for (int i = 0; i < 3; i++) {
+		if (r->fd[i] == i) {
+			if (fcntl(i, F_SETFD, 0) < 0)
+				child_fail(ctx, SPAWN_SETUP, errno);
+		} else if (dup2(r->fd[i], i) < 0) {
+			child_fail(ctx, SPAWN_SETUP, errno);
+		}
+	}
+	if (r->set_ids) {
+		if (setgroups((size_t)r->ngroups, r->groups) < 0 || setgid(r->gid) < 0 ||
+		    setuid(r->uid) < 0)
+			child_fail(ctx, SPAWN_IDS, errno);
+	}
+	if (r->cwd && chdir(r->cwd) < 0) {
+		if (!r->cwd_optional || chdir("/") < 0)
+			child_fail(ctx, SPAWN_CWD, errno);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	exec_search(ctx, r);
+	return 127;
+}
+
+int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
+{
+	struct spawn_ctx ctx = { .req = r };
+	pid_t child;
+
+	child = clone(child_main, spawn_stack + sizeof(spawn_stack),
+		      CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+	if (child < 0) {
+		e->stage = SPAWN_SETUP;
+		e->err = errno;
+		return -e->err;
+	}
+	/* CLONE_VFORK: the child has exec'd or exited by now. */
+	*e = ctx.err;
+	if (e->stage != SPAWN_OK)
+		return -e->err;
+	*pid = child;
+	return 0;
+}

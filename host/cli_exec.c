@@ -1,0 +1,252 @@
+/* sbx exec: run a command in a sandbox with stdio attached. Signals that
+ * sbx receives are forwarded to the command's process group; with -t the
+ * local terminal is put in raw mode and its size follows SIGWINCH. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "host/cli.h"
+#include "lib/util.h"
+
+#define ENV_MAX 4096
+#define GIVE_UP_AFTER 3 /* interrupts before sbx stops waiting */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sbx exec [OPTIONS] ID [--] CMD [ARG...]\n"
+		"       sbx --connect ADDR exec [OPTIONS] [--] CMD [ARG...]\n"
+		"\n"
+		"Run CMD in the sandbox with its stdout and stderr on sbx's.\n"
+		"\n"
+		"  -i, --interactive  forward sbx's stdin (otherwise the command's\n"
+		"                     stdin is /dev/null)\n"
+		"  -t, --tty          run on a terminal: raw mode here, window size\n"
+		"                     changes forwarded\n"
+		"  -w, --cwd DIR      working directory (relative: to the sandbox's)\n"
+		"  -e, --env K=V      set an environment variable (K alone: take its\n"
+		"                     value from here); repeatable\n"
+		"      --clear-env    start from an empty environment\n"
+		"  -u, --user U       user name or uid (default: the sandbox's user)\n"
+		"\n"
+		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the command's\n"
+		"process group; after %d interrupts sbx stops waiting and exits.\n"
+		"Exit status: the command's, 128+N if it died of signal N, 126/127 if\n"
+		"it could not be started, 125 if sbx failed.\n", GIVE_UP_AFTER);
+}
+
+struct exec_state {
+	int sfd;
+	bool tty;
+	int tty_fd;       /* the local terminal, or -1 */
+	int interrupts;
+};
+
+static struct termios saved_termios;
+static int raw_fd = -1;
+
+static void restore_terminal(void)
+{
+	if (raw_fd >= 0) {
+		tcsetattr(raw_fd, TCSADRAIN, &saved_termios);
+		raw_fd = -1;
+	}
+}
+
+static void make_raw(int fd)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &saved_termios) < 0)
+		return;
+	t = saved_termios;
+	cfmakeraw(&t);
+	if (tcsetattr(fd, TCSADRAIN, &t) == 0) {
+		raw_fd = fd;
+		atexit(restore_terminal);
+	}
+}
+
+static void window_size(int fd, unsigned short *rows, unsigned short *cols)
+{
+	struct winsize ws;
+
+	if (fd >= 0 && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+	}
+}
+
+static int on_signal(void *arg, struct sbx_conn *c, struct sbx_error *err)
+{
+	struct exec_state *st = arg;
+	struct signalfd_siginfo si;
+	int r = 0;
+
+	while (r == 0 && read(st->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGWINCH) {
+			unsigned short rows = 0, cols = 0;
+
+			window_size(st->tty_fd, &rows, &cols);
+			if (st->tty && rows)
+				r = sbx_exec_resize(c, rows, cols, err);
+			continue;
+		}
+		if (si.ssi_signo == SIGINT && ++st->interrupts >= GIVE_UP_AFTER) {
+			restore_terminal();
+			cli_error("interrupted %d times: no longer waiting for the command",
+				  st->interrupts);
+			exit(128 + SIGINT);
+		}
+		r = sbx_exec_signal(c, (int)si.ssi_signo, err);
+	}
+	return r;
+}
+
+/* Splits "ID [--] CMD..." / "[--] CMD...": see usage. */
+static int split_target(const struct cli *cli, int argc, char **argv, const char **id,
+			char ***cmd)
+{
+	bool dashdash = optind > 1 && strcmp(argv[optind - 1], "--") == 0;
+	int i = optind;
+
+	*id = NULL;
+	if (!cli->connect && !dashdash && i < argc) {
+		*id = argv[i++];
+		if (i < argc && strcmp(argv[i], "--") == 0)
+			i++;
+	}
+	if (i >= argc) {
+		cli_error("no command given (see sbx exec --help)");
+		return -EINVAL;
+	}
+	*cmd = &argv[i];
+	return 0;
+}
+
+int cli_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "cwd", required_argument, NULL, 'w' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "clear-env", no_argument, NULL, 'C' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sbx_exec_opts o = { 0 };
+	struct exec_state st = { .sfd = -1, .tty_fd = -1 };
+	struct sbx_io io = { .in_fd = -1, .out_fd = 1, .err_fd = 2 };
+	struct sbx_exit x;
+	struct sbx_error err;
+	struct sbx_conn *c;
+	const char **env;
+	const char *id;
+	char addr[256], **cmd;
+	size_t nenv = 0;
+	sigset_t mask;
+	int opt, r;
+
+	env = calloc(ENV_MAX + 1, sizeof(*env));
+	if (!env)
+		return CLI_FAIL;
+	while ((opt = getopt_long(argc, argv, "+itw:e:u:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			o.stdin_pipe = true;
+			break;
+		case 't':
+			o.tty = true;
+			break;
+		case 'w':
+			o.cwd = optarg;
+			break;
+		case 'e':
+			if (nenv == ENV_MAX) {
+				cli_error("too many --env options (at most %d)", ENV_MAX);
+				return 2;
+			}
+			if (!strchr(optarg, '=')) {
+				const char *v = getenv(optarg);
+				char *kv;
+
+				if (!v)
+					continue; /* not set here: nothing to pass */
+				if (asprintf(&kv, "%s=%s", optarg, v) < 0)
+					return CLI_FAIL;
+				env[nenv++] = kv;
+			} else if (optarg[0] == '=') {
+				cli_error("--env %s: the variable name is empty", optarg);
+				return 2;
+			} else {
+				env[nenv++] = optarg;
+			}
+			break;
+		case 'C':
+			o.clear_env = true;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (split_target(cli, argc, argv, &id, &cmd) < 0)
+		return 2;
+	if (cli_target(cli, id, addr, sizeof(addr)) < 0)
+		return CLI_FAIL;
+	o.argv = (const char *const *)cmd;
+	o.env = env;
+
+	if (o.stdin_pipe)
+		io.in_fd = 0;
+	if (o.tty) {
+		st.tty = true;
+		st.tty_fd = isatty(0) ? 0 : isatty(1) ? 1 : -1;
+		window_size(st.tty_fd, &o.rows, &o.cols);
+	}
+	/* Signals arrive through a signalfd polled with the connection. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	io.extra_fd = st.sfd;
+	io.on_extra = on_signal;
+	io.arg = &st;
+
+	if (sbx_connect(addr, &c, &err) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_FAIL;
+	}
+	if (o.tty && o.stdin_pipe && isatty(0))
+		make_raw(0);
+	r = sbx_exec_io(c, &o, &io, &x, &err);
+	restore_terminal();
+	sbx_close(c);
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		return CLI_FAIL;
+	}
+	if (x.how == EXIT_NOT_STARTED)
+		cli_error("%s", x.msg);
+	return sbx_exit_status(&x);
+}

@@ -1,0 +1,473 @@
+/* libsbx: connections, frames and commands on the client side. The socket
+ * is non-blocking; blocking calls wait with poll(2), so one mechanism
+ * serves both the simple calls and event loops. */
+#include "host/sbx.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "vsock/addr.h"
+
+#define RX_MAX (PROTO_HDR_LEN + PROTO_FRAME_MAX)
+#define RX_CHUNK (256 * 1024)
+#define TX_MAX (4 * RX_MAX)
+#define CONNECT_TIMEOUT_MS 10000
+
+struct sbx_conn {
+	int fd;
+	struct buf rx;
+	struct buf tx;
+	bool hello_done;
+	bool eof;
+	char addr[160];
+};
+
+static int fail(struct sbx_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct sbx_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code < 0)
+		code = -code;
+	if (err) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct addr a;
+	char why[256];
+	int fd, r;
+
+	if (addr_parse(addr, &a, why, sizeof(why)) < 0)
+		return fail(err, EINVAL, "%s", why);
+	fd = addr_connect(&a, CONNECT_TIMEOUT_MS);
+	if (fd < 0) {
+		if (fd == -ECONNREFUSED && a.kind == ADDR_HYBRID)
+			return fail(err, ECONNREFUSED,
+				    "cannot connect to %s: nothing listens on port %u in the guest",
+				    addr, a.port);
+		return fail(err, fd, "cannot connect to %s: %s", addr, strerror(-fd));
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return fail(err, ENOMEM, "out of memory");
+	}
+	c->fd = fd;
+	str_copy(c->addr, sizeof(c->addr), addr);
+	buf_init(&c->rx, RX_MAX);
+	buf_init(&c->tx, TX_MAX);
+	if ((r = fd_set_nonblock(fd, true)) < 0 ||
+	    (r = proto_hello_put(&c->tx, PROTO_VERSION, PROTO_VERSION)) < 0) {
+		sbx_close(c);
+		return fail(err, r, "cannot set up the connection to %s", addr);
+	}
+	*out = c;
+	return 0;
+}
+
+void sbx_close(struct sbx_conn *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	buf_free(&c->rx);
+	buf_free(&c->tx);
+	free(c);
+}
+
+int sbx_fd(const struct sbx_conn *c) { return c->fd; }
+struct buf *sbx_txbuf(struct sbx_conn *c) { return &c->tx; }
+
+int sbx_send(struct sbx_conn *c, uint16_t type, const void *payload, size_t len,
+	     struct sbx_error *err)
+{
+	int r = proto_put(&c->tx, type, payload, len);
+
+	return r < 0 ? fail(err, r, "cannot queue a %s frame", proto_type_name(type)) : 0;
+}
+
+static int lost(struct sbx_conn *c, struct sbx_error *err, int code)
+{
+	if (code == EPIPE || code == ECONNRESET)
+		return fail(err, EPIPE, "the connection to %s was lost", c->addr);
+	return fail(err, code, "connection to %s: %s", c->addr, strerror(code));
+}
+
+/* Non-blocking send of what is queued: 1 when all sent, 0 when not. */
+static int tx_some(struct sbx_conn *c, struct sbx_error *err)
+{
+	while (buf_len(&c->tx)) {
+		ssize_t n = send(c->fd, buf_head(&c->tx), buf_len(&c->tx), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return lost(c, err, errno);
+		}
+		buf_consume(&c->tx, (size_t)n);
+	}
+	if (c->tx.cap > RX_CHUNK)
+		buf_shrink(&c->tx, 0);
+	return 1;
+}
+
+/* Non-blocking read of what is there: bytes read, 0 if none. */
+static int rx_some(struct sbx_conn *c, struct sbx_error *err)
+{
+	ssize_t n;
+	size_t want = RX_CHUNK;
+
+	if (c->eof)
+		return lost(c, err, EPIPE);
+	if (buf_len(&c->rx) >= PROTO_HDR_LEN) {
+		size_t total = PROTO_HDR_LEN + get_le32(buf_head(&c->rx));
+
+		if (total > buf_len(&c->rx) && total <= RX_MAX)
+			want = MAX(want, total - buf_len(&c->rx));
+	}
+	if (buf_reserve(&c->rx, want) < 0 && buf_reserve(&c->rx, 1) < 0)
+		return fail(err, EMSGSIZE, "frame from %s too large", c->addr);
+	n = read(c->fd, buf_tail(&c->rx), buf_room(&c->rx));
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : lost(c, err, errno);
+	if (n == 0) {
+		c->eof = true;
+		return lost(c, err, EPIPE);
+	}
+	buf_commit(&c->rx, (size_t)n);
+	return (int)n;
+}
+
+int sbx_next_frame(struct sbx_conn *c, struct frame *f, struct sbx_error *err)
+{
+	struct proto_err pe;
+	long n;
+
+	for (;;) {
+		n = proto_frame_parse(buf_head(&c->rx), buf_len(&c->rx), f, &pe);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
+		/* Consuming only moves offsets: the payload stays in place
+		 * until the next read into the buffer, i.e. the next call. */
+		buf_consume(&c->rx, (size_t)n);
+		if (!c->hello_done) {
+			struct hello_ok h;
+
+			if (f->type == FT_ERROR)
+				goto error;
+			if (f->type != FT_HELLO_OK)
+				return fail(err, EPROTO, "%s answered %s instead of HELLO_OK", c->addr,
+					    proto_type_name(f->type));
+			if (proto_hello_ok_decode(f, &h, &pe) < 0)
+				return fail(err, pe.code, "bad HELLO_OK from %s: %s", c->addr, pe.msg);
+			if (h.flags & HELLO_F_AUTH)
+				return fail(err, EACCES, "%s requires a token", c->addr);
+			c->hello_done = true;
+			continue;
+		}
+		if (f->type == FT_ERROR)
+			goto error;
+		return 1;
+	}
+error: {
+	char msg[PROTO_MSG_MAX + 1];
+	int code;
+
+	if (proto_error_decode(f, &code, msg, sizeof(msg), &pe) < 0)
+		return fail(err, pe.code, "bad ERROR frame from %s: %s", c->addr, pe.msg);
+	return fail(err, code, "%s", msg);
+}
+}
+
+int sbx_pump(struct sbx_conn *c, bool *want_write, struct sbx_error *err)
+{
+	int r = tx_some(c, err);
+
+	if (r < 0)
+		return r;
+	*want_write = r == 0;
+	return rx_some(c, err);
+}
+
+int sbx_flush(struct sbx_conn *c, struct sbx_error *err)
+{
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		int r = tx_some(c, err);
+
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return fail(err, errno, "poll");
+	}
+}
+
+int sbx_recv(struct sbx_conn *c, struct frame *f, int timeout_ms, struct sbx_error *err)
+{
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int r = sbx_next_frame(c, f, err);
+
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if ((r = tx_some(c, err)) < 0)
+			return r;
+		if (r == 0)
+			p.events |= POLLOUT;
+		r = rx_some(c, err);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno != EINTR)
+			return fail(err, errno, "poll");
+		if (r == 0)
+			return fail(err, EAGAIN, "no answer from %s within %d ms", c->addr, timeout_ms);
+	}
+}
+
+/* ---- commands ---- */
+
+int sbx_exit_status(const struct sbx_exit *x)
+{
+	return x->how == EXIT_SIGNALED ? 128 + x->signal : x->code;
+}
+
+int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_error *err)
+{
+	struct exec_req req = { 0 };
+	size_t n;
+	int r;
+
+	for (n = 0; o->argv[n]; n++)
+		;
+	req.argv = (char **)o->argv;
+	req.argc = n;
+	for (n = 0; o->env && o->env[n]; n++)
+		;
+	req.env = (char **)o->env;
+	req.envc = n;
+	req.cwd = (char *)o->cwd;
+	req.user = (char *)o->user;
+	req.flags = (o->clear_env ? EXEC_F_CLEAR_ENV : 0) | (o->stdin_pipe ? EXEC_F_STDIN : 0) |
+		    (o->no_stdout ? EXEC_F_NO_STDOUT : 0) | (o->no_stderr ? EXEC_F_NO_STDERR : 0);
+	req.pty = o->tty;
+	req.rows = o->rows ? o->rows : 24;
+	req.cols = o->cols ? o->cols : 80;
+	if (req.argc == 0)
+		return fail(err, EINVAL, "no command given");
+	r = proto_exec_put(&c->tx, &req);
+	if (r < 0)
+		return fail(err, r, "the command is too large to send (arguments and environment "
+			    "must fit in %u bytes)", PROTO_FRAME_MAX);
+	return 0;
+}
+
+int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error *err)
+{
+	struct exit_status x;
+	struct proto_err pe;
+	uint32_t pid;
+
+	memset(ev, 0, sizeof(*ev));
+	switch (f->type) {
+	case FT_STARTED:
+		if (proto_u32_decode(f, &pid, &pe) < 0)
+			return fail(err, pe.code, "%s", pe.msg);
+		ev->kind = SBX_EV_STARTED;
+		ev->pid = (pid_t)pid;
+		return 0;
+	case FT_STDOUT:
+	case FT_STDERR:
+		ev->kind = f->type == FT_STDOUT ? SBX_EV_STDOUT : SBX_EV_STDERR;
+		ev->data = f->payload;
+		ev->len = f->len;
+		return 0;
+	case FT_EXIT:
+		if (proto_exit_decode(f, &x, &pe) < 0)
+			return fail(err, pe.code, "%s", pe.msg);
+		ev->kind = SBX_EV_EXIT;
+		ev->exit.how = x.how;
+		ev->exit.core = x.flags & EXIT_F_CORE;
+		if (x.how == EXIT_SIGNALED)
+			ev->exit.signal = x.value;
+		else
+			ev->exit.code = x.value;
+		memcpy(ev->exit.msg, x.msg, sizeof(ev->exit.msg));
+		return 0;
+	default:
+		return fail(err, EPROTO, "unexpected %s frame from the agent",
+			    proto_type_name(f->type));
+	}
+}
+
+int sbx_exec_stdin(struct sbx_conn *c, const void *data, size_t len, struct sbx_error *err)
+{
+	return sbx_send(c, FT_STDIN, data, len, err);
+}
+
+int sbx_exec_stdin_eof(struct sbx_conn *c, struct sbx_error *err)
+{
+	return sbx_send(c, FT_STDIN_EOF, NULL, 0, err);
+}
+
+int sbx_exec_signal(struct sbx_conn *c, int sig, struct sbx_error *err)
+{
+	int r = proto_u32_put(&c->tx, FT_SIGNAL, (uint32_t)sig);
+
+	return r < 0 ? fail(err, r, "cannot queue a signal") : 0;
+}
+
+int sbx_exec_resize(struct sbx_conn *c, unsigned short rows, unsigned short cols,
+		    struct sbx_error *err)
+{
+	int r = proto_resize_put(&c->tx, rows, cols);
+
+	return r < 0 ? fail(err, r, "cannot queue a resize") : 0;
+}
+
+static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
+{
+	int r;
+
+	if (fd < 0)
+		return 0;
+	r = fd_write_all(fd, p, n);
+	return r < 0 ? fail(err, r, "cannot write the command's output: %s", strerror(-r)) : 0;
+}
+
+#define STDIN_CHUNK (256 * 1024)
+
+int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
+		struct sbx_exit *exit, struct sbx_error *err)
+{
+	bool in_open = o->stdin_pipe && io->in_fd >= 0, want_write = false;
+	uint8_t *chunk = NULL;
+	int r;
+
+	if ((r = sbx_exec_send(c, o, err)) < 0)
+		return r;
+	if (o->stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
+		return r;
+	if (in_open && !(chunk = malloc(STDIN_CHUNK)))
+		return fail(err, ENOMEM, "out of memory");
+	for (;;) {
+		struct pollfd p[3] = { { .fd = c->fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+		struct frame f;
+		struct sbx_event ev;
+
+		while ((r = sbx_next_frame(c, &f, err)) == 1) {
+			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
+				goto out;
+			if (ev.kind == SBX_EV_STDOUT)
+				r = write_out(io->out_fd, ev.data, ev.len, err);
+			else if (ev.kind == SBX_EV_STDERR)
+				r = write_out(io->err_fd, ev.data, ev.len, err);
+			else if (ev.kind == SBX_EV_STARTED && io->on_started)
+				io->on_started(io->arg, ev.pid);
+			else if (ev.kind == SBX_EV_EXIT) {
+				*exit = ev.exit;
+				r = 0;
+				goto out;
+			}
+			if (r < 0)
+				goto out;
+		}
+		if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
+			goto out;
+		if (r > 0)
+			continue; /* parse what came in before waiting */
+		if (want_write)
+			p[0].events |= POLLOUT;
+		/* Read more input only when the queue to the agent is short. */
+		if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
+			p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
+		if (io->extra_fd >= 0)
+			p[2] = (struct pollfd){ .fd = io->extra_fd, .events = POLLIN };
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = fail(err, errno, "poll");
+			goto out;
+		}
+		if (p[1].revents) {
+			ssize_t n = read(io->in_fd, chunk, STDIN_CHUNK);
+
+			if (n < 0 && errno != EINTR && errno != EAGAIN) {
+				r = fail(err, errno, "cannot read standard input: %s", strerror(errno));
+				goto out;
+			}
+			if (n == 0) {
+				in_open = false;
+				r = sbx_exec_stdin_eof(c, err);
+			} else if (n > 0) {
+				r = sbx_exec_stdin(c, chunk, (size_t)n, err);
+			}
+			if (r < 0)
+				goto out;
+		}
+		if (p[2].revents && (r = io->on_extra(io->arg, c, err)) < 0)
+			goto out;
+	}
+out:
+	free(chunk);
+	return r;
+}
+
+int sbx_run(const char *addr, const struct sbx_exec_opts *o, int in_fd, int out_fd, int err_fd,
+	    struct sbx_exit *exit, struct sbx_error *err)
+{
+	struct sbx_io io = { .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd, .extra_fd = -1 };
+	struct sbx_conn *c;
+	int r;
+
+	if ((r = sbx_connect(addr, &c, err)) < 0)
+		return r;
+	r = sbx_exec_io(c, o, &io, exit, err);
+	sbx_close(c);
+	return r;
+}
+
+/* ---- the agent ---- */
+
+int sbx_info(const char *addr, struct info *out, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct proto_err pe;
+	struct frame f;
+	int r;
+
+	if ((r = sbx_connect(addr, &c, err)) < 0)
+		return r;
+	if ((r = sbx_send(c, FT_INFO, NULL, 0, err)) < 0 || (r = sbx_recv(c, &f, -1, err)) < 0)
+		goto out;
+	if (f.type != FT_INFO_OK)
+		r = fail(err, EPROTO, "%s answered INFO with %s", addr, proto_type_name(f.type));
+	else if (proto_info_ok_decode(&f, out, &pe) < 0)
+		r = fail(err, pe.code, "bad INFO_OK from %s: %s", addr, pe.msg);
+out:
+	sbx_close(c);
+	return r;
+}

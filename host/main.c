@@ -1,0 +1,118 @@
+/* sbx: the host command line. Global options, then one subcommand; each
+ * subcommand lives in host/cli_<name>.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/cli.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "exec", cli_exec, "run a command in a sandbox" },
+	{ "info", cli_info, "show what runs at the other end" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sbx [--connect ADDR] COMMAND [ARGS...]\n"
+		"\n"
+		"Drive sbx sandboxes: Linux microVMs with the sbx-init agent as PID 1.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(out,
+		"\n"
+		"Options:\n"
+		"  --connect ADDR  talk to the agent at ADDR instead of a sandbox by id:\n"
+		"                  unix:PATH          an agent in development mode\n"
+		"                  vsock:CID:PORT     AF_VSOCK (hosts with vhost-vsock)\n"
+		"                  hybrid:PATH:PORT   a Firecracker-style vsock socket\n"
+		"                  ($SBX_CONNECT does the same)\n"
+		"  --help          this text; `sbx COMMAND --help` for a command\n"
+		"\n"
+		"Exit status: a command's own status (128+N when it died of signal N),\n"
+		"126/127 when it could not be started, 125 when sbx itself failed.\n");
+}
+
+void cli_error(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "sbx: %s\n", msg);
+}
+
+int cli_target(const struct cli *cli, const char *id, char *addr, size_t n)
+{
+	if (id && cli->connect) {
+		cli_error("give either a sandbox id or --connect, not both");
+		return -EINVAL;
+	}
+	if (cli->connect) {
+		if (str_copy(addr, n, cli->connect) < 0) {
+			cli_error("address too long: %s", cli->connect);
+			return -ENAMETOOLONG;
+		}
+		return 0;
+	}
+	if (!id) {
+		cli_error("no sandbox given: name one by id, or use --connect ADDR");
+		return -EINVAL;
+	}
+	cli_error("no such sandbox: %s", id);
+	return -ENOENT;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { .connect = getenv("SBX_CONNECT") };
+	int opt;
+
+	log_set_prog("sbx");
+	if (cli.connect && !*cli.connect)
+		cli.connect = NULL;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cli.connect = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			argv += optind;
+			argc -= optind;
+			optind = 1; /* reset getopt for the subcommand */
+			return commands[i].fn(&cli, argc, argv);
+		}
+	cli_error("unknown command '%s' (see sbx --help)", argv[optind]);
+	return 2;
+}

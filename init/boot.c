@@ -1,0 +1,181 @@
+/* VM start-up and the file-system half of shutdown, for PID 1: see
+ * boot.h. Nothing here parses input from outside the image. */
+#include "init/boot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const struct mnt {
+	const char *src, *dir, *type;
+	unsigned long flags;
+	const char *data;
+	mode_t mode;
+} mounts[] = {
+	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
+	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
+	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755 },
+	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5", 0755 },
+	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
+	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755 },
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
+	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
+};
+
+/* Is something mounted at dir already? Compares with /proc/self/mounts,
+ * which exists once /proc is mounted. */
+static bool mounted(const char *dir)
+{
+	char line[512], want[256];
+	bool found = false;
+	FILE *f;
+
+	if (strcmp(dir, "/proc") == 0)
+		return access("/proc/self/mounts", F_OK) == 0;
+	f = fopen("/proc/self/mounts", "re");
+	if (!f)
+		return false;
+	snprintf(want, sizeof(want), " %s ", dir);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, want) != NULL;
+	fclose(f);
+	return found;
+}
+
+void boot_mounts(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
+		const struct mnt *m = &mounts[i];
+
+		if (mkdir(m->dir, m->mode) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to create %s", m->dir);
+		if (mounted(m->dir))
+			continue;
+		if (mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
+			log_warn(errno, "unable to mount %s on %s", m->type, m->dir);
+	}
+	/* Programs expect these links into /proc. */
+	(void)!symlink("/proc/self/fd", "/dev/fd");
+	(void)!symlink("/proc/self/fd/0", "/dev/stdin");
+	(void)!symlink("/proc/self/fd/1", "/dev/stdout");
+	(void)!symlink("/proc/self/fd/2", "/dev/stderr");
+}
+
+void boot_stdio(void)
+{
+	int fd = -1;
+
+	for (int i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) >= 0)
+			continue;
+		if (fd < 0)
+			fd = open("/dev/console", O_RDWR | O_NOCTTY);
+		if (fd < 0)
+			fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			return;
+		if (fd != i)
+			dup2(fd, i);
+	}
+	if (fd > 2)
+		close(fd);
+}
+
+void boot_modules(const char *list)
+{
+	char line[512];
+	unsigned loaded = 0;
+	uint64_t start = time_boot_ns();
+	FILE *f = fopen(list, "re");
+
+	if (!f) {
+		if (errno != ENOENT)
+			log_warn(errno, "unable to read %s", list);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		int fd;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_warn(errno, "unable to open module %s", line);
+			continue;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to load module %s", line);
+		else
+			loaded++;
+		close(fd);
+	}
+	fclose(f);
+	log_debug(0, "loaded %u modules in %llu ms", loaded,
+		  (unsigned long long)((time_boot_ns() - start) / NSEC_PER_MSEC));
+}
+
+void boot_hostname(const char *name)
+{
+	if (sethostname(name, strlen(name)) < 0)
+		log_warn(errno, "unable to set the host name to %s", name);
+}
+
+void boot_loopback(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		log_warn(errno, "unable to bring up lo");
+		return;
+	}
+	str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	/* The kernel gives lo 127.0.0.1 and ::1 when it comes up. */
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 ||
+	    (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(fd, SIOCSIFFLAGS, &ifr) < 0))
+		log_warn(errno, "unable to bring up lo");
+	close(fd);
+}
+
+void boot_unmount_all(void)
+{
+	char mnts[64][256];
+	int n = 0;
+	FILE *f;
+
+	sync();
+	f = fopen("/proc/self/mounts", "re");
+	if (f) {
+		char line[512];
+
+		while (n < 64 && fgets(line, sizeof(line), f)) {
+			char dir[256];
+
+			if (sscanf(line, "%*s %255s", dir) == 1 && strcmp(dir, "/") != 0)
+				str_copy(mnts[n++], sizeof(mnts[0]), dir);
+		}
+		fclose(f);
+	}
+	/* Innermost first: the reverse of the order they were mounted. */
+	for (int i = n - 1; i >= 0; i--) {
+		if (umount2(mnts[i], 0) == 0)
+			continue;
+		if (umount2(mnts[i], 0) == 0 || umount2(mnts[i], MNT_DETACH) == 0)
+			continue;
+		log_warn(errno, "unable to unmount %s", mnts[i]);
+	}
+	sync();
+}

@@ -1,0 +1,426 @@
+/* Configuration parser shared by PID 1 and the server: see config.h. */
+#include "lib/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "vsock/proto.h"
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	str_copy(c->hostname, sizeof(c->hostname), "sandbox");
+	c->port = PROTO_DEFAULT_PORT;
+	str_copy(c->user, sizeof(c->user), "root");
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->envc; i++)
+		free(c->env[i]);
+	free(c->env);
+	c->env = NULL;
+	c->envc = 0;
+}
+
+static size_t env_name_len(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+
+	return eq ? (size_t)(eq - entry) : strlen(entry);
+}
+
+const char *config_env_get(char *const *env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (; env && *env; env++)
+		if (env_name_len(*env) == len && memcmp(*env, name, len) == 0)
+			return *env + len + 1;
+	return NULL;
+}
+
+int config_env_set(char ***env, size_t *envc, const char *name, const char *value)
+{
+	size_t len = strlen(name), i;
+	char *entry = NULL, **grown;
+
+	if (value) {
+		size_t vlen = strlen(value);
+
+		entry = malloc(len + vlen + 2);
+		if (!entry)
+			return -ENOMEM;
+		memcpy(entry, name, len);
+		entry[len] = '=';
+		memcpy(entry + len + 1, value, vlen + 1);
+	}
+	for (i = 0; i < *envc; i++)
+		if (env_name_len((*env)[i]) == len && memcmp((*env)[i], name, len) == 0)
+			break;
+	if (i < *envc) {
+		free((*env)[i]);
+		if (entry) {
+			(*env)[i] = entry;
+		} else {
+			memmove(&(*env)[i], &(*env)[i + 1], (*envc - i) * sizeof(char *));
+			(*envc)--;
+		}
+		return 0;
+	}
+	if (!entry)
+		return 0;
+	if (*envc >= CONFIG_ENV_MAX) {
+		free(entry);
+		return -E2BIG;
+	}
+	grown = realloc(*env, (*envc + 2) * sizeof(char *));
+	if (!grown) {
+		free(entry);
+		return -ENOMEM;
+	}
+	*env = grown;
+	(*env)[(*envc)++] = entry;
+	(*env)[*envc] = NULL;
+	return 0;
+}
+
+static bool env_name_ok(const char *s)
+{
+	if (!*s || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+static bool hostname_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CONFIG_HOSTNAME_MAX || *s == '-' || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+static int fail(char *err, size_t n, int code, const char *fmt, const char *key, const char *val)
+{
+	snprintf(err, n, fmt, key, val);
+	return -code;
+}
+
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t n)
+{
+	uint64_t v;
+	int r;
+
+	if (strcmp(key, "hostname") == 0) {
+		if (!hostname_ok(value))
+			return fail(err, n, EINVAL,
+				    "%s: '%s' is not a host name (1-64 letters, digits, '-' and '.')",
+				    key, value);
+		str_copy(c->hostname, sizeof(c->hostname), value);
+		return 0;
+	}
+	if (strcmp(key, "port") == 0) {
+		if (str_to_u64(value, UINT32_MAX - 1, &v) < 0 || v == 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not a port number (1-4294967294)",
+				    key, value);
+		c->port = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "user") == 0) {
+		if (!*value || strlen(value) > CONFIG_USER_MAX || strchr(value, ':') ||
+		    strchr(value, '/'))
+			return fail(err, n, EINVAL, "%s: '%s' is not a user name or uid", key, value);
+		str_copy(c->user, sizeof(c->user), value);
+		return 0;
+	}
+	if (strcmp(key, "workdir") == 0) {
+		if (value[0] != '/' || strlen(value) >= sizeof(c->workdir))
+			return fail(err, n, EINVAL, "%s: '%s' is not an absolute path", key, value);
+		str_copy(c->workdir, sizeof(c->workdir), value);
+		return 0;
+	}
+	if (str_starts_with(key, "env.")) {
+		if (!env_name_ok(key + 4))
+			return fail(err, n, EINVAL,
+				    "%s: bad environment variable name (letters, digits and '_')%s",
+				    key, "");
+		r = config_env_set(&c->env, &c->envc, key + 4, value);
+		if (r < 0)
+			return fail(err, n, -r, "%s: cannot add to the environment (at most 4096 entries)%s",
+				    key, "");
+		return 0;
+	}
+	return fail(err, n, EINVAL, "unknown key '%s'%s", key, "");
+}
+
+int config_unquote(const char *in, char *out, char *err, size_t n)
+{
+	const char *p = in;
+	char *o = out;
+
+	if (*p != '"') {
+		strcpy(out, in);
+		return 0;
+	}
+	for (p++; *p && *p != '"'; p++) {
+		if (*p != '\\') {
+			*o++ = *p;
+			continue;
+		}
+		switch (*++p) {
+		case '\\': *o++ = '\\'; break;
+		case '"': *o++ = '"'; break;
+		case 'n': *o++ = '\n'; break;
+		case 't': *o++ = '\t'; break;
+		case 'r': *o++ = '\r'; break;
+		case 'x': {
+			char hex[3] = { p[1], p[1] ? p[2] : 0, 0 };
+			char *end;
+			long x = strtol(hex, &end, 16);
+
+			if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]) || x == 0) {
+				snprintf(err, n, "bad \\x escape (two hex digits, not 00)");
+				return -EINVAL;
+			}
+			*o++ = (char)x;
+			p += 2;
+			break;
+		}
+		default:
+			snprintf(err, n, "unknown escape '\\%c'", *p ? *p : ' ');
+			return -EINVAL;
+		}
+	}
+	if (*p != '"') {
+		snprintf(err, n, "missing closing quote");
+		return -EINVAL;
+	}
+	for (p++; *p; p++)
+		if (!isspace((unsigned char)*p)) {
+			snprintf(err, n, "text after the closing quote");
+			return -EINVAL;
+		}
+	*o = '\0';
+	return 0;
+}
+
+/* Applies one "key = value" statement; the line is modified in place. */
+static int apply_line(struct config *c, char *line, char *err, size_t n)
+{
+	char *eq = strchr(line, '='), *key = line, *val, *end, *decoded;
+	char why[128];
+	int r;
+
+	if (!eq) {
+		snprintf(err, n, "'%s' is not key=value", line);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	for (end = eq; end > key && isspace((unsigned char)end[-1]); end--)
+		;
+	*end = '\0';
+	for (val = eq + 1; isspace((unsigned char)*val); val++)
+		;
+	for (end = val + strlen(val); end > val && isspace((unsigned char)end[-1]); end--)
+		;
+	*end = '\0';
+	if (!*key) {
+		snprintf(err, n, "missing key before '='");
+		return -EINVAL;
+	}
+	decoded = malloc(strlen(val) + 1);
+	if (!decoded)
+		return -ENOMEM;
+	r = config_unquote(val, decoded, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, n, "%s: %s", key, why);
+	else
+		r = config_set(c, key, decoded, err, n);
+	free(decoded);
+	return r;
+}
+
+static void note_error(int *first, char *err, size_t n, const char *origin, unsigned line,
+		       const char *msg)
+{
+	log_warn(0, "%s:%u: %s", origin, line, msg);
+	if (*first == 0) {
+		*first = -EINVAL;
+		snprintf(err, n, "%s:%u: %s", origin, line, msg);
+	}
+}
+
+int config_parse_text(struct config *c, const char *text, size_t len, const char *origin,
+		      char *err, size_t n)
+{
+	char msg[512], *line;
+	unsigned lineno = 0;
+	int first = 0;
+	size_t i = 0;
+
+	line = malloc(CONFIG_VALUE_MAX + 1);
+	if (!line)
+		return -ENOMEM;
+	while (i < len) {
+		size_t start = i, l;
+		char *p;
+
+		while (i < len && text[i] != '\n')
+			i++;
+		l = i - start;
+		i++;
+		lineno++;
+		if (l > CONFIG_VALUE_MAX) {
+			note_error(&first, err, n, origin, lineno, "line longer than 65536 bytes");
+			continue;
+		}
+		memcpy(line, text + start, l);
+		line[l] = '\0';
+		if (memchr(line, '\0', l)) {
+			note_error(&first, err, n, origin, lineno, "line contains a NUL byte");
+			continue;
+		}
+		for (p = line; isspace((unsigned char)*p); p++)
+			;
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (apply_line(c, p, msg, sizeof(msg)) < 0)
+			note_error(&first, err, n, origin, lineno, msg);
+	}
+	free(line);
+	return first;
+}
+
+int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_t n)
+{
+	size_t len = strlen(cmdline);
+	char *word = malloc(len + 1), msg[512];
+	const char *p = cmdline;
+	unsigned index = 0;
+	int first = 0;
+
+	if (!word)
+		return -ENOMEM;
+	/* The kernel splits its command line at spaces outside double
+	 * quotes and leaves the quotes in place; do the same. */
+	while (*p) {
+		bool quoted = false;
+		size_t w = 0;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		while (*p && (quoted || !isspace((unsigned char)*p))) {
+			if (*p == '"')
+				quoted = !quoted;
+			word[w++] = *p++;
+		}
+		word[w] = '\0';
+		index++;
+		if (!str_starts_with(word, "sbx."))
+			continue;
+		if (!strchr(word, '=')) {
+			snprintf(msg, sizeof(msg), "'%s' has no value", word);
+			note_error(&first, err, n, "kernel command line", index, msg);
+			continue;
+		}
+		if (apply_line(c, word + 4, msg, sizeof(msg)) < 0)
+			note_error(&first, err, n, "kernel command line", index, msg);
+	}
+	free(word);
+	return first;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t n)
+{
+	char *text;
+	size_t len = 0, cap = 1 << 16;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, n, "cannot open %s: %s", path, strerror(errno));
+		return r;
+	}
+	text = malloc(cap);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (len == cap) {
+			char *grown = cap >= (16u << 20) ? NULL : realloc(text, cap * 2);
+
+			if (!grown) {
+				snprintf(err, n, "%s: larger than 16 MiB", path);
+				r = -EFBIG;
+				goto out;
+			}
+			text = grown;
+			cap *= 2;
+		}
+		k = read(fd, text + len, cap - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			snprintf(err, n, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	r = config_parse_text(c, text, len, path, err, n);
+out:
+	free(text);
+	close(fd);
+	return r;
+}
+
+int config_load(struct config *c, const char *path, bool must_exist, bool cmdline, char *err,
+		size_t n)
+{
+	char line[4096];
+	int first = 0, r, fd;
+	ssize_t k;
+
+	if (cmdline && (fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC)) >= 0) {
+		k = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		if (k > 0) {
+			line[k] = '\0';
+			first = config_parse_cmdline(c, line, err, n);
+		}
+	}
+	if (path) {
+		char ferr[512];
+
+		r = config_load_file(c, path, ferr, sizeof(ferr));
+		if (r == -ENOENT && !must_exist)
+			r = 0;
+		if (r < 0 && first == 0) {
+			first = r;
+			snprintf(err, n, "%s", ferr);
+		}
+	}
+	return first;
+}

@@ -1,0 +1,59 @@
+/* The sandbox configuration: one parser for the config file
+ * (/etc/sbx/config) and the kernel command line (sbx.* keys). Format in
+ * docs/CONFIG.md. Bad lines are reported naming the key and skipped; the
+ * rest still applies, so a typo never leaves a sandbox unbootable. */
+#ifndef SBX_CONFIG_H
+#define SBX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH "/etc/sbx/config"
+#define CONFIG_HOSTNAME_MAX 64
+#define CONFIG_USER_MAX 32
+#define CONFIG_PATH_MAX 4096
+#define CONFIG_VALUE_MAX 65536
+#define CONFIG_ENV_MAX 4096 /* entries */
+
+struct config {
+	char hostname[CONFIG_HOSTNAME_MAX + 1];
+	uint32_t port;
+	char user[CONFIG_USER_MAX + 1];
+	char workdir[CONFIG_PATH_MAX]; /* empty: the default user's home */
+	char **env;                    /* "NAME=value", names unique, NULL-terminated */
+	size_t envc;
+};
+
+void config_init(struct config *c);
+void config_free(struct config *c);
+
+/* Sets one key. Returns 0, or -errno with a message naming the key. */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t n);
+
+/* Parses a whole file's text / a kernel command line. Every bad line is
+ * logged (prefixed with `origin`) and skipped; returns 0 when all lines
+ * were good, else -EINVAL with the first error in err. */
+int config_parse_text(struct config *c, const char *text, size_t len, const char *origin,
+		      char *err, size_t n);
+int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_t n);
+/* Reads and parses a file; -ENOENT when it does not exist. */
+int config_load_file(struct config *c, const char *path, char *err, size_t n);
+
+/* The whole configuration of a sandbox: the kernel command line (when
+ * `cmdline`, from /proc/cmdline), then the file at `path` (if not NULL; a
+ * missing file is fine unless `must_exist`). Later settings win. Returns
+ * the first error as config_parse_text does. */
+int config_load(struct config *c, const char *path, bool must_exist, bool cmdline, char *err,
+		size_t n);
+
+/* Decodes a value as written in the file: bare (trimmed) or "quoted" with
+ * \\ \" \n \t \r \xHH escapes. out must hold strlen(in) + 1 bytes. */
+int config_unquote(const char *in, char *out, char *err, size_t n);
+
+/* Sets NAME=value in a NULL-terminated environment array, replacing an
+ * existing NAME; value NULL removes it. */
+int config_env_set(char ***env, size_t *envc, const char *name, const char *value);
+const char *config_env_get(char *const *env, const char *name);
+
+#endif

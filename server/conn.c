@@ -1,0 +1,442 @@
+/* Client connections: frame reassembly, output queue, hello, hand-off to
+ * operations. See conn.h for the two lifetimes of a connection. */
+#include "server/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define RX_CHUNK (64 * 1024)
+#define TX_MAX (2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX))
+#define HANDSHAKE_NS (10 * NSEC_PER_SEC)
+
+static struct conn *conns;
+static unsigned nconns;
+/* Frames are usually parsed straight from here, so an idle connection
+ * holds no receive buffer at all. */
+static uint8_t rx_scratch[RX_CHUNK];
+
+static void conn_event(struct watch *w, uint32_t events);
+static void sock_close(struct conn *c);
+
+unsigned conn_count(void) { return nconns; }
+
+static void conn_maybe_free(struct conn *c)
+{
+	if (!c->sock_closed || c->in_rx || (c->ops && !c->released))
+		return;
+	if (c->ops && c->ops->destroy)
+		c->ops->destroy(c);
+	c->ops = NULL;
+	timer_cancel(&c->timer);
+	buf_free(&c->rx);
+	buf_free(&c->tx);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	loop_free_later(c);
+}
+
+static void handshake_timeout(struct timer *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+
+	conn_fail(c, ETIMEDOUT, "no request within %llu seconds of connecting",
+		  (unsigned long long)(HANDSHAKE_NS / NSEC_PER_SEC));
+}
+
+int conn_start(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	buf_init(&c->rx, PROTO_HDR_LEN + PROTO_FRAME_MAX);
+	buf_init(&c->tx, TX_MAX);
+	c->body_fd = -1;
+	c->state = CONN_HELLO;
+	r = loop_add(&c->w, fd, EPOLLIN, conn_event);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	nconns++;
+	timer_arm(&c->timer, HANDSHAKE_NS, handshake_timeout);
+	return 0;
+}
+
+static void hangup_op(struct conn *c)
+{
+	if (c->ops && !c->released && !c->hung_up) {
+		c->hung_up = true;
+		if (c->ops->hangup)
+			c->ops->hangup(c);
+		else
+			c->released = true;
+	}
+}
+
+static void sock_close(struct conn *c)
+{
+	if (c->sock_closed)
+		return;
+	loop_del(&c->w);
+	close(c->w.fd);
+	c->sock_closed = true;
+	c->body_left = 0;
+	buf_free(&c->rx);
+	buf_free(&c->tx);
+	hangup_op(c);
+	conn_maybe_free(c);
+}
+
+bool conn_tx_idle(const struct conn *c)
+{
+	return !c->sock_closed && buf_len(&c->tx) == 0 && c->body_left == 0;
+}
+
+static void update_events(struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->sock_closed)
+		return;
+	if (!c->rx_paused && !c->closing)
+		ev |= EPOLLIN;
+	if (buf_len(&c->tx) || c->body_left)
+		ev |= EPOLLOUT;
+	if (loop_set(&c->w, ev) < 0)
+		sock_close(c);
+}
+
+/* Returns 1 when everything queued was sent, 0 when the socket is full,
+ * -1 when the connection is gone. */
+static int tx_write(struct conn *c)
+{
+	while (buf_len(&c->tx)) {
+		ssize_t n = send(c->w.fd, buf_head(&c->tx), buf_len(&c->tx),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		buf_consume(&c->tx, (size_t)n);
+	}
+	while (c->body_left) {
+		ssize_t n = splice(c->body_fd, NULL, c->w.fd, NULL, c->body_left,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		if (n == 0) {
+			log_warn(0, "spliced body source ended %zu bytes early", c->body_left);
+			return -1;
+		}
+		c->body_left -= (size_t)n;
+	}
+	if (c->tx.cap > RX_CHUNK)
+		buf_shrink(&c->tx, 0);
+	return 1;
+}
+
+static void flush(struct conn *c, bool from_event)
+{
+	int r;
+
+	if (c->sock_closed)
+		return;
+	r = tx_write(c);
+	if (r < 0) {
+		sock_close(c);
+		return;
+	}
+	if (r == 1 && c->closing) {
+		sock_close(c);
+		return;
+	}
+	update_events(c);
+	if (r == 1 && from_event && c->ops && !c->released && c->ops->writable)
+		c->ops->writable(c);
+}
+
+void conn_flush(struct conn *c)
+{
+	flush(c, false);
+}
+
+int conn_send(struct conn *c, uint16_t type, const void *payload, size_t len)
+{
+	int r;
+
+	if (conn_dead(c))
+		return -EPIPE;
+	if (c->body_left)
+		return -EBUSY;
+	r = proto_put(&c->tx, type, payload, len);
+	if (r < 0)
+		return r;
+	conn_flush(c);
+	return 0;
+}
+
+int conn_send_spliced(struct conn *c, uint16_t type, int fd, size_t len)
+{
+	int r;
+
+	if (conn_dead(c))
+		return -EPIPE;
+	if (c->body_left || len > PROTO_FRAME_MAX)
+		return -EBUSY;
+	r = buf_reserve(&c->tx, PROTO_HDR_LEN);
+	if (r < 0)
+		return r;
+	proto_hdr_put(buf_tail(&c->tx), type, (uint32_t)len);
+	buf_commit(&c->tx, PROTO_HDR_LEN);
+	c->body_fd = fd;
+	c->body_left = len;
+	conn_flush(c);
+	return 0;
+}
+
+void conn_fail(struct conn *c, int code, const char *fmt, ...)
+{
+	char msg[PROTO_MSG_MAX + 1];
+	va_list ap;
+
+	if (c->sock_closed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_debug(0, "connection failed: %s", msg);
+	timer_cancel(&c->timer);
+	if (c->closing) {
+		hangup_op(c);
+		return;
+	}
+	if (c->body_left || proto_error_put(&c->tx, code, "%s", msg) < 0) {
+		/* Mid-body there is no frame boundary to put ERROR at. */
+		sock_close(c);
+		return;
+	}
+	c->closing = true;
+	hangup_op(c);
+	conn_flush(c);
+}
+
+void conn_finish(struct conn *c)
+{
+	c->released = true;
+	if (c->sock_closed) {
+		conn_maybe_free(c);
+		return;
+	}
+	c->closing = true;
+	conn_flush(c);
+}
+
+void conn_release(struct conn *c)
+{
+	c->released = true;
+	conn_maybe_free(c);
+}
+
+static void hello(struct conn *c, const struct frame *f)
+{
+	struct hello_ok ok = { .version = PROTO_VERSION };
+	struct proto_err e;
+	uint16_t vmin, vmax;
+
+	if (proto_hello_decode(f, &vmin, &vmax, &e) < 0) {
+		conn_fail(c, e.code, "%s", e.msg);
+		return;
+	}
+	if (vmin > PROTO_VERSION || vmax < PROTO_VERSION) {
+		conn_fail(c, EPROTONOSUPPORT, "no common protocol version: client %u-%u, agent %u-%u",
+			  vmin, vmax, PROTO_VERSION, PROTO_VERSION);
+		return;
+	}
+	if (proto_hello_ok_put(&c->tx, &ok) < 0) {
+		conn_fail(c, ENOMEM, "out of memory");
+		return;
+	}
+	c->state = CONN_OP;
+	conn_flush(c);
+}
+
+static void dispatch(struct conn *c, const struct frame *f)
+{
+	switch (c->state) {
+	case CONN_HELLO:
+		hello(c, f);
+		break;
+	case CONN_AUTH:
+		conn_fail(c, EPROTO, "authentication is not supported by this agent");
+		break;
+	case CONN_OP:
+		timer_cancel(&c->timer);
+		c->state = CONN_RUNNING;
+		op_dispatch(c, f);
+		break;
+	case CONN_RUNNING:
+		if (c->ops && !c->released && c->ops->frame)
+			c->ops->frame(c, f);
+		else
+			conn_fail(c, EPROTO, "unexpected %s frame: the operation has ended",
+				  proto_type_name(f->type));
+		break;
+	}
+}
+
+/* Dispatches whole frames from p[0..len); returns bytes consumed. */
+static size_t process(struct conn *c, const uint8_t *p, size_t len)
+{
+	size_t used = 0;
+
+	while (!c->rx_paused && !c->closing && !c->sock_closed) {
+		struct proto_err e;
+		struct frame f;
+		long n = proto_frame_parse(p + used, len - used, &f, &e);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			conn_fail(c, e.code, "%s", e.msg);
+			break;
+		}
+		dispatch(c, &f);
+		used += (size_t)n;
+	}
+	return used;
+}
+
+/* Processes what is buffered in rx; drops the buffer once it is empty. */
+static void process_rx(struct conn *c)
+{
+	size_t used;
+
+	if (c->sock_closed || buf_len(&c->rx) == 0)
+		return;
+	c->in_rx = true;
+	used = process(c, buf_head(&c->rx), buf_len(&c->rx));
+	c->in_rx = false;
+	if (c->sock_closed) {
+		conn_maybe_free(c);
+		return;
+	}
+	buf_consume(&c->rx, used);
+	if (buf_len(&c->rx) == 0)
+		buf_shrink(&c->rx, 0);
+}
+
+static void conn_read(struct conn *c)
+{
+	ssize_t n;
+
+	if (buf_len(&c->rx) == 0) {
+		size_t used;
+
+		n = read(c->w.fd, rx_scratch, sizeof(rx_scratch));
+		if (n <= 0)
+			goto check;
+		c->in_rx = true;
+		used = process(c, rx_scratch, (size_t)n);
+		c->in_rx = false;
+		if (c->sock_closed) {
+			conn_maybe_free(c);
+			return;
+		}
+		if (used < (size_t)n && !c->closing &&
+		    buf_append(&c->rx, rx_scratch + used, (size_t)n - used) < 0)
+			conn_fail(c, ENOMEM, "out of memory buffering a frame");
+		return;
+	}
+	/* A partial frame is buffered: read the rest of it into rx. */
+	{
+		size_t want = RX_CHUNK;
+
+		if (buf_len(&c->rx) >= PROTO_HDR_LEN) {
+			size_t total = PROTO_HDR_LEN + get_le32(buf_head(&c->rx));
+
+			if (total > buf_len(&c->rx))
+				want = MAX(want, total - buf_len(&c->rx));
+		}
+		if (buf_reserve(&c->rx, want) < 0 && buf_reserve(&c->rx, 1) < 0) {
+			conn_fail(c, EMSGSIZE, "frame too large");
+			return;
+		}
+		n = read(c->w.fd, buf_tail(&c->rx), buf_room(&c->rx));
+		if (n <= 0)
+			goto check;
+		buf_commit(&c->rx, (size_t)n);
+		process_rx(c);
+		return;
+	}
+check:
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		sock_close(c);
+}
+
+void conn_pause_rx(struct conn *c, bool pause)
+{
+	if (c->rx_paused == pause)
+		return;
+	c->rx_paused = pause;
+	if (!pause && !c->in_rx)
+		process_rx(c);
+	update_events(c);
+}
+
+static void conn_event(struct watch *w, uint32_t events)
+{
+	struct conn *c = container_of(w, struct conn, w);
+
+	if (events & EPOLLOUT)
+		flush(c, true);
+	if (!c->sock_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		if (c->rx_paused || c->closing) {
+			/* Not reading: only notice a hang-up. */
+			if (events & (EPOLLHUP | EPOLLERR))
+				sock_close(c);
+		} else {
+			conn_read(c);
+		}
+	}
+}
+
+void conn_shutdown_all(int code, const char *why)
+{
+	struct conn *c, *next;
+
+	for (c = conns; c; c = next) {
+		next = c->next;
+		conn_fail(c, code, "%s", why);
+	}
+}

@@ -1,0 +1,87 @@
+/* One client connection to the agent: frame reassembly on the way in, an
+ * output queue (with an optional spliced body) on the way out, and the
+ * hand-off to the operation the client asked for. A connection has two
+ * lifetimes: its socket's, and its operation's; it is freed when both
+ * have ended. */
+#ifndef SBX_CONN_H
+#define SBX_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/loop.h"
+#include "vsock/proto.h"
+
+struct conn;
+
+/* What an operation (exec, file transfer, …) plugs into its connection. */
+struct conn_ops {
+	const char *name;
+	/* A frame arrived for the running operation. */
+	void (*frame)(struct conn *c, const struct frame *f);
+	/* The output queue drained: the operation may produce more. */
+	void (*writable)(struct conn *c);
+	/* The client is gone (or the connection failed): wind down, then
+	 * call conn_release. Called at most once. */
+	void (*hangup)(struct conn *c);
+	/* Free the operation's state. */
+	void (*destroy)(struct conn *c);
+};
+
+enum conn_state { CONN_HELLO, CONN_AUTH, CONN_OP, CONN_RUNNING };
+
+struct conn {
+	struct watch w;
+	enum conn_state state;
+	struct buf rx;
+	struct buf tx;
+	int body_fd;            /* spliced after tx drains, body_left bytes */
+	size_t body_left;
+	const struct conn_ops *ops;
+	void *op;
+	bool rx_paused;         /* the operation asked us to stop reading */
+	bool in_rx;             /* dispatching frames now */
+	bool closing;           /* close the socket once tx drained */
+	bool sock_closed;
+	bool released;          /* the operation is finished with us */
+	bool hung_up;           /* ops->hangup was called */
+	struct timer timer;     /* handshake timeout */
+	struct conn *prev, *next;
+};
+
+/* Starts serving an accepted, non-blocking socket. */
+int conn_start(int fd);
+/* Number of open connections. */
+unsigned conn_count(void);
+/* Tells every connection the agent is stopping (best effort). */
+void conn_shutdown_all(int code, const char *why);
+
+/* Queues a frame; it is sent as soon as the socket takes it. */
+int conn_send(struct conn *c, uint16_t type, const void *payload, size_t len);
+/* The output queue, for encoders that append frames themselves; call
+ * conn_flush afterwards. */
+static inline struct buf *conn_txbuf(struct conn *c) { return &c->tx; }
+void conn_flush(struct conn *c);
+/* Queues a frame header for len bytes that are then spliced from fd (a
+ * pipe holding at least len bytes). Only when conn_tx_idle. */
+int conn_send_spliced(struct conn *c, uint16_t type, int fd, size_t len);
+/* Nothing queued: the operation may produce output. */
+bool conn_tx_idle(const struct conn *c);
+/* The socket can no longer carry anything (client gone or failed). */
+static inline bool conn_dead(const struct conn *c) { return c->sock_closed || c->closing; }
+
+/* Stop/restart reading frames (input back-pressure). */
+void conn_pause_rx(struct conn *c, bool pause);
+
+/* Sends ERROR and closes; a running operation gets hangup. */
+void conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The operation is done: flush what is queued, then close. */
+void conn_finish(struct conn *c);
+/* The operation is done after a hangup (the socket is already gone). */
+void conn_release(struct conn *c);
+
+/* Operation entry points, by request frame type (server/ops.c). */
+void op_dispatch(struct conn *c, const struct frame *f);
+
+#endif

@@ -1,0 +1,167 @@
+/* The sbx wire protocol codec (docs/PROTOCOL.md), shared by the agent and
+ * the host client so both ends run the same code. Decoders check sizes
+ * before touching a byte and never allocate more than a frame's payload
+ * allows; encoders append to a bounded struct buf. */
+#ifndef SBX_PROTO_H
+#define SBX_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MAGIC "SBX"             /* 4 bytes with its NUL */
+#define PROTO_HDR_LEN 8
+#define PROTO_FRAME_MAX (1u << 20)    /* payload cap, bytes */
+#define PROTO_MSG_MAX 4096            /* error and exit messages */
+#define PROTO_NONCE_LEN 32
+#define PROTO_AUTH_LEN 32
+#define PROTO_DEFAULT_PORT 1024
+
+enum frame_type {
+	FT_HELLO = 0x0001,
+	FT_HELLO_OK = 0x0002,
+	FT_AUTH = 0x0003,
+	FT_ERROR = 0x0004,
+	FT_EXEC = 0x0010,
+	FT_INFO = 0x0070,
+	FT_INFO_OK = 0x0071,
+	FT_STDIN = 0x0100,
+	FT_STDIN_EOF = 0x0101,
+	FT_SIGNAL = 0x0102,
+	FT_RESIZE = 0x0103,
+	FT_STARTED = 0x0110,
+	FT_STDOUT = 0x0111,
+	FT_STDERR = 0x0112,
+	FT_EXIT = 0x0113,
+};
+
+/* EXEC fields and flags */
+enum { EXEC_ARG = 1, EXEC_ENV, EXEC_CWD, EXEC_USER, EXEC_FLAGS, EXEC_PTY };
+#define EXEC_F_CLEAR_ENV 0x1u
+#define EXEC_F_STDIN 0x2u
+#define EXEC_F_NO_STDOUT 0x4u
+#define EXEC_F_NO_STDERR 0x8u
+#define EXEC_F_ALL 0xfu
+
+/* INFO_OK fields */
+enum { INFO_VERSION = 1, INFO_HOSTNAME, INFO_KERNEL, INFO_UPTIME_NS, INFO_PID1 };
+
+/* EXIT.how */
+enum { EXIT_EXITED = 0, EXIT_SIGNALED = 1, EXIT_NOT_STARTED = 2 };
+#define EXIT_F_CORE 0x1u
+
+#define PROTO_SIG_MAX 64
+#define PROTO_WINSIZE_MAX 9999
+
+struct frame {
+	uint16_t type;
+	uint32_t len;
+	const uint8_t *payload;
+};
+
+/* Error text for a decoder: code is a positive errno. */
+struct proto_err {
+	int code;
+	char msg[256];
+};
+
+const char *proto_type_name(uint16_t type);
+
+/* Parses one frame from p[0..avail). Returns the frame's total size when a
+ * whole frame is there, 0 when more bytes are needed, or -errno (with e
+ * filled) for a bad header. f->payload points into p. */
+long proto_frame_parse(const uint8_t *p, size_t avail, struct frame *f, struct proto_err *e);
+void proto_hdr_put(uint8_t hdr[PROTO_HDR_LEN], uint16_t type, uint32_t len);
+
+/* Appends a whole frame. */
+int proto_put(struct buf *b, uint16_t type, const void *payload, size_t len);
+/* For variable payloads: begin reserves the header and returns its offset
+ * from buf_head; end writes the length. */
+int proto_begin(struct buf *b, uint16_t type, size_t *mark);
+int proto_end(struct buf *b, size_t mark);
+int proto_field_put(struct buf *b, uint16_t tag, const void *val, size_t len);
+int proto_field_put_str(struct buf *b, uint16_t tag, const char *s);
+int proto_field_put_u32(struct buf *b, uint16_t tag, uint32_t v);
+int proto_field_put_u64(struct buf *b, uint16_t tag, uint64_t v);
+
+/* Field iteration: returns 1 and fills tag/val/len for each field, 0 at the
+ * end, -EBADMSG (e filled) for a truncated field. */
+struct field_iter {
+	const uint8_t *p;
+	size_t left;
+	uint16_t frame_type;
+};
+void proto_fields(struct field_iter *it, const struct frame *f);
+int proto_field_next(struct field_iter *it, uint16_t *tag, const uint8_t **val,
+		     uint32_t *len, struct proto_err *e);
+
+/* Sets e and returns -code. */
+int proto_fail(struct proto_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Exact payload size check for fixed-size frames. */
+int proto_want_len(const struct frame *f, size_t len, struct proto_err *e);
+
+/* ---- messages ---- */
+int proto_hello_put(struct buf *b, uint16_t vmin, uint16_t vmax);
+int proto_hello_decode(const struct frame *f, uint16_t *vmin, uint16_t *vmax, struct proto_err *e);
+
+struct hello_ok {
+	uint16_t version;
+	uint16_t flags; /* bit 0: authentication required */
+	uint8_t nonce[PROTO_NONCE_LEN];
+};
+#define HELLO_F_AUTH 0x1u
+int proto_hello_ok_put(struct buf *b, const struct hello_ok *h);
+int proto_hello_ok_decode(const struct frame *f, struct hello_ok *h, struct proto_err *e);
+
+int proto_error_put(struct buf *b, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* msg receives a NUL-terminated copy, cut to msglen - 1. */
+int proto_error_decode(const struct frame *f, int *code, char *msg, size_t msglen,
+		       struct proto_err *e);
+
+struct exec_req {
+	char **argv; /* NULL-terminated */
+	size_t argc;
+	char **env;  /* NULL-terminated "NAME=value" */
+	size_t envc;
+	char *cwd;   /* NULL when not given */
+	char *user;  /* NULL when not given */
+	uint32_t flags;
+	bool pty;
+	uint16_t rows, cols;
+	void *mem;   /* one allocation holding everything above */
+};
+int proto_exec_put(struct buf *b, const struct exec_req *r);
+int proto_exec_decode(const struct frame *f, struct exec_req *r, struct proto_err *e);
+void proto_exec_free(struct exec_req *r);
+
+int proto_u32_put(struct buf *b, uint16_t type, uint32_t v);
+int proto_u32_decode(const struct frame *f, uint32_t *v, struct proto_err *e);
+int proto_signal_decode(const struct frame *f, int *sig, struct proto_err *e);
+int proto_resize_put(struct buf *b, uint16_t rows, uint16_t cols);
+int proto_resize_decode(const struct frame *f, uint16_t *rows, uint16_t *cols, struct proto_err *e);
+
+struct exit_status {
+	uint8_t how;   /* EXIT_* */
+	uint8_t flags; /* EXIT_F_* */
+	int32_t value;
+	char msg[PROTO_MSG_MAX + 1];
+};
+int proto_exit_put(struct buf *b, const struct exit_status *x);
+int proto_exit_decode(const struct frame *f, struct exit_status *x, struct proto_err *e);
+
+struct info {
+	char version[64];
+	char hostname[65];
+	char kernel[65];
+	uint64_t uptime_ns;
+	bool pid1;
+};
+int proto_info_ok_put(struct buf *b, const struct info *i);
+int proto_info_ok_decode(const struct frame *f, struct info *i, struct proto_err *e);
+
+#endif
