@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "host/vsockd/vsock.h"
 #include "host/vsockd/vsockd.h"
 #include "lib/log.h"
 
@@ -30,6 +32,19 @@ static const char usage[] =
 	"  --ready-fd FD        write one byte to FD and close it once both sockets listen\n"
 	"  -v, --verbose        debug logging\n"
 	"Exits 0 when QEMU disconnects or on SIGTERM/SIGINT; removes both sockets.\n";
+
+/* Every connection holds one fd: make room for the whole table. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= VSOCK_MAX_CONNS + 64)
+		return;
+	rl.rlim_cur = rl.rlim_max < VSOCK_MAX_CONNS + 64 ? rl.rlim_max : VSOCK_MAX_CONNS + 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < VSOCK_MAX_CONNS + 64)
+		log_warn(0, "open file limit %llu is below %u connections",
+			 (unsigned long long)rl.rlim_cur, VSOCK_MAX_CONNS);
+}
 
 int main(int argc, char **argv)
 {
@@ -88,5 +103,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.guest_cid = cid;
+	raise_fd_limit();
 	return vsockd_run(&o);
 }

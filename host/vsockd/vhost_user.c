@@ -270,11 +270,12 @@ static void vu_ring_stop(struct vhost_user *vu, unsigned q)
 		r->base = vq->last_avail_idx;
 		vq->ready = false;
 		r->started = false;
-		/* every connection lived in the rings we just lost */
-		if (q != VSOCK_EVQ) {
-			vsock_dev_reset(vu->dev);
-			vu->dev->reset_event_pending = true;
-		}
+	}
+	/* Every connection lived in the rings being stopped (QEMU disables
+	 * them with SET_VRING_ENABLE first, so do not wait for "started"). */
+	if (q != VSOCK_EVQ) {
+		vsock_dev_reset(vu->dev);
+		vu->dev->reset_event_pending = true;
 	}
 	if (r->kick_fd >= 0) {
 		epoll_ctl(vu->epfd, EPOLL_CTL_DEL, r->kick_fd, NULL);

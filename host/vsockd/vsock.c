@@ -815,7 +815,7 @@ static enum rx_result conn_rx(struct vsock_dev *dev, struct vsock_conn *c)
 {
 	struct virtq *vq = &dev->vq[VSOCK_RXQ];
 	uint32_t credit = vsock_conn_peer_credit(c), room = 0;
-	uint32_t cap[VSOCK_RX_BATCH], got;
+	uint32_t cap[VSOCK_RX_BATCH];
 	unsigned nchain = 0, niov = 0, i;
 	ssize_t n;
 
@@ -874,7 +874,6 @@ static enum rx_result conn_rx(struct vsock_dev *dev, struct vsock_conn *c)
 		conn_check_done(dev, c);
 		return RX_BLOCKED;
 	}
-	got = (uint32_t)n;
 	for (i = 0; i < nchain && n > 0; i++) {
 		struct virtio_vsock_hdr h;
 		uint32_t len = (uint32_t)n < cap[i] ? (uint32_t)n : cap[i];
@@ -892,12 +891,8 @@ static enum rx_result conn_rx(struct vsock_dev *dev, struct vsock_conn *c)
 		if (!c->pending)
 			ctl_del(dev, c);
 	}
-	/* A short read drained the socket; with edge-triggered epoll, new
-	 * data (or EOF) will raise a fresh event. */
-	if (got < room) {
-		c->host_readable = false;
-		return RX_BLOCKED;
-	}
+	/* Even after a short read, only EAGAIN proves the socket empty: an EOF
+	 * that arrived with the data raised its one edge already. */
 	return vsock_conn_peer_credit(c) ? RX_READY : RX_BLOCKED;
 }
 
