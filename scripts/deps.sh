@@ -8,7 +8,7 @@ set -eu
 BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev"
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin"
-TEST="openssh-client curl socat iproute2 procps psmisc"
+TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc"
 BENCH="qemu-guest-agent openssh-server valgrind"
 FUZZ="clang libclang-rt-14-dev"
 

@@ -163,6 +163,12 @@ int server_main(int argc, char **argv)
 	}
 	/* Die with PID 1 in development mode rather than linger. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Whoever started the agent may have ignored signals (a shell
+	 * ignores SIGINT for background jobs); commands must start with
+	 * default dispositions, and spawn only resets SIGPIPE. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

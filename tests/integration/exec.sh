@@ -1,0 +1,203 @@
+#!/bin/bash
+# Integration tests for EXEC: the real sbx-init and the real sbx CLI over a
+# Unix socket, with the agent both as an ordinary subreaper and as PID 1 of
+# its own user+pid+mount namespaces.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/agent.sh"
+
+no_process() { ! pgrep -f "$1" >/dev/null; }
+
+test_echo() {
+	expect_eq output "$("$SBX" exec echo hello world)" "hello world"
+}
+
+test_exit_codes() {
+	local c
+	for c in 0 1 42; do
+		"$SBX" exec sh -c "exit $c"
+		expect_eq "exit $c" $? $c || return 1
+	done
+}
+
+test_not_found() {
+	local out rc
+	out=$("$SBX" exec no-such-program 2>&1)
+	rc=$?
+	expect_eq status $rc 127 && [[ $out == *"command not found: no-such-program"* ]] ||
+		fail "message: $out"
+	out=$("$SBX" exec /no/such/file 2>&1)
+	expect_eq status $? 127 && [[ $out == *"no such file or directory: /no/such/file"* ]] ||
+		fail "message: $out"
+}
+
+test_not_executable() {
+	local out
+	echo 'echo hi' >"$T_TMP/script"
+	chmod 644 "$T_TMP/script"
+	out=$("$SBX" exec "$T_TMP/script" 2>&1)
+	expect_eq status $? 126 && [[ $out == *"permission denied: $T_TMP/script"* ]] ||
+		fail "message: $out"
+}
+
+test_bad_cwd() {
+	local out
+	out=$("$SBX" exec --cwd /nonexistent pwd 2>&1)
+	expect_eq status $? 126 &&
+		[[ $out == *"cannot change directory to /nonexistent: No such file or directory"* ]] ||
+		fail "message: $out"
+	expect_eq cwd "$("$SBX" exec --cwd /tmp pwd)" /tmp
+}
+
+test_signal_death() {
+	"$SBX" exec sh -c 'kill -TERM $$'
+	expect_eq "SIGTERM" $? 143 || return 1
+	"$SBX" exec sh -c 'kill -KILL $$'
+	expect_eq "SIGKILL" $? 137
+}
+
+test_stdin_64m() {
+	head -c 64M /dev/urandom >"$T_TMP/in"
+	local want got
+	want=$(sha256sum <"$T_TMP/in" | cut -d' ' -f1)
+	got=$("$SBX" exec -i cat <"$T_TMP/in" | sha256sum | cut -d' ' -f1)
+	expect_eq sha256 "$got" "$want"
+}
+
+test_stdin_null() {
+	expect_eq "cat without -i" "$(timeout 10 "$SBX" exec cat)" ""
+}
+
+test_stdout_stderr_apart() {
+	"$SBX" exec sh -c 'echo out; echo err >&2; echo out2; echo err2 >&2' \
+		>"$T_TMP/o" 2>"$T_TMP/e"
+	expect_eq stdout "$(cat "$T_TMP/o")" $'out\nout2' &&
+		expect_eq stderr "$(cat "$T_TMP/e")" $'err\nerr2'
+}
+
+test_env() {
+	expect_eq "--env" "$("$SBX" exec --env FOO='a b' sh -c 'echo "$FOO"')" "a b" || return 1
+	expect_eq "--clear-env" "$("$SBX" exec --clear-env --env X=1 /usr/bin/env)" "X=1" || return 1
+	expect_eq "default PATH" "$("$SBX" exec --clear-env --env A=1 sh -c 'echo $A')" "1"
+}
+
+test_concurrent_100() {
+	local i pids=()
+	for i in $(seq 1 100); do
+		"$SBX" exec sh -c "echo out-$i; echo err-$i >&2; exit $((i % 7))" \
+			>"$T_TMP/c.$i" 2>"$T_TMP/ce.$i" &
+		pids[i]=$!
+	done
+	for i in $(seq 1 100); do
+		wait ${pids[i]}
+		expect_eq "exec $i status" $? $((i % 7)) || return 1
+		expect_eq "exec $i stdout" "$(cat "$T_TMP/c.$i")" "out-$i" || return 1
+		expect_eq "exec $i stderr" "$(cat "$T_TMP/ce.$i")" "err-$i" || return 1
+	done
+}
+
+# `script` gives sbx a terminal of a chosen size.
+in_terminal() { script -qec "$1" /dev/null | tr -d '\r'; }
+
+test_pty() {
+	local out
+	out=$(in_terminal "$SBX exec -t tty")
+	[[ $out =~ ^/dev/pts/[0-9]+$ ]] || fail "tty printed '$out'" || return 1
+	out=$(in_terminal "stty rows 40 cols 100; $SBX exec -t stty size")
+	expect_eq "stty size" "$out" "40 100"
+}
+
+test_pty_resize() {
+	local out
+	out=$(in_terminal "stty rows 40 cols 100; (sleep 1; stty -F /dev/tty rows 50 cols 120) &
+		$SBX exec -t sh -c 'trap \"stty size; exit 0\" WINCH; stty size;
+			i=0; while [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done; exit 1'")
+	expect_eq "sizes seen" "$out" $'40 100\n50 120'
+}
+
+test_sigint_forwarded() {
+	"$SBX" exec sh -c 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.05; done' \
+		>"$T_TMP/int" &
+	local pid=$!
+	wait_for 10 grep -q ready "$T_TMP/int" || fail "command did not start" || return 1
+	kill -INT $pid
+	wait $pid
+	expect_eq status $? 7 && expect_eq output "$(cat "$T_TMP/int")" $'ready\ngot-int'
+}
+
+test_client_killed() {
+	local tag=7$RANDOM pid
+	"$SBX" exec sh -c "sleep $tag.1 & sleep $tag.2; :" &
+	pid=$!
+	wait_for 10 pgrep -f "sleep $tag.2" >/dev/null || fail "command did not start" || return 1
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 no_process "sleep $tag" ||
+		fail "processes left: $(pgrep -af "sleep $tag")" || return 1
+	wait_for 5 test -z "$(zombies_under $INIT_PID)" || fail "zombies: $(zombies_under $INIT_PID)"
+}
+
+test_server_restart() {
+	local old new
+	old=$(server_pid)
+	[ -n "$old" ] || fail "no server process" || return 1
+	kill -KILL "$old"
+	expect_eq "exec after kill -9" "$("$SBX" exec echo back)" back || return 1
+	new=$(server_pid)
+	[ -n "$new" ] && [ "$new" != "$old" ] || fail "server not restarted ($old -> $new)" || return 1
+	grep -q "the server was killed by signal 9" "$AGENT_LOG" || fail "no log line on restart" ||
+		return 1
+	expect_eq zombies "$(zombies_under $INIT_PID)" ""
+}
+
+test_agent_stop() {
+	local tag=8$RANDOM cpid rc
+	"$SBX" exec sh -c "trap '' TERM; sleep $tag" 2>"$T_TMP/stop.err" &
+	cpid=$!
+	wait_for 10 pgrep -f "sleep $tag" >/dev/null || fail "command did not start" || return 1
+	kill -TERM $INIT_PID
+	wait_for 15 is_gone $INIT_PID || fail "agent did not stop" || return 1
+	wait $cpid
+	rc=$?
+	pgrep -f "sleep $tag" >/dev/null && fail "workload survived the agent" && return 1
+	[ ! -e "$AGENT_SOCK" ] || fail "socket left behind" || return 1
+	expect_eq "client status" $rc 125 && grep -q "shutting down" "$T_TMP/stop.err" ||
+		fail "client said: $(cat "$T_TMP/stop.err")"
+}
+
+test_config() {
+	cat >"$T_TMP/config" <<'CONF'
+# a sandbox configuration
+env.GREETING = "hello\tworld"
+env.PLAIN = one two
+workdir = /tmp
+bogus_key = 1
+CONF
+	start_agent "$1" --config "$T_TMP/config" || return 1
+	expect_eq "config env and workdir" \
+		"$("$SBX" exec sh -c 'printf "%s|%s|%s\n" "$GREETING" "$PLAIN" "$PWD"')" \
+		$'hello\tworld|one two|/tmp' || return 1
+	grep -q "unknown key 'bogus_key'" "$AGENT_LOG" || fail "no error for bogus_key: $(cat "$AGENT_LOG")"
+}
+
+for mode in dev pid1; do
+	SUITE="exec[$mode]"
+	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
+	t "echo" test_echo
+	t "exit codes 0, 1, 42" test_exit_codes
+	t "127 for a missing program, with a message" test_not_found
+	t "126 for a file that cannot be executed" test_not_executable
+	t "a bad working directory" test_bad_cwd
+	t "death by signal is 128+N" test_signal_death
+	t "64 MiB through stdin and back" test_stdin_64m
+	t "stdin is /dev/null without -i" test_stdin_null
+	t "stdout and stderr kept apart" test_stdout_stderr_apart
+	t "environment: --env, --clear-env" test_env
+	t "100 concurrent execs" test_concurrent_100
+	t "PTY: a /dev/pts terminal of the requested size" test_pty
+	t "PTY: a resize reaches the command" test_pty_resize
+	t "SIGINT is forwarded to the command" test_sigint_forwarded
+	t "a killed client leaves no process and no zombie" test_client_killed
+	t "kill -9 of the server: restarted, next exec works" test_server_restart
+	t "stopping the agent stops its commands" test_agent_stop
+	t "configuration file: env, workdir, a bad key" test_config $mode
+done
