@@ -100,6 +100,11 @@ $(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(BUILD)/asan/libvsockd.a $(BUIL
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libvsockd.a $(BUILD)/asan/libguest.a $(BUILD)/asan/libsbx.a -lcmocka -lsodium -lseccomp
 
+# ---- benchmarks -------------------------------------------------------------
+BENCH_SRC := $(wildcard bench/*.c)
+$(BUILD)/sbx-bench: $(call obj,$(BUILD)/host,$(BENCH_SRC)) $(BUILD)/host/libsbx.a
+	$(CC) -o $@ $^ $(HOST_LIBS)
+
 # ---- image ------------------------------------------------------------------
 image: $(BUILD)/sbx-init | $(DEPS_STAMP)
 	rootfs/build.sh
@@ -121,7 +126,7 @@ system: all image
 asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx
 	SBX_BUILD=$(BUILD)/asan tests/run.sh unit integration
 
-bench: all image
+bench: all image $(BUILD)/sbx-bench
 	scripts/deps.sh --bench
 	bench/run.sh
 
