@@ -3,6 +3,7 @@
 #define SBX_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "host/sbx.h"
 
@@ -20,7 +21,22 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * sandbox `id`. Returns 0, or -errno after printing why. */
 int cli_target(const struct cli *cli, const char *id, char *addr, size_t n);
 
+/* Runs a command with sbx's stdio attached (signals forwarded, -t raw
+ * mode); returns the exit status sbx should exit with. */
+int cli_exec_attached(const char *addr, struct sbx_exec_opts *o);
+/* One of exec's options (-i -t -w -e -C -u) into o; 0 when handled. */
+#define CLI_ENV_MAX 4096
+int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *nenv);
+
 int cli_exec(struct cli *cli, int argc, char **argv);
 int cli_info(struct cli *cli, int argc, char **argv);
+int cli_create(struct cli *cli, int argc, char **argv);
+int cli_run(struct cli *cli, int argc, char **argv);
+int cli_ls(struct cli *cli, int argc, char **argv);
+int cli_kill(struct cli *cli, int argc, char **argv);
+int cli_logs(struct cli *cli, int argc, char **argv);
+
+/* Writes s as a JSON string (with quotes). */
+void cli_json_str(FILE *f, const char *s);
 
 #endif

@@ -3,6 +3,7 @@
  * local terminal is put in raw mode and its size follows SIGWINCH. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "host/cli.h"
 #include "lib/util.h"
 
-#define ENV_MAX 4096
+#define ENV_MAX CLI_ENV_MAX
 #define GIVE_UP_AFTER 3 /* interrupts before sbx stops waiting */
 
 static void usage(FILE *out)
@@ -131,93 +132,22 @@ static int split_target(const struct cli *cli, int argc, char **argv, const char
 	return 0;
 }
 
-int cli_exec(struct cli *cli, int argc, char **argv)
+int cli_exec_attached(const char *addr, struct sbx_exec_opts *o)
 {
-	static const struct option opts[] = {
-		{ "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },
-		{ "cwd", required_argument, NULL, 'w' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "clear-env", no_argument, NULL, 'C' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct sbx_exec_opts o = { 0 };
 	struct exec_state st = { .sfd = -1, .tty_fd = -1 };
 	struct sbx_io io = { .in_fd = -1, .out_fd = 1, .err_fd = 2 };
 	struct sbx_exit x;
 	struct sbx_error err;
 	struct sbx_conn *c;
-	const char **env;
-	const char *id;
-	char addr[256], **cmd;
-	size_t nenv = 0;
 	sigset_t mask;
-	int opt, r;
+	int r;
 
-	env = calloc(ENV_MAX + 1, sizeof(*env));
-	if (!env)
-		return CLI_FAIL;
-	while ((opt = getopt_long(argc, argv, "+itw:e:u:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'i':
-			o.stdin_pipe = true;
-			break;
-		case 't':
-			o.tty = true;
-			break;
-		case 'w':
-			o.cwd = optarg;
-			break;
-		case 'e':
-			if (nenv == ENV_MAX) {
-				cli_error("too many --env options (at most %d)", ENV_MAX);
-				return 2;
-			}
-			if (!strchr(optarg, '=')) {
-				const char *v = getenv(optarg);
-				char *kv;
-
-				if (!v)
-					continue; /* not set here: nothing to pass */
-				if (asprintf(&kv, "%s=%s", optarg, v) < 0)
-					return CLI_FAIL;
-				env[nenv++] = kv;
-			} else if (optarg[0] == '=') {
-				cli_error("--env %s: the variable name is empty", optarg);
-				return 2;
-			} else {
-				env[nenv++] = optarg;
-			}
-			break;
-		case 'C':
-			o.clear_env = true;
-			break;
-		case 'u':
-			o.user = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (split_target(cli, argc, argv, &id, &cmd) < 0)
-		return 2;
-	if (cli_target(cli, id, addr, sizeof(addr)) < 0)
-		return CLI_FAIL;
-	o.argv = (const char *const *)cmd;
-	o.env = env;
-
-	if (o.stdin_pipe)
+	if (o->stdin_pipe)
 		io.in_fd = 0;
-	if (o.tty) {
+	if (o->tty) {
 		st.tty = true;
 		st.tty_fd = isatty(0) ? 0 : isatty(1) ? 1 : -1;
-		window_size(st.tty_fd, &o.rows, &o.cols);
+		window_size(st.tty_fd, &o->rows, &o->cols);
 	}
 	/* Signals arrive through a signalfd polled with the connection. */
 	sigemptyset(&mask);
@@ -237,11 +167,13 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 		cli_error("%s", err.msg);
 		return CLI_FAIL;
 	}
-	if (o.tty && o.stdin_pipe && isatty(0))
+	if (o->tty && o->stdin_pipe && isatty(0))
 		make_raw(0);
-	r = sbx_exec_io(c, &o, &io, &x, &err);
+	r = sbx_exec_io(c, o, &io, &x, &err);
 	restore_terminal();
 	sbx_close(c);
+	close(st.sfd);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	if (r < 0) {
 		cli_error("%s", err.msg);
 		return CLI_FAIL;
@@ -249,4 +181,91 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 	if (x.how == EXIT_NOT_STARTED)
 		cli_error("%s", x.msg);
 	return sbx_exit_status(&x);
+}
+
+/* Parses the options shared by exec and run into o; returns 0, or the
+ * exit status to return (2: usage, -1: --help done). */
+int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *nenv)
+{
+	switch (opt) {
+	case 'i':
+		o->stdin_pipe = true;
+		return 0;
+	case 't':
+		o->tty = true;
+		return 0;
+	case 'w':
+		o->cwd = optarg;
+		return 0;
+	case 'e':
+		if (*nenv == ENV_MAX) {
+			cli_error("too many --env options (at most %d)", ENV_MAX);
+			return 2;
+		}
+		if (!strchr(optarg, '=')) {
+			const char *v = getenv(optarg);
+			char *kv;
+
+			if (!v)
+				return 0; /* not set here: nothing to pass */
+			if (asprintf(&kv, "%s=%s", optarg, v) < 0)
+				return CLI_FAIL;
+			env[(*nenv)++] = kv;
+		} else if (optarg[0] == '=') {
+			cli_error("--env %s: the variable name is empty", optarg);
+			return 2;
+		} else {
+			env[(*nenv)++] = optarg;
+		}
+		return 0;
+	case 'C':
+		o->clear_env = true;
+		return 0;
+	case 'u':
+		o->user = optarg;
+		return 0;
+	}
+	return 2;
+}
+
+int cli_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "cwd", required_argument, NULL, 'w' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "clear-env", no_argument, NULL, 'C' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sbx_exec_opts o = { 0 };
+	const char **env;
+	const char *id;
+	char addr[PATH_MAX + 64], **cmd;
+	size_t nenv = 0;
+	int opt, r;
+
+	env = calloc(ENV_MAX + 1, sizeof(*env));
+	if (!env)
+		return CLI_FAIL;
+	while ((opt = getopt_long(argc, argv, "+itw:e:u:h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		if ((r = cli_exec_option(opt, &o, env, &nenv)) != 0) {
+			if (r == 2)
+				usage(stderr);
+			return r;
+		}
+	}
+	if (split_target(cli, argc, argv, &id, &cmd) < 0)
+		return 2;
+	if (cli_target(cli, id, addr, sizeof(addr)) < 0)
+		return CLI_FAIL;
+	o.argv = (const char *const *)cmd;
+	o.env = env;
+	return cli_exec_attached(addr, &o);
 }

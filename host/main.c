@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host/cli.h"
+#include "host/sandbox.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -16,8 +17,13 @@ static const struct {
 	int (*fn)(struct cli *cli, int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "create", cli_create, "boot a sandbox and print its id" },
+	{ "run", cli_run, "create a sandbox, run a command in it, destroy it" },
 	{ "exec", cli_exec, "run a command in a sandbox" },
-	{ "info", cli_info, "show what runs at the other end" },
+	{ "ls", cli_ls, "list sandboxes" },
+	{ "info", cli_info, "show a sandbox (or the agent at --connect)" },
+	{ "logs", cli_logs, "print a sandbox's guest console" },
+	{ "kill", cli_kill, "power a sandbox off now" },
 };
 
 static void usage(FILE *out)
@@ -72,8 +78,34 @@ int cli_target(const struct cli *cli, const char *id, char *addr, size_t n)
 		cli_error("no sandbox given: name one by id, or use --connect ADDR");
 		return -EINVAL;
 	}
-	cli_error("no such sandbox: %s", id);
-	return -ENOENT;
+	{
+		struct sbx_error err;
+		struct sandbox sb;
+
+		if (sandbox_load(id, &sb, &err) < 0) {
+			cli_error("%s", err.msg);
+			return -err.code;
+		}
+		if (str_copy(addr, n, sb.addr) < 0) {
+			cli_error("address too long: %s", sb.addr);
+			return -ENAMETOOLONG;
+		}
+	}
+	return 0;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
 }
 
 int main(int argc, char **argv)

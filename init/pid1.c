@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@
 
 #include "exec/reap.h"
 #include "init/boot.h"
+#include "init/ctl.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -44,10 +46,14 @@ static struct {
 	int listen_fd;
 	int sfd;              /* signalfd */
 	int tfd;              /* timerfd: the next server restart */
+	int lfd;              /* timerfd: the end of the sandbox's lifetime */
+	int ctl;              /* our end of the control channel, or -1 */
 	struct child server;
 	uint64_t server_started;
+	unsigned server_starts;
 	bool stopping;
-} st = { .listen_fd = -1, .sfd = -1, .tfd = -1 };
+	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
+} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .lfd = -1, .ctl = -1 };
 
 static void usage(FILE *out)
 {
@@ -72,8 +78,8 @@ static void on_server_exit(struct child *c, int status);
 
 static void start_server(void)
 {
-	char *argv[8];
-	int argc = 0;
+	char *argv[10], ready[80];
+	int argc = 0, sv[2];
 	pid_t pid;
 
 	argv[argc++] = "sbx-init";
@@ -86,12 +92,26 @@ static void start_server(void)
 		argv[argc++] = "--cmdline";
 	if (st.pid1)
 		argv[argc++] = "--pid1";
+	if (st.vm && st.server_starts == 0) {
+		/* Only the first server announces the boot to the host. */
+		snprintf(ready, sizeof(ready), "%llu,%llu,%llu", (unsigned long long)st.t_start,
+			 (unsigned long long)st.t_listen, (unsigned long long)st.t_modules);
+		argv[argc++] = "--ready";
+		argv[argc++] = ready;
+	}
 	argv[argc] = NULL;
 
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_error(errno, "unable to create the control channel");
+		sv[0] = sv[1] = -1;
+	}
 	st.server_started = time_mono_ns();
+	st.server_starts++;
 	pid = fork();
 	if (pid < 0) {
 		log_error(errno, "unable to start the server");
+		fd_close(&sv[0]);
+		fd_close(&sv[1]);
 		return;
 	}
 	if (pid == 0) {
@@ -99,12 +119,18 @@ static void start_server(void)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(st.listen_fd, SERVER_LISTEN_FD) < 0)
+		if (dup2(st.listen_fd, SERVER_LISTEN_FD) < 0 ||
+		    (sv[1] >= 0 && dup2(sv[1], SERVER_CTL_FD) < 0))
 			_exit(127);
 		execv("/proc/self/exe", argv);
 		log_error(errno, "unable to execute the server");
 		_exit(127);
 	}
+	fd_close(&sv[1]);
+	fd_close(&st.ctl);
+	st.ctl = sv[0];
+	if (st.ctl >= 0)
+		fd_set_nonblock(st.ctl, true);
 	reap_watch(&st.server, pid, on_server_exit);
 }
 
@@ -204,7 +230,9 @@ static _Noreturn void shutdown_now(const char *why)
 	st.stopping = true;
 	log_info(0, "shutting down: %s", why);
 	if (st.server.pid > 0) {
-		/* Let the server tell its clients first. */
+		/* Let the server tell its clients why, first. */
+		if (st.ctl >= 0)
+			ctl_send(st.ctl, CTL_STOPPING, 0, why);
 		kill(st.server.pid, SIGTERM);
 		for (uint64_t end = time_mono_ns() + SERVER_STOP_NS;
 		     st.server.pid > 0 && time_mono_ns() < end;) {
@@ -302,16 +330,48 @@ static void handle_signals(void)
 		case SIGTERM:
 		case SIGINT: /* Ctrl-Alt-Del in a VM */
 		case SIGPWR:
-			shutdown_now(si.ssi_signo == SIGTERM ? "SIGTERM" :
-				     si.ssi_signo == SIGINT ? "SIGINT" : "SIGPWR");
+			shutdown_now(si.ssi_signo == SIGTERM ? "received SIGTERM" :
+				     si.ssi_signo == SIGINT ? "received SIGINT" : "power failure");
 		case SIGHUP:
 			if (!st.vm)
-				shutdown_now("SIGHUP");
+				shutdown_now("received SIGHUP");
 			break;
 		default:
 			break;
 		}
 	}
+}
+
+static void handle_ctl(void)
+{
+	struct ctl_msg m;
+	int r;
+
+	while ((r = ctl_recv(st.ctl, &m)) != 0) {
+		if (r == -EBADMSG) {
+			log_warn(0, "dropped a malformed control message from the server");
+			continue;
+		}
+		if (r < 0) {
+			/* The server died; the reaper restarts it. */
+			fd_close(&st.ctl);
+			return;
+		}
+		if (m.type == CTL_SHUTDOWN)
+			shutdown_now(m.text[0] ? m.text : "requested by the host");
+	}
+}
+
+/* The lifetime is kept on CLOCK_BOOTTIME: see docs/CONFIG.md. */
+static void arm_lifetime(uint64_t seconds)
+{
+	struct itimerspec its = { .it_value.tv_sec = (time_t)seconds };
+
+	if (!seconds)
+		return;
+	st.lfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st.lfd < 0 || timerfd_settime(st.lfd, 0, &its, NULL) < 0)
+		log_error(errno, "unable to arm the lifetime watchdog");
 }
 
 int init_main(int argc, char **argv)
@@ -320,6 +380,7 @@ int init_main(int argc, char **argv)
 	sigset_t mask;
 	int r;
 
+	st.t_start = time_boot_ns();
 	log_set_prog("sbx-init");
 	parse_args(argc, argv);
 
@@ -333,7 +394,10 @@ int init_main(int argc, char **argv)
 	if (r < 0 && !st.vm && st.config_path && access(st.config_path, R_OK) < 0)
 		die_code(2, 0, "%s", err);
 	if (st.vm) {
+		uint64_t t = time_boot_ns();
+
 		boot_modules(BOOT_MODULES_LIST);
+		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();
 		st.listen.port = st.cfg.port;
@@ -366,19 +430,27 @@ int init_main(int argc, char **argv)
 		log_error(st.listen_fd, "unable to listen on %s", a);
 		shutdown_now("no listening socket");
 	}
+	st.t_listen = time_boot_ns();
+	arm_lifetime(st.cfg.lifetime);
 	start_server();
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = st.sfd, .events = POLLIN },
-				       { .fd = st.tfd, .events = POLLIN } };
+		struct pollfd p[4] = { { .fd = st.sfd, .events = POLLIN },
+				       { .fd = st.tfd, .events = POLLIN },
+				       { .fd = st.ctl, .events = POLLIN },
+				       { .fd = st.lfd, .events = POLLIN } };
 		uint64_t ticks;
 
-		if (poll(p, 2, -1) < 0)
+		if (poll(p, 4, -1) < 0)
 			continue;
 		if (p[1].revents & POLLIN && read(st.tfd, &ticks, sizeof(ticks)) > 0 &&
 		    !st.stopping && st.server.pid <= 0)
 			start_server();
 		if (p[0].revents & POLLIN)
 			handle_signals();
+		if (p[2].revents && st.ctl >= 0)
+			handle_ctl();
+		if (p[3].revents & POLLIN)
+			shutdown_now("lifetime expired");
 	}
 }

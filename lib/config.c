@@ -20,6 +20,7 @@ void config_init(struct config *c)
 	str_copy(c->hostname, sizeof(c->hostname), "sandbox");
 	c->port = PROTO_DEFAULT_PORT;
 	str_copy(c->user, sizeof(c->user), "root");
+	c->ready_port = CONFIG_READY_PORT;
 }
 
 void config_free(struct config *c)
@@ -154,6 +155,21 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		str_copy(c->workdir, sizeof(c->workdir), value);
 		return 0;
 	}
+	if (strcmp(key, "lifetime") == 0) {
+		if (str_to_duration(value, CONFIG_LIFETIME_MAX, &v) < 0)
+			return fail(err, n, EINVAL,
+				    "%s: '%s' is not a duration up to 7 days (90s, 5m, 2h; 0: none)",
+				    key, value);
+		c->lifetime = v;
+		return 0;
+	}
+	if (strcmp(key, "ready_port") == 0) {
+		if (str_to_u64(value, UINT32_MAX - 1, &v) < 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not a port number (0: none)", key,
+				    value);
+		c->ready_port = (uint32_t)v;
+		return 0;
+	}
 	if (str_starts_with(key, "env.")) {
 		if (!env_name_ok(key + 4))
 			return fail(err, n, EINVAL,
@@ -220,7 +236,7 @@ int config_unquote(const char *in, char *out, char *err, size_t n)
 }
 
 /* Applies one "key = value" statement; the line is modified in place. */
-static int apply_line(struct config *c, char *line, char *err, size_t n)
+static int apply_line(kv_fn fn, void *ctx, char *line, char *err, size_t n)
 {
 	char *eq = strchr(line, '='), *key = line, *val, *end, *decoded;
 	char why[128];
@@ -250,7 +266,7 @@ static int apply_line(struct config *c, char *line, char *err, size_t n)
 	if (r < 0)
 		snprintf(err, n, "%s: %s", key, why);
 	else
-		r = config_set(c, key, decoded, err, n);
+		r = fn(ctx, key, decoded, err, n);
 	free(decoded);
 	return r;
 }
@@ -265,8 +281,19 @@ static void note_error(int *first, char *err, size_t n, const char *origin, unsi
 	}
 }
 
+static int set_fn(void *ctx, const char *key, const char *value, char *err, size_t n)
+{
+	return config_set(ctx, key, value, err, n);
+}
+
 int config_parse_text(struct config *c, const char *text, size_t len, const char *origin,
 		      char *err, size_t n)
+{
+	return kv_parse_text(text, len, origin, set_fn, c, err, n);
+}
+
+int kv_parse_text(const char *text, size_t len, const char *origin, kv_fn fn, void *ctx,
+		  char *err, size_t n)
 {
 	char msg[512], *line;
 	unsigned lineno = 0;
@@ -299,7 +326,7 @@ int config_parse_text(struct config *c, const char *text, size_t len, const char
 			;
 		if (*p == '\0' || *p == '#')
 			continue;
-		if (apply_line(c, p, msg, sizeof(msg)) < 0)
+		if (apply_line(fn, ctx, p, msg, sizeof(msg)) < 0)
 			note_error(&first, err, n, origin, lineno, msg);
 	}
 	free(line);
@@ -340,7 +367,7 @@ int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_
 			note_error(&first, err, n, "kernel command line", index, msg);
 			continue;
 		}
-		if (apply_line(c, word + 4, msg, sizeof(msg)) < 0)
+		if (apply_line(set_fn, c, word + 4, msg, sizeof(msg)) < 0)
 			note_error(&first, err, n, "kernel command line", index, msg);
 	}
 	free(word);
@@ -423,4 +450,34 @@ int config_load(struct config *c, const char *path, bool must_exist, bool cmdlin
 		}
 	}
 	return first;
+}
+
+void kv_write(FILE *f, const char *key, const char *value)
+{
+	const unsigned char *p;
+	bool plain = *value && !isspace((unsigned char)*value) && *value != '"';
+
+	for (p = (const unsigned char *)value; plain && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			plain = false;
+	if (plain && !isspace(p[-1])) {
+		fprintf(f, "%s = %s\n", key, value);
+		return;
+	}
+	fprintf(f, "%s = \"", key);
+	for (p = (const unsigned char *)value; *p; p++) {
+		switch (*p) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\x%02x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputs("\"\n", f);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONFIG_PATH "/etc/sbx/config"
 #define CONFIG_HOSTNAME_MAX 64
@@ -23,7 +24,12 @@ struct config {
 	char workdir[CONFIG_PATH_MAX]; /* empty: the default user's home */
 	char **env;                    /* "NAME=value", names unique, NULL-terminated */
 	size_t envc;
+	uint64_t lifetime;             /* seconds; 0: no limit */
+	uint32_t ready_port;           /* host vsock port told when ready; 0: none */
 };
+
+#define CONFIG_LIFETIME_MAX (7 * 24 * 3600)
+#define CONFIG_READY_PORT 1023
 
 void config_init(struct config *c);
 void config_free(struct config *c);
@@ -46,6 +52,15 @@ int config_load_file(struct config *c, const char *path, char *err, size_t n);
  * the first error as config_parse_text does. */
 int config_load(struct config *c, const char *path, bool must_exist, bool cmdline, char *err,
 		size_t n);
+
+/* The file format on its own, for other key = value files (the host's
+ * sandbox metadata): calls fn for each statement; bad lines are logged and
+ * skipped as in config_parse_text. */
+typedef int (*kv_fn)(void *ctx, const char *key, const char *value, char *err, size_t n);
+int kv_parse_text(const char *text, size_t len, const char *origin, kv_fn fn, void *ctx,
+		  char *err, size_t n);
+/* Writes "key = value", quoting and escaping the value when it needs it. */
+void kv_write(FILE *f, const char *key, const char *value);
 
 /* Decodes a value as written in the file: bare (trimmed) or "quoted" with
  * \\ \" \n \t \r \xHH escapes. out must hold strlen(in) + 1 bytes. */

@@ -118,3 +118,33 @@ bool str_starts_with(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+int str_to_duration(const char *s, uint64_t max, uint64_t *seconds)
+{
+	char num[32];
+	size_t len = strlen(s);
+	uint64_t unit = 1, v;
+	int r;
+
+	if (len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	switch (s[len - 1]) {
+	case 'h':
+		unit *= 60;
+		/* fall through */
+	case 'm':
+		unit *= 60;
+		/* fall through */
+	case 's':
+		len--;
+		break;
+	}
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if ((r = str_to_u64(num, UINT64_MAX / 3600, &v)) < 0)
+		return r;
+	if (v * unit > max)
+		return -ERANGE;
+	*seconds = v * unit;
+	return 0;
+}

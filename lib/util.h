@@ -36,6 +36,9 @@ int str_copy(char *dst, size_t n, const char *src);
 /* Parses a whole decimal string into an unsigned value no larger than max. */
 int str_to_u64(const char *s, uint64_t max, uint64_t *out);
 bool str_starts_with(const char *s, const char *prefix);
+/* Parses a duration: a whole number with an optional unit s, m or h
+ * ("90", "90s", "5m", "2h"), in seconds, at most max. */
+int str_to_duration(const char *s, uint64_t max, uint64_t *seconds);
 
 /* Little-endian loads and stores for wire formats. */
 static inline void put_le16(uint8_t *p, uint16_t v)

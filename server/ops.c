@@ -33,6 +33,25 @@ static void info(struct conn *c, const struct frame *f)
 	conn_finish(c);
 }
 
+static void shutdown_op(struct conn *c, const struct frame *f)
+{
+	char reason[PROTO_REASON_MAX + 1];
+	struct proto_err e;
+	int r;
+
+	if (proto_shutdown_decode(f, reason, &e) < 0) {
+		conn_fail(c, e.code, "%s", e.msg);
+		return;
+	}
+	r = server_request_shutdown(reason[0] ? reason : "requested by the host");
+	if (r < 0) {
+		conn_fail(c, -r, "cannot reach the init process to shut down");
+		return;
+	}
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
+	conn_finish(c);
+}
+
 void op_dispatch(struct conn *c, const struct frame *f)
 {
 	switch (f->type) {
@@ -41,6 +60,9 @@ void op_dispatch(struct conn *c, const struct frame *f)
 		break;
 	case FT_INFO:
 		info(c, f);
+		break;
+	case FT_SHUTDOWN:
+		shutdown_op(c, f);
 		break;
 	default:
 		conn_fail(c, EOPNOTSUPP, "unknown operation: frame type 0x%04x (%s)", f->type,

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <linux/vm_sockets.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,10 +19,12 @@
 #include <unistd.h>
 
 #include "exec/reap.h"
+#include "init/ctl.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/util.h"
 #include "server/conn.h"
+#include "vsock/addr.h"
 
 #define CONN_MAX 1024
 #define STOP_WAIT_NS (1 * NSEC_PER_SEC)
@@ -30,9 +33,17 @@ static struct config cfg;
 static int devnull_fd = -1;
 static bool pid1;
 static bool stopping;
-static struct watch w_listen, w_signal;
+static struct watch w_listen, w_signal, w_ctl;
+static int ctl_fd = -1;
 
 const struct config *server_config(void) { return &cfg; }
+
+int server_request_shutdown(const char *reason)
+{
+	if (ctl_fd < 0)
+		return -ENOTCONN;
+	return ctl_send(ctl_fd, CTL_SHUTDOWN, 0, reason);
+}
 int server_devnull(void) { return devnull_fd; }
 bool server_under_pid1(void) { return pid1; }
 
@@ -89,13 +100,57 @@ static void on_accept(struct watch *w, uint32_t events)
 	}
 }
 
-static void stop(void)
+static void stop(const char *reason)
 {
+	char why[128];
+
 	if (stopping)
 		return;
 	stopping = true;
 	loop_del(&w_listen);
-	conn_shutdown_all(ESHUTDOWN, "the sandbox is shutting down");
+	snprintf(why, sizeof(why), "the sandbox is shutting down: %s", reason);
+	conn_shutdown_all(ESHUTDOWN, why);
+}
+
+static void on_ctl(struct watch *w, uint32_t events)
+{
+	struct ctl_msg m;
+	int r;
+
+	while ((r = ctl_recv(w->fd, &m)) != 0) {
+		if (r == -EBADMSG)
+			continue;
+		if (r < 0) {
+			/* PID 1 is gone or closed its end: nothing to serve for. */
+			loop_del(w);
+			stop("the init process went away");
+			return;
+		}
+		if (m.type == CTL_STOPPING)
+			stop(m.text);
+	}
+}
+
+/* Tells the host we are ready: one READY frame to CID 2, port ready_port
+ * (sbx-vsockd relays it to the launcher waiting on <uds>_<port>). */
+static void notify_ready(const struct ready_info *ri)
+{
+	struct addr a = { .kind = ADDR_VSOCK, .cid = 2, .port = cfg.ready_port };
+	struct ready_info r = *ri;
+	struct buf b;
+	int fd;
+
+	r.uptime_ns = time_boot_ns();
+	buf_init(&b, 4096);
+	fd = addr_connect(&a, 2000);
+	if (fd < 0) {
+		log_warn(fd, "unable to tell the host we are ready (vsock port %u)", cfg.ready_port);
+		return;
+	}
+	if (proto_ready_put(&b, &r) == 0 && fd_write_all(fd, buf_head(&b), buf_len(&b)) < 0)
+		log_warn(errno, "unable to tell the host we are ready");
+	buf_free(&b);
+	close(fd);
 }
 
 static void on_signal(struct watch *w, uint32_t events)
@@ -110,7 +165,7 @@ static void on_signal(struct watch *w, uint32_t events)
 		case SIGTERM:
 		case SIGINT:
 		case SIGHUP:
-			stop();
+			stop("the agent was told to stop");
 			break;
 		}
 	}
@@ -135,8 +190,11 @@ int server_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
+		{ "ready", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ready_info ready = { 0 };
+	bool want_ready = false;
 	const char *config_path = NULL;
 	bool cmdline = false;
 	sigset_t mask;
@@ -156,6 +214,10 @@ int server_main(int argc, char **argv)
 			break;
 		case '1':
 			pid1 = true;
+			break;
+		case 'r':
+			want_ready = sscanf(optarg, "%" SCNu64 ",%" SCNu64 ",%" SCNu64, &ready.start_ns,
+					    &ready.listen_ns, &ready.modules_ns) == 3;
 			break;
 		default:
 			die(0, "server: bad arguments");
@@ -193,6 +255,12 @@ int server_main(int argc, char **argv)
 	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0 ||
 	    (r = loop_add(&w_signal, sfd, EPOLLIN, on_signal)) < 0)
 		die(r, "server: unable to watch the listening socket");
+	if (fd_set_cloexec(SERVER_CTL_FD, true) == 0) {
+		ctl_fd = SERVER_CTL_FD;
+		loop_add(&w_ctl, ctl_fd, EPOLLIN, on_ctl);
+	}
+	if (want_ready && cfg.ready_port)
+		notify_ready(&ready);
 	/* A command may have exited while we were starting. */
 	reap_all();
 

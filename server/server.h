@@ -13,6 +13,8 @@ int server_main(int argc, char **argv);
 
 /* The sandbox configuration (read-only for operations). */
 const struct config *server_config(void);
+/* Asks PID 1 to power the sandbox off (reason: a short text). */
+int server_request_shutdown(const char *reason);
 /* An O_RDWR fd on /dev/null, shared by all operations. */
 int server_devnull(void);
 /* True when the agent is the init of a VM or of a PID namespace. */

@@ -17,7 +17,8 @@ static const struct {
 	const char *name;
 } type_names[] = {
 	{ FT_HELLO, "HELLO" },	       { FT_HELLO_OK, "HELLO_OK" }, { FT_AUTH, "AUTH" },
-	{ FT_ERROR, "ERROR" },	       { FT_EXEC, "EXEC" },	    { FT_INFO, "INFO" },
+	{ FT_ERROR, "ERROR" },	       { FT_OK, "OK" },	    { FT_SHUTDOWN, "SHUTDOWN" },
+	{ FT_READY, "READY" },	       { FT_EXEC, "EXEC" },	    { FT_INFO, "INFO" },
 	{ FT_INFO_OK, "INFO_OK" },     { FT_STDIN, "STDIN" },	    { FT_STDIN_EOF, "STDIN_EOF" },
 	{ FT_SIGNAL, "SIGNAL" },       { FT_RESIZE, "RESIZE" },	    { FT_STARTED, "STARTED" },
 	{ FT_STDOUT, "STDOUT" },       { FT_STDERR, "STDERR" },	    { FT_EXIT, "EXIT" },
@@ -593,4 +594,89 @@ int proto_info_ok_decode(const struct frame *f, struct info *i, struct proto_err
 		}
 	}
 	return r;
+}
+
+/* ---- ready ---- */
+
+int proto_ready_put(struct buf *b, const struct ready_info *r)
+{
+	size_t mark;
+	int rc;
+
+	if ((rc = proto_begin(b, FT_READY, &mark)) < 0 ||
+	    (rc = proto_field_put_u64(b, READY_UPTIME_NS, r->uptime_ns)) < 0 ||
+	    (rc = proto_field_put_u64(b, READY_START_NS, r->start_ns)) < 0 ||
+	    (rc = proto_field_put_u64(b, READY_LISTEN_NS, r->listen_ns)) < 0 ||
+	    (rc = proto_field_put_u64(b, READY_MODULES_NS, r->modules_ns)) < 0)
+		return rc;
+	return proto_end(b, mark);
+}
+
+int proto_ready_decode(const struct frame *f, struct ready_info *r, struct proto_err *e)
+{
+	struct field_iter it;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (f->type != FT_READY)
+		return proto_fail(e, EPROTO, "expected READY, got %s", proto_type_name(f->type));
+	proto_fields(&it, f);
+	while ((rc = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
+		uint64_t *dst = tag == READY_UPTIME_NS ? &r->uptime_ns :
+				tag == READY_START_NS  ? &r->start_ns :
+				tag == READY_LISTEN_NS ? &r->listen_ns :
+				tag == READY_MODULES_NS ? &r->modules_ns : NULL;
+
+		if (!dst)
+			continue; /* newer agents may add fields */
+		if (len != 8)
+			return proto_fail(e, EBADMSG, "READY: field %u is %u bytes, expected 8", tag, len);
+		*dst = get_le64(v);
+	}
+	return rc;
+}
+
+/* ---- shutdown ---- */
+
+int proto_shutdown_put(struct buf *b, const char *reason)
+{
+	size_t mark;
+	int rc;
+
+	if ((rc = proto_begin(b, FT_SHUTDOWN, &mark)) < 0)
+		return rc;
+	if (reason && (rc = proto_field_put_str(b, SHUTDOWN_REASON, reason)) < 0)
+		return rc;
+	return proto_end(b, mark);
+}
+
+int proto_shutdown_decode(const struct frame *f, char reason[PROTO_REASON_MAX + 1],
+			  struct proto_err *e)
+{
+	struct field_iter it;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len;
+	bool seen = false;
+	int rc;
+
+	reason[0] = '\0';
+	proto_fields(&it, f);
+	while ((rc = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
+		if (tag != SHUTDOWN_REASON)
+			return proto_fail(e, EINVAL, "SHUTDOWN: unknown field %u", tag);
+		if (seen)
+			return proto_fail(e, EINVAL, "SHUTDOWN: field REASON given twice");
+		if (len > PROTO_REASON_MAX || memchr(v, '\0', len))
+			return proto_fail(e, EINVAL,
+					  "SHUTDOWN: REASON must be at most %d bytes without NUL",
+					  PROTO_REASON_MAX);
+		memcpy(reason, v, len);
+		reason[len] = '\0';
+		seen = true;
+	}
+	return rc;
 }

@@ -25,9 +25,12 @@ enum frame_type {
 	FT_HELLO_OK = 0x0002,
 	FT_AUTH = 0x0003,
 	FT_ERROR = 0x0004,
+	FT_OK = 0x0005,
 	FT_EXEC = 0x0010,
+	FT_SHUTDOWN = 0x0060,
 	FT_INFO = 0x0070,
 	FT_INFO_OK = 0x0071,
+	FT_READY = 0x0072,
 	FT_STDIN = 0x0100,
 	FT_STDIN_EOF = 0x0101,
 	FT_SIGNAL = 0x0102,
@@ -48,6 +51,13 @@ enum { EXEC_ARG = 1, EXEC_ENV, EXEC_CWD, EXEC_USER, EXEC_FLAGS, EXEC_PTY };
 
 /* INFO_OK fields */
 enum { INFO_VERSION = 1, INFO_HOSTNAME, INFO_KERNEL, INFO_UPTIME_NS, INFO_PID1 };
+
+/* SHUTDOWN fields */
+enum { SHUTDOWN_REASON = 1 };
+#define PROTO_REASON_MAX 63
+
+/* READY fields: CLOCK_BOOTTIME instants in the guest, in ns */
+enum { READY_UPTIME_NS = 1, READY_START_NS, READY_LISTEN_NS, READY_MODULES_NS };
 
 /* EXIT.how */
 enum { EXIT_EXITED = 0, EXIT_SIGNALED = 1, EXIT_NOT_STARTED = 2 };
@@ -161,6 +171,21 @@ struct info {
 	uint64_t uptime_ns;
 	bool pid1;
 };
+/* What the agent tells the host when it is ready (docs/PROTOCOL.md). */
+struct ready_info {
+	uint64_t uptime_ns;   /* when it sent READY */
+	uint64_t start_ns;    /* PID 1's first instruction */
+	uint64_t listen_ns;   /* the listening socket existed */
+	uint64_t modules_ns;  /* time spent loading kernel modules */
+};
+int proto_ready_put(struct buf *b, const struct ready_info *r);
+int proto_ready_decode(const struct frame *f, struct ready_info *r, struct proto_err *e);
+
+/* SHUTDOWN: reason may be NULL. */
+int proto_shutdown_put(struct buf *b, const char *reason);
+int proto_shutdown_decode(const struct frame *f, char reason[PROTO_REASON_MAX + 1],
+			  struct proto_err *e);
+
 int proto_info_ok_put(struct buf *b, const struct info *i);
 int proto_info_ok_decode(const struct frame *f, struct info *i, struct proto_err *e);
 

@@ -1,0 +1,91 @@
+/* Sandboxes on this host: each is a QEMU microVM (plus its sbx-vsockd when
+ * the host has no vhost-vsock) with a state directory holding its pids,
+ * sockets, configuration and console log. `sbx create/ls/info/kill/logs`
+ * are thin wrappers around these functions. */
+#ifndef SBX_SANDBOX_H
+#define SBX_SANDBOX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "host/sbx.h"
+
+#define SANDBOX_MEM_MIN 768        /* MiB, as in the product we model */
+#define SANDBOX_MEM_MAX 4096
+#define SANDBOX_MEM_DEFAULT 1024
+#define SANDBOX_ID_MAX 63
+#define SANDBOX_AGENT_PORT 1024
+#define SANDBOX_READY_PORT 1023
+#define SANDBOX_LABELS_MAX 64
+#define SANDBOX_LABEL_KEY_MAX 63
+#define SANDBOX_LABEL_VALUE_MAX 255
+
+struct sandbox_opts {
+	const char *name;             /* NULL: a generated id */
+	uint64_t memory_mib;
+	uint64_t lifetime_s;          /* 0: no limit */
+	unsigned cpus;
+	const char *const *env;       /* NAME=value, NULL-terminated or NULL */
+	const char *const *labels;    /* KEY=value, NULL-terminated or NULL */
+	const char *kernel;           /* NULL: the image next to sbx */
+	const char *initrd;
+	unsigned boot_timeout_s;
+	const sigset_t *cancel_mask;  /* a pending one of these aborts the boot */
+};
+
+struct sandbox_label {
+	char key[SANDBOX_LABEL_KEY_MAX + 1];
+	char value[SANDBOX_LABEL_VALUE_MAX + 1];
+};
+
+/* What the state directory's `meta` file records. */
+struct sandbox {
+	char id[SANDBOX_ID_MAX + 1];
+	char dir[PATH_MAX];
+	char addr[PATH_MAX + 32];     /* where its agent listens */
+	uint64_t created;             /* unix time, seconds */
+	uint64_t memory_mib;
+	uint64_t lifetime_s;
+	unsigned cpus;
+	pid_t qemu_pid, vsockd_pid;
+	char accel[8];                /* "tcg" or "kvm" */
+	uint64_t boot_ms;             /* host: QEMU started -> agent ready */
+	struct ready_info ready;      /* the guest's own timings */
+	struct sandbox_label labels[SANDBOX_LABELS_MAX];
+	unsigned nlabels;
+};
+
+/* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
+ * else /run/sbx for root, else /tmp/sbx-UID. */
+const char *sandbox_root(void);
+
+/* Parses "1024", "768MiB", "2GiB" (also M, MB, G, GB) into MiB and checks
+ * the allowed range; err says why not. */
+int sandbox_parse_memory(const char *s, uint64_t *mib, struct sbx_error *err);
+
+/* Boots a sandbox and waits until its agent is ready. On failure nothing
+ * is left running or on disk, and err holds the reason (with the tail of
+ * the guest console when the guest got that far). */
+int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err);
+
+/* Loads a sandbox's metadata; -ENOENT when there is no such sandbox or
+ * it has died (its state is then cleaned up). */
+int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err);
+
+/* Is its QEMU still running? */
+bool sandbox_alive(const struct sandbox *sb);
+
+/* Asks the guest to power off, waits, kills what is left, and removes
+ * the state directory. */
+int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);
+
+/* Calls fn for every live sandbox, cleaning up dead ones on the way. */
+int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg);
+
+/* The host's TSC frequency, for the guest kernel's tsc_early_khz=. */
+int host_tsc_khz(unsigned long *khz);
+
+#endif
