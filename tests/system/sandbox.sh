@@ -1,0 +1,163 @@
+#!/bin/bash
+# System tests: real sandboxes. `sbx create` boots the guest image under
+# QEMU (TCG here) with sbx-vsockd, and everything below goes over real
+# virtio-vsock to sbx-init running as the VM's PID 1.
+. "$(dirname "$0")/../lib.sh"
+
+export SBX_STATE_DIR=$T_TMP/state
+on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+
+# The processes and files a sandbox has while it runs.
+leftovers() { # ID
+	pgrep -af "$SBX_STATE_DIR/$1/" || true
+	[ -e "$SBX_STATE_DIR/$1" ] && echo "state directory $SBX_STATE_DIR/$1"
+	return 0
+}
+
+test_create() {
+	ID=$("$SBX" create --name sys1 --memory 1024 --env GREETING='hello there' \
+		--label team=core --label tier=test 2>"$T_TMP/create.err")
+	expect_eq "create printed the id" "$ID" sys1 || { cat "$T_TMP/create.err" >&2; return 1; }
+	"$SBX" ls | grep -q '^sys1 ' || fail "ls does not list it: $("$SBX" ls)"
+}
+
+test_echo() {
+	expect_eq echo "$("$SBX" exec "$ID" -- echo hello from the guest)" "hello from the guest"
+}
+
+test_really_a_vm() {
+	local out
+	out=$("$SBX" exec "$ID" -- sh -c 'echo $$; uname -r; hostname; cat /proc/1/cmdline | tr "\0" " "')
+	[[ $out == *cloud-amd64* ]] || fail "not the guest kernel: $out" || return 1
+	[[ $out == *$'\nsys1\n'* ]] || fail "hostname is not the id: $out" || return 1
+	[[ $out == *"/init "* || $out == *"/init" ]] || fail "PID 1 is not sbx-init: $out"
+}
+
+test_exit_codes() {
+	local c
+	for c in 0 1 42; do
+		"$SBX" exec "$ID" -- sh -c "exit $c"
+		expect_eq "exit $c" $? $c || return 1
+	done
+	"$SBX" exec "$ID" -- sh -c 'kill -9 $$'
+	expect_eq "killed by SIGKILL" $? 137 || return 1
+	"$SBX" exec "$ID" -- nosuch 2>/dev/null
+	expect_eq "missing program" $? 127
+}
+
+test_stdin_16m() {
+	head -c 16M /dev/urandom >"$T_TMP/in16"
+	expect_eq sha256 "$("$SBX" exec -i "$ID" -- cat <"$T_TMP/in16" | sha256sum)" \
+		"$(sha256sum <"$T_TMP/in16")"
+}
+
+test_stderr_apart() {
+	"$SBX" exec "$ID" -- sh -c 'echo out; echo err >&2' >"$T_TMP/o" 2>"$T_TMP/e"
+	expect_eq stdout "$(cat "$T_TMP/o")" out && expect_eq stderr "$(cat "$T_TMP/e")" err
+}
+
+test_pty() {
+	local out
+	out=$(script -qec "stty rows 33 cols 77; $SBX exec -t $ID -- sh -c 'tty; stty size'" /dev/null |
+		tr -d '\r')
+	[[ $out =~ ^/dev/pts/[0-9]+$'\n'"33 77"$ ]] || fail "got '$out'"
+}
+
+test_concurrent_20() {
+	local i pids=()
+	for i in $(seq 1 20); do
+		"$SBX" exec "$ID" -- sh -c "echo out-$i; exit $((i % 5))" >"$T_TMP/c.$i" &
+		pids[i]=$!
+	done
+	for i in $(seq 1 20); do
+		wait ${pids[i]}
+		expect_eq "exec $i status" $? $((i % 5)) || return 1
+		expect_eq "exec $i output" "$(cat "$T_TMP/c.$i")" "out-$i" || return 1
+	done
+}
+
+test_env() {
+	expect_eq "--env at create" "$("$SBX" exec "$ID" -- sh -c 'echo "$GREETING"')" "hello there" &&
+		expect_eq "--env at exec" "$("$SBX" exec --env X=1 "$ID" -- sh -c 'echo $X$GREETING')" \
+			"1hello there"
+}
+
+test_memory() {
+	local kb
+	kb=$("$SBX" exec "$ID" -- awk '/MemTotal/ {print $2}' /proc/meminfo)
+	# 1024 MiB minus what the kernel keeps for itself.
+	[ "$kb" -gt 900000 ] && [ "$kb" -le 1048576 ] || fail "MemTotal is $kb kB"
+}
+
+test_info() {
+	local out
+	out=$("$SBX" info "$ID")
+	[[ $out == *"memory:     1024 MiB"* && $out == *"team=core"* && $out == *"hostname:   sys1"* ]] ||
+		fail "info said: $out"
+}
+
+test_guest_to_host() {
+	# sbx-vsockd relays a guest connection to CID 2 port P to <uds>_P.
+	local sock=$SBX_STATE_DIR/$ID/vsock.sock_5000
+	socat -u "UNIX-LISTEN:$sock" "OPEN:$T_TMP/from-guest,creat" &
+	local spid=$!
+	wait_for 5 test -S "$sock" || fail "no listener" || return 1
+	"$SBX" exec "$ID" -- sh -c 'echo relayed | vsock-tool connect 2 5000'
+	wait $spid
+	expect_eq "received on the host" "$(cat "$T_TMP/from-guest")" relayed
+}
+
+test_kill() {
+	"$SBX" kill "$ID" || return 1
+	expect_eq "left behind" "$(leftovers "$ID")" "" || return 1
+	"$SBX" exec "$ID" -- true 2>"$T_TMP/gone.err"
+	expect_eq "exec after kill" $? 125 && grep -q "no such sandbox: sys1" "$T_TMP/gone.err" ||
+		fail "said: $(cat "$T_TMP/gone.err")"
+}
+
+test_memory_refused() {
+	local out
+	for m in 512 5000 8GiB lots; do
+		out=$("$SBX" create --memory $m 2>&1)
+		expect_eq "status for --memory $m" $? 2 || return 1
+		[[ $out == *"--memory $m"* ]] || fail "message: $out" || return 1
+	done
+	expect_eq "nothing started" "$(ls "$SBX_STATE_DIR")" ""
+}
+
+test_bad_kernel() {
+	local out
+	out=$("$SBX" create --kernel /no/such/vmlinuz 2>&1)
+	expect_eq status $? 125 &&
+		[[ $out == *"cannot read the kernel /no/such/vmlinuz: No such file or directory"* ]] ||
+		fail "message: $out" || return 1
+	# A file that is not a kernel: QEMU fails, and we say so with its words.
+	echo "not a kernel" >"$T_TMP/bogus"
+	out=$("$SBX" create --kernel "$T_TMP/bogus" 2>&1)
+	expect_eq status $? 125 && [[ $out == *"did not start"* ]] || fail "message: $out" || return 1
+	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
+}
+
+test_run() {
+	local out
+	out=$("$SBX" run --memory 768 -- sh -c 'grep MemTotal /proc/meminfo; exit 7')
+	expect_eq status $? 7 && [[ $out == MemTotal* ]] || fail "output: $out" || return 1
+	expect_eq "run leaves nothing" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
+}
+
+t "create boots a sandbox and lists it" test_create || exit 0
+t "echo over vsock" test_echo
+t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
+t "exit codes, signals, a missing program" test_exit_codes
+t "16 MiB through stdin and back" test_stdin_16m
+t "stderr kept apart" test_stderr_apart
+t "a PTY of the requested size" test_pty
+t "20 concurrent execs" test_concurrent_20
+t "environment from --env" test_env
+t "--memory 1024 visible in /proc/meminfo" test_memory
+t "info shows memory, labels and the agent" test_info
+t "a guest-to-host connection is relayed" test_guest_to_host
+t "kill leaves no process, socket or directory" test_kill
+t "out-of-range memory is refused before anything starts" test_memory_refused
+t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
+t "run: create, command, destroy, its status" test_run
