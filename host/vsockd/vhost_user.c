@@ -456,6 +456,7 @@ static int vu_dispatch(struct vhost_user *vu, struct vu_msg *m, int *fds, unsign
 		if (m->size < 8 || (m->u64 & ~vu_features))
 			return -EINVAL;
 		vu->features = m->u64;
+		log_debug(0, "features acked: %#llx", (unsigned long long)m->u64);
 		for (unsigned i = 0; i < VSOCK_QUEUES; i++) {
 			vu->dev->vq[i].event_idx = m->u64 & (1ull << VIRTIO_RING_F_EVENT_IDX);
 			vu->dev->vq[i].indirect = m->u64 & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
