@@ -333,17 +333,8 @@ int vsock_dev_accept(struct vsock_dev *dev, int listen_fd)
 	}
 }
 
-static bool vsock_port_in_use(struct vsock_dev *dev, uint32_t local)
-{
-	/* host-initiated ports are only handed out once at a time: any
-	 * connection with this local port counts, whatever its peer port */
-	for (int i = 0; i < VSOCK_MAX_CONNS; i++)
-		if (dev->conns[i].state != CONN_FREE && dev->conns[i].hashed &&
-		    dev->conns[i].local_port == local)
-			return true;
-	return false;
-}
-
+/* Host ports for host-initiated connections count up from VSOCK_PORT_BASE;
+ * a connection is named by both ports, so only that pair must be unused. */
 static uint32_t vsock_alloc_port(struct vsock_dev *dev, uint32_t peer)
 {
 	for (;;) {
@@ -351,9 +342,7 @@ static uint32_t vsock_alloc_port(struct vsock_dev *dev, uint32_t peer)
 
 		if (dev->next_port < VSOCK_PORT_BASE)
 			dev->next_port = VSOCK_PORT_BASE;
-		/* cheap check first; the scan only matters after wrapping */
-		if (!vsock_dev_find(dev, p, peer) &&
-		    (dev->next_port > p || !vsock_port_in_use(dev, p)))
+		if (!vsock_dev_find(dev, p, peer))
 			return p;
 	}
 }
