@@ -20,6 +20,8 @@ static const struct {
 	{ "create", cli_create, "boot a sandbox and print its id" },
 	{ "run", cli_run, "create a sandbox, run a command in it, destroy it" },
 	{ "exec", cli_exec, "run a command in a sandbox" },
+	{ "cp", cli_cp, "copy files and directories in and out of a sandbox" },
+	{ "fs", cli_fs, "file-system operations in a sandbox (ls, stat, cat, mkdir, ...)" },
 	{ "ls", cli_ls, "list sandboxes" },
 	{ "info", cli_info, "show a sandbox (or the agent at --connect)" },
 	{ "logs", cli_logs, "print a sandbox's guest console" },

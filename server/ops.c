@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "fs/fs.h"
+#include "net/net.h"
 #include "lib/util.h"
 #include "server/conn.h"
 #include "server/server.h"
@@ -65,6 +67,14 @@ void op_dispatch(struct conn *c, const struct frame *f)
 		shutdown_op(c, f);
 		break;
 	default:
+		if (f->type >= FT_FS_FIRST && f->type <= FT_FS_LAST) {
+			fs_dispatch(c, f);
+			break;
+		}
+		if (f->type >= FT_NET_FIRST && f->type <= FT_NET_LAST) {
+			net_dispatch(c, f);
+			break;
+		}
 		conn_fail(c, EOPNOTSUPP, "unknown operation: frame type 0x%04x (%s)", f->type,
 			  proto_type_name(f->type));
 	}

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "vsock/proto_fs.h"
+#include "vsock/proto_net.h"
 
 #define FIELD_HDR_LEN 6
 
@@ -26,6 +28,12 @@ static const struct {
 
 const char *proto_type_name(uint16_t type)
 {
+	if ((type >= FT_FS_FIRST && type <= FT_FS_LAST) ||
+	    (type >= FT_FS_STREAM_FIRST && type <= FT_FS_STREAM_LAST))
+		return proto_fs_type_name(type);
+	if ((type >= FT_NET_FIRST && type <= FT_NET_LAST) ||
+	    (type >= FT_NET_STREAM_FIRST && type <= FT_NET_STREAM_LAST))
+		return proto_net_type_name(type);
 	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
 		if (type_names[i].type == type)
 			return type_names[i].name;

@@ -20,6 +20,25 @@
 #define PROTO_AUTH_LEN 32
 #define PROTO_DEFAULT_PORT 1024
 
+/* Frame types by range; each feature's frames are defined and named in
+ * its own codec file (vsock/proto_<feature>.h):
+ *   0x0001-0x000f  hello, errors              (this file)
+ *   0x0010-0x001f  commands                   (this file)
+ *   0x0020-0x003f  file operations, requests  (proto_fs.h)
+ *   0x0040-0x005f  ports and SSH, requests    (proto_net.h)
+ *   0x0060-0x007f  the sandbox: shutdown, info, ready, sessions (this file)
+ *   0x0100-0x01ff  command streams            (this file)
+ *   0x0200-0x02ff  file streams and replies   (proto_fs.h)
+ *   0x0300-0x03ff  net streams and replies    (proto_net.h) */
+#define FT_FS_FIRST 0x0020
+#define FT_FS_LAST 0x003f
+#define FT_FS_STREAM_FIRST 0x0200
+#define FT_FS_STREAM_LAST 0x02ff
+#define FT_NET_FIRST 0x0040
+#define FT_NET_LAST 0x005f
+#define FT_NET_STREAM_FIRST 0x0300
+#define FT_NET_STREAM_LAST 0x03ff
+
 enum frame_type {
 	FT_HELLO = 0x0001,
 	FT_HELLO_OK = 0x0002,

@@ -1,0 +1,11 @@
+/* Port forwarding and SSH access in the guest (docs/protocol/net.md). */
+#ifndef SBX_NET_H
+#define SBX_NET_H
+
+#include "server/conn.h"
+
+/* Takes over connection c for a request f (a frame type in
+ * FT_NET_FIRST..FT_NET_LAST). */
+void net_dispatch(struct conn *c, const struct frame *f);
+
+#endif
