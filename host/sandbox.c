@@ -2,6 +2,7 @@
  * sbx-vsockd, or vhost-vsock where the host has it), waiting for the
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "host/sandbox.h"
+#include "host/tsc.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -85,7 +85,4 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);
 /* Calls fn for every live sandbox, cleaning up dead ones on the way. */
 int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg);
 
-/* The host's TSC frequency, for the guest kernel's tsc_early_khz=. */
-int host_tsc_khz(unsigned long *khz);
-
 #endif

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
-#include "host/sandbox.h"
+#include "host/tsc.h"
 
 #define SYSLOG_ACTION_READ_ALL 3
 #define KLOG_BUF (1u << 20)

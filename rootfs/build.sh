@@ -57,7 +57,7 @@ MODDIR=$K/root/lib/modules/$KVER
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
 stamp=$( (echo "$MODULES $KVER $SOURCE_DATE_EPOCH"
-	cat rootfs/build.sh rootfs/*.c rootfs/*.h tests/system/vsock-tool.c \
+	cat rootfs/build.sh rootfs/*.c rootfs/*.h host/tsc.c tests/system/vsock-tool.c \
 		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-*) | sha256sum)
 uptodate=1
 for f in $OUTPUTS; do [ -e "$f" ] || uptodate=; done
@@ -80,7 +80,7 @@ if [ ! -e "$B/musl/kernel-headers/linux" ]; then
 	done
 fi
 cc $CFLAGS -o "$B/mkcpio" rootfs/mkcpio.c rootfs/cpio.c
-cc $CFLAGS -o "$B/tsc-khz" rootfs/tsc-khz.c
+cc $CFLAGS -o "$B/tsc-khz" rootfs/tsc-khz.c host/tsc.c
 musl-gcc $MUSL_CFLAGS -o "$W/baseline-init" rootfs/baseline-init.c
 musl-gcc $MUSL_CFLAGS -o "$B/vsock-tool" tests/system/vsock-tool.c
 

@@ -1,94 +1,14 @@
-/* tsc-khz: prints the host TSC frequency in kHz, for the guest kernel's
- * `tsc_early_khz=` on -M microvm (without it ~1 boot in 10 hangs while the
- * guest calibrates). Under TCG the guest TSC is the host TSC. */
-#include <errno.h>
-#include <stdint.h>
+/* tsc-khz: prints the host TSC frequency in kHz (host/tsc.c), for scripts
+ * that start QEMU themselves: -M microvm guests need tsc_early_khz=. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/klog.h>
-#include <time.h>
-#include <x86intrin.h>
 
-#define SYSLOG_ACTION_READ_ALL 3
-#define KLOG_BUF (1u << 20)
+#include "host/tsc.h"
 
-/* The kernel's own figure: "tsc: Refined TSC clocksource calibration: X MHz"
- * (the precise one) else "tsc: Detected X MHz processor". The log can be
- * restricted (dmesg_restrict) or have wrapped: then this fails. */
-static int tsc_khz_from_klog(unsigned long *khz)
+int main(void)
 {
-	static const char *const keys[] = {
-		"tsc: Refined TSC clocksource calibration: ",
-		"tsc: Detected ",
-	};
-	char *buf = malloc(KLOG_BUF + 1);
-	int n, r = -ENOENT;
+	unsigned long khz;
 
-	if (!buf)
-		return -ENOMEM;
-	n = klogctl(SYSLOG_ACTION_READ_ALL, buf, KLOG_BUF);
-	if (n < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	buf[n] = '\0';
-	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]) && r; k++) {
-		char *p = strstr(buf, keys[k]);
-		unsigned long mhz, frac = 0;
-		int digits = 0;
-		char *end;
-
-		if (!p)
-			continue;
-		p += strlen(keys[k]);
-		mhz = strtoul(p, &end, 10);
-		if (*end == '.') {
-			/* kHz precision: up to three fractional digits */
-			for (p = end + 1; digits < 3 && *p >= '0' && *p <= '9'; p++, digits++)
-				frac = frac * 10 + (unsigned long)(*p - '0');
-			for (; digits < 3; digits++)
-				frac *= 10;
-		}
-		if (mhz > 100 && mhz < 100000) {
-			*khz = mhz * 1000 + frac;
-			r = 0;
-		}
-	}
-out_free:
-	free(buf);
-	return r;
-}
-
-/* Counts TSC ticks over 50 ms of CLOCK_MONOTONIC_RAW. Good to a few ppm on
- * an idle machine; only meaningful with an invariant TSC (constant_tsc). */
-static int tsc_khz_measure(unsigned long *khz)
-{
-	struct timespec t0, t1, req = { 0, 50 * 1000 * 1000 };
-	uint64_t c0, c1, ns;
-
-	clock_gettime(CLOCK_MONOTONIC_RAW, &t0);
-	c0 = __rdtsc();
-	while (nanosleep(&req, &req) < 0 && errno == EINTR)
-		;
-	clock_gettime(CLOCK_MONOTONIC_RAW, &t1);
-	c1 = __rdtsc();
-	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-	     (uint64_t)(t1.tv_nsec - t0.tv_nsec);
-	if (ns == 0 || c1 <= c0)
-		return -EIO;
-	*khz = (unsigned long)((c1 - c0) * 1000000u / ns);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	unsigned long khz = 0;
-
-	if (argc > 1 && !strcmp(argv[1], "--measure")) {
-		if (tsc_khz_measure(&khz))
-			return 1;
-	} else if (tsc_khz_from_klog(&khz) && tsc_khz_measure(&khz)) {
+	if (host_tsc_khz(&khz) < 0) {
 		fprintf(stderr, "tsc-khz: unable to find the TSC frequency\n");
 		return 1;
 	}
