@@ -37,6 +37,8 @@ int cli_kill(struct cli *cli, int argc, char **argv);
 int cli_logs(struct cli *cli, int argc, char **argv);
 int cli_cp(struct cli *cli, int argc, char **argv);
 int cli_fs(struct cli *cli, int argc, char **argv);
+int cli_expose(struct cli *cli, int argc, char **argv);
+int cli_ssh(struct cli *cli, int argc, char **argv);
 
 /* Writes s as a JSON string (with quotes). */
 void cli_json_str(FILE *f, const char *s);

@@ -22,6 +22,8 @@ static const struct {
 	{ "exec", cli_exec, "run a command in a sandbox" },
 	{ "cp", cli_cp, "copy files and directories in and out of a sandbox" },
 	{ "fs", cli_fs, "file-system operations in a sandbox (ls, stat, cat, mkdir, ...)" },
+	{ "expose", cli_expose, "reach a TCP port of a sandbox from the host" },
+	{ "ssh", cli_ssh, "log in to a sandbox with SSH" },
 	{ "ls", cli_ls, "list sandboxes" },
 	{ "info", cli_info, "show a sandbox (or the agent at --connect)" },
 	{ "logs", cli_logs, "print a sandbox's guest console" },

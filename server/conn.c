@@ -320,7 +320,7 @@ static size_t process(struct conn *c, const uint8_t *p, size_t len)
 {
 	size_t used = 0;
 
-	while (!c->rx_paused && !c->closing && !c->sock_closed) {
+	while (!c->rx_paused && !c->closing && !c->sock_closed && !c->taken) {
 		struct proto_err e;
 		struct frame f;
 		long n = proto_frame_parse(p + used, len - used, &f, &e);
@@ -331,6 +331,7 @@ static size_t process(struct conn *c, const uint8_t *p, size_t len)
 			conn_fail(c, e.code, "%s", e.msg);
 			break;
 		}
+		c->rx_after = len - used - (size_t)n;
 		dispatch(c, &f);
 		used += (size_t)n;
 	}
@@ -429,6 +430,32 @@ static void conn_event(struct watch *w, uint32_t events)
 			conn_read(c);
 		}
 	}
+}
+
+int conn_take_socket(struct conn *c)
+{
+	int fd = c->w.fd;
+
+	if (c->sock_closed || c->closing)
+		return -EIO;
+	if (c->rx_after > 0)
+		return -EPROTO;
+	/* The reply is small and the socket's buffer empty: it goes out at
+	 * once, or within a bounded wait. */
+	fd_set_nonblock(fd, false);
+	if (buf_len(&c->tx) && fd_write_all(fd, buf_head(&c->tx), buf_len(&c->tx)) < 0) {
+		fd_set_nonblock(fd, true);
+		sock_close(c);
+		return -EIO;
+	}
+	fd_set_nonblock(fd, true);
+	loop_del(&c->w);
+	c->taken = true;
+	c->sock_closed = true; /* closed as far as the connection is concerned */
+	c->released = true;
+	buf_free(&c->tx);
+	conn_maybe_free(c);
+	return fd;
 }
 
 void conn_shutdown_all(int code, const char *why)

@@ -46,6 +46,8 @@ struct conn {
 	bool sock_closed;
 	bool released;          /* the operation is finished with us */
 	bool hung_up;           /* ops->hangup was called */
+	bool taken;             /* the socket was handed to an operation */
+	size_t rx_after;        /* bytes received after the frame being dispatched */
 	struct timer timer;     /* handshake timeout */
 	struct conn *prev, *next;
 };
@@ -73,6 +75,16 @@ static inline bool conn_dead(const struct conn *c) { return c->sock_closed || c-
 
 /* Stop/restart reading frames (input back-pressure). */
 void conn_pause_rx(struct conn *c, bool pause);
+
+/* Hands the raw socket to the operation, for operations that turn the
+ * connection into a plain byte stream (port forwarding). Call it from the
+ * request's dispatch, after the reply was queued: it flushes the queue
+ * (blocking briefly if need be), unregisters the socket, and frees the
+ * connection; the caller owns the returned fd. -EPROTO if the client sent
+ * bytes after the request (it must wait for the reply), -EIO if the reply
+ * could not be sent. The connection is unusable afterwards either way,
+ * except that on -EPROTO it can still be failed with conn_fail. */
+int conn_take_socket(struct conn *c);
 
 /* Sends ERROR and closes; a running operation gets hangup. */
 void conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
