@@ -1,9 +1,7 @@
-/* The EXEC operation: starts a command for a connection and relays its
- * stdin, stdout and stderr (or its terminal) until it ends, then sends
- * EXIT after all the output it wrote. Output moves from the command's pipe
- * to the socket with splice(2), and only while the socket has room, so a
- * client that does not read makes the command block rather than making us
- * buffer. */
+/* The EXEC, ATTACH and PS operations: EXEC validates the request, works
+ * out the user, environment and directory, creates the pipes or terminal,
+ * spawns the command and hands it to the job table (exec/job.c), which
+ * relays its stdio from then on. */
 #include "exec/exec.h"
 
 #include <errno.h>
@@ -17,414 +15,16 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "exec/reap.h"
+#include "exec/job.h"
 #include "exec/spawn.h"
 #include "exec/user.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "server/conn.h"
 #include "server/server.h"
-
-#define STDIN_QUEUE_MAX (256 * 1024)
-#define PTY_CHUNK (64 * 1024)
-#define KILL_GRACE_NS (2 * NSEC_PER_SEC)
-#define PTY_LINGER_NS (50 * NSEC_PER_MSEC)
-#define PTY_DRAIN_MAX_NS (1 * NSEC_PER_SEC)
-#define PIPE_BIG (1024 * 1024)
-
-struct exec_op;
-
-/* One output stream: the read end of a pipe, or the PTY master. */
-struct stream {
-	struct watch w;
-	struct exec_op *op;
-	uint16_t type;        /* FT_STDOUT or FT_STDERR */
-	bool open;
-	bool is_pipe;
-	bool grown;           /* pipe enlarged to PIPE_BIG */
-	size_t drain_left;    /* after exit: bytes still to send (pipes) */
-};
-
-struct exec_op {
-	struct conn *conn;
-	struct child child;
-	pid_t pid;
-	bool running;         /* started and not reaped yet */
-	int status;
-	bool pty;
-	struct stream out, err;
-	struct watch in;      /* stdin sink: pipe write end or a dup of the master */
-	struct buf in_q;
-	bool in_open;
-	bool in_eof;          /* STDIN_EOF received */
-	struct timer timer;   /* kill grace after a hang-up; PTY drain linger */
-	uint64_t drain_deadline;
-	bool hup;
-	bool exit_sent;
-};
-
-static void exec_frame(struct conn *c, const struct frame *f);
-static void exec_writable(struct conn *c);
-static void exec_hangup(struct conn *c);
-static void exec_destroy(struct conn *c);
-
-static const struct conn_ops exec_ops = {
-	.name = "exec",
-	.frame = exec_frame,
-	.writable = exec_writable,
-	.hangup = exec_hangup,
-	.destroy = exec_destroy,
-};
-
-static void maybe_finish(struct exec_op *op);
-
-static void stream_close(struct stream *s)
-{
-	if (!s->open)
-		return;
-	loop_del(&s->w);
-	close(s->w.fd);
-	s->open = false;
-}
-
-static void stdin_close(struct exec_op *op)
-{
-	if (!op->in_open)
-		return;
-	loop_del(&op->in);
-	close(op->in.fd);
-	op->in_open = false;
-	buf_free(&op->in_q);
-	conn_pause_rx(op->conn, false);
-}
-
-static void streams_enable(struct exec_op *op, bool on)
-{
-	if (op->out.open)
-		loop_set(&op->out.w, on ? EPOLLIN : 0);
-	if (op->err.open)
-		loop_set(&op->err.w, on ? EPOLLIN : 0);
-}
-
-/* Sends one chunk of s to the client. Returns bytes sent, 0 when nothing
- * was available, -1 when the stream has ended. */
-static long stream_send(struct stream *s)
-{
-	struct conn *c = s->op->conn;
-	int avail = 0;
-	ssize_t n;
-
-	if (s->is_pipe) {
-		if (ioctl(s->w.fd, FIONREAD, &avail) < 0)
-			return -1;
-		if (s->op->running || s->op->exit_sent) {
-			if (avail == 0)
-				return 0;
-		} else {
-			/* After exit, only what was in the pipe at exit. */
-			if ((size_t)avail > s->drain_left)
-				avail = (int)s->drain_left;
-			if (avail == 0)
-				return -1;
-			s->drain_left -= (size_t)avail;
-		}
-		if (!s->grown && avail >= 65536) {
-			/* A busy stream: a larger pipe means fewer wake-ups. */
-			fcntl(s->w.fd, F_SETPIPE_SZ, PIPE_BIG);
-			s->grown = true;
-		}
-		if ((size_t)avail > PROTO_FRAME_MAX)
-			avail = PROTO_FRAME_MAX;
-		return conn_send_spliced(c, s->type, s->w.fd, (size_t)avail) < 0 ? -1 : avail;
-	}
-	/* A PTY master cannot be spliced: read into the output queue. */
-	if (buf_reserve(conn_txbuf(c), PROTO_HDR_LEN + PTY_CHUNK) < 0)
-		return -1;
-	n = read(s->w.fd, buf_tail(conn_txbuf(c)) + PROTO_HDR_LEN, PTY_CHUNK);
-	if (n < 0 && errno == EAGAIN)
-		return 0;
-	if (n <= 0) /* EIO: every slave fd is closed */
-		return -1;
-	proto_hdr_put(buf_tail(conn_txbuf(c)), s->type, (uint32_t)n);
-	buf_commit(conn_txbuf(c), PROTO_HDR_LEN + (size_t)n);
-	conn_flush(c);
-	return n;
-}
-
-static void stream_event(struct watch *w, uint32_t events)
-{
-	struct stream *s = container_of(w, struct stream, w);
-	struct exec_op *op = s->op;
-	long n;
-
-	if (!conn_tx_idle(op->conn)) {
-		streams_enable(op, false);
-		return;
-	}
-	n = stream_send(s);
-	if (n < 0 || (n == 0 && (events & EPOLLHUP)))
-		stream_close(s);
-	if (!conn_tx_idle(op->conn))
-		streams_enable(op, false);
-	if (!op->running)
-		maybe_finish(op);
-}
-
-static void pty_linger(struct timer *t)
-{
-	struct exec_op *op = container_of(t, struct exec_op, timer);
-
-	/* The terminal stayed quiet: whoever still holds it is not the
-	 * command we were asked to run. */
-	stream_close(&op->out);
-	maybe_finish(op);
-}
-
-/* After the command was reaped: send what it left in its streams, then
- * EXIT. Runs whenever the queue drains until that is done. */
-static void maybe_finish(struct exec_op *op)
-{
-	struct exit_status x = { 0 };
-	struct stream *streams[] = { &op->out, &op->err };
-
-	if (op->running || op->exit_sent || op->hup)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
-		struct stream *s = streams[i];
-		long n;
-
-		while (s->open && conn_tx_idle(op->conn)) {
-			n = stream_send(s);
-			if (n < 0) {
-				stream_close(s);
-			} else if (n == 0) {
-				if (s->is_pipe) {
-					stream_close(s);
-				} else if (time_mono_ns() >= op->drain_deadline) {
-					stream_close(s);
-				} else {
-					if (!timer_armed(&op->timer))
-						timer_arm(&op->timer, PTY_LINGER_NS, pty_linger);
-					return;
-				}
-			} else if (!s->is_pipe) {
-				timer_cancel(&op->timer);
-			}
-		}
-		if (s->open)
-			return; /* the queue is full; exec_writable calls again */
-	}
-	if (!conn_tx_idle(op->conn))
-		return;
-	timer_cancel(&op->timer);
-	if (WIFSIGNALED(op->status)) {
-		x.how = EXIT_SIGNALED;
-		x.value = WTERMSIG(op->status);
-		x.flags = WCOREDUMP(op->status) ? EXIT_F_CORE : 0;
-	} else {
-		x.how = EXIT_EXITED;
-		x.value = WEXITSTATUS(op->status);
-	}
-	op->exit_sent = true;
-	stdin_close(op);
-	proto_exit_put(conn_txbuf(op->conn), &x);
-	conn_finish(op->conn);
-}
-
-static void kill_group(struct exec_op *op, int sig)
-{
-	if (op->running && op->pid > 0)
-		kill(-op->pid, sig);
-}
-
-static void kill_timeout(struct timer *t)
-{
-	struct exec_op *op = container_of(t, struct exec_op, timer);
-
-	kill_group(op, SIGKILL);
-}
-
-static void on_exit_status(struct child *ch, int status)
-{
-	struct exec_op *op = container_of(ch, struct exec_op, child);
-	struct stream *streams[] = { &op->out, &op->err };
-	int avail;
-
-	op->running = false;
-	op->status = status;
-	timer_cancel(&op->timer);
-	if (op->hup) {
-		conn_release(op->conn);
-		return;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
-		struct stream *s = streams[i];
-
-		if (s->open && s->is_pipe)
-			s->drain_left = ioctl(s->w.fd, FIONREAD, &avail) == 0 ? (size_t)avail : 0;
-	}
-	op->drain_deadline = time_mono_ns() + PTY_DRAIN_MAX_NS;
-	maybe_finish(op);
-}
-
-/* ---- standard input ---- */
-
-static void stdin_write(struct exec_op *op)
-{
-	while (buf_len(&op->in_q)) {
-		ssize_t n = write(op->in.fd, buf_head(&op->in_q), buf_len(&op->in_q));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			/* EPIPE: the command closed its input; drop the rest. */
-			stdin_close(op);
-			return;
-		}
-		buf_consume(&op->in_q, (size_t)n);
-	}
-	if (buf_len(&op->in_q) == 0) {
-		buf_shrink(&op->in_q, 0);
-		if (op->in_eof) {
-			if (op->pty) {
-				struct termios t;
-				char eof = 4;
-
-				/* A terminal has no EOF of its own: type the
-				 * EOF character, as a user at it would. */
-				if (tcgetattr(op->in.fd, &t) == 0)
-					eof = (char)t.c_cc[VEOF];
-				if (write(op->in.fd, &eof, 1) < 0)
-					log_debug(errno, "cannot write EOF to the terminal");
-				op->in_eof = false;
-				loop_set(&op->in, 0);
-			} else {
-				stdin_close(op);
-			}
-			return;
-		}
-	}
-	loop_set(&op->in, buf_len(&op->in_q) ? EPOLLOUT : 0);
-	conn_pause_rx(op->conn, buf_len(&op->in_q) >= STDIN_QUEUE_MAX);
-}
-
-static void stdin_event(struct watch *w, uint32_t events)
-{
-	struct exec_op *op = container_of(w, struct exec_op, in);
-
-	stdin_write(op);
-}
-
-/* ---- frames from the client ---- */
-
-static void exec_frame(struct conn *c, const struct frame *f)
-{
-	struct exec_op *op = c->op;
-	struct proto_err e;
-	uint16_t rows, cols;
-	int sig;
-
-	switch (f->type) {
-	case FT_STDIN:
-		if (!op->in_open)
-			return; /* the command stopped reading: discard */
-		if (op->in_eof) {
-			conn_fail(c, EPROTO, "STDIN after STDIN_EOF");
-			return;
-		}
-		if (buf_append(&op->in_q, f->payload, f->len) < 0) {
-			conn_fail(c, ENOBUFS, "standard input queue overflow");
-			return;
-		}
-		stdin_write(op);
-		return;
-	case FT_STDIN_EOF:
-		if (f->len != 0) {
-			conn_fail(c, EBADMSG, "STDIN_EOF payload is %u bytes, expected 0", f->len);
-			return;
-		}
-		if (op->in_open && !op->in_eof) {
-			op->in_eof = true;
-			stdin_write(op);
-		}
-		return;
-	case FT_SIGNAL:
-		if (proto_signal_decode(f, &sig, &e) < 0) {
-			conn_fail(c, e.code, "%s", e.msg);
-			return;
-		}
-		kill_group(op, sig);
-		return;
-	case FT_RESIZE: {
-		struct winsize ws = { 0 };
-
-		if (proto_resize_decode(f, &rows, &cols, &e) < 0) {
-			conn_fail(c, e.code, "%s", e.msg);
-			return;
-		}
-		if (!op->pty) {
-			conn_fail(c, EINVAL, "RESIZE: the command has no terminal");
-			return;
-		}
-		ws.ws_row = rows;
-		ws.ws_col = cols;
-		/* The kernel sends SIGWINCH to the foreground group. */
-		if (op->out.open)
-			ioctl(op->out.w.fd, TIOCSWINSZ, &ws);
-		return;
-	}
-	default:
-		conn_fail(c, EPROTO, "unexpected %s frame during EXEC", proto_type_name(f->type));
-	}
-}
-
-static void exec_writable(struct conn *c)
-{
-	struct exec_op *op = c->op;
-
-	if (op->running)
-		streams_enable(op, true);
-	else
-		maybe_finish(op);
-}
-
-static void exec_hangup(struct conn *c)
-{
-	struct exec_op *op = c->op;
-
-	op->hup = true;
-	stream_close(&op->out);
-	stream_close(&op->err);
-	stdin_close(op);
-	if (!op->running) {
-		conn_release(c);
-		return;
-	}
-	/* The client is gone and cannot collect anything: hang up on the
-	 * command as a terminal would, then make sure. */
-	kill_group(op, SIGHUP);
-	kill_group(op, SIGCONT);
-	timer_arm(&op->timer, KILL_GRACE_NS, kill_timeout);
-}
-
-static void exec_destroy(struct conn *c)
-{
-	struct exec_op *op = c->op;
-
-	reap_unwatch(&op->child);
-	timer_cancel(&op->timer);
-	stream_close(&op->out);
-	stream_close(&op->err);
-	stdin_close(op);
-	buf_free(&op->in_q);
-	/* Its watches may still be in this batch of events. */
-	loop_free_later(op);
-	c->op = NULL;
-}
 
 /* ---- starting ---- */
 
@@ -577,13 +177,18 @@ static void spawn_failed(struct conn *c, const struct exec_req *req, const char 
 	}
 }
 
-static void stream_init(struct stream *s, struct exec_op *op, uint16_t type, int fd, bool pipe)
+static void argv_summary(char *out, size_t n, char *const *argv)
 {
-	s->op = op;
-	s->type = type;
-	s->is_pipe = pipe;
-	s->open = true;
-	s->w.fd = fd;
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; argv[i] && len + 1 < n; i++) {
+		int w = snprintf(out + len, n - len, "%s%s", i ? " " : "", argv[i]);
+
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
 }
 
 void exec_start(struct conn *c, const struct frame *f)
@@ -593,7 +198,8 @@ void exec_start(struct conn *c, const struct frame *f)
 	struct user u, def;
 	struct spawn_req sr = { .ctty = -1 };
 	struct spawn_err se;
-	struct exec_op *op = NULL;
+	struct job_spawned js = { .our_child = true };
+	struct timespec now;
 	char cwd[PATH_MAX], **envp = NULL;
 	size_t envc = 0;
 	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
@@ -603,6 +209,12 @@ void exec_start(struct conn *c, const struct frame *f)
 	if (proto_exec_decode(f, &req, &e) < 0) {
 		conn_fail(c, e.code, "%s", e.msg);
 		return;
+	}
+	js.keep = req.flags & EXEC_F_DETACH;
+	if (!job_room(js.keep)) {
+		conn_fail(c, EAGAIN, "too many commands: at most %d, of which %d detached (collect "
+			  "finished ones with attach)", JOBS_MAX, JOBS_DETACHED_MAX);
+		goto out;
 	}
 	who = req.user ? req.user : server_config()->user;
 	if ((r = user_lookup(who, &u)) < 0) {
@@ -622,13 +234,6 @@ void exec_start(struct conn *c, const struct frame *f)
 		not_started(c, 126, "cannot build the environment: %s", strerror(-r));
 		goto out;
 	}
-	op = calloc(1, sizeof(*op));
-	if (!op) {
-		conn_fail(c, ENOMEM, "out of memory");
-		goto out;
-	}
-	buf_init(&op->in_q, STDIN_QUEUE_MAX + PROTO_FRAME_MAX);
-
 	if (req.pty) {
 		if ((r = open_pty(&req, &u, &master, &slave)) < 0) {
 			not_started(c, 126, "cannot open a terminal: %s", strerror(-r));
@@ -657,57 +262,29 @@ void exec_start(struct conn *c, const struct frame *f)
 	sr.ngroups = u.ngroups;
 	sr.set_ids = !(u.uid == geteuid() && u.gid == getegid());
 
-	if (spawn_process(&sr, &op->pid, &se) < 0) {
+	if (spawn_process(&sr, &js.pid, &se) < 0) {
 		spawn_failed(c, &req, cwd, &u, &se);
 		goto out;
 	}
-	op->running = true;
-	op->conn = c;
-	reap_watch(&op->child, op->pid, on_exit_status);
-
-	/* Keep our ends; the child's ends close here. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	js.started_ns = (uint64_t)now.tv_sec * NSEC_PER_SEC + (uint64_t)now.tv_nsec;
+	argv_summary(js.argv, sizeof(js.argv), req.argv);
+	/* Keep our ends (the job owns them now); the child's ends close
+	 * below. */
+	js.pty = req.pty;
 	if (req.pty) {
-		op->pty = true;
-		fd_close(&slave);
-		stream_init(&op->out, op, FT_STDOUT, master, false);
-		op->in.fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
-		op->in_open = op->in.fd >= 0;
+		js.out_fd = master;
+		js.err_fd = -1;
+		js.in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
 		master = -1;
 	} else {
-		if (in_p[1] >= 0) {
-			op->in.fd = in_p[1];
-			op->in_open = true;
-			in_p[1] = -1;
-		}
-		if (out_p[0] >= 0) {
-			stream_init(&op->out, op, FT_STDOUT, out_p[0], true);
-			out_p[0] = -1;
-		}
-		if (err_p[0] >= 0) {
-			stream_init(&op->err, op, FT_STDERR, err_p[0], true);
-			err_p[0] = -1;
-		}
+		js.in_fd = in_p[1];
+		js.out_fd = out_p[0];
+		js.err_fd = err_p[0];
+		in_p[1] = out_p[0] = err_p[0] = -1;
 	}
-	c->ops = &exec_ops;
-	c->op = op;
-	{
-		struct stream *streams[] = { &op->out, &op->err };
-
-		for (size_t i = 0; i < ARRAY_SIZE(streams); i++)
-			if (streams[i]->open) {
-				fd_set_nonblock(streams[i]->w.fd, true);
-				loop_add(&streams[i]->w, streams[i]->w.fd, EPOLLIN, stream_event);
-			}
-		if (op->in_open) {
-			fd_set_nonblock(op->in.fd, true);
-			loop_add(&op->in, op->in.fd, 0, stdin_event);
-		}
-	}
-	op = NULL;
-	proto_u32_put(conn_txbuf(c), FT_STARTED, (uint32_t)((struct exec_op *)c->op)->pid);
-	conn_flush(c);
-	if (!conn_tx_idle(c))
-		streams_enable(c->op, false);
+	if (!job_new(&js, c))
+		conn_fail(c, ENOMEM, "out of memory after starting pid %d", js.pid);
 out:
 	for (int i = 0; i < 2; i++) {
 		fd_close(&in_p[i]);
@@ -716,10 +293,42 @@ out:
 	}
 	fd_close(&master);
 	fd_close(&slave);
-	if (op) {
-		buf_free(&op->in_q);
-		free(op);
-	}
 	free_env(envp, envc);
 	proto_exec_free(&req);
+}
+
+void exec_attach(struct conn *c, const struct frame *f)
+{
+	struct field_iter it;
+	struct proto_err e;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len, pid = 0;
+	int r;
+
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+		if (tag != ATTACH_PID || len != 4 || pid) {
+			conn_fail(c, EINVAL, "ATTACH: expected one field PID of 4 bytes");
+			return;
+		}
+		pid = get_le32(v);
+	}
+	if (r < 0 || pid == 0) {
+		conn_fail(c, EINVAL, "ATTACH: %s", r < 0 ? e.msg : "field PID is missing");
+		return;
+	}
+	if (!job_attach((pid_t)pid, c))
+		conn_fail(c, ESRCH, "no command with pid %u", pid);
+}
+
+void exec_ps(struct conn *c, const struct frame *f)
+{
+	if (f->len != 0) {
+		conn_fail(c, EBADMSG, "PS payload is %u bytes, expected 0", f->len);
+		return;
+	}
+	job_list(c);
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
+	conn_finish(c);
 }

@@ -9,6 +9,12 @@
 #define REAP_BUCKETS 256
 
 static struct child *buckets[REAP_BUCKETS];
+static void (*orphan_fn)(pid_t pid, int status);
+
+void reap_set_orphan(void (*fn)(pid_t pid, int status))
+{
+	orphan_fn = fn;
+}
 
 static struct child **bucket(pid_t pid)
 {
@@ -46,20 +52,21 @@ int reap_all(void)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct child **pp;
+		struct child **pp, *c = NULL;
 
 		n++;
 		for (pp = bucket(pid); *pp; pp = &(*pp)->next) {
-			struct child *c = *pp;
-
-			if (c->pid != pid)
+			if ((*pp)->pid != pid)
 				continue;
+			c = *pp;
 			*pp = c->next;
 			c->pid = 0;
 			c->next = NULL;
 			c->fn(c, status);
 			break;
 		}
+		if (!c && orphan_fn)
+			orphan_fn(pid, status);
 	}
 	return n;
 }

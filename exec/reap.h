@@ -18,6 +18,9 @@ struct child {
 };
 
 void reap_watch(struct child *c, pid_t pid, child_fn fn);
+/* Called with the status of every child nobody registered (PID 1 keeps
+ * the statuses of jobs whose server died); NULL: reap them silently. */
+void reap_set_orphan(void (*fn)(pid_t pid, int status));
 void reap_unwatch(struct child *c);
 /* Reaps every child that has exited, without blocking; returns how many. */
 int reap_all(void);

@@ -4,8 +4,37 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/util.h"
+
+int ctl_send_msg(int fd, const struct ctl_msg *m, const int *fds, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds < 0 || nfds > CTL_FDS_MAX)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
+		return -errno;
+	return 0;
+}
 
 int ctl_send(int fd, uint32_t type, int64_t arg, const char *text)
 {
@@ -13,21 +42,57 @@ int ctl_send(int fd, uint32_t type, int64_t arg, const char *text)
 
 	if (text)
 		str_copy(m.text, sizeof(m.text), text);
-	if (send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(m))
-		return -errno;
-	return 0;
+	return ctl_send_msg(fd, &m, NULL, 0);
 }
 
-int ctl_recv(int fd, struct ctl_msg *m)
+int ctl_recv(int fd, struct ctl_msg *m, int *fds, int *nfds)
 {
-	ssize_t n = recv(fd, m, sizeof(*m), MSG_DONTWAIT | MSG_TRUNC);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	bool bad = false;
+	ssize_t n;
 
+	*nfds = 0;
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -EPIPE;
 	if (n == 0)
 		return -EPIPE;
-	if ((size_t)n != sizeof(*m) || m->type < CTL_SHUTDOWN || m->type > CTL_STOPPING)
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+			bad = true;
+			continue;
+		}
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*nfds < CTL_FDS_MAX)
+				fds[(*nfds)++] = f;
+			else
+				close(f);
+		}
+	}
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n != sizeof(*m) ||
+	    m->type < CTL_SHUTDOWN || m->type > CTL_TYPE_MAX)
+		bad = true;
+	if (!bad && *nfds > 0 && m->type != CTL_JOB_HOLD && m->type != CTL_JOB_RESTORE)
+		bad = true;
+	if (bad) {
+		for (int i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
 		return -EBADMSG;
+	}
 	m->text[CTL_TEXT_MAX - 1] = '\0';
 	return 1;
 }

@@ -1,8 +1,10 @@
 /* PID 1. After boot it does four things forever: consume signals through a
  * signalfd, reap every child, keep the server process running (restarting
- * it at most once a second), and run the shutdown sequence. It parses no
- * input from the network, and it never exits in a VM: its last act is
- * sync() and reboot(RB_POWER_OFF). */
+ * it at most once a second, and holding the fds of its jobs so they
+ * outlive it: init/hold.c), and run the lifetime watchdog
+ * (init/watchdog.c) and the shutdown sequence. It parses no input from the
+ * network, only fixed-size messages from its own server; and it never
+ * exits in a VM: its last act is sync() and reboot(RB_POWER_OFF). */
 #include "init/pid1.h"
 
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +29,8 @@
 #include "exec/reap.h"
 #include "init/boot.h"
 #include "init/ctl.h"
+#include "init/hold.h"
+#include "init/watchdog.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -34,8 +39,9 @@
 
 #define RESTART_INTERVAL_NS (1 * NSEC_PER_SEC)
 #define SERVER_STOP_NS (1 * NSEC_PER_SEC)
-#define TERM_GRACE_NS (3 * NSEC_PER_SEC)
 #define KILL_WAIT_NS (5 * NSEC_PER_SEC)
+#define VM_STATE_DIR "/run/sbx"
+#define NOFILE_WANT 16384
 
 static struct {
 	bool vm;              /* booted as a VM's init: mounts, power-off */
@@ -46,20 +52,21 @@ static struct {
 	int listen_fd;
 	int sfd;              /* signalfd */
 	int tfd;              /* timerfd: the next server restart */
-	int lfd;              /* timerfd: the end of the sandbox's lifetime */
 	int ctl;              /* our end of the control channel, or -1 */
 	struct child server;
 	uint64_t server_started;
 	unsigned server_starts;
 	bool stopping;
+	char state_dir[256];  /* the agent's state (/run/sbx in a VM) */
+	bool own_state_dir;   /* made by us in development mode: removed at exit */
 	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
-} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .lfd = -1, .ctl = -1 };
+} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: sbx-init                          (as PID 1 of a VM)\n"
-		"       sbx-init --listen ADDR [--config FILE]\n"
+		"       sbx-init --listen ADDR [--config FILE] [--state DIR]\n"
 		"\n"
 		"The sbx agent. As a VM's PID 1 it mounts the basic file systems, loads\n"
 		"the modules listed in " BOOT_MODULES_LIST ", reads " CONFIG_PATH " and\n"
@@ -70,15 +77,34 @@ static void usage(FILE *out)
 		"                  vsock:CID:PORT) as an ordinary process that reaps its\n"
 		"                  descendants; SIGTERM stops it and every command\n"
 		"  --config FILE   read the configuration from FILE\n"
+		"  --state DIR     keep the agent's state (environment store, labels) in\n"
+		"                  DIR (default: a new directory in /tmp, removed at exit;\n"
+		"                  " VM_STATE_DIR " in a VM)\n"
 		"  --help          this text\n"
 		"  --version       the version\n");
 }
 
+/* ---- the server ---- */
+
 static void on_server_exit(struct child *c, int status);
+
+static void send_lifetime(bool reply, int err, const char *why)
+{
+	struct ctl_msg m;
+
+	if (st.ctl < 0)
+		return;
+	watchdog_describe(&m);
+	m.arg3 = err;
+	m.arg4 = reply;
+	if (why)
+		str_copy(m.text, sizeof(m.text), why);
+	ctl_send_msg(st.ctl, &m, NULL, 0);
+}
 
 static void start_server(void)
 {
-	char *argv[10], ready[80];
+	char *argv[12], ready[80];
 	int argc = 0, sv[2];
 	pid_t pid;
 
@@ -92,6 +118,10 @@ static void start_server(void)
 		argv[argc++] = "--cmdline";
 	if (st.pid1)
 		argv[argc++] = "--pid1";
+	if (st.state_dir[0]) {
+		argv[argc++] = "--state";
+		argv[argc++] = st.state_dir;
+	}
 	if (st.vm && st.server_starts == 0) {
 		/* Only the first server announces the boot to the host. */
 		snprintf(ready, sizeof(ready), "%llu,%llu,%llu", (unsigned long long)st.t_start,
@@ -132,6 +162,8 @@ static void start_server(void)
 	if (st.ctl >= 0)
 		fd_set_nonblock(st.ctl, true);
 	reap_watch(&st.server, pid, on_server_exit);
+	/* The new server learns the lifetime before anything else. */
+	send_lifetime(false, 0, NULL);
 }
 
 static void schedule_restart(void)
@@ -156,9 +188,25 @@ static void on_server_exit(struct child *c, int status)
 	else if (!st.stopping || WEXITSTATUS(status) != 0)
 		log_warn(0, "the server exited with status %d%s", WEXITSTATUS(status),
 			 st.stopping ? "" : "; restarting it");
-	if (!st.stopping)
-		schedule_restart();
+	fd_close(&st.ctl);
+	if (st.stopping)
+		return;
+	/* Its sessions ended with it; the clients may come back. */
+	watchdog_sessions(0);
+	schedule_restart();
 }
+
+/* A held job ended while no server could reap it (it was re-parented to
+ * us): keep the status, and tell the server if one runs. */
+static void on_orphan(pid_t pid, int status)
+{
+	struct ctl_msg m = { .type = CTL_JOB_STATUS, .arg = pid, .arg2 = status };
+
+	if (hold_reaped(pid, status) && st.ctl >= 0)
+		ctl_send_msg(st.ctl, &m, NULL, 0);
+}
+
+/* ---- shutdown ---- */
 
 /* Sends sig to every process but us. As a PID namespace's init kill(-1)
  * does it; as a subreaper in development mode, signal our children and
@@ -225,6 +273,23 @@ static bool wait_children(uint64_t ns)
 	}
 }
 
+static void remove_state_dir(void)
+{
+	char path[300];
+	struct dirent *d;
+	DIR *dir = opendir(st.state_dir);
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir)))
+		if (d->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", st.state_dir, d->d_name);
+			unlink(path);
+		}
+	closedir(dir);
+	rmdir(st.state_dir);
+}
+
 static _Noreturn void shutdown_now(const char *why)
 {
 	st.stopping = true;
@@ -247,7 +312,7 @@ static _Noreturn void shutdown_now(const char *why)
 	}
 	signal_all(SIGTERM);
 	signal_all(SIGCONT);
-	if (!wait_children(TERM_GRACE_NS)) {
+	if (!wait_children(st.cfg.stop_grace * NSEC_PER_SEC)) {
 		signal_all(SIGKILL);
 		if (!wait_children(KILL_WAIT_NS))
 			log_warn(0, "some processes did not exit after SIGKILL");
@@ -255,6 +320,8 @@ static _Noreturn void shutdown_now(const char *why)
 	if (!st.vm) {
 		if (st.listen.kind == ADDR_UNIX)
 			unlink(st.listen.path);
+		if (st.own_state_dir)
+			remove_state_dir();
 		exit(0);
 	}
 	boot_unmount_all();
@@ -265,56 +332,63 @@ static _Noreturn void shutdown_now(const char *why)
 	}
 }
 
-static void parse_args(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char err[256];
-	int opt;
+/* ---- messages and signals ---- */
 
-	st.pid1 = getpid() == 1;
-	st.vm = st.pid1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'l':
-			if (addr_parse(optarg, &st.listen, err, sizeof(err)) < 0 ||
-			    st.listen.kind == ADDR_HYBRID)
-				die_code(2, 0, "--listen: %s", st.listen.kind == ADDR_HYBRID ?
-					 "a hybrid address is for clients; use unix: or vsock:" : err);
-			st.vm = false;
-			break;
-		case 'c':
-			st.config_path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("sbx-init 0.1.0\n");
-			exit(0);
-		default:
-			/* The kernel passes unknown boot parameters to init
-			 * as arguments: never fail a boot over them. */
-			if (!st.vm) {
-				usage(stderr);
-				exit(2);
-			}
+static void handle_ctl(void)
+{
+	int fds[CTL_FDS_MAX], nfds, r, err;
+	struct ctl_msg m;
+	char why[128];
+
+	while (st.ctl >= 0 && (r = ctl_recv(st.ctl, &m, fds, &nfds)) != 0) {
+		if (r == -EBADMSG) {
+			log_warn(0, "dropped a malformed control message from the server");
+			continue;
 		}
-	}
-	if (!st.vm && st.listen.path[0] == '\0' && st.listen.kind != ADDR_VSOCK) {
-		usage(stderr);
-		exit(2);
-	}
-	if (st.vm) {
-		if (!st.config_path)
-			st.config_path = CONFIG_PATH;
-		st.listen.kind = ADDR_VSOCK;
+		if (r < 0) {
+			/* The server died; the reaper restarts it. */
+			fd_close(&st.ctl);
+			return;
+		}
+		why[0] = '\0';
+		switch (m.type) {
+		case CTL_SHUTDOWN:
+			shutdown_now(m.text[0] ? m.text : "requested by the host");
+		case CTL_JOB_HOLD:
+			hold_add(&m, fds, nfds);
+			break;
+		case CTL_JOB_STATUS:
+			hold_status((pid_t)m.arg, (int)m.arg2);
+			break;
+		case CTL_JOB_DONE:
+			hold_done((pid_t)m.arg);
+			break;
+		case CTL_RESTORE_NEXT: {
+			struct ctl_msg out;
+			int ofds[CTL_FDS_MAX], n;
+
+			if (hold_next((long)m.arg, &out, ofds, &n))
+				ctl_send_msg(st.ctl, &out, ofds, n);
+			else
+				ctl_send(st.ctl, CTL_RESTORE_END, 0, NULL);
+			break;
+		}
+		case CTL_SESSIONS:
+			watchdog_sessions(m.arg > 0 ? (unsigned)m.arg : 0);
+			send_lifetime(false, 0, NULL);
+			break;
+		case CTL_EXTEND:
+		case CTL_SET_LEFT:
+			err = m.arg <= 0 ? -EINVAL :
+			      m.type == CTL_EXTEND ? watchdog_extend((uint64_t)m.arg, why, sizeof(why)) :
+						     watchdog_set_left((uint64_t)m.arg, why, sizeof(why));
+			send_lifetime(true, err, why);
+			break;
+		default:
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			break;
+		}
 	}
 }
 
@@ -342,36 +416,89 @@ static void handle_signals(void)
 	}
 }
 
-static void handle_ctl(void)
-{
-	struct ctl_msg m;
-	int r;
+/* ---- start ---- */
 
-	while ((r = ctl_recv(st.ctl, &m)) != 0) {
-		if (r == -EBADMSG) {
-			log_warn(0, "dropped a malformed control message from the server");
-			continue;
+static void parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "state", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[256];
+	int opt;
+
+	st.pid1 = getpid() == 1;
+	st.vm = st.pid1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (addr_parse(optarg, &st.listen, err, sizeof(err)) < 0 ||
+			    st.listen.kind == ADDR_HYBRID)
+				die_code(2, 0, "--listen: %s", st.listen.kind == ADDR_HYBRID ?
+					 "a hybrid address is for clients; use unix: or vsock:" : err);
+			st.vm = false;
+			break;
+		case 'c':
+			st.config_path = optarg;
+			break;
+		case 's':
+			if (str_copy(st.state_dir, sizeof(st.state_dir), optarg) < 0)
+				die_code(2, 0, "--state: path too long");
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("sbx-init 0.1.0\n");
+			exit(0);
+		default:
+			/* The kernel passes unknown boot parameters to init
+			 * as arguments: never fail a boot over them. */
+			if (!st.vm) {
+				usage(stderr);
+				exit(2);
+			}
 		}
-		if (r < 0) {
-			/* The server died; the reaper restarts it. */
-			fd_close(&st.ctl);
-			return;
-		}
-		if (m.type == CTL_SHUTDOWN)
-			shutdown_now(m.text[0] ? m.text : "requested by the host");
+	}
+	if (!st.vm && st.listen.path[0] == '\0' && st.listen.kind != ADDR_VSOCK) {
+		usage(stderr);
+		exit(2);
+	}
+	if (st.vm) {
+		if (!st.config_path)
+			st.config_path = CONFIG_PATH;
+		st.listen.kind = ADDR_VSOCK;
+		str_copy(st.state_dir, sizeof(st.state_dir), VM_STATE_DIR);
 	}
 }
 
-/* The lifetime is kept on CLOCK_BOOTTIME: see docs/CONFIG.md. */
-static void arm_lifetime(uint64_t seconds)
+static void make_state_dir(void)
 {
-	struct itimerspec its = { .it_value.tv_sec = (time_t)seconds };
-
-	if (!seconds)
+	if (!st.state_dir[0]) {
+		str_copy(st.state_dir, sizeof(st.state_dir), "/tmp/sbx-init.XXXXXX");
+		if (!mkdtemp(st.state_dir))
+			die(errno, "unable to create a state directory in /tmp");
+		st.own_state_dir = true;
 		return;
-	st.lfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (st.lfd < 0 || timerfd_settime(st.lfd, 0, &its, NULL) < 0)
-		log_error(errno, "unable to arm the lifetime watchdog");
+	}
+	if (mkdir(st.state_dir, 0755) < 0 && errno != EEXIST)
+		log_warn(errno, "unable to create %s", st.state_dir);
+}
+
+/* Room to hold the fds of every job (init/hold.c). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl = { NOFILE_WANT, NOFILE_WANT };
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int init_main(int argc, char **argv)
@@ -404,6 +531,9 @@ int init_main(int argc, char **argv)
 	} else if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		die(errno, "unable to become a child subreaper");
 	}
+	make_state_dir();
+	raise_fd_limit();
+	reap_set_orphan(on_orphan);
 
 	/* Every signal but the fault ones arrives through the signalfd. */
 	sigfillset(&mask);
@@ -431,26 +561,29 @@ int init_main(int argc, char **argv)
 		shutdown_now("no listening socket");
 	}
 	st.t_listen = time_boot_ns();
-	arm_lifetime(st.cfg.lifetime);
+	watchdog_init(&st.cfg);
 	start_server();
 
 	for (;;) {
-		struct pollfd p[4] = { { .fd = st.sfd, .events = POLLIN },
+		struct pollfd p[5] = { { .fd = st.sfd, .events = POLLIN },
 				       { .fd = st.tfd, .events = POLLIN },
 				       { .fd = st.ctl, .events = POLLIN },
-				       { .fd = st.lfd, .events = POLLIN } };
+				       { .fd = watchdog_deadline_fd(), .events = POLLIN },
+				       { .fd = watchdog_grace_fd(), .events = POLLIN } };
 		uint64_t ticks;
 
-		if (poll(p, 4, -1) < 0)
+		if (poll(p, 5, -1) < 0)
 			continue;
 		if (p[1].revents & POLLIN && read(st.tfd, &ticks, sizeof(ticks)) > 0 &&
 		    !st.stopping && st.server.pid <= 0)
 			start_server();
 		if (p[0].revents & POLLIN)
 			handle_signals();
-		if (p[2].revents && st.ctl >= 0)
+		if (p[2].revents)
 			handle_ctl();
-		if (p[3].revents & POLLIN)
+		if (p[3].revents & POLLIN && read(p[3].fd, &ticks, sizeof(ticks)) > 0)
 			shutdown_now("lifetime expired");
+		if (p[4].revents & POLLIN && read(p[4].fd, &ticks, sizeof(ticks)) > 0)
+			shutdown_now("session ended");
 	}
 }

@@ -21,6 +21,9 @@ void config_init(struct config *c)
 	c->port = PROTO_DEFAULT_PORT;
 	str_copy(c->user, sizeof(c->user), "root");
 	c->ready_port = CONFIG_READY_PORT;
+	c->session_grace = CONFIG_SESSION_GRACE;
+	c->stop_grace = CONFIG_STOP_GRACE;
+	c->output_buffer = CONFIG_OUTPUT_BUFFER;
 }
 
 void config_free(struct config *c)
@@ -30,6 +33,11 @@ void config_free(struct config *c)
 	free(c->env);
 	c->env = NULL;
 	c->envc = 0;
+	for (size_t i = 0; i < c->nlabels; i++)
+		free(c->labels[i]);
+	free(c->labels);
+	c->labels = NULL;
+	c->nlabels = 0;
 }
 
 static size_t env_name_len(const char *entry)
@@ -156,11 +164,51 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		return 0;
 	}
 	if (strcmp(key, "lifetime") == 0) {
+		if (strcmp(value, "session") == 0) {
+			c->session = true;
+			c->lifetime = 0;
+			return 0;
+		}
 		if (str_to_duration(value, CONFIG_LIFETIME_MAX, &v) < 0)
 			return fail(err, n, EINVAL,
-				    "%s: '%s' is not a duration up to 7 days (90s, 5m, 2h; 0: none)",
+				    "%s: '%s' is not \"session\" or a duration up to 24h (90s, 5m, 2h; 0: none)",
 				    key, value);
+		c->session = false;
 		c->lifetime = v;
+		return 0;
+	}
+	if (strcmp(key, "session_grace") == 0 || strcmp(key, "stop_grace") == 0) {
+		if (str_to_duration(value, 3600, &v) < 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not a duration up to 1h (5s, 2m)",
+				    key, value);
+		*(key[1] == 'e' ? &c->session_grace : &c->stop_grace) = v;
+		return 0;
+	}
+	if (strcmp(key, "output_buffer") == 0) {
+		if (str_to_u64(value, CONFIG_OUTPUT_BUFFER_MAX, &v) < 0 || v < 4096)
+			return fail(err, n, EINVAL, "%s: '%s' is not a size from 4096 to 67108864 bytes",
+				    key, value);
+		c->output_buffer = v;
+		return 0;
+	}
+	if (str_starts_with(key, "label.")) {
+		const char *k = key + 6;
+		size_t klen = strlen(k);
+
+		for (size_t i = 0; i < klen; i++)
+			if (!isalnum((unsigned char)k[i]) && !strchr("_.-", k[i]))
+				klen = 0;
+		if (klen == 0 || klen > CONFIG_LABEL_KEY_MAX)
+			return fail(err, n, EINVAL,
+				    "%s: a label key is 1-63 letters, digits, '_', '.' and '-'%s", key, "");
+		if (strlen(value) > CONFIG_LABEL_VALUE_MAX || strchr(value, '\n'))
+			return fail(err, n, EINVAL, "%s: a label value is one line of at most 255 bytes%s",
+				    key, "");
+		if (!config_env_get(c->labels, k) && c->nlabels >= CONFIG_LABELS_MAX)
+			return fail(err, n, E2BIG, "%s: at most 64 labels%s", key, "");
+		r = config_env_set(&c->labels, &c->nlabels, k, value);
+		if (r < 0)
+			return fail(err, n, -r, "%s: cannot add the label%s", key, "");
 		return 0;
 	}
 	if (strcmp(key, "ready_port") == 0) {

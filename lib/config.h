@@ -24,12 +24,25 @@ struct config {
 	char workdir[CONFIG_PATH_MAX]; /* empty: the default user's home */
 	char **env;                    /* "NAME=value", names unique, NULL-terminated */
 	size_t envc;
-	uint64_t lifetime;             /* seconds; 0: no limit */
+	bool session;                  /* lifetime "session": lives while a session is open */
+	uint64_t lifetime;             /* seconds; 0: no limit (ignored with session) */
+	uint64_t session_grace;        /* seconds without a session before shutdown */
+	uint64_t stop_grace;           /* seconds between SIGTERM and SIGKILL at shutdown */
+	uint64_t output_buffer;        /* bytes kept per stream of a detached command */
 	uint32_t ready_port;           /* host vsock port told when ready; 0: none */
+	char **labels;                 /* "KEY=value", keys unique, NULL-terminated */
+	size_t nlabels;
 };
 
-#define CONFIG_LIFETIME_MAX (7 * 24 * 3600)
+#define CONFIG_LIFETIME_MAX (24 * 3600)
 #define CONFIG_READY_PORT 1023
+#define CONFIG_SESSION_GRACE 30
+#define CONFIG_STOP_GRACE 3
+#define CONFIG_OUTPUT_BUFFER (1u << 20)
+#define CONFIG_OUTPUT_BUFFER_MAX (64u << 20)
+#define CONFIG_LABELS_MAX 64
+#define CONFIG_LABEL_KEY_MAX 63
+#define CONFIG_LABEL_VALUE_MAX 255
 
 void config_init(struct config *c);
 void config_free(struct config *c);

@@ -1,6 +1,7 @@
 /* The agent's server process. PID 1 starts it with the listening socket on
- * fd 3 and restarts it if it dies; it accepts connections and serves them
- * from one epoll loop until SIGTERM. */
+ * fd 3 and the control channel on fd 4, and restarts it if it dies; it
+ * accepts connections and serves them from one epoll loop until SIGTERM.
+ * At start it takes back from PID 1 the jobs a previous server left. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -8,44 +9,166 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/vm_sockets.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/job.h"
 #include "exec/reap.h"
 #include "init/ctl.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/util.h"
 #include "server/conn.h"
+#include "server/control.h"
 #include "vsock/addr.h"
 
 #define CONN_MAX 1024
 #define STOP_WAIT_NS (1 * NSEC_PER_SEC)
+#define RESTORE_WAIT_MS 2000
+#define NOFILE_WANT 16384
 
 static struct config cfg;
 static int devnull_fd = -1;
-static bool pid1;
+static bool pid1, in_vm;
 static bool stopping;
 static struct watch w_listen, w_signal, w_ctl;
 static int ctl_fd = -1;
+static char state_dir[256];
 
 const struct config *server_config(void) { return &cfg; }
+struct config *server_config_mut(void) { return &cfg; }
+int server_devnull(void) { return devnull_fd; }
+bool server_under_pid1(void) { return pid1; }
+bool server_in_vm(void) { return in_vm; }
+const char *server_state_dir(void) { return state_dir; }
 
-int server_request_shutdown(const char *reason)
+int server_ctl(const struct ctl_msg *m, const int *fds, int nfds)
 {
 	if (ctl_fd < 0)
 		return -ENOTCONN;
-	return ctl_send(ctl_fd, CTL_SHUTDOWN, 0, reason);
+	return ctl_send_msg(ctl_fd, m, fds, nfds);
 }
-int server_devnull(void) { return devnull_fd; }
-bool server_under_pid1(void) { return pid1; }
+
+int server_request_shutdown(const char *reason)
+{
+	struct ctl_msg m = { .type = CTL_SHUTDOWN };
+
+	str_copy(m.text, sizeof(m.text), reason);
+	return server_ctl(&m, NULL, 0);
+}
+
+/* ---- jobs held by PID 1 ---- */
+
+int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
+		    int out_fd, int err_fd, int in_fd)
+{
+	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns };
+	int fds[CTL_FDS_MAX], n = 0;
+
+	m.flags = (keep ? JOBF_KEEP : 0) | (pty ? JOBF_PTY : 0);
+	if (out_fd >= 0) {
+		m.flags |= JOBF_OUT;
+		fds[n++] = out_fd;
+	}
+	if (err_fd >= 0) {
+		m.flags |= JOBF_ERR;
+		fds[n++] = err_fd;
+	}
+	/* Not the write end of stdin: a copy in PID 1 would keep the command
+	 * from ever seeing EOF. After a restart a command finds its stdin
+	 * closed (a terminal's master is held above, as out_fd). */
+	(void)in_fd;
+	str_copy(m.text, sizeof(m.text), argv);
+	return server_ctl(&m, fds, n);
+}
+
+void server_job_status(pid_t pid, int status)
+{
+	struct ctl_msg m = { .type = CTL_JOB_STATUS, .arg = pid, .arg2 = status };
+
+	server_ctl(&m, NULL, 0);
+}
+
+void server_job_done(pid_t pid)
+{
+	struct ctl_msg m = { .type = CTL_JOB_DONE, .arg = pid };
+
+	server_ctl(&m, NULL, 0);
+}
+
+/* A job PID 1 kept for us: it becomes a detached job. */
+static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
+{
+	struct job_spawned js = { .pid = (pid_t)m->arg, .keep = true, .held = true,
+				  .out_fd = -1, .err_fd = -1, .in_fd = -1 };
+	int k = 0;
+
+	js.pty = m->flags & JOBF_PTY;
+	js.started_ns = (uint64_t)m->arg2;
+	js.exited = m->flags & JOBF_EXITED;
+	js.status = (int)m->arg4;
+	if ((m->flags & JOBF_OUT) && k < nfds)
+		js.out_fd = fds[k++];
+	if ((m->flags & JOBF_ERR) && k < nfds)
+		js.err_fd = fds[k++];
+	while (k < nfds)
+		close(fds[k++]);
+	if (js.pty && js.out_fd >= 0)
+		js.in_fd = fcntl(js.out_fd, F_DUPFD_CLOEXEC, 3);
+	str_copy(js.argv, sizeof(js.argv), m->text);
+	if (!job_new(&js, NULL))
+		log_warn(ENOMEM, "unable to take back command %d", js.pid);
+}
+
+/* Asks PID 1 for every job it holds, one at a time (so no message ever
+ * waits for room in the channel), before serving anyone. */
+static void restore_jobs(void)
+{
+	struct ctl_msg req = { .type = CTL_RESTORE_NEXT, .arg = -1 }, m;
+	unsigned restored = 0;
+	int fds[CTL_FDS_MAX], nfds, r;
+
+	if (server_ctl(&req, NULL, 0) < 0)
+		return;
+	for (;;) {
+		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
+
+		if (poll(&p, 1, RESTORE_WAIT_MS) <= 0) {
+			log_warn(0, "PID 1 did not hand back the commands in time");
+			return;
+		}
+		r = ctl_recv(ctl_fd, &m, fds, &nfds);
+		if (r < 0 && r != -EBADMSG)
+			return;
+		if (r <= 0)
+			continue;
+		if (m.type == CTL_RESTORE_END)
+			break;
+		if (m.type == CTL_JOB_RESTORE) {
+			restore_job(&m, fds, nfds);
+			restored++;
+			req.arg = m.arg3;
+			if (server_ctl(&req, NULL, 0) < 0)
+				return;
+		} else {
+			control_from_init(&m);
+		}
+	}
+	if (restored)
+		log_info(0, "took back %u commands from before the restart", restored);
+}
+
+/* ---- connections ---- */
 
 /* Only the host may talk to the agent: on vsock, that is peer CID 2. */
 static bool peer_allowed(int fd)
@@ -114,10 +237,11 @@ static void stop(const char *reason)
 
 static void on_ctl(struct watch *w, uint32_t events)
 {
+	int fds[CTL_FDS_MAX], nfds;
 	struct ctl_msg m;
 	int r;
 
-	while ((r = ctl_recv(w->fd, &m)) != 0) {
+	while ((r = ctl_recv(w->fd, &m, fds, &nfds)) != 0) {
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0) {
@@ -128,6 +252,28 @@ static void on_ctl(struct watch *w, uint32_t events)
 		}
 		if (m.type == CTL_STOPPING)
 			stop(m.text);
+		else if (m.type == CTL_JOB_STATUS)
+			job_status_from_init((pid_t)m.arg, (int)m.arg2);
+		else
+			control_from_init(&m);
+	}
+}
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap_all();
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGHUP:
+			stop("the agent was told to stop");
+			break;
+		}
 	}
 }
 
@@ -153,24 +299,6 @@ static void notify_ready(const struct ready_info *ri)
 	close(fd);
 }
 
-static void on_signal(struct watch *w, uint32_t events)
-{
-	struct signalfd_siginfo si;
-
-	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap_all();
-			break;
-		case SIGTERM:
-		case SIGINT:
-		case SIGHUP:
-			stop("the agent was told to stop");
-			break;
-		}
-	}
-}
-
 /* PID 1 has already reported any mistakes in the configuration; read it
  * again quietly. */
 static void load_config(const char *path, bool cmdline)
@@ -183,6 +311,23 @@ static void load_config(const char *path, bool cmdline)
 	log_set_level(LOG_INFO);
 }
 
+/* Room for 1,000+ connections and their commands' pipes. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= NOFILE_WANT)
+		return;
+	rl.rlim_cur = NOFILE_WANT;
+	if (rl.rlim_max < NOFILE_WANT)
+		rl.rlim_max = NOFILE_WANT;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int server_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -191,6 +336,7 @@ int server_main(int argc, char **argv)
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "ready", required_argument, NULL, 'r' },
+		{ "state", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ready_info ready = { 0 };
@@ -211,6 +357,7 @@ int server_main(int argc, char **argv)
 			break;
 		case 'k':
 			cmdline = true;
+			in_vm = true;
 			break;
 		case '1':
 			pid1 = true;
@@ -218,6 +365,9 @@ int server_main(int argc, char **argv)
 		case 'r':
 			want_ready = sscanf(optarg, "%" SCNu64 ",%" SCNu64 ",%" SCNu64, &ready.start_ns,
 					    &ready.listen_ns, &ready.modules_ns) == 3;
+			break;
+		case 'd':
+			str_copy(state_dir, sizeof(state_dir), optarg);
 			break;
 		default:
 			die(0, "server: bad arguments");
@@ -240,8 +390,10 @@ int server_main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (getppid() == 1 && !pid1)
 		die(0, "server: PID 1 went away before we started");
+	raise_fd_limit();
 
 	load_config(config_path, cmdline);
+	control_init();
 	devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull_fd < 0)
 		die(errno, "server: unable to open /dev/null");
@@ -252,13 +404,15 @@ int server_main(int argc, char **argv)
 		die(r, "server: unable to create the event loop");
 	if (fd_set_nonblock(SERVER_LISTEN_FD, true) < 0 || fd_set_cloexec(SERVER_LISTEN_FD, true) < 0)
 		die(errno, "server: no listening socket on fd %d", SERVER_LISTEN_FD);
-	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0 ||
-	    (r = loop_add(&w_signal, sfd, EPOLLIN, on_signal)) < 0)
-		die(r, "server: unable to watch the listening socket");
+	if ((r = loop_add(&w_signal, sfd, EPOLLIN, on_signal)) < 0)
+		die(r, "server: unable to watch signals");
 	if (fd_set_cloexec(SERVER_CTL_FD, true) == 0) {
 		ctl_fd = SERVER_CTL_FD;
+		restore_jobs();
 		loop_add(&w_ctl, ctl_fd, EPOLLIN, on_ctl);
 	}
+	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0)
+		die(r, "server: unable to watch the listening socket");
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
 	/* A command may have exited while we were starting. */

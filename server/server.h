@@ -3,6 +3,8 @@
 #define SBX_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/config.h"
 
@@ -11,13 +13,31 @@
 #define SERVER_LISTEN_FD 3
 int server_main(int argc, char **argv);
 
-/* The sandbox configuration (read-only for operations). */
+/* The sandbox configuration (read-only for operations; the environment
+ * store of server/control.c changes its env). */
 const struct config *server_config(void);
+struct config *server_config_mut(void);
+/* Where the agent keeps its state: /run/sbx in a VM. */
+const char *server_state_dir(void);
+
+/* Sends a message to PID 1 over the control channel (init/ctl.h). */
+struct ctl_msg;
+int server_ctl(const struct ctl_msg *m, const int *fds, int nfds);
 /* Asks PID 1 to power the sandbox off (reason: a short text). */
 int server_request_shutdown(const char *reason);
+/* Tells PID 1 about a job so it keeps the job's fds (any may be -1) open
+ * across a restart of this process; then its status, and that it is
+ * forgotten. 0 when PID 1 holds it. */
+int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
+		    int out_fd, int err_fd, int in_fd);
+void server_job_status(pid_t pid, int status);
+void server_job_done(pid_t pid);
+
 /* An O_RDWR fd on /dev/null, shared by all operations. */
 int server_devnull(void);
 /* True when the agent is the init of a VM or of a PID namespace. */
 bool server_under_pid1(void);
+/* True in a VM (not development mode): the agent may set the clock. */
+bool server_in_vm(void);
 
 #endif

@@ -24,6 +24,10 @@ static const struct {
 	{ FT_INFO_OK, "INFO_OK" },     { FT_STDIN, "STDIN" },	    { FT_STDIN_EOF, "STDIN_EOF" },
 	{ FT_SIGNAL, "SIGNAL" },       { FT_RESIZE, "RESIZE" },	    { FT_STARTED, "STARTED" },
 	{ FT_STDOUT, "STDOUT" },       { FT_STDERR, "STDERR" },	    { FT_EXIT, "EXIT" },
+	{ FT_ATTACH, "ATTACH" },       { FT_PS, "PS" },		    { FT_SESSION, "SESSION" },
+	{ FT_EXTEND, "EXTEND" },       { FT_ENV, "ENV" },	    { FT_ENV_LIST, "ENV_LIST" },
+	{ FT_LIFETIME, "LIFETIME" },   { FT_SET_TIME, "SET_TIME" }, { FT_ACK, "ACK" },
+	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },
 };
 
 const char *proto_type_name(uint16_t type)
@@ -561,7 +565,12 @@ int proto_info_ok_put(struct buf *b, const struct info *i)
 	    (r = proto_field_put_str(b, INFO_HOSTNAME, i->hostname)) < 0 ||
 	    (r = proto_field_put_str(b, INFO_KERNEL, i->kernel)) < 0 ||
 	    (r = proto_field_put_u64(b, INFO_UPTIME_NS, i->uptime_ns)) < 0 ||
-	    (r = proto_field_put_u32(b, INFO_PID1, i->pid1)) < 0)
+	    (r = proto_field_put_u32(b, INFO_PID1, i->pid1)) < 0 ||
+	    (r = proto_field_put_u32(b, INFO_LIFETIME_KIND, i->lifetime_kind)) < 0 ||
+	    (r = proto_field_put_u64(b, INFO_LIFETIME_LEFT_NS, i->lifetime_left_ns)) < 0 ||
+	    (r = proto_field_put_u32(b, INFO_SESSIONS, i->sessions)) < 0 ||
+	    (r = proto_field_put_u32(b, INFO_JOBS, i->jobs)) < 0 ||
+	    (r = proto_field_put_u64(b, INFO_GRACE_LEFT_NS, i->grace_left_ns)) < 0)
 		return r;
 	return proto_end(b, mark);
 }
@@ -593,9 +602,23 @@ int proto_info_ok_decode(const struct frame *f, struct info *i, struct proto_err
 			i->uptime_ns = get_le64(v);
 			break;
 		case INFO_PID1:
+		case INFO_LIFETIME_KIND:
+		case INFO_SESSIONS:
+		case INFO_JOBS:
 			if (len != 4)
-				return proto_fail(e, EBADMSG, "INFO_OK: PID1 is %u bytes", len);
-			i->pid1 = get_le32(v) != 0;
+				return proto_fail(e, EBADMSG, "INFO_OK: field %u is %u bytes", tag, len);
+			if (tag == INFO_PID1)
+				i->pid1 = get_le32(v) != 0;
+			else
+				*(tag == INFO_LIFETIME_KIND ? &i->lifetime_kind :
+				  tag == INFO_SESSIONS ? &i->sessions : &i->jobs) = get_le32(v);
+			break;
+		case INFO_LIFETIME_LEFT_NS:
+		case INFO_GRACE_LEFT_NS:
+			if (len != 8)
+				return proto_fail(e, EBADMSG, "INFO_OK: field %u is %u bytes", tag, len);
+			*(tag == INFO_GRACE_LEFT_NS ? &i->grace_left_ns : &i->lifetime_left_ns) =
+				get_le64(v);
 			break;
 		default:
 			break; /* newer agents may add fields */
@@ -687,4 +710,150 @@ int proto_shutdown_decode(const struct frame *f, char reason[PROTO_REASON_MAX + 
 		seen = true;
 	}
 	return rc;
+}
+
+/* ---- jobs ---- */
+
+int proto_attached_put(struct buf *b, const struct attached *a)
+{
+	uint8_t p[24];
+
+	put_le32(p, a->pid);
+	put_le32(p + 4, a->flags);
+	put_le64(p + 8, a->out_base);
+	put_le64(p + 16, a->err_base);
+	return proto_put(b, FT_ATTACHED, p, sizeof(p));
+}
+
+int proto_attached_decode(const struct frame *f, struct attached *a, struct proto_err *e)
+{
+	int r = proto_want_len(f, 24, e);
+
+	if (r < 0)
+		return r;
+	a->pid = get_le32(f->payload);
+	a->flags = get_le32(f->payload + 4);
+	a->out_base = get_le64(f->payload + 8);
+	a->err_base = get_le64(f->payload + 16);
+	return 0;
+}
+
+int proto_ack_put(struct buf *b, const struct ack *a)
+{
+	uint8_t p[24];
+
+	put_le64(p, a->out_off);
+	put_le64(p + 8, a->err_off);
+	put_le32(p + 16, a->flags);
+	put_le32(p + 20, 0);
+	return proto_put(b, FT_ACK, p, sizeof(p));
+}
+
+int proto_ack_decode(const struct frame *f, struct ack *a, struct proto_err *e)
+{
+	int r = proto_want_len(f, 24, e);
+
+	if (r < 0)
+		return r;
+	a->out_off = get_le64(f->payload);
+	a->err_off = get_le64(f->payload + 8);
+	a->flags = get_le32(f->payload + 16);
+	if (a->flags & ~ACK_F_EXIT || get_le32(f->payload + 20))
+		return proto_fail(e, EINVAL, "ACK: unknown flags 0x%x", a->flags);
+	return 0;
+}
+
+int proto_ps_entry_put(struct buf *b, const struct ps_entry *p)
+{
+	size_t mark;
+	int r;
+
+	if ((r = proto_begin(b, FT_PS_ENTRY, &mark)) < 0 ||
+	    (r = proto_field_put_u32(b, PS_PID, p->pid)) < 0 ||
+	    (r = proto_field_put_str(b, PS_ARGV, p->argv)) < 0 ||
+	    (r = proto_field_put_u32(b, PS_STATE, p->state)) < 0 ||
+	    (r = proto_field_put_u64(b, PS_STARTED_NS, p->started_ns)) < 0 ||
+	    (r = proto_field_put_u32(b, PS_STATUS, (uint32_t)p->status)) < 0 ||
+	    (r = proto_field_put_u32(b, PS_FLAGS, p->flags)) < 0)
+		return r;
+	return proto_end(b, mark);
+}
+
+int proto_ps_entry_decode(const struct frame *f, struct ps_entry *p, struct proto_err *e)
+{
+	struct field_iter it;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
+		if (tag == PS_ARGV) {
+			copy_msg(p->argv, sizeof(p->argv), v, len);
+			continue;
+		}
+		if (tag == PS_STARTED_NS) {
+			if (len != 8)
+				return proto_fail(e, EBADMSG, "PS_ENTRY: STARTED_NS is %u bytes", len);
+			p->started_ns = get_le64(v);
+			continue;
+		}
+		if (tag < PS_PID || tag > PS_FLAGS)
+			continue;
+		if (len != 4)
+			return proto_fail(e, EBADMSG, "PS_ENTRY: field %u is %u bytes", tag, len);
+		switch (tag) {
+		case PS_PID: p->pid = get_le32(v); break;
+		case PS_STATE: p->state = get_le32(v); break;
+		case PS_STATUS: p->status = (int32_t)get_le32(v); break;
+		case PS_FLAGS: p->flags = get_le32(v); break;
+		}
+	}
+	return r;
+}
+
+/* ---- lifetime ---- */
+
+int proto_lifetime_put(struct buf *b, uint16_t type, const struct lifetime *l)
+{
+	size_t mark;
+	int r;
+
+	if ((r = proto_begin(b, type, &mark)) < 0 ||
+	    (r = proto_field_put_u32(b, LIFE_KIND, l->kind)) < 0 ||
+	    (r = proto_field_put_u64(b, LIFE_LEFT_NS, l->left_ns)) < 0 ||
+	    (r = proto_field_put_u64(b, LIFE_REALTIME_NS, l->realtime_ns)) < 0)
+		return r;
+	return proto_end(b, mark);
+}
+
+int proto_lifetime_decode(const struct frame *f, struct lifetime *l, struct proto_err *e)
+{
+	struct field_iter it;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len;
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
+		if (tag == LIFE_KIND) {
+			if (len != 4)
+				return proto_fail(e, EBADMSG, "%s: KIND is %u bytes",
+						  proto_type_name(f->type), len);
+			l->kind = get_le32(v);
+		} else if (tag == LIFE_LEFT_NS || tag == LIFE_REALTIME_NS) {
+			if (len != 8)
+				return proto_fail(e, EBADMSG, "%s: field %u is %u bytes",
+						  proto_type_name(f->type), tag, len);
+			*(tag == LIFE_LEFT_NS ? &l->left_ns : &l->realtime_ns) = get_le64(v);
+		} else {
+			return proto_fail(e, EINVAL, "%s: unknown field %u", proto_type_name(f->type),
+					  tag);
+		}
+	}
+	return r;
 }

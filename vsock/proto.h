@@ -46,7 +46,15 @@ enum frame_type {
 	FT_ERROR = 0x0004,
 	FT_OK = 0x0005,
 	FT_EXEC = 0x0010,
+	FT_ATTACH = 0x0011,
+	FT_PS = 0x0012,
 	FT_SHUTDOWN = 0x0060,
+	FT_SESSION = 0x0061,
+	FT_EXTEND = 0x0062,
+	FT_ENV = 0x0063,
+	FT_ENV_LIST = 0x0064,
+	FT_LIFETIME = 0x0065,
+	FT_SET_TIME = 0x0066,
 	FT_INFO = 0x0070,
 	FT_INFO_OK = 0x0071,
 	FT_READY = 0x0072,
@@ -54,10 +62,13 @@ enum frame_type {
 	FT_STDIN_EOF = 0x0101,
 	FT_SIGNAL = 0x0102,
 	FT_RESIZE = 0x0103,
+	FT_ACK = 0x0104,
 	FT_STARTED = 0x0110,
 	FT_STDOUT = 0x0111,
 	FT_STDERR = 0x0112,
 	FT_EXIT = 0x0113,
+	FT_ATTACHED = 0x0114,
+	FT_PS_ENTRY = 0x0120,
 };
 
 /* EXEC fields and flags */
@@ -66,10 +77,33 @@ enum { EXEC_ARG = 1, EXEC_ENV, EXEC_CWD, EXEC_USER, EXEC_FLAGS, EXEC_PTY };
 #define EXEC_F_STDIN 0x2u
 #define EXEC_F_NO_STDOUT 0x4u
 #define EXEC_F_NO_STDERR 0x8u
-#define EXEC_F_ALL 0xfu
+#define EXEC_F_DETACH 0x10u   /* the command outlives its client */
+#define EXEC_F_ALL 0x1fu
+
+/* ATTACH fields */
+enum { ATTACH_PID = 1 };
+
+/* PS_ENTRY fields */
+enum { PS_PID = 1, PS_ARGV, PS_STATE, PS_STARTED_NS, PS_STATUS, PS_FLAGS };
+enum { PS_RUNNING = 0, PS_EXITED = 1, PS_SIGNALED = 2 };
+#define PS_F_DETACHED 0x1u
+#define PS_F_ATTACHED 0x2u
+#define PS_F_PTY 0x4u
+
+/* ACK flags */
+#define ACK_F_EXIT 0x1u       /* the client has the EXIT frame: forget the job */
+
+/* ENV fields and operations */
+enum { ENV_OP = 1, ENV_ENTRY, ENV_NAME };
+enum { ENV_LIST = 1, ENV_SET, ENV_UNSET };
+
+/* LIFETIME / SET_TIME fields */
+enum { LIFE_KIND = 1, LIFE_LEFT_NS, LIFE_REALTIME_NS, LIFE_SESSIONS, LIFE_GRACE_LEFT_NS };
+enum { LIFE_NONE = 0, LIFE_DURATION = 1, LIFE_SESSION = 2 };
 
 /* INFO_OK fields */
-enum { INFO_VERSION = 1, INFO_HOSTNAME, INFO_KERNEL, INFO_UPTIME_NS, INFO_PID1 };
+enum { INFO_VERSION = 1, INFO_HOSTNAME, INFO_KERNEL, INFO_UPTIME_NS, INFO_PID1,
+       INFO_LIFETIME_KIND, INFO_LIFETIME_LEFT_NS, INFO_SESSIONS, INFO_JOBS, INFO_GRACE_LEFT_NS };
 
 /* SHUTDOWN fields */
 enum { SHUTDOWN_REASON = 1 };
@@ -189,6 +223,11 @@ struct info {
 	char kernel[65];
 	uint64_t uptime_ns;
 	bool pid1;
+	uint32_t lifetime_kind;   /* LIFE_* */
+	uint64_t lifetime_left_ns;
+	uint32_t sessions;
+	uint32_t jobs;
+	uint64_t grace_left_ns;   /* session lifetime, no session: until shutdown */
 };
 /* What the agent tells the host when it is ready (docs/PROTOCOL.md). */
 struct ready_info {
@@ -204,6 +243,44 @@ int proto_ready_decode(const struct frame *f, struct ready_info *r, struct proto
 int proto_shutdown_put(struct buf *b, const char *reason);
 int proto_shutdown_decode(const struct frame *f, char reason[PROTO_REASON_MAX + 1],
 			  struct proto_err *e);
+
+/* ATTACHED: the reply to ATTACH (and to a detached EXEC's client). */
+struct attached {
+	uint32_t pid;
+	uint32_t flags;        /* PS_F_PTY */
+	uint64_t out_base;     /* stream offsets the data frames that follow start at */
+	uint64_t err_base;
+};
+int proto_attached_put(struct buf *b, const struct attached *a);
+int proto_attached_decode(const struct frame *f, struct attached *a, struct proto_err *e);
+
+struct ack {
+	uint64_t out_off;      /* bytes of each stream received in all */
+	uint64_t err_off;
+	uint32_t flags;        /* ACK_F_* */
+};
+int proto_ack_put(struct buf *b, const struct ack *a);
+int proto_ack_decode(const struct frame *f, struct ack *a, struct proto_err *e);
+
+struct ps_entry {
+	uint32_t pid;
+	char argv[256];
+	uint32_t state;        /* PS_* */
+	uint64_t started_ns;   /* CLOCK_REALTIME in the guest */
+	int32_t status;        /* exit code or signal */
+	uint32_t flags;        /* PS_F_* */
+};
+int proto_ps_entry_put(struct buf *b, const struct ps_entry *p);
+int proto_ps_entry_decode(const struct frame *f, struct ps_entry *p, struct proto_err *e);
+
+/* LIFETIME: the reply to EXTEND and SET_TIME. */
+struct lifetime {
+	uint32_t kind;         /* LIFE_* */
+	uint64_t left_ns;      /* duration: until power-off */
+	uint64_t realtime_ns;  /* the guest's wall clock when it answered */
+};
+int proto_lifetime_put(struct buf *b, uint16_t type, const struct lifetime *l);
+int proto_lifetime_decode(const struct frame *f, struct lifetime *l, struct proto_err *e);
 
 int proto_info_ok_put(struct buf *b, const struct info *i);
 int proto_info_ok_decode(const struct frame *f, struct info *i, struct proto_err *e);

@@ -1,0 +1,796 @@
+/* Jobs: a started command, its streams, and the client attached to it
+ * (see job.h). Output takes one of two paths:
+ *
+ *  - an attached job (an ordinary EXEC) sends its output straight from
+ *    the command's pipe to the socket with splice(2), and only while the
+ *    socket has room, so a slow client slows the command;
+ *  - a detached job reads its output into a bounded buffer per stream and
+ *    sends from there; bytes leave the buffer only when the client
+ *    acknowledges them (ACK), so a client that vanishes loses nothing and
+ *    the next one resumes at the first unacknowledged byte. A full buffer
+ *    stops the reading, and the command blocks.
+ *
+ * Every job's pipes are also handed to PID 1 (server_job_hold), which
+ * keeps them open across a restart of this process. */
+#include "exec/job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "exec/reap.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "server/server.h"
+
+#define STDIN_QUEUE_MAX (256 * 1024)
+#define PTY_CHUNK (64 * 1024)
+#define SEND_CHUNK (256 * 1024)
+#define KILL_GRACE_NS (2 * NSEC_PER_SEC)
+#define PTY_LINGER_NS (50 * NSEC_PER_MSEC)
+#define PTY_DRAIN_MAX_NS (1 * NSEC_PER_SEC)
+#define PIPE_BIG (1024 * 1024)
+
+struct stream {
+	struct watch w;
+	struct job *job;
+	uint16_t type;        /* FT_STDOUT or FT_STDERR */
+	bool open;
+	bool is_pipe;
+	bool grown;           /* pipe enlarged to PIPE_BIG */
+	size_t drain_left;    /* after the exit: bytes of the pipe still to take */
+	struct buf ring;      /* detached: bytes not yet acknowledged */
+	uint64_t acked;       /* stream offset of the ring's first byte */
+	uint64_t sent;        /* stream offset sent to the attached client */
+};
+
+struct job {
+	struct job *prev, *next;
+	struct child child;
+	pid_t pid;
+	bool running;
+	bool our_child;
+	bool keep;
+	bool pty;
+	bool held;            /* PID 1 holds our fds */
+	int status;
+	uint64_t started_ns;
+	char argv[JOB_ARGV_MAX];
+	struct stream out, err;
+	struct watch in;
+	bool in_open;
+	bool in_eof;
+	struct buf in_q;
+	struct conn *conn;    /* the attached client, or NULL */
+	struct timer timer;   /* kill grace after a hang-up; PTY drain linger */
+	uint64_t drain_deadline;
+	bool hup;             /* attached job whose client went away: being killed */
+	bool exit_sent;       /* to the current client */
+	bool collected;       /* a client has the exit status: forget us */
+};
+
+static struct job *jobs;
+static unsigned njobs, ndetached;
+
+static void job_frame(struct conn *c, const struct frame *f);
+static void job_writable(struct conn *c);
+static void job_hangup(struct conn *c);
+static void job_destroy(struct conn *c);
+
+static const struct conn_ops job_ops = {
+	.name = "job",
+	.frame = job_frame,
+	.writable = job_writable,
+	.hangup = job_hangup,
+	.destroy = job_destroy,
+};
+
+static void maybe_finish(struct job *j);
+static void pump_rings(struct job *j);
+
+bool job_room(bool keep)
+{
+	return njobs < JOBS_MAX && (!keep || ndetached < JOBS_DETACHED_MAX);
+}
+
+/* ---- streams ---- */
+
+static void stream_close(struct stream *s)
+{
+	if (!s->open)
+		return;
+	loop_del(&s->w);
+	close(s->w.fd);
+	s->open = false;
+}
+
+static void stdin_close(struct job *j)
+{
+	if (!j->in_open)
+		return;
+	loop_del(&j->in);
+	close(j->in.fd);
+	j->in_open = false;
+	buf_free(&j->in_q);
+	if (j->conn)
+		conn_pause_rx(j->conn, false);
+}
+
+static void streams_enable(struct job *j, bool on)
+{
+	if (j->out.open)
+		loop_set(&j->out.w, on ? EPOLLIN : 0);
+	if (j->err.open)
+		loop_set(&j->err.w, on ? EPOLLIN : 0);
+}
+
+/* How many bytes of s may be taken now: what the pipe holds, and after
+ * the exit only what it held at the exit. -1 when there is no more. */
+static long pipe_avail(struct stream *s)
+{
+	int avail = 0;
+
+	if (ioctl(s->w.fd, FIONREAD, &avail) < 0)
+		return -1;
+	if (!s->job->running) {
+		if ((size_t)avail > s->drain_left)
+			avail = (int)s->drain_left;
+		if (avail == 0)
+			return -1;
+	}
+	if (!s->grown && avail >= 65536) {
+		/* A busy stream: a larger pipe means fewer wake-ups. */
+		fcntl(s->w.fd, F_SETPIPE_SZ, PIPE_BIG);
+		s->grown = true;
+	}
+	return avail;
+}
+
+/* Attached path: one chunk from the stream to the socket. Returns bytes
+ * sent, 0 when nothing was there, -1 when the stream has ended. */
+static long send_direct(struct stream *s)
+{
+	struct conn *c = s->job->conn;
+	long avail;
+	ssize_t n;
+
+	if (s->is_pipe) {
+		avail = pipe_avail(s);
+		if (avail <= 0)
+			return avail;
+		if (avail > (long)PROTO_FRAME_MAX)
+			avail = PROTO_FRAME_MAX;
+		if (conn_send_spliced(c, s->type, s->w.fd, (size_t)avail) < 0)
+			return -1;
+		if (!s->job->running)
+			s->drain_left -= (size_t)avail;
+		return avail;
+	}
+	/* A PTY master cannot be spliced: read into the output queue. */
+	if (buf_reserve(conn_txbuf(c), PROTO_HDR_LEN + PTY_CHUNK) < 0)
+		return -1;
+	n = read(s->w.fd, buf_tail(conn_txbuf(c)) + PROTO_HDR_LEN, PTY_CHUNK);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n <= 0) /* EIO: every slave fd is closed */
+		return -1;
+	proto_hdr_put(buf_tail(conn_txbuf(c)), s->type, (uint32_t)n);
+	buf_commit(conn_txbuf(c), PROTO_HDR_LEN + (size_t)n);
+	conn_flush(c);
+	return n;
+}
+
+/* Detached path: from the stream into its ring. Same returns. */
+static long fill_ring(struct stream *s)
+{
+	size_t room = s->ring.max - buf_len(&s->ring);
+	long want = PTY_CHUNK;
+	ssize_t n;
+
+	if (room == 0)
+		return 0;
+	if (s->is_pipe) {
+		want = pipe_avail(s);
+		if (want <= 0)
+			return want;
+	}
+	if ((size_t)want > room)
+		want = (long)room;
+	if (buf_reserve(&s->ring, (size_t)want) < 0)
+		return 0;
+	n = read(s->w.fd, buf_tail(&s->ring), (size_t)want);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n <= 0)
+		return -1;
+	buf_commit(&s->ring, (size_t)n);
+	if (s->is_pipe && !s->job->running)
+		s->drain_left -= (size_t)n;
+	return n;
+}
+
+static bool ring_full(const struct stream *s)
+{
+	return buf_len(&s->ring) >= s->ring.max;
+}
+
+static void stream_event(struct watch *w, uint32_t events)
+{
+	struct stream *s = container_of(w, struct stream, w);
+	struct job *j = s->job;
+	long n;
+
+	if (j->keep) {
+		n = fill_ring(s);
+		if (n < 0 || (n == 0 && (events & EPOLLHUP) && !ring_full(s)))
+			stream_close(s);
+		else if (ring_full(s))
+			loop_set(&s->w, 0); /* until the client acknowledges */
+		pump_rings(j);
+	} else {
+		if (!j->conn || !conn_tx_idle(j->conn)) {
+			streams_enable(j, false);
+			return;
+		}
+		n = send_direct(s);
+		if (n < 0 || (n == 0 && (events & EPOLLHUP)))
+			stream_close(s);
+		if (j->conn && !conn_tx_idle(j->conn))
+			streams_enable(j, false);
+	}
+	if (!j->running)
+		maybe_finish(j);
+}
+
+/* Sends what the rings hold beyond what the client already has. */
+static void pump_rings(struct job *j)
+{
+	struct stream *streams[] = { &j->out, &j->err };
+	struct conn *c = j->conn;
+
+	if (!c || conn_dead(c))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(streams) && conn_tx_idle(c); i++) {
+		struct stream *s = streams[i];
+		uint64_t have = s->acked + buf_len(&s->ring);
+
+		if (s->sent < have) {
+			size_t off = (size_t)(s->sent - s->acked);
+			size_t n = MIN((size_t)(have - s->sent), (size_t)SEND_CHUNK);
+
+			if (conn_send(c, s->type, buf_head(&s->ring) + off, n) < 0)
+				return;
+			s->sent += n;
+		}
+	}
+}
+
+/* ---- the end of a job ---- */
+
+static void pty_linger(struct timer *t)
+{
+	struct job *j = container_of(t, struct job, timer);
+
+	/* The terminal stayed quiet: whoever still holds it is not the
+	 * command we were asked to run. */
+	stream_close(&j->out);
+	maybe_finish(j);
+}
+
+static void exit_status_of(const struct job *j, struct exit_status *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (WIFSIGNALED(j->status)) {
+		x->how = EXIT_SIGNALED;
+		x->value = WTERMSIG(j->status);
+		x->flags = WCOREDUMP(j->status) ? EXIT_F_CORE : 0;
+	} else {
+		x->how = EXIT_EXITED;
+		x->value = WEXITSTATUS(j->status);
+	}
+}
+
+/* Takes what is left in a stream after the exit; false while it must
+ * wait (a full ring or queue, or a PTY that may still deliver). */
+static bool drain(struct job *j, struct stream *s)
+{
+	while (s->open) {
+		long n;
+
+		if (j->keep) {
+			if (ring_full(s))
+				return false;
+			n = fill_ring(s);
+		} else {
+			if (!conn_tx_idle(j->conn))
+				return false;
+			n = send_direct(s);
+		}
+		if (n < 0) {
+			stream_close(s);
+		} else if (n == 0) {
+			if (s->is_pipe || time_mono_ns() >= j->drain_deadline) {
+				stream_close(s);
+			} else {
+				if (!timer_armed(&j->timer))
+					timer_arm(&j->timer, PTY_LINGER_NS, pty_linger);
+				return false;
+			}
+		} else if (!s->is_pipe) {
+			timer_cancel(&j->timer);
+		}
+	}
+	return true;
+}
+
+/* After the exit: deliver what the command left in its streams, then
+ * EXIT. Runs again whenever the queue drains or a client attaches. */
+static void maybe_finish(struct job *j)
+{
+	struct exit_status x;
+
+	if (j->running || j->hup || (!j->keep && !j->conn))
+		return;
+	if (!drain(j, &j->out) || !drain(j, &j->err))
+		return;
+	if (j->keep) {
+		pump_rings(j);
+		if (j->out.sent < j->out.acked + buf_len(&j->out.ring) ||
+		    j->err.sent < j->err.acked + buf_len(&j->err.ring))
+			return;
+	}
+	if (!j->conn || j->exit_sent || !conn_tx_idle(j->conn))
+		return;
+	timer_cancel(&j->timer);
+	exit_status_of(j, &x);
+	j->exit_sent = true;
+	proto_exit_put(conn_txbuf(j->conn), &x);
+	if (j->keep) {
+		/* Stay until the client acknowledges it has the status. */
+		conn_flush(j->conn);
+		return;
+	}
+	stdin_close(j);
+	conn_finish(j->conn);
+}
+
+static void job_free(struct job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	njobs--;
+	if (j->keep)
+		ndetached--;
+	reap_unwatch(&j->child);
+	timer_cancel(&j->timer);
+	stream_close(&j->out);
+	stream_close(&j->err);
+	stdin_close(j);
+	buf_free(&j->out.ring);
+	buf_free(&j->err.ring);
+	buf_free(&j->in_q);
+	if (j->held)
+		server_job_done(j->pid);
+	/* Its watches may still be in this batch of events. */
+	loop_free_later(j);
+}
+
+static void kill_group(struct job *j, int sig)
+{
+	if (j->running && j->pid > 0)
+		kill(-j->pid, sig);
+}
+
+static void kill_timeout(struct timer *t)
+{
+	kill_group(container_of(t, struct job, timer), SIGKILL);
+}
+
+static void ended(struct job *j, int status)
+{
+	struct stream *streams[] = { &j->out, &j->err };
+	int avail;
+
+	j->running = false;
+	j->status = status;
+	timer_cancel(&j->timer);
+	if (j->held)
+		server_job_status(j->pid, status);
+	if (j->hup) {
+		/* Killed after its client went away: nobody to tell. */
+		if (j->conn)
+			conn_release(j->conn);
+		else
+			job_free(j);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
+		struct stream *s = streams[i];
+
+		if (s->open && s->is_pipe)
+			s->drain_left = ioctl(s->w.fd, FIONREAD, &avail) == 0 ? (size_t)avail : 0;
+	}
+	j->drain_deadline = time_mono_ns() + PTY_DRAIN_MAX_NS;
+	maybe_finish(j);
+}
+
+static void on_exit_status(struct child *ch, int status)
+{
+	ended(container_of(ch, struct job, child), status);
+}
+
+void job_status_from_init(pid_t pid, int status)
+{
+	for (struct job *j = jobs; j; j = j->next)
+		if (j->pid == pid && j->running && !j->our_child) {
+			ended(j, status);
+			return;
+		}
+}
+
+/* ---- standard input ---- */
+
+static void stdin_write(struct job *j)
+{
+	while (buf_len(&j->in_q)) {
+		ssize_t n = write(j->in.fd, buf_head(&j->in_q), buf_len(&j->in_q));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			/* EPIPE: the command closed its input; drop the rest. */
+			stdin_close(j);
+			return;
+		}
+		buf_consume(&j->in_q, (size_t)n);
+	}
+	if (buf_len(&j->in_q) == 0) {
+		buf_shrink(&j->in_q, 0);
+		if (j->in_eof) {
+			if (j->pty) {
+				struct termios t;
+				char eof = 4;
+
+				/* A terminal has no EOF of its own: type the
+				 * EOF character, as a user at it would. */
+				if (tcgetattr(j->in.fd, &t) == 0)
+					eof = (char)t.c_cc[VEOF];
+				if (write(j->in.fd, &eof, 1) < 0)
+					log_debug(errno, "cannot write EOF to the terminal");
+				j->in_eof = false;
+				loop_set(&j->in, 0);
+			} else {
+				stdin_close(j);
+			}
+			return;
+		}
+	}
+	loop_set(&j->in, buf_len(&j->in_q) ? EPOLLOUT : 0);
+	if (j->conn)
+		conn_pause_rx(j->conn, buf_len(&j->in_q) >= STDIN_QUEUE_MAX);
+}
+
+static void stdin_event(struct watch *w, uint32_t events)
+{
+	stdin_write(container_of(w, struct job, in));
+}
+
+/* ---- frames from the attached client ---- */
+
+static void on_ack(struct job *j, const struct frame *f)
+{
+	struct stream *streams[] = { &j->out, &j->err };
+	struct proto_err e;
+	struct ack a;
+
+	if (proto_ack_decode(f, &a, &e) < 0) {
+		conn_fail(j->conn, e.code, "%s", e.msg);
+		return;
+	}
+	if (!j->keep) {
+		conn_fail(j->conn, EPROTO, "ACK is for detached commands");
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
+		struct stream *s = streams[i];
+		uint64_t off = i == 0 ? a.out_off : a.err_off;
+
+		if (off < s->acked || off > s->sent) {
+			conn_fail(j->conn, EINVAL, "ACK of %s offset %llu, but %llu-%llu were sent",
+				  i == 0 ? "stdout" : "stderr", (unsigned long long)off,
+				  (unsigned long long)s->acked, (unsigned long long)s->sent);
+			return;
+		}
+		buf_consume(&s->ring, (size_t)(off - s->acked));
+		s->acked = off;
+		if (buf_len(&s->ring) == 0)
+			buf_shrink(&s->ring, 0);
+		if (s->open && !ring_full(s))
+			loop_set(&s->w, EPOLLIN);
+	}
+	if (a.flags & ACK_F_EXIT) {
+		if (!j->exit_sent) {
+			conn_fail(j->conn, EPROTO, "ACK of an EXIT that was not sent");
+			return;
+		}
+		j->collected = true;
+		conn_finish(j->conn);
+		return;
+	}
+	if (!j->running)
+		maybe_finish(j);
+}
+
+static void job_frame(struct conn *c, const struct frame *f)
+{
+	struct job *j = c->op;
+	struct proto_err e;
+	uint16_t rows, cols;
+	int sig;
+
+	switch (f->type) {
+	case FT_STDIN:
+		if (!j->in_open)
+			return; /* the command stopped reading: discard */
+		if (j->in_eof) {
+			conn_fail(c, EPROTO, "STDIN after STDIN_EOF");
+			return;
+		}
+		if (buf_append(&j->in_q, f->payload, f->len) < 0) {
+			conn_fail(c, ENOBUFS, "standard input queue overflow");
+			return;
+		}
+		stdin_write(j);
+		return;
+	case FT_STDIN_EOF:
+		if (f->len != 0) {
+			conn_fail(c, EBADMSG, "STDIN_EOF payload is %u bytes, expected 0", f->len);
+			return;
+		}
+		if (j->in_open && !j->in_eof) {
+			j->in_eof = true;
+			stdin_write(j);
+		}
+		return;
+	case FT_SIGNAL:
+		if (proto_signal_decode(f, &sig, &e) < 0) {
+			conn_fail(c, e.code, "%s", e.msg);
+			return;
+		}
+		kill_group(j, sig);
+		return;
+	case FT_RESIZE: {
+		struct winsize ws = { 0 };
+
+		if (proto_resize_decode(f, &rows, &cols, &e) < 0) {
+			conn_fail(c, e.code, "%s", e.msg);
+			return;
+		}
+		if (!j->pty) {
+			conn_fail(c, EINVAL, "RESIZE: the command has no terminal");
+			return;
+		}
+		ws.ws_row = rows;
+		ws.ws_col = cols;
+		/* The kernel sends SIGWINCH to the foreground group. */
+		if (j->out.open)
+			ioctl(j->out.w.fd, TIOCSWINSZ, &ws);
+		return;
+	}
+	case FT_ACK:
+		on_ack(j, f);
+		return;
+	default:
+		conn_fail(c, EPROTO, "unexpected %s frame during a command", proto_type_name(f->type));
+	}
+}
+
+static void job_writable(struct conn *c)
+{
+	struct job *j = c->op;
+
+	if (j->keep)
+		pump_rings(j);
+	else if (j->running)
+		streams_enable(j, true);
+	if (!j->running)
+		maybe_finish(j);
+}
+
+static void job_hangup(struct conn *c)
+{
+	struct job *j = c->op;
+
+	if (j->keep) {
+		/* A detached job waits for the next client. */
+		j->conn = NULL;
+		conn_release(c);
+		return;
+	}
+	j->hup = true;
+	stream_close(&j->out);
+	stream_close(&j->err);
+	stdin_close(j);
+	if (!j->running) {
+		conn_release(c);
+		return;
+	}
+	/* The client is gone and cannot collect anything: hang up on the
+	 * command as a terminal would, then make sure. */
+	kill_group(j, SIGHUP);
+	kill_group(j, SIGCONT);
+	timer_arm(&j->timer, KILL_GRACE_NS, kill_timeout);
+}
+
+static void job_destroy(struct conn *c)
+{
+	struct job *j = c->op;
+
+	c->op = NULL;
+	if (j->conn == c)
+		j->conn = NULL;
+	if (!j->keep || j->collected)
+		job_free(j);
+}
+
+/* ---- creating, attaching, listing ---- */
+
+static void attach(struct job *j, struct conn *c)
+{
+	j->conn = c;
+	j->exit_sent = false;
+	j->out.sent = j->out.acked;
+	j->err.sent = j->err.acked;
+	c->ops = &job_ops;
+	c->op = j;
+}
+
+static void stream_init(struct job *j, struct stream *s, uint16_t type, int fd)
+{
+	s->job = j;
+	s->type = type;
+	buf_init(&s->ring, server_config()->output_buffer);
+	if (fd < 0)
+		return;
+	s->is_pipe = !j->pty;
+	s->open = true;
+	fd_set_nonblock(fd, true);
+	loop_add(&s->w, fd, EPOLLIN, stream_event);
+}
+
+struct job *job_new(const struct job_spawned *sp, struct conn *c)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		if (sp->out_fd >= 0)
+			close(sp->out_fd);
+		if (sp->err_fd >= 0)
+			close(sp->err_fd);
+		if (sp->in_fd >= 0)
+			close(sp->in_fd);
+		return NULL;
+	}
+	j->pid = sp->pid;
+	j->pty = sp->pty;
+	j->keep = sp->keep;
+	j->our_child = sp->our_child;
+	j->started_ns = sp->started_ns;
+	j->running = !sp->exited;
+	j->status = sp->status;
+	memcpy(j->argv, sp->argv, sizeof(j->argv));
+	buf_init(&j->in_q, STDIN_QUEUE_MAX + PROTO_FRAME_MAX);
+	/* A pid is unique among live processes, but a forgotten job's pid
+	 * can come back: the old one makes way. */
+	for (struct job *o = jobs; o; o = o->next)
+		if (o->pid == j->pid && !o->running && !o->conn) {
+			log_warn(0, "forgetting the uncollected status of an earlier pid %d", o->pid);
+			job_free(o);
+			break;
+		}
+	j->next = jobs;
+	if (jobs)
+		jobs->prev = j;
+	jobs = j;
+	njobs++;
+	if (j->keep)
+		ndetached++;
+	stream_init(j, &j->out, FT_STDOUT, sp->out_fd);
+	stream_init(j, &j->err, FT_STDERR, sp->err_fd);
+	if (sp->in_fd >= 0) {
+		j->in_open = true;
+		fd_set_nonblock(sp->in_fd, true);
+		loop_add(&j->in, sp->in_fd, 0, stdin_event);
+	}
+	if (j->our_child && j->running)
+		reap_watch(&j->child, j->pid, on_exit_status);
+	j->held = sp->held || server_job_hold(j->pid, j->keep, j->pty, j->started_ns, j->argv,
+					      sp->out_fd, sp->err_fd, sp->in_fd) == 0;
+	if (c) {
+		attach(j, c);
+		proto_u32_put(conn_txbuf(c), FT_STARTED, (uint32_t)j->pid);
+		conn_flush(c);
+		if (!j->keep && !conn_tx_idle(c))
+			streams_enable(j, false);
+	}
+	if (!j->running)
+		ended(j, j->status);
+	return j;
+}
+
+bool job_attach(pid_t pid, struct conn *c)
+{
+	struct attached a = { .pid = (uint32_t)pid };
+	struct job *j;
+
+	for (j = jobs; j; j = j->next)
+		if (j->pid == pid && (j->running || !j->collected))
+			break;
+	if (!j)
+		return false;
+	if (!j->keep) {
+		conn_fail(c, EBUSY, "command %d belongs to the client that started it", pid);
+		return true;
+	}
+	if (j->conn) {
+		/* The newest client wins: the old one may be a dead peer
+		 * whose connection has not timed out yet. */
+		struct conn *old = j->conn;
+
+		j->conn = NULL;
+		old->op = NULL;
+		old->ops = NULL;
+		conn_fail(old, EBUSY, "another client attached to command %d", pid);
+	}
+	attach(j, c);
+	a.flags = j->pty ? PS_F_PTY : 0;
+	a.out_base = j->out.acked;
+	a.err_base = j->err.acked;
+	proto_attached_put(conn_txbuf(c), &a);
+	conn_flush(c);
+	pump_rings(j);
+	if (!j->running)
+		maybe_finish(j);
+	return true;
+}
+
+void job_list(struct conn *c)
+{
+	for (struct job *j = jobs; j; j = j->next) {
+		struct ps_entry p = { .pid = (uint32_t)j->pid, .started_ns = j->started_ns };
+
+		str_copy(p.argv, sizeof(p.argv), j->argv);
+		if (j->running) {
+			p.state = PS_RUNNING;
+		} else if (WIFSIGNALED(j->status)) {
+			p.state = PS_SIGNALED;
+			p.status = WTERMSIG(j->status);
+		} else {
+			p.state = PS_EXITED;
+			p.status = WEXITSTATUS(j->status);
+		}
+		p.flags = (j->keep ? PS_F_DETACHED : 0) | (j->conn ? PS_F_ATTACHED : 0) |
+			  (j->pty ? PS_F_PTY : 0);
+		if (proto_ps_entry_put(conn_txbuf(c), &p) < 0)
+			break;
+	}
+}
+
+unsigned job_count(void)
+{
+	return njobs;
+}

@@ -1,0 +1,453 @@
+/* Operations on the sandbox as a whole (see control.h): what it is
+ * (INFO), how long it lives (SESSION, EXTEND, SET_TIME, SHUTDOWN), and the
+ * environment its commands start with (ENV). */
+#include "server/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/job.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "server/server.h"
+
+#define SBX_VERSION "0.1.0"
+#define EXTEND_MAX_S 3600  /* per EXTEND; PID 1 also caps the total */
+#define WAITERS_MAX 64
+
+static struct {
+	uint32_t kind;           /* LIFE_* */
+	uint64_t deadline;       /* CLOCK_BOOTTIME ns; 0: none */
+	uint64_t grace_deadline; /* session lifetime without a session */
+} life;
+static unsigned sessions;
+
+/* Connections waiting for PID 1's answer to EXTEND or SET_TIME, in the
+ * order the requests went to PID 1 (it answers in order). */
+static struct conn *waiters[WAITERS_MAX];
+static unsigned wait_head, wait_len;
+
+static uint64_t left_of(uint64_t deadline)
+{
+	uint64_t now = time_boot_ns();
+
+	return deadline > now ? deadline - now : 0;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void lifetime_now(struct lifetime *l)
+{
+	l->kind = life.kind;
+	l->left_ns = life.kind == LIFE_DURATION ? left_of(life.deadline) : 0;
+	l->realtime_ns = realtime_ns();
+}
+
+/* ---- the environment store and the labels file ---- */
+
+static void state_path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", server_state_dir(), name);
+}
+
+/* Writes a state file atomically: a reader sees the old or the new. */
+static int write_state(const char *name, mode_t mode, void (*fill)(FILE *f))
+{
+	char path[512], tmp[520];
+	FILE *f;
+	int fd;
+
+	state_path(path, sizeof(path), name);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	fill(f);
+	if (fflush(f) != 0 || fsync(fd) < 0) {
+		fclose(f);
+		unlink(tmp);
+		return -EIO;
+	}
+	fclose(f);
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+static void fill_env(FILE *f)
+{
+	const struct config *cfg = server_config();
+	char key[300];
+
+	fprintf(f, "# the sandbox environment, as changed by `sbx env`\n");
+	for (size_t i = 0; i < cfg->envc; i++) {
+		const char *eq = strchr(cfg->env[i], '=');
+
+		snprintf(key, sizeof(key), "env.%.*s", (int)(eq - cfg->env[i]), cfg->env[i]);
+		kv_write(f, key, eq + 1);
+	}
+}
+
+static void fill_labels(FILE *f)
+{
+	const struct config *cfg = server_config();
+
+	for (size_t i = 0; i < cfg->nlabels; i++)
+		fprintf(f, "%s\n", cfg->labels[i]);
+}
+
+void control_init(void)
+{
+	struct config *cfg = server_config_mut(), stored;
+	char path[512], err[256];
+	int r;
+
+	life.kind = cfg->session ? LIFE_SESSION : cfg->lifetime ? LIFE_DURATION : LIFE_NONE;
+	if (!server_state_dir()[0])
+		return;
+	/* The environment as `sbx env` left it, if it ever changed it: that
+	 * survives a restart of this process. */
+	state_path(path, sizeof(path), "env");
+	config_init(&stored);
+	r = config_load_file(&stored, path, err, sizeof(err));
+	if (r == 0) {
+		for (size_t i = 0; i < cfg->envc; i++)
+			free(cfg->env[i]);
+		free(cfg->env);
+		cfg->env = stored.env;
+		cfg->envc = stored.envc;
+		stored.env = NULL;
+		stored.envc = 0;
+	} else if (r != -ENOENT) {
+		log_warn(0, "%s", err);
+	}
+	config_free(&stored);
+	if ((r = write_state("labels", 0644, fill_labels)) < 0)
+		log_warn(r, "unable to write %s/labels", server_state_dir());
+}
+
+/* ---- PID 1's answers ---- */
+
+static void waiter_done(struct conn *c, const struct ctl_msg *m)
+{
+	struct lifetime l;
+
+	if (m->arg3 < 0) {
+		conn_fail(c, (int)-m->arg3, "%s", m->text[0] ? m->text : strerror((int)-m->arg3));
+		return;
+	}
+	lifetime_now(&l);
+	proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
+	conn_finish(c);
+}
+
+void control_from_init(const struct ctl_msg *m)
+{
+	if (m->type != CTL_LIFETIME)
+		return;
+	life.kind = m->flags;
+	life.deadline = (uint64_t)m->arg;
+	life.grace_deadline = (uint64_t)m->arg2;
+	if (m->arg4 && wait_len > 0) {
+		struct conn *c = waiters[wait_head];
+
+		wait_head = (wait_head + 1) % WAITERS_MAX;
+		wait_len--;
+		if (c)
+			waiter_done(c, m);
+	}
+}
+
+static void waiter_hangup(struct conn *c)
+{
+	for (unsigned i = 0; i < wait_len; i++)
+		if (waiters[(wait_head + i) % WAITERS_MAX] == c)
+			waiters[(wait_head + i) % WAITERS_MAX] = NULL;
+	conn_release(c);
+}
+
+static const struct conn_ops waiter_ops = { .name = "lifetime", .hangup = waiter_hangup };
+
+/* Sends m to PID 1 and parks c until it answers. */
+static void ask_init(struct conn *c, const struct ctl_msg *m)
+{
+	int r;
+
+	if (wait_len == WAITERS_MAX) {
+		conn_fail(c, EBUSY, "too many lifetime requests at once");
+		return;
+	}
+	if ((r = server_ctl(m, NULL, 0)) < 0) {
+		conn_fail(c, -r, "cannot reach the init process");
+		return;
+	}
+	waiters[(wait_head + wait_len) % WAITERS_MAX] = c;
+	wait_len++;
+	c->ops = &waiter_ops;
+}
+
+/* ---- operations ---- */
+
+void control_info(struct conn *c, const struct frame *f)
+{
+	struct info i = { 0 };
+	struct utsname u;
+
+	if (f->len != 0) {
+		conn_fail(c, EBADMSG, "INFO payload is %u bytes, expected 0", f->len);
+		return;
+	}
+	str_copy(i.version, sizeof(i.version), "sbx-init " SBX_VERSION);
+	if (uname(&u) == 0) {
+		str_copy(i.hostname, sizeof(i.hostname), u.nodename);
+		str_copy(i.kernel, sizeof(i.kernel), u.release);
+	}
+	i.uptime_ns = time_boot_ns();
+	i.pid1 = server_under_pid1();
+	i.lifetime_kind = life.kind;
+	i.lifetime_left_ns = life.kind == LIFE_DURATION ? left_of(life.deadline) : 0;
+	i.grace_left_ns = life.grace_deadline ? left_of(life.grace_deadline) : 0;
+	i.sessions = sessions;
+	i.jobs = job_count();
+	proto_info_ok_put(conn_txbuf(c), &i);
+	conn_finish(c);
+}
+
+void control_shutdown(struct conn *c, const struct frame *f)
+{
+	char reason[PROTO_REASON_MAX + 1];
+	struct proto_err e;
+	int r;
+
+	if (proto_shutdown_decode(f, reason, &e) < 0) {
+		conn_fail(c, e.code, "%s", e.msg);
+		return;
+	}
+	r = server_request_shutdown(reason[0] ? reason : "requested by the host");
+	if (r < 0) {
+		conn_fail(c, -r, "cannot reach the init process to shut down");
+		return;
+	}
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
+	conn_finish(c);
+}
+
+static void tell_sessions(void)
+{
+	struct ctl_msg m = { .type = CTL_SESSIONS, .arg = sessions };
+
+	if (server_ctl(&m, NULL, 0) < 0)
+		log_warn(0, "unable to tell PID 1 about %u sessions", sessions);
+}
+
+static void session_frame(struct conn *c, const struct frame *f)
+{
+	conn_fail(c, EPROTO, "a session carries no %s frames", proto_type_name(f->type));
+}
+
+static void session_hangup(struct conn *c)
+{
+	sessions--;
+	tell_sessions();
+	conn_release(c);
+}
+
+static const struct conn_ops session_ops = {
+	.name = "session",
+	.frame = session_frame,
+	.hangup = session_hangup,
+};
+
+void control_session(struct conn *c, const struct frame *f)
+{
+	struct lifetime l;
+
+	if (f->len != 0) {
+		conn_fail(c, EBADMSG, "SESSION payload is %u bytes, expected 0", f->len);
+		return;
+	}
+	/* The connection stays open, quiet, for as long as the session. */
+	sessions++;
+	tell_sessions();
+	c->ops = &session_ops;
+	lifetime_now(&l);
+	proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
+	conn_flush(c);
+}
+
+void control_extend(struct conn *c, const struct frame *f)
+{
+	struct ctl_msg m = { .type = CTL_EXTEND };
+	struct proto_err e;
+	uint64_t s;
+
+	if (proto_want_len(f, 8, &e) < 0) {
+		conn_fail(c, e.code, "%s", e.msg);
+		return;
+	}
+	s = get_le64(f->payload);
+	if (s < 1 || s > EXTEND_MAX_S) {
+		conn_fail(c, EINVAL, "EXTEND: %llu seconds is out of range (1-%d per request)",
+			  (unsigned long long)s, EXTEND_MAX_S);
+		return;
+	}
+	m.arg = (int64_t)s;
+	ask_init(c, &m);
+}
+
+void control_set_time(struct conn *c, const struct frame *f)
+{
+	struct ctl_msg m = { .type = CTL_SET_LEFT };
+	struct field_iter it;
+	struct proto_err e;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len;
+	uint64_t rt = 0, left = 0;
+	bool have_rt = false, have_left = false;
+	int r;
+
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+		if ((tag != LIFE_REALTIME_NS && tag != LIFE_LEFT_NS) || len != 8 ||
+		    (tag == LIFE_REALTIME_NS ? have_rt : have_left)) {
+			conn_fail(c, EINVAL, "SET_TIME: expected REALTIME_NS and an optional LEFT_NS, "
+				  "8 bytes each, once");
+			return;
+		}
+		if (tag == LIFE_REALTIME_NS) {
+			rt = get_le64(v);
+			have_rt = true;
+		} else {
+			left = get_le64(v);
+			have_left = true;
+		}
+	}
+	if (r < 0 || !have_rt) {
+		conn_fail(c, EINVAL, "SET_TIME: %s", r < 0 ? e.msg : "field REALTIME_NS is missing");
+		return;
+	}
+	if (server_in_vm()) {
+		struct timespec ts = { .tv_sec = (time_t)(rt / NSEC_PER_SEC),
+				       .tv_nsec = (long)(rt % NSEC_PER_SEC) };
+
+		if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+			conn_fail(c, errno, "cannot set the clock: %s", strerror(errno));
+			return;
+		}
+	}
+	if (!have_left) {
+		struct lifetime l;
+
+		lifetime_now(&l);
+		proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
+		conn_finish(c);
+		return;
+	}
+	m.arg = (int64_t)left;
+	ask_init(c, &m);
+}
+
+/* ENV: list, set or unset the sandbox environment. */
+void control_env(struct conn *c, const struct frame *f)
+{
+	struct config *cfg = server_config_mut();
+	struct field_iter it;
+	struct proto_err e;
+	const uint8_t *v;
+	uint16_t tag;
+	uint32_t len, op = 0;
+	size_t mark;
+	int r;
+
+	/* Pass 1: the operation, and every name checked before anything
+	 * changes, so a bad request changes nothing. */
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+		if (tag == ENV_OP && len == 4 && !op) {
+			op = get_le32(v);
+		} else if (tag == ENV_ENTRY || tag == ENV_NAME) {
+			const uint8_t *eq = memchr(v, '=', len);
+			size_t nlen = tag == ENV_ENTRY ? (eq ? (size_t)(eq - v) : 0) : len;
+			bool ok = nlen > 0 && nlen < 256 && !memchr(v, '\0', len) &&
+				  (tag == ENV_ENTRY || !eq) && (v[0] < '0' || v[0] > '9');
+
+			for (size_t i = 0; ok && i < nlen; i++)
+				ok = v[i] == '_' || (v[i] >= '0' && v[i] <= '9') ||
+				     ((v[i] | 0x20) >= 'a' && (v[i] | 0x20) <= 'z');
+			if (!ok) {
+				conn_fail(c, EINVAL, "ENV: '%.*s' is not %s", (int)MIN(len, 100u),
+					  (const char *)v, tag == ENV_ENTRY ?
+					  "NAME=value with a NAME of letters, digits and '_'" :
+					  "a variable name (letters, digits and '_')");
+				return;
+			}
+		} else {
+			conn_fail(c, EINVAL, "ENV: unknown or malformed field %u", tag);
+			return;
+		}
+	}
+	if (r < 0 || op < ENV_LIST || op > ENV_UNSET) {
+		conn_fail(c, EINVAL, "ENV: %s", r < 0 ? e.msg : "OP must be 1 (list), 2 (set) or 3 (unset)");
+		return;
+	}
+	if (op == ENV_LIST) {
+		if (proto_begin(conn_txbuf(c), FT_ENV_LIST, &mark) < 0)
+			goto nomem;
+		for (size_t i = 0; i < cfg->envc; i++)
+			if (proto_field_put_str(conn_txbuf(c), ENV_ENTRY, cfg->env[i]) < 0)
+				goto nomem;
+		if (proto_end(conn_txbuf(c), mark) < 0)
+			goto nomem;
+		conn_finish(c);
+		return;
+	}
+	proto_fields(&it, f);
+	while (proto_field_next(&it, &tag, &v, &len, NULL) > 0) {
+		char *s;
+
+		if (tag == ENV_OP || (tag == ENV_ENTRY) != (op == ENV_SET))
+			continue;
+		s = strndup((const char *)v, len);
+		if (!s)
+			goto nomem;
+		if (op == ENV_SET) {
+			char *eq = strchr(s, '=');
+
+			*eq = '\0';
+			r = config_env_set(&cfg->env, &cfg->envc, s, eq + 1);
+		} else {
+			r = config_env_set(&cfg->env, &cfg->envc, s, NULL);
+		}
+		free(s);
+		if (r < 0) {
+			conn_fail(c, -r, "ENV: cannot change the environment: %s", strerror(-r));
+			return;
+		}
+	}
+	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0) {
+		conn_fail(c, -r, "ENV: changed, but cannot save it in %s: %s", server_state_dir(),
+			  strerror(-r));
+		return;
+	}
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
+	conn_finish(c);
+	return;
+nomem:
+	conn_fail(c, ENOMEM, "ENV: out of memory");
+}

@@ -1,0 +1,23 @@
+/* Operations on the sandbox as a whole: INFO, SHUTDOWN, SESSION, EXTEND,
+ * SET_TIME and ENV (docs/PROTOCOL.md). The lifetime itself is kept by
+ * PID 1; this side keeps PID 1's latest word on it and the count of open
+ * sessions, which it reports back. */
+#ifndef SBX_CONTROL_H
+#define SBX_CONTROL_H
+
+#include "init/ctl.h"
+#include "server/conn.h"
+
+/* Loads the environment store and writes the labels file. */
+void control_init(void);
+/* A message from PID 1 about the lifetime. */
+void control_from_init(const struct ctl_msg *m);
+
+void control_info(struct conn *c, const struct frame *f);
+void control_shutdown(struct conn *c, const struct frame *f);
+void control_session(struct conn *c, const struct frame *f);
+void control_extend(struct conn *c, const struct frame *f);
+void control_set_time(struct conn *c, const struct frame *f);
+void control_env(struct conn *c, const struct frame *f);
+
+#endif
