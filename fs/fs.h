@@ -2,10 +2,19 @@
 #ifndef SBX_FS_H
 #define SBX_FS_H
 
+#include <stddef.h>
+
 #include "server/conn.h"
 
 /* Takes over connection c for a file operation request f (a frame type
  * in FT_FS_FIRST..FT_FS_LAST). */
 void fs_dispatch(struct conn *c, const struct frame *f);
+
+/* The sandbox's working directory: the `workdir` configuration key, else
+ * the default user's home directory ("/" if it has none). */
+int fs_sandbox_dir(char *out, size_t n);
+/* A path as the sandbox understands it: absolute as given, or relative
+ * to fs_sandbox_dir. -EINVAL when empty, -ENAMETOOLONG when too long. */
+int fs_path_resolve(const char *path, char *out, size_t n);
 
 #endif

@@ -1,9 +1,439 @@
-/* File operations: routes each request type to its handler. */
+/* File operations: decodes a request, resolves its paths, finds the user
+ * it acts as, and either answers on the spot (stat, mkdir, remove,
+ * rename, chmod, chown, links, realpath, truncate, times, temporary
+ * names) or hands the connection to a streaming operation (write.c,
+ * read.c, dir.c, copy.c, tree.c). */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/internal.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define TEMP_TRIES 100
+
+struct fs_ctx {
+	struct conn *c;
+	struct fs_req *r;
+	struct fs_cred *cr;
+	char path[PATH_MAX];
+	char path2[PATH_MAX];
+};
+
+static void reply_ok(struct conn *c)
+{
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
+	conn_finish(c);
+}
+
+static void reply_path(struct conn *c, const char *p)
+{
+	proto_put(conn_txbuf(c), FT_FS_PATH_OK, p, strlen(p));
+	conn_finish(c);
+}
+
+/* Makes the parent directory of path when MKDIRS is set. */
+static int parents(const struct fs_ctx *x, const char *path)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	int r;
+
+	if (!(x->r->flags & FS_F_MKDIRS))
+		return 0;
+	if ((r = fs_path_split(path, dir, sizeof(dir), name, sizeof(name))) < 0)
+		return r == -EISDIR ? 0 : r;
+	return dir[0] ? fs_mkdir_p(dir, 0777) : 0;
+}
+
+static struct timespec ts_of(const struct fs_time *t)
+{
+	if (t->nsec == FS_TIME_NOW)
+		return (struct timespec){ 0, UTIME_NOW };
+	if (t->nsec == FS_TIME_OMIT)
+		return (struct timespec){ 0, UTIME_OMIT };
+	return (struct timespec){ (time_t)t->sec, (long)t->nsec };
+}
+
+static void op_stat(struct fs_ctx *x)
+{
+	bool nofollow = x->r->flags & FS_F_NOFOLLOW;
+	char target[PATH_MAX];
+	struct fs_stat fst;
+	struct stat st;
+	ssize_t n = 0;
+
+	if ((nofollow ? lstat(x->path, &st) : stat(x->path, &st)) < 0) {
+		fs_fail(x->c, errno, "%s", x->path);
+		return;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		n = readlink(x->path, target, sizeof(target) - 1);
+		if (n < 0) {
+			fs_fail(x->c, errno, "%s", x->path);
+			return;
+		}
+	}
+	fs_stat_from(&fst, &st);
+	proto_fs_stat_ok_put(conn_txbuf(x->c), &fst, S_ISLNK(st.st_mode) ? target : NULL, (size_t)n);
+	conn_finish(x->c);
+}
+
+static void op_mkdir(struct fs_ctx *x)
+{
+	mode_t mode = fs_req_has(x->r, FS_MODE) ? x->r->mode : 0777;
+	struct stat st;
+	int r;
+
+	if ((r = parents(x, x->path)) < 0) {
+		fs_fail(x->c, r, "%s", x->path);
+		return;
+	}
+	if (mkdir(x->path, mode) < 0) {
+		r = -errno;
+		/* -p: an existing directory is fine. */
+		if (r == -EEXIST && (x->r->flags & FS_F_MKDIRS) && stat(x->path, &st) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			reply_ok(x->c);
+			return;
+		}
+		fs_fail(x->c, r, "%s", x->path);
+		return;
+	}
+	/* An explicit mode is exact, as with mkdir -m; umask applies only
+	 * to the default. */
+	if (fs_req_has(x->r, FS_MODE) && chmod(x->path, mode) < 0) {
+		fs_fail(x->c, errno, "%s", x->path);
+		return;
+	}
+	reply_ok(x->c);
+}
+
+static void op_remove(struct fs_ctx *x)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1], where[PATH_MAX];
+	struct stat st, root;
+	int dfd, r;
+
+	if (lstat(x->path, &st) < 0) {
+		fs_fail(x->c, errno, "%s", x->path);
+		return;
+	}
+	if (stat("/", &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
+		conn_fail(x->c, EPERM, "refusing to remove the root directory: %s", x->path);
+		return;
+	}
+	if ((r = fs_path_split(x->path, dir, sizeof(dir), name, sizeof(name))) < 0) {
+		conn_fail(x->c, EINVAL, "refusing to remove '.' or '..': %s", x->path);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(x->path) < 0)
+			fs_fail(x->c, errno, "%s", x->path);
+		else
+			reply_ok(x->c);
+		return;
+	}
+	if (!(x->r->flags & FS_F_RECURSIVE)) {
+		if (rmdir(x->path) < 0)
+			fs_fail(x->c, errno, "%s", x->path);
+		else
+			reply_ok(x->c);
+		return;
+	}
+	dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fs_fail(x->c, errno, "%s", dir);
+		return;
+	}
+	r = fs_remove_tree(dfd, name, where, sizeof(where));
+	close(dfd);
+	if (r < 0) {
+		fs_fail(x->c, r, "%s/%s", strcmp(dir, "/") ? dir : "", where);
+		return;
+	}
+	reply_ok(x->c);
+}
+
+static void op_rename(struct fs_ctx *x)
+{
+	int r;
+
+	if ((r = parents(x, x->path2)) < 0) {
+		fs_fail(x->c, r, "%s", x->path2);
+		return;
+	}
+	if (x->r->flags & FS_F_CREATE_NEW)
+		r = fs_renameat_noreplace(AT_FDCWD, x->path, AT_FDCWD, x->path2);
+	else
+		r = rename(x->path, x->path2) < 0 ? -errno : 0;
+	if (r < 0) {
+		struct stat st;
+
+		/* Name the path the error is about. */
+		bool src = r == -ENOENT && lstat(x->path, &st) < 0;
+
+		fs_fail(x->c, r, "%s (renaming %s to %s)", src || r == -EACCES ? x->path : x->path2,
+			x->path, x->path2);
+		return;
+	}
+	reply_ok(x->c);
+}
+
+static void op_chmod(struct fs_ctx *x)
+{
+	if (chmod(x->path, x->r->mode) < 0)
+		fs_fail(x->c, errno, "%s", x->path);
+	else
+		reply_ok(x->c);
+}
+
+static void op_chown(struct fs_ctx *x)
+{
+	uid_t uid = fs_req_has(x->r, FS_UID) ? x->r->uid : (uid_t)-1;
+	gid_t gid = fs_req_has(x->r, FS_GID) ? x->r->gid : (gid_t)-1;
+	int r = (x->r->flags & FS_F_NOFOLLOW) ? lchown(x->path, uid, gid) : chown(x->path, uid, gid);
+
+	if (r < 0)
+		fs_fail(x->c, errno, "%s", x->path);
+	else
+		reply_ok(x->c);
+}
+
+static void op_symlink(struct fs_ctx *x)
+{
+	int r = parents(x, x->path);
+
+	if (r == 0 && symlink(x->r->target, x->path) < 0)
+		r = -errno;
+	if (r < 0)
+		fs_fail(x->c, r, "%s", x->path);
+	else
+		reply_ok(x->c);
+}
+
+static void op_link(struct fs_ctx *x)
+{
+	int r = parents(x, x->path2);
+
+	if (r == 0 && link(x->path, x->path2) < 0)
+		r = -errno;
+	if (r < 0) {
+		struct stat st;
+		bool src = r == -ENOENT && lstat(x->path, &st) < 0;
+
+		fs_fail(x->c, r, "%s (linking %s to %s)", src ? x->path : x->path2, x->path2, x->path);
+		return;
+	}
+	reply_ok(x->c);
+}
+
+static void op_readlink(struct fs_ctx *x)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(x->path, target, sizeof(target) - 1);
+
+	if (n < 0) {
+		if (errno == EINVAL)
+			conn_fail(x->c, EINVAL, "not a symbolic link: %s", x->path);
+		else
+			fs_fail(x->c, errno, "%s", x->path);
+		return;
+	}
+	target[n] = '\0';
+	reply_path(x->c, target);
+}
+
+static void op_realpath(struct fs_ctx *x)
+{
+	char out[PATH_MAX];
+
+	if (!realpath(x->path, out)) {
+		fs_fail(x->c, errno, "%s", x->path);
+		return;
+	}
+	reply_path(x->c, out);
+}
+
+static void op_truncate(struct fs_ctx *x)
+{
+	if (truncate(x->path, (off_t)x->r->length) < 0)
+		fs_fail(x->c, errno, "%s", x->path);
+	else
+		reply_ok(x->c);
+}
+
+static void op_utimes(struct fs_ctx *x)
+{
+	const struct fs_time now = { 0, FS_TIME_NOW }, omit = { 0, FS_TIME_OMIT };
+	bool a = fs_req_has(x->r, FS_ATIME), m = fs_req_has(x->r, FS_MTIME);
+	struct timespec ts[2];
+
+	/* Neither given: both now, as touch(1) does. */
+	ts[0] = ts_of(a ? &x->r->atime : m ? &omit : &now);
+	ts[1] = ts_of(m ? &x->r->mtime : a ? &omit : &now);
+	if (utimensat(AT_FDCWD, x->path, ts,
+		      (x->r->flags & FS_F_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0)
+		fs_fail(x->c, errno, "%s", x->path);
+	else
+		reply_ok(x->c);
+}
+
+static void op_mktemp(struct fs_ctx *x)
+{
+	bool dir = x->r->flags & FS_F_DIRECTORY;
+	mode_t mode = fs_req_has(x->r, FS_MODE) ? x->r->mode : dir ? 0700 : 0600;
+	const char *base = x->r->path ? x->path : "/tmp";
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	char out[PATH_MAX];
+	int r = -EEXIST;
+
+	for (int i = 0; i < TEMP_TRIES && r == -EEXIST; i++) {
+		uint8_t rnd[10];
+		char core[11];
+		int len;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			r = -errno;
+			break;
+		}
+		for (size_t k = 0; k < sizeof(rnd); k++)
+			core[k] = chars[rnd[k] % (sizeof(chars) - 1)];
+		core[10] = '\0';
+		len = snprintf(out, sizeof(out), "%s/%s%s%s", strcmp(base, "/") ? base : "",
+			       x->r->prefix ? x->r->prefix : "", core, x->r->suffix ? x->r->suffix : "");
+		if (len < 0 || (size_t)len >= sizeof(out)) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		if (dir) {
+			r = mkdir(out, mode) < 0 ? -errno : 0;
+		} else {
+			int fd = open(out, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+
+			r = fd < 0 ? -errno : 0;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	if (r == 0 && chmod(out, mode) < 0)
+		r = -errno;
+	if (r < 0) {
+		fs_fail(x->c, r, "%s", base);
+		return;
+	}
+	reply_path(x->c, out);
+}
+
+/* Operations answered on the spot, run as the request's user. */
+static void simple(struct fs_ctx *x)
+{
+	static void (*const ops[])(struct fs_ctx *) = {
+		[FT_FS_STAT - FT_FS_FIRST] = op_stat,
+		[FT_FS_MKDIR - FT_FS_FIRST] = op_mkdir,
+		[FT_FS_REMOVE - FT_FS_FIRST] = op_remove,
+		[FT_FS_RENAME - FT_FS_FIRST] = op_rename,
+		[FT_FS_CHMOD - FT_FS_FIRST] = op_chmod,
+		[FT_FS_CHOWN - FT_FS_FIRST] = op_chown,
+		[FT_FS_SYMLINK - FT_FS_FIRST] = op_symlink,
+		[FT_FS_LINK - FT_FS_FIRST] = op_link,
+		[FT_FS_READLINK - FT_FS_FIRST] = op_readlink,
+		[FT_FS_REALPATH - FT_FS_FIRST] = op_realpath,
+		[FT_FS_TRUNCATE - FT_FS_FIRST] = op_truncate,
+		[FT_FS_UTIMES - FT_FS_FIRST] = op_utimes,
+		[FT_FS_MKTEMP - FT_FS_FIRST] = op_mktemp,
+	};
+	int r;
+
+	if ((r = fs_cred_enter(x->cr)) < 0) {
+		conn_fail(x->c, -r, "cannot act as user %s", x->cr->name);
+		return;
+	}
+	ops[x->r->type - FT_FS_FIRST](x);
+	fs_cred_leave(x->cr);
+}
+
+static int resolve(struct conn *c, const char *in, char *out, size_t n)
+{
+	int r = fs_path_resolve(in, out, n);
+
+	if (r == -ENAMETOOLONG)
+		conn_fail(c, ENAMETOOLONG, "path too long: %.256s... (at most %d bytes)", in,
+			  FS_PATH_MAX);
+	else if (r < 0)
+		conn_fail(c, -r, "cannot resolve the path %s", in);
+	return r;
+}
 
 void fs_dispatch(struct conn *c, const struct frame *f)
 {
-	conn_fail(c, EOPNOTSUPP, "file operation 0x%04x is not implemented by this agent", f->type);
+	struct fs_req r;
+	struct proto_err e;
+	struct fs_cred cr;
+	struct fs_ctx *x;
+	int rc;
+
+	if (proto_fs_req_decode(f, &r, &e) < 0) {
+		conn_fail(c, e.code, "%s", e.msg);
+		return;
+	}
+	if ((rc = fs_cred_init(r.user, &cr)) < 0) {
+		const char *who = r.user ? r.user : "(the sandbox's default user)";
+
+		if (rc == -ENOENT)
+			conn_fail(c, ENOENT, "no such user: %s", who);
+		else
+			conn_fail(c, -rc, "cannot look up user %s", who);
+		goto out;
+	}
+	/* Find out now whether acting as that user is possible at all. */
+	if ((rc = fs_cred_enter(&cr)) < 0) {
+		conn_fail(c, -rc, "cannot act as user %s", cr.name);
+		goto out;
+	}
+	fs_cred_leave(&cr);
+	x = malloc(sizeof(*x));
+	if (!x) {
+		conn_fail(c, ENOMEM, "out of memory");
+		goto out;
+	}
+	x->c = c;
+	x->r = &r;
+	x->cr = &cr;
+	x->path[0] = x->path2[0] = '\0';
+	if ((r.path && resolve(c, r.path, x->path, sizeof(x->path)) < 0) ||
+	    (r.path2 && resolve(c, r.path2, x->path2, sizeof(x->path2)) < 0))
+		goto out_free;
+	switch (r.type) {
+	case FT_FS_WRITE:
+		fs_write_start(c, &r, &cr, x->path);
+		break;
+	case FT_FS_READ:
+		fs_read_start(c, &r, &cr, x->path);
+		break;
+	case FT_FS_READDIR:
+		fs_readdir_start(c, &r, &cr, x->path);
+		break;
+	case FT_FS_COPY:
+		fs_copy_start(c, &r, &cr, x->path, x->path2);
+		break;
+	case FT_FS_TREE_READ:
+		fs_tree_read_start(c, &r, &cr, x->path);
+		break;
+	case FT_FS_TREE_WRITE:
+		fs_tree_write_start(c, &r, &cr, x->path);
+		break;
+	default:
+		simple(x);
+	}
+out_free:
+	free(x);
+out:
+	proto_fs_req_free(&r);
 }

@@ -1,0 +1,161 @@
+/* What the pieces of fs/ share: acting as a user, paths, error replies,
+ * atomic files, the body sender, removal of trees. Not for outside fs/
+ * (fs/fs.h is the public side). */
+#ifndef SBX_FS_INTERNAL_H
+#define SBX_FS_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <sodium.h>
+
+#include "exec/user.h"
+#include "lib/loop.h"
+#include "server/conn.h"
+#include "vsock/proto_fs.h"
+
+/* A directory tree deeper than this is refused (each level holds an fd
+ * while it is walked). */
+#define FS_DEPTH_MAX 128
+
+/* ---- cred.c: whose permissions an operation uses ---- */
+
+/* The user a request acts as. Operations run with its fsuid, fsgid and
+ * groups (setfsuid/setfsgid/setgroups around the system calls, restored
+ * after), so the kernel checks permissions as it would for that user's
+ * own processes. */
+struct fs_cred {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[USER_GROUPS_MAX];
+	bool other;     /* not the agent's own identity: switch */
+	bool entered;
+	char name[33];
+};
+
+/* user: a name or decimal uid; NULL means the sandbox's default user.
+ * -ENOENT: no such user. */
+int fs_cred_init(const char *user, struct fs_cred *cr);
+int fs_cred_enter(struct fs_cred *cr);
+void fs_cred_leave(struct fs_cred *cr);
+/* True when acting as root (permission checks are bypassed). */
+static inline bool fs_cred_is_root(const struct fs_cred *cr) { return cr->uid == 0; }
+
+/* ---- path.c ---- */
+
+/* Joins path to base unless it is absolute. -EINVAL for an empty path,
+ * -ENAMETOOLONG when the result does not fit. */
+int fs_path_join(const char *base, const char *path, char *out, size_t n);
+/* Splits an absolute path into its directory and last name, ignoring
+ * trailing slashes. -EISDIR for "/" and names "." or "..". */
+int fs_path_split(const char *path, char *dir, size_t dirn, char *name, size_t namen);
+/* Replaces path by what its last component points to while that is a
+ * symbolic link (at most 40 times: -ELOOP). A dangling link yields the
+ * path it names. */
+int fs_path_follow(char *path, size_t n);
+/* mkdir -p: every missing directory of path, with mode (umask applies). */
+int fs_mkdir_p(const char *path, mode_t mode);
+/* The umask of the agent (read once). */
+mode_t fs_umask(void);
+/* A random temporary name for name in the same directory:
+ * ".<name>.sbx-XXXXXXXXXXXX" (shortened to fit NAME_MAX). */
+void fs_tmpname(const char *name, char out[NAME_MAX + 1]);
+
+/* Opens the directory rel (a checked relative path) beneath root without
+ * following any symbolic link: O_PATH fds. Caches the last one. */
+struct fs_walk {
+	int rootfd;
+	int fd;            /* the cached directory, or -1 */
+	size_t len;
+	char rel[FS_PATH_MAX + 1];
+};
+void fs_walk_init(struct fs_walk *w, int rootfd);
+/* The fd of directory rel[0..len) (rootfd when len is 0); owned by w. */
+int fs_walk_dir(struct fs_walk *w, const char *rel, size_t len);
+void fs_walk_close(struct fs_walk *w);
+
+/* ---- errors ---- */
+
+/* "no such file or directory" for ENOENT: strerror, lower case. */
+const char *fs_strerror(int err, char *buf, size_t n);
+/* Sends ERROR "<cause>: <what>" (err: errno, either sign) and closes. */
+void fs_fail(struct conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The stat record of st. */
+void fs_stat_from(struct fs_stat *out, const struct stat *st);
+
+/* ---- atomic.c: new content under a temporary identity ---- */
+
+struct fs_atomic {
+	int dirfd;             /* the target's directory (not owned) */
+	char name[NAME_MAX + 1];
+	int fd;                /* the new content, -1 when none */
+	char tmp[NAME_MAX + 1];/* a named temporary; "" with O_TMPFILE */
+};
+/* Creates an invisible file (O_TMPFILE, else a unique dot-name) in dirfd
+ * for name. */
+int fs_atomic_open(struct fs_atomic *a, int dirfd, const char *name);
+/* Optionally fsyncs, then makes the content appear as name: linked when
+ * no_replace (-EEXIST if name exists), else renamed over it. sync_dir
+ * fsyncs the directory afterwards (dirfd must not be O_PATH then). */
+int fs_atomic_commit(struct fs_atomic *a, bool no_replace, bool sync_file, bool sync_dir);
+/* Drops the content: nothing is left behind. */
+void fs_atomic_abort(struct fs_atomic *a);
+/* Links an open file into dirfd as name (linkat AT_EMPTY_PATH, else
+ * through /proc/self/fd). */
+int fs_link_fd(int fd, int dirfd, const char *name);
+int fs_renameat_noreplace(int olddir, const char *oldname, int newdir, const char *newname);
+
+/* ---- send.c: a file body to the client ---- */
+
+struct fs_sender {
+	int fd;
+	int pipe[2];        /* for splice(2); -1 when copying */
+	size_t chunk;       /* bytes per DATA frame */
+	uint64_t off;
+	uint64_t left;      /* still wanted; UINT64_MAX: until EOF */
+	uint64_t sent;
+	bool verify;
+	bool active;
+	bool use_splice;
+	crypto_generichash_state h;
+};
+void fs_sender_init(struct fs_sender *s);
+/* Starts sending fd (which the sender then owns) from off, at most len
+ * bytes; the pipe is made once and reused by later files. */
+int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify);
+/* Queues DATA frames while the connection takes them, and the END when
+ * the body is done. Returns 1 when END is queued, 0 when the output
+ * queue is busy (call again from `writable`), 2 when it stopped to let
+ * other connections run (call again soon), -errno on a read error. */
+int fs_sender_pump(struct fs_sender *s, struct conn *c);
+void fs_sender_close(struct fs_sender *s);
+
+/* ---- remove.c ---- */
+
+/* Removes name in dirfd and, if it is a directory, all it holds; never
+ * follows symbolic links. *where receives the path (relative to dirfd)
+ * of what could not be removed. */
+int fs_remove_tree(int dirfd, const char *name, char *where, size_t n);
+
+/* ---- the operations ---- */
+void fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+void fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,
+		   const char *to);
+void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+
+/* Zeroed memory aligned for the hash state (libsodium declares it
+ * 64-byte aligned); free with free(3) or loop_free_later. */
+void *fs_zalloc(size_t size);
+
+/* Makes the body digest. */
+void fs_hash_init(crypto_generichash_state *h);
+void fs_hash_final(crypto_generichash_state *h, uint8_t out[FS_DIGEST_LEN]);
+
+#endif

@@ -1,0 +1,331 @@
+/* Paths in the sandbox: where relative paths start, splitting and
+ * following them, making parents, and walking a received tree without
+ * ever following a symbolic link out of it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/user.h"
+#include "fs/fs.h"
+#include "fs/internal.h"
+#include "lib/util.h"
+#include "server/server.h"
+
+#define FOLLOW_MAX 40 /* as the kernel's own limit on a path walk */
+
+int fs_sandbox_dir(char *out, size_t n)
+{
+	const struct config *cfg = server_config();
+	struct user u;
+
+	if (cfg->workdir[0])
+		return str_copy(out, n, cfg->workdir);
+	if (user_lookup(cfg->user, &u) < 0)
+		return str_copy(out, n, "/");
+	return str_copy(out, n, u.home);
+}
+
+int fs_path_join(const char *base, const char *path, char *out, size_t n)
+{
+	int len;
+
+	if (!path[0])
+		return -EINVAL;
+	if (path[0] == '/')
+		len = snprintf(out, n, "%s", path);
+	else
+		len = snprintf(out, n, "%s/%s", strcmp(base, "/") ? base : "", path);
+	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
+int fs_path_resolve(const char *path, char *out, size_t n)
+{
+	char base[PATH_MAX];
+	int r;
+
+	if (!path[0])
+		return -EINVAL;
+	if (path[0] == '/')
+		return fs_path_join("/", path, out, n);
+	if ((r = fs_sandbox_dir(base, sizeof(base))) < 0)
+		return r;
+	return fs_path_join(base, path, out, n);
+}
+
+int fs_path_split(const char *path, char *dir, size_t dirn, char *name, size_t namen)
+{
+	size_t len = strlen(path), start;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len == 0 || path[0] != '/')
+		return -EINVAL;
+	start = len;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	if (start == len)
+		return -EISDIR; /* "/" itself */
+	if (len - start >= namen)
+		return -ENAMETOOLONG;
+	memcpy(name, path + start, len - start);
+	name[len - start] = '\0';
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EISDIR;
+	/* The directory: everything before the name, without its slashes. */
+	while (start > 1 && path[start - 1] == '/')
+		start--;
+	if (start >= dirn)
+		return -ENAMETOOLONG;
+	memcpy(dir, path, start);
+	dir[start] = '\0';
+	return 0;
+}
+
+int fs_path_follow(char *path, size_t n)
+{
+	char link[PATH_MAX], dir[PATH_MAX], name[NAME_MAX + 1];
+	struct stat st;
+
+	for (int i = 0; i <= FOLLOW_MAX; i++) {
+		ssize_t len;
+		int r;
+
+		if (lstat(path, &st) < 0)
+			return errno == ENOENT ? 0 : -errno;
+		if (!S_ISLNK(st.st_mode))
+			return 0;
+		if (i == FOLLOW_MAX)
+			break;
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 0)
+			return -errno;
+		link[len] = '\0';
+		if (link[0] == '/') {
+			if (str_copy(path, n, link) < 0)
+				return -ENAMETOOLONG;
+			continue;
+		}
+		if ((r = fs_path_split(path, dir, sizeof(dir), name, sizeof(name))) < 0)
+			return r;
+		if ((r = fs_path_join(dir[0] ? dir : "/", link, path, n)) < 0)
+			return r;
+	}
+	return -ELOOP;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	size_t len;
+
+	if (str_copy(p, sizeof(p), path) < 0)
+		return -ENAMETOOLONG;
+	len = strlen(p);
+	/* Make each prefix ending before a '/', then the whole. */
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && p[i] != '/')
+			continue;
+		if (i < len && p[i - 1] == '/')
+			continue; /* "//" */
+		p[i] = '\0';
+		if (mkdir(p, mode) < 0) {
+			int err = errno;
+
+			if (err != EEXIST || stat(p, &st) < 0)
+				return -err;
+			if (!S_ISDIR(st.st_mode))
+				return -ENOTDIR;
+		}
+		if (i < len)
+			p[i] = '/';
+	}
+	return 0;
+}
+
+mode_t fs_umask(void)
+{
+	static bool known;
+	static mode_t mask;
+
+	if (!known) {
+		mask = umask(022);
+		umask(mask);
+		known = true;
+	}
+	return mask;
+}
+
+void fs_tmpname(const char *name, char out[NAME_MAX + 1])
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	static uint64_t counter;
+	uint8_t rnd[12];
+	char suffix[13];
+	int keep;
+
+	/* Uniqueness comes from O_EXCL and retries; randomness only makes a
+	 * collision with another writer unlikely. */
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		uint64_t x = time_mono_ns() ^ ((uint64_t)getpid() << 32) ^ ++counter;
+
+		for (size_t i = 0; i < sizeof(rnd); i++, x = x * 6364136223846793005ULL + 1)
+			rnd[i] = (uint8_t)(x >> 56);
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		suffix[i] = digits[rnd[i] % 36];
+	suffix[12] = '\0';
+	/* "." + name + ".sbx-" + 12 characters must fit in NAME_MAX. */
+	keep = (int)MIN(strlen(name), (size_t)(NAME_MAX - 18));
+	snprintf(out, NAME_MAX + 1, ".%.*s.sbx-%s", keep, name, suffix);
+}
+
+/* ---- walking a received tree ---- */
+
+void fs_walk_init(struct fs_walk *w, int rootfd)
+{
+	w->rootfd = rootfd;
+	w->fd = -1;
+	w->len = 0;
+	w->rel[0] = '\0';
+}
+
+void fs_walk_close(struct fs_walk *w)
+{
+	fd_close(&w->fd);
+	w->len = 0;
+}
+
+/* Opens rel[from..len) component by component beneath fd. */
+static int walk_from(int fd, const char *rel, size_t from, size_t len)
+{
+	char name[NAME_MAX + 1];
+	int cur = fd;
+
+	while (from < len) {
+		size_t end = from;
+		int next;
+
+		while (end < len && rel[end] != '/')
+			end++;
+		if (end - from > NAME_MAX) {
+			if (cur != fd)
+				close(cur);
+			return -ENAMETOOLONG;
+		}
+		memcpy(name, rel + from, end - from);
+		name[end - from] = '\0';
+		/* O_NOFOLLOW with O_DIRECTORY: a symbolic link here is an
+		 * error (ENOTDIR), never a way out of the tree. */
+		next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cur != fd)
+			close(cur);
+		if (next < 0)
+			return -errno;
+		cur = next;
+		from = end + 1;
+	}
+	if (cur == fd && (cur = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	return cur;
+}
+
+int fs_walk_dir(struct fs_walk *w, const char *rel, size_t len)
+{
+	int fd;
+
+	if (len == 0)
+		return w->rootfd;
+	if (w->fd >= 0 && len == w->len && memcmp(rel, w->rel, len) == 0)
+		return w->fd;
+	/* Pre-order streams mostly go one level down from the last one. */
+	if (w->fd >= 0 && len > w->len && memcmp(rel, w->rel, w->len) == 0 && rel[w->len] == '/')
+		fd = walk_from(w->fd, rel, w->len + 1, len);
+	else
+		fd = walk_from(w->rootfd, rel, 0, len);
+	if (fd < 0) {
+		fs_walk_close(w);
+		return fd;
+	}
+	fd_close(&w->fd);
+	w->fd = fd;
+	w->len = len;
+	memcpy(w->rel, rel, len);
+	w->rel[len] = '\0';
+	return fd;
+}
+
+/* ---- errors ---- */
+
+const char *fs_strerror(int err, char *buf, size_t n)
+{
+	if (err < 0)
+		err = -err;
+	str_copy(buf, n, strerror(err));
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
+void fs_fail(struct conn *c, int err, const char *fmt, ...)
+{
+	char what[PROTO_MSG_MAX], cause[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		err = -err;
+	if (err == 0)
+		err = EIO;
+	conn_fail(c, err, "%s: %s", fs_strerror(err, cause, sizeof(cause)), what);
+}
+
+void fs_stat_from(struct fs_stat *out, const struct stat *st)
+{
+	out->mode = st->st_mode;
+	out->uid = st->st_uid;
+	out->gid = st->st_gid;
+	out->size = (uint64_t)st->st_size;
+	out->nlink = st->st_nlink;
+	out->ino = st->st_ino;
+	out->dev = st->st_dev;
+	out->rdev = st->st_rdev;
+	out->blocks = (uint64_t)st->st_blocks;
+	out->atime = (struct fs_time){ st->st_atim.tv_sec, (uint32_t)st->st_atim.tv_nsec };
+	out->mtime = (struct fs_time){ st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec };
+	out->ctime = (struct fs_time){ st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec };
+}
+
+void *fs_zalloc(size_t size)
+{
+	size_t rounded = (size + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, rounded);
+
+	if (p)
+		memset(p, 0, rounded);
+	return p;
+}
+
+/* BLAKE2b-256. sodium_init() is not called on purpose: generichash needs
+ * nothing from it but the choice of implementation, and on the CPUs we
+ * measured the portable one it starts with is the fastest (1.1 GB/s
+ * against 0.7 GB/s for the AVX2 one it would pick) and keeps 140 KiB of
+ * other primitives out of sbx-init. */
+void fs_hash_init(crypto_generichash_state *h)
+{
+	crypto_generichash_init(h, NULL, 0, FS_DIGEST_LEN);
+}
+
+void fs_hash_final(crypto_generichash_state *h, uint8_t out[FS_DIGEST_LEN])
+{
+	crypto_generichash_final(h, out, FS_DIGEST_LEN);
+}

@@ -1,0 +1,133 @@
+/* The READ operation: STAT_OK for the opened file, then its bytes (whole,
+ * or from OFFSET for at most LENGTH) as DATA frames and an END with the
+ * count and digest (fs/send.c). Frames are produced only while the
+ * socket takes them: a client that does not read stalls only itself. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/internal.h"
+#include "lib/util.h"
+
+struct fs_read {
+	struct fs_sender s; /* first: the hash state wants 64-byte alignment */
+	struct conn *c;
+	struct timer kick;
+	char path[PATH_MAX];
+};
+
+static void read_frame(struct conn *c, const struct frame *f);
+static void read_writable(struct conn *c);
+static void read_hangup(struct conn *c);
+static void read_destroy(struct conn *c);
+
+static const struct conn_ops read_ops = {
+	.name = "fs-read",
+	.frame = read_frame,
+	.writable = read_writable,
+	.hangup = read_hangup,
+	.destroy = read_destroy,
+};
+
+static void kick(struct timer *t);
+
+static void pump(struct fs_read *rd)
+{
+	int r = fs_sender_pump(&rd->s, rd->c);
+
+	if (r == 1)
+		conn_finish(rd->c);
+	else if (r == 2)
+		timer_arm(&rd->kick, 0, kick);
+	else if (r < 0)
+		fs_fail(rd->c, r, "%s", rd->path);
+}
+
+static void kick(struct timer *t)
+{
+	pump(container_of(t, struct fs_read, kick));
+}
+
+static void read_frame(struct conn *c, const struct frame *f)
+{
+	conn_fail(c, EPROTO, "unexpected %s frame during FS_READ", proto_type_name(f->type));
+}
+
+static void read_writable(struct conn *c)
+{
+	pump(c->op);
+}
+
+static void read_hangup(struct conn *c)
+{
+	struct fs_read *rd = c->op;
+
+	timer_cancel(&rd->kick);
+	fs_sender_close(&rd->s);
+	conn_release(c);
+}
+
+static void read_destroy(struct conn *c)
+{
+	struct fs_read *rd = c->op;
+
+	timer_cancel(&rd->kick);
+	fs_sender_close(&rd->s);
+	loop_free_later(rd);
+	c->op = NULL;
+}
+
+void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+{
+	struct fs_read *rd;
+	struct fs_stat fst;
+	struct stat st;
+	int fd, rc;
+
+	if ((rc = fs_cred_enter(cr)) < 0) {
+		fs_fail(c, rc, "%s", path);
+		return;
+	}
+	/* O_NONBLOCK: opening a fifo must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		  ((r->flags & FS_F_NOFOLLOW) ? O_NOFOLLOW : 0));
+	rc = fd < 0 ? -errno : 0;
+	fs_cred_leave(cr);
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (rc == 0 && S_ISDIR(st.st_mode))
+		rc = -EISDIR;
+	else if (rc == 0 && !S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (rc == -EINVAL)
+			conn_fail(c, EINVAL, "not a regular file: %s", path);
+		else
+			fs_fail(c, rc, "%s", path);
+		return;
+	}
+	rd = fs_zalloc(sizeof(*rd));
+	if (!rd) {
+		close(fd);
+		conn_fail(c, ENOMEM, "out of memory");
+		return;
+	}
+	rd->c = c;
+	str_copy(rd->path, sizeof(rd->path), path);
+	fs_sender_init(&rd->s);
+	fs_sender_start(&rd->s, fd, fs_req_has(r, FS_OFFSET) ? r->offset : 0,
+			fs_req_has(r, FS_LENGTH) ? r->length : UINT64_MAX,
+			!(r->flags & FS_F_NO_VERIFY));
+	fs_stat_from(&fst, &st);
+	proto_fs_stat_ok_put(conn_txbuf(c), &fst, NULL, 0);
+	c->ops = &read_ops;
+	c->op = rd;
+	conn_flush(c);
+	if (!conn_dead(c))
+		pump(rd);
+}
