@@ -8,4 +8,9 @@
  * FT_NET_FIRST..FT_NET_LAST). */
 void net_dispatch(struct conn *c, const struct frame *f);
 
+/* The handlers it routes to (net/forward.c, net/sshd.c, net/keys.c). */
+void forward_start(struct conn *c, const struct frame *f);
+void sshd_start_op(struct conn *c, const struct frame *f);
+void keys_op(struct conn *c, const struct frame *f);
+
 #endif
