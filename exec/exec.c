@@ -198,7 +198,7 @@ void exec_start(struct conn *c, const struct frame *f)
 	struct user u, def;
 	struct spawn_req sr = { .ctty = -1 };
 	struct spawn_err se;
-	struct job_spawned js = { .our_child = true };
+	struct job_spawned js = { .our_child = true, .out_ring = -1, .err_ring = -1 };
 	struct timespec now;
 	char cwd[PATH_MAX], **envp = NULL;
 	size_t envc = 0;

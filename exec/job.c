@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "exec/reap.h"
+#include "exec/ring.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "server/server.h"
@@ -47,8 +48,7 @@ struct stream {
 	bool is_pipe;
 	bool grown;           /* pipe enlarged to PIPE_BIG */
 	size_t drain_left;    /* after the exit: bytes of the pipe still to take */
-	struct buf ring;      /* detached: bytes not yet acknowledged */
-	uint64_t acked;       /* stream offset of the ring's first byte */
+	struct ring ring;     /* detached: bytes not yet acknowledged */
 	uint64_t sent;        /* stream offset sent to the attached client */
 };
 
@@ -191,27 +191,21 @@ static long send_direct(struct stream *s)
 /* Detached path: from the stream into its ring. Same returns. */
 static long fill_ring(struct stream *s)
 {
-	size_t room = s->ring.max - buf_len(&s->ring);
 	long want = PTY_CHUNK;
 	ssize_t n;
 
-	if (room == 0)
+	if (ring_room(&s->ring) == 0)
 		return 0;
 	if (s->is_pipe) {
 		want = pipe_avail(s);
 		if (want <= 0)
 			return want;
 	}
-	if ((size_t)want > room)
-		want = (long)room;
-	if (buf_reserve(&s->ring, (size_t)want) < 0)
-		return 0;
-	n = read(s->w.fd, buf_tail(&s->ring), (size_t)want);
+	n = ring_fill(&s->ring, s->w.fd, (size_t)want);
 	if (n < 0 && errno == EAGAIN)
 		return 0;
 	if (n <= 0)
 		return -1;
-	buf_commit(&s->ring, (size_t)n);
 	if (s->is_pipe && !s->job->running)
 		s->drain_left -= (size_t)n;
 	return n;
@@ -219,7 +213,7 @@ static long fill_ring(struct stream *s)
 
 static bool ring_full(const struct stream *s)
 {
-	return buf_len(&s->ring) >= s->ring.max;
+	return ring_room(&s->ring) == 0;
 }
 
 static void stream_event(struct watch *w, uint32_t events)
@@ -260,16 +254,22 @@ static void pump_rings(struct job *j)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(streams) && conn_tx_idle(c); i++) {
 		struct stream *s = streams[i];
-		uint64_t have = s->acked + buf_len(&s->ring);
+		struct iovec iov[2];
+		size_t mark, n;
+		int k;
 
-		if (s->sent < have) {
-			size_t off = (size_t)(s->sent - s->acked);
-			size_t n = MIN((size_t)(have - s->sent), (size_t)SEND_CHUNK);
-
-			if (conn_send(c, s->type, buf_head(&s->ring) + off, n) < 0)
-				return;
-			s->sent += n;
+		if (s->ring.fd < 0 || (k = ring_peek(&s->ring, s->sent, SEND_CHUNK, iov)) == 0)
+			continue;
+		n = iov[0].iov_len + iov[1].iov_len;
+		if (proto_begin(conn_txbuf(c), s->type, &mark) < 0 ||
+		    buf_append(conn_txbuf(c), iov[0].iov_base, iov[0].iov_len) < 0 ||
+		    (k == 2 && buf_append(conn_txbuf(c), iov[1].iov_base, iov[1].iov_len) < 0) ||
+		    proto_end(conn_txbuf(c), mark) < 0) {
+			conn_fail(c, ENOMEM, "out of memory sending output");
+			return;
 		}
+		s->sent += n;
+		conn_flush(c);
 	}
 }
 
@@ -343,8 +343,8 @@ static void maybe_finish(struct job *j)
 		return;
 	if (j->keep) {
 		pump_rings(j);
-		if (j->out.sent < j->out.acked + buf_len(&j->out.ring) ||
-		    j->err.sent < j->err.acked + buf_len(&j->err.ring))
+		if ((j->out.ring.fd >= 0 && j->out.sent < j->out.ring.hdr->end) ||
+		    (j->err.ring.fd >= 0 && j->err.sent < j->err.ring.hdr->end))
 			return;
 	}
 	if (!j->conn || j->exit_sent || !conn_tx_idle(j->conn))
@@ -378,8 +378,8 @@ static void job_free(struct job *j)
 	stream_close(&j->out);
 	stream_close(&j->err);
 	stdin_close(j);
-	buf_free(&j->out.ring);
-	buf_free(&j->err.ring);
+	ring_close(&j->out.ring);
+	ring_close(&j->err.ring);
 	buf_free(&j->in_q);
 	if (j->held)
 		server_job_done(j->pid);
@@ -508,17 +508,17 @@ static void on_ack(struct job *j, const struct frame *f)
 	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
 		struct stream *s = streams[i];
 		uint64_t off = i == 0 ? a.out_off : a.err_off;
+		uint64_t acked = s->ring.fd >= 0 ? s->ring.hdr->acked : 0;
 
-		if (off < s->acked || off > s->sent) {
+		if (off < acked || off > s->sent) {
 			conn_fail(j->conn, EINVAL, "ACK of %s offset %llu, but %llu-%llu were sent",
 				  i == 0 ? "stdout" : "stderr", (unsigned long long)off,
-				  (unsigned long long)s->acked, (unsigned long long)s->sent);
+				  (unsigned long long)acked, (unsigned long long)s->sent);
 			return;
 		}
-		buf_consume(&s->ring, (size_t)(off - s->acked));
-		s->acked = off;
-		if (buf_len(&s->ring) == 0)
-			buf_shrink(&s->ring, 0);
+		if (s->ring.fd < 0)
+			continue;
+		ring_ack(&s->ring, off);
 		if (s->open && !ring_full(s))
 			loop_set(&s->w, EPOLLIN);
 	}
@@ -649,27 +649,49 @@ static void job_destroy(struct conn *c)
 
 /* ---- creating, attaching, listing ---- */
 
+static uint64_t acked_of(const struct stream *s)
+{
+	return s->ring.fd >= 0 ? s->ring.hdr->acked : 0;
+}
+
 static void attach(struct job *j, struct conn *c)
 {
 	j->conn = c;
 	j->exit_sent = false;
-	j->out.sent = j->out.acked;
-	j->err.sent = j->err.acked;
+	j->out.sent = acked_of(&j->out);
+	j->err.sent = acked_of(&j->err);
 	c->ops = &job_ops;
 	c->op = j;
 }
 
-static void stream_init(struct job *j, struct stream *s, uint16_t type, int fd)
+/* A detached job's stream gets a ring: its own (restored), or a new one. */
+static int stream_init(struct job *j, struct stream *s, uint16_t type, int fd, int ring_fd)
 {
+	int r = 0;
+
 	s->job = j;
 	s->type = type;
-	buf_init(&s->ring, server_config()->output_buffer);
+	s->ring.fd = -1;
+	if (j->keep && ring_fd >= 0)
+		r = ring_open(&s->ring, ring_fd);
+	else if (j->keep && fd >= 0)
+		r = ring_create(&s->ring, server_config()->output_buffer,
+				type == FT_STDOUT ? "sbx-stdout" : "sbx-stderr");
+	else if (ring_fd >= 0)
+		close(ring_fd);
+	if (r < 0)
+		log_warn(r, "no output buffer for command %d", j->pid);
 	if (fd < 0)
-		return;
+		return r;
 	s->is_pipe = !j->pty;
 	s->open = true;
 	fd_set_nonblock(fd, true);
 	loop_add(&s->w, fd, EPOLLIN, stream_event);
+	if (r < 0) {
+		/* Without a buffer it cannot wait for a reader. */
+		stream_close(s);
+	}
+	return r;
 }
 
 struct job *job_new(const struct job_spawned *sp, struct conn *c)
@@ -677,12 +699,11 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
-		if (sp->out_fd >= 0)
-			close(sp->out_fd);
-		if (sp->err_fd >= 0)
-			close(sp->err_fd);
-		if (sp->in_fd >= 0)
-			close(sp->in_fd);
+		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring };
+
+		for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		return NULL;
 	}
 	j->pid = sp->pid;
@@ -709,8 +730,8 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 	njobs++;
 	if (j->keep)
 		ndetached++;
-	stream_init(j, &j->out, FT_STDOUT, sp->out_fd);
-	stream_init(j, &j->err, FT_STDERR, sp->err_fd);
+	stream_init(j, &j->out, FT_STDOUT, sp->out_fd, sp->out_ring);
+	stream_init(j, &j->err, FT_STDERR, sp->err_fd, sp->err_ring);
 	if (sp->in_fd >= 0) {
 		j->in_open = true;
 		fd_set_nonblock(sp->in_fd, true);
@@ -718,8 +739,13 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 	}
 	if (j->our_child && j->running)
 		reap_watch(&j->child, j->pid, on_exit_status);
-	j->held = sp->held || server_job_hold(j->pid, j->keep, j->pty, j->started_ns, j->argv,
-					      sp->out_fd, sp->err_fd, sp->in_fd) == 0;
+	{
+		struct job_fds h = { .out = sp->out_fd, .err = sp->err_fd,
+				     .out_ring = j->out.ring.fd, .err_ring = j->err.ring.fd };
+
+		j->held = sp->held || server_job_hold(j->pid, j->keep, j->pty, j->started_ns,
+						      j->argv, &h) == 0;
+	}
 	if (c) {
 		attach(j, c);
 		proto_u32_put(conn_txbuf(c), FT_STARTED, (uint32_t)j->pid);
@@ -758,8 +784,8 @@ bool job_attach(pid_t pid, struct conn *c)
 	}
 	attach(j, c);
 	a.flags = j->pty ? PS_F_PTY : 0;
-	a.out_base = j->out.acked;
-	a.err_base = j->err.acked;
+	a.out_base = acked_of(&j->out);
+	a.err_base = acked_of(&j->err);
 	proto_attached_put(conn_txbuf(c), &a);
 	conn_flush(c);
 	pump_rings(j);

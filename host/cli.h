@@ -2,6 +2,7 @@
 #ifndef SBX_CLI_H
 #define SBX_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -38,6 +39,17 @@ int cli_logs(struct cli *cli, int argc, char **argv);
 int cli_cp(struct cli *cli, int argc, char **argv);
 int cli_fs(struct cli *cli, int argc, char **argv);
 int cli_expose(struct cli *cli, int argc, char **argv);
+int cli_connect(struct cli *cli, int argc, char **argv);
+int cli_close(struct cli *cli, int argc, char **argv);
+int cli_extend(struct cli *cli, int argc, char **argv);
+int cli_clock(struct cli *cli, int argc, char **argv);
+int cli_attach(struct cli *cli, int argc, char **argv);
+int cli_ps(struct cli *cli, int argc, char **argv);
+int cli_env(struct cli *cli, int argc, char **argv);
+
+/* Holds a session on sb until a signal or the sandbox's end. */
+struct sandbox;
+int cli_hold_session(const struct sandbox *sb, bool quiet);
 int cli_ssh(struct cli *cli, int argc, char **argv);
 
 /* Writes s as a JSON string (with quotes). */

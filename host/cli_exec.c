@@ -36,11 +36,26 @@ static void usage(FILE *out)
 		"                     value from here); repeatable\n"
 		"      --clear-env    start from an empty environment\n"
 		"  -u, --user U       user name or uid (default: the sandbox's user)\n"
+		"  -d, --detach       start the command, print its pid and return; it keeps\n"
+		"                     running, its output is kept (up to 1 MiB per stream,\n"
+		"                     then it waits) for `sbx attach ID PID`\n"
 		"\n"
 		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the command's\n"
-		"process group; after %d interrupts sbx stops waiting and exits.\n"
+		"process group; after %d interrupts sbx stops waiting and exits. A\n"
+		"command started without --detach gets SIGHUP, then SIGKILL, when sbx\n"
+		"goes away before it ends.\n"
 		"Exit status: the command's, 128+N if it died of signal N, 126/127 if\n"
 		"it could not be started, 125 if sbx failed.\n", GIVE_UP_AFTER);
+}
+
+/* --env NAME entries built here (the others point into argv). */
+static char *owned_env[ENV_MAX];
+static size_t nowned;
+
+static void free_owned_env(void)
+{
+	while (nowned)
+		free(owned_env[--nowned]);
 }
 
 struct exec_state {
@@ -169,7 +184,10 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o)
 	}
 	if (o->tty && o->stdin_pipe && isatty(0))
 		make_raw(0);
-	r = sbx_exec_io(c, o, &io, &x, &err);
+	if (o->attach_pid)
+		r = sbx_attach_io(c, o->attach_pid, o->stdin_pipe, &io, &x, &err);
+	else
+		r = sbx_exec_io(c, o, &io, &x, &err);
 	restore_terminal();
 	sbx_close(c);
 	close(st.sfd);
@@ -210,6 +228,7 @@ int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *
 				return 0; /* not set here: nothing to pass */
 			if (asprintf(&kv, "%s=%s", optarg, v) < 0)
 				return CLI_FAIL;
+			owned_env[nowned++] = kv;
 			env[(*nenv)++] = kv;
 		} else if (optarg[0] == '=') {
 			cli_error("--env %s: the variable name is empty", optarg);
@@ -237,23 +256,26 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ "clear-env", no_argument, NULL, 'C' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "detach", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sbx_exec_opts o = { 0 };
-	const char **env;
+	struct sbx_error err;
+	const char *env[ENV_MAX + 1] = { 0 };
 	const char *id;
 	char addr[PATH_MAX + 64], **cmd;
 	size_t nenv = 0;
 	int opt, r;
 
-	env = calloc(ENV_MAX + 1, sizeof(*env));
-	if (!env)
-		return CLI_FAIL;
-	while ((opt = getopt_long(argc, argv, "+itw:e:u:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+itw:e:u:dh", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			return 0;
+		}
+		if (opt == 'd') {
+			o.detach = true;
+			continue;
 		}
 		if ((r = cli_exec_option(opt, &o, env, &nenv)) != 0) {
 			if (r == 2)
@@ -267,5 +289,24 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 		return CLI_FAIL;
 	o.argv = (const char *const *)cmd;
 	o.env = env;
-	return cli_exec_attached(addr, &o);
+	if (o.detach) {
+		pid_t pid;
+
+		if (o.tty || o.stdin_pipe) {
+			cli_error("--detach runs without stdin or a terminal (sbx attach -i forwards "
+				  "stdin later)");
+			return 2;
+		}
+		r = sbx_exec_detached(addr, &o, &pid, &err);
+		free_owned_env();
+		if (r < 0) {
+			cli_error("%s", err.msg);
+			return err.code == ENOENT ? 127 : err.code == EACCES ? 126 : CLI_FAIL;
+		}
+		printf("%d\n", (int)pid);
+		return 0;
+	}
+	r = cli_exec_attached(addr, &o);
+	free_owned_env();
+	return r;
 }

@@ -19,12 +19,6 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		printf("memory:     %llu MiB\n", (unsigned long long)sb->memory_mib);
 		printf("cpus:       %u (%s)\n", sb->cpus, sb->accel);
 		printf("age:        %llu s\n", (unsigned long long)(now - sb->created));
-		if (sb->lifetime_s)
-			printf("lifetime:   %llu s, ends at %llu (unix time)\n",
-			       (unsigned long long)sb->lifetime_s,
-			       (unsigned long long)(sb->created + sb->lifetime_s));
-		else
-			printf("lifetime:   no limit\n");
 		printf("labels:    ");
 		for (unsigned i = 0; i < sb->nlabels; i++)
 			printf(" %s=%s", sb->labels[i].key, sb->labels[i].value);
@@ -37,6 +31,17 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		       sb->ready.uptime_ns / 1e6);
 		printf("pids:       qemu %d, sbx-vsockd %d\n", (int)sb->qemu_pid, (int)sb->vsockd_pid);
 	}
+	if (info->lifetime_kind == LIFE_DURATION)
+		printf("lifetime:   %.0f s left (the guest's CLOCK_BOOTTIME)\n",
+		       (double)info->lifetime_left_ns / 1e9);
+	else if (info->lifetime_kind == LIFE_SESSION && info->sessions)
+		printf("lifetime:   session; %u open\n", info->sessions);
+	else if (info->lifetime_kind == LIFE_SESSION)
+		printf("lifetime:   session; none open: powers off in %.0f s\n",
+		       (double)info->grace_left_ns / 1e9);
+	else
+		printf("lifetime:   no limit\n");
+	printf("commands:   %u\n", info->jobs);
 	printf("agent:      %s\nhostname:   %s\nkernel:     %s\nuptime:     %.3f s\n",
 	       info->version, info->hostname, info->kernel, (double)info->uptime_ns / 1e9);
 }
@@ -74,7 +79,13 @@ static void print_json(const struct sandbox *sb, const struct info *info)
 	cli_json_str(stdout, info->hostname);
 	printf(",\"kernel\":");
 	cli_json_str(stdout, info->kernel);
-	printf(",\"uptime_ns\":%llu}\n", (unsigned long long)info->uptime_ns);
+	printf(",\"uptime_ns\":%llu,\"lifetime\":\"%s\",\"lifetime_left_ns\":%llu,"
+	       "\"sessions\":%u,\"grace_left_ns\":%llu,\"commands\":%u}\n",
+	       (unsigned long long)info->uptime_ns,
+	       info->lifetime_kind == LIFE_DURATION ? "duration" :
+	       info->lifetime_kind == LIFE_SESSION ? "session" : "none",
+	       (unsigned long long)info->lifetime_left_ns, info->sessions,
+	       (unsigned long long)info->grace_left_ns, info->jobs);
 }
 
 int cli_info(struct cli *cli, int argc, char **argv)

@@ -19,8 +19,14 @@
 static const char create_opts_help[] =
 	"  -m, --memory SIZE     memory: 768 to 4096 MiB (1024, 768MiB, 2GiB);\n"
 	"                        default 1024\n"
-	"  -l, --lifetime DUR    power off after DUR (90s, 5m, 2h; at most 24h);\n"
-	"                        default: no limit\n"
+	"  -l, --lifetime L      \"session\" (the default): the sandbox lives while a\n"
+	"                        session is open (sbx create holds one in the\n"
+	"                        foreground) and its grace period after; or a\n"
+	"                        duration (90s, 5m, 2h; at most 24h)\n"
+	"      --session-grace D how long a session sandbox waits for a session to\n"
+	"                        come back (default 30s, at most 1h)\n"
+	"      --stop-grace D    at power-off, time between SIGTERM and SIGKILL\n"
+	"                        (default 3s)\n"
 	"  -e, --env K=V         environment of every command in the sandbox\n"
 	"  -L, --label K=V       a label (at most 64; key 1-63 of [A-Za-z0-9_.-],\n"
 	"                        value up to 255 bytes)\n"
@@ -33,11 +39,13 @@ static const char create_opts_help[] =
 
 struct create_args {
 	struct sandbox_opts o;
-	const char **env, **labels;
+	const char *env[CLI_ENV_MAX + 1];
+	const char *labels[SANDBOX_LABELS_MAX + 2];
 	size_t nenv, nlabels;
 };
 
-enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT };
+enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
+       OPT_STOP_GRACE };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -48,17 +56,18 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT };
 	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
 	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
-	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT }
+	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },  \
+	{ "session-grace", required_argument, NULL, OPT_SESSION_GRACE }, \
+	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE }
 
 static int create_args_init(struct create_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->o.memory_mib = SANDBOX_MEM_DEFAULT;
-	a->env = calloc(CLI_ENV_MAX + 1, sizeof(char *));
-	a->labels = calloc(SANDBOX_LABELS_MAX + 2, sizeof(char *));
+	a->o.session = true;
 	a->o.env = a->env;
 	a->o.labels = a->labels;
-	return a->env && a->labels ? 0 : -ENOMEM;
+	return 0;
 }
 
 /* Returns 0 when opt was a create option, 1 when it was not, 2 on a bad
@@ -76,12 +85,26 @@ static int create_option(int opt, struct create_args *a)
 		}
 		return 0;
 	case 'l':
+		if (!strcmp(optarg, "session")) {
+			a->o.session = true;
+			return 0;
+		}
 		if (str_to_duration(optarg, LIFETIME_MAX_S, &v) < 0 || v == 0) {
-			cli_error("--lifetime %s: expected a duration from 1s to 24h (90s, 5m, 2h)",
-				  optarg);
+			cli_error("--lifetime %s: expected \"session\" or a duration from 1s to 24h "
+				  "(90s, 5m, 2h)", optarg);
 			return 2;
 		}
+		a->o.session = false;
 		a->o.lifetime_s = v;
+		return 0;
+	case OPT_SESSION_GRACE:
+	case OPT_STOP_GRACE:
+		if (str_to_duration(optarg, 3600, &v) < 0 || v == 0) {
+			cli_error("--%s %s: expected a duration from 1s to 1h",
+				  opt == OPT_STOP_GRACE ? "stop-grace" : "session-grace", optarg);
+			return 2;
+		}
+		*(opt == OPT_STOP_GRACE ? &a->o.stop_grace_s : &a->o.session_grace_s) = v;
 		return 0;
 	case 'e':
 		if (a->nenv == CLI_ENV_MAX) {
@@ -159,7 +182,11 @@ int cli_create(struct cli *cli, int argc, char **argv)
 		if (opt == 'h') {
 			printf("usage: sbx create [OPTIONS]\n\n"
 			       "Boot a sandbox (a QEMU microVM with sbx-init as PID 1), wait until\n"
-			       "its agent is ready, and print its id.\n\n%s", create_opts_help);
+			       "its agent is ready, and print its id. With the session lifetime (the\n"
+			       "default) sbx then stays in the foreground holding the session: the\n"
+			       "sandbox powers off when sbx ends (or is killed) and the grace period\n"
+			       "passes. With --lifetime DURATION it returns at once.\n\n%s",
+			       create_opts_help);
 			return 0;
 		}
 		if ((r = create_option(opt, &a)) != 0)
@@ -172,7 +199,8 @@ int cli_create(struct cli *cli, int argc, char **argv)
 	if (boot(&a, &sb) < 0)
 		return CLI_FAIL;
 	printf("%s\n", sb.id);
-	return 0;
+	fflush(stdout);
+	return a.o.session ? cli_hold_session(&sb, false) : 0;
 }
 
 int cli_run(struct cli *cli, int argc, char **argv)
@@ -190,6 +218,8 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	struct create_args a;
 	struct sandbox sb;
 	struct sbx_error err;
+	struct sbx_conn *session = NULL;
+	struct lifetime life;
 	int opt, r, status;
 
 	if (create_args_init(&a) < 0)
@@ -224,7 +254,12 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	xo.argv = (const char *const *)&argv[optind];
 	if (boot(&a, &sb) < 0)
 		return CLI_FAIL;
+	/* Hold a session while the command runs: if sbx dies, the sandbox
+	 * follows after its grace period. */
+	if (a.o.session && sbx_session(sb.addr, &session, &life, &err) < 0)
+		cli_error("%s", err.msg);
 	status = cli_exec_attached(sb.addr, &xo);
+	sbx_close(session);
 	if (sandbox_kill(&sb, "the command ended", &err) < 0) {
 		cli_error("%s", err.msg);
 		return status ? status : CLI_FAIL;
@@ -286,10 +321,10 @@ static void ls_one(void *arg, const struct sandbox *sb)
 	if (ctx->json) {
 		printf("%s{\"id\":", ctx->n ? "," : "");
 		cli_json_str(stdout, sb->id);
-		printf(",\"age_s\":%llu,\"memory_mib\":%llu,\"lifetime_s\":%llu,",
+		printf(",\"age_s\":%llu,\"memory_mib\":%llu,\"lifetime\":\"%s\",\"lifetime_s\":%llu,",
 		       (unsigned long long)age, (unsigned long long)sb->memory_mib,
-		       (unsigned long long)sb->lifetime_s);
-		if (sb->lifetime_s)
+		       sb->session ? "session" : "duration", (unsigned long long)sb->lifetime_s);
+		if (sb->lifetime_s && !sb->session)
 			printf("\"lifetime_left_s\":%llu,", (unsigned long long)lifetime_left(sb, now));
 		else
 			printf("\"lifetime_left_s\":null,");
@@ -303,7 +338,9 @@ static void ls_one(void *arg, const struct sandbox *sb)
 		printf("}}");
 	} else {
 		fmt_duration(a, sizeof(a), age);
-		if (sb->lifetime_s)
+		if (sb->session)
+			snprintf(l, sizeof(l), "session");
+		else if (sb->lifetime_s)
 			fmt_duration(l, sizeof(l), lifetime_left(sb, now));
 		else
 			snprintf(l, sizeof(l), "-");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/util.h"
@@ -272,7 +273,8 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 	req.cwd = (char *)o->cwd;
 	req.user = (char *)o->user;
 	req.flags = (o->clear_env ? EXEC_F_CLEAR_ENV : 0) | (o->stdin_pipe ? EXEC_F_STDIN : 0) |
-		    (o->no_stdout ? EXEC_F_NO_STDOUT : 0) | (o->no_stderr ? EXEC_F_NO_STDERR : 0);
+		    (o->no_stdout ? EXEC_F_NO_STDOUT : 0) | (o->no_stderr ? EXEC_F_NO_STDERR : 0) |
+		    (o->detach ? EXEC_F_DETACH : 0);
 	req.pty = o->tty;
 	req.rows = o->rows ? o->rows : 24;
 	req.cols = o->cols ? o->cols : 80;
@@ -305,6 +307,17 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 		ev->data = f->payload;
 		ev->len = f->len;
 		return 0;
+	case FT_ATTACHED: {
+		struct attached a;
+
+		if (proto_attached_decode(f, &a, &pe) < 0)
+			return fail(err, pe.code, "%s", pe.msg);
+		ev->kind = SBX_EV_STARTED;
+		ev->pid = (pid_t)a.pid;
+		ev->out_base = a.out_base;
+		ev->err_base = a.err_base;
+		return 0;
+	}
 	case FT_EXIT:
 		if (proto_exit_decode(f, &x, &pe) < 0)
 			return fail(err, pe.code, "%s", pe.msg);
@@ -360,16 +373,17 @@ static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
 
 #define STDIN_CHUNK (256 * 1024)
 
-int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
-		struct sbx_exit *exit, struct sbx_error *err)
+/* The stdio loop of a command whose request was sent. With ack, output is
+ * acknowledged as it is written out (detached commands). */
+static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct sbx_io *io,
+		     struct sbx_exit *exit, struct sbx_error *err)
 {
-	bool in_open = o->stdin_pipe && io->in_fd >= 0, want_write = false;
+	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false;
+	struct ack a = { 0 };
 	uint8_t *chunk = NULL;
 	int r;
 
-	if ((r = sbx_exec_send(c, o, err)) < 0)
-		return r;
-	if (o->stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
+	if (stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
 		return r;
 	if (in_open && !(chunk = malloc(STDIN_CHUNK)))
 		return fail(err, ENOMEM, "out of memory");
@@ -381,18 +395,33 @@ int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct 
 		while ((r = sbx_next_frame(c, &f, err)) == 1) {
 			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
 				goto out;
-			if (ev.kind == SBX_EV_STDOUT)
+			if (ev.kind == SBX_EV_STDOUT) {
 				r = write_out(io->out_fd, ev.data, ev.len, err);
-			else if (ev.kind == SBX_EV_STDERR)
+				a.out_off += ev.len;
+			} else if (ev.kind == SBX_EV_STDERR) {
 				r = write_out(io->err_fd, ev.data, ev.len, err);
-			else if (ev.kind == SBX_EV_STARTED && io->on_started)
-				io->on_started(io->arg, ev.pid);
-			else if (ev.kind == SBX_EV_EXIT) {
+				a.err_off += ev.len;
+			} else if (ev.kind == SBX_EV_STARTED) {
+				a.out_off = ev.out_base;
+				a.err_off = ev.err_base;
+				if (io->on_started)
+					io->on_started(io->arg, ev.pid);
+				continue;
+			} else if (ev.kind == SBX_EV_EXIT) {
 				*exit = ev.exit;
 				r = 0;
+				if (ack) {
+					/* We have the status: the agent may forget it. */
+					a.flags = ACK_F_EXIT;
+					if ((r = proto_ack_put(&c->tx, &a)) == 0)
+						r = sbx_flush(c, err);
+				}
 				goto out;
 			}
 			if (r < 0)
+				goto out;
+			/* Written out: the agent may drop it. */
+			if (ack && (r = proto_ack_put(&c->tx, &a)) < 0)
 				goto out;
 		}
 		if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
@@ -436,6 +465,56 @@ out:
 	return r;
 }
 
+int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
+		struct sbx_exit *exit, struct sbx_error *err)
+{
+	int r = sbx_exec_send(c, o, err);
+
+	return r < 0 ? r : stream_io(c, o->stdin_pipe, o->detach, io, exit, err);
+}
+
+int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct sbx_io *io,
+		  struct sbx_exit *exit, struct sbx_error *err)
+{
+	size_t mark;
+	int r;
+
+	if ((r = proto_begin(&c->tx, FT_ATTACH, &mark)) < 0 ||
+	    (r = proto_field_put_u32(&c->tx, ATTACH_PID, (uint32_t)pid)) < 0 ||
+	    (r = proto_end(&c->tx, mark)) < 0)
+		return fail(err, r, "cannot queue ATTACH");
+	return stream_io(c, stdin_pipe, true, io, exit, err);
+}
+
+int sbx_exec_detached(const char *addr, const struct sbx_exec_opts *o, pid_t *pid,
+		      struct sbx_error *err)
+{
+	struct sbx_exec_opts d = *o;
+	struct sbx_conn *c;
+	struct sbx_event ev;
+	struct frame f;
+	int r;
+
+	d.detach = true;
+	if ((r = sbx_connect(addr, &c, err)) < 0)
+		return r;
+	if ((r = sbx_exec_send(c, &d, err)) < 0 || (r = sbx_recv(c, &f, -1, err)) < 0 ||
+	    (r = sbx_exec_event(&f, &ev, err)) < 0)
+		goto out;
+	if (ev.kind == SBX_EV_EXIT) {
+		r = fail(err, ev.exit.code == 127 ? ENOENT : EACCES, "%s", ev.exit.msg);
+		goto out;
+	}
+	if (ev.kind != SBX_EV_STARTED) {
+		r = fail(err, EPROTO, "the agent did not answer STARTED");
+		goto out;
+	}
+	*pid = ev.pid;
+out:
+	sbx_close(c);
+	return r;
+}
+
 int sbx_run(const char *addr, const struct sbx_exec_opts *o, int in_fd, int out_fd, int err_fd,
 	    struct sbx_exit *exit, struct sbx_error *err)
 {
@@ -468,6 +547,241 @@ int sbx_info(const char *addr, struct info *out, struct sbx_error *err)
 	else if (proto_info_ok_decode(&f, out, &pe) < 0)
 		r = fail(err, pe.code, "bad INFO_OK from %s: %s", addr, pe.msg);
 out:
+	sbx_close(c);
+	return r;
+}
+
+/* ---- jobs, environment, lifetime ---- */
+
+/* Opens a connection, sends what build queued, and returns the first
+ * answer frame in *f (valid until sbx_close). */
+static int request(const char *addr, struct sbx_conn **c, struct frame *f,
+		   int (*build)(struct buf *b, const void *arg), const void *arg,
+		   struct sbx_error *err)
+{
+	int r;
+
+	if ((r = sbx_connect(addr, c, err)) < 0)
+		return r;
+	if ((r = build(&(*c)->tx, arg)) < 0) {
+		sbx_close(*c);
+		return fail(err, r, "cannot build the request");
+	}
+	if ((r = sbx_recv(*c, f, -1, err)) < 0) {
+		sbx_close(*c);
+		return r;
+	}
+	return 0;
+}
+
+static int build_empty(struct buf *b, const void *type)
+{
+	return proto_put(b, *(const uint16_t *)type, NULL, 0);
+}
+
+int sbx_ps(const char *addr, void (*fn)(void *arg, const struct ps_entry *p), void *arg,
+	   struct sbx_error *err)
+{
+	static const uint16_t type = FT_PS;
+	struct sbx_conn *c;
+	struct proto_err pe;
+	struct ps_entry p;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_empty, &type, err)) < 0)
+		return r;
+	while (f.type == FT_PS_ENTRY) {
+		if (proto_ps_entry_decode(&f, &p, &pe) < 0) {
+			r = fail(err, pe.code, "%s", pe.msg);
+			goto out;
+		}
+		fn(arg, &p);
+		if ((r = sbx_recv(c, &f, -1, err)) < 0)
+			goto out;
+	}
+	if (f.type != FT_OK)
+		r = fail(err, EPROTO, "PS answered with %s", proto_type_name(f.type));
+out:
+	sbx_close(c);
+	return r;
+}
+
+struct env_req {
+	uint32_t op;
+	const char *const *items;
+};
+
+static int build_env(struct buf *b, const void *arg)
+{
+	const struct env_req *e = arg;
+	size_t mark;
+	int r;
+
+	if ((r = proto_begin(b, FT_ENV, &mark)) < 0 ||
+	    (r = proto_field_put_u32(b, ENV_OP, e->op)) < 0)
+		return r;
+	for (size_t i = 0; e->items && e->items[i]; i++)
+		if ((r = proto_field_put_str(b, e->op == ENV_SET ? ENV_ENTRY : ENV_NAME,
+					     e->items[i])) < 0)
+			return r;
+	return proto_end(b, mark);
+}
+
+static int env_change(const char *addr, uint32_t op, const char *const *items,
+		      struct sbx_error *err)
+{
+	struct env_req e = { .op = op, .items = items };
+	struct sbx_conn *c;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
+		return r;
+	if (f.type != FT_OK)
+		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
+	sbx_close(c);
+	return r;
+}
+
+int sbx_env_set(const char *addr, const char *const *entries, struct sbx_error *err)
+{
+	return env_change(addr, ENV_SET, entries, err);
+}
+
+int sbx_env_unset(const char *addr, const char *const *names, struct sbx_error *err)
+{
+	return env_change(addr, ENV_UNSET, names, err);
+}
+
+int sbx_env_list(const char *addr, void (*fn)(void *arg, const char *entry), void *arg,
+		 struct sbx_error *err)
+{
+	struct env_req e = { .op = ENV_LIST };
+	struct field_iter it;
+	struct proto_err pe;
+	struct sbx_conn *c;
+	const uint8_t *v;
+	struct frame f;
+	uint16_t tag;
+	uint32_t len;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
+		return r;
+	if (f.type != FT_ENV_LIST) {
+		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
+		goto out;
+	}
+	proto_fields(&it, &f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, &pe)) > 0) {
+		char entry[PROTO_MSG_MAX + 300];
+
+		if (tag != ENV_ENTRY)
+			continue;
+		snprintf(entry, sizeof(entry), "%.*s", (int)len, (const char *)v);
+		fn(arg, entry);
+	}
+	if (r < 0)
+		r = fail(err, pe.code, "%s", pe.msg);
+out:
+	sbx_close(c);
+	return r;
+}
+
+static int lifetime_answer(struct sbx_conn *c, const struct frame *f, struct lifetime *l,
+			   struct sbx_error *err)
+{
+	struct proto_err pe;
+
+	if (f->type != FT_LIFETIME)
+		return fail(err, EPROTO, "%s answered with %s", c->addr, proto_type_name(f->type));
+	if (proto_lifetime_decode(f, l, &pe) < 0)
+		return fail(err, pe.code, "%s", pe.msg);
+	return 0;
+}
+
+int sbx_session(const char *addr, struct sbx_conn **out, struct lifetime *l,
+		struct sbx_error *err)
+{
+	static const uint16_t type = FT_SESSION;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, out, &f, build_empty, &type, err)) < 0)
+		return r;
+	if ((r = lifetime_answer(*out, &f, l, err)) < 0) {
+		sbx_close(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+static int build_extend(struct buf *b, const void *arg)
+{
+	uint8_t p[8];
+
+	put_le64(p, *(const uint64_t *)arg);
+	return proto_put(b, FT_EXTEND, p, sizeof(p));
+}
+
+int sbx_extend(const char *addr, uint64_t seconds, struct lifetime *l, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_extend, &seconds, err)) < 0)
+		return r;
+	r = lifetime_answer(c, &f, l, err);
+	sbx_close(c);
+	return r;
+}
+
+static int build_set_time(struct buf *b, const void *arg)
+{
+	uint64_t left = *(const uint64_t *)arg;
+	struct timespec ts;
+	size_t mark;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if ((r = proto_begin(b, FT_SET_TIME, &mark)) < 0 ||
+	    (r = proto_field_put_u64(b, LIFE_REALTIME_NS, (uint64_t)ts.tv_sec * 1000000000ULL +
+								 (uint64_t)ts.tv_nsec)) < 0 ||
+	    (left && (r = proto_field_put_u64(b, LIFE_LEFT_NS, left)) < 0))
+		return r;
+	return proto_end(b, mark);
+}
+
+int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_set_time, &left_ns, err)) < 0)
+		return r;
+	r = lifetime_answer(c, &f, l, err);
+	sbx_close(c);
+	return r;
+}
+
+static int build_shutdown(struct buf *b, const void *reason)
+{
+	return proto_shutdown_put(b, reason);
+}
+
+int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_shutdown, reason, err)) < 0)
+		return r;
+	if (f.type != FT_OK)
+		r = fail(err, EPROTO, "SHUTDOWN answered with %s", proto_type_name(f.type));
 	sbx_close(c);
 	return r;
 }

@@ -20,6 +20,9 @@ static const struct {
 	{ "create", cli_create, "boot a sandbox and print its id" },
 	{ "run", cli_run, "create a sandbox, run a command in it, destroy it" },
 	{ "exec", cli_exec, "run a command in a sandbox" },
+	{ "attach", cli_attach, "attach to a detached command" },
+	{ "ps", cli_ps, "list a sandbox's commands" },
+	{ "env", cli_env, "show or change a sandbox's environment" },
 	{ "cp", cli_cp, "copy files and directories in and out of a sandbox" },
 	{ "fs", cli_fs, "file-system operations in a sandbox (ls, stat, cat, mkdir, ...)" },
 	{ "expose", cli_expose, "reach a TCP port of a sandbox from the host" },
@@ -27,6 +30,10 @@ static const struct {
 	{ "ls", cli_ls, "list sandboxes" },
 	{ "info", cli_info, "show a sandbox (or the agent at --connect)" },
 	{ "logs", cli_logs, "print a sandbox's guest console" },
+	{ "connect", cli_connect, "open a session on a sandbox and hold it" },
+	{ "close", cli_close, "end the sessions held on a sandbox" },
+	{ "extend", cli_extend, "add time to a sandbox's lifetime" },
+	{ "clock", cli_clock, "set a sandbox's clock (and lifetime left)" },
 	{ "kill", cli_kill, "power a sandbox off now" },
 };
 

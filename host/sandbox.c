@@ -229,6 +229,50 @@ static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
 	_exit(127);
 }
 
+/* Starts QEMU under a small supervisor (a forked copy of us, in its own
+ * session) that waits for it and writes its exit status to
+ * <dir>/qemu.exit, so that a clean power-off (status 0) can be told from
+ * a crash. Returns QEMU's pid, read from a pipe, or -1. */
+static pid_t start_qemu(char *const argv[], const char *log, const struct sandbox *sb)
+{
+	int p[2], status;
+	pid_t sup, qemu = -1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	sup = fork();
+	if (sup < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (sup == 0) {
+		char path[PATH_MAX + 16];
+		FILE *f;
+
+		close(p[0]);
+		setsid();
+		qemu = start_daemon(argv, log, -1);
+		(void)!write(p[1], &qemu, sizeof(qemu));
+		close(p[1]);
+		if (qemu < 0 || waitpid(qemu, &status, 0) != qemu)
+			_exit(1);
+		snprintf(path, sizeof(path), "%s/qemu.exit", sb->dir);
+		if ((f = fopen(path, "we"))) {
+			fprintf(f, "%d\n", WIFEXITED(status) ? WEXITSTATUS(status) :
+				128 + WTERMSIG(status));
+			fclose(f);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &qemu, sizeof(qemu)) != sizeof(qemu))
+		qemu = -1;
+	close(p[0]);
+	/* The supervisor lives on: it is reaped by whoever inherits it. */
+	return qemu;
+}
+
 /* Finds a file next to the sbx binary (build/ in a checkout). */
 static void next_to_self(const char *name, char *out, size_t n)
 {
@@ -344,7 +388,19 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	fprintf(f, "# written by sbx create\n");
 	kv_write(f, "hostname", sb->id);
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)o->lifetime_s);
-	kv_write(f, "lifetime", num);
+	kv_write(f, "lifetime", o->session ? "session" : num);
+	if (o->session_grace_s) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)o->session_grace_s);
+		kv_write(f, "session_grace", num);
+	}
+	if (o->stop_grace_s) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)o->stop_grace_s);
+		kv_write(f, "stop_grace", num);
+	}
+	for (unsigned i = 0; i < sb->nlabels; i++) {
+		snprintf(key, sizeof(key), "label.%s", sb->labels[i].key);
+		kv_write(f, key, sb->labels[i].value);
+	}
 	snprintf(num, sizeof(num), "%u", ready_port);
 	kv_write(f, "ready_port", num);
 	for (size_t i = 0; o->env && o->env[i]; i++) {
@@ -403,7 +459,7 @@ io:
 
 /* ---- metadata ---- */
 
-static int meta_write(const struct sandbox *sb, struct sbx_error *err)
+int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX], num[64], key[80];
 	FILE *f;
@@ -420,6 +476,7 @@ static int meta_write(const struct sandbox *sb, struct sbx_error *err)
 	PUT("created", "%llu", (unsigned long long)sb->created);
 	PUT("memory_mib", "%llu", (unsigned long long)sb->memory_mib);
 	PUT("lifetime_s", "%llu", (unsigned long long)sb->lifetime_s);
+	kv_write(f, "lifetime", sb->session ? "session" : "duration");
 	PUT("cpus", "%u", sb->cpus);
 	PUT("qemu_pid", "%d", (int)sb->qemu_pid);
 	PUT("vsockd_pid", "%d", (int)sb->vsockd_pid);
@@ -460,6 +517,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->memory_mib = v;
 	else if (!strcmp(key, "lifetime_s"))
 		sb->lifetime_s = v;
+	else if (!strcmp(key, "lifetime"))
+		sb->session = !strcmp(value, "session");
 	else if (!strcmp(key, "cpus"))
 		sb->cpus = (unsigned)v;
 	else if (!strcmp(key, "qemu_pid"))
@@ -665,7 +724,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	}
 	sb->created = (uint64_t)time(NULL);
 	sb->memory_mib = o->memory_mib;
-	sb->lifetime_s = o->lifetime_s;
+	sb->session = o->session;
+	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
 	sb->cpus = o->cpus ? o->cpus : 1;
 	str_copy(sb->accel, sizeof(sb->accel), kvm ? "kvm" : "tcg");
 	path_in(img, sizeof(img), sb, "initrd.img");
@@ -778,7 +838,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		qargv[n++] = append;
 		qargv[n] = NULL;
 		t0 = time_mono_ns();
-		sb->qemu_pid = start_daemon(qargv, qlog, -1);
+		sb->qemu_pid = start_qemu(qargv, qlog, sb);
 	}
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
@@ -792,10 +852,23 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		struct pollfd p = { .fd = rfd, .events = POLLIN };
 		int status, c;
 
-		if (waitpid(sb->qemu_pid, &status, WNOHANG) == sb->qemu_pid) {
+		(void)status;
+
+		if (!owned_alive(sb->qemu_pid, sb->dir)) {
+			char path[PATH_MAX + 16];
+			FILE *fp;
+
+			/* Its supervisor writes the status as it reaps it. */
+			usleep(50000);
+			path_in(path, sizeof(path), sb, "qemu.exit");
+			status = -1;
+			if ((fp = fopen(path, "re"))) {
+				if (fscanf(fp, "%d", &status) != 1)
+					status = -1;
+				fclose(fp);
+			}
 			r = boot_failed(sb, err, "QEMU exited with status %d before the agent was "
-					"ready", WIFEXITED(status) ? WEXITSTATUS(status) :
-					128 + WTERMSIG(status));
+					"ready", status);
 			goto out;
 		}
 		if (o->cancel_mask) {
@@ -827,7 +900,16 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			break;
 	}
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
-	r = meta_write(sb, err);
+	/* The guest's wall clock starts from a virtual RTC: set it. */
+	{
+		struct lifetime l;
+		struct sbx_error e2;
+
+		if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
+			fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id,
+				e2.msg);
+	}
+	r = sandbox_save(sb, err);
 	if (r < 0)
 		cleanup(sb);
 	goto out;
@@ -865,23 +947,69 @@ int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
 
 int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
 {
-	struct sbx_conn *c;
 	struct sbx_error e2;
-	struct frame f;
 
 	/* Ask the guest first: it tells its clients, stops its processes,
 	 * syncs and powers off, and QEMU exits. */
-	if (sbx_connect(sb->addr, &c, &e2) == 0) {
-		if (proto_shutdown_put(sbx_txbuf(c), reason) == 0)
-			sbx_recv(c, &f, 5000, &e2);
-		sbx_close(c);
-	}
+	sbx_shutdown(sb->addr, reason, &e2);
 	if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
 		kill(sb->qemu_pid, SIGKILL);
 	cleanup(sb);
 	if (access(sb->dir, F_OK) == 0)
 		return fail(err, EBUSY, "cannot remove %s", sb->dir);
 	return 0;
+}
+
+void sandbox_session_register(const struct sandbox *sb)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/session.%d", sb->dir, (int)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+void sandbox_session_unregister(const struct sandbox *sb)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/session.%d", sb->dir, (int)getpid());
+	unlink(path);
+}
+
+int sandbox_close_sessions(const struct sandbox *sb)
+{
+	struct dirent *d;
+	DIR *dp = opendir(sb->dir);
+	int n = 0;
+
+	if (!dp)
+		return 0;
+	while ((d = readdir(dp))) {
+		char path[PATH_MAX + 300], cmd[256] = "";
+		pid_t pid;
+		ssize_t k;
+		int fd;
+
+		if (strncmp(d->d_name, "session.", 8) != 0)
+			continue;
+		pid = (pid_t)atoi(d->d_name + 8);
+		/* Only an sbx process: the pid may have been reused. */
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		if (pid > 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			k = read(fd, cmd, sizeof(cmd) - 1);
+			close(fd);
+			cmd[k > 0 ? k : 0] = '\0';
+			if (strstr(cmd, "sbx") && kill(pid, SIGTERM) == 0)
+				n++;
+		}
+		snprintf(path, sizeof(path), "%s/%s", sb->dir, d->d_name);
+		unlink(path);
+	}
+	closedir(dp);
+	return n;
 }
 
 int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)

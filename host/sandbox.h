@@ -26,7 +26,10 @@
 struct sandbox_opts {
 	const char *name;             /* NULL: a generated id */
 	uint64_t memory_mib;
-	uint64_t lifetime_s;          /* 0: no limit */
+	bool session;                 /* lifetime "session" (the default) */
+	uint64_t lifetime_s;          /* a duration: power off after it (0: none) */
+	uint64_t session_grace_s;     /* 0: the agent's default (30 s) */
+	uint64_t stop_grace_s;        /* 0: the agent's default (3 s) */
 	unsigned cpus;
 	const char *const *env;       /* NAME=value, NULL-terminated or NULL */
 	const char *const *labels;    /* KEY=value, NULL-terminated or NULL */
@@ -48,7 +51,8 @@ struct sandbox {
 	char addr[PATH_MAX + 32];     /* where its agent listens */
 	uint64_t created;             /* unix time, seconds */
 	uint64_t memory_mib;
-	uint64_t lifetime_s;
+	bool session;
+	uint64_t lifetime_s;          /* created + lifetime_s: the end (after extends) */
 	unsigned cpus;
 	pid_t qemu_pid, vsockd_pid;
 	char accel[8];                /* "tcg" or "kvm" */
@@ -81,6 +85,16 @@ bool sandbox_alive(const struct sandbox *sb);
 /* Asks the guest to power off, waits, kills what is left, and removes
  * the state directory. */
 int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);
+
+/* Records the meta file again (after `sbx extend`). */
+int sandbox_save(const struct sandbox *sb, struct sbx_error *err);
+
+/* Session holders (`sbx create` with a session lifetime, `sbx connect`)
+ * register themselves so that `sbx close` can end them. */
+void sandbox_session_register(const struct sandbox *sb);
+void sandbox_session_unregister(const struct sandbox *sb);
+/* Ends every registered holder (SIGTERM); returns how many there were. */
+int sandbox_close_sessions(const struct sandbox *sb);
 
 /* Calls fn for every live sandbox, cleaning up dead ones on the way. */
 int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg);

@@ -57,6 +57,8 @@ struct sbx_exec_opts {
 	bool no_stdout, no_stderr;
 	bool tty;
 	unsigned short rows, cols; /* with tty */
+	bool detach;               /* the command outlives this client */
+	pid_t attach_pid;          /* for cli_exec_attached: attach instead of exec */
 };
 
 struct sbx_exit {
@@ -78,7 +80,8 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 enum sbx_event_kind { SBX_EV_STARTED, SBX_EV_STDOUT, SBX_EV_STDERR, SBX_EV_EXIT };
 struct sbx_event {
 	enum sbx_event_kind kind;
-	pid_t pid;                /* STARTED */
+	pid_t pid;                /* STARTED (also for ATTACHED) */
+	uint64_t out_base, err_base; /* ATTACHED: where the output resumes */
 	const uint8_t *data;      /* STDOUT/STDERR, valid until the next call */
 	size_t len;
 	struct sbx_exit exit;     /* EXIT */
@@ -105,6 +108,39 @@ struct sbx_io {
 };
 int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
 		struct sbx_exit *exit, struct sbx_error *err);
+
+/* Runs stdio for an ATTACH to a detached command: the output resumes at
+ * the first byte no client acknowledged; this client acknowledges what it
+ * writes out, and the EXIT, after which the agent forgets the command. */
+int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct sbx_io *io,
+		  struct sbx_exit *exit, struct sbx_error *err);
+
+/* Starts a detached command and returns its pid at once. */
+int sbx_exec_detached(const char *addr, const struct sbx_exec_opts *o, pid_t *pid,
+		      struct sbx_error *err);
+
+/* PS: calls fn for each command the agent knows. */
+int sbx_ps(const char *addr, void (*fn)(void *arg, const struct ps_entry *p), void *arg,
+	   struct sbx_error *err);
+
+/* ENV: the sandbox environment for commands started afterwards. list
+ * calls fn with each NAME=value; set takes NAME=value entries, unset
+ * names. */
+int sbx_env_list(const char *addr, void (*fn)(void *arg, const char *entry), void *arg,
+		 struct sbx_error *err);
+int sbx_env_set(const char *addr, const char *const *entries, struct sbx_error *err);
+int sbx_env_unset(const char *addr, const char *const *names, struct sbx_error *err);
+
+/* Lifetime. SESSION opens a session and returns the connection that holds
+ * it (close it to end the session) with the lifetime; EXTEND adds seconds;
+ * SET_TIME sets the guest's wall clock to the host's and, if left_ns is
+ * not 0, the lifetime left. */
+int sbx_session(const char *addr, struct sbx_conn **out, struct lifetime *l,
+		struct sbx_error *err);
+int sbx_extend(const char *addr, uint64_t seconds, struct lifetime *l, struct sbx_error *err);
+int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct sbx_error *err);
+/* SHUTDOWN: power the sandbox off; reason may be NULL. */
+int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err);
 
 /* sbx_exec_io on a new connection to addr, without extras. */
 int sbx_run(const char *addr, const struct sbx_exec_opts *o, int in_fd, int out_fd, int err_fd,

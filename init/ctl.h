@@ -11,7 +11,7 @@
 
 #define SERVER_CTL_FD 4
 #define CTL_TEXT_MAX 256
-#define CTL_FDS_MAX 3
+#define CTL_FDS_MAX 4
 
 enum ctl_type {
 	CTL_SHUTDOWN = 1,  /* server -> PID 1: power off now; text = reason */
@@ -19,7 +19,8 @@ enum ctl_type {
 	/* PID 1 holds every job's fds so that a job survives a restart of
 	 * the server (docs/PROTOCOL.md, "What survives a server restart"). */
 	CTL_JOB_HOLD,      /* server -> PID 1: arg pid, flags JOBF_*, arg2 start time,
-			    * text argv; fds out, err, in as flags say */
+			    * text argv; fds out, err, out ring, err ring as
+			    * flags say */
 	CTL_JOB_STATUS,    /* both ways: arg pid, arg2 wait status */
 	CTL_JOB_DONE,      /* server -> PID 1: arg pid: forget it */
 	CTL_RESTORE_NEXT,  /* server -> PID 1: send the held job after slot arg */
@@ -40,8 +41,9 @@ enum ctl_type {
 #define JOBF_PTY 0x2u
 #define JOBF_OUT 0x4u
 #define JOBF_ERR 0x8u
-#define JOBF_IN 0x10u
 #define JOBF_EXITED 0x20u
+#define JOBF_OUT_RING 0x40u
+#define JOBF_ERR_RING 0x80u
 
 struct ctl_msg {
 	uint32_t type;

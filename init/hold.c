@@ -55,7 +55,8 @@ void hold_add(const struct ctl_msg *m, int *fds, int nfds)
 		return;
 	}
 	h->pid = (pid_t)m->arg;
-	h->flags = m->flags & (JOBF_KEEP | JOBF_PTY | JOBF_OUT | JOBF_ERR | JOBF_IN);
+	h->flags = m->flags & (JOBF_KEEP | JOBF_PTY | JOBF_OUT | JOBF_ERR | JOBF_OUT_RING |
+				JOBF_ERR_RING);
 	h->started = m->arg2;
 	h->nfds = nfds;
 	memcpy(h->fds, fds, sizeof(int) * (size_t)nfds);

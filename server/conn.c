@@ -32,8 +32,9 @@ unsigned conn_count(void) { return nconns; }
 
 static void conn_maybe_free(struct conn *c)
 {
-	if (!c->sock_closed || c->in_rx || (c->ops && !c->released))
+	if (c->freed || !c->sock_closed || c->in_rx || (c->ops && !c->released))
 		return;
+	c->freed = true;
 	if (c->ops && c->ops->destroy)
 		c->ops->destroy(c);
 	c->ops = NULL;

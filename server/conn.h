@@ -47,6 +47,7 @@ struct conn {
 	bool released;          /* the operation is finished with us */
 	bool hung_up;           /* ops->hangup was called */
 	bool taken;             /* the socket was handed to an operation */
+	bool freed;             /* queued for freeing after this batch */
 	size_t rx_after;        /* bytes received after the frame being dispatched */
 	struct timer timer;     /* handshake timeout */
 	struct conn *prev, *next;

@@ -69,25 +69,23 @@ int server_request_shutdown(const char *reason)
 
 /* ---- jobs held by PID 1 ---- */
 
+/* Not the write end of stdin: a copy in PID 1 would keep the command
+ * from ever seeing EOF. After a restart a command finds its stdin closed
+ * (a terminal's master is held, as the output). */
 int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
-		    int out_fd, int err_fd, int in_fd)
+		    const struct job_fds *f)
 {
 	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns };
+	const int in[] = { f->out, f->err, f->out_ring, f->err_ring };
+	const uint32_t bit[] = { JOBF_OUT, JOBF_ERR, JOBF_OUT_RING, JOBF_ERR_RING };
 	int fds[CTL_FDS_MAX], n = 0;
 
 	m.flags = (keep ? JOBF_KEEP : 0) | (pty ? JOBF_PTY : 0);
-	if (out_fd >= 0) {
-		m.flags |= JOBF_OUT;
-		fds[n++] = out_fd;
-	}
-	if (err_fd >= 0) {
-		m.flags |= JOBF_ERR;
-		fds[n++] = err_fd;
-	}
-	/* Not the write end of stdin: a copy in PID 1 would keep the command
-	 * from ever seeing EOF. After a restart a command finds its stdin
-	 * closed (a terminal's master is held above, as out_fd). */
-	(void)in_fd;
+	for (size_t i = 0; i < ARRAY_SIZE(in); i++)
+		if (in[i] >= 0) {
+			m.flags |= bit[i];
+			fds[n++] = in[i];
+		}
 	str_copy(m.text, sizeof(m.text), argv);
 	return server_ctl(&m, fds, n);
 }
@@ -110,7 +108,8 @@ void server_job_done(pid_t pid)
 static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 {
 	struct job_spawned js = { .pid = (pid_t)m->arg, .keep = true, .held = true,
-				  .out_fd = -1, .err_fd = -1, .in_fd = -1 };
+				  .out_fd = -1, .err_fd = -1, .in_fd = -1, .out_ring = -1,
+				  .err_ring = -1 };
 	int k = 0;
 
 	js.pty = m->flags & JOBF_PTY;
@@ -121,6 +120,10 @@ static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 		js.out_fd = fds[k++];
 	if ((m->flags & JOBF_ERR) && k < nfds)
 		js.err_fd = fds[k++];
+	if ((m->flags & JOBF_OUT_RING) && k < nfds)
+		js.out_ring = fds[k++];
+	if ((m->flags & JOBF_ERR_RING) && k < nfds)
+		js.err_ring = fds[k++];
 	while (k < nfds)
 		close(fds[k++]);
 	if (js.pty && js.out_fd >= 0)

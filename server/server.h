@@ -28,8 +28,12 @@ int server_request_shutdown(const char *reason);
 /* Tells PID 1 about a job so it keeps the job's fds (any may be -1) open
  * across a restart of this process; then its status, and that it is
  * forgotten. 0 when PID 1 holds it. */
+struct job_fds {
+	int out, err;            /* the read ends of the command's output */
+	int out_ring, err_ring;  /* a detached job's output buffers (memfds) */
+};
 int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
-		    int out_fd, int err_fd, int in_fd);
+		    const struct job_fds *fds);
 void server_job_status(pid_t pid, int status);
 void server_job_done(pid_t pid);
 

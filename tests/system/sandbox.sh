@@ -15,7 +15,7 @@ leftovers() { # ID
 }
 
 test_create() {
-	ID=$("$SBX" create --name sys1 --memory 1024 --env GREETING='hello there' \
+	ID=$("$SBX" create --name sys1 --lifetime 10m --memory 1024 --env GREETING='hello there' \
 		--label team=core --label tier=test 2>"$T_TMP/create.err")
 	expect_eq "create printed the id" "$ID" sys1 || { cat "$T_TMP/create.err" >&2; return 1; }
 	"$SBX" ls | grep -q '^sys1 ' || fail "ls does not list it: $("$SBX" ls)"

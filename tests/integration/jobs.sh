@@ -1,0 +1,121 @@
+#!/bin/bash
+# Integration tests for detached commands, reattaching, the status table,
+# the environment store, and what survives a restart of the agent's server
+# (development mode: the real agent and CLI over a Unix socket).
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/agent.sh"
+
+# Deterministic output larger than the 1 MiB per-stream buffer.
+BIG_LINES=700000
+expected_big() { seq 1 $BIG_LINES; }
+
+test_detach_ps_attach() {
+	local pid out
+	pid=$("$SBX" exec --detach -- sh -c 'echo one; sleep 0.5; echo two >&2; exit 5') || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || fail "--detach printed '$pid'" || return 1
+	"$SBX" ps | grep -q "^$pid .*running" || fail "ps: $("$SBX" ps)" || return 1
+	out=$("$SBX" attach "$pid" 2>"$T_TMP/att.err")
+	expect_eq "attach status" $? 5 || return 1
+	expect_eq stdout "$out" one && expect_eq stderr "$(cat "$T_TMP/att.err")" two || return 1
+	# Collected: the agent forgets it.
+	"$SBX" ps | grep -q "^$pid " && fail "still listed after its status was collected"
+	return 0
+}
+
+test_status_kept() {
+	local pid
+	pid=$("$SBX" exec --detach -- sh -c 'echo early; exit 9')
+	wait_for 10 eval '"$SBX" ps | grep -q "^$pid .*exited *9 "' ||
+		fail "ps did not show the exit: $("$SBX" ps)" || return 1
+	sleep 1
+	expect_eq "output long after the end" "$("$SBX" attach "$pid")" early
+	expect_eq "status long after the end" "${PIPESTATUS[0]}" 0 || true
+	"$SBX" attach "$pid" >/dev/null 2>"$T_TMP/gone.err"
+	expect_eq "attach after collection" $? 125 && grep -q "no command with pid $pid" "$T_TMP/gone.err"
+}
+
+test_output_waits_for_a_reader() {
+	local pid
+	pid=$("$SBX" exec --detach -- sh -c "seq 1 $BIG_LINES; exit 3")
+	# Nobody reads: the command fills the buffer and waits.
+	sleep 2
+	"$SBX" ps | grep -q "^$pid .*running" || fail "it did not wait: $("$SBX" ps)" || return 1
+	"$SBX" attach "$pid" >"$T_TMP/big"
+	expect_eq status $? 3 || return 1
+	cmp -s "$T_TMP/big" <(expected_big) || fail "output differs ($(wc -c <"$T_TMP/big") bytes)"
+}
+
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+test_resume_after_a_lost_client() {
+	local pid cpid n1 n2 total last=-1
+	{ seq 1 200000; seq 200001 $BIG_LINES; } >"$T_TMP/want"
+	total=$(wc -c <"$T_TMP/want")
+	pid=$("$SBX" exec --detach -- sh -c "seq 1 200000; sleep 3; seq 200001 $BIG_LINES")
+	# The first client receives the first part, then is killed in the pause.
+	"$SBX" attach "$pid" >"$T_TMP/part1" &
+	cpid=$!
+	while [ "$(file_size "$T_TMP/part1")" != "$last" ]; do
+		last=$(file_size "$T_TMP/part1")
+		sleep 0.5
+	done
+	kill -KILL $cpid
+	wait $cpid 2>/dev/null
+	"$SBX" attach "$pid" >"$T_TMP/part2" || return 1
+	n1=$(wc -c <"$T_TMP/part1")
+	n2=$(wc -c <"$T_TMP/part2")
+	# The second client starts at the first byte the first one had not
+	# received: nothing missing, nothing twice, in order.
+	expect_eq "bytes received in all" $((n1 + n2)) "$total" || return 1
+	cat "$T_TMP/part1" "$T_TMP/part2" | cmp -s - "$T_TMP/want" || fail "the output differs"
+}
+
+test_env_store() {
+	"$SBX" env set GREETING='hello world' TEMP=1 || return 1
+	expect_eq "get" "$("$SBX" env get GREETING)" "hello world" || return 1
+	"$SBX" env unset TEMP || return 1
+	"$SBX" env get TEMP && fail "TEMP still set" && return 1
+	expect_eq "seen by commands" "$("$SBX" exec sh -c 'echo "$GREETING|${TEMP-unset}"')" \
+		"hello world|unset" || return 1
+	"$SBX" env set 1BAD=x 2>"$T_TMP/env.err"
+	expect_eq "bad name" $? 125 && grep -q "is not NAME=value" "$T_TMP/env.err"
+}
+
+test_server_restart() {
+	local pid old new
+	pid=$("$SBX" exec --detach -- sh -c 'echo before; read x </dev/null; sleep 2; echo after; exit 4')
+	"$SBX" exec sh -c 'sleep 60' &
+	local attached=$!
+	wait_for 5 pgrep -f "sleep 60" >/dev/null || fail "command did not start" || return 1
+	sleep 0.3
+	old=$(server_pid)
+	kill -KILL "$old"
+	wait_for 5 eval '[ -n "$(server_pid)" ] && [ "$(server_pid)" != "$old" ]' ||
+		fail "server not restarted" || return 1
+	wait $attached
+	expect_eq "client of a running command" $? 125 || return 1
+	# Nothing was killed: both commands are still there...
+	"$SBX" ps >"$T_TMP/ps"
+	grep -q "^$pid .*running" "$T_TMP/ps" || fail "detached command lost: $(cat "$T_TMP/ps")" ||
+		return 1
+	grep -q "running .*sleep 60" "$T_TMP/ps" || fail "attached command lost: $(cat "$T_TMP/ps")" ||
+		return 1
+	# ...its status reaches the new server, the environment store survived.
+	expect_eq "status across the restart" "$("$SBX" attach "$pid"; echo "rc=$?")" \
+		$'before\nafter\nrc=4' || return 1
+	expect_eq "env across the restart" "$("$SBX" env get GREETING)" "hello world" || return 1
+	pkill -f "sleep 60"
+	expect_eq zombies "$(zombies_under $INIT_PID)" ""
+}
+
+for mode in dev pid1; do
+	SUITE="jobs[$mode]"
+	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
+	t "exec --detach, ps, attach with output and status" test_detach_ps_attach
+	t "the status of an ended command waits for a client" test_status_kept
+	t "output beyond the buffer waits for a reader, then all arrives" test_output_waits_for_a_reader
+	t "a lost client: the next attach resumes where it stopped" test_resume_after_a_lost_client
+	t "the environment store: set, get, unset" test_env_store
+	t "kill -9 of the server: commands, statuses and env survive" test_server_restart
+	stop_agent $INIT_PID $AGENT_JOB
+done
