@@ -69,8 +69,14 @@ int cli_hold_session(const struct sandbox *sb, bool quiet)
 			p[1] = (struct pollfd){ .fd = sbx_fd(c), .events = POLLIN };
 		if (poll(p, 2, c ? -1 : RECONNECT_EVERY_MS) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents)
-			break; /* closed by a signal: sbx close, Ctrl-C */
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+
+			/* Closed by a signal (sbx close, Ctrl-C): consume it,
+			 * so that unblocking it below does not kill us. */
+			(void)!read(sfd, &si, sizeof(si));
+			break;
+		}
 		if (c && p[1].revents && sbx_recv(c, &f, 0, &err) < 0 && err.code != EAGAIN) {
 			sbx_close(c);
 			c = NULL;

@@ -150,10 +150,10 @@ static void tail_file(const char *path, int lines, char *out, size_t n)
 
 /* ---- processes ---- */
 
-/* Is pid alive and ours (its command line names our state directory)? */
-static bool owned_alive(pid_t pid, const char *dir)
+/* Does pid exist and is it not a zombie? */
+static bool pid_running(pid_t pid)
 {
-	char path[64], cmd[8192], state = 0, stat[512];
+	char path[64], state = 0, stat[512];
 	ssize_t n;
 	int fd;
 
@@ -176,6 +176,18 @@ static bool owned_alive(pid_t pid, const char *dir)
 		waitpid(pid, NULL, WNOHANG); /* ours to reap, if we started it */
 		return false;
 	}
+	return true;
+}
+
+/* Is pid alive and ours (its command line names our state directory)? */
+static bool owned_alive(pid_t pid, const char *dir)
+{
+	char path[64], cmd[8192];
+	ssize_t n;
+	int fd;
+
+	if (!pid_running(pid))
+		return false;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return false;
@@ -854,7 +866,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 		(void)status;
 
-		if (!owned_alive(sb->qemu_pid, sb->dir)) {
+		/* Just started: its command line may not be QEMU's yet. */
+		if (!pid_running(sb->qemu_pid)) {
 			char path[PATH_MAX + 16];
 			FILE *fp;
 
