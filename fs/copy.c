@@ -25,6 +25,7 @@ struct fs_copy {
 	bool by_read;        /* copy_file_range refused: read + write */
 	mode_t mode;
 	struct timer kick;
+	struct fs_release release;
 	char from[PATH_MAX];
 	char to[PATH_MAX];
 };
@@ -122,8 +123,10 @@ static void copy_frame(struct conn *c, const struct frame *f)
 
 static void copy_hangup(struct conn *c)
 {
-	copy_abort(c->op);
-	conn_release(c);
+	struct fs_copy *cp = c->op;
+
+	copy_abort(cp);
+	fs_release_later(&cp->release, c);
 }
 
 static void copy_destroy(struct conn *c)
@@ -131,8 +134,9 @@ static void copy_destroy(struct conn *c)
 	struct fs_copy *cp = c->op;
 
 	copy_abort(cp);
+	fs_release_cancel(&cp->release);
 	fd_close(&cp->dirfd);
-	free(cp);
+	loop_free_later(cp);
 	c->op = NULL;
 }
 

@@ -24,6 +24,7 @@ struct fs_readdir {
 	struct fs_dirent ent;
 	uint64_t count;
 	struct timer kick;
+	struct fs_release release;
 	char path[PATH_MAX];
 };
 
@@ -158,7 +159,7 @@ static void readdir_hangup(struct conn *c)
 	struct fs_readdir *rd = c->op;
 
 	timer_cancel(&rd->kick);
-	conn_release(c);
+	fs_release_later(&rd->release, c);
 }
 
 static void readdir_destroy(struct conn *c)
@@ -166,6 +167,7 @@ static void readdir_destroy(struct conn *c)
 	struct fs_readdir *rd = c->op;
 
 	timer_cancel(&rd->kick);
+	fs_release_cancel(&rd->release);
 	if (rd->d)
 		closedir(rd->d);
 	loop_free_later(rd);

@@ -80,8 +80,6 @@ void fs_walk_close(struct fs_walk *w);
 
 /* ---- errors ---- */
 
-/* "no such file or directory" for ENOENT: strerror, lower case. */
-const char *fs_strerror(int err, char *buf, size_t n);
 /* Sends ERROR "<cause>: <what>" (err: errno, either sign) and closes. */
 void fs_fail(struct conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The stat record of st. */
@@ -149,6 +147,17 @@ void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 		   const char *to);
 void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
 void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+
+/* Calls conn_release(c) on the next turn of the loop. For hangup
+ * callbacks: sock_close() in server/conn.c looks at the connection again
+ * after the callback returns, so releasing it synchronously there would
+ * free it twice. Cancel with fs_release_cancel in destroy. */
+struct fs_release {
+	struct timer t;
+	struct conn *c;
+};
+void fs_release_later(struct fs_release *r, struct conn *c);
+static inline void fs_release_cancel(struct fs_release *r) { timer_cancel(&r->t); }
 
 /* Zeroed memory aligned for the hash state (libsodium declares it
  * 64-byte aligned); free with free(3) or loop_free_later. */

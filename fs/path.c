@@ -264,16 +264,6 @@ int fs_walk_dir(struct fs_walk *w, const char *rel, size_t len)
 
 /* ---- errors ---- */
 
-const char *fs_strerror(int err, char *buf, size_t n)
-{
-	if (err < 0)
-		err = -err;
-	str_copy(buf, n, strerror(err));
-	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
-		buf[0] = (char)(buf[0] - 'A' + 'a');
-	return buf;
-}
-
 void fs_fail(struct conn *c, int err, const char *fmt, ...)
 {
 	char what[PROTO_MSG_MAX], cause[128];
@@ -286,7 +276,7 @@ void fs_fail(struct conn *c, int err, const char *fmt, ...)
 		err = -err;
 	if (err == 0)
 		err = EIO;
-	conn_fail(c, err, "%s: %s", fs_strerror(err, cause, sizeof(cause)), what);
+	conn_fail(c, err, "%s: %s", proto_fs_strerror(err, cause, sizeof(cause)), what);
 }
 
 void fs_stat_from(struct fs_stat *out, const struct stat *st)
@@ -303,6 +293,19 @@ void fs_stat_from(struct fs_stat *out, const struct stat *st)
 	out->atime = (struct fs_time){ st->st_atim.tv_sec, (uint32_t)st->st_atim.tv_nsec };
 	out->mtime = (struct fs_time){ st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec };
 	out->ctime = (struct fs_time){ st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec };
+}
+
+static void release_now(struct timer *t)
+{
+	struct fs_release *r = container_of(t, struct fs_release, t);
+
+	conn_release(r->c);
+}
+
+void fs_release_later(struct fs_release *r, struct conn *c)
+{
+	r->c = c;
+	timer_arm(&r->t, 0, release_now);
 }
 
 void *fs_zalloc(size_t size)

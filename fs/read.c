@@ -16,6 +16,7 @@ struct fs_read {
 	struct fs_sender s; /* first: the hash state wants 64-byte alignment */
 	struct conn *c;
 	struct timer kick;
+	struct fs_release release;
 	char path[PATH_MAX];
 };
 
@@ -67,7 +68,7 @@ static void read_hangup(struct conn *c)
 
 	timer_cancel(&rd->kick);
 	fs_sender_close(&rd->s);
-	conn_release(c);
+	fs_release_later(&rd->release, c);
 }
 
 static void read_destroy(struct conn *c)
@@ -75,6 +76,7 @@ static void read_destroy(struct conn *c)
 	struct fs_read *rd = c->op;
 
 	timer_cancel(&rd->kick);
+	fs_release_cancel(&rd->release);
 	fs_sender_close(&rd->s);
 	loop_free_later(rd);
 	c->op = NULL;

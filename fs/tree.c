@@ -52,6 +52,7 @@ struct fs_tree_read {
 	bool verify;
 	struct fs_tree_end t;
 	struct timer kick;
+	struct fs_release release;
 	char rel[PATH_MAX];
 	char path[PATH_MAX];
 };
@@ -238,13 +239,18 @@ static void tr_writable(struct conn *c)
 
 static void tr_hangup(struct conn *c)
 {
-	tr_close(c->op);
-	conn_release(c);
+	struct fs_tree_read *tr = c->op;
+
+	tr_close(tr);
+	fs_release_later(&tr->release, c);
 }
 
 static void tr_destroy(struct conn *c)
 {
-	tr_close(c->op);
+	struct fs_tree_read *tr = c->op;
+
+	tr_close(tr);
+	fs_release_cancel(&tr->release);
 	loop_free_later(c->op);
 	c->op = NULL;
 }
@@ -352,11 +358,13 @@ struct fs_tree_write {
 	struct buf names;
 	struct dir_attr root_attr;
 	struct fs_tree_end t;    /* what arrived */
+	struct fs_release release;
 	char path[PATH_MAX];     /* the destination, for messages */
 	char where[PATH_MAX];    /* the entry being worked on */
 };
 
 static void tw_frame(struct conn *c, const struct frame *f);
+static void set_where(struct fs_tree_write *tw, const char *rel);
 static void tw_hangup(struct conn *c);
 static void tw_destroy(struct conn *c);
 
@@ -390,6 +398,7 @@ static int apply_dir_attrs(struct fs_tree_write *tw)
 
 		while (plen > 0 && rel[plen - 1] != '/')
 			plen--;
+		set_where(tw, rel);
 		pfd = fs_walk_dir(&tw->walk, rel, plen ? plen - 1 : 0);
 		if (pfd < 0)
 			return pfd;
@@ -398,13 +407,13 @@ static int apply_dir_attrs(struct fs_tree_write *tw)
 			return -errno;
 		r = set_dir_attrs(tw, fd, da);
 		close(fd);
-		if (r < 0) {
-			snprintf(tw->where, sizeof(tw->where), "%s/%.*s", tw->path, (int)da->len, rel);
+		if (r < 0)
 			return r;
-		}
 	}
-	if (tw->root_is_dir && tw->rootfd >= 0)
+	if (tw->root_is_dir && tw->rootfd >= 0) {
+		set_where(tw, "");
 		r = set_dir_attrs(tw, tw->rootfd, &tw->root_attr);
+	}
 	return r;
 }
 
@@ -482,7 +491,7 @@ static int remember_dir(struct fs_tree_write *tw, const struct fs_entry *en)
 	da->mode = en->st.mode;
 	da->times[0] = ts_of(&en->st.atime);
 	da->times[1] = ts_of(&en->st.mtime);
-	if ((r = buf_append(&tw->names, en->path, len)) < 0)
+	if ((r = buf_append(&tw->names, en->path, len + 1)) < 0)
 		return r == -ENOBUFS ? -E2BIG : r;
 	tw->ndirs++;
 	return 0;
@@ -829,8 +838,10 @@ static void tw_frame(struct conn *c, const struct frame *f)
 
 static void tw_hangup(struct conn *c)
 {
-	tw_abort(c->op);
-	conn_release(c);
+	struct fs_tree_write *tw = c->op;
+
+	tw_abort(tw);
+	fs_release_later(&tw->release, c);
 }
 
 static void tw_destroy(struct conn *c)
@@ -844,7 +855,8 @@ static void tw_destroy(struct conn *c)
 	free(tw->dirs);
 	buf_free(&tw->names);
 	free(tw->cur);
-	free(tw);
+	fs_release_cancel(&tw->release);
+	loop_free_later(tw);
 	c->op = NULL;
 }
 

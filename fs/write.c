@@ -30,6 +30,7 @@ struct fs_write {
 	uid_t uid;
 	gid_t gid;
 	struct timespec times[2];
+	struct fs_release release;
 	char path[PATH_MAX];
 };
 
@@ -182,8 +183,10 @@ static void write_frame(struct conn *c, const struct frame *f)
 
 static void write_hangup(struct conn *c)
 {
-	write_abort(c->op);
-	conn_release(c);
+	struct fs_write *w = c->op;
+
+	write_abort(w);
+	fs_release_later(&w->release, c);
 }
 
 static void write_destroy(struct conn *c)
@@ -191,8 +194,9 @@ static void write_destroy(struct conn *c)
 	struct fs_write *w = c->op;
 
 	write_abort(w);
+	fs_release_cancel(&w->release);
 	fd_close(&w->dirfd);
-	free(w);
+	loop_free_later(w);
 	c->op = NULL;
 }
 

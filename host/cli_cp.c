@@ -36,8 +36,9 @@ static void usage(FILE *out)
 		"copy leaves the old file, or nothing, at DST.\n"
 		"\n"
 		"  -r, --recursive    copy directory trees; modes, times and symbolic\n"
-		"                     links are kept, special files skipped; a new\n"
-		"                     directory appears whole or not at all\n"
+		"                     links are kept (a link named as SRC is followed),\n"
+		"                     special files skipped; a new directory appears\n"
+		"                     whole or not at all\n"
 		"  -p, --preserve     keep a single file's access and modification times\n"
 		"                     (its permission bits are always kept)\n"
 		"  -n, --no-clobber   fail if DST exists\n"
@@ -178,6 +179,14 @@ static int into_dir(const char *dst, bool is_dir, const char *src, char *out, si
 		       -ENAMETOOLONG : 0;
 }
 
+static int local_error(int code, const char *path)
+{
+	char cause[128];
+
+	cli_error("%s: %s", proto_fs_strerror(code, cause, sizeof(cause)), path);
+	return CLI_FAIL;
+}
+
 static int fail_err(const struct sbx_error *err)
 {
 	if (err->code == EINTR && interrupted)
@@ -196,10 +205,8 @@ static int upload(struct cp *cp, const char *src, const char *dst)
 	bool remote_dir = ends_with_slash(dst);
 	int fd, rc;
 
-	if (strcmp(src, "-") && stat(src, &lst) < 0) {
-		cli_error("%s: %s", strerror(errno), src);
-		return CLI_FAIL;
-	}
+	if (strcmp(src, "-") && stat(src, &lst) < 0)
+		return local_error(errno, src);
 	if (strcmp(src, "-") && S_ISDIR(lst.st_mode) && !cp->recursive) {
 		cli_error("%s is a directory (use -r to copy trees)", src);
 		return CLI_FAIL;
@@ -219,10 +226,8 @@ static int upload(struct cp *cp, const char *src, const char *dst)
 		fd = 0;
 	} else {
 		fd = open(src, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			cli_error("%s: %s", strerror(errno), src);
-			return CLI_FAIL;
-		}
+		if (fd < 0)
+			return local_error(errno, src);
 		if (!cp->w.set_mode && !(cp->w.flags & (FS_F_APPEND | FS_F_IN_PLACE))) {
 			/* Like cp and scp: the new file gets the local bits. */
 			cp->w.set_mode = true;

@@ -62,10 +62,7 @@ static int fail_path(struct sbx_error *err, int code, const char *path)
 
 	if (code < 0)
 		code = -code;
-	snprintf(cause, sizeof(cause), "%s", strerror(code));
-	if (cause[0] >= 'A' && cause[0] <= 'Z' && !(cause[1] >= 'A' && cause[1] <= 'Z'))
-		cause[0] = (char)(cause[0] - 'A' + 'a');
-	return fail(err, code, "%s: %s", cause, path);
+	return fail(err, code, "%s: %s", proto_fs_strerror(code, cause, sizeof(cause)), path);
 }
 
 static bool cancelled(const struct sbx_fs_opts *o)
@@ -200,11 +197,6 @@ static int push(struct sbx_conn *c, size_t high, const struct sbx_fs_opts *o,
 		if (poll(&p, 1, TICK_MS) < 0 && errno != EINTR)
 			return fail(err, errno, "poll");
 	}
-}
-
-static int flush_all(struct sbx_conn *c, const struct sbx_fs_opts *o, struct sbx_error *err)
-{
-	return push(c, 1, o, err);
 }
 
 /* One request answered by one frame of type want (FT_OK usually). */
@@ -635,8 +627,12 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 	if (wr->verify)
 		crypto_generichash_final(&wr->h, digest, sizeof(digest));
 	rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done, wr->verify ? digest : NULL);
-	if (rc == 0 && (rc = flush_all(wr->c, wr->o, err)) == 0 &&
-	    (rc = recv_frame(wr->c, &f, wr->o, err)) == 0 && f.type != FT_OK)
+	if (rc < 0)
+		rc = fail(err, rc, "cannot encode an END frame");
+	/* sbx_recv sends what is queued while it waits for the answer. */
+	else if ((rc = recv_frame(wr->c, &f, wr->o, err)) < 0)
+		rc = rescue_error(wr->c, rc, err);
+	else if (f.type != FT_OK)
 		rc = fail(err, EPROTO, "the agent answered FS_END with %s", proto_type_name(f.type));
 	if (rc == 0) {
 		meter_add(&wr->m, 0, true);
@@ -1233,9 +1229,14 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 	u.wr->m.o = o;
 	if ((rc = up_walk(&u, local, err)) < 0)
 		goto out;
-	if ((rc = proto_fs_tree_end_put(sbx_txbuf(u.wr->c), &u.t)) < 0 ||
-	    (rc = flush_all(u.wr->c, o, err)) < 0 || (rc = recv_frame(u.wr->c, &f, o, err)) < 0)
+	if ((rc = proto_fs_tree_end_put(sbx_txbuf(u.wr->c), &u.t)) < 0) {
+		rc = fail(err, rc, "cannot encode a TREE_END frame");
 		goto out;
+	}
+	if ((rc = recv_frame(u.wr->c, &f, o, err)) < 0) {
+		rc = rescue_error(u.wr->c, rc, err);
+		goto out;
+	}
 	if (f.type != FT_OK) {
 		rc = fail(err, EPROTO, "the agent answered FS_TREE_END with %s",
 			  proto_type_name(f.type));

@@ -587,6 +587,53 @@ int proto_fs_dirent_next(struct fs_dirent_iter *it, struct fs_dirent *d, struct 
 	return 1;
 }
 
+/* ---- error wording ---- */
+
+static const struct {
+	int code;
+	const char *text;
+} wording[] = {
+	{ ENOENT, "no such file or directory" },
+	{ EACCES, "permission denied" },
+	{ EPERM, "operation not permitted" },
+	{ EISDIR, "is a directory" },
+	{ ENOTDIR, "not a directory" },
+	{ EEXIST, "file exists" },
+	{ ENOSPC, "no space left on device" },
+	{ EDQUOT, "disk quota exceeded" },
+	{ ELOOP, "too many levels of symbolic links" },
+	{ ENAMETOOLONG, "file name too long" },
+	{ ENOTEMPTY, "directory not empty" },
+	{ EROFS, "read-only file system" },
+	{ EXDEV, "not on the same file system" },
+	{ EIO, "input/output error" },
+	{ EBUSY, "device or resource busy" },
+	{ ETXTBSY, "text file busy" },
+	{ EMLINK, "too many links" },
+	{ EFBIG, "file too large" },
+	{ EINVAL, "invalid argument" },
+	{ EMFILE, "too many open files" },
+	{ ENFILE, "too many open files in the system" },
+	{ ENOMEM, "out of memory" },
+	{ EBADMSG, "bad message" },
+	{ EPROTO, "protocol error" },
+};
+
+const char *proto_fs_strerror(int err, char *buf, size_t n)
+{
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < ARRAY_SIZE(wording); i++)
+		if (wording[i].code == err) {
+			str_copy(buf, n, wording[i].text);
+			return buf;
+		}
+	str_copy(buf, n, strerror(err));
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
 /* ---- trees ---- */
 
 int proto_fs_relpath_check(const char *p, size_t len, struct proto_err *e)

@@ -195,6 +195,11 @@ struct fs_tree_end {
 int proto_fs_tree_end_put(struct buf *b, const struct fs_tree_end *t);
 int proto_fs_tree_end_decode(const struct frame *f, struct fs_tree_end *t, struct proto_err *e);
 
+/* The wording of a file error, the same from every libc: "no such file
+ * or directory" for ENOENT (err of either sign); unusual codes fall back
+ * to strerror in lower case. */
+const char *proto_fs_strerror(int err, char *buf, size_t n);
+
 /* A tree entry's relative path: empty (the root), or names separated by
  * single '/', none empty, "." or "..", no NUL, no leading or trailing
  * '/'. Returns 0 or -EINVAL with e filled. */

@@ -1,0 +1,422 @@
+#!/bin/bash
+# Integration tests for the file operations: the real sbx-init in
+# development mode and the real sbx CLI over the agent's Unix socket, on
+# a tmpfs of our own (the tests run as root): transfers up to 1 GiB with
+# digests compared, atomicity under ENOSPC, killed clients and concurrent
+# readers, symbolic links, 100,000 directory entries, trees round-tripped,
+# and permissions as an unprivileged user.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/agent.sh"
+
+SUITE=fs
+NOBODY=65534
+
+# The workspace: a tmpfs, so 1 GiB transfers measure nothing but us and
+# leave the disk alone. Mode 755 all the way down for the nobody tests.
+W=$T_TMP/w
+mkdir -p "$W"
+chmod 755 "$T_TMP"
+mount -t tmpfs -o size=4G,mode=755 sbx-fs-test "$W" || { echo "not ok - $SUITE: mount a tmpfs"; exit 0; }
+on_exit "umount -l '$W'"
+L=$T_TMP/local
+mkdir -p "$L"
+
+cat >"$T_TMP/config" <<CONF
+workdir = $W
+CONF
+start_agent dev --config "$T_TMP/config" || { echo "not ok - $SUITE: agent starts"; exit 0; }
+wait_for 5 test -n "$(server_pid)"
+SERVER0=$(server_pid)
+
+b2() { b2sum <"$1" | cut -d' ' -f1; }
+# Everything in a directory, including names starting with a dot.
+entries() { ls -A "$1" | tr '\n' ' '; }
+
+test_1g_up_down() {
+	head -c 1G /dev/urandom >"$W/src.1g" || return 1
+	local want
+	want=$(b2 "$W/src.1g")
+	"$SBX" cp -q "$W/src.1g" ":$W/up.1g" || return 1
+	expect_eq "uploaded digest" "$(b2 "$W/up.1g")" "$want" || return 1
+	"$SBX" cp -q ":$W/up.1g" "$W/down.1g" || return 1
+	expect_eq "downloaded digest" "$(b2 "$W/down.1g")" "$want" || return 1
+	expect_eq "streamed to stdout" "$("$SBX" fs cat "$W/up.1g" | b2sum | cut -d' ' -f1)" "$want"
+	local r=$?
+	rm -f "$W/src.1g" "$W/up.1g" "$W/down.1g"
+	return $r
+}
+
+test_empty() {
+	: >"$L/empty"
+	"$SBX" cp "$L/empty" ":$W/empty" && [ -f "$W/empty" ] && [ ! -s "$W/empty" ] ||
+		fail "empty upload" || return 1
+	rm -f "$L/empty.back"
+	"$SBX" cp ":$W/empty" "$L/empty.back" && [ -f "$L/empty.back" ] && [ ! -s "$L/empty.back" ] ||
+		fail "empty download" || return 1
+	expect_eq "empty from stdin" "$("$SBX" cp - ":$W/empty2" </dev/null && stat -c %s "$W/empty2")" 0
+}
+
+test_odd_names() {
+	local n
+	for n in "with space" $'new\nline' "ünïcødé 日本語" "-dash" "a:colon"; do
+		printf '%s' "content of $n" >"$L/x"
+		"$SBX" cp "$L/x" ":$W/$n" || return 1
+		expect_eq "uploaded '$n'" "$(cat "$W/$n")" "content of $n" || return 1
+		rm -f "$L/back"
+		"$SBX" cp ":$W/$n" "$L/back" || return 1
+		expect_eq "downloaded '$n'" "$(cat "$L/back")" "content of $n" || return 1
+	done
+	"$SBX" fs ls --json "$W" | grep -q '"name":"new\\u000aline"' ||
+		fail "ls --json escapes the newline: $("$SBX" fs ls --json "$W")"
+}
+
+test_missing_dir() {
+	local out
+	echo data >"$L/x"
+	out=$("$SBX" cp "$L/x" ":$W/no/such/dir/file" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: no such file or directory: $W/no/such/dir/file"* ]] || fail "said: $out" ||
+		return 1
+	[ ! -e "$W/no" ] || fail "something was created" || return 1
+	"$SBX" cp --parents "$L/x" ":$W/no/such/dir/file" || return 1
+	expect_eq "with --parents" "$(cat "$W/no/such/dir/file")" data
+}
+
+test_create_new() {
+	local out
+	echo old >"$W/existing"
+	echo new >"$L/x"
+	out=$("$SBX" cp -n "$L/x" ":$W/existing" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: file exists: $W/existing" ]] || fail "said: $out" || return 1
+	expect_eq "content kept" "$(cat "$W/existing")" old || return 1
+	"$SBX" cp -n "$L/x" ":$W/brand-new" && expect_eq "new file" "$(cat "$W/brand-new")" new
+}
+
+test_modes_append_in_place() {
+	printf 'one\n' >"$L/x"
+	chmod 751 "$L/x"
+	"$SBX" cp "$L/x" ":$W/m" || return 1
+	expect_eq "local mode kept" "$(stat -c %a "$W/m")" 751 || return 1
+	"$SBX" cp -m 0640 --owner 123:456 "$L/x" ":$W/m" || return 1
+	expect_eq "--mode and --owner" "$(stat -c '%a %u %g' "$W/m")" "640 123 456" || return 1
+	printf 'two\n' | "$SBX" cp --append - ":$W/m" || return 1
+	expect_eq "--append" "$(cat "$W/m")" $'one\ntwo' || return 1
+	ln "$W/m" "$W/m.hardlink"
+	printf 'three\n' | "$SBX" cp --in-place - ":$W/m" || return 1
+	expect_eq "--in-place keeps the inode" "$(cat "$W/m.hardlink")" three || return 1
+	touch -d @1234567890.5 "$L/x"
+	"$SBX" cp -p "$L/x" ":$W/times" || return 1
+	expect_eq "-p keeps mtime" "$(stat -c %.9Y "$W/times")" 1234567890.500000000
+}
+
+test_enospc() {
+	local small=$T_TMP/small out
+	mkdir -p "$small"
+	mount -t tmpfs -o size=1M sbx-small "$small" || return 1
+	on_exit "umount -l '$small'"
+	echo "the old content" >"$small/target"
+	head -c 3M /dev/urandom >"$L/3m"
+	# From a regular file the size is known: refused before sending.
+	out=$("$SBX" cp "$L/3m" ":$small/target" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: no space left on device: $small/target"* ]] || fail "said: $out" || return 1
+	# From a pipe it is not: the write fails on the way.
+	out=$(cat "$L/3m" | "$SBX" cp - ":$small/target" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: no space left on device: $small/target (the target was left unchanged)" ]] ||
+		fail "said: $out" || return 1
+	expect_eq "target untouched" "$(cat "$small/target")" "the old content" || return 1
+	expect_eq "nothing else there" "$(entries "$small")" "target " || return 1
+	expect_eq "space given back" "$(df --output=used -k "$small" | tail -1 | tr -d ' ')" 4
+}
+
+# The open files of the agent's server process.
+server_fds() { ls "/proc/$(server_pid)/fd" | wc -l; }
+
+test_client_killed_upload() {
+	local pid before
+	echo "old content" >"$W/victim"
+	before=$(server_fds)
+	{
+		head -c 8M /dev/zero
+		sleep 30
+	} | "$SBX" cp - ":$W/victim" &
+	pid=$!
+	# Wait until the agent holds the temporary file open.
+	wait_for 10 test "$(server_fds)" -gt "$before" || fail "upload did not start" || return 1
+	sleep 0.3
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 test "$(server_fds)" -eq "$before" || fail "agent kept fds: $(server_fds)" ||
+		return 1
+	expect_eq "target untouched" "$(cat "$W/victim")" "old content" || return 1
+	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0 || return 1
+	pkill -f "sleep 30" 2>/dev/null
+	return 0
+}
+
+test_client_killed_download() {
+	local pid before
+	head -c 256M /dev/zero >"$W/big"
+	before=$(server_fds)
+	("$SBX" fs cat "$W/big" | sleep 2) 2>/dev/null &
+	pid=$!
+	wait_for 10 test "$(server_fds)" -gt "$before" || fail "download did not start" || return 1
+	pkill -KILL -P $pid
+	wait $pid 2>/dev/null
+	wait_for 10 test "$(server_fds)" -eq "$before" || fail "agent kept fds: $(server_fds)" ||
+		return 1
+	rm -f "$W/big"
+	expect_eq "agent still serves" "$("$SBX" fs realpath /)" /
+}
+
+test_reader_sees_old_or_new() {
+	local a b i h bad=0
+	head -c 4M /dev/urandom >"$L/A"
+	head -c 4M /dev/urandom >"$L/B"
+	a=$(b2 "$L/A")
+	b=$(b2 "$L/B")
+	cp "$L/A" "$W/flip"
+	(for i in $(seq 1 20); do
+		"$SBX" cp -q "$L/B" ":$W/flip" && "$SBX" cp -q "$L/A" ":$W/flip" || exit 1
+	done) &
+	local writer=$!
+	while kill -0 $writer 2>/dev/null; do
+		h=$(b2 "$W/flip")
+		if [ "$h" != "$a" ] && [ "$h" != "$b" ]; then
+			bad=$((bad + 1))
+		fi
+	done
+	wait $writer || fail "an upload failed" || return 1
+	expect_eq "reads that saw a mix" $bad 0
+}
+
+test_symlinks() {
+	local out
+	echo "through the link" >"$L/x"
+	echo old >"$W/real"
+	ln -sfn real "$W/link"
+	expect_eq "lstat" "$("$SBX" fs stat --json "$W/link" | grep -o '"type":"[a-z]*"')" '"type":"symlink"' ||
+		return 1
+	"$SBX" fs stat --json "$W/link" | grep -q '"target":"real"' || fail "no target" || return 1
+	expect_eq "stat -L" "$("$SBX" fs stat -L --json "$W/link" | grep -o '"type":"[a-z]*"')" \
+		'"type":"file"' || return 1
+	"$SBX" cp "$L/x" ":$W/link" || return 1
+	expect_eq "written through" "$(cat "$W/real")" "through the link" || return 1
+	[ -L "$W/link" ] || fail "the link was replaced" || return 1
+	ln -sfn loop "$W/loop"
+	out=$("$SBX" cp "$L/x" ":$W/loop" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: too many levels of symbolic links: $W/loop" ]] || fail "said: $out" || return 1
+	out=$("$SBX" fs stat -L "$W/loop" 2>&1)
+	[[ $out == "sbx: too many levels of symbolic links: $W/loop" ]] || fail "stat -L said: $out" ||
+		return 1
+	"$SBX" fs ln -s /nowhere/at/all "$W/dangling" &&
+		expect_eq readlink "$("$SBX" fs readlink "$W/dangling")" /nowhere/at/all
+}
+
+test_100k_entries() {
+	local d=$W/many n
+	mkdir "$d"
+	(cd "$d" && seq -f 'file-%06g' 1 100000 | xargs touch) || return 1
+	n=$("$SBX" fs ls "$d" | wc -l)
+	expect_eq "ls" "$n" 100000 || return 1
+	n=$("$SBX" fs ls -l "$d" | wc -l)
+	expect_eq "ls -l" "$n" 100000 || return 1
+	expect_eq "last name, sorted" "$("$SBX" fs ls "$d" | tail -1)" file-100000 || return 1
+	"$SBX" fs rm -r "$d" && [ ! -e "$d" ] || fail "rm -r of 100,000 entries"
+}
+
+# What a tree is made of: type, mode, size (not of directories, which
+# file systems count differently), mtime, link target, content.
+manifest() {
+	(cd "$1" && find . -mindepth 1 -printf '%P|%y|%m|%s|%T@|%l|' -exec sh -c \
+		'if [ -f "$1" ] && [ ! -L "$1" ]; then b2sum <"$1" | cut -c1-16; else echo; fi' _ {} \; |
+		awk -F'|' 'BEGIN { OFS = "|" } $2 == "d" { $4 = "-" } { print }' | sort)
+}
+
+test_tree_round_trip() {
+	local t=$L/tree out
+	rm -rf "$t" "$L/tree.back"
+	mkdir -p "$t/sub/deeper/deepest" "$t/empty dir" "$t/ro"
+	printf 'x%.0s' $(seq 1 5000) >"$t/sub/file"
+	head -c 3M /dev/urandom >"$t/sub/deeper/big"
+	echo secret >"$t/private"
+	chmod 600 "$t/private"
+	echo 'echo hi' >"$t/run.sh"
+	chmod 755 "$t/run.sh"
+	echo inside >"$t/ro/file"
+	chmod 555 "$t/ro"
+	chmod 2750 "$t/sub/deeper"
+	printf 'n\n' >"$t/ünï cødé"
+	ln -s sub/file "$t/rel-link"
+	ln -s /etc/passwd "$t/abs-link"
+	ln -s does/not/exist "$t/dangling"
+	mkfifo "$t/fifo"
+	find "$t" -mindepth 1 -exec touch -h -d @1500000000.123456789 {} +
+	touch -h -d @1600000000 "$t/rel-link" "$t/sub"
+	touch -d @1400000000.5 "$t"
+	"$SBX" cp -r "$t" ":$W/" || return 1
+	# Everything but the fifo, which is skipped.
+	expect_eq "uploaded tree" "$(manifest "$W/tree")" "$(manifest "$t" | grep -v '^fifo|')" ||
+		return 1
+	expect_eq "root mtime" "$(stat -c %Y "$W/tree")" 1400000000 || return 1
+	"$SBX" cp -r ":$W/tree" "$L/tree.back" || return 1
+	expect_eq "downloaded tree" "$(manifest "$L/tree.back")" "$(manifest "$W/tree")" || return 1
+	# A link named as the root is followed (links below it are kept);
+	# a single file goes through the tree stream too.
+	"$SBX" cp -r "$t/rel-link" ":$W/via-link" && [ -f "$W/via-link" ] && [ ! -L "$W/via-link" ] &&
+		cmp -s "$W/via-link" "$t/sub/file" || fail "a link as the root" || return 1
+	# Into an existing directory it goes under its own name, and -n
+	# refuses to merge.
+	out=$("$SBX" cp -r -n "$t" ":$W/" 2>&1)
+	expect_eq "-n onto an existing tree" $? 125 || return 1
+	[[ $out == "sbx: file exists: $W/tree"* ]] || fail "said: $out" || return 1
+	expect_eq "no hidden directories left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0 ||
+		return 1
+	chmod -R u+w "$t" "$L/tree.back" "$W/tree"
+}
+
+test_tree_failure_leaves_nothing() {
+	local small=$T_TMP/small2 out
+	mkdir -p "$small" "$L/t2"
+	mount -t tmpfs -o size=2M sbx-small2 "$small" || return 1
+	on_exit "umount -l '$small'"
+	head -c 1M /dev/zero >"$L/t2/a"
+	head -c 3M /dev/zero >"$L/t2/b"
+	out=$("$SBX" cp -r "$L/t2" ":$small/t2" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: no space left on device: $small/t2/"*"(the destination was left unchanged)" ]] ||
+		fail "said: $out" || return 1
+	expect_eq "nothing left" "$(entries "$small")" ""
+}
+
+test_permissions() {
+	local out
+	mkdir -p "$W/rootonly" "$W/open"
+	chmod 755 "$W/rootonly"
+	chmod 777 "$W/open"
+	echo secret >"$W/rootonly/secret"
+	chmod 600 "$W/rootonly/secret"
+	out=$("$SBX" fs cat -u $NOBODY "$W/rootonly/secret" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: permission denied: $W/rootonly/secret" ]] || fail "cat said: $out" || return 1
+	echo data >"$L/x"
+	out=$("$SBX" cp -u $NOBODY "$L/x" ":$W/rootonly/new" 2>&1)
+	expect_eq status $? 125 || return 1
+	[[ $out == "sbx: permission denied: $W/rootonly/new"* ]] || fail "cp said: $out" || return 1
+	[ ! -e "$W/rootonly/new" ] || fail "the file was created" || return 1
+	out=$("$SBX" fs rm -u $NOBODY "$W/rootonly/secret" 2>&1)
+	[[ $out == "sbx: permission denied: $W/rootonly/secret" ]] || fail "rm said: $out" || return 1
+	"$SBX" cp -u $NOBODY "$L/x" ":$W/open/mine" || return 1
+	expect_eq "owner" "$(stat -c %u:%g "$W/open/mine")" "$NOBODY:$NOBODY" || return 1
+	out=$("$SBX" cp -u $NOBODY --owner 0 "$L/x" ":$W/open/give-away" 2>&1)
+	[[ $out == "sbx: operation not permitted: $W/open/give-away"* ]] ||
+		fail "chown to root said: $out" || return 1
+	# Root again afterwards: the switch did not stick.
+	"$SBX" fs cat "$W/rootonly/secret" >/dev/null || fail "root lost its rights"
+}
+
+test_relative_paths() {
+	echo rel >"$L/x"
+	"$SBX" cp "$L/x" ":relative.txt" || return 1
+	expect_eq "relative to the workdir" "$(cat "$W/relative.txt")" rel || return 1
+	expect_eq "realpath" "$("$SBX" fs realpath relative.txt)" "$W/relative.txt"
+}
+
+test_bad_paths() {
+	local out long
+	out=$("$SBX" fs stat "" 2>&1)
+	expect_eq "empty: status" $? 125 && [[ $out == "sbx: empty path" ]] ||
+		fail "empty said: $out" || return 1
+	long=/$(printf 'a%.0s' $(seq 1 5000))
+	out=$("$SBX" fs stat "$long" 2>&1)
+	expect_eq "long: status" $? 125 && [[ $out == "sbx: path too long"* ]] ||
+		fail "long said: $out" || return 1
+	out=$("$SBX" fs stat "/$(printf 'b%.0s' $(seq 1 300))" 2>&1)
+	[[ $out == "sbx: file name too long: "* ]] || fail "long name said: $out"
+}
+
+test_metadata_ops() {
+	local p=$W/meta
+	"$SBX" fs mkdir -p -m 0750 "$p/a/b" && expect_eq "mkdir -m" "$(stat -c %a "$p/a/b")" 750 ||
+		return 1
+	echo one >"$p/f"
+	"$SBX" fs mv "$p/f" "$p/a" && [ -f "$p/a/f" ] || fail "mv into a directory" || return 1
+	"$SBX" fs cp "$p/a/f" "$p/copy" && expect_eq "cp" "$(cat "$p/copy")" one || return 1
+	"$SBX" fs chmod 604 "$p/copy" && expect_eq chmod "$(stat -c %a "$p/copy")" 604 || return 1
+	"$SBX" fs chown 7:8 "$p/copy" && expect_eq chown "$(stat -c %u:%g "$p/copy")" 7:8 || return 1
+	"$SBX" fs ln "$p/copy" "$p/hard" && expect_eq "hard link" "$(stat -c %h "$p/copy")" 2 ||
+		return 1
+	"$SBX" fs truncate -s 1K "$p/copy" && expect_eq truncate "$(stat -c %s "$p/copy")" 1024 ||
+		return 1
+	"$SBX" fs touch -d @1000000000.25 "$p/copy" "$p/new" &&
+		expect_eq touch "$(stat -c %.2Y "$p/copy") $(stat -c %.2Y "$p/new")" \
+			"1000000000.25 1000000000.25" || return 1
+	local tmp
+	tmp=$("$SBX" fs mktemp -d -P pre- "$p") && [ -d "$tmp" ] && [[ $tmp == "$p/pre-"* ]] ||
+		fail "mktemp -d: $tmp" || return 1
+	"$SBX" fs mv -n "$p/copy" "$p/hard" 2>/dev/null && fail "mv -n replaced" && return 1
+	"$SBX" fs rm "$p/a" 2>/dev/null && fail "rm of a directory without -r" && return 1
+	"$SBX" fs rm -r "$p" && [ ! -e "$p" ] || fail "rm -r"
+}
+
+# A client whose data does not match its digest: nothing is committed.
+test_digest_mismatch() {
+	local out
+	echo "keep me" >"$W/guarded"
+	out=$(python3 - "$AGENT_SOCK" "$W/guarded" <<'PY'
+import socket, struct, sys
+def frame(t, p): return struct.pack('<IHH', len(p), t, 0) + p
+def field(tag, v): return struct.pack('<HI', tag, len(v)) + v
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+body = b'new content'
+s.sendall(frame(1, b'SBX\0' + struct.pack('<HH', 1, 1)) +
+          frame(0x20, field(1, sys.argv[2].encode())) + frame(0x200, body) +
+          frame(0x201, struct.pack('<Q', len(body)) + b'\x55' * 32))
+buf = b''
+while True:
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+while buf:
+    n, t, _ = struct.unpack('<IHH', buf[:8])
+    if t == 4:
+        print(struct.unpack('<i', buf[8:12])[0], buf[12:8 + n].decode())
+    buf = buf[8 + n:]
+PY
+)
+	[[ $out == "74 checksum mismatch: $W/guarded: the data was damaged on the way (the target was left unchanged)" ]] ||
+		fail "agent said: $out" || return 1
+	expect_eq "target kept" "$(cat "$W/guarded")" "keep me" || return 1
+	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0
+}
+
+# Killed clients and failures must not have cost the server its life: the
+# supervisor would restart it silently.
+test_server_survived() {
+	expect_eq "server pid" "$(server_pid)" "$SERVER0" || return 1
+	! grep -E "restarting|Sanitizer" "$AGENT_LOG" || fail "the server crashed"
+}
+
+t "1 GiB up and down, digests match" test_1g_up_down
+t "empty files" test_empty
+t "names with spaces, newlines, non-ASCII, dashes, colons" test_odd_names
+t "missing directory: an error, then made with --parents" test_missing_dir
+t "create-new (-n) on an existing file" test_create_new
+t "modes, owner, append, in place, -p times" test_modes_append_in_place
+t "ENOSPC: target untouched, no temporary, space given back" test_enospc
+t "a client killed mid-upload: target untouched, nothing left" test_client_killed_upload
+t "a client killed mid-download: the agent lets go" test_client_killed_download
+t "a reader during uploads sees the old or the new file, never a mix" test_reader_sees_old_or_new
+t "symlinks: stat vs lstat, writing through a link, a loop, dangling" test_symlinks
+t "a directory of 100,000 entries: ls, ls -l, rm -r" test_100k_entries
+t "a tree with modes, links and mtimes, up and down" test_tree_round_trip
+t "a failed tree upload leaves nothing" test_tree_failure_leaves_nothing
+t "permission denied as an unprivileged user" test_permissions
+t "relative paths start at the sandbox working directory" test_relative_paths
+t "empty and over-long paths" test_bad_paths
+t "mkdir, mv, cp, chmod, chown, ln, truncate, touch, mktemp, rm" test_metadata_ops
+t "a digest mismatch commits nothing" test_digest_mismatch
+t "the agent's server survived all of it" test_server_survived
