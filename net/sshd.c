@@ -455,6 +455,10 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 		conn_fail(c, -r, "%s", why);
 		return;
 	}
+	/* A server that just died may not be reaped yet: learn it now
+	 * rather than send the client to a closed port. */
+	if (sshd.state == SSHD_RUNNING)
+		reap_all();
 	if (sshd.state == SSHD_RUNNING) {
 		reply(c);
 		return;
