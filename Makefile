@@ -140,4 +140,56 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
+# ---- fuzzing and hostile-input tools (issue 7; tests/fuzz, tests/tools) ----
+# libFuzzer targets: clang, host glibc, ASan + UBSan, with the codec and
+# parser sources compiled in. `make fuzz` runs each target for FUZZ_TIME
+# seconds on its corpus (tests/fuzz/corpus/<target>); tests/fuzz/run.sh
+# alone is the short CI run. `make fuzz-corpus` rewrites the seeds with the
+# real encoders (tests/fuzz/mkcorpus.c). `make tools` builds the drivers
+# of tests/integration/hostile.sh and bench/restart.sh.
+FUZZ_CC      := clang
+FUZZ_TIME    ?= 60
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CFLAGS  := $(filter-out -Wno-format-truncation,$(WARN)) -I. -MMD -MP -g -O1 -fno-omit-frame-pointer -DSBX_NO_SECCOMP \
+		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_CODEC   := lib/buf.c lib/log.c lib/util.c vsock/proto.c vsock/proto_fs.c vsock/proto_net.c
+FUZZ_TARGETS := frame exec msgs fs net config cmdline agent
+fuzz_src_frame   := $(FUZZ_CODEC) tests/fuzz/decode_all.c
+fuzz_src_exec    := $(FUZZ_CODEC)
+fuzz_src_msgs    := $(FUZZ_CODEC)
+fuzz_src_fs      := $(FUZZ_CODEC)
+fuzz_src_net     := $(FUZZ_CODEC)
+fuzz_src_config  := $(FUZZ_CODEC) lib/config.c tests/fuzz/config_check.c
+fuzz_src_cmdline := $(fuzz_src_config)
+fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c server/conn.c server/ops.c \
+		    server/control.c exec/exec.c exec/user.c tests/fuzz/agent_stubs.c
+FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+
+$(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+define fuzz_rule
+$(FUZZ_DIR)/fuzz_$(1): $(call obj,$(FUZZ_DIR)/obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1)))
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ -lsodium
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+$(FUZZ_DIR)/mkcorpus: tests/fuzz/mkcorpus.c $(BUILD)/host/libsbx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/host/libsbx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+.PHONY: fuzz-build fuzz-corpus tools
+fuzz-build: $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
+	FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh
+fuzz-corpus: $(FUZZ_DIR)/mkcorpus
+	$(FUZZ_DIR)/mkcorpus tests/fuzz/corpus
+tools: $(TOOLS_BIN)
+# ---- end of the fuzzing and tools block ------------------------------------
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
