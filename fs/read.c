@@ -129,6 +129,7 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	proto_fs_stat_ok_put(conn_txbuf(c), &fst, NULL, 0);
 	c->ops = &read_ops;
 	c->op = rd;
+	fs_sender_deepen(c);
 	conn_flush(c);
 	if (!conn_dead(c))
 		pump(rd);

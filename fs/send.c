@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fs/internal.h"
 #include "lib/util.h"
 
 #define PIPE_WANT (1024 * 1024)
+#define SNDBUF_WANT (1024 * 1024)
 /* Copying (no splice) goes through the output queue; staying within its
  * small size keeps the queue from being freed and reallocated. */
 #define COPY_CHUNK (64 * 1024 - PROTO_HDR_LEN)
@@ -166,6 +168,16 @@ int fs_sender_pump(struct fs_sender *s, struct conn *c)
 			s->left -= (uint64_t)n;
 	}
 	return conn_tx_idle(c) ? 2 : 0;
+}
+
+void fs_sender_deepen(struct conn *c)
+{
+	int bytes = SNDBUF_WANT;
+
+	/* SO_SNDBUF is capped by net.core.wmem_max; the agent runs as root
+	 * and may exceed it. */
+	if (setsockopt(c->w.fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(c->w.fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 }
 
 void fs_sender_close(struct fs_sender *s)

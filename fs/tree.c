@@ -315,6 +315,7 @@ void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, co
 	}
 	c->ops = &tree_read_ops;
 	c->op = tr;
+	fs_sender_deepen(c);
 	conn_flush(c);
 	if (!conn_dead(c))
 		tr_pump(tr);

@@ -98,9 +98,10 @@ static int commit(struct fs_write *w)
 	if ((r = fs_cred_enter(&w->cred)) < 0)
 		return r;
 	r = apply_attrs(w);
-	if (r == 0 && w->in_place)
-		r = fsync(w->a.fd) < 0 ? -errno : 0;
-	else if (r == 0)
+	/* Devices, fifos and /proc files cannot be synced, and need not be. */
+	if (r == 0 && w->in_place && fsync(w->a.fd) < 0 && errno != EINVAL)
+		r = -errno;
+	else if (r == 0 && !w->in_place)
 		r = fs_atomic_commit(&w->a, w->no_replace, true, true);
 	fs_cred_leave(&w->cred);
 	return r;
