@@ -176,12 +176,12 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
 
 $(FUZZ_DIR)/mkcorpus: tests/fuzz/mkcorpus.c $(BUILD)/host/libsbx.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/host/libsbx.a $(HOST_LIBS)
 
 TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/host/libsbx.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/host/libsbx.a $(HOST_LIBS)
 
 .PHONY: fuzz-build fuzz-corpus tools
 fuzz-build: $(FUZZ_BIN)
