@@ -8,10 +8,17 @@
 # HOSTILE_RSS_SLACK_KIB, 512 KiB by default; 256 MiB for the ASan build,
 # whose quarantine keeps freed memory). Afterwards: the server was never
 # restarted, and nothing is left as a zombie.
+#
+# Faults, in both modes: kill -9 of the server mid-command (PID 1 restarts
+# it; the command lives on, its later output and status reach `sbx
+# attach`), repeated restarts timed by tests/tools/sbx-restart (the figures
+# are bench/restart.sh's job; here each restart must just work), and no
+# zombies afterwards.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/agent.sh"
 
-HOSTILE=${SBX_TOOLS:-$ROOT/build/tests/tools}/sbx-hostile
+TOOLS=${SBX_TOOLS:-$ROOT/build/tests/tools}
+HOSTILE=$TOOLS/sbx-hostile
 case $BUILD in */asan*) export HOSTILE_RSS_SLACK_KIB=${HOSTILE_RSS_SLACK_KIB:-262144} ;; esac
 
 test_no_restart() { # SERVER_PID
@@ -21,6 +28,40 @@ test_no_restart() { # SERVER_PID
 
 test_no_zombies() {
 	wait_for 5 test -z "$(zombies_under "$INIT_PID")" || fail "zombies: $(zombies_under "$INIT_PID")"
+}
+
+test_kill_mid_command() {
+	local tag=9$RANDOM old new pid rc out
+	"$SBX" exec sh -c "echo before-$tag; sleep 2; echo after-$tag; exit 7" \
+		>"$T_TMP/kill.out" 2>"$T_TMP/kill.err" &
+	local client=$!
+	wait_for 10 grep -q "before-$tag" "$T_TMP/kill.out" || fail "the command did not start" ||
+		return 1
+	old=$(server_pid)
+	kill -KILL "$old"
+	wait $client
+	rc=$?
+	expect_eq "client status when the server dies" $rc 125 || return 1
+	grep -q "lost" "$T_TMP/kill.err" || fail "client said: $(cat "$T_TMP/kill.err")" || return 1
+	# The next command runs on a new server ...
+	expect_eq "exec after kill -9" "$("$SBX" exec echo back)" back || return 1
+	new=$(server_pid)
+	[ -n "$new" ] && [ "$new" != "$old" ] || fail "server not restarted ($old -> $new)" || return 1
+	# ... which took the command back: its later output and its status.
+	pid=$("$SBX" ps | awk -v t="before-$tag" 'index($0, t) {print $1}')
+	[ -n "$pid" ] || fail "ps does not list the command: $("$SBX" ps)" || return 1
+	out=$("$SBX" attach "$pid")
+	rc=$?
+	expect_eq "status through attach" $rc 7 && [[ $out == *"after-$tag" ]] ||
+		fail "attach printed '$out'"
+}
+
+test_restarts_timed() {
+	local rows
+	rows=$("$TOOLS/sbx-restart" "$SBX_CONNECT" 5 2>"$T_TMP/restart.err") ||
+		fail "$(cat "$T_TMP/restart.err")" || return 1
+	echo "$rows" | sed 's/^/#   /'
+	[ -z "$("$SBX" ps | sed 1d)" ] || fail "commands left behind: $("$SBX" ps)"
 }
 
 for mode in dev pid1; do
@@ -36,5 +77,13 @@ for mode in dev pid1; do
 		echo "# the driver reported failures (above)"
 	t "the server was never restarted" test_no_restart "$srv"
 	t "no zombies under PID 1" test_no_zombies
+	SUITE="faults[$mode]"
+	t "kill -9 of the server mid-command: restarted, the command lives on" test_kill_mid_command
+	if [ -x "$TOOLS/sbx-restart" ]; then
+		t "5 more kills, each followed by a working exec (sbx-restart)" test_restarts_timed
+	else
+		echo "not ok - $SUITE: the restart driver is built (make tools)"
+	fi
+	t "no zombies under PID 1 after the restarts" test_no_zombies
 	stop_agent "$INIT_PID" "$AGENT_JOB"
 done
