@@ -6,8 +6,10 @@
  * with processes, files, ports and PID 1 stubbed (agent_stubs.c).
  *
  * The first byte sets how the rest is cut into writes (1-16 bytes, or
- * 256-61440), so frames arrive split at every point, and (values 0xf0 and
- * up) that the sandbox has a token, so the client must authenticate. What the agent sends
+ * 256-61440), so frames arrive split at every point; values 0xf0 and up
+ * give the sandbox a token, so the client must authenticate, and 0xee an
+ * environment of 1.2 MiB (two 600 KiB variables), more than one frame
+ * can list. What the agent sends
  * back must be a well-formed sequence of frames that a client can decode
  * (HELLO_OK or ERROR first, nothing after a final answer), the connection
  * must be freed once the client is gone, and no fd may be left open. */
@@ -204,6 +206,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_free(&fuzz_cfg);
 	config_init(&fuzz_cfg);
 	config_set(&fuzz_cfg, "env.FUZZ", "1", NULL, 0);
+	if (mode == 0xee) {
+		static char *big;
+
+		if (!big && (big = malloc(600 * 1024 + 1))) {
+			memset(big, 'v', 600 * 1024);
+			big[600 * 1024] = '\0';
+		}
+		FUZZ_CHECK(big);
+		config_env_set(&fuzz_cfg.env, &fuzz_cfg.envc, "BIG_A", big);
+		config_env_set(&fuzz_cfg.env, &fuzz_cfg.envc, "BIG_B", big);
+	}
 	fuzz_auth = mode >= 0xf0;
 	fds_before = count_fds();
 	buf_init(&out, OUT_MAX);

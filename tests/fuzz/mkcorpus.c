@@ -88,6 +88,7 @@ static void frame_seed(const char *name)
  * sandbox with a token. */
 #define WHOLE 0xef
 #define AUTH 0xff
+#define BIG_ENV 0xee
 
 /* An agent seed: mode byte, HELLO, then what is in b. */
 static void agent_seed(const char *name, uint8_t mode)
@@ -244,6 +245,8 @@ static void msgs(void)
 	REQ("shutdown-req", -1, proto_shutdown_put(&b, "killed"));
 	REQ("env-list", M_FIELDS, (proto_begin(&b, FT_ENV, &mark) ||
 				   proto_field_put_u32(&b, ENV_OP, ENV_LIST) || proto_end(&b, mark)));
+	/* Found by the hostile table: a list longer than a frame. */
+	agent_seed("env-list-big-env", BIG_ENV);
 	REQ("env-set", M_FIELDS, (proto_begin(&b, FT_ENV, &mark) ||
 				  proto_field_put_u32(&b, ENV_OP, ENV_SET) ||
 				  proto_field_put_str(&b, ENV_ENTRY, "MODE=fast") ||

@@ -1,0 +1,323 @@
+/* Regressions from fuzzing (tests/fuzz) and from the hostile-input table
+ * (tests/tools/sbx-hostile.c), in the ordinary build, so `make unit` and
+ * `make asan` run them without clang:
+ *
+ *  - every fuzz corpus replayed through the same checks the fuzz targets
+ *    make (tests/fuzz/decode_all.c, config_check.c): the frame stream
+ *    and every codec decoder, the configuration file and the kernel
+ *    command line. An input that once crashed a target is added to its
+ *    corpus (tests/fuzz/corpus/<target>/) and runs here from then on;
+ *  - the agent's answers to inputs that broke it, through its real
+ *    connection code (server/conn.c) on a socketpair: each test names the
+ *    bug it guards against. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* A failed check of the fuzz oracles is a cmocka failure here, naming
+ * the input. */
+static char current_input[512];
+#define FUZZ_FAIL() fail_msg("corpus input %s", current_input)
+#include "tests/fuzz/config_check.c"
+#include "tests/fuzz/decode_all.c"
+
+#include "lib/config.h"
+#include "lib/loop.h"
+#include "server/conn.h"
+#include "server/server.h"
+
+#define CORPUS "tests/fuzz/corpus"
+
+/* ---- the corpora ---- */
+
+/* Calls fn on every file of CORPUS/target; returns how many. */
+static size_t each_input(const char *target, void (*fn)(const uint8_t *p, size_t len))
+{
+	char dir[256], path[512];
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/%s", CORPUS, target);
+	dp = opendir(dir);
+	assert_non_null(dp);
+	while ((d = readdir(dp))) {
+		struct stat st;
+		uint8_t *p;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		snprintf(current_input, sizeof(current_input), "%s", path);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		p = malloc((size_t)st.st_size + 1);
+		assert_non_null(p);
+		assert_int_equal(read(fd, p, (size_t)st.st_size), st.st_size);
+		close(fd);
+		fn(p, (size_t)st.st_size);
+		free(p);
+		n++;
+	}
+	closedir(dp);
+	return n;
+}
+
+/* As fuzz_frame does: cut into frames, every decoder on each. */
+static void frames(const uint8_t *p, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len) {
+		struct proto_err e;
+		struct frame f;
+		long n = proto_frame_parse(p + used, len - used, &f, &e);
+
+		if (n <= 0)
+			break;
+		fuzz_decode_all(&f);
+		used += (size_t)n;
+	}
+}
+
+/* A payload for one decoder (exec) or behind a selector byte (msgs, fs,
+ * net): every decoder on it. */
+static void payload(const uint8_t *p, size_t len)
+{
+	struct frame f = { .type = FT_EXEC, .len = (uint32_t)len, .payload = p };
+
+	fuzz_decode_all(&f);
+	if (len > 0) {
+		f.payload = p + 1;
+		f.len = (uint32_t)(len - 1);
+		fuzz_decode_all(&f);
+	}
+}
+
+static void config_text(const uint8_t *p, size_t len)
+{
+	struct config c;
+	char err[512];
+
+	config_init(&c);
+	config_parse_text(&c, (const char *)p, len, "corpus", err, sizeof(err));
+	fuzz_config_check(&c);
+	config_free(&c);
+}
+
+static void cmdline(const uint8_t *p, size_t len)
+{
+	char *s = strndup((const char *)p, len), err[512];
+	struct config c;
+
+	assert_non_null(s);
+	config_init(&c);
+	config_parse_cmdline(&c, s, err, sizeof(err));
+	fuzz_config_check(&c);
+	config_free(&c);
+	free(s);
+}
+
+static void test_corpus_frame(void **state)
+{
+	assert_true(each_input("frame", frames) > 0);
+}
+
+static void test_corpus_payloads(void **state)
+{
+	assert_true(each_input("exec", payload) > 0);
+	assert_true(each_input("msgs", payload) > 0);
+	assert_true(each_input("fs", payload) > 0);
+	assert_true(each_input("net", payload) > 0);
+}
+
+static void test_corpus_config(void **state)
+{
+	assert_true(each_input("config", config_text) > 0);
+	assert_true(each_input("cmdline", cmdline) > 0);
+}
+
+/* ---- the agent, through its real connection code ---- */
+
+/* The request and the answer of an agent test (freed by the teardown,
+ * also when the test fails half-way). */
+static struct buf in, out;
+
+static int agent_setup(void **state)
+{
+	static bool once;
+
+	log_set_level((enum log_level)(LOG_ERROR + 1));
+	if (!once) {
+		assert_int_equal(loop_init(), 0);
+		once = true;
+	}
+	config_free(server_config_mut());
+	config_init(server_config_mut());
+	buf_init(&in, 2 * PROTO_FRAME_MAX);
+	buf_init(&out, 8u << 20);
+	return 0;
+}
+
+static int agent_teardown(void **state)
+{
+	config_free(server_config_mut());
+	buf_free(&in);
+	buf_free(&out);
+	return 0;
+}
+
+/* Sends `in` on a new connection (after HELLO) and returns everything
+ * the agent answered, once it has closed the connection. */
+static void converse(void)
+{
+	struct buf hello;
+	size_t sent = 0;
+	bool eof = false;
+	int sv[2];
+
+	buf_init(&hello, 64);
+	assert_int_equal(proto_hello_put(&hello, PROTO_VERSION, PROTO_VERSION), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(conn_start(sv[0]), 0);
+	assert_int_equal(send(sv[1], buf_head(&hello), buf_len(&hello), MSG_NOSIGNAL),
+			 (ssize_t)buf_len(&hello));
+	buf_free(&hello);
+	for (int rounds = 0; !eof && rounds < 100000; rounds++) {
+		ssize_t n;
+
+		if (sent < buf_len(&in)) {
+			n = send(sv[1], buf_head(&in) + sent, buf_len(&in) - sent, MSG_NOSIGNAL);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		loop_run_once(1);
+		for (;;) {
+			assert_int_equal(buf_reserve(&out, 65536), 0);
+			n = recv(sv[1], buf_tail(&out), buf_room(&out), MSG_DONTWAIT);
+			if (n <= 0) {
+				eof = n == 0;
+				break;
+			}
+			buf_commit(&out, (size_t)n);
+		}
+	}
+	assert_true(eof);
+	close(sv[1]);
+	loop_run_once(0);
+	assert_int_equal(conn_count(), 0);
+}
+
+/* The agent's answer decodes into whole frames; returns the last one. */
+static struct frame last_frame(size_t *count)
+{
+	struct frame f = { 0 }, g;
+	size_t used = 0;
+
+	*count = 0;
+	while (used < buf_len(&out)) {
+		struct proto_err e;
+		long n = proto_frame_parse(buf_head(&out) + used, buf_len(&out) - used, &g, &e);
+
+		if (n <= 0)
+			fail_msg("the agent's answer is not a sequence of frames: %s at byte %zu of %zu "
+				 "(after %zu frames, the last %s)", n == 0 ? "a partial frame" : e.msg,
+				 used, buf_len(&out), *count, *count ? proto_type_name(f.type) : "none");
+		f = g;
+		used += (size_t)n;
+		(*count)++;
+	}
+	return f;
+}
+
+/* Hostile table, "ENV list of more than 1 MiB": with an environment too
+ * large for one ENV_LIST frame, control_env (server/control.c) left the
+ * frame it had begun in the queue (a header saying 0 bytes, then the
+ * entries) and put its ERROR behind it: the client read an empty list and
+ * then garbage. The answer must be whole frames, ending in an ERROR (or a
+ * list that fits). */
+static void test_env_list_over_frame_cap(void **state)
+{
+	struct config *cfg = server_config_mut();
+	char *big = malloc(600 * 1024 + 1);
+	struct frame f;
+	size_t mark, n;
+
+	assert_non_null(big);
+	memset(big, 'v', 600 * 1024);
+	big[600 * 1024] = '\0';
+	assert_int_equal(config_env_set(&cfg->env, &cfg->envc, "BIG_A", big), 0);
+	assert_int_equal(config_env_set(&cfg->env, &cfg->envc, "BIG_B", big), 0);
+	free(big);
+	assert_int_equal(proto_begin(&in, FT_ENV, &mark), 0);
+	assert_int_equal(proto_field_put_u32(&in, ENV_OP, ENV_LIST), 0);
+	assert_int_equal(proto_end(&in, mark), 0);
+	converse();
+	f = last_frame(&n);
+	assert_int_equal(n, 2); /* HELLO_OK, then the answer */
+	assert_true(f.type == FT_ERROR || f.type == FT_ENV_LIST);
+}
+
+/* Hostile table, "a 10,000-byte program path": spawn_failed
+ * (exec/exec.c) wrote the program name before the reason, and a long name
+ * pushed the reason out of the 4,096 bytes of EXIT's message: the client
+ * learned that it failed, not why. */
+static void test_exec_reason_survives_a_long_name(void **state)
+{
+	static struct exit_status x;
+	char *prog = malloc(10001);
+	struct proto_err e;
+	struct frame f;
+	size_t n;
+
+	assert_non_null(prog);
+	for (size_t i = 0; i < 10000; i++)
+		prog[i] = i % 100 == 0 ? '/' : 'a';
+	prog[10000] = '\0';
+	{
+		char *argv[] = { prog, NULL };
+		/* STDIN: every stdio fd is a pipe of this test's, not /dev/null
+		 * (the server's /dev/null is opened by server_main). */
+		struct exec_req r = { .argv = argv, .argc = 1, .flags = EXEC_F_STDIN };
+
+		assert_int_equal(proto_exec_put(&in, &r), 0);
+	}
+	free(prog);
+	converse();
+	f = last_frame(&n);
+	assert_int_equal(f.type, FT_EXIT);
+	assert_int_equal(proto_exit_decode(&f, &x, &e), 0);
+	assert_int_equal(x.how, EXIT_NOT_STARTED);
+	assert_int_equal(x.value, 126);
+	if (!strstr(x.msg, "too long"))
+		fail_msg("EXIT's message does not say why: \"%.120s...\"", x.msg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_corpus_frame),
+		cmocka_unit_test(test_corpus_payloads),
+		cmocka_unit_test(test_corpus_config),
+		cmocka_unit_test_setup_teardown(test_env_list_over_frame_cap, agent_setup,
+						agent_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_reason_survives_a_long_name, agent_setup,
+						agent_teardown),
+	};
+
+	log_set_level((enum log_level)(LOG_ERROR + 1));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
