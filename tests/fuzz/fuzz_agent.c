@@ -73,7 +73,21 @@ static bool from_agent(uint16_t t)
 /* After one of these the agent has answered and closes. */
 static bool final(uint16_t t)
 {
-	return t == FT_ERROR || t == FT_OK || t == FT_EXIT || t == FT_INFO_OK || t == FT_ENV_LIST;
+	return t == FT_ERROR || t == FT_OK || t == FT_EXIT || t == FT_INFO_OK;
+}
+
+/* May `t` follow `last`? Nothing follows a final answer; a session's
+ * LIFETIME is followed by nothing but an ERROR; lists (ENV_LIST,
+ * PS_ENTRY) go on until OK (or an ERROR). */
+static bool may_follow(uint16_t last, uint16_t t)
+{
+	if (final(last))
+		return false;
+	if (last == FT_LIFETIME)
+		return t == FT_ERROR;
+	if (last == FT_ENV_LIST || last == FT_PS_ENTRY)
+		return t == last || t == FT_OK || t == FT_ERROR;
+	return true;
 }
 
 static void dump_output(const uint8_t *p, size_t len)
@@ -102,7 +116,7 @@ static void check_output(const uint8_t *p, size_t len)
 			abort();
 		}
 		if (!from_agent(f.type) || (frames == 0 && f.type != FT_HELLO_OK && f.type != FT_ERROR) ||
-		    (frames > 0 && (final(last) || (last == FT_LIFETIME && f.type != FT_ERROR)))) {
+		    (frames > 0 && !may_follow(last, f.type))) {
 			dump_output(p, len);
 			fprintf(stderr, "fuzz: frame %zu is %s (0x%04x) after %s\n", frames,
 				proto_type_name(f.type), f.type, frames ? proto_type_name(last) : "nothing");

@@ -2050,54 +2050,91 @@ static int env_op(uint32_t op, const char *entry, size_t len, uint16_t want)
 	return r;
 }
 
+/* Reads an ENV list answer: ENV_LIST frames, then OK (or, from agents
+ * that send one frame, the end); every entry goes to out (may be NULL).
+ * An ERROR is a failure unless refused is given, which then gets the
+ * message. */
+static int read_env_list(struct peer *p, struct buf *out, char *refused, size_t n)
+{
+	struct proto_err e;
+	struct frame f;
+	int r, k, frames = 0;
+
+	for (;;) {
+		struct field_iter it;
+		const uint8_t *v;
+		uint16_t tag;
+		uint32_t len;
+
+		r = recv_answer(p, &f, RECV_MS);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return frames ? 0 : fail("ENV list: closed without an answer");
+		if (f.type == FT_OK)
+			return expect_eof(p);
+		if (f.type == FT_ERROR && refused) {
+			char msg[PROTO_MSG_MAX + 1];
+			int code;
+
+			if (proto_error_decode(&f, &code, msg, sizeof(msg), &e) < 0)
+				return fail("bad ERROR: %s", e.msg);
+			snprintf(refused, n, "%d %s", code, msg);
+			return expect_eof(p);
+		}
+		if (f.type != FT_ENV_LIST)
+			return fail("ENV list: got %s", proto_type_name(f.type));
+		frames++;
+		proto_fields(&it, &f);
+		while ((k = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+			if (tag != ENV_ENTRY || !memchr(v, '=', len))
+				return fail("ENV_LIST: field %u is not an entry", tag);
+			if (out) {
+				buf_append(out, v, len);
+				buf_append(out, "\n", 1);
+			}
+		}
+		if (k < 0)
+			return fail("ENV_LIST is malformed: %s", e.msg);
+	}
+}
+
 static int c_env_list_over_1m(void)
 {
+	static const char *const names[] = { "HUGE_A", "HUGE_B", "HUGE_C", "HUGE_D" };
 	size_t n = 600 * 1024;
-	char *v = malloc(n);
-	struct frame f;
+	char *v = malloc(n), refused[PROTO_MSG_MAX + 32] = "";
+	struct buf listed;
 	struct peer p;
-	int r, r2;
+	int r = 0, r2 = 0;
 
-	/* Two variables of 600 KiB, each set on its own: listing them would
-	 * take a frame over the 1 MiB cap. The answer must still be
-	 * frames: an ERROR, or a list that fits. */
+	/* Four variables of 600 KiB, each set on its own: listing them takes
+	 * more than a frame (1 MiB) and more than a connection's output
+	 * queue (2 MiB). The answer must still be frames: the whole list,
+	 * or an ERROR. */
 	if (!v)
 		return fail("out of memory");
 	memset(v, 'v', n);
-	memcpy(v, "HUGE_A=", 7);
-	r = env_op(ENV_SET, v, n, FT_OK);
-	memcpy(v, "HUGE_B=", 7);
-	if (r == 0)
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r == 0; i++) {
+		memcpy(v, names[i], 6);
+		v[6] = '=';
 		r = env_op(ENV_SET, v, n, FT_OK);
+	}
 	free(v);
+	buf_init(&listed, 8u << 20);
 	if (r == 0 && peer_open(&p) == 0) {
 		send_fields(&p, FT_ENV, ENV_OP, u32le(ENV_LIST), (size_t)4, 0);
-		r = recv_answer(&p, &f, RECV_MS);
-		if (r == 1 && f.type == FT_ERROR) {
-			r = expect_eof(&p);
-		} else if (r == 1 && f.type == FT_ENV_LIST) {
-			struct field_iter it;
-			struct proto_err e;
-			const uint8_t *val;
-			uint16_t tag;
-			uint32_t len;
-			int k;
-
-			proto_fields(&it, &f);
-			while ((k = proto_field_next(&it, &tag, &val, &len, &e)) > 0)
-				;
-			r = k < 0 ? fail("ENV_LIST is malformed: %s", e.msg) : expect_eof(&p);
-		} else if (r == 1) {
-			r = fail("ENV list: got %s", proto_type_name(f.type));
-		} else {
-			r = -1;
-		}
+		r = read_env_list(&p, &listed, refused, sizeof(refused));
 		peer_close(&p);
+		if (r == 0 && !refused[0] && buf_len(&listed) < 4 * n)
+			r = fail("ENV list gave %zu bytes for 4 x %zu", buf_len(&listed), n);
+		if (r == 0 && refused[0])
+			printf("#   (refused: %s)\n", refused);
 	}
+	buf_free(&listed);
 	/* Put the environment back, whatever happened. */
-	r2 = env_op(ENV_UNSET, "HUGE_A", 6, FT_OK);
-	if (r2 == 0)
-		r2 = env_op(ENV_UNSET, "HUGE_B", 6, FT_OK);
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r2 == 0; i++)
+		r2 = env_op(ENV_UNSET, names[i], 6, FT_OK);
 	return r < 0 ? r : r2;
 }
 
@@ -2207,6 +2244,169 @@ static int c_client_vanishes(void)
 	}
 	peer_close(&p);
 	return wait_procs_gone(marker, 5000);
+}
+
+/* Reads the answer to a clean-up request: OK or an ERROR, then the end. */
+static void expect_error_or_ok(struct peer *p)
+{
+	struct frame f;
+
+	while (recv_answer(p, &f, RECV_MS) == 1)
+		;
+}
+
+static int c_extend_no_lifetime(void)
+{
+	uint8_t sec[8];
+
+	/* Development mode: no lifetime to extend. PID 1 answers. */
+	put_le64(sec, 60);
+	return request_error(FT_EXTEND, sec, 8, EINVAL, "lifetime");
+}
+
+/* The sandbox environment, as ENV list gives it, one entry per line. */
+static int env_list(struct buf *out)
+{
+	struct peer p;
+	int r;
+
+	if (peer_open(&p) < 0)
+		return -1;
+	send_fields(&p, FT_ENV, ENV_OP, u32le(ENV_LIST), (size_t)4, 0);
+	r = read_env_list(&p, out, NULL, 0);
+	peer_close(&p);
+	return r;
+}
+
+static int c_env_set_5000(void)
+{
+	struct buf before, after, b;
+	struct frame f;
+	struct peer p;
+	size_t mark;
+	int r;
+
+	/* More variables than the environment holds (4,096), in one
+	 * request: refused, and, as docs/PROTOCOL.md says of ENV, "the whole
+	 * request is checked before anything changes". */
+	buf_init(&before, 1 << 20);
+	buf_init(&after, 1 << 20);
+	if (env_list(&before) < 0)
+		return -1;
+	if (peer_open(&p) < 0)
+		return -1;
+	buf_init(&b, 2 * PROTO_FRAME_MAX);
+	proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+	proto_begin(&b, FT_ENV, &mark);
+	proto_field_put_u32(&b, ENV_OP, ENV_SET);
+	for (int i = 0; i < 5000; i++) {
+		char e[32];
+
+		snprintf(e, sizeof(e), "MANY_%d=%d", i, i);
+		proto_field_put_str(&b, ENV_ENTRY, e);
+	}
+	proto_end(&b, mark);
+	send_buf(&p, &b);
+	buf_free(&b);
+	r = recv_answer(&p, &f, RECV_MS);
+	if (r != 1 || f.type != FT_ERROR)
+		r = fail("ENV set of 5,000: got %s", r == 1 ? proto_type_name(f.type) : why);
+	else
+		r = expect_eof(&p);
+	peer_close(&p);
+	if (r == 0 && env_list(&after) == 0 &&
+	    (buf_len(&after) != buf_len(&before) ||
+	     memcmp(buf_head(&after), buf_head(&before), buf_len(&before)) != 0))
+		r = fail("the refused request changed the environment: %zu bytes of it before, %zu after",
+			 buf_len(&before), buf_len(&after));
+	/* Put it back: unset whatever got in (a few requests of 1,000). */
+	for (int i = 0; i < 5000; i += 1000) {
+		struct peer q;
+
+		if (peer_open(&q) < 0)
+			break;
+		buf_init(&b, PROTO_FRAME_MAX);
+		proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+		proto_begin(&b, FT_ENV, &mark);
+		proto_field_put_u32(&b, ENV_OP, ENV_UNSET);
+		for (int k = i; k < i + 1000; k++) {
+			char n[32];
+
+			snprintf(n, sizeof(n), "MANY_%d", k);
+			proto_field_put_str(&b, ENV_NAME, n);
+		}
+		proto_end(&b, mark);
+		send_buf(&q, &b);
+		buf_free(&b);
+		expect_error_or_ok(&q);
+		peer_close(&q);
+	}
+	buf_free(&before);
+	buf_free(&after);
+	return r;
+}
+
+static int c_detached_limit(void)
+{
+	enum { N = 256 };
+	static pid_t pids[N];
+	int started = 0, r = 0;
+	struct peer p;
+
+	/* docs/PROTOCOL.md: at most 256 detached commands; past that, EXEC
+	 * is answered EAGAIN. */
+	for (int i = 0; i < N; i++) {
+		if (start_cmd(&p, false, EXEC_F_DETACH, &pids[i]) < 0) {
+			r = fail("detached command %d did not start: %s", i + 1, why);
+			peer_close(&p);
+			break;
+		}
+		peer_close(&p);
+		started++;
+	}
+	if (r == 0) {
+		char *argv[] = { "sleep", "30", NULL };
+
+		if (peer_open(&p) < 0)
+			return -1;
+		send_hello(&p);
+		send_exec(&p, argv, NULL, NULL, EXEC_F_DETACH);
+		r = expect_error(&p, EAGAIN, "too many commands");
+		peer_close(&p);
+	}
+	for (int i = 0; i < started; i++)
+		if (kill_and_collect(pids[i]) < 0 && r == 0)
+			r = -1;
+	return r;
+}
+
+static int c_forward_bytes_before_reply(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+	struct buf b;
+	struct peer p;
+
+	/* Something listens; the client does not wait for OK before it
+	 * starts the byte stream. */
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0 ||
+	    getsockname(s, (struct sockaddr *)&sa, &len) < 0)
+		return fail("cannot listen: %s", strerror(errno));
+	if (peer_open(&p) < 0) {
+		close(s);
+		return -1;
+	}
+	buf_init(&b, 4096);
+	proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+	proto_forward_put(&b, ntohs(sa.sin_port));
+	buf_append(&b, "GET / HTTP/1.0\r\n\r\n", 18);
+	send_buf(&p, &b);
+	buf_free(&b);
+	r = expect_error(&p, EPROTO, "the client sent bytes before the reply");
+	peer_close(&p);
+	close(s);
+	return r;
 }
 
 /* ---- cases that hold connections open ---- */
@@ -2460,7 +2660,13 @@ static const struct {
 	{ "SET_TIME without REALTIME_NS: EINVAL", c_set_time_missing, NULL },
 	{ "ENV with a bad name: EINVAL", c_env_bad_name, NULL },
 	{ "ENV with an unknown operation: EINVAL", c_env_bad_op, NULL },
-	{ "ENV list of more than 1 MiB: still well-formed frames", c_env_list_over_1m,
+	{ "EXTEND without a lifetime: EINVAL", c_extend_no_lifetime, NULL },
+	{ "ENV set of 5,000 variables: refused, nothing changed", c_env_set_5000,
+	  "server/control.c control_env: the 4,096-variable limit is met while applying, after "
+	  "the check; the refused request stays half applied (and unsaved)" },
+	{ "256 detached commands, then one more: EAGAIN", c_detached_limit, NULL },
+	{ "FORWARD with bytes before the reply: EPROTO", c_forward_bytes_before_reply, NULL },
+	{ "ENV list of 2.4 MiB: still well-formed frames", c_env_list_over_1m,
 	  "server/control.c control_env: a list over the frame cap leaves half an ENV_LIST "
 	  "frame in the queue before the ERROR" },
 	{ "INFO with a payload: EBADMSG", c_info_with_payload, NULL },
