@@ -2220,8 +2220,64 @@ static int c_client_never_reads(void)
 		peer_close(&p);
 		return fail("the flooding command is not running (%d found)", procs_with(marker));
 	}
+	/* Unread output waits in the pipe (the command blocks), not in the
+	 * agent: a frame or two at most. */
+	if (rss_kib(server) > base_rss + 4096) {
+		long rss = rss_kib(server);
+
+		peer_close(&p);
+		return fail("the server grew to %ld KiB (from %ld) with output nobody reads", rss,
+			    base_rss);
+	}
 	peer_close(&p);
 	return wait_procs_gone(marker, 5000);
+}
+
+static int c_stdin_flood(void)
+{
+	char *argv[] = { "sleep", "30", NULL };
+	uint8_t *chunk = calloc(1, PROTO_FRAME_MAX);
+	uint64_t end = now_ms() + 1500;
+	size_t sent = 0;
+	struct buf b;
+	struct peer p;
+	long rss;
+
+	/* A command that never reads its input, and a client that sends
+	 * 1 MiB STDIN frames as fast as it can: the agent queues 256 KiB
+	 * (docs/PROTOCOL.md), then stops reading; the client blocks. */
+	if (!chunk)
+		return fail("out of memory");
+	if (peer_open(&p) < 0) {
+		free(chunk);
+		return -1;
+	}
+	send_hello(&p);
+	send_exec(&p, argv, NULL, NULL, EXEC_F_STDIN);
+	fcntl(p.fd, F_SETFL, fcntl(p.fd, F_GETFL) | O_NONBLOCK);
+	buf_init(&b, 2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX));
+	proto_put(&b, FT_STDIN, chunk, PROTO_FRAME_MAX);
+	while (now_ms() < end) {
+		struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = send(p.fd, buf_head(&b) + sent % buf_len(&b),
+			 buf_len(&b) - sent % buf_len(&b), MSG_NOSIGNAL);
+		if (n > 0)
+			sent += (size_t)n;
+	}
+	rss = rss_kib(server);
+	buf_free(&b);
+	free(chunk);
+	peer_close(&p);
+	if (sent > 8u << 20)
+		return fail("the agent took %zu bytes of input a command never read", sent);
+	if (rss > base_rss + 4096)
+		return fail("the server grew to %ld KiB (from %ld) with input nobody reads", rss,
+			    base_rss);
+	return 0;
 }
 
 static int c_client_vanishes(void)
@@ -2406,6 +2462,56 @@ static int c_forward_bytes_before_reply(void)
 	r = expect_error(&p, EPROTO, "the client sent bytes before the reply");
 	peer_close(&p);
 	close(s);
+	return r;
+}
+
+static int c_preauth_memory(void)
+{
+	enum { N = 256 };
+	static struct peer ps[N];
+	uint8_t *junk = calloc(1, PROTO_HDR_LEN + PROTO_FRAME_MAX);
+	long before = rss_kib(server), during;
+	int r = 0, opened = 0;
+
+	/* Before HELLO (and before a token is proven) a client is nobody:
+	 * what it can make the agent hold must be small. Each of these sends
+	 * a header announcing a 1 MiB HELLO and all of it but the last byte,
+	 * then waits. HELLO is 8 bytes and AUTH 32; allowed here: 64 KiB per
+	 * connection. */
+	if (!junk)
+		return fail("out of memory");
+	proto_hdr_put(junk, FT_HELLO, PROTO_FRAME_MAX);
+	for (int i = 0; i < N; i++, opened++) {
+		uint64_t deadline = now_ms() + 2000;
+		size_t sent = 0, want = PROTO_HDR_LEN + PROTO_FRAME_MAX - 1;
+
+		if (peer_open(&ps[i]) < 0) {
+			r = -1;
+			break;
+		}
+		/* All of it, unless the agent stops reading (it may: that is
+		 * a way to bound it too). */
+		fcntl(ps[i].fd, F_SETFL, fcntl(ps[i].fd, F_GETFL) | O_NONBLOCK);
+		while (sent < want && now_ms() < deadline) {
+			struct pollfd pfd = { .fd = ps[i].fd, .events = POLLOUT };
+			ssize_t n;
+
+			poll(&pfd, 1, 100);
+			n = send(ps[i].fd, junk + sent, want - sent, MSG_NOSIGNAL);
+			if (n > 0)
+				sent += (size_t)n;
+			else if (n < 0 && errno != EAGAIN)
+				break;
+		}
+	}
+	usleep(200000);
+	during = rss_kib(server);
+	for (int i = 0; i < opened; i++)
+		peer_close(&ps[i]);
+	free(junk);
+	if (r == 0 && during - before > N * 64)
+		r = fail("%d clients that never said HELLO hold %ld KiB of the server (%ld KiB each)",
+			 N, during - before, (during - before) / N);
 	return r;
 }
 
@@ -2673,8 +2779,16 @@ static const struct {
 	{ "EXEC as a user that does not exist: not started (126)", c_no_such_user, NULL },
 	{ "FS_STAT without PATH: EINVAL", c_fs_missing_path, NULL },
 	{ "FS_STAT with PATH twice: EINVAL", c_fs_duplicate_path, NULL },
-	{ "a client that never reads, then leaves: the command is stopped", c_client_never_reads, NULL },
+	{ "a client that never reads (yes), then leaves: bounded, the command is stopped",
+	  c_client_never_reads, NULL },
 	{ "a client that leaves mid-command: the command and its child are stopped", c_client_vanishes, NULL },
+	{ "1 MiB STDIN frames to a command that never reads: the agent stops taking them",
+	  c_stdin_flood, "server/conn.c update_events: a paused connection with nothing to send "
+	  "leaves epoll, so its hang-up goes unseen: the command is never hung up on, and its "
+	  "connection, pipes and queued input stay until it ends by itself" },
+	{ "256 clients with a 1 MiB HELLO, all but a byte: the memory they hold is small",
+	  c_preauth_memory, "server/conn.c: before HELLO and AUTH, a frame may still be 1 MiB, "
+	  "and the agent buffers it whole: 1,024 connections pin 1 GiB" },
 	{ "silent, HELLO-only and dribbling clients: ETIMEDOUT after 10 s", c_silent_connections, NULL },
 	{ "2,000 connections at once: 1,024 served, the rest EAGAIN", c_2000_connections, NULL },
 };
@@ -2735,11 +2849,22 @@ int main(int argc, char **argv)
 		why[0] = '\0';
 		t0 = now_ms();
 		r = cases[i].fn();
-		if (r == 0)
-			r = healthy();
-		else if (!server_alive())
-			snprintf(why + strlen(why), sizeof(why) - strlen(why),
-				 "; and the server process %d is gone", (int)server);
+		/* Whatever the answer was, the agent must recover from it. */
+		{
+			char answer[sizeof(why)];
+
+			memcpy(answer, why, sizeof(answer));
+			if (healthy() < 0) {
+				char after[sizeof(why)];
+
+				memcpy(after, why, sizeof(after));
+				snprintf(why, sizeof(why), "%s%safterwards: %s", r ? answer : "",
+					 r ? "; " : "", after);
+				r = -1;
+			} else {
+				memcpy(why, answer, sizeof(why));
+			}
+		}
 		printf("%s - %s: %s\n", r == 0 ? "ok" : "not ok", suite, cases[i].name);
 		if (r != 0) {
 			printf("#   %s\n", why);
