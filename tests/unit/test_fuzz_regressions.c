@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -39,6 +40,14 @@ static char current_input[512];
 #include "server/server.h"
 
 #define CORPUS "tests/fuzz/corpus"
+
+/* With make asan, UBSan stops the process at its first report (it only
+ * prints by default), so undefined behaviour fails a test here. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
 
 /* ---- the corpora ---- */
 
@@ -358,12 +367,39 @@ static void test_env_set_over_limit_changes_nothing(void **state)
 	assert_int_equal(cfg->envc, 0);
 }
 
+/* The hostile table under make asan ("100,000 empty STDIN frames"):
+ * job_frame (exec/job.c) appends each empty STDIN payload to the
+ * command's input queue, and buf_append (lib/buf.c) then passes the empty
+ * queue's NULL data to memcpy, which C leaves undefined even for 0 bytes
+ * (UBSan: "lib/buf.c:56: null pointer passed as argument 1"). In a child,
+ * which UBSan stops (see above) in the instrumented build. */
+static void test_buf_append_nothing_to_empty(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct buf b;
+		int r;
+
+		buf_init(&b, 1024);
+		r = buf_append(&b, "", 0);
+		_exit(r == 0 && buf_len(&b) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("appending 0 bytes to an empty buf: child status 0x%x (UBSan report above?)",
+			 status);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_corpus_frame),
 		cmocka_unit_test(test_corpus_payloads),
 		cmocka_unit_test(test_corpus_config),
+		cmocka_unit_test(test_buf_append_nothing_to_empty),
 		cmocka_unit_test_setup_teardown(test_env_list_over_frame_cap, agent_setup,
 						agent_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_reason_survives_a_long_name, agent_setup,
