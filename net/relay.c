@@ -17,9 +17,16 @@
 #include "lib/loop.h"
 #include "lib/util.h"
 
-/* A pipe starts at the kernel's default (64 KiB); a direction that fills
- * it gets this much, which halves the wake-ups of a bulk transfer. */
-#define PIPE_BIG (256 * 1024)
+/* A pipe starts at the kernel's default (64 KiB). A busy direction (one
+ * that filled its pipe) gets a 1 MiB pipe and, when it writes into a Unix
+ * socket, a 4 MiB send buffer: how much one wake-up can move is what
+ * limits a relay, and the defaults (64 KiB, 208 KiB) cost it a quarter of
+ * its throughput. TCP sizes its own buffers and vsock has its own credit.
+ * At most BUSY_MAX directions are busy at once, which bounds the memory
+ * this takes however many connections there are. */
+#define PIPE_BIG (1024 * 1024)
+#define UNIX_SNDBUF_BIG (4 * 1024 * 1024)
+#define BUSY_MAX 32
 #define COPY_CHUNK (64 * 1024)
 
 struct relay;
@@ -38,7 +45,8 @@ struct dir {
 	size_t cap;
 	bool eof;          /* the source ended */
 	bool full;         /* the pipe took no more: wait for the destination */
-	bool grown;
+	bool grown;        /* tried to become busy (once) */
+	bool busy;         /* holds one of the BUSY_MAX slots */
 	bool done;
 	bool copy;         /* read/write through buf instead of splice */
 	uint8_t *buf;
@@ -56,7 +64,7 @@ struct relay {
 	bool finished;
 };
 
-static unsigned nrelays;
+static unsigned nrelays, nbusy;
 
 unsigned relay_count(void) { return nrelays; }
 
@@ -109,6 +117,10 @@ static void close_fd(struct relay *r, int fd)
 
 static void dir_release(struct dir *d)
 {
+	if (d->busy) {
+		d->busy = false;
+		nbusy--;
+	}
 	fd_close(&d->pipe[0]);
 	fd_close(&d->pipe[1]);
 	free(d->buf);
@@ -149,19 +161,37 @@ static int pipe_open(struct dir *d)
 	return 0;
 }
 
-static void pipe_grow(struct dir *d)
+static bool is_unix_socket(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+/* The direction filled its pipe: give it bigger buffers, if a slot is
+ * free. Both may fail (an unprivileged user over the pipe quota, or
+ * without CAP_NET_ADMIN): the defaults still work. */
+static void dir_busy(struct dir *d)
 {
 	int sz;
 
 	if (d->grown)
 		return;
 	d->grown = true;
-	/* May fail for an unprivileged user over the pipe quota: the
-	 * default size still works. */
+	if (nbusy >= BUSY_MAX)
+		return;
+	d->busy = true;
+	nbusy++;
 	sz = fcntl(d->pipe[0], F_SETPIPE_SZ, PIPE_BIG);
 	if (sz > 0 && (size_t)sz > d->cap) {
 		d->cap = (size_t)sz;
 		d->full = false;
+	}
+	if (d->to >= 0 && is_unix_socket(d->to)) {
+		sz = UNIX_SNDBUF_BIG;
+		if (setsockopt(d->to, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(d->to, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	}
 }
 
@@ -234,7 +264,7 @@ static int splice_step(struct dir *d, bool *moved)
 			d->queued += (size_t)n;
 			*moved = true;
 			if (d->queued == d->cap)
-				pipe_grow(d);
+				dir_busy(d);
 		} else if (n == 0) {
 			d->eof = true;
 		} else if (errno == EAGAIN) {
@@ -243,7 +273,7 @@ static int splice_step(struct dir *d, bool *moved)
 			 * read again once the destination took some. */
 			if (d->queued) {
 				d->full = true;
-				pipe_grow(d);
+				dir_busy(d);
 			}
 		} else if (errno == EINVAL) {
 			if ((rc = to_copy(d)) < 0)
