@@ -15,6 +15,13 @@ MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 	vsock_loopback"
 KERNEL_META=linux-image-cloud-amd64
 
+# Debian programs the guest carries, as HOST_PATH[:GUEST_PATH]: the SSH
+# server that `sbx ssh` logs in to, and the SFTP server that scp uses
+# (dropbear runs it from /usr/lib/sftp-server). They are dynamically
+# linked: the loader and every library ldd names are copied as well.
+GUEST_PROGRAMS="/usr/sbin/dropbear
+	/usr/lib/openssh/sftp-server:/usr/lib/sftp-server"
+
 B=build
 W=$B/rootfs			# scratch: tools, generated files, specs
 K=$B/kernel			# cache: the kernel package, unpacked
@@ -28,6 +35,9 @@ fail() { say "$*"; exit 1; }
 
 [ -e "$SBX_INIT" ] || fail "$SBX_INIT is missing (make build/sbx-init)"
 [ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing (scripts/deps.sh: busybox-static)"
+for p in $GUEST_PROGRAMS; do
+	[ -x "${p%%:*}" ] || fail "${p%%:*} is missing (scripts/deps.sh: dropbear-bin, openssh-sftp-server)"
+done
 mkdir -p "$W" "$K"
 
 # ---- kernel: resolve the metapackage, download once, unpack, depmod --------
@@ -54,11 +64,21 @@ fi
 KVER=$(ls "$K/root/lib/modules")
 MODDIR=$K/root/lib/modules/$KVER
 
+# The shared libraries of $GUEST_PROGRAMS and the dynamic loader, as the
+# paths ldd prints (where the loader looks for them), sorted and unique.
+guest_libs() {
+	for p in $GUEST_PROGRAMS; do
+		ldd "${p%%:*}" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+	done | sort -u
+}
+GUEST_LIBS=$(guest_libs)
+
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
-stamp=$( (echo "$MODULES $KVER $SOURCE_DATE_EPOCH"
+stamp=$( (echo "$MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
 	cat rootfs/build.sh rootfs/*.c rootfs/*.h host/tsc.c tests/system/vsock-tool.c \
-		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-*) | sha256sum)
+		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-* $GUEST_LIBS \
+		$(for p in $GUEST_PROGRAMS; do echo "${p%%:*}"; done)) | sha256sum)
 uptodate=1
 for f in $OUTPUTS; do [ -e "$f" ] || uptodate=; done
 if [ -n "$uptodate" ] && [ "$(cat "$W/stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -134,6 +154,11 @@ EOF
 cat > "$W/etc/resolv.conf" <<'EOF'
 # The sandbox has no network until the host grants one.
 EOF
+# Login shells the SSH server accepts.
+cat > "$W/etc/shells" <<'EOF'
+/bin/sh
+/bin/ash
+EOF
 
 # ---- what goes into the initramfs (mkcpio spec, see mkcpio --help) ----------
 initramfs_spec() {
@@ -154,7 +179,15 @@ initramfs_spec() {
 		sed 's|.*|slink & /bin/busybox 0777 0 0|'
 	echo "file usr/bin/vsock-tool $B/vsock-tool 0755 0 0"
 
-	for f in passwd group hosts resolv.conf; do
+	for p in $GUEST_PROGRAMS; do
+		dst=${p#*:}
+		echo "file ${dst#/} ${p%%:*} 0755 0 0"
+	done
+	for lib in $GUEST_LIBS; do
+		echo "file ${lib#/} $(readlink -f "$lib") 0755 0 0"
+	done
+
+	for f in passwd group hosts resolv.conf shells; do
 		echo "file etc/$f $W/etc/$f 0644 0 0"
 	done
 	echo "file etc/sbx/modules $W/etc/modules 0644 0 0"
