@@ -249,9 +249,11 @@ static void key_add(struct conn *c, struct keyfile *k)
 		conn_fail(c, ENOMEM, "out of memory");
 		return;
 	}
-	memcpy(text, k->text, k->len);
-	if (k->len && k->text[k->len - 1] != '\n')
-		text[k->len] = '\n';
+	if (k->len) {
+		memcpy(text, k->text, k->len);
+		if (k->text[k->len - 1] != '\n')
+			text[k->len] = '\n';
+	}
 	memcpy(text + len - strlen(line), line, strlen(line));
 	r = write_keys(k, text, len, why, sizeof(why));
 	free(text);
