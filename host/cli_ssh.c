@@ -140,9 +140,12 @@ static void print_command(FILE *f, char *const *argv)
 	fputc('\n', f);
 }
 
+/* An argument vector and the strings it owns. */
 struct args {
 	char *v[ARGS_MAX + 1];
 	int n;
+	char *owned[ARGS_MAX];
+	int nowned;
 };
 
 static void add(struct args *a, char *s)
@@ -153,6 +156,20 @@ static void add(struct args *a, char *s)
 	}
 	a->v[a->n++] = s;
 	a->v[a->n] = NULL;
+}
+
+/* Adds s, which a now owns. */
+static void add_own(struct args *a, char *s)
+{
+	add(a, s);
+	a->owned[a->nowned++] = s;
+}
+
+static void args_free(struct args *a)
+{
+	for (int i = 0; i < a->nowned; i++)
+		free(a->owned[i]);
+	a->n = a->nowned = 0;
 }
 
 /* Everything sbx knows about reaching this sandbox with ssh. */
@@ -178,13 +195,13 @@ static void add_trust(struct args *a, const struct login *l)
 	add(a, "-o");
 	add(a, "IdentityAgent=none");
 	add(a, "-o");
-	add(a, fmt("UserKnownHostsFile=%s", l->known_hosts));
+	add_own(a, fmt("UserKnownHostsFile=%s", l->known_hosts));
 	add(a, "-o");
 	add(a, "GlobalKnownHostsFile=/dev/null");
 	add(a, "-o");
 	add(a, "StrictHostKeyChecking=yes");
 	add(a, "-o");
-	add(a, fmt("HostKeyAlias=%s", l->alias));
+	add_own(a, fmt("HostKeyAlias=%s", l->alias));
 	add(a, "-o");
 	add(a, "HostKeyAlgorithms=ssh-ed25519");
 	add(a, "-o");
@@ -203,17 +220,23 @@ static void add_proxy(struct args *a, const struct login *l)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *cmd;
+	char *cmd, *qself, *qaddr, *esc;
 
 	if (n <= 0) {
 		cli_error("cannot find the sbx executable: %s", strerror(errno));
 		exit(CLI_FAIL);
 	}
 	self[n] = '\0';
-	cmd = fmt("%s --connect %s expose --stdio %u", shell_quote(self),
-		  shell_quote(l->t.addr), (unsigned)l->srv.port);
+	qself = shell_quote(self);
+	qaddr = shell_quote(l->t.addr);
+	cmd = fmt("%s --connect %s expose --stdio %u", qself, qaddr, (unsigned)l->srv.port);
+	esc = percent_escape(cmd);
 	add(a, "-o");
-	add(a, fmt("ProxyCommand=%s", percent_escape(cmd)));
+	add_own(a, fmt("ProxyCommand=%s", esc));
+	free(qself);
+	free(qaddr);
+	free(cmd);
+	free(esc);
 }
 
 /* Authorizes sbx's key, starts the server, pins its key. */
@@ -260,18 +283,19 @@ static void announce_ssh(void *arg, const struct sbx_expose *x)
 	add(&a, "-o");
 	add(&a, "IdentitiesOnly=yes");
 	add(&a, "-o");
-	add(&a, fmt("UserKnownHostsFile=%s", l->known_hosts));
+	add_own(&a, fmt("UserKnownHostsFile=%s", l->known_hosts));
 	add(&a, "-o");
 	add(&a, "StrictHostKeyChecking=yes");
 	add(&a, "-o");
-	add(&a, fmt("HostKeyAlias=%s", l->alias));
+	add_own(&a, fmt("HostKeyAlias=%s", l->alias));
 	add(&a, "-p");
-	add(&a, fmt("%u", sbx_expose_port(x)));
-	add(&a, fmt("%s@%s", l->user, sbx_expose_host(x)));
+	add_own(&a, fmt("%u", sbx_expose_port(x)));
+	add_own(&a, fmt("%s@%s", l->user, sbx_expose_host(x)));
 	printf("hostname: %s\nport:     %u\nusername: %s\nhost key: %s\ncommand:  ",
 	       sbx_expose_host(x), sbx_expose_port(x), l->user, l->srv.fingerprint);
 	print_command(stdout, a.v);
 	fflush(stdout);
+	args_free(&a);
 }
 
 static int read_key_file(const char *path, char *out, size_t n)
@@ -428,9 +452,12 @@ int cli_ssh(struct cli *cli, int argc, char **argv)
 	}
 	if (scp) {
 		add(&a, "-o");
-		add(&a, fmt("User=%s", l.user));
+		add_own(&a, fmt("User=%s", l.user));
 		for (; i < argc; i++)
-			add(&a, argv[i][0] == ':' ? fmt("%s%s", l.alias, argv[i]) : argv[i]);
+			if (argv[i][0] == ':')
+				add_own(&a, fmt("%s%s", l.alias, argv[i]));
+			else
+				add(&a, argv[i]);
 	} else {
 		add(&a, "-l");
 		add(&a, (char *)l.user);
@@ -444,6 +471,7 @@ int cli_ssh(struct cli *cli, int argc, char **argv)
 	}
 	if (print) {
 		print_command(stdout, a.v);
+		args_free(&a);
 		return 0;
 	}
 	fflush(NULL);
