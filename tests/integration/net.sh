@@ -289,6 +289,14 @@ test_ssh_expose() {
 	expect_eq "the printed command" "$(eval "$cmd -- echo exposed" </dev/null 2>&1)" exposed
 }
 
+# Under make asan: the sanitizers report into these logs.
+test_no_sanitizer_reports() {
+	! grep -q -E "AddressSanitizer|LeakSanitizer|runtime error" "$AGENT_LOG" \
+		"$T_TMP/ssh-agent.log" "$T_TMP/expose.err" 2>/dev/null ||
+		fail "sanitizer reports: $(grep -h -A5 -E "Sanitizer|runtime error" "$AGENT_LOG" \
+			"$T_TMP/ssh-agent.log" "$T_TMP/expose.err" 2>/dev/null | head -40)"
+}
+
 start_agent dev || { echo "not ok - $SUITE: agent starts"; exit 1; }
 FDS_BEFORE=$(server_fds)
 t "echo through sbx expose --stdio" test_echo_stdio
@@ -317,3 +325,4 @@ t "ssh: a wrong host key is refused" test_ssh_wrong_host_key
 t "ssh: the host key stays the same" test_ssh_host_key_stable
 t "ssh: the server is restarted when it dies" test_ssh_server_restarts
 t "ssh --expose: hostname, port, user and a command that works" test_ssh_expose
+t "no sanitizer reports from the agents or sbx expose" test_no_sanitizer_reports
