@@ -18,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec/cgroup.h"
 #include "exec/job.h"
+#include "exec/restrict.h"
 #include "exec/spawn.h"
 #include "exec/user.h"
 #include "lib/log.h"
@@ -147,14 +149,25 @@ fail:
 	return r;
 }
 
-static void spawn_failed(struct conn *c, const struct exec_req *req, const char *cwd,
+/* A name for a message: long ones are cut so that the reason after them
+ * still fits in the 4 KiB a message has. */
+static const char *shown(const char *name, char *buf, size_t n)
+{
+	if (strlen(name) < 256)
+		return name;
+	snprintf(buf, n, "%.200s... (%zu bytes)", name, strlen(name));
+	return buf;
+}
+
+static void spawn_failed(struct conn *c, const struct exec_req *req, const char *cwd0,
 			 const struct user *u, const struct spawn_err *e)
 {
-	const char *prog = req->argv[0];
+	char pbuf[256], cbuf[256];
+	const char *prog = shown(req->argv[0], pbuf, sizeof(pbuf)), *cwd = shown(cwd0, cbuf, sizeof(cbuf));
 
 	switch (e->stage) {
 	case SPAWN_EXEC:
-		if (e->err == ENOENT && strchr(prog, '/'))
+		if (e->err == ENOENT && strchr(req->argv[0], '/'))
 			not_started(c, 127, "no such file or directory: %s", prog);
 		else if (e->err == ENOENT)
 			not_started(c, 127, "command not found: %s", prog);
@@ -196,14 +209,14 @@ void exec_start(struct conn *c, const struct frame *f)
 	struct exec_req req;
 	struct proto_err e;
 	struct user u, def;
-	struct spawn_req sr = { .ctty = -1 };
+	struct spawn_req sr = { .ctty = -1, .cgroup_procs = -1 };
 	struct spawn_err se;
 	struct job_spawned js = { .our_child = true, .out_ring = -1, .err_ring = -1 };
 	struct timespec now;
 	char cwd[PATH_MAX], **envp = NULL;
 	size_t envc = 0;
 	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
-	int master = -1, slave = -1, devnull = server_devnull(), r;
+	int master = -1, slave = -1, devnull = server_devnull(), cg = -1, r;
 	const char *who;
 
 	if (proto_exec_decode(f, &req, &e) < 0) {
@@ -261,8 +274,18 @@ void exec_start(struct conn *c, const struct frame *f)
 	sr.groups = u.groups;
 	sr.ngroups = u.ngroups;
 	sr.set_ids = !(u.uid == geteuid() && u.gid == getegid());
+	cg = cgroup_new(&js.cgroup);
+	if (cg < 0)
+		js.cgroup = 0;
+	sr.cgroup_procs = cg;
+	sr.reset_oom = server_in_vm();
+	sr.nofile = server_workload_nofile();
+	sr.restricted = server_config()->seccomp;
+	sr.filter = restrict_filter();
 
 	if (spawn_process(&sr, &js.pid, &se) < 0) {
+		if (js.cgroup)
+			cgroup_done(js.cgroup);
 		spawn_failed(c, &req, cwd, &u, &se);
 		goto out;
 	}
@@ -293,6 +316,7 @@ out:
 	}
 	fd_close(&master);
 	fd_close(&slave);
+	fd_close(&cg);
 	free_env(envp, envc);
 	proto_exec_free(&req);
 }

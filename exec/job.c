@@ -26,6 +26,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "exec/cgroup.h"
 #include "exec/reap.h"
 #include "exec/ring.h"
 #include "lib/log.h"
@@ -75,6 +76,8 @@ struct job {
 	bool hup;             /* attached job whose client went away: being killed */
 	bool exit_sent;       /* to the current client */
 	bool collected;       /* a client has the exit status: forget us */
+	unsigned cgroup;      /* its own cgroup, 0: none */
+	bool oom;             /* the kernel's OOM killer killed in it */
 };
 
 static struct job *jobs;
@@ -291,7 +294,8 @@ static void exit_status_of(const struct job *j, struct exit_status *x)
 	if (WIFSIGNALED(j->status)) {
 		x->how = EXIT_SIGNALED;
 		x->value = WTERMSIG(j->status);
-		x->flags = WCOREDUMP(j->status) ? EXIT_F_CORE : 0;
+		x->flags = (WCOREDUMP(j->status) ? EXIT_F_CORE : 0) |
+			   (j->oom && x->value == SIGKILL ? EXIT_F_OOM : 0);
 	} else {
 		x->how = EXIT_EXITED;
 		x->value = WEXITSTATUS(j->status);
@@ -381,6 +385,8 @@ static void job_free(struct job *j)
 	ring_close(&j->out.ring);
 	ring_close(&j->err.ring);
 	buf_free(&j->in_q);
+	if (j->cgroup)
+		cgroup_done(j->cgroup);
 	if (j->held)
 		server_job_done(j->pid);
 	/* Its watches may still be in this batch of events. */
@@ -405,6 +411,7 @@ static void ended(struct job *j, int status)
 
 	j->running = false;
 	j->status = status;
+	j->oom = j->cgroup && WIFSIGNALED(status) && cgroup_oom_killed(j->cgroup);
 	timer_cancel(&j->timer);
 	if (j->held)
 		server_job_status(j->pid, status);
@@ -711,6 +718,7 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 	j->keep = sp->keep;
 	j->our_child = sp->our_child;
 	j->started_ns = sp->started_ns;
+	j->cgroup = sp->cgroup;
 	j->running = !sp->exited;
 	j->status = sp->status;
 	memcpy(j->argv, sp->argv, sizeof(j->argv));

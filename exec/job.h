@@ -33,6 +33,7 @@ struct job_spawned {
 	char argv[JOB_ARGV_MAX];
 	bool exited;          /* restored jobs: already ended */
 	int status;
+	unsigned cgroup;      /* its cgroup (exec/cgroup.h), 0: none */
 };
 
 /* Room for one more job? (detached: also under JOBS_DETACHED_MAX) */

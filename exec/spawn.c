@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "exec/restrict.h"
 #include "lib/util.h"
 
 #define SPAWN_STACK (64 * 1024)
@@ -59,6 +60,8 @@ static void exec_search(struct spawn_ctx *ctx, const struct spawn_req *r)
 				eacces = true;
 			else if (errno != ENOENT && errno != ENOTDIR)
 				err = errno;
+		} else if (err == ENOENT) {
+			err = ENAMETOOLONG;
 		}
 		if (!*end)
 			break;
@@ -87,6 +90,26 @@ static int child_main(void *arg)
 		} else if (dup2(r->fd[i], i) < 0) {
 			child_fail(ctx, SPAWN_SETUP, errno);
 		}
+	}
+	/* Into its own cgroup before it can fork, ordinary OOM and file
+	 * limits, then the restrictions while still privileged enough to
+	 * install them. */
+	if (r->cgroup_procs >= 0 && write(r->cgroup_procs, "0", 1) < 0)
+		child_fail(ctx, SPAWN_SETUP, errno);
+	if (r->reset_oom) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) < 0)
+			child_fail(ctx, SPAWN_SETUP, errno);
+		close(fd);
+	}
+	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
+		child_fail(ctx, SPAWN_SETUP, errno);
+	if (r->restricted) {
+		int e = restrict_apply(r->filter);
+
+		if (e < 0)
+			child_fail(ctx, SPAWN_SETUP, -e);
 	}
 	if (r->set_ids) {
 		if (setgroups((size_t)r->ngroups, r->groups) < 0 || setgid(r->gid) < 0 ||

@@ -7,7 +7,10 @@
 #define SBX_SPAWN_H
 
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+
+struct sock_fprog;
 
 #define SPAWN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -24,6 +27,11 @@ struct spawn_req {
 	int ngroups;
 	int fd[3];             /* become the child's 0, 1, 2 */
 	int ctty;              /* >= 0: make this tty the controlling terminal */
+	int cgroup_procs;      /* >= 0: the cgroup.procs to join before exec */
+	bool reset_oom;        /* the agent is OOM-proof; the workload must not be */
+	const struct rlimit *nofile; /* RLIMIT_NOFILE for the workload, or NULL */
+	bool restricted;       /* drop capabilities, install the seccomp filter */
+	const struct sock_fprog *filter;
 };
 
 enum spawn_stage { SPAWN_OK = 0, SPAWN_SETUP, SPAWN_CWD, SPAWN_IDS, SPAWN_EXEC };

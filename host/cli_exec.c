@@ -198,6 +198,9 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o)
 	}
 	if (x.how == EXIT_NOT_STARTED)
 		cli_error("%s", x.msg);
+	else if (x.oom)
+		cli_error("the command was killed by the out-of-memory killer (oom): it used all the "
+			  "memory the sandbox gives commands");
 	return sbx_exit_status(&x);
 }
 

@@ -33,6 +33,16 @@ struct sbx_conn {
 static int fail(struct sbx_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static uint8_t token_key[32];
+static bool have_token;
+
+void sbx_set_token(const char *token)
+{
+	have_token = token && *token;
+	if (have_token)
+		proto_auth_key(token, token_key);
+}
+
 static int fail(struct sbx_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -46,6 +56,58 @@ static int fail(struct sbx_error *err, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -code;
+}
+
+static int lost(struct sbx_conn *c, struct sbx_error *err, int code);
+static int tx_some(struct sbx_conn *c, struct sbx_error *err);
+static int rx_some(struct sbx_conn *c, struct sbx_error *err);
+
+/* HELLO, wait for HELLO_OK and its challenge, answer with AUTH. */
+static int authenticate(struct sbx_conn *c, struct sbx_error *err)
+{
+	uint64_t deadline = time_mono_ns() + CONNECT_TIMEOUT_MS * NSEC_PER_MSEC;
+	struct proto_err pe;
+	struct hello_ok h;
+	struct frame f;
+	long n;
+	int r;
+
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+		if ((r = tx_some(c, err)) < 0)
+			return r;
+		n = proto_frame_parse(buf_head(&c->rx), buf_len(&c->rx), &f, &pe);
+		if (n < 0)
+			return fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
+		if (n > 0)
+			break;
+		if (time_mono_ns() > deadline)
+			return fail(err, ETIMEDOUT, "no answer from %s", c->addr);
+		poll(&p, 1, 100);
+		if ((r = rx_some(c, err)) < 0)
+			return r;
+	}
+	if (f.type == FT_ERROR) {
+		char msg[PROTO_MSG_MAX + 1];
+		int code;
+
+		if (proto_error_decode(&f, &code, msg, sizeof(msg), &pe) < 0)
+			return fail(err, pe.code, "bad ERROR frame from %s", c->addr);
+		return fail(err, code, "%s", msg);
+	}
+	if (f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &pe) < 0)
+		return fail(err, EPROTO, "%s did not answer HELLO", c->addr);
+	buf_consume(&c->rx, (size_t)n);
+	c->hello_done = true;
+	if (h.flags & HELLO_F_AUTH) {
+		uint8_t mac[PROTO_AUTH_LEN];
+
+		proto_auth_mac(token_key, h.nonce, mac);
+		if ((r = proto_put(&c->tx, FT_AUTH, mac, sizeof(mac))) < 0)
+			return fail(err, r, "cannot queue AUTH");
+	}
+	return 0;
 }
 
 int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
@@ -78,6 +140,10 @@ int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
 	    (r = proto_hello_put(&c->tx, PROTO_VERSION, PROTO_VERSION)) < 0) {
 		sbx_close(c);
 		return fail(err, r, "cannot set up the connection to %s", addr);
+	}
+	if (have_token && (r = authenticate(c, err)) < 0) {
+		sbx_close(c);
+		return r;
 	}
 	*out = c;
 	return 0;
@@ -324,6 +390,7 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 		ev->kind = SBX_EV_EXIT;
 		ev->exit.how = x.how;
 		ev->exit.core = x.flags & EXIT_F_CORE;
+		ev->exit.oom = x.flags & EXIT_F_OOM;
 		if (x.how == EXIT_SIGNALED)
 			ev->exit.signal = x.value;
 		else
@@ -669,21 +736,31 @@ int sbx_env_list(const char *addr, void (*fn)(void *arg, const char *entry), voi
 
 	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
 		return r;
-	if (f.type != FT_ENV_LIST) {
-		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
-		goto out;
-	}
-	proto_fields(&it, &f);
-	while ((r = proto_field_next(&it, &tag, &v, &len, &pe)) > 0) {
-		char entry[PROTO_MSG_MAX + 300];
+	/* ENV_LIST frames, then OK. */
+	while (f.type == FT_ENV_LIST) {
+		proto_fields(&it, &f);
+		while ((r = proto_field_next(&it, &tag, &v, &len, &pe)) > 0) {
+			char *entry;
 
-		if (tag != ENV_ENTRY)
-			continue;
-		snprintf(entry, sizeof(entry), "%.*s", (int)len, (const char *)v);
-		fn(arg, entry);
+			if (tag != ENV_ENTRY)
+				continue;
+			entry = strndup((const char *)v, len);
+			if (!entry) {
+				r = fail(err, ENOMEM, "out of memory");
+				goto out;
+			}
+			fn(arg, entry);
+			free(entry);
+		}
+		if (r < 0) {
+			r = fail(err, pe.code, "%s", pe.msg);
+			goto out;
+		}
+		if ((r = sbx_recv(c, &f, -1, err)) < 0)
+			goto out;
 	}
-	if (r < 0)
-		r = fail(err, pe.code, "%s", pe.msg);
+	if (f.type != FT_OK)
+		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
 out:
 	sbx_close(c);
 	return r;

@@ -55,6 +55,7 @@ static void usage(FILE *out)
 		"                  vsock:CID:PORT     AF_VSOCK (hosts with vhost-vsock)\n"
 		"                  hybrid:PATH:PORT   a Firecracker-style vsock socket\n"
 		"                  ($SBX_CONNECT does the same)\n"
+		"                  ($SBX_TOKEN: the agent's token, if it has one)\n"
 		"  --help          this text; `sbx COMMAND --help` for a command\n"
 		"\n"
 		"Exit status: a command's own status (128+N when it died of signal N),\n"
@@ -130,6 +131,8 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_set_prog("sbx");
+	/* A token for --connect; sandboxes by id bring their own. */
+	sbx_set_token(getenv("SBX_TOKEN"));
 	if (cli.connect && !*cli.connect)
 		cli.connect = NULL;
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {

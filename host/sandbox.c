@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,7 +267,16 @@ static pid_t start_qemu(char *const argv[], const char *log, const struct sandbo
 		setsid();
 		qemu = start_daemon(argv, log, -1);
 		(void)!write(p[1], &qemu, sizeof(qemu));
-		close(p[1]);
+		/* Hold nothing of the caller's: not its stdout (a shell's
+		 * $(sbx create) would wait for it), not its sockets. */
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		syscall(SYS_close_range, 3, ~0U, 0);
 		if (qemu < 0 || waitpid(qemu, &status, 0) != qemu)
 			_exit(1);
 		snprintf(path, sizeof(path), "%s/qemu.exit", sb->dir);
@@ -415,6 +425,7 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	}
 	snprintf(num, sizeof(num), "%u", ready_port);
 	kv_write(f, "ready_port", num);
+	kv_write(f, "token", sb->token);
 	for (size_t i = 0; o->env && o->env[i]; i++) {
 		const char *eq = strchr(o->env[i], '=');
 
@@ -555,6 +566,45 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 	return 0; /* unknown keys: written by a newer sbx */
 }
 
+/* The token: a file of its own, 0600, never in the metadata. */
+static int token_new(struct sandbox *sb, struct sbx_error *err)
+{
+	uint8_t raw[32];
+	char path[PATH_MAX + 16];
+	int fd;
+
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		return fail(err, EAGAIN, "no randomness for the sandbox token");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(sb->token + 2 * i, 3, "%02x", raw[i]);
+	path_in(path, sizeof(path), sb, "token");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || fd_write_all(fd, sb->token, strlen(sb->token)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	sbx_set_token(sb->token);
+	return 0;
+}
+
+static void token_load(struct sandbox *sb)
+{
+	char path[PATH_MAX + 16];
+	ssize_t n;
+	int fd;
+
+	path_in(path, sizeof(path), sb, "token");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, sb->token, sizeof(sb->token) - 1);
+	close(fd);
+	sb->token[n > 0 ? n : 0] = '\0';
+	sbx_set_token(sb->token);
+}
+
 static int meta_read(const char *dir, struct sandbox *sb)
 {
 	char path[PATH_MAX], err[256], text[65536];
@@ -572,7 +622,10 @@ static int meta_read(const char *dir, struct sandbox *sb)
 	if (n < 0)
 		return -EIO;
 	kv_parse_text(text, (size_t)n, path, meta_set, sb, err, sizeof(err));
-	return sb->id[0] ? 0 : -EBADMSG;
+	if (!sb->id[0])
+		return -EBADMSG;
+	token_load(sb);
+	return 0;
 }
 
 /* Stops what is left of a sandbox and removes its state directory. */
@@ -747,6 +800,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
 	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
 
+	if ((r = token_new(sb, err)) < 0)
+		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
 		r = fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));

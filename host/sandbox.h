@@ -56,6 +56,7 @@ struct sandbox {
 	unsigned cpus;
 	pid_t qemu_pid, vsockd_pid;
 	char accel[8];                /* "tcg" or "kvm" */
+	char token[65];               /* proves us to its agent (the file `token`) */
 	uint64_t boot_ms;             /* host: QEMU started -> agent ready */
 	struct ready_info ready;      /* the guest's own timings */
 	struct sandbox_label labels[SANDBOX_LABELS_MAX];

@@ -19,6 +19,11 @@ struct sbx_error {
 
 /* ---- connections ---- */
 
+/* The sandbox token to prove on every later connection (NULL: none).
+ * With a token, sbx_connect waits for the agent's challenge and answers it
+ * before returning (one round trip more). */
+void sbx_set_token(const char *token);
+
 /* Connects to addr and says hello (the reply is read lazily, with the
  * first answer, so a request can follow without a round trip). */
 struct sbx_conn;
@@ -66,6 +71,7 @@ struct sbx_exit {
 	int code;       /* exit code; 126/127 when not started */
 	int signal;     /* when EXIT_SIGNALED */
 	bool core;
+	bool oom;       /* killed by the kernel's out-of-memory killer */
 	char msg[PROTO_MSG_MAX + 1];
 };
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -41,6 +42,7 @@
 #define SERVER_STOP_NS (1 * NSEC_PER_SEC)
 #define KILL_WAIT_NS (5 * NSEC_PER_SEC)
 #define VM_STATE_DIR "/run/sbx"
+#define SERVER_CONFIG_FD 5
 #define NOFILE_WANT 16384
 
 static struct {
@@ -53,6 +55,7 @@ static struct {
 	int sfd;              /* signalfd */
 	int tfd;              /* timerfd: the next server restart */
 	int ctl;              /* our end of the control channel, or -1 */
+	int config_fd;        /* a VM's configuration, kept in a sealed memfd */
 	struct child server;
 	uint64_t server_started;
 	unsigned server_starts;
@@ -60,7 +63,7 @@ static struct {
 	char state_dir[256];  /* the agent's state (/run/sbx in a VM) */
 	bool own_state_dir;   /* made by us in development mode: removed at exit */
 	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
-} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1 };
+} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1, .config_fd = -1 };
 
 static void usage(FILE *out)
 {
@@ -110,7 +113,10 @@ static void start_server(void)
 
 	argv[argc++] = "sbx-init";
 	argv[argc++] = "--server";
-	if (st.config_path) {
+	if (st.config_fd >= 0) {
+		argv[argc++] = "--config";
+		argv[argc++] = "/proc/self/fd/5";
+	} else if (st.config_path) {
 		argv[argc++] = "--config";
 		argv[argc++] = (char *)st.config_path;
 	}
@@ -149,9 +155,17 @@ static void start_server(void)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(st.listen_fd, SERVER_LISTEN_FD) < 0 ||
-		    (sv[1] >= 0 && dup2(sv[1], SERVER_CTL_FD) < 0))
-			_exit(127);
+		int from[] = { st.listen_fd, sv[1], st.config_fd };
+		const int to[] = { SERVER_LISTEN_FD, SERVER_CTL_FD, SERVER_CONFIG_FD };
+
+		/* Out of the way first: a source may sit on another's
+		 * target number. */
+		for (size_t i = 0; i < ARRAY_SIZE(from); i++)
+			if (from[i] >= 0 && (from[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 10)) < 0)
+				_exit(127);
+		for (size_t i = 0; i < ARRAY_SIZE(from); i++)
+			if (from[i] >= 0 && dup2(from[i], to[i]) < 0)
+				_exit(127);
 		execv("/proc/self/exe", argv);
 		log_error(errno, "unable to execute the server");
 		_exit(127);
@@ -490,6 +504,35 @@ static void make_state_dir(void)
 		log_warn(errno, "unable to create %s", st.state_dir);
 }
 
+/* The configuration may hold the sandbox's token: move it out of the file
+ * system, where a workload running as root could read it, into a sealed
+ * memfd only this process and the server have (both non-dumpable; the
+ * workloads lose CAP_SYS_PTRACE, so /proc/1/fd is closed to them). */
+static void hide_config(void)
+{
+	char buf[65536];
+	ssize_t n;
+	int in = open(st.config_path, O_RDONLY | O_CLOEXEC), fd;
+
+	if (in < 0)
+		return;
+	n = read(in, buf, sizeof(buf));
+	close(in);
+	fd = memfd_create("sbx-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (n < 0 || fd < 0 || fd_write_all(fd, buf, (size_t)n) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		log_warn(errno, "unable to move the configuration out of %s", st.config_path);
+		if (fd >= 0)
+			close(fd);
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	st.config_fd = fd;
+	if (unlink(st.config_path) < 0)
+		log_warn(errno, "unable to remove %s", st.config_path);
+}
+
 /* Room to hold the fds of every job (init/hold.c). */
 static void raise_fd_limit(void)
 {
@@ -533,6 +576,18 @@ int init_main(int argc, char **argv)
 	}
 	make_state_dir();
 	raise_fd_limit();
+	if (st.vm) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		/* The kernel's OOM killer must never pick the agent; the
+		 * server inherits this, workloads reset it. */
+		if (fd < 0 || write(fd, "-1000", 5) < 0)
+			log_warn(errno, "unable to protect the agent from the OOM killer");
+		if (fd >= 0)
+			close(fd);
+		prctl(PR_SET_DUMPABLE, 0);
+		hide_config();
+	}
 	reap_set_orphan(on_orphan);
 
 	/* Every signal but the fault ones arrives through the signalfd. */

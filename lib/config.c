@@ -24,6 +24,8 @@ void config_init(struct config *c)
 	c->session_grace = CONFIG_SESSION_GRACE;
 	c->stop_grace = CONFIG_STOP_GRACE;
 	c->output_buffer = CONFIG_OUTPUT_BUFFER;
+	c->seccomp = true;
+	c->pids_max = CONFIG_PIDS_MAX;
 }
 
 void config_free(struct config *c)
@@ -182,6 +184,27 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 			return fail(err, n, EINVAL, "%s: '%s' is not a duration up to 1h (5s, 2m)",
 				    key, value);
 		*(key[1] == 'e' ? &c->session_grace : &c->stop_grace) = v;
+		return 0;
+	}
+	if (strcmp(key, "token") == 0) {
+		size_t len = strlen(value);
+
+		if (len < 16 || len > 256)
+			return fail(err, n, EINVAL, "%s: a token is 16 to 256 bytes%s", key, "");
+		str_copy(c->token, sizeof(c->token), value);
+		return 0;
+	}
+	if (strcmp(key, "seccomp") == 0) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);
+		c->seccomp = strcmp(value, "on") == 0;
+		return 0;
+	}
+	if (strcmp(key, "pids_max") == 0) {
+		if (str_to_u64(value, 4194304, &v) < 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not a number of processes (0: no limit)",
+				    key, value);
+		c->pids_max = v;
 		return 0;
 	}
 	if (strcmp(key, "output_buffer") == 0) {
@@ -413,6 +436,12 @@ int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_
 		if (!strchr(word, '=')) {
 			snprintf(msg, sizeof(msg), "'%s' has no value", word);
 			note_error(&first, err, n, "kernel command line", index, msg);
+			continue;
+		}
+		if (str_starts_with(word, "sbx.token=")) {
+			note_error(&first, err, n, "kernel command line", index,
+				   "sbx.token: a token on the kernel command line is readable by every "
+				   "process; put it in the configuration file");
 			continue;
 		}
 		if (apply_line(set_fn, c, word + 4, msg, sizeof(msg)) < 0)

@@ -32,7 +32,12 @@ struct config {
 	uint32_t ready_port;           /* host vsock port told when ready; 0: none */
 	char **labels;                 /* "KEY=value", keys unique, NULL-terminated */
 	size_t nlabels;
+	char token[257];               /* clients must prove it; empty: no token */
+	bool seccomp;                  /* restrict workloads (seccomp, capabilities) */
+	uint64_t pids_max;             /* workloads' pids.max (0: no limit) */
 };
+
+#define CONFIG_PIDS_MAX 4096
 
 #define CONFIG_LIFETIME_MAX (24 * 3600)
 #define CONFIG_READY_PORT 1023
@@ -50,7 +55,8 @@ void config_free(struct config *c);
 /* Sets one key. Returns 0, or -errno with a message naming the key. */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t n);
 
-/* Parses a whole file's text / a kernel command line. Every bad line is
+/* Parses a whole file's text / a kernel command line (where `token` is
+ * refused: every process can read /proc/cmdline). Every bad line is
  * logged (prefixed with `origin`) and skipped; returns 0 when all lines
  * were good, else -EINVAL with the first error in err. */
 int config_parse_text(struct config *c, const char *text, size_t len, const char *origin,

@@ -162,7 +162,7 @@ int loop_run_once(int max_ms)
 		/* A handler earlier in this batch may have quieted or
 		 * unregistered w; its event is stale then. */
 		if (w->added && w->in_epoll)
-			w->fn(w, evs[i].events & (w->events | EPOLLHUP | EPOLLERR));
+			w->fn(w, evs[i].events & (w->events | EPOLLHUP | EPOLLERR | EPOLLRDHUP));
 	}
 	run_timers();
 	bury();

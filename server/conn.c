@@ -12,8 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+
 #include "lib/log.h"
 #include "lib/util.h"
+#include "server/server.h"
 
 #define RX_CHUNK (64 * 1024)
 #define TX_MAX (2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX))
@@ -70,7 +73,7 @@ int conn_start(int fd)
 	buf_init(&c->tx, TX_MAX);
 	c->body_fd = -1;
 	c->state = CONN_HELLO;
-	r = loop_add(&c->w, fd, EPOLLIN, conn_event);
+	r = loop_add(&c->w, fd, EPOLLIN | EPOLLRDHUP, conn_event);
 	if (r < 0) {
 		free(c);
 		return r;
@@ -120,6 +123,9 @@ static void update_events(struct conn *c)
 
 	if (c->sock_closed)
 		return;
+	/* Not reading still means watching for the client going away:
+	 * a paused command must still be hung up on. */
+	ev = EPOLLRDHUP;
 	if (!c->rx_paused && !c->closing)
 		ev |= EPOLLIN;
 	if (buf_len(&c->tx) || c->body_left)
@@ -284,12 +290,37 @@ static void hello(struct conn *c, const struct frame *f)
 			  vmin, vmax, PROTO_VERSION, PROTO_VERSION);
 		return;
 	}
+	if (server_auth_key()) {
+		/* A fresh challenge per connection: a recorded answer is
+		 * worth nothing. */
+		if (getrandom(c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce)) {
+			conn_fail(c, EAGAIN, "no randomness for the authentication challenge");
+			return;
+		}
+		ok.flags = HELLO_F_AUTH;
+		memcpy(ok.nonce, c->nonce, sizeof(ok.nonce));
+	}
 	if (proto_hello_ok_put(&c->tx, &ok) < 0) {
 		conn_fail(c, ENOMEM, "out of memory");
 		return;
 	}
-	c->state = CONN_OP;
+	c->state = server_auth_key() ? CONN_AUTH : CONN_OP;
 	conn_flush(c);
+}
+
+static void auth(struct conn *c, const struct frame *f)
+{
+	if (f->type != FT_AUTH) {
+		conn_fail(c, EACCES, "authentication required: this agent has a token");
+		return;
+	}
+	if (f->len != PROTO_AUTH_LEN ||
+	    !proto_auth_check(server_auth_key(), c->nonce, f->payload)) {
+		log_warn(0, "refused a client that could not prove the token");
+		conn_fail(c, EACCES, "authentication failed: wrong token");
+		return;
+	}
+	c->state = CONN_OP;
 }
 
 static void dispatch(struct conn *c, const struct frame *f)
@@ -299,7 +330,7 @@ static void dispatch(struct conn *c, const struct frame *f)
 		hello(c, f);
 		break;
 	case CONN_AUTH:
-		conn_fail(c, EPROTO, "authentication is not supported by this agent");
+		auth(c, f);
 		break;
 	case CONN_OP:
 		timer_cancel(&c->timer);
@@ -316,6 +347,40 @@ static void dispatch(struct conn *c, const struct frame *f)
 	}
 }
 
+/* Before HELLO and AUTH a client is nobody: refuse on the header alone a
+ * frame that is not the expected one, rather than buffer up to 1 MiB of
+ * it. 0, or -1 after failing the connection. */
+static int admit(struct conn *c, const uint8_t *p, size_t len)
+{
+	uint32_t flen;
+	uint16_t type;
+
+	if (len < PROTO_HDR_LEN || (c->state != CONN_HELLO && c->state != CONN_AUTH))
+		return 0;
+	flen = get_le32(p);
+	type = get_le16(p + 4);
+	if (flen > PROTO_FRAME_MAX)
+		return 0; /* the frame parser says EMSGSIZE */
+	if (c->state == CONN_HELLO && type != FT_HELLO) {
+		conn_fail(c, EPROTO, "expected HELLO, got frame type 0x%04x (%s)", type,
+			  proto_type_name(type));
+		return -1;
+	}
+	if (c->state == CONN_HELLO && flen != 8) {
+		conn_fail(c, EBADMSG, "HELLO payload is %u bytes, expected 8", flen);
+		return -1;
+	}
+	if (c->state == CONN_AUTH && type == FT_AUTH && flen != PROTO_AUTH_LEN) {
+		conn_fail(c, EBADMSG, "AUTH payload is %u bytes, expected %d", flen, PROTO_AUTH_LEN);
+		return -1;
+	}
+	if (c->state == CONN_AUTH && type != FT_AUTH) {
+		conn_fail(c, EACCES, "authentication required: this agent has a token");
+		return -1;
+	}
+	return 0;
+}
+
 /* Dispatches whole frames from p[0..len); returns bytes consumed. */
 static size_t process(struct conn *c, const uint8_t *p, size_t len)
 {
@@ -324,8 +389,11 @@ static size_t process(struct conn *c, const uint8_t *p, size_t len)
 	while (!c->rx_paused && !c->closing && !c->sock_closed && !c->taken) {
 		struct proto_err e;
 		struct frame f;
-		long n = proto_frame_parse(p + used, len - used, &f, &e);
+		long n;
 
+		if (admit(c, p + used, len - used) < 0)
+			break;
+		n = proto_frame_parse(p + used, len - used, &f, &e);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -422,10 +490,10 @@ static void conn_event(struct watch *w, uint32_t events)
 
 	if (events & EPOLLOUT)
 		flush(c, true);
-	if (!c->sock_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+	if (!c->sock_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
 		if (c->rx_paused || c->closing) {
 			/* Not reading: only notice a hang-up. */
-			if (events & (EPOLLHUP | EPOLLERR))
+			if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 				sock_close(c);
 		} else {
 			conn_read(c);

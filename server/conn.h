@@ -50,6 +50,7 @@ struct conn {
 	bool freed;             /* queued for freeing after this batch */
 	size_t rx_after;        /* bytes received after the frame being dispatched */
 	struct timer timer;     /* handshake timeout */
+	uint8_t nonce[PROTO_NONCE_LEN]; /* the authentication challenge */
 	struct conn *prev, *next;
 };
 

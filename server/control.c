@@ -22,6 +22,7 @@
 #define SBX_VERSION "0.1.0"
 #define EXTEND_MAX_S 3600  /* per EXTEND; PID 1 also caps the total */
 #define WAITERS_MAX 64
+#define ENV_FRAME_FILL (256 * 1024)
 
 static struct {
 	uint32_t kind;           /* LIFE_* */
@@ -407,15 +408,44 @@ void control_env(struct conn *c, const struct frame *f)
 		return;
 	}
 	if (op == ENV_LIST) {
-		if (proto_begin(conn_txbuf(c), FT_ENV_LIST, &mark) < 0)
-			goto nomem;
-		for (size_t i = 0; i < cfg->envc; i++)
-			if (proto_field_put_str(conn_txbuf(c), ENV_ENTRY, cfg->env[i]) < 0)
+		/* As many ENV_LIST frames as it takes (a variable can be
+		 * 128 KiB, the frame cap is 1 MiB), then OK. */
+		size_t i = 0;
+
+		while (i < cfg->envc) {
+			if (proto_begin(conn_txbuf(c), FT_ENV_LIST, &mark) < 0)
 				goto nomem;
-		if (proto_end(conn_txbuf(c), mark) < 0)
-			goto nomem;
+			do {
+				if (proto_field_put_str(conn_txbuf(c), ENV_ENTRY, cfg->env[i]) < 0)
+					goto nomem;
+			} while (++i < cfg->envc &&
+				 buf_len(conn_txbuf(c)) - mark + strlen(cfg->env[i]) < ENV_FRAME_FILL);
+			if (proto_end(conn_txbuf(c), mark) < 0)
+				goto nomem;
+		}
+		proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 		conn_finish(c);
 		return;
+	}
+	if (op == ENV_SET) {
+		/* All or nothing: the variables the request adds must fit. */
+		size_t added = 0;
+
+		proto_fields(&it, f);
+		while (proto_field_next(&it, &tag, &v, &len, NULL) > 0) {
+			const uint8_t *eq = memchr(v, '=', len);
+			char name[256];
+
+			if (tag != ENV_ENTRY)
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - v), (const char *)v);
+			added += !config_env_get(cfg->env, name);
+		}
+		if (cfg->envc + added > CONFIG_ENV_MAX) {
+			conn_fail(c, E2BIG, "ENV: %zu variables would pass the limit of %d; nothing "
+				  "was changed", cfg->envc + added, CONFIG_ENV_MAX);
+			return;
+		}
 	}
 	proto_fields(&it, f);
 	while (proto_field_next(&it, &tag, &v, &len, NULL) > 0) {

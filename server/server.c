@@ -22,7 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "exec/cgroup.h"
 #include "exec/job.h"
+#include "exec/restrict.h"
 #include "exec/reap.h"
 #include "init/ctl.h"
 #include "lib/log.h"
@@ -44,6 +48,9 @@ static bool stopping;
 static struct watch w_listen, w_signal, w_ctl;
 static int ctl_fd = -1;
 static char state_dir[256];
+static uint8_t auth_key[32];
+static bool have_token;
+static struct rlimit workload_nofile;
 
 const struct config *server_config(void) { return &cfg; }
 struct config *server_config_mut(void) { return &cfg; }
@@ -51,6 +58,8 @@ int server_devnull(void) { return devnull_fd; }
 bool server_under_pid1(void) { return pid1; }
 bool server_in_vm(void) { return in_vm; }
 const char *server_state_dir(void) { return state_dir; }
+const uint8_t *server_auth_key(void) { return have_token ? auth_key : NULL; }
+const struct rlimit *server_workload_nofile(void) { return &workload_nofile; }
 
 int server_ctl(const struct ctl_msg *m, const int *fds, int nfds)
 {
@@ -314,12 +323,17 @@ static void load_config(const char *path, bool cmdline)
 	log_set_level(LOG_INFO);
 }
 
-/* Room for 1,000+ connections and their commands' pipes. */
+/* Room for 1,000+ connections and their commands' pipes; workloads get
+ * the ordinary soft limit back. */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= NOFILE_WANT)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	workload_nofile.rlim_cur = MIN(rl.rlim_cur, 1024);
+	workload_nofile.rlim_max = rl.rlim_max;
+	if (rl.rlim_cur >= NOFILE_WANT)
 		return;
 	rl.rlim_cur = NOFILE_WANT;
 	if (rl.rlim_max < NOFILE_WANT)
@@ -396,7 +410,19 @@ int server_main(int argc, char **argv)
 	raise_fd_limit();
 
 	load_config(config_path, cmdline);
+	if (cfg.token[0]) {
+		proto_auth_key(cfg.token, auth_key);
+		have_token = true;
+		sodium_memzero(cfg.token, sizeof(cfg.token));
+	}
 	control_init();
+	if (in_vm) {
+		/* Workloads cannot read this process's memory (they also lose
+		 * CAP_SYS_PTRACE): the key is in it. */
+		prctl(PR_SET_DUMPABLE, 0);
+		cgroup_setup(&cfg);
+	}
+	restrict_init(cfg.seccomp, getpid());
 	devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull_fd < 0)
 		die(errno, "server: unable to open /dev/null");

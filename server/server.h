@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "lib/config.h"
@@ -23,6 +24,13 @@ const char *server_state_dir(void);
 /* Sends a message to PID 1 over the control channel (init/ctl.h). */
 struct ctl_msg;
 int server_ctl(const struct ctl_msg *m, const int *fds, int nfds);
+/* The key clients must prove (docs/PROTOCOL.md, "Authentication"), or
+ * NULL when the sandbox has no token. */
+const uint8_t *server_auth_key(void);
+
+/* The file limit workloads get (the agent's own is raised). */
+const struct rlimit *server_workload_nofile(void);
+
 /* Asks PID 1 to power the sandbox off (reason: a short text). */
 int server_request_shutdown(const char *reason);
 /* Tells PID 1 about a job so it keeps the job's fds (any may be -1) open

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "lib/util.h"
 #include "vsock/proto_fs.h"
 #include "vsock/proto_net.h"
@@ -232,6 +234,32 @@ int proto_hello_decode(const struct frame *f, uint16_t *vmin, uint16_t *vmax, st
 	if (*vmin > *vmax)
 		return proto_fail(e, EINVAL, "HELLO version range %u-%u is empty", *vmin, *vmax);
 	return 0;
+}
+
+#define AUTH_CONTEXT "sbx-auth-v1"
+
+void proto_auth_key(const char *token, uint8_t key[32])
+{
+	crypto_generichash_state st;
+
+	/* A context string keeps this key apart from any other use of the
+	 * same token. */
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)AUTH_CONTEXT, sizeof(AUTH_CONTEXT));
+	crypto_generichash_update(&st, (const uint8_t *)token, strlen(token));
+	crypto_generichash_final(&st, key, 32);
+}
+
+void proto_auth_mac(const uint8_t key[32], const uint8_t nonce[PROTO_NONCE_LEN],
+		    uint8_t mac[PROTO_AUTH_LEN])
+{
+	crypto_auth(mac, nonce, PROTO_NONCE_LEN, key);
+}
+
+bool proto_auth_check(const uint8_t key[32], const uint8_t nonce[PROTO_NONCE_LEN],
+		      const uint8_t mac[PROTO_AUTH_LEN])
+{
+	return crypto_auth_verify(mac, nonce, PROTO_NONCE_LEN, key) == 0;
 }
 
 int proto_hello_ok_put(struct buf *b, const struct hello_ok *h)

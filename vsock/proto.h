@@ -115,6 +115,7 @@ enum { READY_UPTIME_NS = 1, READY_START_NS, READY_LISTEN_NS, READY_MODULES_NS };
 /* EXIT.how */
 enum { EXIT_EXITED = 0, EXIT_SIGNALED = 1, EXIT_NOT_STARTED = 2 };
 #define EXIT_F_CORE 0x1u
+#define EXIT_F_OOM 0x2u    /* killed by the kernel's out-of-memory killer */
 
 #define PROTO_SIG_MAX 64
 #define PROTO_WINSIZE_MAX 9999
@@ -177,6 +178,17 @@ struct hello_ok {
 	uint8_t nonce[PROTO_NONCE_LEN];
 };
 #define HELLO_F_AUTH 0x1u
+/* AUTH: the proof of the token for a HELLO_OK nonce (HMAC-SHA-512-256,
+ * libsodium's crypto_auth, keyed with a BLAKE2b hash of the token). */
+#define PROTO_TOKEN_MIN 16
+#define PROTO_TOKEN_MAX 256
+void proto_auth_key(const char *token, uint8_t key[32]);
+void proto_auth_mac(const uint8_t key[32], const uint8_t nonce[PROTO_NONCE_LEN],
+		    uint8_t mac[PROTO_AUTH_LEN]);
+/* Constant time; true when mac proves the key. */
+bool proto_auth_check(const uint8_t key[32], const uint8_t nonce[PROTO_NONCE_LEN],
+		      const uint8_t mac[PROTO_AUTH_LEN]);
+
 int proto_hello_ok_put(struct buf *b, const struct hello_ok *h);
 int proto_hello_ok_decode(const struct frame *f, struct hello_ok *h, struct proto_err *e);
 

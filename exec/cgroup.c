@@ -1,0 +1,152 @@
+/* Workload cgroups: see cgroup.h. */
+#include "exec/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define HEADROOM_MAX (128ULL << 20)
+#define STALE_MAX 256
+
+static bool enabled;
+static unsigned next_id = 1;
+/* Cgroups whose commands left processes behind: removed when empty. */
+static unsigned stale[STALE_MAX];
+static unsigned nstale;
+
+uint64_t cgroup_memory_max(uint64_t total)
+{
+	return total - MIN(total / 8, HEADROOM_MAX);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static uint64_t mem_total(void)
+{
+	char line[256];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+bool cgroup_setup(const struct config *cfg)
+{
+	char num[32];
+	uint64_t total = mem_total();
+	int r;
+
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK) < 0)
+		return false;
+	if ((r = write_file(CGROUP_ROOT "/cgroup.subtree_control", "+memory +pids")) < 0) {
+		log_warn(r, "unable to enable the memory and pids controllers");
+		return false;
+	}
+	if (mkdir(CGROUP_WORKLOADS, 0755) < 0 && errno != EEXIST) {
+		log_warn(errno, "unable to create %s", CGROUP_WORKLOADS);
+		return false;
+	}
+	/* Each command's own cgroup below needs the controllers too. */
+	write_file(CGROUP_WORKLOADS "/cgroup.subtree_control", "+memory +pids");
+	if (total) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)cgroup_memory_max(total));
+		if ((r = write_file(CGROUP_WORKLOADS "/memory.max", num)) < 0)
+			log_warn(r, "unable to limit the workloads' memory");
+	}
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)cfg->pids_max);
+	if ((r = write_file(CGROUP_WORKLOADS "/pids.max", cfg->pids_max ? num : "max")) < 0)
+		log_warn(r, "unable to limit the workloads' processes");
+	/* Swap would let the workloads push the agent out: none is set up,
+	 * but say so explicitly if the kernel offers the knob. */
+	write_file(CGROUP_WORKLOADS "/memory.swap.max", "0");
+	enabled = true;
+	return true;
+}
+
+static void cg_path(char *out, size_t n, unsigned id, const char *file)
+{
+	snprintf(out, n, CGROUP_WORKLOADS "/c%u%s%s", id, file ? "/" : "", file ? file : "");
+}
+
+int cgroup_new(unsigned *id)
+{
+	char path[128];
+	int fd;
+
+	if (!enabled)
+		return -ENOTSUP;
+	*id = next_id++;
+	cg_path(path, sizeof(path), *id, NULL);
+	if (mkdir(path, 0755) < 0)
+		return -errno;
+	cg_path(path, sizeof(path), *id, "cgroup.procs");
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		cg_path(path, sizeof(path), *id, NULL);
+		rmdir(path);
+	}
+	return fd;
+}
+
+bool cgroup_oom_killed(unsigned id)
+{
+	char path[128], line[128];
+	unsigned long long n = 0;
+	FILE *f;
+
+	cg_path(path, sizeof(path), id, "memory.events");
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "oom_kill %llu", &n) == 1)
+			break;
+	fclose(f);
+	return n > 0;
+}
+
+static bool try_remove(unsigned id)
+{
+	char path[128];
+
+	cg_path(path, sizeof(path), id, NULL);
+	return rmdir(path) == 0 || errno == ENOENT;
+}
+
+void cgroup_done(unsigned id)
+{
+	/* Retry the stale ones first: commands end all the time. */
+	for (unsigned i = 0; i < nstale;)
+		if (try_remove(stale[i]))
+			stale[i] = stale[--nstale];
+		else
+			i++;
+	if (!id || try_remove(id))
+		return;
+	if (nstale < STALE_MAX)
+		stale[nstale++] = id;
+}
