@@ -557,9 +557,30 @@ static void job_frame(struct conn *c, const struct frame *f)
 			conn_fail(c, EPROTO, "STDIN after STDIN_EOF");
 			return;
 		}
-		if (buf_append(&j->in_q, f->payload, f->len) < 0) {
-			conn_fail(c, ENOBUFS, "standard input queue overflow");
-			return;
+		{
+			const uint8_t *p = f->payload;
+			size_t left = f->len;
+
+			/* Straight from the frame when nothing waits before it;
+			 * only what the pipe does not take is copied. */
+			while (left && buf_len(&j->in_q) == 0) {
+				ssize_t n = write(j->in.fd, p, left);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0 && errno != EAGAIN) {
+					stdin_close(j); /* EPIPE: it stopped reading */
+					return;
+				}
+				if (n <= 0)
+					break;
+				p += n;
+				left -= (size_t)n;
+			}
+			if (left && buf_append(&j->in_q, p, left) < 0) {
+				conn_fail(c, ENOBUFS, "standard input queue overflow");
+				return;
+			}
 		}
 		stdin_write(j);
 		return;

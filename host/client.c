@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,7 +406,30 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 
 int sbx_exec_stdin(struct sbx_conn *c, const void *data, size_t len, struct sbx_error *err)
 {
-	return sbx_send(c, FT_STDIN, data, len, err);
+	uint8_t hdr[PROTO_HDR_LEN];
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
+	ssize_t n;
+
+	if (buf_len(&c->tx) || len > PROTO_FRAME_MAX || !c->hello_done)
+		return sbx_send(c, FT_STDIN, data, len, err);
+	/* Nothing queued: send header and data from where they are, and
+	 * queue only what the socket did not take. */
+	proto_hdr_put(hdr, FT_STDIN, (uint32_t)len);
+	n = writev(c->fd, iov, 2);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return lost(c, err, errno);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(hdr)) {
+		if (buf_append(&c->tx, hdr + n, sizeof(hdr) - (size_t)n) < 0 ||
+		    buf_append(&c->tx, data, len) < 0)
+			return fail(err, ENOBUFS, "output queue full");
+		return 0;
+	}
+	n -= (ssize_t)sizeof(hdr);
+	if ((size_t)n < len && buf_append(&c->tx, (const uint8_t *)data + n, len - (size_t)n) < 0)
+		return fail(err, ENOBUFS, "output queue full");
+	return 0;
 }
 
 int sbx_exec_stdin_eof(struct sbx_conn *c, struct sbx_error *err)
@@ -447,13 +471,10 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 {
 	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false;
 	struct ack a = { 0 };
-	uint8_t *chunk = NULL;
 	int r;
 
 	if (stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
 		return r;
-	if (in_open && !(chunk = malloc(STDIN_CHUNK)))
-		return fail(err, ENOMEM, "out of memory");
 	for (;;) {
 		struct pollfd p[3] = { { .fd = c->fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
 		struct frame f;
@@ -509,8 +530,15 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 			goto out;
 		}
 		if (p[1].revents) {
-			ssize_t n = read(io->in_fd, chunk, STDIN_CHUNK);
+			ssize_t n;
 
+			/* Read straight into the queue behind a frame header:
+			 * no copy between. */
+			if ((r = buf_reserve(&c->tx, PROTO_HDR_LEN + STDIN_CHUNK)) < 0) {
+				r = fail(err, r, "out of memory");
+				goto out;
+			}
+			n = read(io->in_fd, buf_tail(&c->tx) + PROTO_HDR_LEN, STDIN_CHUNK);
 			if (n < 0 && errno != EINTR && errno != EAGAIN) {
 				r = fail(err, errno, "cannot read standard input: %s", strerror(errno));
 				goto out;
@@ -519,7 +547,8 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 				in_open = false;
 				r = sbx_exec_stdin_eof(c, err);
 			} else if (n > 0) {
-				r = sbx_exec_stdin(c, chunk, (size_t)n, err);
+				proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
+				buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
 			}
 			if (r < 0)
 				goto out;
@@ -528,7 +557,6 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 			goto out;
 	}
 out:
-	free(chunk);
 	return r;
 }
 
