@@ -20,7 +20,9 @@
 
 #include <sodium.h>
 
+#include "exec/cgroup.h"
 #include "exec/reap.h"
+#include "exec/restrict.h"
 #include "exec/spawn.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -56,6 +58,7 @@ static struct {
 	enum sshd_state state;
 	struct child child;
 	pid_t pid;
+	unsigned cgroup;        /* its workload cgroup, 0: none */
 	uint64_t started_ns;
 	struct watch inotify;
 	bool inotify_on;
@@ -255,6 +258,10 @@ static void on_exit_status(struct child *ch, int status)
 
 	sshd.pid = 0;
 	timer_cancel(&sshd.timer);
+	if (sshd.cgroup) {
+		cgroup_done(sshd.cgroup);
+		sshd.cgroup = 0;
+	}
 	if (WIFSIGNALED(status))
 		snprintf(msg, sizeof(msg), "killed by signal %d", WTERMSIG(status));
 	else
@@ -401,23 +408,42 @@ static void sshd_spawn(void)
 			 SSHD_DIR "/" SSHD_KEY_NAME, "-P", SSHD_DIR "/" SSHD_PID_NAME, "-W",
 			 SSHD_WINDOW, NULL };
 	char *envp[] = { "PATH=" SPAWN_DEFAULT_PATH, NULL };
+	/* The server and every login it serves are workloads like any
+	 * command: their own cgroup under the workloads' memory limit, an
+	 * OOM score of their own, the workload file limit, seccomp. */
 	struct spawn_req sr = {
 		.argv = argv,
 		.envp = envp,
 		.cwd = "/",
 		.fd = { server_devnull(), server_devnull(), 2 },
 		.ctty = -1,
+		.cgroup_procs = -1,
+		.reset_oom = server_in_vm(),
+		.nofile = server_workload_nofile(),
+		.restricted = server_config()->seccomp,
+		.filter = restrict_filter(),
 	};
 	struct spawn_err se;
 	char why[384];
-	int r;
+	int r, cg;
 
 	if ((r = inotify_setup()) < 0) {
 		snprintf(why, sizeof(why), "cannot watch %s: %s", SSHD_DIR, strerror(-r));
 		goto out_fail;
 	}
 	stop_stale();
-	if ((r = spawn_process(&sr, &sshd.pid, &se)) < 0) {
+	cg = cgroup_new(&sshd.cgroup);
+	if (cg < 0)
+		sshd.cgroup = 0;
+	sr.cgroup_procs = cg;
+	r = spawn_process(&sr, &sshd.pid, &se);
+	if (cg >= 0)
+		close(cg);
+	if (r < 0) {
+		if (sshd.cgroup) {
+			cgroup_done(sshd.cgroup);
+			sshd.cgroup = 0;
+		}
 		if (se.stage == SPAWN_EXEC && se.err == ENOENT)
 			snprintf(why, sizeof(why), "there is no SSH server in this sandbox: %s is "
 				 "missing", SSHD_BIN);
