@@ -49,8 +49,10 @@ int cli_net_target(const struct cli *cli, const char *id, struct cli_net_target 
 		cli_error("give either a sandbox id or --connect, not both");
 		return -EINVAL;
 	}
-	if (cli->connect)
+	if (cli->connect) {
+		sbx_net_set_token(getenv("SBX_TOKEN"));
 		return cli_target(cli, NULL, t->addr, sizeof(t->addr));
+	}
 	if (!id) {
 		cli_error("no sandbox given: name one by id, or use --connect ADDR");
 		return -EINVAL;
@@ -64,6 +66,7 @@ int cli_net_target(const struct cli *cli, const char *id, struct cli_net_target 
 		return -ENAMETOOLONG;
 	}
 	t->is_sandbox = true;
+	sbx_net_set_token(t->sb.token);
 	return 0;
 }
 

@@ -220,7 +220,7 @@ static void add_proxy(struct args *a, const struct login *l)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *cmd, *qself, *qaddr, *esc;
+	char *cmd, *qself, *qaddr, *qid = NULL, *esc;
 
 	if (n <= 0) {
 		cli_error("cannot find the sbx executable: %s", strerror(errno));
@@ -229,12 +229,20 @@ static void add_proxy(struct args *a, const struct login *l)
 	self[n] = '\0';
 	qself = shell_quote(self);
 	qaddr = shell_quote(l->t.addr);
-	cmd = fmt("%s --connect %s expose --stdio %u", qself, qaddr, (unsigned)l->srv.port);
+	/* By id for a sandbox: that sbx finds the sandbox's token itself
+	 * (the state directory's location comes in the environment); for an
+	 * agent at --connect, $SBX_TOKEN is passed down too. */
+	if (l->t.is_sandbox)
+		cmd = fmt("%s expose --stdio %s %u", qself, qid = shell_quote(l->t.sb.id),
+			  (unsigned)l->srv.port);
+	else
+		cmd = fmt("%s --connect %s expose --stdio %u", qself, qaddr, (unsigned)l->srv.port);
 	esc = percent_escape(cmd);
 	add(a, "-o");
 	add_own(a, fmt("ProxyCommand=%s", esc));
 	free(qself);
 	free(qaddr);
+	free(qid);
 	free(cmd);
 	free(esc);
 }

@@ -58,21 +58,38 @@ struct sbx_dial {
 	struct addr a;
 	char addr[160];
 	unsigned port;
-	uint8_t out[64];        /* CONNECT line, or HELLO + FORWARD */
+	uint8_t out[128];       /* CONNECT line; HELLO [+ FORWARD]; [AUTH +] FORWARD */
 	size_t out_len, out_off;
 	uint8_t in[PROTO_HDR_LEN + REPLY_MAX];
 	size_t in_len;
 	bool got_hello;
+	bool forward_sent;
 };
 
+/* The token of the agent, for the AUTH answer (see sbx_net_set_token). */
+static uint8_t token_key[32];
+static bool have_token;
+
+void sbx_net_set_token(const char *token)
+{
+	have_token = token && *token;
+	if (have_token)
+		proto_auth_key(token, token_key);
+}
+
+/* Queues HELLO, and FORWARD with it unless a challenge must be answered
+ * first: with a token, FORWARD follows AUTH once HELLO_OK came. */
 static int queue_request(struct sbx_dial *d)
 {
 	struct buf b;
 	int r;
 
 	buf_init(&b, sizeof(d->out));
-	if ((r = proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION)) == 0)
+	r = proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+	if (r == 0 && !have_token) {
 		r = proto_forward_put(&b, d->port);
+		d->forward_sent = true;
+	}
 	if (r == 0) {
 		memcpy(d->out, buf_head(&b), buf_len(&b));
 		d->out_len = buf_len(&b);
@@ -80,6 +97,31 @@ static int queue_request(struct sbx_dial *d)
 	}
 	buf_free(&b);
 	return r;
+}
+
+/* After HELLO_OK: [AUTH and] FORWARD. */
+static int queue_forward(struct sbx_dial *d, const struct hello_ok *h, struct sbx_error *err)
+{
+	struct buf b;
+	int r = 0;
+
+	buf_init(&b, sizeof(d->out));
+	if (h->flags & HELLO_F_AUTH) {
+		uint8_t mac[PROTO_AUTH_LEN];
+
+		proto_auth_mac(token_key, h->nonce, mac);
+		r = proto_put(&b, FT_AUTH, mac, sizeof(mac));
+	}
+	if (r == 0)
+		r = proto_forward_put(&b, d->port);
+	if (r == 0) {
+		memcpy(d->out, buf_head(&b), buf_len(&b));
+		d->out_len = buf_len(&b);
+		d->out_off = 0;
+		d->forward_sent = true;
+	}
+	buf_free(&b);
+	return r < 0 ? fail(err, r, "out of memory") : 0;
 }
 
 int sbx_dial_start(const char *addr, unsigned port, struct sbx_dial **out, struct sbx_error *err)
@@ -241,7 +283,8 @@ static int dial_hybrid(struct sbx_dial *d, struct sbx_error *err)
 	return 1;
 }
 
-/* One reply frame: HELLO_OK first, then OK (done) or ERROR. */
+/* Reply frames: HELLO_OK first, then OK (done) or ERROR. 2 when more was
+ * queued to send. */
 static int dial_reply(struct sbx_dial *d, struct sbx_error *err)
 {
 	struct proto_err pe;
@@ -275,9 +318,11 @@ static int dial_reply(struct sbx_dial *d, struct sbx_error *err)
 
 			if (f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &pe) < 0)
 				return fail(err, EPROTO, "%s did not answer HELLO", d->addr);
-			if (h.flags & HELLO_F_AUTH)
+			if ((h.flags & HELLO_F_AUTH) && !have_token)
 				return fail(err, EACCES, "%s requires a token", d->addr);
 			d->got_hello = true;
+			if (!d->forward_sent)
+				return (r = queue_forward(d, &h, err)) < 0 ? r : 2;
 			continue;
 		}
 		if (f.type != FT_OK || f.len != 0)
@@ -324,7 +369,9 @@ int sbx_dial_step(struct sbx_dial *d, struct sbx_error *err)
 		case DIAL_REPLY:
 			if ((r = dial_send(d, err)) <= 0)
 				return r;
-			return dial_reply(d, err);
+			if ((r = dial_reply(d, err)) != 2)
+				return r;
+			break;
 		case DIAL_DONE:
 			return 1;
 		}
