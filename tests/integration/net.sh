@@ -154,6 +154,24 @@ test_detach_needs_sandbox() {
 	expect_eq status $? 2 && [[ $out == *"--detach needs a sandbox id"* ]] || fail "said: $out"
 }
 
+# An agent with a token: a FORWARD connection answers its challenge too.
+test_token() {
+	local out tok=0123456789abcdef0123456789abcdef
+	printf 'token = %s\n' "$tok" >"$T_TMP/token.conf"
+	"$SBX_INIT" --listen "unix:$T_TMP/tok.sock" --config "$T_TMP/token.conf" \
+		>>"$T_TMP/tok.log" 2>&1 &
+	on_exit "kill $!"
+	wait_for 10 test -S "$T_TMP/tok.sock" || fail "no agent: $(cat "$T_TMP/tok.log")" || return 1
+	expect_eq "with the token" "$(echo tok | SBX_TOKEN=$tok "$SBX" --connect "unix:$T_TMP/tok.sock" \
+		expose --stdio "$ECHO_PORT")" tok || return 1
+	out=$(echo x | SBX_TOKEN= "$SBX" --connect "unix:$T_TMP/tok.sock" expose --stdio \
+		"$ECHO_PORT" 2>&1)
+	[[ $out == *"requires a token"* ]] || fail "without: $out" || return 1
+	out=$(echo x | SBX_TOKEN=${tok/0/1} "$SBX" --connect "unix:$T_TMP/tok.sock" expose --stdio \
+		"$ECHO_PORT" 2>&1)
+	[[ $out == *"authentication failed"* ]] || fail "wrong token: $out"
+}
+
 test_no_fd_leak() {
 	# Every relay above has ended: the server holds what it held before.
 	wait_for 5 test "$(server_fds)" -le "$FDS_BEFORE" ||
@@ -280,6 +298,7 @@ test_ssh_server_restarts() {
 
 test_ssh_expose() {
 	local out=$T_TMP/ssh-expose cmd
+	: >"$out"
 	X ssh --expose >"$out" 2>&1 &
 	on_exit "kill $!"
 	wait_for 10 grep -q '^command:' "$out" || fail "printed: $(cat "$out")" || return 1
@@ -312,6 +331,7 @@ t "bytes before the OK are refused" test_bytes_before_ok
 t "a service on ::1 only" test_ipv6_fallback
 t "--bind ::1" test_bind_ipv6
 t "--detach needs a sandbox" test_detach_needs_sandbox
+t "an agent with a token" test_token
 t "the agent holds no fds afterwards" test_no_fd_leak
 
 start_ssh_agent || { echo "not ok - $SUITE: ssh agent starts"; exit 1; }

@@ -62,6 +62,15 @@ test_ssh_uname() {
 	[[ $out == "Linux $ID "*cloud-amd64* ]] || fail "uname -a: $out"
 }
 
+# The SSH server and its logins are workloads like any command: in the
+# workloads' cgroup, killable by the OOM killer (the agent is not).
+test_sshd_is_a_workload() {
+	local out
+	out=$("$SBX" ssh $ID -- 'cat /proc/$PPID/cgroup /proc/$PPID/oom_score_adj; \
+		cat /proc/$(cat /run/sbx-ssh/dropbear.pid)/oom_score_adj')
+	[[ $out == "0::/workloads/"*$'\n0\n0' ]] || fail "cgroup and OOM scores: $out"
+}
+
 test_ssh_status() {
 	"$SBX" ssh $ID -- 'exit 42' </dev/null
 	expect_eq "the command's status" $? 42
@@ -143,6 +152,7 @@ t "50 concurrent fetches of 50 MiB, every hash matches" test_expose_50_concurren
 t "a refused port: an error that says so" test_refused
 t "sbx expose --list shows the exposure" test_exposures_listed
 t "sbx ssh ID -- uname -a (OpenSSH client)" test_ssh_uname
+t "the SSH server and its logins are workloads" test_sshd_is_a_workload
 t "sbx ssh: the command's exit status" test_ssh_status
 t "sbx ssh: an interactive shell on a terminal" test_ssh_shell
 t "a removed key no longer logs in" test_ssh_removed_key
