@@ -10,6 +10,9 @@
 # only fds count). Afterwards: the server was never restarted, nothing is
 # left as a zombie, and an instrumented agent logged no sanitizer report.
 #
+# A third agent has a token (docs/PROTOCOL.md, "Authentication"): the
+# "auth:" cases of the table run against it.
+#
 # Faults, in both modes: kill -9 of the server mid-command (PID 1 restarts
 # it; the command lives on, its later output and status reach `sbx
 # attach`), repeated restarts timed by tests/tools/sbx-restart (the figures
@@ -95,3 +98,20 @@ for mode in dev pid1; do
 	stop_agent "$INIT_PID" "$AGENT_JOB"
 	t "no sanitizer reports from the agent" test_no_sanitizer_reports
 done
+
+# An agent with a token: no answer without the proof.
+SUITE="hostile[token]"
+TOKEN=hostile-token-$RANDOM$RANDOM-0123456789
+echo "token = $TOKEN" >"$T_TMP/token.conf"
+if [ ! -x "$HOSTILE" ]; then
+	echo "not ok - $SUITE: the driver is built (make tools)"
+elif start_agent dev --config "$T_TMP/token.conf"; then
+	srv=$(server_pid)
+	HOSTILE_SUITE=$SUITE HOSTILE_TOKEN=$TOKEN timeout 600 "$HOSTILE" "$SBX_CONNECT" "$srv" "$T_TMP" ||
+		echo "# the driver reported failures (above)"
+	t "the server was never restarted" test_no_restart "$srv"
+	stop_agent "$INIT_PID" "$AGENT_JOB"
+	t "no sanitizer reports from the agent" test_no_sanitizer_reports
+else
+	echo "not ok - $SUITE: agent starts"
+fi

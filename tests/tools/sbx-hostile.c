@@ -10,6 +10,8 @@
  *
  * CASE selects cases whose name contains it. Prints TAP lines
  * "ok - SUITE: case" (SUITE from $HOSTILE_SUITE, default "hostile").
+ * With $HOSTILE_TOKEN (the agent's token) only the "auth:" cases run,
+ * which need an agent with a token; without, they do not.
  * $HOSTILE_RSS_SLACK_KIB is how far above its baseline the server's RSS
  * may stay after a case (default 512 KiB: allocator noise); floods may
  * take it 4 MiB (or that slack) above while they last. */
@@ -38,7 +40,7 @@
 #include "vsock/proto_fs.h"
 #include "vsock/proto_net.h"
 
-#define RECV_MS 10000            /* an answer takes at most this long */
+#define RECV_MS 15000            /* an answer takes at most this long (> HANDSHAKE_S) */
 #define SETTLE_MS 8000           /* for the server to give back fds and memory */
 #define HANDSHAKE_S 10           /* server/conn.c HANDSHAKE_NS */
 #define CONN_MAX 1024            /* server/server.c CONN_MAX */
@@ -47,6 +49,8 @@ static struct addr agent;
 static pid_t server;
 static const char *scratch;
 static const char *suite = "hostile";
+static const char *token;        /* $HOSTILE_TOKEN: the agent's, for the auth: cases */
+static uint8_t auth_key[32];
 static long rss_slack_kib = 512;
 static char why[2048];
 static int base_fds;
@@ -136,14 +140,31 @@ static int send_frame(struct peer *p, uint16_t type, const void *payload, size_t
 	return r;
 }
 
+static int recv_frame(struct peer *p, struct frame *f, int timeout_ms);
+
+/* HELLO; with a token, also wait for HELLO_OK and prove it (AUTH). */
 static int send_hello(struct peer *p)
 {
+	struct hello_ok h;
+	struct proto_err e;
+	uint8_t mac[PROTO_AUTH_LEN];
+	struct frame f;
 	struct buf b;
 	int r;
 
 	buf_init(&b, 64);
 	proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
 	r = send_buf(p, &b);
+	if (r == 0 && token) {
+		if (recv_frame(p, &f, RECV_MS) != 1 || f.type != FT_HELLO_OK ||
+		    proto_hello_ok_decode(&f, &h, &e) < 0 || !(h.flags & HELLO_F_AUTH)) {
+			r = fail("no HELLO_OK asking for the token");
+		} else {
+			proto_auth_mac(auth_key, h.nonce, mac);
+			proto_put(&b, FT_AUTH, mac, sizeof(mac));
+			r = send_buf(p, &b);
+		}
+	}
 	buf_free(&b);
 	return r;
 }
@@ -2671,6 +2692,209 @@ static int c_2000_connections(void)
 	return r;
 }
 
+/* ---- a sandbox with a token (run with $HOSTILE_TOKEN) ---- */
+
+/* HELLO, then HELLO_OK with the auth flag and a nonce. */
+static int hello_for_nonce(struct peer *p, uint8_t nonce[PROTO_NONCE_LEN])
+{
+	static const uint8_t zero[PROTO_NONCE_LEN];
+	struct hello_ok h;
+	struct proto_err e;
+	struct frame f;
+	struct buf b;
+	int r;
+
+	if (peer_open(p) < 0)
+		return -1;
+	buf_init(&b, 64);
+	proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+	send_buf(p, &b);
+	buf_free(&b);
+	r = recv_frame(p, &f, RECV_MS);
+	if (r != 1 || f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &e) < 0)
+		return fail("no HELLO_OK: %s", r == 1 ? proto_type_name(f.type) : why);
+	if (!(h.flags & HELLO_F_AUTH) || memcmp(h.nonce, zero, sizeof(zero)) == 0)
+		return fail("HELLO_OK does not ask for the token (flags 0x%x)", h.flags);
+	memcpy(nonce, h.nonce, PROTO_NONCE_LEN);
+	return 0;
+}
+
+static int c_auth_request_instead(void)
+{
+	struct peer p;
+	int r;
+
+	/* Pipelined as a client without the token would. */
+	if (peer_open(&p) < 0)
+		return -1;
+	{
+		struct buf b;
+
+		buf_init(&b, 64);
+		proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+		proto_put(&b, FT_INFO, NULL, 0);
+		send_buf(&p, &b);
+		buf_free(&b);
+	}
+	r = expect_error(&p, EACCES, "authentication required");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_wrong(void)
+{
+	uint8_t nonce[PROTO_NONCE_LEN], mac[PROTO_AUTH_LEN], other[32];
+	struct peer p;
+	int r;
+
+	if (hello_for_nonce(&p, nonce) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	/* The proof of another token. */
+	proto_auth_key("not the token of this sandbox", other);
+	proto_auth_mac(other, nonce, mac);
+	send_frame(&p, FT_AUTH, mac, sizeof(mac));
+	r = expect_error(&p, EACCES, "authentication failed: wrong token");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_replay(void)
+{
+	uint8_t n1[PROTO_NONCE_LEN], n2[PROTO_NONCE_LEN], mac[PROTO_AUTH_LEN];
+	struct peer a, b;
+	int r;
+
+	/* A proof for one connection's nonce is worth nothing on another,
+	 * and no two connections get the same nonce. */
+	if (hello_for_nonce(&a, n1) < 0 || hello_for_nonce(&b, n2) < 0) {
+		peer_close(&a);
+		peer_close(&b);
+		return -1;
+	}
+	if (memcmp(n1, n2, sizeof(n1)) == 0) {
+		peer_close(&a);
+		peer_close(&b);
+		return fail("two connections got the same nonce");
+	}
+	proto_auth_mac(auth_key, n1, mac);
+	send_frame(&b, FT_AUTH, mac, sizeof(mac));
+	r = expect_error(&b, EACCES, "authentication failed: wrong token");
+	peer_close(&a);
+	peer_close(&b);
+	return r;
+}
+
+static int c_auth_short(void)
+{
+	uint8_t nonce[PROTO_NONCE_LEN], mac[PROTO_AUTH_LEN] = { 0 };
+	struct peer p;
+	int r;
+
+	if (hello_for_nonce(&p, nonce) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	send_frame(&p, FT_AUTH, mac, 31);
+	r = expect_error(&p, EBADMSG, "AUTH payload is 31 bytes, expected 32");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_1m_header(void)
+{
+	uint8_t nonce[PROTO_NONCE_LEN], hdr[PROTO_HDR_LEN];
+	struct peer p;
+	int r;
+
+	/* Refused on the header: the megabyte is never read. */
+	if (hello_for_nonce(&p, nonce) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	proto_hdr_put(hdr, FT_AUTH, PROTO_FRAME_MAX);
+	send_raw(&p, hdr, sizeof(hdr));
+	r = expect_error(&p, EBADMSG, "AUTH payload is 1048576 bytes, expected 32");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_before_hello(void)
+{
+	uint8_t mac[PROTO_AUTH_LEN] = { 0 };
+	struct peer p;
+	int r;
+
+	if (peer_open(&p) < 0)
+		return -1;
+	send_frame(&p, FT_AUTH, mac, sizeof(mac));
+	r = expect_error(&p, EPROTO, "expected HELLO, got frame type 0x0003 (AUTH)");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_right(void)
+{
+	struct frame f;
+	struct peer p;
+	int r;
+
+	if (peer_open(&p) < 0)
+		return -1;
+	if (send_hello(&p) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	send_frame(&p, FT_INFO, NULL, 0);
+	r = recv_answer(&p, &f, RECV_MS);
+	if (r != 1 || f.type != FT_INFO_OK)
+		r = fail("after the right AUTH: %s", r == 1 ? proto_type_name(f.type) : why);
+	else
+		r = expect_eof(&p);
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_twice(void)
+{
+	uint8_t mac[PROTO_AUTH_LEN] = { 0 };
+	struct peer p;
+	int r;
+
+	/* Proven once; a second AUTH is not an operation. */
+	if (peer_open(&p) < 0)
+		return -1;
+	if (send_hello(&p) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	send_frame(&p, FT_AUTH, mac, sizeof(mac));
+	r = expect_error(&p, EOPNOTSUPP, "frame type 0x0003 (AUTH)");
+	peer_close(&p);
+	return r;
+}
+
+static int c_auth_silent(void)
+{
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint64_t t0 = now_ms(), dt;
+	struct peer p;
+	int r;
+
+	/* Asked for the token, says nothing. */
+	if (hello_for_nonce(&p, nonce) < 0) {
+		peer_close(&p);
+		return -1;
+	}
+	r = expect_error(&p, ETIMEDOUT, "no request within 10 seconds");
+	dt = now_ms() - t0;
+	peer_close(&p);
+	if (r == 0 && (dt < HANDSHAKE_S * 1000u - 500 || dt > HANDSHAKE_S * 1000u + 1500))
+		r = fail("closed after %llu ms, not %d s", (unsigned long long)dt, HANDSHAKE_S);
+	return r;
+}
+
 /* ---- the table ---- */
 
 static const struct {
@@ -2792,10 +3016,23 @@ static const struct {
 	  "and the agent buffers it whole: 1,024 connections pin 1 GiB" },
 	{ "silent, HELLO-only and dribbling clients: ETIMEDOUT after 10 s", c_silent_connections, NULL },
 	{ "2,000 connections at once: 1,024 served, the rest EAGAIN", c_2000_connections, NULL },
+	/* With $HOSTILE_TOKEN, only these run; without, they do not. */
+	{ "auth: a request instead of AUTH: EACCES", c_auth_request_instead, NULL },
+	{ "auth: the proof of another token: EACCES", c_auth_wrong, NULL },
+	{ "auth: another connection's proof (replay): EACCES; nonces differ", c_auth_replay, NULL },
+	{ "auth: a 31-byte AUTH: EBADMSG", c_auth_short, NULL },
+	{ "auth: a 1 MiB AUTH header: refused before the payload", c_auth_1m_header, NULL },
+	{ "auth: AUTH before HELLO: EPROTO", c_auth_before_hello, NULL },
+	{ "auth: the right proof: served", c_auth_right, NULL },
+	{ "auth: AUTH twice: EOPNOTSUPP", c_auth_twice, NULL },
+	{ "auth: asked for the token, silent: ETIMEDOUT after 10 s", c_auth_silent, NULL },
 };
 
 static bool selected(const char *name, int argc, char **argv)
 {
+	/* The auth: cases need an agent with a token, and only run there. */
+	if ((strncmp(name, "auth:", 5) == 0) != (token != NULL))
+		return false;
 	if (argc == 0)
 		return true;
 	for (int i = 0; i < argc; i++)
@@ -2821,6 +3058,10 @@ int main(int argc, char **argv)
 	scratch = argv[3];
 	if (getenv("HOSTILE_SUITE"))
 		suite = getenv("HOSTILE_SUITE");
+	if (getenv("HOSTILE_TOKEN") && *getenv("HOSTILE_TOKEN")) {
+		token = getenv("HOSTILE_TOKEN");
+		proto_auth_key(token, auth_key);
+	}
 	if (getenv("HOSTILE_RSS_SLACK_KIB"))
 		rss_slack_kib = atol(getenv("HOSTILE_RSS_SLACK_KIB"));
 	signal(SIGPIPE, SIG_IGN);
