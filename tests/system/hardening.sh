@@ -12,7 +12,8 @@
 # workloads run in /sys/fs/cgroup/workloads, whose memory.max is the VM's
 # memory minus min(1/8, 128 MiB) and whose pids.max is 4096 by default,
 # each command in a child cgroup of its own; PID 1 and the server have
-# oom_score_adj -1000, commands 0.
+# oom_score_adj -1000, commands 0; workloads cannot signal PID 1 or the
+# server, reboot, or read their memory; the token is not in their reach.
 . "$(dirname "$0")/../lib.sh"
 
 SUITE=hardening
@@ -127,6 +128,31 @@ test_enospc_upload() {
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
+test_workload_cannot_stop_agent() {
+	local out
+	# EPERM from the seccomp filter or the dropped capabilities, for root.
+	out=$("$SBX" exec "$ID" -- sh -c 'kill -9 1 2>&1; echo "pid1 $?"; kill -9 $PPID 2>&1;
+		echo "server $?"; kill -9 -1 2>&1; echo "all $?"; reboot -f 2>&1; echo "reboot $?";
+		cat /proc/$PPID/environ >/dev/null 2>&1; echo "environ $?"')
+	echo "$out" | grep -q "^pid1 [1-9]" && echo "$out" | grep -q "^server [1-9]" &&
+		echo "$out" | grep -q "^all [1-9]" && echo "$out" | grep -q "^reboot [1-9]" &&
+		echo "$out" | grep -q "^environ [1-9]" || fail "a workload could: $out" || return 1
+	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive || return 1
+	expect_eq "the same server" "$(server_of)" "$SERVER"
+}
+
+test_token_hidden() {
+	local tok=$SBX_STATE_DIR/$ID/token found
+	[ -s "$tok" ] || fail "no token in $tok" || return 1
+	# The token goes in on stdin, so that the search does not find its
+	# own command line; it must be nowhere a workload can read.
+	found=$("$SBX" exec -i "$ID" -- sh -c 'read t; for f in /etc /run /tmp /root /proc/cmdline \
+		/proc/1/environ /proc/$PPID/environ /proc/1/cmdline /proc/$PPID/cmdline; do
+		grep -rlF "$t" $f 2>/dev/null; done; env | grep -F "$t"; test -e /etc/sbx/config && echo /etc/sbx/config; :' \
+		<"$tok")
+	expect_eq "where a workload finds the token" "$found" ""
+}
+
 test_kill() {
 	"$SBX" kill "$ID" || return 1
 	[ -z "$(pgrep -af "$SBX_STATE_DIR/$ID/")" ] || fail "left: $(pgrep -af "$SBX_STATE_DIR/$ID/")"
@@ -138,4 +164,7 @@ t "workloads' memory.max leaves the agent headroom; pids.max is $PIDS_MAX" test_
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
 t "a fork bomb stops at pids.max, the agent answers and runs commands" test_fork_bomb
 t "an upload into a full file system fails, the target is left as it was" test_enospc_upload
+t "a workload cannot kill PID 1 or the server, reboot, or read their memory" \
+	test_workload_cannot_stop_agent
+t "the token is nowhere a workload can read" test_token_hidden
 t "kill leaves nothing behind" test_kill
