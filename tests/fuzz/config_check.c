@@ -35,6 +35,8 @@ void fuzz_config_check(const struct config *c)
 		for (size_t j = 0; j < i; j++)
 			FUZZ_CHECK(strncmp(c->env[j], c->env[i], (size_t)(eq - c->env[i]) + 1) != 0);
 	}
+	FUZZ_CHECK(!c->token[0] ||
+		   (strlen(c->token) >= PROTO_TOKEN_MIN && strlen(c->token) <= PROTO_TOKEN_MAX));
 	FUZZ_CHECK(c->nlabels <= CONFIG_LABELS_MAX && (!c->labels || c->labels[c->nlabels] == NULL));
 	for (size_t i = 0; i < c->nlabels; i++) {
 		const char *eq = strchr(c->labels[i], '=');

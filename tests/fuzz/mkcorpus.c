@@ -545,6 +545,8 @@ static void config(void)
 		  "label.note = \"a b\"\n"
 		  "ready_port = 1023\n" },
 		{ "session", "lifetime = session\nsession_grace = 1h\n" },
+		{ "hardening", "token = 0123456789abcdef0123456789abcdef\nseccomp = off\npids_max = 0\n"
+			       "token = short\nseccomp = maybe\n" },
 		{ "quoting", "env.Q = \"\\\\ \\\" \\n \\t \\r \\x41\\x7f\"\n  env.SPACE =  \"  padded  \"  \n" },
 		{ "bad-lines",
 		  "port = 0\nhostname = -bad\nbogus_key = 1\nno equals sign\n= no key\n"
@@ -558,6 +560,8 @@ static void config(void)
 			"sbx.ready_port=1023 sbx.env.MSG=\"hello world\" panic=-1" },
 		{ "bad", "sbx.port=0 sbx.novalue sbx. sbx.=x sbx.env.=1 \"sbx.env.Q=a b\"" },
 		{ "quotes", "sbx.env.A=\"unterminated sbx.env.B=2" },
+		{ "token", "sbx.token=0123456789abcdef0123 sbx.token= \"sbx.token=x\" sbx.seccomp=off "
+			   "sbx.pids_max=100" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
