@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host/cli.h"
+#include "host/gateway.h"
 #include "host/sandbox.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -35,6 +36,7 @@ static const struct {
 	{ "extend", cli_extend, "add time to a sandbox's lifetime" },
 	{ "clock", cli_clock, "set a sandbox's clock (and lifetime left)" },
 	{ "kill", cli_kill, "power a sandbox off now" },
+	{ "gateway", cli_gateway, NULL }, /* hidden: started by create --allow-net */
 };
 
 static void usage(FILE *out)
@@ -46,7 +48,8 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help)
+			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(out,
 		"\n"
 		"Options:\n"
