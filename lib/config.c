@@ -26,6 +26,7 @@ void config_init(struct config *c)
 	c->output_buffer = CONFIG_OUTPUT_BUFFER;
 	c->seccomp = true;
 	c->pids_max = CONFIG_PIDS_MAX;
+	c->egress_port = CONFIG_EGRESS_PORT;
 }
 
 void config_free(struct config *c)
@@ -198,6 +199,19 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		if (strcmp(value, "on") && strcmp(value, "off"))
 			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);
 		c->seccomp = strcmp(value, "on") == 0;
+		return 0;
+	}
+	if (strcmp(key, "egress") == 0) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);
+		c->egress = strcmp(value, "on") == 0;
+		return 0;
+	}
+	if (strcmp(key, "egress_port") == 0) {
+		if (str_to_u64(value, UINT32_MAX - 1, &v) < 0 || v == 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not a port number (1-4294967294)",
+				    key, value);
+		c->egress_port = (uint32_t)v;
 		return 0;
 	}
 	if (strcmp(key, "pids_max") == 0) {

@@ -35,9 +35,12 @@ struct config {
 	char token[257];               /* clients must prove it; empty: no token */
 	bool seccomp;                  /* restrict workloads (seccomp, capabilities) */
 	uint64_t pids_max;             /* workloads' pids.max (0: no limit) */
+	bool egress;                   /* outbound TCP through the host's gateway */
+	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */
 };
 
 #define CONFIG_PIDS_MAX 4096
+#define CONFIG_EGRESS_PORT 1025
 
 #define CONFIG_LIFETIME_MAX (24 * 3600)
 #define CONFIG_READY_PORT 1023

@@ -32,6 +32,7 @@
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/util.h"
+#include "net/egress.h"
 #include "server/conn.h"
 #include "server/control.h"
 #include "vsock/addr.h"
@@ -442,6 +443,8 @@ int server_main(int argc, char **argv)
 	}
 	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0)
 		die(r, "server: unable to watch the listening socket");
+	/* Before READY: the host lets workloads run only after it. */
+	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
 	/* A command may have exited while we were starting. */

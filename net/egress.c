@@ -1,0 +1,334 @@
+/* The guest half of egress (net/egress.h): the set-up at the agent's start
+ * and the transparent proxy on 127.0.0.1:EGRESS_PROXY_PORT. Each
+ * redirected connection's original destination (SO_ORIGINAL_DST) becomes
+ * a name again when it is a synthetic address, is sent to the gateway as
+ * "CONNECT host port", and on "OK" the two sockets are spliced together
+ * (net/relay.c); on anything else the guest's connection is reset. */
+#include "net/egress.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "init/boot.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "lib/util.h"
+#include "net/dns.h"
+#include "net/relay.h"
+#include "vsock/addr.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
+#endif
+#define REPLY_MAX 256
+#define GATEWAY_WAIT_NS (30 * NSEC_PER_SEC) /* > the gateway's own 10 s + 10 s */
+
+enum estate { E_CONNECT, E_REPLY };
+
+struct eproxy {
+	struct watch gw;       /* the gateway connection */
+	int tcp;               /* the workload's connection */
+	struct timer timer;
+	enum estate state;
+	char req[DNS_NAME_MAX + 32];
+	int reqlen;
+};
+
+static struct watch w_proxy;
+static struct addr gateway;
+static unsigned nproxied;
+
+/* The workload sees ECONNRESET: the connection it thought it had is
+ * gone at once, never left hanging. */
+static void reset_close(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+static void proxy_free(struct eproxy *p, bool reset)
+{
+	timer_cancel(&p->timer);
+	if (p->gw.fd >= 0) {
+		loop_del(&p->gw);
+		close(p->gw.fd);
+	}
+	if (p->tcp >= 0) {
+		if (reset)
+			reset_close(p->tcp);
+		else
+			close(p->tcp);
+	}
+	nproxied--;
+	loop_free_later(p);
+}
+
+static void relay_done(void *arg, const struct relay_stats *st)
+{
+	nproxied--;
+}
+
+static void on_reply(struct eproxy *p)
+{
+	char line[REPLY_MAX + 1], *nl;
+	ssize_t n = recv(p->gw.fd, line, REPLY_MAX, MSG_PEEK | MSG_DONTWAIT);
+	int tcp, gfd, r;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_debug(n < 0 ? errno : 0, "egress: the gateway closed before its reply to %.*s",
+			  p->reqlen - 1, p->req);
+		proxy_free(p, true);
+		return;
+	}
+	line[n] = '\0';
+	nl = memchr(line, '\n', (size_t)n);
+	if (!nl) {
+		if (n == REPLY_MAX)
+			proxy_free(p, true);
+		return;
+	}
+	/* Take the line only: the destination's first bytes may follow. */
+	if (recv(p->gw.fd, line, (size_t)(nl - line) + 1, MSG_DONTWAIT) != nl - line + 1) {
+		proxy_free(p, true);
+		return;
+	}
+	*nl = '\0';
+	if (strncmp(line, "OK ", 3) != 0) {
+		log_debug(0, "egress: %.*s: %s", p->reqlen - 1, p->req, line);
+		proxy_free(p, true);
+		return;
+	}
+	timer_cancel(&p->timer);
+	loop_del(&p->gw);
+	tcp = p->tcp;
+	gfd = p->gw.fd;
+	p->tcp = p->gw.fd = -1;
+	loop_free_later(p);
+	r = relay_start(&(struct relay_end){ tcp, tcp }, &(struct relay_end){ gfd, gfd },
+			relay_done, NULL);
+	if (r < 0) {
+		log_warn(r, "egress: cannot relay a connection");
+		nproxied--;
+	}
+}
+
+static void on_gateway(struct watch *w, uint32_t events)
+{
+	struct eproxy *p = container_of(w, struct eproxy, gw);
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (p->state == E_REPLY) {
+		on_reply(p);
+		return;
+	}
+	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		log_debug(err, "egress: cannot reach the gateway for %.*s", p->reqlen - 1, p->req);
+		proxy_free(p, true);
+		return;
+	}
+	/* A few hundred bytes into a new connection: they go at once. */
+	if (send(w->fd, p->req, (size_t)p->reqlen, MSG_NOSIGNAL | MSG_DONTWAIT) != p->reqlen) {
+		proxy_free(p, true);
+		return;
+	}
+	p->state = E_REPLY;
+	loop_set(w, EPOLLIN | EPOLLRDHUP);
+}
+
+static void on_timeout(struct timer *t)
+{
+	struct eproxy *p = container_of(t, struct eproxy, timer);
+
+	log_debug(0, "egress: no answer from the gateway for %.*s", p->reqlen - 1, p->req);
+	proxy_free(p, true);
+}
+
+/* Opens the connection to the gateway without blocking. */
+static int gateway_open(void)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd, family = gateway.kind == ADDR_VSOCK ? AF_VSOCK : AF_UNIX;
+
+	if (family == AF_VSOCK) {
+		struct sockaddr_vm *vm = (struct sockaddr_vm *)&ss;
+
+		vm->svm_family = AF_VSOCK;
+		vm->svm_cid = gateway.cid;
+		vm->svm_port = gateway.port;
+		len = sizeof(*vm);
+	} else {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+		un->sun_family = AF_UNIX;
+		str_copy(un->sun_path, sizeof(un->sun_path), gateway.path);
+		len = sizeof(*un);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The original destination as the gateway should see it: the name behind
+ * a synthetic address, else the address itself. */
+static int destination(int fd, char *host, size_t n, uint16_t *port)
+{
+	struct sockaddr_in dst;
+	socklen_t len = sizeof(dst);
+	uint32_t a;
+
+	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) < 0)
+		return -errno;
+	a = ntohl(dst.sin_addr.s_addr);
+	*port = ntohs(dst.sin_port);
+	/* Straight to the proxy's own port, not redirected: nowhere to go. */
+	if ((a >> 24) == 127)
+		return -EINVAL;
+	if (dns_is_synthetic(a))
+		return dns_lookup_addr(a, host, n) ? 0 : -ENOENT;
+	return inet_ntop(AF_INET, &dst.sin_addr, host, (socklen_t)n) ? 0 : -EINVAL;
+}
+
+static void proxy_accept_one(int tcp)
+{
+	char host[DNS_NAME_MAX + 1];
+	struct eproxy *p;
+	uint16_t port = 0;
+	int one = 1, g, r;
+
+	if ((r = destination(tcp, host, sizeof(host), &port)) < 0) {
+		log_debug(r, "egress: a connection with no destination to ask for");
+		reset_close(tcp);
+		return;
+	}
+	if (nproxied >= EGRESS_MAX || !(p = calloc(1, sizeof(*p)))) {
+		reset_close(tcp);
+		return;
+	}
+	nproxied++;
+	p->tcp = tcp;
+	p->gw.fd = -1;
+	p->reqlen = snprintf(p->req, sizeof(p->req), "CONNECT %s %u\n", host, port);
+	setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	g = gateway_open();
+	if (g < 0 || loop_add(&p->gw, g, EPOLLOUT, on_gateway) < 0) {
+		log_debug(g < 0 ? g : errno, "egress: cannot reach the gateway");
+		if (g >= 0)
+			close(g);
+		proxy_free(p, true);
+		return;
+	}
+	timer_arm(&p->timer, GATEWAY_WAIT_NS, on_timeout);
+}
+
+static void on_proxy_accept(struct watch *w, uint32_t events)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		proxy_accept_one(fd);
+	}
+}
+
+static int proxy_listen(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(EGRESS_PROXY_PORT) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, r;
+
+	if (fd < 0)
+		return -errno;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if ((r = loop_add(&w_proxy, fd, EPOLLIN, on_proxy_accept)) < 0) {
+		close(fd);
+		return r;
+	}
+	return 0;
+}
+
+static void write_resolv_conf(void)
+{
+	static const char text[] = "# written by sbx-init: names resolve through the egress gateway\n"
+				   "nameserver 127.0.0.53\n";
+	const char *tmp = EGRESS_RESOLV_CONF ".sbx-new";
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || fd_write_all(fd, text, sizeof(text) - 1) < 0 || close(fd) < 0 ||
+	    rename(tmp, EGRESS_RESOLV_CONF) < 0) {
+		log_warn(errno, "egress: unable to write %s", EGRESS_RESOLV_CONF);
+		if (fd >= 0)
+			unlink(tmp);
+	}
+}
+
+void egress_start(const struct config *c, bool in_vm)
+{
+	const char *dev = getenv("SBX_EGRESS_GATEWAY");
+	char err[256];
+	int r;
+
+	if (!c->egress || (!in_vm && !dev))
+		return;
+	if (in_vm) {
+		gateway = (struct addr){ .kind = ADDR_VSOCK, .cid = VMADDR_CID_HOST,
+					 .port = c->egress_port };
+		if (access(EGRESS_MODULES, F_OK) == 0)
+			boot_modules(EGRESS_MODULES);
+	} else if (addr_parse(dev, &gateway, err, sizeof(err)) < 0 || gateway.kind != ADDR_UNIX) {
+		log_warn(0, "egress: SBX_EGRESS_GATEWAY=%s: expected unix:PATH", dev);
+		return;
+	}
+	/* Rules first, the route last: until the route exists every
+	 * connection fails at once, never into a black hole. */
+	if ((r = egress_rules_install(EGRESS_PROXY_PORT)) < 0) {
+		log_warn(r, "egress: unable to install the nftables redirect; no way out");
+		return;
+	}
+	if ((r = proxy_listen()) < 0) {
+		log_warn(r, "egress: unable to listen on 127.0.0.1:%d; no way out", EGRESS_PROXY_PORT);
+		return;
+	}
+	if ((r = dns_start()) < 0)
+		log_warn(r, "egress: unable to serve DNS on 127.0.0.53:53");
+	else if (in_vm)
+		write_resolv_conf();
+	if ((r = egress_route_install()) < 0) {
+		log_warn(r, "egress: unable to add the route for TCP; no way out");
+		return;
+	}
+	log_info(0, "egress: on, through the gateway at vsock port %u", c->egress_port);
+}
