@@ -292,7 +292,10 @@ test_ssh_host_key_stable() {
 }
 
 test_ssh_server_restarts() {
-	X exec -- sh -c 'kill $(cat /run/sbx-ssh/dropbear.pid)' || return 1
+	# Killed, and gone (a zombie for the agent to reap) before we log in.
+	X exec -- sh -c 'p=$(cat /run/sbx-ssh/dropbear.pid); kill $p
+		while grep -q "^State:[[:space:]]*[^Z]" /proc/$p/status 2>/dev/null; do sleep 0.01; done' ||
+		return 1
 	expect_eq "after the server was killed" "$(X ssh -- echo back 2>&1)" back
 }
 
