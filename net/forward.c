@@ -31,7 +31,8 @@ struct forward {
 	bool hup;
 };
 
-static unsigned nconnecting;
+/* Forwards being connected, and relaying (the agent has other relays). */
+static unsigned nconnecting, nrelaying;
 
 static void fwd_frame(struct conn *c, const struct frame *f);
 static void fwd_hangup(struct conn *c);
@@ -59,6 +60,7 @@ static void relay_done(void *arg, const struct relay_stats *st)
 {
 	uintptr_t port = (uintptr_t)arg;
 
+	nrelaying--;
 	log_debug(st->err, "forward to port %u ended: %llu bytes in, %llu bytes out",
 		  (unsigned)port, (unsigned long long)st->a_to_b, (unsigned long long)st->b_to_a);
 }
@@ -90,10 +92,14 @@ static void fwd_connected(struct forward *fw)
 				  "(it must wait for OK)");
 		return;
 	}
+	nrelaying++;
 	r = relay_start(&(struct relay_end){ s, s }, &(struct relay_end){ tcp, tcp }, relay_done,
 			(void *)(uintptr_t)port);
-	if (r < 0)
+	if (r < 0) {
+		/* relay_done was not called: the relay never started. */
+		nrelaying--;
 		log_warn(r, "unable to relay a connection to port %u", port);
+	}
 }
 
 static const struct target {
@@ -213,7 +219,7 @@ void forward_start(struct conn *c, const struct frame *f)
 			  "wait for OK)");
 		return;
 	}
-	if (relay_count() + nconnecting >= FORWARD_MAX) {
+	if (nrelaying + nconnecting >= FORWARD_MAX) {
 		conn_fail(c, EAGAIN, "too many forwarded connections (the agent relays at most %d "
 			  "at once)", FORWARD_MAX);
 		return;
