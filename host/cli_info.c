@@ -30,6 +30,14 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		       sb->ready.listen_ns / 1e6, sb->ready.modules_ns / 1e6,
 		       sb->ready.uptime_ns / 1e6);
 		printf("pids:       qemu %d, sbx-vsockd %d\n", (int)sb->qemu_pid, (int)sb->vsockd_pid);
+		if (!sb->allow_net[0]) {
+			printf("allow-net:  none (no network)\n");
+		} else {
+			printf("allow-net: ");
+			for (const char *p = sb->allow_net, *nl; (nl = strchr(p, '\n')); p = nl + 1)
+				printf(" %.*s", (int)(nl - p), p);
+			printf(" (egress gateway pid %d; sbx logs --net %s)\n", (int)sb->gateway_pid, sb->id);
+		}
 	}
 	if (info->lifetime_kind == LIFE_DURATION)
 		printf("lifetime:   %.0f s left (the guest's CLOCK_BOOTTIME)\n",
@@ -71,7 +79,15 @@ static void print_json(const struct sandbox *sb, const struct info *info)
 			putchar(':');
 			cli_json_str(stdout, sb->labels[i].value);
 		}
-		printf("},");
+		printf("},\"allow_net\":[");
+		for (const char *p = sb->allow_net, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+			char pat[512];
+
+			snprintf(pat, sizeof(pat), "%.*s", (int)(nl - p), p);
+			printf("%s", p == sb->allow_net ? "" : ",");
+			cli_json_str(stdout, pat);
+		}
+		printf("],\"gateway_pid\":%d,", (int)sb->gateway_pid);
 	}
 	printf("\"agent\":");
 	cli_json_str(stdout, info->version);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "host/cli.h"
+#include "host/gateway.h"
 #include "host/sandbox.h"
 #include "lib/util.h"
 
@@ -35,17 +36,25 @@ static const char create_opts_help[] =
 	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
 	"      --initrd FILE     guest initramfs (default: initramfs.cpio.gz next to sbx)\n"
 	"      --boot-timeout S  give up when the agent is not ready after S seconds\n"
-	"                        (default 60)\n";
+	"                        (default 60)\n"
+	"      --allow-net P     let the sandbox reach P over TCP (repeatable): HOST,\n"
+	"                        HOST:PORT, *.DOMAIN[:PORT] (subdomains, not DOMAIN\n"
+	"                        itself), IPv4[:PORT], [IPv6][:PORT]; without it the\n"
+	"                        sandbox has no network at all\n"
+	"      --resolve N=ADDR  for tests: the egress gateway resolves N to ADDR\n";
 
 struct create_args {
 	struct sandbox_opts o;
 	const char *env[CLI_ENV_MAX + 1];
 	const char *labels[SANDBOX_LABELS_MAX + 2];
 	size_t nenv, nlabels;
+	const char *allow[ALLOW_RULES_MAX + 2];
+	const char *resolve[GATEWAY_RESOLVE_MAX + 2];
+	size_t nallow, nresolve;
 };
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
-       OPT_STOP_GRACE };
+       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -58,7 +67,9 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
 	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },  \
 	{ "session-grace", required_argument, NULL, OPT_SESSION_GRACE }, \
-	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE }
+	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE },      \
+	{ "allow-net", required_argument, NULL, OPT_ALLOW_NET },        \
+	{ "resolve", required_argument, NULL, OPT_RESOLVE }
 
 static int create_args_init(struct create_args *a)
 {
@@ -67,6 +78,8 @@ static int create_args_init(struct create_args *a)
 	a->o.session = true;
 	a->o.env = a->env;
 	a->o.labels = a->labels;
+	a->o.allow_net = a->allow;
+	a->o.resolve = a->resolve;
 	return 0;
 }
 
@@ -122,6 +135,20 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case 'n':
 		a->o.name = optarg;
+		return 0;
+	case OPT_ALLOW_NET:
+		if (a->nallow > ALLOW_RULES_MAX) {
+			cli_error("too many --allow-net patterns (at most %d)", ALLOW_RULES_MAX);
+			return 2;
+		}
+		a->allow[a->nallow++] = optarg;
+		return 0;
+	case OPT_RESOLVE:
+		if (a->nresolve > GATEWAY_RESOLVE_MAX) {
+			cli_error("too many --resolve entries (at most %d)", GATEWAY_RESOLVE_MAX);
+			return 2;
+		}
+		a->resolve[a->nresolve++] = optarg;
 		return 0;
 	case OPT_CPUS:
 		if (str_to_u64(optarg, 16, &v) < 0 || v == 0) {
@@ -429,19 +456,40 @@ int cli_logs(struct cli *cli, int argc, char **argv)
 	struct sbx_error err;
 	struct sandbox sb;
 	char path[PATH_MAX + 16], buf[65536];
+	bool net = argc == 3 && !strcmp(argv[1], "--net");
 	ssize_t n;
 	int fd;
 
+	if (net) {
+		argv++;
+		argc--;
+	}
 	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fprintf(argc != 2 ? stderr : stdout,
-			"usage: sbx logs ID\n\nPrint the sandbox's guest console.\n");
+			"usage: sbx logs [--net] ID\n\nPrint the sandbox's guest console; with --net, "
+			"its egress audit log\n(one line per decision of its gateway, see "
+			"docs/protocol/egress.md).\n");
 		return argc != 2 ? 2 : 0;
 	}
 	if (sandbox_load(argv[1], &sb, &err) < 0) {
 		cli_error("%s", err.msg);
 		return CLI_FAIL;
 	}
-	snprintf(path, sizeof(path), "%s/console.log", sb.dir);
+	if (net && !sb.allow_net[0]) {
+		cli_error("sandbox %s has no network (it was created without --allow-net)", sb.id);
+		return CLI_FAIL;
+	}
+	if (net) {
+		/* The rotated half first, if any. */
+		snprintf(path, sizeof(path), "%s/egress.log.1", sb.dir);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			while ((n = read(fd, buf, sizeof(buf))) > 0)
+				if (fd_write_all(1, buf, (size_t)n) < 0)
+					break;
+			close(fd);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", sb.dir, net ? "egress.log" : "console.log");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		cli_error("cannot open %s: %s", path, strerror(errno));

@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -826,4 +827,130 @@ int gateway_run(const struct gateway_opts *o)
 	if (resolver_pid > 0)
 		kill(resolver_pid, SIGKILL);
 	return 0;
+}
+
+/* ---- starting one for a sandbox ---- */
+
+int gateway_check(const char *const *allow, const char *const *resolve, char *canon, size_t n,
+		  char *err, size_t errn)
+{
+	struct allow_rule r;
+	struct gateway_resolve gr;
+	size_t at = 0, count = 0;
+
+	canon[0] = '\0';
+	for (; allow && *allow; allow++) {
+		if (++count > ALLOW_RULES_MAX) {
+			snprintf(err, errn, "too many --allow-net patterns (at most %d)", ALLOW_RULES_MAX);
+			return -E2BIG;
+		}
+		if (allow_parse(*allow, &r, err, errn) < 0)
+			return -EINVAL;
+		if (at + strlen(r.text) + 2 > n) {
+			snprintf(err, errn, "--allow-net: the patterns add up to more than %zu bytes",
+				 n - 1);
+			return -E2BIG;
+		}
+		at += (size_t)snprintf(canon + at, n - at, "%s\n", r.text);
+	}
+	count = 0;
+	for (; resolve && *resolve; resolve++) {
+		if (++count > GATEWAY_RESOLVE_MAX) {
+			snprintf(err, errn, "too many --resolve entries (at most %d)",
+				 GATEWAY_RESOLVE_MAX);
+			return -E2BIG;
+		}
+		if (gateway_parse_resolve(*resolve, &gr, err, errn) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
+		    const char *const *resolve, char *err, size_t errn)
+{
+	char self[4096], sbx[4096], sock[4096], audit_path[4096], logp[4096], pidarg[16];
+	const char **argv;
+	size_t n = 0, na = 0, nr = 0;
+	ssize_t len;
+	int p[2];
+	pid_t pid;
+	char byte;
+
+	while (allow && allow[na])
+		na++;
+	while (resolve && resolve[nr])
+		nr++;
+	/* The sbx binary next to whatever links libsbx (build/ in a checkout). */
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[len > 0 ? len : 0] = '\0';
+	if (strrchr(self, '/'))
+		*strrchr(self, '/') = '\0';
+	snprintf(sbx, sizeof(sbx), "%s/sbx", self);
+	if (access(sbx, X_OK) < 0)
+		snprintf(sbx, sizeof(sbx), "sbx");
+	snprintf(sock, sizeof(sock), "%s/vsock.sock_%u", dir, GATEWAY_PORT);
+	snprintf(audit_path, sizeof(audit_path), "%s/egress.log", dir);
+	snprintf(logp, sizeof(logp), "%s/gateway.log", dir);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)watch_pid);
+	argv = calloc(12 + 2 * (na + nr), sizeof(*argv));
+	if (!argv || pipe2(p, O_CLOEXEC) < 0) {
+		free(argv);
+		snprintf(err, errn, "cannot start the egress gateway: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	argv[n++] = sbx;
+	argv[n++] = "gateway";
+	argv[n++] = "--listen";
+	argv[n++] = sock;
+	argv[n++] = "--audit";
+	argv[n++] = audit_path;
+	argv[n++] = "--watch-pid";
+	argv[n++] = pidarg;
+	argv[n++] = "--ready-fd";
+	argv[n++] = "3";
+	for (size_t i = 0; i < na; i++) {
+		argv[n++] = "--allow";
+		argv[n++] = allow[i];
+	}
+	for (size_t i = 0; i < nr; i++) {
+		argv[n++] = "--resolve";
+		argv[n++] = resolve[i];
+	}
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		int out = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		setsid();
+		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+		    dup2(p[1], 3) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		execv(sbx, (char *const *)argv);
+		execvp("sbx", (char *const *)argv);
+		dprintf(2, "sbx: cannot execute %s: %s\n", sbx, strerror(errno));
+		_exit(127);
+	}
+	free(argv);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		snprintf(err, errn, "cannot start the egress gateway: %s", strerror(errno));
+		return -errno;
+	}
+	{
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+
+		if (poll(&pf, 1, 5000) <= 0 || read(p[0], &byte, 1) != 1) {
+			close(p[0]);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			snprintf(err, errn, "the egress gateway did not start (see %s)", logp);
+			return -EIO;
+		}
+	}
+	close(p[0]);
+	return pid;
 }

@@ -42,6 +42,19 @@ int gateway_parse_resolve(const char *s, struct gateway_resolve *r, char *err, s
  * or -errno when it could not start (after logging why). */
 int gateway_run(const struct gateway_opts *o);
 
+/* For `sbx create`: checks the --allow-net patterns and --resolve entries
+ * (NULL-terminated, either may be NULL) before anything starts, and writes
+ * the canonical patterns, one per line, to canon (n bytes). Returns 0 or
+ * -errno with a message naming the bad one. */
+int gateway_check(const char *const *allow, const char *const *resolve, char *canon, size_t n,
+		  char *err, size_t errn);
+/* Starts `sbx gateway` (the sbx next to this program) for the sandbox in
+ * dir: it listens on dir/vsock.sock_GATEWAY_PORT, audits to
+ * dir/egress.log, logs to dir/gateway.log and exits with watch_pid.
+ * Returns its pid once it listens, or -errno. */
+pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
+		    const char *const *resolve, char *err, size_t errn);
+
 /* The hidden `sbx gateway` command (host/cli_gateway.c). */
 struct cli;
 int cli_gateway(struct cli *cli, int argc, char **argv);

@@ -2,6 +2,7 @@
  * sbx-vsockd, or vhost-vsock where the host has it), waiting for the
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "host/sandbox.h"
+#include "host/gateway.h"
 #include "host/tsc.h"
 
 #include <ctype.h>
@@ -425,6 +426,11 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	}
 	snprintf(num, sizeof(num), "%u", ready_port);
 	kv_write(f, "ready_port", num);
+	if (sb->allow_net[0]) {
+		snprintf(num, sizeof(num), "%u", GATEWAY_PORT);
+		kv_write(f, "egress", "on");
+		kv_write(f, "egress_port", num);
+	}
 	kv_write(f, "token", sb->token);
 	for (size_t i = 0; o->env && o->env[i]; i++) {
 		const char *eq = strchr(o->env[i], '=');
@@ -503,6 +509,7 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	PUT("cpus", "%u", sb->cpus);
 	PUT("qemu_pid", "%d", (int)sb->qemu_pid);
 	PUT("vsockd_pid", "%d", (int)sb->vsockd_pid);
+	PUT("gateway_pid", "%d", (int)sb->gateway_pid);
 	PUT("boot_ms", "%llu", (unsigned long long)sb->boot_ms);
 	PUT("guest_start_ns", "%llu", (unsigned long long)sb->ready.start_ns);
 	PUT("guest_listen_ns", "%llu", (unsigned long long)sb->ready.listen_ns);
@@ -512,6 +519,14 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	for (unsigned i = 0; i < sb->nlabels; i++) {
 		snprintf(key, sizeof(key), "label.%s", sb->labels[i].key);
 		kv_write(f, key, sb->labels[i].value);
+	}
+	for (const char *p = sb->allow_net, *nl; *p; p = nl + 1) {
+		char pat[ALLOW_PATTERN_MAX + 8];
+
+		if (!(nl = strchr(p, '\n')))
+			break;
+		snprintf(pat, sizeof(pat), "%.*s", (int)(nl - p), p);
+		kv_write(f, "allow_net", pat);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		fclose(f);
@@ -548,6 +563,13 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->qemu_pid = (pid_t)v;
 	else if (!strcmp(key, "vsockd_pid"))
 		sb->vsockd_pid = (pid_t)v;
+	else if (!strcmp(key, "gateway_pid"))
+		sb->gateway_pid = (pid_t)v;
+	else if (!strcmp(key, "allow_net")) {
+		size_t at = strlen(sb->allow_net);
+
+		snprintf(sb->allow_net + at, sizeof(sb->allow_net) - at, "%s\n", value);
+	}
 	else if (!strcmp(key, "boot_ms"))
 		sb->boot_ms = v;
 	else if (!strcmp(key, "guest_start_ns"))
@@ -634,6 +656,12 @@ static void cleanup(struct sandbox *sb)
 	if (owned_alive(sb->qemu_pid, sb->dir)) {
 		kill(sb->qemu_pid, SIGKILL);
 		wait_gone(sb->qemu_pid, sb->dir, 2000);
+	}
+	if (owned_alive(sb->gateway_pid, sb->dir)) {
+		/* It exits by itself with QEMU; make sure. */
+		kill(sb->gateway_pid, SIGTERM);
+		if (!wait_gone(sb->gateway_pid, sb->dir, 1000))
+			kill(sb->gateway_pid, SIGKILL);
 	}
 	if (owned_alive(sb->vsockd_pid, sb->dir)) {
 		/* It exits by itself once QEMU is gone; give it a moment. */
@@ -745,6 +773,16 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
 	if ((r = check_labels(o->labels, sb, err)) < 0)
 		return r;
+	{
+		char why[512];
+
+		if (gateway_check(o->allow_net, o->resolve, sb->allow_net, sizeof(sb->allow_net), why,
+				  sizeof(why)) < 0)
+			return fail(err, EINVAL, "%s", why);
+	}
+	/* The gateway listens where sbx-vsockd relays guest connections. */
+	if (sb->allow_net[0])
+		vhost_mode = false;
 	if (o->name) {
 		if (!name_ok(o->name))
 			return fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits and '-', "
@@ -910,6 +948,17 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
 		goto out;
+	}
+	if (sb->allow_net[0]) {
+		char why[512];
+
+		sb->gateway_pid = gateway_spawn(sb->dir, sb->qemu_pid, o->allow_net, o->resolve, why,
+						sizeof(why));
+		if (sb->gateway_pid < 0) {
+			sb->gateway_pid = 0;
+			r = boot_failed(sb, err, "%s", why);
+			goto out;
+		}
 	}
 
 	/* Wait for the agent's READY, or for QEMU to give up. */

@@ -37,6 +37,8 @@ struct sandbox_opts {
 	const char *initrd;
 	unsigned boot_timeout_s;
 	const sigset_t *cancel_mask;  /* a pending one of these aborts the boot */
+	const char *const *allow_net; /* egress allow list (host/allow.h), NULL-terminated */
+	const char *const *resolve;   /* test-only NAME=ADDR for the gateway */
 };
 
 struct sandbox_label {
@@ -61,6 +63,8 @@ struct sandbox {
 	struct ready_info ready;      /* the guest's own timings */
 	struct sandbox_label labels[SANDBOX_LABELS_MAX];
 	unsigned nlabels;
+	pid_t gateway_pid;            /* the egress gateway, 0: no egress */
+	char allow_net[8192];         /* canonical allow-list patterns, one per line */
 };
 
 /* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,

@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 	virtio_mmio vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
 	vsock_loopback"
+# Loaded by the agent only when egress is on (docs/protocol/egress.md): the
+# nftables nat chain and redirect, with what they depend on (conntrack,
+# nf_nat, nfnetlink, ...). Listed in etc/sbx/modules.egress, so a sandbox
+# without --allow-net does not pay for them at boot.
+EGRESS_MODULES="nf_tables nft_chain_nat nft_redir"
 KERNEL_META=linux-image-cloud-amd64
 
 # Debian programs the guest carries, as HOST_PATH[:GUEST_PATH]: the SSH
@@ -75,7 +80,7 @@ GUEST_LIBS=$(guest_libs)
 
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
-stamp=$( (echo "$MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
+stamp=$( (echo "$MODULES $EGRESS_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
 	cat rootfs/build.sh rootfs/*.c rootfs/*.h host/tsc.c tests/system/vsock-tool.c \
 		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-* $GUEST_LIBS \
 		$(for p in $GUEST_PROGRAMS; do echo "${p%%:*}"; done)) | sha256sum)
@@ -135,10 +140,12 @@ modules_in_order() {
 	}' "$MODDIR/modules.dep"
 }
 modules_in_order > "$W/modules.rel"
+MODULES=$EGRESS_MODULES modules_in_order > "$W/modules-egress.rel"
 
 # ---- /etc ---------------------------------------------------------------------
 mkdir -p "$W/etc"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules.rel" > "$W/etc/modules"
+sed "s|^|/lib/modules/$KVER/|" "$W/modules-egress.rel" > "$W/etc/modules.egress"
 cat > "$W/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 user:x:1000:1000:user:/home/user:/bin/sh
@@ -191,9 +198,10 @@ initramfs_spec() {
 		echo "file etc/$f $W/etc/$f 0644 0 0"
 	done
 	echo "file etc/sbx/modules $W/etc/modules 0644 0 0"
-	while read -r ko; do
+	echo "file etc/sbx/modules.egress $W/etc/modules.egress 0644 0 0"
+	cat "$W/modules.rel" "$W/modules-egress.rel" | while read -r ko; do
 		echo "file lib/modules/$KVER/$ko $MODDIR/$ko 0644 0 0"
-	done < "$W/modules.rel"
+	done
 }
 
 # Adds every missing parent directory, then sorts by name: parents come
