@@ -533,17 +533,6 @@ static void hide_config(void)
 		log_warn(errno, "unable to remove %s", st.config_path);
 }
 
-/* Room to hold the fds of every job (init/hold.c). */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl = { NOFILE_WANT, NOFILE_WANT };
-
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int init_main(int argc, char **argv)
 {
 	char err[512];
@@ -575,7 +564,7 @@ int init_main(int argc, char **argv)
 		die(errno, "unable to become a child subreaper");
 	}
 	make_state_dir();
-	raise_fd_limit();
+	fd_limit_raise(NOFILE_WANT); /* room to hold every job's fds (init/hold.c) */
 	if (st.vm) {
 		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 

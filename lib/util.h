@@ -23,6 +23,10 @@ int fd_set_cloexec(int fd, bool on);
 int fd_write_all(int fd, const void *buf, size_t len);
 /* Reads exactly len bytes from a blocking fd; -EPIPE on early EOF. */
 int fd_read_full(int fd, void *buf, size_t len);
+/* Raises RLIMIT_NOFILE to want (soft and hard); without the privilege to
+ * raise the hard limit, the soft one up to it. Returns the soft limit now
+ * in force. */
+unsigned long fd_limit_raise(unsigned long want);
 /* Closes *fd if it is >= 0 and sets it to -1. */
 void fd_close(int *fd);
 

@@ -330,20 +330,11 @@ static void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	workload_nofile.rlim_cur = MIN(rl.rlim_cur, 1024);
-	workload_nofile.rlim_max = rl.rlim_max;
-	if (rl.rlim_cur >= NOFILE_WANT)
-		return;
-	rl.rlim_cur = NOFILE_WANT;
-	if (rl.rlim_max < NOFILE_WANT)
-		rl.rlim_max = NOFILE_WANT;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		getrlimit(RLIMIT_NOFILE, &rl);
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		workload_nofile.rlim_cur = MIN(rl.rlim_cur, 1024);
+		workload_nofile.rlim_max = rl.rlim_max;
 	}
+	fd_limit_raise(NOFILE_WANT);
 }
 
 int server_main(int argc, char **argv)

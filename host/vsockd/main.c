@@ -12,6 +12,7 @@
 #include "host/vsockd/vsock.h"
 #include "host/vsockd/vsockd.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 static const char usage[] =
 	"usage: sbx-vsockd --socket VHOST_SOCK --uds PATH --cid N [--ready-fd FD] [-v]\n"
@@ -36,14 +37,10 @@ static const char usage[] =
 /* Every connection holds one fd: make room for the whole table. */
 static void raise_fd_limit(void)
 {
-	struct rlimit rl;
+	unsigned long have = fd_limit_raise(VSOCK_MAX_CONNS + 64);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= VSOCK_MAX_CONNS + 64)
-		return;
-	rl.rlim_cur = rl.rlim_max < VSOCK_MAX_CONNS + 64 ? rl.rlim_max : VSOCK_MAX_CONNS + 64;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < VSOCK_MAX_CONNS + 64)
-		log_warn(0, "open file limit %llu is below %u connections",
-			 (unsigned long long)rl.rlim_cur, VSOCK_MAX_CONNS);
+	if (have < VSOCK_MAX_CONNS + 64)
+		log_warn(0, "open file limit %lu is below %u connections", have, VSOCK_MAX_CONNS);
 }
 
 int main(int argc, char **argv)

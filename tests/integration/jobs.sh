@@ -82,11 +82,11 @@ test_env_store() {
 }
 
 test_server_restart() {
-	local pid old new
+	local pid old new tag=9$RANDOM
 	pid=$("$SBX" exec --detach -- sh -c 'echo before; read x </dev/null; sleep 2; echo after; exit 4')
-	"$SBX" exec sh -c 'sleep 60' &
+	"$SBX" exec sh -c "sleep $tag" &
 	local attached=$!
-	wait_for 5 pgrep -f "sleep 60" >/dev/null || fail "command did not start" || return 1
+	wait_for 5 pgrep -f "sleep $tag" >/dev/null || fail "command did not start" || return 1
 	sleep 0.3
 	old=$(server_pid)
 	kill -KILL "$old"
@@ -98,13 +98,13 @@ test_server_restart() {
 	"$SBX" ps >"$T_TMP/ps"
 	grep -q "^$pid .*running" "$T_TMP/ps" || fail "detached command lost: $(cat "$T_TMP/ps")" ||
 		return 1
-	grep -q "running .*sleep 60" "$T_TMP/ps" || fail "attached command lost: $(cat "$T_TMP/ps")" ||
+	grep -q "running .*sleep $tag" "$T_TMP/ps" || fail "attached command lost: $(cat "$T_TMP/ps")" ||
 		return 1
 	# ...its status reaches the new server, the environment store survived.
 	expect_eq "status across the restart" "$("$SBX" attach "$pid"; echo "rc=$?")" \
 		$'before\nafter\nrc=4' || return 1
 	expect_eq "env across the restart" "$("$SBX" env get GREETING)" "hello world" || return 1
-	pkill -f "sleep 60"
+	pkill -f "sleep $tag"
 	expect_eq zombies "$(zombies_under $INIT_PID)" ""
 }
 
