@@ -192,4 +192,17 @@ fuzz-corpus: $(FUZZ_DIR)/mkcorpus
 tools: $(TOOLS_BIN)
 # ---- end of the fuzzing and tools block ------------------------------------
 
+# ---- benchmark programs (issue 8; bench/run.sh) -----------------------------
+# sbx-bench linked statically with musl, so bench/vm.sh can copy it into a
+# guest and measure the agent from inside the VM the same way as from the
+# host; and the tools bench/restart.sh drives (`make tools`).
+BENCH_STATIC_OBJ := $(call obj,$(BUILD)/bench-static,$(BENCH_SRC) $(LIBSBX_SRC))
+$(BUILD)/bench-static/%.o: %.c | $(MUSL)/lib/libsodium.a
+	@mkdir -p $(dir $@)
+	musl-gcc $(filter-out -DSBX_GUEST,$(GUEST_CFLAGS)) -c $< -o $@
+$(BUILD)/sbx-bench-static: $(BENCH_STATIC_OBJ) $(MUSL)/lib/libsodium.a
+	musl-gcc -static -s -o $@ $(BENCH_STATIC_OBJ) -L$(MUSL)/lib -lsodium
+bench: $(BUILD)/sbx-bench-static tools
+# ---- end of the benchmark programs block ------------------------------------
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
