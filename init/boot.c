@@ -34,24 +34,29 @@ static const struct mnt {
 	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
 };
 
-/* Is something mounted at dir already? Compares with /proc/self/mounts,
- * which exists once /proc is mounted. */
+/* What was mounted before we started (the kernel may have mounted
+ * devtmpfs; a second look costs a read of /proc/self/mounts per mount
+ * point, and every system call is dear under TCG): read once. */
+static char premounted[4096];
+
 static bool mounted(const char *dir)
 {
-	char line[512], want[256];
-	bool found = false;
-	FILE *f;
+	char want[128];
 
 	if (strcmp(dir, "/proc") == 0)
 		return access("/proc/self/mounts", F_OK) == 0;
-	f = fopen("/proc/self/mounts", "re");
-	if (!f)
-		return false;
 	snprintf(want, sizeof(want), " %s ", dir);
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, want) != NULL;
-	fclose(f);
-	return found;
+	return strstr(premounted, want) != NULL;
+}
+
+static void read_mounts(void)
+{
+	int fd = open("/proc/self/mounts", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, premounted, sizeof(premounted) - 1) : -1;
+
+	premounted[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
 }
 
 void boot_mounts(void)
@@ -61,10 +66,10 @@ void boot_mounts(void)
 
 		if (mkdir(m->dir, m->mode) < 0 && errno != EEXIST)
 			log_warn(errno, "unable to create %s", m->dir);
-		if (mounted(m->dir))
-			continue;
-		if (mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
+		if (!mounted(m->dir) && mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
 			log_warn(errno, "unable to mount %s on %s", m->type, m->dir);
+		if (i == 0)
+			read_mounts(); /* /proc is there now */
 	}
 	/* Programs expect these links into /proc. */
 	(void)!symlink("/proc/self/fd", "/dev/fd");
