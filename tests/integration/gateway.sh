@@ -1,0 +1,248 @@
+#!/bin/bash
+# Integration tests for the egress gateway (`sbx gateway`, host side only):
+# the real gateway on its Unix socket, driven as the guest's proxy would
+# drive it ("CONNECT host port\n"), against real servers in a network
+# namespace this suite creates (documentation addresses, see
+# egress_net.sh). Names reach them through --resolve. Needs root.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/egress_net.sh"
+
+HOST=203.0.113.1
+NS=203.0.113.2
+SOCK=$T_TMP/g.sock
+AUDIT=$T_TMP/egress.log
+GIB=1073741824
+
+setup() {
+	[ "$(id -u)" = 0 ] || fail "needs root (network namespaces)" || return 1
+	egress_net_up sbxgw$$ $HOST $NS || fail "cannot create the test network" || return 1
+	mkdir -p "$T_TMP/www" && echo "hello from api.test" >"$T_TMP/www/index.html"
+	egress_httpd $NS 8080 "$T_TMP/www"
+	egress_httpd $NS 8081 "$T_TMP/www"
+	egress_hash_sink $NS 9000
+	LOOPPORT=$((20000 + RANDOM % 20000))
+	socat TCP-LISTEN:$LOOPPORT,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo loop-ok' &
+	on_exit "kill $!"
+	"$SBX" gateway --listen "$SOCK" --audit "$AUDIT" \
+		--allow api.test:8080 --allow api.test:9000 --allow '*.wild.test:8080' \
+		--allow loop.test --allow priv.test --allow meta.test --allow self.test \
+		--allow cgn.test --allow refused.test:8082 --allow multi.test:8080 \
+		--allow "$NS:8080" --allow "127.0.0.1:$LOOPPORT" --allow "loopnamed.test:$LOOPPORT" \
+		--allow localhost --allow '[2001:db8::1]:443' \
+		--resolve api.test=$NS --resolve a.wild.test=$NS --resolve wild.test=$NS \
+		--resolve other.test=$NS --resolve loop.test=127.0.0.1 --resolve priv.test=10.0.0.1 \
+		--resolve meta.test=169.254.169.254 --resolve self.test=$HOST \
+		--resolve cgn.test=100.64.0.1 --resolve refused.test=$NS \
+		--resolve loopnamed.test=127.0.0.1 --resolve multi.test=10.0.0.1 \
+		--resolve multi.test=$NS 2>"$T_TMP/gateway.err" &
+	GW=$!
+	on_exit "kill $GW"
+	wait_for 5 test -S "$SOCK" || fail "the gateway did not start: $(cat "$T_TMP/gateway.err")"
+}
+
+# ask REQUEST [BYTES]: the gateway's reply line, then whatever follows.
+ask() {
+	printf '%s\n%b' "$1" "${2:-}" | timeout 20 socat -t 5 - UNIX-CONNECT:"$SOCK"
+}
+
+# audited DEST VERDICT [WORDS]: the audit log has that line.
+audited() {
+	local line
+	line=$(grep -F "dest=\"$1\"" "$AUDIT" | grep -F "verdict=$2" | tail -1)
+	[ -n "$line" ] || fail "no '$2' line for $1 in the audit log" || return 1
+	[ -z "${3:-}" ] || [[ $line == *"$3"* ]] || fail "audit line for $1: $line"
+}
+
+# refused REQUEST CODE WORDS DEST VERDICT: ERR CODE ... WORDS, and audited.
+refused() {
+	local out
+	out=$(ask "$1" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "ERR $2 "*"$3"* ]] || fail "$1: got '$out'" || return 1
+	[[ $out != *hello* ]] || fail "$1: bytes came through" || return 1
+	audited "$4" "$5" "$3"
+}
+
+test_allowed_http() {
+	local out
+	out=$(ask "CONNECT api.test 8080" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "OK $NS:8080"*"hello from api.test"* ]] || fail "got: $out" || return 1
+	audited api.test:8080 allow "connected" && audited api.test:8080 close "up=18 down="
+}
+
+test_case_and_trailing_dot() {
+	local out
+	out=$(ask "CONNECT API.Test. 8080" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "OK "*"hello from api.test"* ]] || fail "got: $out"
+}
+
+test_wildcard() {
+	local out
+	out=$(ask "CONNECT a.wild.test 8080" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "OK "*hello* ]] || fail "a.wild.test: $out" || return 1
+	refused "CONNECT wild.test 8080" EACCES "not in the allow list" wild.test:8080 deny
+}
+
+test_denied_by_name() {
+	refused "CONNECT other.test 8080" EACCES "not in the allow list" other.test:8080 deny
+}
+
+test_denied_by_port() {
+	# Something listens on 8081: the gateway must not even try.
+	refused "CONNECT api.test 8081" EACCES "not in the allow list" api.test:8081 deny
+}
+
+test_loopback_refused() {
+	refused "CONNECT loop.test 80" EACCES "loopback" loop.test:80 deny
+}
+
+test_private_refused() {
+	refused "CONNECT priv.test 80" EACCES "private address (10.0.0.0/8)" priv.test:80 deny
+}
+
+test_link_local_refused() {
+	refused "CONNECT meta.test 80" EACCES "169.254.169.254, a link-local" meta.test:80 deny
+}
+
+test_cgnat_refused() {
+	refused "CONNECT cgn.test 80" EACCES "carrier-grade NAT" cgn.test:80 deny
+}
+
+test_host_address_refused() {
+	refused "CONNECT self.test 8080" EACCES "an address of this host" self.test:8080 deny
+}
+
+# localhost resolves through the resolver process (getaddrinfo,
+# /etc/hosts), not --resolve: still loopback, still refused.
+test_resolver_localhost() {
+	refused "CONNECT localhost 8080" EACCES "loopback" localhost:8080 deny
+}
+
+test_next_address() {
+	local out
+	out=$(ask "CONNECT multi.test 8080" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "OK $NS:8080"*hello* ]] || fail "got: $out"
+}
+
+test_ip_pattern() {
+	local out
+	out=$(ask "CONNECT $NS 8080" 'GET / HTTP/1.0\r\n\r\n')
+	[[ $out == "OK $NS:8080"*hello* ]] || fail "$NS:8080: $out" || return 1
+	refused "CONNECT $NS 8081" EACCES "not in the allow list" $NS:8081 deny
+	refused "CONNECT 203.0.113.3 8080" EACCES "not in the allow list" 203.0.113.3:8080 deny
+}
+
+# An address pattern naming a loopback address allows it, and a name
+# resolving to it on that port.
+test_explicit_loopback() {
+	local out
+	out=$(ask "CONNECT 127.0.0.1 $LOOPPORT")
+	[[ $out == "OK 127.0.0.1:$LOOPPORT"*loop-ok* ]] || fail "127.0.0.1: $out" || return 1
+	out=$(ask "CONNECT loopnamed.test $LOOPPORT")
+	[[ $out == "OK 127.0.0.1:$LOOPPORT"*loop-ok* ]] || fail "loopnamed.test: $out" || return 1
+	refused "CONNECT 127.0.0.1 22" EACCES "not in the allow list" 127.0.0.1:22 deny
+}
+
+test_ipv6_pattern() {
+	refused "CONNECT [2001:db8::2] 443" EACCES "not in the allow list" "[2001:db8::2]:443" deny
+}
+
+test_connect_refused() {
+	local out
+	out=$(ask "CONNECT refused.test 8082")
+	[[ $out == "ERR ECONNREFUSED "*"Connection refused"* ]] || fail "got: $out" || return 1
+	audited refused.test:8082 fail "Connection refused"
+}
+
+test_bad_requests() {
+	local out long
+	out=$(ask "GET / HTTP/1.0")
+	[[ $out == "ERR EPROTO not a CONNECT request" ]] || fail "GET: $out" || return 1
+	out=$(ask "CONNECT api.test")
+	[[ $out == "ERR EPROTO "* ]] || fail "no port: $out" || return 1
+	out=$(ask "CONNECT api.test 0")
+	[[ $out == "ERR EINVAL "*"out of range"* ]] || fail "port 0: $out" || return 1
+	out=$(ask "CONNECT *.wild.test 8080")
+	[[ $out == "ERR EINVAL "* ]] || fail "wildcard destination: $out" || return 1
+	long=$(head -c 600 /dev/zero | tr '\0' a)
+	out=$(ask "CONNECT $long 80")
+	[[ $out == "ERR EPROTO "*"at most 512"* ]] || fail "long line: $out" || return 1
+	out=$(printf 'CONNECT api.test\0 8080\n' | timeout 10 socat -t 5 - UNIX-CONNECT:"$SOCK")
+	[[ $out == "ERR EPROTO "*NUL* ]] || fail "NUL: $out"
+}
+
+test_audit_fields() {
+	local line
+	line=$(grep -F 'dest="api.test:8080"' "$AUDIT" | grep -F verdict=close | head -1)
+	[[ $line =~ ^time=[0-9T:.-]+Z\ conn=[0-9]+\ verdict=close\ dest=\"api.test:8080\"\ addr=$NS\ rule=\"api.test:8080\"\ up=[0-9]+\ down=[0-9]+\ ms=[0-9]+\ reason=\"ended\"$ ]] ||
+		fail "close line: $line"
+}
+
+test_100_concurrent() {
+	local i bad=0
+	for i in $(seq 1 100); do
+		ask "CONNECT api.test 8080" 'GET / HTTP/1.0\r\n\r\n' >"$T_TMP/c.$i" 2>&1 &
+	done
+	wait_for 60 test "$(jobs -rp | wc -l)" -le 4
+	sleep 0.5
+	for i in $(seq 1 100); do
+		grep -q "hello from api.test" "$T_TMP/c.$i" || bad=$((bad + 1))
+	done
+	expect_eq "connections without the page" $bad 0
+}
+
+test_1gib_hash() {
+	local got want
+	got=$({ printf 'CONNECT api.test 9000\n'
+		head -c $GIB /dev/urandom | tee >(sha256sum | cut -c1-64 >"$T_TMP/want"); } |
+		timeout 120 socat -b 262144 -t 30 - UNIX-CONNECT:"$SOCK" | tail -1)
+	wait_for 10 test -s "$T_TMP/want"
+	want=$(cat "$T_TMP/want")
+	expect_eq "sha256 of 1 GiB through the gateway" "$got" "$want" || return 1
+	audited api.test:9000 close "up=$GIB down=65"
+}
+
+test_exits_with_watched_pid() {
+	local pid gw2
+	sleep 60 &
+	pid=$!
+	"$SBX" gateway --listen "$T_TMP/g2.sock" --audit "$T_TMP/a2.log" --watch-pid $pid \
+		2>/dev/null &
+	gw2=$!
+	wait_for 5 test -S "$T_TMP/g2.sock" || fail "second gateway did not start" || return 1
+	kill $pid
+	wait_for 5 sh -c "! kill -0 $gw2 2>/dev/null" || fail "gateway outlived its process" || return 1
+	[ ! -e "$T_TMP/g2.sock" ] || fail "socket left behind"
+}
+
+test_bad_options() {
+	local out
+	out=$("$SBX" gateway --listen x --audit y --allow 'api.test:99999' 2>&1)
+	[[ $out == *"--allow-net api.test:99999: the port is not a number from 1 to 65535"* ]] ||
+		fail "said: $out" || return 1
+	out=$("$SBX" gateway --listen x --audit y --resolve 'api.test=nope' 2>&1)
+	[[ $out == *"not an IPv4 or IPv6 address"* ]] || fail "said: $out"
+}
+
+t "setup: namespace, servers, gateway" setup || exit 1
+t "allowed name: HTTP GET reaches the server" test_allowed_http
+t "names are case-insensitive, trailing dot tolerated" test_case_and_trailing_dot
+t "*.domain matches subdomains, not the domain" test_wildcard
+t "denied by name" test_denied_by_name
+t "denied by port (a server listens there)" test_denied_by_port
+t "a listed name resolving to loopback is refused" test_loopback_refused
+t "a listed name resolving to RFC 1918 is refused" test_private_refused
+t "a listed name resolving to 169.254.169.254 is refused" test_link_local_refused
+t "a listed name resolving to CGNAT is refused" test_cgnat_refused
+t "a listed name resolving to this host's address is refused" test_host_address_refused
+t "names resolved by the resolver process are checked too" test_resolver_localhost
+t "a refused address is skipped for the next one" test_next_address
+t "IPv4 patterns: exact address and port" test_ip_pattern
+t "an IP pattern naming loopback allows it explicitly" test_explicit_loopback
+t "IPv6 pattern: other addresses refused" test_ipv6_pattern
+t "allowed but refused by the server: ECONNREFUSED, audited as fail" test_connect_refused
+t "malformed requests get ERR and an audit line" test_bad_requests
+t "audit line fields" test_audit_fields
+t "100 concurrent allowed connections" test_100_concurrent
+t "1 GiB through an allowed connection, hashes match" test_1gib_hash
+t "exits when the watched process ends" test_exits_with_watched_pid
+t "bad options are refused naming them" test_bad_options
