@@ -199,6 +199,24 @@ static void test_load_file(void **state)
 	assert_int_equal(config_load(&c, path, true, false, err, sizeof(err)), -ENOENT);
 }
 
+/* Egress (docs/protocol/egress.md): off unless the host turns it on. */
+static void test_egress(void **state)
+{
+	assert_false(c.egress);
+	assert_int_equal(c.egress_port, 1025);
+	assert_int_equal(parse("egress = on\negress_port = 2000\n"), 0);
+	assert_true(c.egress);
+	assert_int_equal(c.egress_port, 2000);
+	assert_int_equal(parse("egress = yes\n"), -EINVAL);
+	assert_non_null(strstr(err, "egress: 'yes' is not on or off"));
+	assert_true(c.egress);
+	assert_int_equal(parse("egress_port = 0\n"), -EINVAL);
+	assert_non_null(strstr(err, "egress_port: '0' is not a port number"));
+	assert_int_equal(c.egress_port, 2000);
+	assert_int_equal(config_parse_cmdline(&c, "quiet sbx.egress=off", err, sizeof(err)), 0);
+	assert_false(c.egress);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -207,7 +225,7 @@ int main(void)
 		T(test_later_wins),	 T(test_errors_name_the_key),
 		T(test_bad_lines_do_not_stop_the_rest),	 T(test_nul_and_long_lines),
 		T(test_cmdline),	 T(test_cmdline_errors), T(test_env_set_unset),
-		T(test_load_file),
+		T(test_load_file),	 T(test_egress),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
