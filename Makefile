@@ -21,7 +21,7 @@ LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 # Sources by role. lib/ and vsock/ are shared by both sides.
 SHARED_SRC := $(wildcard lib/*.c) $(wildcard vsock/*.c)
 GUEST_SRC  := $(SHARED_SRC) $(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c)
-LIBSBX_SRC := $(SHARED_SRC) rootfs/cpio.c $(filter-out host/main.c host/cli_%.c,$(wildcard host/*.c))
+LIBSBX_SRC := $(SHARED_SRC) rootfs/cpio.c net/relay.c $(filter-out host/main.c host/cli_%.c,$(wildcard host/*.c))
 CLI_SRC    := host/main.c $(wildcard host/cli_*.c)
 VSOCKD_SRC := $(filter-out host/vsockd/main.c,$(wildcard host/vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).

@@ -49,10 +49,8 @@ int cli_net_target(const struct cli *cli, const char *id, struct cli_net_target 
 		cli_error("give either a sandbox id or --connect, not both");
 		return -EINVAL;
 	}
-	if (cli->connect) {
-		sbx_net_set_token(getenv("SBX_TOKEN"));
+	if (cli->connect)
 		return cli_target(cli, NULL, t->addr, sizeof(t->addr));
-	}
 	if (!id) {
 		cli_error("no sandbox given: name one by id, or use --connect ADDR");
 		return -EINVAL;
@@ -65,8 +63,7 @@ int cli_net_target(const struct cli *cli, const char *id, struct cli_net_target 
 		cli_error("address too long: %s", t->sb.addr);
 		return -ENAMETOOLONG;
 	}
-	t->is_sandbox = true;
-	sbx_net_set_token(t->sb.token);
+	t->is_sandbox = true; /* sandbox_load set its token */
 	return 0;
 }
 

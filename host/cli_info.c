@@ -7,7 +7,23 @@
 
 #include "host/cli.h"
 #include "host/sandbox.h"
+#include "host/sbx_net.h"
 #include "lib/util.h"
+
+static void print_exposure(void *arg, const struct sbx_exposure *e)
+{
+	printf("exposed:    port %u at %s (pid %d%s)\n", e->guest_port, e->url, (int)e->pid,
+	       e->detached ? ", background" : "");
+}
+
+static void json_exposure(void *arg, const struct sbx_exposure *e)
+{
+	unsigned *n = arg;
+
+	printf("%s{\"guest_port\":%u,\"url\":", (*n)++ ? "," : "", e->guest_port);
+	cli_json_str(stdout, e->url);
+	printf(",\"pid\":%d,\"detached\":%s}", (int)e->pid, e->detached ? "true" : "false");
+}
 
 static void print_text(const struct sandbox *sb, const struct info *info)
 {
@@ -30,6 +46,7 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		       sb->ready.listen_ns / 1e6, sb->ready.modules_ns / 1e6,
 		       sb->ready.uptime_ns / 1e6);
 		printf("pids:       qemu %d, sbx-vsockd %d\n", (int)sb->qemu_pid, (int)sb->vsockd_pid);
+		sbx_expose_list(sb->dir, print_exposure, NULL);
 		if (!sb->allow_net[0]) {
 			printf("allow-net:  none (no network)\n");
 		} else {
@@ -87,7 +104,13 @@ static void print_json(const struct sandbox *sb, const struct info *info)
 			printf("%s", p == sb->allow_net ? "" : ",");
 			cli_json_str(stdout, pat);
 		}
-		printf("],\"gateway_pid\":%d,", (int)sb->gateway_pid);
+		printf("],\"gateway_pid\":%d,\"exposures\":[", (int)sb->gateway_pid);
+		{
+			unsigned n = 0;
+
+			sbx_expose_list(sb->dir, json_exposure, &n);
+		}
+		printf("],");
 	}
 	printf("\"agent\":");
 	cli_json_str(stdout, info->version);

@@ -31,8 +31,7 @@ struct sbx_conn {
 	char addr[160];
 };
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+
 
 static uint8_t token_key[32];
 static bool have_token;
@@ -44,12 +43,27 @@ void sbx_set_token(const char *token)
 		proto_auth_key(token, token_key);
 }
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
+bool sbx_has_token(void)
+{
+	return have_token;
+}
+
+int sbx_auth_answer(const uint8_t nonce[PROTO_NONCE_LEN], uint8_t mac[PROTO_AUTH_LEN])
+{
+	if (!have_token)
+		return -ENOKEY;
+	proto_auth_mac(token_key, nonce, mac);
+	return 0;
+}
+
+int sbx_fail(struct sbx_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (code < 0)
 		code = -code;
+	if (code == 0)
+		code = EIO;
 	if (err) {
 		err->code = code;
 		va_start(ap, fmt);
@@ -80,11 +94,11 @@ static int authenticate(struct sbx_conn *c, struct sbx_error *err)
 			return r;
 		n = proto_frame_parse(buf_head(&c->rx), buf_len(&c->rx), &f, &pe);
 		if (n < 0)
-			return fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
+			return sbx_fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
 		if (n > 0)
 			break;
 		if (time_mono_ns() > deadline)
-			return fail(err, ETIMEDOUT, "no answer from %s", c->addr);
+			return sbx_fail(err, ETIMEDOUT, "no answer from %s", c->addr);
 		poll(&p, 1, 100);
 		if ((r = rx_some(c, err)) < 0)
 			return r;
@@ -94,11 +108,11 @@ static int authenticate(struct sbx_conn *c, struct sbx_error *err)
 		int code;
 
 		if (proto_error_decode(&f, &code, msg, sizeof(msg), &pe) < 0)
-			return fail(err, pe.code, "bad ERROR frame from %s", c->addr);
-		return fail(err, code, "%s", msg);
+			return sbx_fail(err, pe.code, "bad ERROR frame from %s", c->addr);
+		return sbx_fail(err, code, "%s", msg);
 	}
 	if (f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &pe) < 0)
-		return fail(err, EPROTO, "%s did not answer HELLO", c->addr);
+		return sbx_fail(err, EPROTO, "%s did not answer HELLO", c->addr);
 	buf_consume(&c->rx, (size_t)n);
 	c->hello_done = true;
 	if (h.flags & HELLO_F_AUTH) {
@@ -106,7 +120,7 @@ static int authenticate(struct sbx_conn *c, struct sbx_error *err)
 
 		proto_auth_mac(token_key, h.nonce, mac);
 		if ((r = proto_put(&c->tx, FT_AUTH, mac, sizeof(mac))) < 0)
-			return fail(err, r, "cannot queue AUTH");
+			return sbx_fail(err, r, "cannot queue AUTH");
 	}
 	return 0;
 }
@@ -119,19 +133,19 @@ int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
 	int fd, r;
 
 	if (addr_parse(addr, &a, why, sizeof(why)) < 0)
-		return fail(err, EINVAL, "%s", why);
+		return sbx_fail(err, EINVAL, "%s", why);
 	fd = addr_connect(&a, CONNECT_TIMEOUT_MS);
 	if (fd < 0) {
 		if (fd == -ECONNREFUSED && a.kind == ADDR_HYBRID)
-			return fail(err, ECONNREFUSED,
+			return sbx_fail(err, ECONNREFUSED,
 				    "cannot connect to %s: nothing listens on port %u in the guest",
 				    addr, a.port);
-		return fail(err, fd, "cannot connect to %s: %s", addr, strerror(-fd));
+		return sbx_fail(err, fd, "cannot connect to %s: %s", addr, strerror(-fd));
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	}
 	c->fd = fd;
 	str_copy(c->addr, sizeof(c->addr), addr);
@@ -140,7 +154,7 @@ int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
 	if ((r = fd_set_nonblock(fd, true)) < 0 ||
 	    (r = proto_hello_put(&c->tx, PROTO_VERSION, PROTO_VERSION)) < 0) {
 		sbx_close(c);
-		return fail(err, r, "cannot set up the connection to %s", addr);
+		return sbx_fail(err, r, "cannot set up the connection to %s", addr);
 	}
 	if (have_token && (r = authenticate(c, err)) < 0) {
 		sbx_close(c);
@@ -168,14 +182,14 @@ int sbx_send(struct sbx_conn *c, uint16_t type, const void *payload, size_t len,
 {
 	int r = proto_put(&c->tx, type, payload, len);
 
-	return r < 0 ? fail(err, r, "cannot queue a %s frame", proto_type_name(type)) : 0;
+	return r < 0 ? sbx_fail(err, r, "cannot queue a %s frame", proto_type_name(type)) : 0;
 }
 
 static int lost(struct sbx_conn *c, struct sbx_error *err, int code)
 {
 	if (code == EPIPE || code == ECONNRESET)
-		return fail(err, EPIPE, "the connection to %s was lost", c->addr);
-	return fail(err, code, "connection to %s: %s", c->addr, strerror(code));
+		return sbx_fail(err, EPIPE, "the connection to %s was lost", c->addr);
+	return sbx_fail(err, code, "connection to %s: %s", c->addr, strerror(code));
 }
 
 /* Non-blocking send of what is queued: 1 when all sent, 0 when not. */
@@ -213,7 +227,7 @@ static int rx_some(struct sbx_conn *c, struct sbx_error *err)
 			want = MAX(want, total - buf_len(&c->rx));
 	}
 	if (buf_reserve(&c->rx, want) < 0 && buf_reserve(&c->rx, 1) < 0)
-		return fail(err, EMSGSIZE, "frame from %s too large", c->addr);
+		return sbx_fail(err, EMSGSIZE, "frame from %s too large", c->addr);
 	n = read(c->fd, buf_tail(&c->rx), buf_room(&c->rx));
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : lost(c, err, errno);
@@ -235,7 +249,7 @@ int sbx_next_frame(struct sbx_conn *c, struct frame *f, struct sbx_error *err)
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
+			return sbx_fail(err, pe.code, "bad frame from %s: %s", c->addr, pe.msg);
 		/* Consuming only moves offsets: the payload stays in place
 		 * until the next read into the buffer, i.e. the next call. */
 		buf_consume(&c->rx, (size_t)n);
@@ -245,12 +259,12 @@ int sbx_next_frame(struct sbx_conn *c, struct frame *f, struct sbx_error *err)
 			if (f->type == FT_ERROR)
 				goto error;
 			if (f->type != FT_HELLO_OK)
-				return fail(err, EPROTO, "%s answered %s instead of HELLO_OK", c->addr,
+				return sbx_fail(err, EPROTO, "%s answered %s instead of HELLO_OK", c->addr,
 					    proto_type_name(f->type));
 			if (proto_hello_ok_decode(f, &h, &pe) < 0)
-				return fail(err, pe.code, "bad HELLO_OK from %s: %s", c->addr, pe.msg);
+				return sbx_fail(err, pe.code, "bad HELLO_OK from %s: %s", c->addr, pe.msg);
 			if (h.flags & HELLO_F_AUTH)
-				return fail(err, EACCES, "%s requires a token", c->addr);
+				return sbx_fail(err, EACCES, "%s requires a token", c->addr);
 			c->hello_done = true;
 			continue;
 		}
@@ -263,8 +277,8 @@ error: {
 	int code;
 
 	if (proto_error_decode(f, &code, msg, sizeof(msg), &pe) < 0)
-		return fail(err, pe.code, "bad ERROR frame from %s: %s", c->addr, pe.msg);
-	return fail(err, code, "%s", msg);
+		return sbx_fail(err, pe.code, "bad ERROR frame from %s: %s", c->addr, pe.msg);
+	return sbx_fail(err, code, "%s", msg);
 }
 }
 
@@ -287,7 +301,7 @@ int sbx_flush(struct sbx_conn *c, struct sbx_error *err)
 		if (r != 0)
 			return r < 0 ? r : 0;
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return fail(err, errno, "poll");
+			return sbx_fail(err, errno, "poll");
 	}
 }
 
@@ -310,9 +324,9 @@ int sbx_recv(struct sbx_conn *c, struct frame *f, int timeout_ms, struct sbx_err
 			continue;
 		r = poll(&p, 1, timeout_ms);
 		if (r < 0 && errno != EINTR)
-			return fail(err, errno, "poll");
+			return sbx_fail(err, errno, "poll");
 		if (r == 0)
-			return fail(err, EAGAIN, "no answer from %s within %d ms", c->addr, timeout_ms);
+			return sbx_fail(err, EAGAIN, "no answer from %s within %d ms", c->addr, timeout_ms);
 	}
 }
 
@@ -346,10 +360,10 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 	req.rows = o->rows ? o->rows : 24;
 	req.cols = o->cols ? o->cols : 80;
 	if (req.argc == 0)
-		return fail(err, EINVAL, "no command given");
+		return sbx_fail(err, EINVAL, "no command given");
 	r = proto_exec_put(&c->tx, &req);
 	if (r < 0)
-		return fail(err, r, "the command is too large to send (arguments and environment "
+		return sbx_fail(err, r, "the command is too large to send (arguments and environment "
 			    "must fit in %u bytes)", PROTO_FRAME_MAX);
 	return 0;
 }
@@ -364,7 +378,7 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 	switch (f->type) {
 	case FT_STARTED:
 		if (proto_u32_decode(f, &pid, &pe) < 0)
-			return fail(err, pe.code, "%s", pe.msg);
+			return sbx_fail(err, pe.code, "%s", pe.msg);
 		ev->kind = SBX_EV_STARTED;
 		ev->pid = (pid_t)pid;
 		return 0;
@@ -378,7 +392,7 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 		struct attached a;
 
 		if (proto_attached_decode(f, &a, &pe) < 0)
-			return fail(err, pe.code, "%s", pe.msg);
+			return sbx_fail(err, pe.code, "%s", pe.msg);
 		ev->kind = SBX_EV_STARTED;
 		ev->pid = (pid_t)a.pid;
 		ev->out_base = a.out_base;
@@ -387,7 +401,7 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 	}
 	case FT_EXIT:
 		if (proto_exit_decode(f, &x, &pe) < 0)
-			return fail(err, pe.code, "%s", pe.msg);
+			return sbx_fail(err, pe.code, "%s", pe.msg);
 		ev->kind = SBX_EV_EXIT;
 		ev->exit.how = x.how;
 		ev->exit.core = x.flags & EXIT_F_CORE;
@@ -399,7 +413,7 @@ int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error
 		memcpy(ev->exit.msg, x.msg, sizeof(ev->exit.msg));
 		return 0;
 	default:
-		return fail(err, EPROTO, "unexpected %s frame from the agent",
+		return sbx_fail(err, EPROTO, "unexpected %s frame from the agent",
 			    proto_type_name(f->type));
 	}
 }
@@ -423,12 +437,12 @@ int sbx_exec_stdin(struct sbx_conn *c, const void *data, size_t len, struct sbx_
 	if ((size_t)n < sizeof(hdr)) {
 		if (buf_append(&c->tx, hdr + n, sizeof(hdr) - (size_t)n) < 0 ||
 		    buf_append(&c->tx, data, len) < 0)
-			return fail(err, ENOBUFS, "output queue full");
+			return sbx_fail(err, ENOBUFS, "output queue full");
 		return 0;
 	}
 	n -= (ssize_t)sizeof(hdr);
 	if ((size_t)n < len && buf_append(&c->tx, (const uint8_t *)data + n, len - (size_t)n) < 0)
-		return fail(err, ENOBUFS, "output queue full");
+		return sbx_fail(err, ENOBUFS, "output queue full");
 	return 0;
 }
 
@@ -441,7 +455,7 @@ int sbx_exec_signal(struct sbx_conn *c, int sig, struct sbx_error *err)
 {
 	int r = proto_u32_put(&c->tx, FT_SIGNAL, (uint32_t)sig);
 
-	return r < 0 ? fail(err, r, "cannot queue a signal") : 0;
+	return r < 0 ? sbx_fail(err, r, "cannot queue a signal") : 0;
 }
 
 int sbx_exec_resize(struct sbx_conn *c, unsigned short rows, unsigned short cols,
@@ -449,7 +463,7 @@ int sbx_exec_resize(struct sbx_conn *c, unsigned short rows, unsigned short cols
 {
 	int r = proto_resize_put(&c->tx, rows, cols);
 
-	return r < 0 ? fail(err, r, "cannot queue a resize") : 0;
+	return r < 0 ? sbx_fail(err, r, "cannot queue a resize") : 0;
 }
 
 static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
@@ -459,7 +473,7 @@ static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
 	if (fd < 0)
 		return 0;
 	r = fd_write_all(fd, p, n);
-	return r < 0 ? fail(err, r, "cannot write the command's output: %s", strerror(-r)) : 0;
+	return r < 0 ? sbx_fail(err, r, "cannot write the command's output: %s", strerror(-r)) : 0;
 }
 
 #define STDIN_CHUNK (256 * 1024)
@@ -526,7 +540,7 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			r = fail(err, errno, "poll");
+			r = sbx_fail(err, errno, "poll");
 			goto out;
 		}
 		if (p[1].revents) {
@@ -535,12 +549,12 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 			/* Read straight into the queue behind a frame header:
 			 * no copy between. */
 			if ((r = buf_reserve(&c->tx, PROTO_HDR_LEN + STDIN_CHUNK)) < 0) {
-				r = fail(err, r, "out of memory");
+				r = sbx_fail(err, r, "out of memory");
 				goto out;
 			}
 			n = read(io->in_fd, buf_tail(&c->tx) + PROTO_HDR_LEN, STDIN_CHUNK);
 			if (n < 0 && errno != EINTR && errno != EAGAIN) {
-				r = fail(err, errno, "cannot read standard input: %s", strerror(errno));
+				r = sbx_fail(err, errno, "cannot read standard input: %s", strerror(errno));
 				goto out;
 			}
 			if (n == 0) {
@@ -577,7 +591,7 @@ int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct s
 	if ((r = proto_begin(&c->tx, FT_ATTACH, &mark)) < 0 ||
 	    (r = proto_field_put_u32(&c->tx, ATTACH_PID, (uint32_t)pid)) < 0 ||
 	    (r = proto_end(&c->tx, mark)) < 0)
-		return fail(err, r, "cannot queue ATTACH");
+		return sbx_fail(err, r, "cannot queue ATTACH");
 	return stream_io(c, stdin_pipe, true, io, exit, err);
 }
 
@@ -597,11 +611,11 @@ int sbx_exec_detached(const char *addr, const struct sbx_exec_opts *o, pid_t *pi
 	    (r = sbx_exec_event(&f, &ev, err)) < 0)
 		goto out;
 	if (ev.kind == SBX_EV_EXIT) {
-		r = fail(err, ev.exit.code == 127 ? ENOENT : EACCES, "%s", ev.exit.msg);
+		r = sbx_fail(err, ev.exit.code == 127 ? ENOENT : EACCES, "%s", ev.exit.msg);
 		goto out;
 	}
 	if (ev.kind != SBX_EV_STARTED) {
-		r = fail(err, EPROTO, "the agent did not answer STARTED");
+		r = sbx_fail(err, EPROTO, "the agent did not answer STARTED");
 		goto out;
 	}
 	*pid = ev.pid;
@@ -638,9 +652,9 @@ int sbx_info(const char *addr, struct info *out, struct sbx_error *err)
 	if ((r = sbx_send(c, FT_INFO, NULL, 0, err)) < 0 || (r = sbx_recv(c, &f, -1, err)) < 0)
 		goto out;
 	if (f.type != FT_INFO_OK)
-		r = fail(err, EPROTO, "%s answered INFO with %s", addr, proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "%s answered INFO with %s", addr, proto_type_name(f.type));
 	else if (proto_info_ok_decode(&f, out, &pe) < 0)
-		r = fail(err, pe.code, "bad INFO_OK from %s: %s", addr, pe.msg);
+		r = sbx_fail(err, pe.code, "bad INFO_OK from %s: %s", addr, pe.msg);
 out:
 	sbx_close(c);
 	return r;
@@ -660,7 +674,7 @@ static int request(const char *addr, struct sbx_conn **c, struct frame *f,
 		return r;
 	if ((r = build(&(*c)->tx, arg)) < 0) {
 		sbx_close(*c);
-		return fail(err, r, "cannot build the request");
+		return sbx_fail(err, r, "cannot build the request");
 	}
 	if ((r = sbx_recv(*c, f, -1, err)) < 0) {
 		sbx_close(*c);
@@ -688,7 +702,7 @@ int sbx_ps(const char *addr, void (*fn)(void *arg, const struct ps_entry *p), vo
 		return r;
 	while (f.type == FT_PS_ENTRY) {
 		if (proto_ps_entry_decode(&f, &p, &pe) < 0) {
-			r = fail(err, pe.code, "%s", pe.msg);
+			r = sbx_fail(err, pe.code, "%s", pe.msg);
 			goto out;
 		}
 		fn(arg, &p);
@@ -696,7 +710,7 @@ int sbx_ps(const char *addr, void (*fn)(void *arg, const struct ps_entry *p), vo
 			goto out;
 	}
 	if (f.type != FT_OK)
-		r = fail(err, EPROTO, "PS answered with %s", proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "PS answered with %s", proto_type_name(f.type));
 out:
 	sbx_close(c);
 	return r;
@@ -734,7 +748,7 @@ static int env_change(const char *addr, uint32_t op, const char *const *items,
 	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
 		return r;
 	if (f.type != FT_OK)
-		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
 	sbx_close(c);
 	return r;
 }
@@ -774,21 +788,21 @@ int sbx_env_list(const char *addr, void (*fn)(void *arg, const char *entry), voi
 				continue;
 			entry = strndup((const char *)v, len);
 			if (!entry) {
-				r = fail(err, ENOMEM, "out of memory");
+				r = sbx_fail(err, ENOMEM, "out of memory");
 				goto out;
 			}
 			fn(arg, entry);
 			free(entry);
 		}
 		if (r < 0) {
-			r = fail(err, pe.code, "%s", pe.msg);
+			r = sbx_fail(err, pe.code, "%s", pe.msg);
 			goto out;
 		}
 		if ((r = sbx_recv(c, &f, -1, err)) < 0)
 			goto out;
 	}
 	if (f.type != FT_OK)
-		r = fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
 out:
 	sbx_close(c);
 	return r;
@@ -800,9 +814,9 @@ static int lifetime_answer(struct sbx_conn *c, const struct frame *f, struct lif
 	struct proto_err pe;
 
 	if (f->type != FT_LIFETIME)
-		return fail(err, EPROTO, "%s answered with %s", c->addr, proto_type_name(f->type));
+		return sbx_fail(err, EPROTO, "%s answered with %s", c->addr, proto_type_name(f->type));
 	if (proto_lifetime_decode(f, l, &pe) < 0)
-		return fail(err, pe.code, "%s", pe.msg);
+		return sbx_fail(err, pe.code, "%s", pe.msg);
 	return 0;
 }
 
@@ -886,7 +900,7 @@ int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err)
 	if ((r = request(addr, &c, &f, build_shutdown, reason, err)) < 0)
 		return r;
 	if (f.type != FT_OK)
-		r = fail(err, EPROTO, "SHUTDOWN answered with %s", proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "SHUTDOWN answered with %s", proto_type_name(f.type));
 	sbx_close(c);
 	return r;
 }

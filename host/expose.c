@@ -66,24 +66,6 @@ struct pending {
 	struct timer t;
 };
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code < 0)
-		code = -code;
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -code;
-}
-
 /* Field 22 of /proc/PID/stat: with the pid, it names one process even
  * after pids wrap around. 0 when there is no such process. */
 static unsigned long long proc_start(pid_t pid)
@@ -130,10 +112,10 @@ int sbx_expose_listen(const struct sbx_expose_opts *o, struct sbx_expose **out,
 	int one = 1, r;
 
 	if (o->guest_port < 1 || o->guest_port > 65535)
-		return fail(err, EINVAL, "invalid port %u: a port is a number from 1 to 65535",
+		return sbx_fail(err, EINVAL, "invalid port %u: a port is a number from 1 to 65535",
 			    o->guest_port);
 	if (o->host_port > 65535)
-		return fail(err, EINVAL, "invalid host port %u: a port is a number from 0 to "
+		return sbx_fail(err, EINVAL, "invalid host port %u: a port is a number from 0 to "
 			    "65535", o->host_port);
 	/* "::1" and "[::1]" both name IPv6 loopback. */
 	str_copy(host, sizeof(host), bind_to[0] == '[' ? bind_to + 1 : bind_to);
@@ -148,11 +130,11 @@ int sbx_expose_listen(const struct sbx_expose_opts *o, struct sbx_expose **out,
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)o->host_port);
 		len = sizeof(struct sockaddr_in6);
 	} else {
-		return fail(err, EINVAL, "--bind %s: not an IPv4 or IPv6 address", bind_to);
+		return sbx_fail(err, EINVAL, "--bind %s: not an IPv4 or IPv6 address", bind_to);
 	}
 	x = calloc(1, sizeof(*x));
 	if (!x)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	x->sfd = x->pidfd = -1;
 	str_copy(x->addr, sizeof(x->addr), o->addr);
 	str_copy(x->state_dir, sizeof(x->state_dir), o->state_dir ? o->state_dir : "");
@@ -163,12 +145,12 @@ int sbx_expose_listen(const struct sbx_expose_opts *o, struct sbx_expose **out,
 	x->detached = o->detached;
 	x->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (x->lfd < 0) {
-		r = fail(err, errno, "cannot create a socket: %s", strerror(errno));
+		r = sbx_fail(err, errno, "cannot create a socket: %s", strerror(errno));
 		goto out_free;
 	}
 	setsockopt(x->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(x->lfd, (struct sockaddr *)&ss, len) < 0 || listen(x->lfd, 512) < 0) {
-		r = fail(err, errno, "cannot listen on %s port %u: %s", host, o->host_port,
+		r = sbx_fail(err, errno, "cannot listen on %s port %u: %s", host, o->host_port,
 			 strerror(errno));
 		goto out_close;
 	}
@@ -530,7 +512,7 @@ int sbx_expose_serve(struct sbx_expose *x, int ready_fd, struct sbx_error *err)
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = loop_init()) < 0)
-		return fail(err, r, "cannot create an event loop");
+		return sbx_fail(err, r, "cannot create an event loop");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -538,11 +520,11 @@ int sbx_expose_serve(struct sbx_expose *x, int ready_fd, struct sbx_error *err)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	x->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (x->sfd < 0 || (r = loop_add(&x->sw, x->sfd, EPOLLIN, on_signal)) < 0)
-		return fail(err, errno, "cannot watch signals");
+		return sbx_fail(err, errno, "cannot watch signals");
 	if (x->watch_pid > 0) {
 		x->pidfd = (int)syscall(SYS_pidfd_open, x->watch_pid, 0);
 		if (x->pidfd < 0 && errno == ESRCH)
-			return fail(err, ESRCH, "the sandbox is no longer running");
+			return sbx_fail(err, ESRCH, "the sandbox is no longer running");
 		if (x->pidfd >= 0) {
 			fd_set_cloexec(x->pidfd, true);
 			loop_add(&x->pw, x->pidfd, EPOLLIN, on_pid_exit);
@@ -551,7 +533,7 @@ int sbx_expose_serve(struct sbx_expose *x, int ready_fd, struct sbx_error *err)
 		}
 	}
 	if ((r = loop_add(&x->lw, x->lfd, EPOLLIN, on_accept)) < 0)
-		return fail(err, r, "cannot watch the listening socket");
+		return sbx_fail(err, r, "cannot watch the listening socket");
 	if ((r = record_write(x)) < 0)
 		log_warn(r, "cannot record the exposure in %s", x->state_dir);
 	if (ready_fd >= 0) {
@@ -560,7 +542,7 @@ int sbx_expose_serve(struct sbx_expose *x, int ready_fd, struct sbx_error *err)
 	}
 	while (!x->stopping)
 		if ((r = loop_run_once(-1)) < 0) {
-			fail(err, r, "event loop");
+			sbx_fail(err, r, "event loop");
 			break;
 		}
 	loop_del(&x->lw);

@@ -30,24 +30,6 @@
 #define HYBRID_LINE_MAX 64
 #define DEFAULT_TIMEOUT_MS 30000
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code < 0)
-		code = -code;
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -code;
-}
-
 /* ---- dialing ---- */
 
 enum dial_state { DIAL_CONNECT, DIAL_HYBRID, DIAL_REPLY, DIAL_DONE };
@@ -66,16 +48,6 @@ struct sbx_dial {
 	bool forward_sent;
 };
 
-/* The token of the agent, for the AUTH answer (see sbx_net_set_token). */
-static uint8_t token_key[32];
-static bool have_token;
-
-void sbx_net_set_token(const char *token)
-{
-	have_token = token && *token;
-	if (have_token)
-		proto_auth_key(token, token_key);
-}
 
 /* Queues HELLO, and FORWARD with it unless a challenge must be answered
  * first: with a token, FORWARD follows AUTH once HELLO_OK came. */
@@ -86,7 +58,7 @@ static int queue_request(struct sbx_dial *d)
 
 	buf_init(&b, sizeof(d->out));
 	r = proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
-	if (r == 0 && !have_token) {
+	if (r == 0 && !sbx_has_token()) {
 		r = proto_forward_put(&b, d->port);
 		d->forward_sent = true;
 	}
@@ -109,8 +81,9 @@ static int queue_forward(struct sbx_dial *d, const struct hello_ok *h, struct sb
 	if (h->flags & HELLO_F_AUTH) {
 		uint8_t mac[PROTO_AUTH_LEN];
 
-		proto_auth_mac(token_key, h->nonce, mac);
-		r = proto_put(&b, FT_AUTH, mac, sizeof(mac));
+		r = sbx_auth_answer(h->nonce, mac);
+		if (r == 0)
+			r = proto_put(&b, FT_AUTH, mac, sizeof(mac));
 	}
 	if (r == 0)
 		r = proto_forward_put(&b, d->port);
@@ -121,7 +94,7 @@ static int queue_forward(struct sbx_dial *d, const struct hello_ok *h, struct sb
 		d->forward_sent = true;
 	}
 	buf_free(&b);
-	return r < 0 ? fail(err, r, "out of memory") : 0;
+	return r < 0 ? sbx_fail(err, r, "out of memory") : 0;
 }
 
 int sbx_dial_start(const char *addr, unsigned port, struct sbx_dial **out, struct sbx_error *err)
@@ -131,16 +104,16 @@ int sbx_dial_start(const char *addr, unsigned port, struct sbx_dial **out, struc
 	int r;
 
 	if (port < 1 || port > 65535)
-		return fail(err, EINVAL, "invalid port %u: a port is a number from 1 to 65535", port);
+		return sbx_fail(err, EINVAL, "invalid port %u: a port is a number from 1 to 65535", port);
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	d->fd = -1;
 	d->port = port;
 	str_copy(d->addr, sizeof(d->addr), addr);
 	if (addr_parse(addr, &d->a, why, sizeof(why)) < 0) {
 		free(d);
-		return fail(err, EINVAL, "%s", why);
+		return sbx_fail(err, EINVAL, "%s", why);
 	}
 	if (d->a.kind == ADDR_VSOCK) {
 		struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = d->a.cid,
@@ -179,7 +152,7 @@ int sbx_dial_start(const char *addr, unsigned port, struct sbx_dial **out, struc
 	return 0;
 out_fail:
 	sbx_dial_free(d);
-	return fail(err, r, "cannot connect to %s: %s", addr, strerror(-r));
+	return sbx_fail(err, r, "cannot connect to %s: %s", addr, strerror(-r));
 }
 
 int sbx_dial_fd(const struct sbx_dial *d) { return d->fd; }
@@ -220,7 +193,7 @@ static int dial_send(struct sbx_dial *d, struct sbx_error *err)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			return fail(err, errno, "the connection to %s was lost: %s", d->addr,
+			return sbx_fail(err, errno, "the connection to %s was lost: %s", d->addr,
 				    strerror(errno));
 		}
 		d->out_off += (size_t)n;
@@ -240,11 +213,11 @@ static int dial_fill(struct sbx_dial *d, size_t want, struct sbx_error *err)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			return fail(err, errno, "the connection to %s was lost: %s", d->addr,
+			return sbx_fail(err, errno, "the connection to %s was lost: %s", d->addr,
 				    strerror(errno));
 		}
 		if (n == 0)
-			return fail(err, EPIPE, "%s closed the connection before answering", d->addr);
+			return sbx_fail(err, EPIPE, "%s closed the connection before answering", d->addr);
 		d->in_len += (size_t)n;
 	}
 	return 1;
@@ -260,25 +233,25 @@ static int dial_hybrid(struct sbx_dial *d, struct sbx_error *err)
 
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 :
-			fail(err, errno, "cannot connect to %s: %s", d->addr, strerror(errno));
+			sbx_fail(err, errno, "cannot connect to %s: %s", d->addr, strerror(errno));
 	if (n == 0)
-		return fail(err, ECONNREFUSED,
+		return sbx_fail(err, ECONNREFUSED,
 			    "cannot connect to %s: nothing listens on port %u in the guest", d->addr,
 			    d->a.port);
 	line[n] = '\0';
 	nl = memchr(line, '\n', (size_t)n);
 	if (!nl) {
 		if (n == HYBRID_LINE_MAX)
-			return fail(err, EPROTO, "cannot connect to %s: bad handshake reply", d->addr);
+			return sbx_fail(err, EPROTO, "cannot connect to %s: bad handshake reply", d->addr);
 		return 0;
 	}
 	if (read(d->fd, line, (size_t)(nl - line + 1)) != nl - line + 1)
-		return fail(err, EIO, "cannot connect to %s: short read", d->addr);
+		return sbx_fail(err, EIO, "cannot connect to %s: short read", d->addr);
 	if (strncmp(line, "OK ", 3) != 0)
-		return fail(err, ECONNREFUSED, "cannot connect to %s: the guest refused port %u",
+		return sbx_fail(err, ECONNREFUSED, "cannot connect to %s: the guest refused port %u",
 			    d->addr, d->a.port);
 	if (queue_request(d) < 0)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	d->state = DIAL_REPLY;
 	return 1;
 }
@@ -298,35 +271,35 @@ static int dial_reply(struct sbx_dial *d, struct sbx_error *err)
 			return r;
 		len = get_le32(d->in);
 		if (len > REPLY_MAX)
-			return fail(err, EMSGSIZE, "%s sent a %u-byte reply to FORWARD", d->addr, len);
+			return sbx_fail(err, EMSGSIZE, "%s sent a %u-byte reply to FORWARD", d->addr, len);
 		if ((r = dial_fill(d, PROTO_HDR_LEN + len, err)) <= 0)
 			return r;
 		if (proto_frame_parse(d->in, d->in_len, &f, &pe) <= 0)
-			return fail(err, pe.code, "bad frame from %s: %s", d->addr, pe.msg);
+			return sbx_fail(err, pe.code, "bad frame from %s: %s", d->addr, pe.msg);
 		d->in_len = 0;
 		if (f.type == FT_ERROR) {
 			char msg[PROTO_MSG_MAX + 1];
 			int code;
 
 			if (proto_error_decode(&f, &code, msg, sizeof(msg), &pe) < 0)
-				return fail(err, pe.code, "bad ERROR frame from %s: %s", d->addr,
+				return sbx_fail(err, pe.code, "bad ERROR frame from %s: %s", d->addr,
 					    pe.msg);
-			return fail(err, code, "%s", msg);
+			return sbx_fail(err, code, "%s", msg);
 		}
 		if (!d->got_hello) {
 			struct hello_ok h;
 
 			if (f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &pe) < 0)
-				return fail(err, EPROTO, "%s did not answer HELLO", d->addr);
-			if ((h.flags & HELLO_F_AUTH) && !have_token)
-				return fail(err, EACCES, "%s requires a token", d->addr);
+				return sbx_fail(err, EPROTO, "%s did not answer HELLO", d->addr);
+			if ((h.flags & HELLO_F_AUTH) && !sbx_has_token())
+				return sbx_fail(err, EACCES, "%s requires a token", d->addr);
 			d->got_hello = true;
 			if (!d->forward_sent)
 				return (r = queue_forward(d, &h, err)) < 0 ? r : 2;
 			continue;
 		}
 		if (f.type != FT_OK || f.len != 0)
-			return fail(err, EPROTO, "%s answered FORWARD with %s", d->addr,
+			return sbx_fail(err, EPROTO, "%s answered FORWARD with %s", d->addr,
 				    proto_type_name(f.type));
 		d->state = DIAL_DONE;
 		return 1;
@@ -348,7 +321,7 @@ int sbx_dial_step(struct sbx_dial *d, struct sbx_error *err)
 			if (e == EINPROGRESS || e == EALREADY)
 				return 0;
 			if (e)
-				return fail(err, e, "cannot connect to %s: %s", d->addr, strerror(e));
+				return sbx_fail(err, e, "cannot connect to %s: %s", d->addr, strerror(e));
 			{
 				struct pollfd p = { .fd = d->fd, .events = POLLOUT };
 
@@ -356,7 +329,7 @@ int sbx_dial_step(struct sbx_dial *d, struct sbx_error *err)
 					return 0; /* not connected yet */
 			}
 			if ((r = queue_request(d)) < 0)
-				return fail(err, r, "out of memory");
+				return sbx_fail(err, r, "out of memory");
 			d->state = DIAL_REPLY;
 			break;
 		}
@@ -394,14 +367,14 @@ int sbx_forward_open(const char *addr, unsigned port, int timeout_ms, struct sbx
 			uint64_t now = time_mono_ns();
 
 			if (now >= deadline) {
-				r = fail(err, ETIMEDOUT, "no answer from %s within %d ms", addr,
+				r = sbx_fail(err, ETIMEDOUT, "no answer from %s within %d ms", addr,
 					 timeout_ms);
 				break;
 			}
 			wait = (int)((deadline - now) / NSEC_PER_MSEC) + 1;
 		}
 		if (poll(&p, 1, wait) < 0 && errno != EINTR) {
-			r = fail(err, errno, "poll");
+			r = sbx_fail(err, errno, "poll");
 			break;
 		}
 	}
@@ -450,17 +423,17 @@ int sbx_forward_stdio(const char *addr, unsigned port, struct sbx_error *err)
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = loop_init()) < 0) {
 		close(fd);
-		return fail(err, r, "cannot create an event loop");
+		return sbx_fail(err, r, "cannot create an event loop");
 	}
 	private_tty(0, O_RDONLY);
 	private_tty(1, O_WRONLY);
 	r = relay_start(&(struct relay_end){ 0, 1 }, &(struct relay_end){ fd, fd },
 			stdio_relay_done, NULL);
 	if (r < 0)
-		return fail(err, r, "cannot relay standard input and output: %s", strerror(-r));
+		return sbx_fail(err, r, "cannot relay standard input and output: %s", strerror(-r));
 	while (!stdio_done)
 		if ((r = loop_run_once(-1)) < 0)
-			return fail(err, r, "event loop");
+			return sbx_fail(err, r, "event loop");
 	return 0;
 }
 
@@ -485,40 +458,40 @@ static int key_request(const char *addr, uint16_t type, const char *user, const 
 	int r;
 
 	if (user && strlen(user) > NET_USER_MAX)
-		return fail(err, EINVAL, "user name too long: %s", user);
+		return sbx_fail(err, EINVAL, "user name too long: %s", user);
 	if (key) {
 		/* One line: drop the newline a .pub file ends with. */
 		size_t len = strcspn(key, "\r\n");
 
 		if (key[len] && key[len + strspn(key + len, "\r\n")])
-			return fail(err, EINVAL, "malformed key: give one key, on one line");
+			return sbx_fail(err, EINVAL, "malformed key: give one key, on one line");
 		if (len > SSH_KEY_LINE_MAX)
-			return fail(err, EINVAL, "malformed key: longer than %d bytes",
+			return sbx_fail(err, EINVAL, "malformed key: longer than %d bytes",
 				    SSH_KEY_LINE_MAX);
 		memcpy(line, key, len);
 		line[len] = '\0';
 		if (ssh_key_parse(line, len, &k, &pe) < 0)
-			return fail(err, pe.code, "%s", pe.msg);
+			return sbx_fail(err, pe.code, "%s", pe.msg);
 		key = line;
 	}
 	if ((r = sbx_connect(addr, &c, err)) < 0)
 		return r;
 	if (proto_ssh_key_put(sbx_txbuf(c), type, user, key) < 0) {
-		r = fail(err, ENOMEM, "out of memory");
+		r = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = request(c, &f, err)) < 0)
 		goto out;
 	if (type == FT_SSH_KEY_LIST) {
 		if (f.type != FT_SSH_KEYS) {
-			r = fail(err, EPROTO, "%s answered SSH_KEY_LIST with %s", addr,
+			r = sbx_fail(err, EPROTO, "%s answered SSH_KEY_LIST with %s", addr,
 				 proto_type_name(f.type));
 			goto out;
 		}
 		if ((r = proto_ssh_keys_decode(&f, fn, arg, &pe)) < 0)
-			r = fail(err, pe.code, "bad SSH_KEYS from %s: %s", addr, pe.msg);
+			r = sbx_fail(err, pe.code, "bad SSH_KEYS from %s: %s", addr, pe.msg);
 	} else if (f.type != FT_OK) {
-		r = fail(err, EPROTO, "%s answered %s with %s", addr, proto_type_name(type),
+		r = sbx_fail(err, EPROTO, "%s answered %s with %s", addr, proto_type_name(type),
 			 proto_type_name(f.type));
 	}
 out:
@@ -555,27 +528,27 @@ int sbx_ssh_start(const char *addr, struct ssh_server_info *out, struct sbx_erro
 	if ((r = sbx_connect(addr, &c, err)) < 0)
 		return r;
 	if (proto_ssh_start_put(sbx_txbuf(c)) < 0) {
-		r = fail(err, ENOMEM, "out of memory");
+		r = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = request(c, &f, err)) < 0)
 		goto out;
 	if (f.type != FT_SSH_SERVER) {
-		r = fail(err, EPROTO, "%s answered SSH_START with %s", addr, proto_type_name(f.type));
+		r = sbx_fail(err, EPROTO, "%s answered SSH_START with %s", addr, proto_type_name(f.type));
 		goto out;
 	}
 	if ((r = proto_ssh_server_decode(&f, out, &pe)) < 0) {
-		r = fail(err, pe.code, "bad SSH_SERVER from %s: %s", addr, pe.msg);
+		r = sbx_fail(err, pe.code, "bad SSH_SERVER from %s: %s", addr, pe.msg);
 		goto out;
 	}
 	/* The key is what gets pinned; the fingerprint must describe it. */
 	if (ssh_key_parse(out->host_key, strlen(out->host_key), &k, &pe) < 0) {
-		r = fail(err, EPROTO, "the sandbox reported a bad SSH host key: %s", pe.msg);
+		r = sbx_fail(err, EPROTO, "the sandbox reported a bad SSH host key: %s", pe.msg);
 		goto out;
 	}
 	ssh_key_fingerprint(k.blob, k.blob_len, fp);
 	if (strcmp(fp, out->fingerprint) != 0)
-		r = fail(err, EPROTO, "the sandbox's SSH host key does not match its fingerprint "
+		r = sbx_fail(err, EPROTO, "the sandbox's SSH host key does not match its fingerprint "
 			 "(%s, reported %s)", fp, out->fingerprint);
 out:
 	sbx_close(c);

@@ -2,6 +2,7 @@
  * sbx-vsockd, or vhost-vsock where the host has it), waiting for the
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "host/sandbox.h"
+#include "host/sbx_net.h"
 #include "host/gateway.h"
 #include "host/tsc.h"
 
@@ -35,22 +36,6 @@
 #define BOOT_TIMEOUT_S 60
 #define KILL_WAIT_MS 15000
 #define CONSOLE_TAIL 20
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code < 0)
-		code = -code;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -code;
-}
 
 const char *sandbox_root(void)
 {
@@ -89,9 +74,9 @@ int sandbox_parse_memory(const char *s, uint64_t *mib, struct sbx_error *err)
 	*mib = v;
 	return 0;
 bad:
-	return fail(err, EINVAL, "--memory %s: not a size (examples: 1024, 768MiB, 2GiB)", s);
+	return sbx_fail(err, EINVAL, "--memory %s: not a size (examples: 1024, 768MiB, 2GiB)", s);
 range:
-	return fail(err, ERANGE, "--memory %s: a sandbox has %d to %d MiB of memory", s,
+	return sbx_fail(err, ERANGE, "--memory %s: a sandbox has %d to %d MiB of memory", s,
 		    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX);
 }
 
@@ -381,16 +366,16 @@ static int check_labels(const char *const *labels, struct sandbox *sb, struct sb
 		size_t klen = eq ? (size_t)(eq - labels[i]) : 0;
 
 		if (sb->nlabels == SANDBOX_LABELS_MAX)
-			return fail(err, E2BIG, "too many labels (at most %d)", SANDBOX_LABELS_MAX);
+			return sbx_fail(err, E2BIG, "too many labels (at most %d)", SANDBOX_LABELS_MAX);
 		if (!eq || klen == 0 || klen > SANDBOX_LABEL_KEY_MAX)
-			return fail(err, EINVAL, "--label %s: expected KEY=VALUE with a key of 1-%d "
+			return sbx_fail(err, EINVAL, "--label %s: expected KEY=VALUE with a key of 1-%d "
 				    "characters", labels[i], SANDBOX_LABEL_KEY_MAX);
 		for (size_t k = 0; k < klen; k++)
 			if (!isalnum((unsigned char)labels[i][k]) && !strchr("_.-", labels[i][k]))
-				return fail(err, EINVAL, "--label %s: a key has letters, digits, "
+				return sbx_fail(err, EINVAL, "--label %s: a key has letters, digits, "
 					    "'_', '.' and '-'", labels[i]);
 		if (strlen(eq + 1) > SANDBOX_LABEL_VALUE_MAX || strchr(eq + 1, '\n'))
-			return fail(err, EINVAL, "--label %s: a value is one line of at most %d "
+			return sbx_fail(err, EINVAL, "--label %s: a value is one line of at most %d "
 				    "bytes", labels[i], SANDBOX_LABEL_VALUE_MAX);
 		memcpy(sb->labels[sb->nlabels].key, labels[i], klen);
 		sb->labels[sb->nlabels].key[klen] = '\0';
@@ -407,7 +392,7 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	char key[300], num[32];
 
 	if (!f)
-		return fail(err, errno, "out of memory");
+		return sbx_fail(err, errno, "out of memory");
 	fprintf(f, "# written by sbx create\n");
 	kv_write(f, "hostname", sb->id);
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)o->lifetime_s);
@@ -438,7 +423,7 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 		if (!eq || !env_name_ok(o->env[i], (size_t)(eq - o->env[i]))) {
 			fclose(f);
 			free(*text);
-			return fail(err, EINVAL, "--env %s: expected NAME=value with a NAME of "
+			return sbx_fail(err, EINVAL, "--env %s: expected NAME=value with a NAME of "
 				    "letters, digits and '_'", o->env[i]);
 		}
 		snprintf(key, sizeof(key), "env.%.*s", (int)(eq - o->env[i]), o->env[i]);
@@ -459,7 +444,7 @@ static int make_initrd(const char *base, const char *out, const char *config, si
 	off_t off = 0;
 
 	if (in < 0)
-		return fail(err, errno, "cannot open the initramfs %s: %s", base, strerror(errno));
+		return sbx_fail(err, errno, "cannot open the initramfs %s: %s", base, strerror(errno));
 	if (fstat(in, &st) < 0)
 		goto io;
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -479,7 +464,7 @@ static int make_initrd(const char *base, const char *out, const char *config, si
 	close(fd);
 	return 0;
 io:
-	r = fail(err, errno, "cannot write %s: %s", out, strerror(errno));
+	r = sbx_fail(err, errno, "cannot write %s: %s", out, strerror(errno));
 	close(in);
 	if (fd >= 0)
 		close(fd);
@@ -497,7 +482,7 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	f = fopen(tmp, "we");
 	if (!f)
-		return fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+		return sbx_fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
 #define PUT(k, fmt, v) (snprintf(num, sizeof(num), fmt, v), kv_write(f, k, num))
 	kv_write(f, "id", sb->id);
 	kv_write(f, "addr", sb->addr);
@@ -530,11 +515,11 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		fclose(f);
-		return fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+		return sbx_fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
 	}
 	fclose(f);
 	if (rename(tmp, path) < 0)
-		return fail(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
+		return sbx_fail(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
 	return 0;
 }
 
@@ -596,7 +581,7 @@ static int token_new(struct sandbox *sb, struct sbx_error *err)
 	int fd;
 
 	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-		return fail(err, EAGAIN, "no randomness for the sandbox token");
+		return sbx_fail(err, EAGAIN, "no randomness for the sandbox token");
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(sb->token + 2 * i, 3, "%02x", raw[i]);
 	path_in(path, sizeof(path), sb, "token");
@@ -604,7 +589,7 @@ static int token_new(struct sandbox *sb, struct sbx_error *err)
 	if (fd < 0 || fd_write_all(fd, sb->token, strlen(sb->token)) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+		return sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
 	}
 	close(fd);
 	sbx_set_token(sb->token);
@@ -653,6 +638,7 @@ static int meta_read(const char *dir, struct sandbox *sb)
 /* Stops what is left of a sandbox and removes its state directory. */
 static void cleanup(struct sandbox *sb)
 {
+	sbx_expose_stop_all(sb->dir);
 	if (owned_alive(sb->qemu_pid, sb->dir)) {
 		kill(sb->qemu_pid, SIGKILL);
 		wait_gone(sb->qemu_pid, sb->dir, 2000);
@@ -744,7 +730,7 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
 	tail_file(path, CONSOLE_TAIL, tail, sizeof(tail));
 	path_in(path, sizeof(path), sb, "qemu.log");
 	tail_file(path, 5, qlog, sizeof(qlog));
-	fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s", sb->id, why,
+	sbx_fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s", sb->id, why,
 	     qlog[0] ? "\nQEMU said:\n" : "", qlog, tail[0] ? "\nlast lines of the guest console:\n" : "",
 	     tail);
 	cleanup(sb);
@@ -769,7 +755,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	memset(sb, 0, sizeof(*sb));
 	vhost_mode = kvm && vhost_vsock_usable();
 	if (o->memory_mib < SANDBOX_MEM_MIN || o->memory_mib > SANDBOX_MEM_MAX)
-		return fail(err, ERANGE, "a sandbox has %d to %d MiB of memory, not %llu",
+		return sbx_fail(err, ERANGE, "a sandbox has %d to %d MiB of memory, not %llu",
 			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
 	if ((r = check_labels(o->labels, sb, err)) < 0)
 		return r;
@@ -778,14 +764,14 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 		if (gateway_check(o->allow_net, o->resolve, sb->allow_net, sizeof(sb->allow_net), why,
 				  sizeof(why)) < 0)
-			return fail(err, EINVAL, "%s", why);
+			return sbx_fail(err, EINVAL, "%s", why);
 	}
 	/* The gateway listens where sbx-vsockd relays guest connections. */
 	if (sb->allow_net[0])
 		vhost_mode = false;
 	if (o->name) {
 		if (!name_ok(o->name))
-			return fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits and '-', "
+			return sbx_fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits and '-', "
 				    "starting with a letter or digit", o->name, SANDBOX_ID_MAX);
 		str_copy(sb->id, sizeof(sb->id), o->name);
 	} else {
@@ -809,21 +795,21 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	else
 		next_to_self("initramfs.cpio.gz", initrd, sizeof(initrd));
 	if (access(kernel, R_OK) < 0)
-		return fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
+		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)
-		return fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
+		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
 	next_to_self("sbx-vsockd", vsockd, sizeof(vsockd));
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
-		return fail(err, errno, "cannot create %s: %s", root, strerror(errno));
+		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
 	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", root, sb->id);
 	if (strlen(sb->dir) + sizeof("/vsock.sock_1023") > sizeof(((struct sockaddr_un *)0)->sun_path))
-		return fail(err, ENAMETOOLONG, "the state directory %s is too long for Unix "
+		return sbx_fail(err, ENAMETOOLONG, "the state directory %s is too long for Unix "
 			    "sockets; set SBX_STATE_DIR to a shorter path", sb->dir);
 	if (mkdir(sb->dir, 0700) < 0) {
 		if (errno == EEXIST)
-			return fail(err, EEXIST, "a sandbox named %s already exists", sb->id);
-		return fail(err, errno, "cannot create %s: %s", sb->dir, strerror(errno));
+			return sbx_fail(err, EEXIST, "a sandbox named %s already exists", sb->id);
+		return sbx_fail(err, errno, "cannot create %s: %s", sb->dir, strerror(errno));
 	}
 	sb->created = (uint64_t)time(NULL);
 	sb->memory_mib = o->memory_mib;
@@ -842,7 +828,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
-		r = fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
+		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
 		goto fail_dir;
 	}
 	if ((r = write_config(o, sb, ready_port, &config, &config_len, err)) < 0 ||
@@ -868,7 +854,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
 		snprintf(device, sizeof(device), "vhost-user-vsock-device,chardev=vu");
 		if (pipe2(pfd, O_CLOEXEC) < 0) {
-			r = fail(err, errno, "pipe: %s", strerror(errno));
+			r = sbx_fail(err, errno, "pipe: %s", strerror(errno));
 			goto fail_dir;
 		}
 		sb->vsockd_pid = start_daemon(vargv, vlog, pfd[1]);
@@ -878,7 +864,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			char tail[1024];
 
 			tail_file(vlog, 5, tail, sizeof(tail));
-			r = fail(err, EIO, "sbx-vsockd (%s) did not start%s%s", vsockd,
+			r = sbx_fail(err, EIO, "sbx-vsockd (%s) did not start%s%s", vsockd,
 				 tail[0] ? ": " : "", tail);
 			fd_close(&pfd[0]);
 			cleanup(sb);
@@ -1051,13 +1037,13 @@ int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
 	char dir[PATH_MAX];
 
 	if (!name_ok(id))
-		return fail(err, ENOENT, "no such sandbox: %s", id);
+		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
 	snprintf(dir, sizeof(dir), "%s/%s", sandbox_root(), id);
 	if (meta_read(dir, sb) < 0)
-		return fail(err, ENOENT, "no such sandbox: %s", id);
+		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
 	if (!sandbox_alive(sb)) {
 		cleanup(sb);
-		return fail(err, ENOENT, "sandbox %s is no longer running", id);
+		return sbx_fail(err, ENOENT, "sandbox %s is no longer running", id);
 	}
 	return 0;
 }
@@ -1073,7 +1059,7 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
 		kill(sb->qemu_pid, SIGKILL);
 	cleanup(sb);
 	if (access(sb->dir, F_OK) == 0)
-		return fail(err, EBUSY, "cannot remove %s", sb->dir);
+		return sbx_fail(err, EBUSY, "cannot remove %s", sb->dir);
 	return 0;
 }
 

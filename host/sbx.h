@@ -17,12 +17,22 @@ struct sbx_error {
 	char msg[1024];
 };
 
+/* Fills err (when not NULL) with code (a positive or negative errno, 0
+ * meaning EIO) and the message; returns -code. For libsbx's own modules
+ * and its callers alike. */
+int sbx_fail(struct sbx_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---- connections ---- */
 
 /* The sandbox token to prove on every later connection (NULL: none).
  * With a token, sbx_connect waits for the agent's challenge and answers it
  * before returning (one round trip more). */
 void sbx_set_token(const char *token);
+/* For clients that speak the handshake themselves (host/net.c): is a token
+ * set, and the AUTH answer to a HELLO_OK nonce (-ENOKEY without one). */
+bool sbx_has_token(void);
+int sbx_auth_answer(const uint8_t nonce[PROTO_NONCE_LEN], uint8_t mac[PROTO_AUTH_LEN]);
 
 /* Connects to addr and says hello (the reply is read lazily, with the
  * first answer, so a request can follow without a round trip). */

@@ -31,10 +31,6 @@ int sbx_dial_step(struct sbx_dial *d, struct sbx_error *err);
 int sbx_dial_take(struct sbx_dial *d);
 void sbx_dial_free(struct sbx_dial *d);
 
-/* The agent's token, answered to its challenge by FORWARD connections,
- * which do their own handshake (NULL: none). sbx_connect's is
- * sbx_set_token's. */
-void sbx_net_set_token(const char *token);
 
 /* The same, blocking: returns a blocking fd connected to guest port
  * `port`, or -errno. timeout_ms < 0 waits forever. */

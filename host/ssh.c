@@ -25,24 +25,6 @@
 #define KEY_COMMENT "sbx-client"
 #define PEM_WIDTH 70
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code < 0)
-		code = -code;
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -code;
-}
-
 /* Writes data to path through a temporary file and a rename. */
 static int write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
@@ -184,14 +166,14 @@ static int make_key(const char *path, char *pub, size_t pub_len, struct sbx_erro
 		sodium_memzero(pem.data, pem.cap);
 	buf_free(&pem);
 	if (r < 0)
-		return fail(err, r, "cannot write the SSH client key %s: %s", path, strerror(-r));
+		return sbx_fail(err, r, "cannot write the SSH client key %s: %s", path, strerror(-r));
 	ssh_ed25519_blob(pk, blob);
 	ssh_key_format("ssh-ed25519", blob, sizeof(blob), KEY_COMMENT, line, sizeof(line) - 1);
 	str_copy(pub, pub_len, line);
 	strcat(line, "\n");
 	snprintf(pubpath, sizeof(pubpath), "%s.pub", path);
 	if ((r = write_file(pubpath, line, strlen(line), 0644)) < 0)
-		return fail(err, r, "cannot write %s: %s", pubpath, strerror(-r));
+		return sbx_fail(err, r, "cannot write %s: %s", pubpath, strerror(-r));
 	return 0;
 }
 
@@ -203,18 +185,18 @@ int sbx_ssh_client_key(char *path, size_t path_len, char *pub, size_t pub_len,
 	int lfd, r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
-		return fail(err, errno, "cannot create %s: %s", root, strerror(errno));
+		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
 	/* A dot name: sandbox_list() takes other directories for sandboxes. */
 	snprintf(dir, sizeof(dir), "%s/.ssh", root);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return fail(err, errno, "cannot create %s: %s", dir, strerror(errno));
+		return sbx_fail(err, errno, "cannot create %s: %s", dir, strerror(errno));
 	if (snprintf(path, path_len, "%s/" KEY_NAME, dir) >= (int)path_len)
-		return fail(err, ENAMETOOLONG, "path too long: %s", dir);
+		return sbx_fail(err, ENAMETOOLONG, "path too long: %s", dir);
 	/* Two sbx ssh at once must not make two different keys. */
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
 	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0)
-		return fail(err, errno, "cannot open %s: %s", lock, strerror(errno));
+		return sbx_fail(err, errno, "cannot open %s: %s", lock, strerror(errno));
 	flock(lfd, LOCK_EX);
 	r = read_pub(path, pub, pub_len);
 	if (r < 0)
@@ -230,8 +212,8 @@ int sbx_ssh_known_hosts(const char *path, const char *alias, const char *host_ke
 	int r, n = snprintf(line, sizeof(line), "%s %s\n", alias, host_key);
 
 	if (n < 0 || (size_t)n >= sizeof(line))
-		return fail(err, ENAMETOOLONG, "host key too long");
+		return sbx_fail(err, ENAMETOOLONG, "host key too long");
 	if ((r = write_file(path, line, (size_t)n, 0600)) < 0)
-		return fail(err, r, "cannot write %s: %s", path, strerror(-r));
+		return sbx_fail(err, r, "cannot write %s: %s", path, strerror(-r));
 	return 0;
 }
