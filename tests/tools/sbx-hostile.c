@@ -2160,6 +2160,42 @@ static int c_env_list_over_1m(void)
 	return r < 0 ? r : r2;
 }
 
+static int c_half_close_big_answer(void)
+{
+	static const char *const names[] = { "HALF_A", "HALF_B" };
+	size_t n = 600 * 1024;
+	char *v = malloc(n);
+	struct buf listed;
+	struct peer p;
+	int r = 0, r2 = 0;
+
+	/* The client sends its request and shuts its sending side (as
+	 * `socat`, or a shell's here-document, would), then reads: a 1.2 MiB
+	 * answer, more than a socket holds at once, must arrive whole. */
+	if (!v)
+		return fail("out of memory");
+	memset(v, 'h', n);
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r == 0; i++) {
+		memcpy(v, names[i], 6);
+		v[6] = '=';
+		r = env_op(ENV_SET, v, n, FT_OK);
+	}
+	free(v);
+	buf_init(&listed, 4u << 20);
+	if (r == 0 && peer_open(&p) == 0) {
+		send_fields(&p, FT_ENV, ENV_OP, u32le(ENV_LIST), (size_t)4, 0);
+		shutdown(p.fd, SHUT_WR);
+		r = read_env_list(&p, &listed, NULL, 0);
+		peer_close(&p);
+		if (r == 0 && buf_len(&listed) < 2 * n)
+			r = fail("ENV list gave %zu bytes for 2 x %zu", buf_len(&listed), n);
+	}
+	buf_free(&listed);
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r2 == 0; i++)
+		r2 = env_op(ENV_UNSET, names[i], 6, FT_OK);
+	return r < 0 ? r : r2;
+}
+
 static int c_info_with_payload(void)
 {
 	return request_error(FT_INFO, "x", 1, EBADMSG, "INFO payload is 1 bytes, expected 0");
@@ -3000,6 +3036,10 @@ static const struct {
 	{ "ENV list of 2.4 MiB: still well-formed frames", c_env_list_over_1m,
 	  "server/control.c control_env: a list over the frame cap leaves half an ENV_LIST "
 	  "frame in the queue before the ERROR" },
+	{ "a client that half-closes after its request gets all of a 1.2 MiB answer",
+	  c_half_close_big_answer, "server/conn.c conn_event (since e85bd07): a connection "
+	  "flushing its answer treats EPOLLRDHUP (the client shut its sending side) as a hang-up "
+	  "and drops the rest of the answer, mid-frame" },
 	{ "INFO with a payload: EBADMSG", c_info_with_payload, NULL },
 	{ "EXEC as a user that does not exist: not started (126)", c_no_such_user, NULL },
 	{ "FS_STAT without PATH: EINVAL", c_fs_missing_path, NULL },

@@ -164,6 +164,7 @@ static void test_corpus_config(void **state)
 /* The request and the answer of an agent test (freed by the teardown,
  * also when the test fails half-way). */
 static struct buf in, out;
+static bool half_close; /* shut our sending side once `in` is sent */
 
 static int agent_setup(void **state)
 {
@@ -178,6 +179,7 @@ static int agent_setup(void **state)
 	config_init(server_config_mut());
 	buf_init(&in, 2 * PROTO_FRAME_MAX);
 	buf_init(&out, 8u << 20);
+	half_close = false;
 	return 0;
 }
 
@@ -212,6 +214,8 @@ static void converse(void)
 			n = send(sv[1], buf_head(&in) + sent, buf_len(&in) - sent, MSG_NOSIGNAL);
 			if (n > 0)
 				sent += (size_t)n;
+			if (sent == buf_len(&in) && half_close)
+				shutdown(sv[1], SHUT_WR);
 		}
 		loop_run_once(1);
 		for (;;) {
@@ -395,6 +399,35 @@ static void test_buf_append_nothing_to_empty(void **state)
 			 status);
 }
 
+/* fuzz_agent (tests/fuzz/corpus/agent/regress-half-close-big-answer), and
+ * the hostile table: a client that shuts its sending side after its
+ * request (shutdown(SHUT_WR), as socat does) lost the end of an answer
+ * larger than the socket's buffer: since e85bd07 a connection flushing
+ * its answer (server/conn.c, `closing`) took EPOLLRDHUP for a hang-up and
+ * closed mid-frame. */
+static void test_half_closed_client_gets_whole_answer(void **state)
+{
+	struct config *cfg = server_config_mut();
+	char *big = malloc(600 * 1024 + 1);
+	size_t mark, frames;
+	struct frame f;
+
+	assert_non_null(big);
+	memset(big, 'v', 600 * 1024);
+	big[600 * 1024] = '\0';
+	assert_int_equal(config_env_set(&cfg->env, &cfg->envc, "BIG_A", big), 0);
+	assert_int_equal(config_env_set(&cfg->env, &cfg->envc, "BIG_B", big), 0);
+	free(big);
+	assert_int_equal(proto_begin(&in, FT_ENV, &mark), 0);
+	assert_int_equal(proto_field_put_u32(&in, ENV_OP, ENV_LIST), 0);
+	assert_int_equal(proto_end(&in, mark), 0);
+	half_close = true;
+	converse();
+	f = last_frame(&frames);
+	assert_true(buf_len(&out) > 2 * 600 * 1024);
+	assert_int_equal(f.type, FT_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +440,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_reason_survives_a_long_name, agent_setup,
 						agent_teardown),
 		cmocka_unit_test_setup_teardown(test_env_set_over_limit_changes_nothing, agent_setup,
+						agent_teardown),
+		cmocka_unit_test_setup_teardown(test_half_closed_client_gets_whole_answer, agent_setup,
 						agent_teardown),
 	};
 
