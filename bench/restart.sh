@@ -7,7 +7,9 @@
 # to be allowed to (see that file).
 #   bench/restart.sh ADDR [N]     N trials, default 20 (1.2 s apart)
 # Prints markdown rows: | measurement | side | N | median | range | ratio |
-# (per-trial figures on stderr).
+# (per-trial figures on stderr), the last one the number of commands the
+# restarted server failed to take back (a bug when not 0: it is reported,
+# and the bench goes on).
 set -eu
 cd "$(dirname "$0")/.."
 B=${SBX_BUILD:-build}
@@ -20,4 +22,6 @@ if [ ! -x "$tool" ]; then
 	echo "bench/restart.sh: $tool is missing (make tools)" >&2
 	exit 1
 fi
-exec "$tool" "$1" "${2:-${RESTART_N:-20}}"
+rc=0
+"$tool" "$1" "${2:-${RESTART_N:-20}}" || rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 3 ]

@@ -66,11 +66,14 @@ test_kill_mid_command() {
 		fail "attach printed '$out'"
 }
 
+# Each trial kills the server right after a command's STARTED: the new
+# server must take the command back (sbx-restart exits 3 otherwise).
 test_restarts_timed() {
-	local rows
-	rows=$("$TOOLS/sbx-restart" "$SBX_CONNECT" 5 2>"$T_TMP/restart.err") ||
-		fail "$(cat "$T_TMP/restart.err")" || return 1
+	local rows rc
+	rows=$("$TOOLS/sbx-restart" "$SBX_CONNECT" 10 2>"$T_TMP/restart.err")
+	rc=$?
 	echo "$rows" | sed 's/^/#   /'
+	[ $rc -eq 0 ] || fail "$(grep -v '^# trial' "$T_TMP/restart.err")" || return 1
 	[ -z "$("$SBX" ps | sed 1d)" ] || fail "commands left behind: $("$SBX" ps)"
 }
 
@@ -90,7 +93,8 @@ for mode in dev pid1; do
 	SUITE="faults[$mode]"
 	t "kill -9 of the server mid-command: restarted, the command lives on" test_kill_mid_command
 	if [ -x "$TOOLS/sbx-restart" ]; then
-		t "5 more kills, each followed by a working exec (sbx-restart)" test_restarts_timed
+		t "10 kills right after a command started: each restarted, the command taken back" \
+			test_restarts_timed
 	else
 		echo "not ok - $SUITE: the restart driver is built (make tools)"
 	fi
