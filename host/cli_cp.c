@@ -409,9 +409,7 @@ int cli_cp(struct cli *cli, int argc, char **argv)
 	rc = sremote ? download(&cp, spath, argv[optind + 1]) : upload(&cp, argv[optind], dpath);
 	if (cp.shown)
 		fputs("\r\033[K", stderr);
-	if (rc == 0 && interrupted) {
-		cli_error("interrupted");
-		rc = CLI_FAIL;
-	}
+	/* An interrupt that came after the copy was complete changes
+	 * nothing: the copy stands. */
 	return rc;
 }

@@ -160,12 +160,14 @@ static int recv_frame(struct sbx_conn *c, struct frame *f, const struct sbx_fs_o
 		      struct sbx_error *err)
 {
 	for (;;) {
-		int r = sbx_recv(c, f, o && o->cancel ? TICK_MS : -1, err);
+		int r;
 
-		if (r != -EAGAIN)
-			return r;
+		/* Checked before every frame: a steady stream never times out. */
 		if (cancelled(o))
 			return fail(err, EINTR, "interrupted");
+		r = sbx_recv(c, f, o && o->cancel ? TICK_MS : -1, err);
+		if (r != -EAGAIN)
+			return r;
 	}
 }
 

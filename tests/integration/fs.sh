@@ -107,7 +107,20 @@ test_modes_append_in_place() {
 	expect_eq "--in-place keeps the inode" "$(cat "$W/m.hardlink")" three || return 1
 	touch -d @1234567890.5 "$L/x"
 	"$SBX" cp -p "$L/x" ":$W/times" || return 1
-	expect_eq "-p keeps mtime" "$(stat -c %.9Y "$W/times")" 1234567890.500000000
+	expect_eq "-p keeps mtime" "$(stat -c %.9Y "$W/times")" 1234567890.500000000 || return 1
+	# In place also reaches devices, which cannot be fsynced.
+	echo gone | "$SBX" cp --in-place - ":/dev/null" || fail "--in-place to /dev/null"
+}
+
+# A transfer longer than a second shows progress on a terminal, and
+# nothing when stderr is not one.
+test_progress() {
+	local out
+	out=$(script -qec "{ head -c 1M /dev/zero; sleep 1.6; head -c 1M /dev/zero; } |
+		$SBX cp - :$W/slow" /dev/null | tr '\r' '\n')
+	[[ $out == *"MiB/s"* ]] || fail "no progress on a terminal: $out" || return 1
+	out=$({ head -c 1M /dev/zero; sleep 1.6; } | "$SBX" cp - ":$W/slow" 2>&1)
+	expect_eq "without a terminal" "$out" ""
 }
 
 test_enospc() {
@@ -406,6 +419,7 @@ t "names with spaces, newlines, non-ASCII, dashes, colons" test_odd_names
 t "missing directory: an error, then made with --parents" test_missing_dir
 t "create-new (-n) on an existing file" test_create_new
 t "modes, owner, append, in place, -p times" test_modes_append_in_place
+t "a progress line on a terminal only" test_progress
 t "ENOSPC: target untouched, no temporary, space given back" test_enospc
 t "a client killed mid-upload: target untouched, nothing left" test_client_killed_upload
 t "a client killed mid-download: the agent lets go" test_client_killed_download
