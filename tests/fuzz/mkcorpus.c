@@ -570,6 +570,37 @@ static void config(void)
 		write_file("cmdline", cmdlines[i][0], cmdlines[i][1], strlen(cmdlines[i][1]));
 }
 
+/* ---- the guest's resolver (net/dns.c): DNS queries ---- */
+
+static void dns_query(const char *name, const char *qname, uint16_t qtype, uint16_t flags)
+{
+	uint8_t q[300];
+	size_t n = 0, len = strlen(qname);
+
+	q[n++] = 0x12;
+	q[n++] = 0x34;
+	q[n++] = (uint8_t)(flags >> 8);
+	q[n++] = (uint8_t)flags;
+	memcpy(q + n, "\0\1\0\0\0\0\0\0", 8); /* one question */
+	n += 8;
+	memcpy(q + n, qname, len + 1); /* labels, with the root's 0 */
+	n += len + 1;
+	q[n++] = (uint8_t)(qtype >> 8);
+	q[n++] = (uint8_t)qtype;
+	q[n++] = 0;
+	q[n++] = 1; /* IN */
+	write_file("dns", name, q, n);
+}
+
+static void dns(void)
+{
+	dns_query("a-example-com", "\7example\3com", 1, 0x0100);
+	dns_query("aaaa-example-com", "\7example\3com", 28, 0x0100);
+	dns_query("mx-sub", "\3sub\7example\3org", 15, 0x0100);
+	dns_query("a-one-label", "\011localhost", 1, 0x0000);
+	dns_query("response-bit", "\1x\2io", 1, 0x8100);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -587,6 +618,7 @@ int main(int argc, char **argv)
 	fs();
 	net();
 	config();
+	dns();
 	buf_free(&b);
 	return 0;
 }

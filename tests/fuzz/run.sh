@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs every libFuzzer target (build/fuzz/fuzz_*, `make fuzz-build`) for
+# Runs every libFuzzer target (tests/fuzz/fuzz_*.c, built as
+# build/fuzz/fuzz_* by `make fuzz-build`) for
 # FUZZ_TIME seconds each (default 5, the CI run; `make fuzz` sets 60) on
 # its seed corpus (tests/fuzz/corpus/<target>, which also holds every
 # input that once crashed). Prints "ok - fuzz: <target> (<N> execs)", or
@@ -12,7 +13,12 @@ cd "$(dirname "$0")/../.."
 FUZZ_DIR=${FUZZ_DIR:-build/fuzz}
 FUZZ_TIME=${FUZZ_TIME:-5}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame exec msgs fs net config cmdline agent)
+if [ ${#targets[@]} -eq 0 ]; then
+	for f in tests/fuzz/fuzz_*.c; do
+		t=${f#tests/fuzz/fuzz_}
+		targets+=("${t%.c}")
+	done
+fi
 work=$(mktemp -d /tmp/sbx-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -26,6 +32,7 @@ for t in "${targets[@]}"; do
 	mkdir -p "$crashes" "$work/$t"
 	# New inputs go to the scratch directory (the first one given); the
 	# seeds in the repository are only read.
+	mkdir -p "tests/fuzz/corpus/$t"
 	"$bin" -max_total_time="$FUZZ_TIME" -timeout=10 -print_final_stats=1 \
 		-artifact_prefix="$crashes/" "$work/$t" "tests/fuzz/corpus/$t" \
 		>"$work/$t.log" 2>&1
