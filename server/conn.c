@@ -123,11 +123,15 @@ static void update_events(struct conn *c)
 
 	if (c->sock_closed)
 		return;
-	/* Not reading still means watching for the client going away:
-	 * a paused command must still be hung up on. */
-	ev = EPOLLRDHUP;
+	/* Reading, a read sees the client's end of file. Not reading (a
+	 * paused command, an answer being flushed), stay in epoll all the
+	 * same, edge-triggered, to see a client that goes away entirely
+	 * (EPOLLHUP) - a client that only shut its sending side may still
+	 * be reading what we send. */
 	if (!c->rx_paused && !c->closing)
-		ev |= EPOLLIN;
+		ev = EPOLLIN | EPOLLRDHUP;
+	else
+		ev = EPOLLRDHUP | EPOLLET;
 	if (buf_len(&c->tx) || c->body_left)
 		ev |= EPOLLOUT;
 	if (loop_set(&c->w, ev) < 0)
@@ -492,8 +496,8 @@ static void conn_event(struct watch *w, uint32_t events)
 		flush(c, true);
 	if (!c->sock_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
 		if (c->rx_paused || c->closing) {
-			/* Not reading: only notice a hang-up. */
-			if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+			/* Not reading: only notice a client that is gone. */
+			if (events & (EPOLLHUP | EPOLLERR))
 				sock_close(c);
 		} else {
 			conn_read(c);
