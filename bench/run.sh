@@ -11,6 +11,7 @@
 #   streams    stdout and stdin of BYTES through sbx vs a plain Unix socket
 #   files      bench/fs.sh (sbx upload/download, scp) and qemu-ga's file calls
 #   net        bench/net.sh (port forwarding vs loopback TCP, socat, ssh -L)
+#   egress     bench/egress.sh (the egress gateway vs going direct), if present
 #   restart    bench/restart.sh (server killed -> next exec)
 #   footprint  bench/footprint.sh (memory at rest and with N commands; sizes)
 #   vm         bench/vm.sh (boot, exec and throughput over vsock under QEMU)
@@ -19,7 +20,8 @@
 # scripts in a few minutes, and writes to build/bench-quick/ instead):
 #   EXEC_N=2000 EXEC_SSH_N=1000 QGA_POLL_US=0 STREAM_BYTES=1G STREAM_RUNS=5
 #   FS_BYTES=1G FS_RUNS=3 QGA_FS_BYTES=256M QGA_FS_RUNS=2 QGA_FS_CHUNK=64K
-#   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's) RESTART_N=20
+#   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's), EGRESS_* (bench/
+#   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
 #   VM_BYTES=256M VM_RUNS=3; BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
@@ -31,6 +33,8 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${FS_BYTES:=64M}" "${FS_RUNS:=1}" "${QGA_FS_BYTES:=16M}" "${QGA_FS_RUNS:=1}"
 	: "${NET_BYTES:=67108864}" "${NET_RUNS:=1}" "${NET_RR_N:=200}" "${NET_CONN_N:=50}"
 	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}"
+	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
+	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
 	: "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${BENCH_OUT:=$B/bench-quick}"
 fi
@@ -43,10 +47,20 @@ QGA_FS_BYTES=${QGA_FS_BYTES:-256M}
 QGA_FS_RUNS=${QGA_FS_RUNS:-2}
 QGA_FS_CHUNK=${QGA_FS_CHUNK:-64K}
 RESTART_N=${RESTART_N:-20}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net restart footprint vm}
+FS_BYTES=${FS_BYTES:-1G}
+FS_RUNS=${FS_RUNS:-3}
+FOOT_N=${FOOT_N:-100 1000}
+FOOT_SSH_N=${FOOT_SSH_N:-100}
+VM_BOOTS=${VM_BOOTS:-5}
+VM_EXEC_N=${VM_EXEC_N:-1000}
+VM_BLOCKS=${VM_BLOCKS:-10}
+VM_BYTES=${VM_BYTES:-256M}
+VM_RUNS=${VM_RUNS:-3}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart footprint vm}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS
+export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
 SUM=$OUTDIR/summary.md
@@ -185,6 +199,18 @@ sec_net() {
 	bench/net.sh "$ADDR"
 }
 
+sec_egress() {
+	if [ ! -x bench/egress.sh ]; then
+		echo "bench/egress.sh is not there: no egress figures in this run."
+		return 0
+	fi
+	echo "bench/egress.sh: the egress gateway against the same client going direct (see that"
+	echo "script for the sides), alternated."
+	echo
+	echo "$STREAM_HEAD"
+	bench/egress.sh
+}
+
 sec_restart() {
 	local a rc=0
 	echo "bench/restart.sh: the agent's server killed (SIGKILL) mid-command; time from the"
@@ -235,6 +261,8 @@ section files "Files" sec_files
 LOAD_BEFORE=$(load)
 section net "Port forwarding" sec_net
 LOAD_BEFORE=$(load)
+section egress "Egress" sec_egress
+LOAD_BEFORE=$(load)
 section restart "Restart of the agent's server" sec_restart
 peers_stop
 kill "$AGENT" 2>/dev/null
@@ -263,12 +291,12 @@ T_END=$(date +%s)
 	echo "(\`sbx-init --listen unix:PATH\`) except in the VM section. Peers: $(peers_versions),"
 	echo "all Debian packages, on loopback or a socket in a temp dir, stopped afterwards."
 	echo "Sizes and counts: EXEC_N=$EXEC_N EXEC_SSH_N=$EXEC_SSH_N STREAM_BYTES=$STREAM_BYTES"
-	echo "STREAM_RUNS=$STREAM_RUNS FS_BYTES=${FS_BYTES:-1G} FS_RUNS=${FS_RUNS:-3}" \
-		"QGA_FS_BYTES=$QGA_FS_BYTES RESTART_N=$RESTART_N FOOT_N=\"${FOOT_N:-100 1000}\""
-	echo "VM_BOOTS=${VM_BOOTS:-5} VM_EXEC_N=${VM_EXEC_N:-1000} VM_BYTES=${VM_BYTES:-256M}" \
-		"VM_RUNS=${VM_RUNS:-3}${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
+	echo "STREAM_RUNS=$STREAM_RUNS FS_BYTES=$FS_BYTES FS_RUNS=$FS_RUNS" \
+		"QGA_FS_BYTES=$QGA_FS_BYTES RESTART_N=$RESTART_N FOOT_N=\"$FOOT_N\" FOOT_SSH_N=$FOOT_SSH_N"
+	echo "VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
+		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net restart footprint vm; do
+	for s in exec streams files net egress restart footprint vm; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
@@ -332,11 +360,11 @@ row_exec() { # key label goal
 		echo "|---|---|---|"
 		echo "| sbx-init, static and stripped | $(kv footprint.size_kib) KiB | ≤ 400 KiB |"
 		echo "| RSS idle: PID 1 / server | $p1 KiB / $srv KiB | ≤ 1 MiB each |"
-		for n in ${FOOT_N:-100 1000}; do
+		for n in $FOOT_N; do
 			read -r rss pss _ r0 p0 <<<"$(kv "footprint.sbx_$n")"
 			[ -n "${rss:-}" ] && echo "| RSS with $n exec connections (PID 1 + server) | $rss KiB: $(awk -v a="$rss" -v b="$r0" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }') KiB per connection | |"
 		done
-		for p in "qga_${FOOT_N##* }|qemu-ga, per running command" "sshd_${FOOT_SSH_N:-100}|sshd, per ssh connection" "dropbear_${FOOT_SSH_N:-100}|dropbear, per ssh connection"; do
+		for p in "qga_${FOOT_N##* }|qemu-ga, per running command" "sshd_$FOOT_SSH_N|sshd, per ssh connection" "dropbear_$FOOT_SSH_N|dropbear, per ssh connection"; do
 			read -r rss pss _ r0 p0 <<<"$(kv "footprint.${p%%|*}")"
 			[ -n "${rss:-}" ] && echo "| (${p#*|}: RSS / PSS growth) | $(awk -v a="$rss" -v b="$r0" -v c="$pss" -v d="$p0" -v n="${p%%|*}" 'BEGIN { sub(/.*_/, "", n); printf "%.1f / %.1f KiB", (a - b) / n, (c - d) / n }') | |"
 		done
@@ -351,8 +379,8 @@ row_exec() { # key label goal
 		echo "| boot to ready, median of $n | $sm ms (QEMU start → READY) | $bm ms (QEMU start → exit, /init powers off) | +$dd ms | |"
 		echo "| agent start-up in the guest (less module loading) | $(printf '%.1f' "$su") ms | | | ≤ 20 ms |"
 		echo "| exec round trip over vsock (mean of $hn; guest clock: $cs) | $(awk -v v="$hmean" 'BEGIN { printf "%.1f", v / 1000 }') ms | $(awk -v v="$gmean" 'BEGIN { printf "%.1f", v / 1000 }') ms (same client in the guest, Unix socket) | $(printf '%.2f' "$ratio") | |"
-		echo "| host → guest through sbx-vsockd, ${VM_BYTES:-256M} | $up MB/s | $upraw MB/s (same command on raw vsock) | $(printf '%.2f' "$upr") | |"
-		echo "| guest → host through sbx-vsockd, ${VM_BYTES:-256M} | $down MB/s | $downraw MB/s (same command on raw vsock) | $(printf '%.2f' "$downr") | |"
+		echo "| host → guest through sbx-vsockd, $VM_BYTES | $up MB/s | $upraw MB/s (same command on raw vsock) | $(printf '%.2f' "$upr") | |"
+		echo "| guest → host through sbx-vsockd, $VM_BYTES | $down MB/s | $downraw MB/s (same command on raw vsock) | $(printf '%.2f' "$downr") | |"
 	fi
 } >"$SUM"
 say "wrote $OUT and $SUM in $(((T_END - T_START) / 60)) min $(((T_END - T_START) % 60)) s"

@@ -11,9 +11,11 @@
  *                                        guest-exec-status every POLL_US
  *       cmd|COUNT|LABEL|ARGV...          a program run per round (ssh);
  *                                        COUNT runs spread over the N rounds
+ *       sbx|ADDR|LABEL                   another agent (another configuration)
  *     (fields separated by the byte 0x1f)
  *   sbx-bench rtt ADDR N [floor]         raw round trips in µs, one per line
  *                                        ("sbx floor" with floor)
+ *   sbx-bench floor N                    raw fork+exec+wait times (for profiles)
  *   sbx-bench vsock-rtt UDS PORT N       raw round trips through sbx-vsockd: connect
  *                                        (CONNECT PORT), 64 bytes to an echo
  *                                        server and back, close; µs per line
@@ -221,6 +223,13 @@ static void side_parse(struct side *s, char *spec, size_t rounds, unsigned idx)
 			 "%s%s%s; one connection)", s->qga.poll_us ? "every " : "back to back",
 			 s->qga.poll_us ? f[2] : "", s->qga.poll_us ? " µs" : "");
 		snprintf(s->key, sizeof(s->key), "qga");
+	} else if (n >= 3 && !strcmp(f[0], "sbx")) {
+		s->kind = SIDE_SBX;
+		s->count = rounds;
+		s->addr = f[1];
+		snprintf(s->label, sizeof(s->label), "%s", f[2]);
+		snprintf(s->key, sizeof(s->key), "sbx%u", idx);
+		return; /* f stays: addr points into it */
 	} else if (n >= 4 && !strcmp(f[0], "cmd")) {
 		s->kind = SIDE_CMD;
 		s->count = strtoul(f[1], NULL, 10);
@@ -250,17 +259,16 @@ static void exec_row(const struct side *s, const struct side *sbx)
 	if (s->kind != SIDE_FLOOR)
 		snprintf(ratio, sizeof(ratio), "%.2f (p99 of pairs %.2f)",
 			 samples_pct(&s->vs_floor, 50), samples_pct(&s->vs_floor, 99));
-	if (s->kind != SIDE_FLOOR && s->kind != SIDE_SBX)
-		snprintf(ratio + strlen(ratio), sizeof(ratio) - strlen(ratio), "; %.1f× sbx",
-			 samples_pct(&s->vs_sbx, 50));
+	if (s != sbx && s->kind != SIDE_FLOOR)
+		snprintf(ratio + strlen(ratio), sizeof(ratio) - strlen(ratio), "; %.*f× sbx",
+			 s->kind == SIDE_SBX ? 2 : 1, samples_pct(&s->vs_sbx, 50));
 	printf("| exec `/bin/true`, round trip | %s | %zu | %s | %s | %s |\n", s->label, s->t.n,
 	       fmt_us(med, sizeof(med), samples_pct(&s->t, 50)),
 	       fmt_us(p99, sizeof(p99), samples_pct(&s->t, 99)), ratio);
 	kv(s->key, "%zu %.1f %.1f %.3f %.3f %.3f", s->t.n, samples_pct(&s->t, 50),
 	   samples_pct(&s->t, 99), s->kind == SIDE_FLOOR ? 1.0 : samples_pct(&s->vs_floor, 50),
 	   s->kind == SIDE_FLOOR ? 1.0 : samples_pct(&s->vs_floor, 99),
-	   s->kind == SIDE_FLOOR || s->kind == SIDE_SBX ? 1.0 : samples_pct(&s->vs_sbx, 50));
-	(void)sbx;
+	   s->kind == SIDE_FLOOR || s == sbx ? 1.0 : samples_pct(&s->vs_sbx, 50));
 }
 
 static int bench_exec(const char *addr, size_t rounds, int nspec, char **spec)
@@ -804,6 +812,7 @@ static int bench_qga_fs(const char *sock, const char *src, const char *dir, size
 static const char usage[] =
 	"usage: sbx-bench exec ADDR N [SIDE]...\n"
 	"       sbx-bench rtt ADDR N [floor]\n"
+	"       sbx-bench floor N\n"
 	"       sbx-bench vsock-rtt UDS PORT N\n"
 	"       sbx-bench stdout|stdin ADDR BYTES RUNS\n"
 	"       sbx-bench hold ADDR N ARGV...\n"
@@ -823,6 +832,11 @@ int main(int argc, char **argv)
 		return bench_fs(argc - 1, argv + 1);
 	if (argc >= 4 && !strcmp(cmd, "exec"))
 		return bench_exec(argv[2], strtoull(argv[3], NULL, 10), argc - 4, argv + 4);
+	if (argc == 3 && !strcmp(cmd, "floor")) {
+		for (size_t i = 0, n = strtoull(argv[2], NULL, 10); i < n; i++)
+			printf("%.1f\n", floor_once());
+		return 0;
+	}
 	if ((argc == 4 || argc == 5) && !strcmp(cmd, "rtt"))
 		return bench_rtt(argv[2], strtoull(argv[3], NULL, 10), argc == 5);
 	if (argc == 5 && !strcmp(cmd, "vsock-rtt"))
