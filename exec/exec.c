@@ -22,6 +22,7 @@
 #include "exec/job.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
+#include "fs/fs.h"
 #include "exec/user.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -93,27 +94,20 @@ static void free_env(char **env, size_t envc)
 	free(env);
 }
 
-/* Where the command starts: see "User and directory" in PROTOCOL.md. */
+/* Where the command starts: see "User and directory" in PROTOCOL.md.
+ * The same base as the file operations' relative paths (fs/path.c). */
 static int resolve_cwd(const struct exec_req *req, const struct user *u, const struct user *def,
 		       char *out, size_t n, bool *optional)
 {
-	const struct config *cfg = server_config();
-	const char *base = cfg->workdir[0] ? cfg->workdir : def->home;
-	int len;
-
 	*optional = false;
-	if (req->cwd && req->cwd[0] == '/')
-		len = snprintf(out, n, "%s", req->cwd);
-	else if (req->cwd)
-		len = snprintf(out, n, "%s/%s", strcmp(base, "/") ? base : "", req->cwd);
-	else if (u->uid == def->uid) {
-		len = snprintf(out, n, "%s", base);
-		*optional = !cfg->workdir[0];
-	} else {
-		len = snprintf(out, n, "%s", u->home);
-		*optional = true;
+	if (req->cwd)
+		return fs_path_resolve(req->cwd, out, n);
+	if (u->uid == def->uid) {
+		*optional = !server_config()->workdir[0];
+		return fs_sandbox_dir(out, n);
 	}
-	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+	*optional = true;
+	return str_copy(out, n, u->home);
 }
 
 static int open_pty(const struct exec_req *req, const struct user *u, int *master, int *slave)
