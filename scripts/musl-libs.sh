@@ -5,6 +5,12 @@
 # both libraries are already there.
 set -eu
 PREFIX=$(realpath -m "${1:-build/musl}")
+# Bump when the way the libraries are built changes: a cached build of an
+# older recipe is rebuilt.
+RECIPE=2
+if [ "$(cat "$PREFIX/.recipe" 2>/dev/null)" != "$RECIPE" ]; then
+	rm -f "$PREFIX/lib/libsodium.a" "$PREFIX/lib/libseccomp.a"
+fi
 [ -e "$PREFIX/lib/libsodium.a" ] && [ -e "$PREFIX/lib/libseccomp.a" ] && exit 0
 
 # musl-gcc does not search /usr/include; give it just the kernel headers.
@@ -15,6 +21,9 @@ for d in /usr/include/linux /usr/include/asm-generic \
 	ln -sfn "$d" "$KHDR/$(basename "$d")"
 done
 export CC="musl-gcc -isystem $KHDR"
+# -O2 for libsodium: BLAKE2b, which verified file transfers run at both ends,
+# is ~18% faster than at -Os for 4 KB more of sbx-init.
+SODIUM_CFLAGS="-O2 -fPIE -ffunction-sections -fdata-sections"
 export CFLAGS="-Os -fPIE -ffunction-sections -fdata-sections"
 jobs=$(nproc)
 
@@ -24,8 +33,8 @@ if [ ! -e "$PREFIX/lib/libsodium.a" ]; then
 	apt-get source -q libsodium >/dev/null 2>&1 ||
 		{ echo "musl-libs: apt-get source libsodium failed" >&2; exit 1; }
 	(cd libsodium-*/ && ./autogen.sh -s >/dev/null 2>&1 || autoreconf -fi >/dev/null &&
-		./configure -q --prefix="$PREFIX" --disable-shared --enable-static \
-			--disable-pie --disable-ssp >/dev/null &&
+		CFLAGS="$SODIUM_CFLAGS" ./configure -q --prefix="$PREFIX" --disable-shared \
+			--enable-static --disable-pie --disable-ssp >/dev/null &&
 		make -s -j"$jobs" >/dev/null && make -s install >/dev/null)
 fi
 if [ ! -e "$PREFIX/lib/libseccomp.a" ]; then
@@ -38,4 +47,5 @@ if [ ! -e "$PREFIX/lib/libseccomp.a" ]; then
 		make -s -j"$jobs" -C src >/dev/null &&
 		make -s -C src install >/dev/null && make -s -C include install >/dev/null)
 fi
+echo "$RECIPE" > "$PREFIX/.recipe"
 echo "musl-libs: libsodium and libseccomp installed in $PREFIX"
