@@ -90,6 +90,7 @@ static void usage(FILE *out)
 /* ---- the server ---- */
 
 static void on_server_exit(struct child *c, int status);
+static void handle_ctl(void);
 
 static void send_lifetime(bool reply, int err, const char *why)
 {
@@ -202,6 +203,9 @@ static void on_server_exit(struct child *c, int status)
 	else if (!st.stopping || WEXITSTATUS(status) != 0)
 		log_warn(0, "the server exited with status %d%s", WEXITSTATUS(status),
 			 st.stopping ? "" : "; restarting it");
+	/* What it sent before dying still counts: a command it started
+	 * just before must be held for the next server. */
+	handle_ctl();
 	fd_close(&st.ctl);
 	if (st.stopping)
 		return;
@@ -420,6 +424,7 @@ static void handle_signals(void)
 		case SIGPWR:
 			shutdown_now(si.ssi_signo == SIGTERM ? "received SIGTERM" :
 				     si.ssi_signo == SIGINT ? "received SIGINT" : "power failure");
+			break; /* not reached: shutdown_now does not return */
 		case SIGHUP:
 			if (!st.vm)
 				shutdown_now("received SIGHUP");

@@ -49,7 +49,11 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
-	int r = buf_reserve(b, n);
+	int r;
+
+	if (n == 0)
+		return 0; /* and no memcpy to a buffer not allocated yet */
+	r = buf_reserve(b, n);
 
 	if (r < 0)
 		return r;

@@ -26,6 +26,12 @@ static inline size_t buf_room(const struct buf *b) { return b->cap - b->end; }
 static inline void buf_commit(struct buf *b, size_t n) { b->end += n; }
 int buf_append(struct buf *b, const void *p, size_t n);
 void buf_consume(struct buf *b, size_t n);
+/* Drops what was appended after the first len bytes. */
+static inline void buf_truncate(struct buf *b, size_t len)
+{
+	if (len < buf_len(b))
+		b->end = b->start + len;
+}
 /* Releases memory beyond `keep` bytes once the buffer is empty, so an idle
  * connection does not pin a large allocation. */
 void buf_shrink(struct buf *b, size_t keep);

@@ -373,9 +373,10 @@ void control_env(struct conn *c, const struct frame *f)
 	const uint8_t *v;
 	uint16_t tag;
 	uint32_t len, op = 0;
-	size_t mark;
+	size_t mark, base;
 	int r;
 
+	base = buf_len(conn_txbuf(c));
 	/* Pass 1: the operation, and every name checked before anything
 	 * changes, so a bad request changes nothing. */
 	proto_fields(&it, f);
@@ -479,5 +480,8 @@ void control_env(struct conn *c, const struct frame *f)
 	conn_finish(c);
 	return;
 nomem:
-	conn_fail(c, ENOMEM, "ENV: out of memory");
+	/* The answer is queued whole (at most 2 MiB per connection): drop
+	 * the part queued, and say why. */
+	buf_truncate(conn_txbuf(c), base);
+	conn_fail(c, E2BIG, "ENV: the environment is too large to list (over 2 MiB)");
 }

@@ -205,6 +205,8 @@ int proto_ssh_server_decode(const struct frame *f, struct ssh_server_info *s, st
 	memset(s, 0, sizeof(*s));
 	proto_fields(&it, f);
 	while ((r = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
+		if (tag < 32 && (seen & (1u << tag)))
+			return proto_fail(e, EINVAL, "SSH_SERVER: field %u given twice", tag);
 		switch (tag) {
 		case SSH_SERVER_HOST_KEY:
 			r = get_str(f, "HOST_KEY", v, len, s->host_key, SSH_HOST_KEY_MAX, false, e);
