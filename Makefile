@@ -112,19 +112,19 @@ image: $(BUILD)/sbx-init | $(DEPS_STAMP)
 
 # ---- tests ------------------------------------------------------------------
 # tests/run.sh runs every suite and prints the one summary line.
-test: all $(UNIT_BIN) image
-	tests/run.sh unit integration system
+test: all $(UNIT_BIN) image fuzz-build tools
+	tests/run.sh unit integration system fuzz
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit
 
-integration: all
+integration: all tools
 	tests/run.sh integration
 
 system: all image
 	tests/run.sh system
 
-asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx
+asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx tools
 	SBX_BUILD=$(BUILD)/asan tests/run.sh unit integration
 
 bench: all image $(BUILD)/sbx-bench
@@ -135,7 +135,7 @@ run: all image
 	tests/demo.sh
 
 clean:
-	rm -rf $(BUILD)/guest $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/sbx $(BUILD)/sbx-init $(BUILD)/sbx-vsockd
+	rm -rf $(BUILD)/guest $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/sbx $(BUILD)/sbx-init $(BUILD)/sbx-vsockd
 
 distclean:
 	rm -rf $(BUILD)
@@ -162,7 +162,7 @@ fuzz_src_net     := $(FUZZ_CODEC)
 fuzz_src_config  := $(FUZZ_CODEC) lib/config.c tests/fuzz/config_check.c
 fuzz_src_cmdline := $(fuzz_src_config)
 fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c server/conn.c server/ops.c \
-		    server/control.c exec/exec.c exec/user.c tests/fuzz/agent_stubs.c
+		    server/control.c exec/exec.c exec/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
 FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 

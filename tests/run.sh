@@ -12,10 +12,20 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 run_suite() { # name command...
-	local name=$1
+	local name=$1 out status
 	shift
 	echo "# $name"
-	"$@" 2>&1 | tee -a "$log" | grep -E '^(not ok|ok)|^#|^Bail' || true
+	out=$(mktemp)
+	"$@" >"$out" 2>&1
+	status=$?
+	grep -E '^(not ok|ok)|^#|^Bail' "$out" || true
+	cat "$out" >>"$log"
+	# A suite that dies (a crash, a bail-out) without saying which test
+	# failed still counts as a failure.
+	if [ $status -ne 0 ] && ! grep -q '^not ok' "$out"; then
+		echo "not ok - $name: exited with status $status" | tee -a "$log"
+	fi
+	rm -f "$out"
 }
 
 for suite in "$@"; do
@@ -29,6 +39,9 @@ for suite in "$@"; do
 		for t in tests/$suite/*.sh; do
 			[ -x "$t" ] && run_suite "$suite: $(basename "$t" .sh)" timeout 1800 "$t"
 		done
+		;;
+	fuzz)
+		run_suite "fuzz: every target briefly" timeout 1800 tests/fuzz/run.sh
 		;;
 	*)
 		echo "unknown suite: $suite" >&2
