@@ -1,7 +1,10 @@
 # Sourced by the egress suites and bench/egress.sh (not a suite itself):
 # "the internet" for tests is a network namespace reached over a veth
 # pair, with documentation addresses (RFC 5737), which the gateway treats
-# as public. Nothing here sends a packet anywhere else.
+# as public. Nothing here sends a packet anywhere else. The suites use
+# 198.51.100/24 only: on the CI machines the package archive's proxy
+# answers at a 203.0.113 address, and a test route over that range cut
+# apt off (a leftover one failed CI once).
 #   egress_net_up NS HOST_ADDR NS_ADDR   (both in one /30)
 # then, in the namespace: egress_httpd NS_ADDR PORT DIR, egress_hash_sink
 # NS_ADDR PORT (answers the sha256 of what it got, after EOF).

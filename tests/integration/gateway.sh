@@ -7,8 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/egress_net.sh"
 
-HOST=203.0.113.1
-NS=203.0.113.2
+HOST=198.51.100.1
+NS=198.51.100.2
 SOCK=$T_TMP/g.sock
 AUDIT=$T_TMP/egress.log
 GIB=1073741824
@@ -128,7 +128,7 @@ test_ip_pattern() {
 	out=$(ask "CONNECT $NS 8080" 'GET / HTTP/1.0\r\n\r\n')
 	[[ $out == "OK $NS:8080"*hello* ]] || fail "$NS:8080: $out" || return 1
 	refused "CONNECT $NS 8081" EACCES "not in the allow list" $NS:8081 deny
-	refused "CONNECT 203.0.113.3 8080" EACCES "not in the allow list" 203.0.113.3:8080 deny
+	refused "CONNECT 198.51.100.3 8080" EACCES "not in the allow list" 198.51.100.3:8080 deny
 }
 
 # An address pattern naming a loopback address allows it, and a name

@@ -9,8 +9,8 @@
 
 export SBX_STATE_DIR=$T_TMP/state
 on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
-HOST=203.0.113.65
-NS=203.0.113.66
+HOST=198.51.100.65
+NS=198.51.100.66
 OFF=egoff
 ON=egon
 
