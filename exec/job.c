@@ -69,6 +69,7 @@ struct job {
 	struct watch in;
 	bool in_open;
 	bool in_eof;
+	bool in_grown;        /* stdin pipe enlarged to PIPE_BIG */
 	struct buf in_q;
 	struct conn *conn;    /* the attached client, or NULL */
 	struct timer timer;   /* kill grace after a hang-up; PTY drain linger */
@@ -572,8 +573,16 @@ static void job_frame(struct conn *c, const struct frame *f)
 					stdin_close(j); /* EPIPE: it stopped reading */
 					return;
 				}
-				if (n <= 0)
-					break;
+				if (n <= 0) {
+					/* A full pipe: a busy stream. A larger
+					 * one means fewer wake-ups, both sides. */
+					if (j->pty || j->in_grown)
+						break;
+					j->in_grown = true;
+					if (fcntl(j->in.fd, F_SETPIPE_SZ, PIPE_BIG) < 0)
+						break;
+					continue;
+				}
 				p += n;
 				left -= (size_t)n;
 			}
