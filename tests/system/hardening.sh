@@ -99,9 +99,13 @@ test_fork_bomb() {
 	wait $pid 2>/dev/null
 	wait_for 60 bomb_gone || fail "workloads left: $("$SBX" exec "$ID" -- cat $CG/pids.current)" ||
 		return 1
-	# The most there ever were: up against the limit, never past it.
+	# The most there ever were: up against the limit, and past it by at
+	# most the one command this test ran during the bomb. The agent moves
+	# each command into its cgroup by writing cgroup.procs, and the pids
+	# controller charges a move without checking the limit: that command
+	# gets in, but cannot fork.
 	peak=$("$SBX" exec "$ID" -- cat $CG/pids.peak)
-	[ "$peak" -le $PIDS_MAX ] && [ "$peak" -ge $((PIDS_MAX / 2)) ] ||
+	[ "$peak" -le $((PIDS_MAX + 1)) ] && [ "$peak" -ge $((PIDS_MAX / 2)) ] ||
 		fail "pids.peak is $peak after the bomb (pids.max $PIDS_MAX)" || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
