@@ -13,6 +13,8 @@
 #   net        bench/net.sh (port forwarding vs loopback TCP, socat, ssh -L)
 #   egress     bench/egress.sh (the egress gateway vs going direct), if present
 #   restart    bench/restart.sh (server killed -> next exec)
+#   profile    bench/profile.sh (where the agent's time goes: CPU time and
+#              context switches per exec, seccomp on/off, stdin's syscalls)
 #   footprint  bench/footprint.sh (memory at rest and with N commands; sizes)
 #   vm         bench/vm.sh (boot, exec and throughput over vsock under QEMU)
 #
@@ -23,7 +25,8 @@
 #   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's), EGRESS_* (bench/
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
-#   VM_BYTES=256M VM_RUNS=3; BENCH_OUT=DIR (where results.md and summary.md go)
+#   VM_BYTES=256M VM_RUNS=3 PROF_N=1000 PROF_STDIN_BYTES=256M;
+#   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
 cd "$(dirname "$0")/.."
 B=${SBX_BUILD:-build}
@@ -32,7 +35,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${EXEC_N:=200}" "${EXEC_SSH_N:=20}" "${STREAM_BYTES:=64M}" "${STREAM_RUNS:=1}"
 	: "${FS_BYTES:=64M}" "${FS_RUNS:=1}" "${QGA_FS_BYTES:=16M}" "${QGA_FS_RUNS:=1}"
 	: "${NET_BYTES:=67108864}" "${NET_RUNS:=1}" "${NET_RR_N:=200}" "${NET_CONN_N:=50}"
-	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}"
+	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}" "${PROF_N:=100}" "${PROF_STDIN_BYTES:=32M}"
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
 	: "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
@@ -56,10 +59,10 @@ VM_EXEC_N=${VM_EXEC_N:-1000}
 VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart footprint vm}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
-export VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS
+export VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
@@ -226,6 +229,14 @@ sec_restart() {
 	return $rc
 }
 
+sec_profile() {
+	echo "bench/profile.sh: software counters over the agent's whole process tree (this machine"
+	echo "has no hardware counters for perf), an A/B run of the workload restrictions, and the"
+	echo "server's system calls during a stdin transfer."
+	echo
+	bench/profile.sh
+}
+
 sec_footprint() {
 	echo "A fresh agent and fresh peers, each having run one command, then holding N"
 	echo "commands at once (\`sleep\`): sbx, one exec connection per command; qemu-ga, N"
@@ -269,6 +280,8 @@ kill "$AGENT" 2>/dev/null
 wait "$AGENT" 2>/dev/null || true
 AGENT=
 LOAD_BEFORE=$(load)
+section profile "Where the agent's time goes" sec_profile
+LOAD_BEFORE=$(load)
 section footprint "Footprint" sec_footprint
 LOAD_BEFORE=$(load)
 section vm "In a VM under QEMU" sec_vm
@@ -296,7 +309,7 @@ T_END=$(date +%s)
 	echo "VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress restart footprint vm; do
+	for s in exec streams files net egress restart profile footprint vm; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"

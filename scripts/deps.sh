@@ -9,7 +9,7 @@ BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-de
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin openssh-sftp-server"
 TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3"
-BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind"
+BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace"
 FUZZ="clang libclang-rt-14-dev"
 
 want="$BUILD $SRCBUILD $IMAGE $TEST"
