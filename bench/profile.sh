@@ -23,8 +23,8 @@ SB=${PROF_STDIN_BYTES:-256M}
 TMP=$(mktemp -d /tmp/sbx-prof.XXXXXX)
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
