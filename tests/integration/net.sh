@@ -302,7 +302,9 @@ test_ssh_server_restarts() {
 test_ssh_expose() {
 	local out=$T_TMP/ssh-expose cmd
 	: >"$out"
-	X ssh --expose >"$out" 2>&1 &
+	# Not through X: $! must be sbx itself, not a subshell running X, or
+	# the kill at exit leaves sbx running.
+	"$SBX" --connect "unix:$SSH_SOCK" ssh --expose >"$out" 2>&1 &
 	on_exit "kill $!"
 	wait_for 10 grep -q '^command:' "$out" || fail "printed: $(cat "$out")" || return 1
 	grep -q '^hostname: 127.0.0.1$' "$out" && grep -q '^username: root$' "$out" &&
