@@ -4,6 +4,7 @@
 #ifndef SBX_BUF_H
 #define SBX_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +36,12 @@ static inline void buf_truncate(struct buf *b, size_t len)
 /* Releases memory beyond `keep` bytes once the buffer is empty, so an idle
  * connection does not pin a large allocation. */
 void buf_shrink(struct buf *b, size_t keep);
+
+/* Released allocations of 64 KiB to 1 MiB are kept (two at most) for the
+ * next buffer that grows that large: a stream of large frames reuses them
+ * instead of mapping and unmapping memory for each frame. A long-lived
+ * process gives them back when it is idle. */
+bool buf_spares_held(void);
+void buf_drop_spares(void);
 
 #endif

@@ -126,9 +126,10 @@ static void bury(void)
 	graveyard_len = 0;
 }
 
-static void run_timers(void)
+static int run_timers(void)
 {
 	uint64_t now = time_mono_ns();
+	int ran = 0;
 
 	while (timers && timers->when <= now) {
 		struct timer *t = timers;
@@ -137,7 +138,9 @@ static void run_timers(void)
 		t->next = NULL;
 		t->when = 0;
 		t->fn(t);
+		ran++;
 	}
+	return ran;
 }
 
 int loop_run_once(int max_ms)
@@ -164,7 +167,7 @@ int loop_run_once(int max_ms)
 		if (w->added && w->in_epoll)
 			w->fn(w, evs[i].events & (w->events | EPOLLHUP | EPOLLERR | EPOLLRDHUP));
 	}
-	run_timers();
+	n += run_timers();
 	bury();
-	return 0;
+	return n;
 }

@@ -47,7 +47,8 @@ static inline bool timer_armed(const struct timer *t) { return t->when != 0; }
 void loop_free_later(void *p);
 
 /* Waits for events (at most max_ms, -1 for no limit besides timers) and
- * runs their handlers and due timers. */
+ * runs their handlers and due timers. Returns how many events and timers
+ * it handled (0: the time ran out, or a signal came), or -errno. */
 int loop_run_once(int max_ms);
 
 #endif

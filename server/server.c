@@ -29,6 +29,7 @@
 #include "exec/restrict.h"
 #include "exec/reap.h"
 #include "init/ctl.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/util.h"
@@ -442,7 +443,10 @@ int server_main(int argc, char **argv)
 	reap_all();
 
 	while (!stopping)
-		loop_run_once(-1);
+		/* A second with nothing to do: give back the memory kept for
+		 * streams of large frames (lib/buf.h). */
+		if (loop_run_once(buf_spares_held() ? 1000 : -1) == 0)
+			buf_drop_spares();
 	deadline = time_mono_ns() + STOP_WAIT_NS;
 	while (conn_count() > 0 && time_mono_ns() < deadline)
 		loop_run_once(100);
