@@ -244,12 +244,12 @@ static double restart_ms(void)
 		usleep(1000);
 	}
 	ms = (double)(time_mono_ns() - dead) / 1e6;
-	/* Which of the other sleepers had started when the server died: what
-	 * their connections got before they dropped. A connection that was
-	 * still in the listening socket's queue at the kill is served by the
-	 * new server and does not drop: its command started after the
-	 * restart, and closing the connection hangs it up. */
-	for (int i = 1; server > 0 && i < SLEEPERS; i++) {
+	/* Which sleepers had started when the server died: what their
+	 * connections got before they dropped. A connection that was still
+	 * in the listening socket's queue at the kill is served by the new
+	 * server and does not drop: its command started after the restart,
+	 * and closing the connection hangs it up. */
+	for (int i = 0; server > 0 && i < SLEEPERS; i++) {
 		struct frame f;
 		int r;
 
@@ -260,8 +260,6 @@ static double restart_ms(void)
 			jobs[i] = 0;
 		sbx_close(cs[i]);
 	}
-	if (server > 0)
-		sbx_close(cs[0]);
 	for (int i = 0; i < SLEEPERS; i++)
 		if (jobs[i] > 0) {
 			started++;
