@@ -39,8 +39,8 @@ void buf_shrink(struct buf *b, size_t keep);
 
 /* Released allocations of 64 KiB to 1 MiB are kept (two at most) for the
  * next buffer that grows that large: a stream of large frames reuses them
- * instead of mapping and unmapping memory for each frame. A long-lived
- * process gives them back when it is idle. */
+ * instead of mapping and unmapping memory for each frame. The agent's
+ * server drops them after a second idle; other processes keep them. */
 bool buf_spares_held(void);
 void buf_drop_spares(void);
 
