@@ -18,12 +18,15 @@ GUEST_CFLAGS := $(COMMON) -Os -isystem $(KHDR) -isystem $(MUSL)/include -DSBX_GU
 ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DSBX_NO_SECCOMP
 LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 
-# Sources by role. lib/ and vsock/ are shared by both sides.
-SHARED_SRC := $(wildcard lib/*.c) $(wildcard vsock/*.c)
-GUEST_SRC  := $(SHARED_SRC) $(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c)
-LIBSBX_SRC := $(SHARED_SRC) rootfs/cpio.c net/relay.c $(filter-out host/main.c host/cli_%.c,$(wildcard host/*.c))
-CLI_SRC    := host/main.c $(wildcard host/cli_*.c)
-VSOCKD_SRC := $(filter-out host/vsockd/main.c,$(wildcard host/vsockd/*.c))
+# Sources by room (docs/ARCHITECTURE.md). lib/ and vsock/ are shared by
+# both sides; libsbx.a is the installable client library and carries them.
+SHARED_SRC   := $(wildcard lib/*.c) $(wildcard vsock/*.c)
+GUEST_SRC    := $(SHARED_SRC) $(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c)
+LIBSBX_SRC   := $(SHARED_SRC) $(wildcard libsbx/*.c)
+LAUNCHER_SRC := $(wildcard launcher/*.c) rootfs/cpio.c
+GATEWAY_SRC  := $(wildcard gateway/*.c)
+CLI_SRC      := $(wildcard cli/*.c)
+VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
 GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c))
 
@@ -31,7 +34,7 @@ obj = $(patsubst %.c,$(1)/%.o,$(2))
 
 GUEST_OBJ := $(call obj,$(BUILD)/guest,$(GUEST_SRC))
 
-.PHONY: all image test unit integration system asan fuzz bench run clean distclean help deps
+.PHONY: all image test unit integration system asan fuzz bench run clean distclean help deps install
 all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd
 
 help:
@@ -41,6 +44,7 @@ help:
 	@echo "make test       build everything and run unit, integration and system tests"
 	@echo "make asan       the unit and integration tests under ASan + UBSan"
 	@echo "make bench      benchmarks; writes bench/results.md"
+	@echo "make install    libsbx.a, its headers and sbx.pc into DESTDIR/PREFIX (/usr/local)"
 
 # ---- packages and static libraries ---------------------------------------
 $(DEPS_STAMP): scripts/deps.sh
@@ -69,6 +73,10 @@ $(1)/%.o: %.c | $(DEPS_STAMP)
 	$$(CC) $(2) -c $$< -o $$@
 $(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC))
 	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC))
+	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC))
+	@rm -f $$@ && ar rcs $$@ $$^
 $(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC))
 	@rm -f $$@ && ar rcs $$@ $$^
 $(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC))
@@ -78,28 +86,56 @@ $(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
 $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
 
 HOST_LIBS := -lsodium
-$(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(BUILD)/host/libsbx.a
+# The rooms the sbx command stands on, in link order (each only above the next).
+CLI_LIBS = $(addprefix $(1)/,liblauncher.a libgateway.a libsbx.a)
+$(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/host)
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
-$(BUILD)/sbx-vsockd: $(BUILD)/host/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
+$(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
 
 # An instrumented sbx-init for `make asan` (glibc, dynamic, no seccomp).
 $(BUILD)/asan/sbx-init: $(call obj,$(BUILD)/asan,$(GUEST_SRC))
 	$(CC) -fsanitize=address,undefined -o $@ $^ -lsodium -lseccomp
-$(BUILD)/asan/sbx: $(call obj,$(BUILD)/asan,$(CLI_SRC)) $(BUILD)/asan/libsbx.a
+$(BUILD)/asan/sbx: $(call obj,$(BUILD)/asan,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/asan)
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS)
+
+# ---- install: libsbx for programs that link it ---------------------------
+# PREFIX/lib/libsbx.a, the public headers under PREFIX/include/sbx (kept in
+# their folders, so a program includes "libsbx/sbx.h" with the Cflags of
+# sbx.pc), and PREFIX/lib/pkgconfig/sbx.pc. DESTDIR for staging.
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+LIBSBX_HEADERS := libsbx/sbx.h libsbx/sbx_fs.h libsbx/sbx_net.h vsock/proto.h \
+		  vsock/proto_fs.h vsock/proto_net.h lib/buf.h
+SBX_VERSION := 0.1
+
+$(BUILD)/sbx.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+		'Name: sbx' 'Description: client library for sbx sandboxes (libsbx)' \
+		'Version: $(SBX_VERSION)' 'Requires.private: libsodium' \
+		'Cflags: -I$${includedir}/sbx' 'Libs: -L$${libdir} -lsbx' > $@
+
+install: $(BUILD)/host/libsbx.a $(BUILD)/sbx.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0644 $(BUILD)/host/libsbx.a $(DESTDIR)$(LIBDIR)/libsbx.a
+	install -m 0644 $(BUILD)/sbx.pc $(DESTDIR)$(LIBDIR)/pkgconfig/sbx.pc
+	for h in $(LIBSBX_HEADERS); do \
+		install -D -m 0644 $$h $(DESTDIR)$(INCDIR)/sbx/$$h || exit 1; \
+	done
 
 # ---- unit tests (cmocka, host toolchain) ----------------------------------
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-UNIT_LIBS = $(BUILD)/host/libvsockd.a $(BUILD)/host/libguest.a $(BUILD)/host/libsbx.a -lcmocka -lsodium -lseccomp
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/host/libvsockd.a $(BUILD)/host/libguest.a $(BUILD)/host/libsbx.a
+UNIT_ARCHIVES = $(addprefix $(1)/,libvsockd.a libguest.a liblauncher.a libgateway.a libsbx.a)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(call UNIT_ARCHIVES,$(BUILD)/host)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $< $(UNIT_LIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/host) -lcmocka -lsodium -lseccomp
 ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
-$(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(BUILD)/asan/libvsockd.a $(BUILD)/asan/libguest.a $(BUILD)/asan/libsbx.a
+$(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(call UNIT_ARCHIVES,$(BUILD)/asan)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libvsockd.a $(BUILD)/asan/libguest.a $(BUILD)/asan/libsbx.a -lcmocka -lsodium -lseccomp
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/asan) -lcmocka -lsodium -lseccomp
 
 # ---- benchmarks -------------------------------------------------------------
 BENCH_SRC := $(wildcard bench/*.c)

@@ -27,7 +27,7 @@
 #include <sodium.h>
 
 #include "bench/stats.h"
-#include "host/sbx_fs.h"
+#include "libsbx/sbx_fs.h"
 
 #define CHUNK (1 << 20)
 

@@ -49,7 +49,7 @@
 
 #include "bench/qga.h"
 #include "bench/stats.h"
-#include "host/sbx.h"
+#include "libsbx/sbx.h"
 
 #define WARMUP 50
 #define SIDES_MAX 16

@@ -3,7 +3,7 @@
  * redirected connection's original destination (SO_ORIGINAL_DST) becomes
  * a name again when it is a synthetic address, is sent to the gateway as
  * "CONNECT host port", and on "OK" the two sockets are spliced together
- * (net/relay.c); on anything else the guest's connection is reset. */
+ * (lib/relay.c); on anything else the guest's connection is reset. */
 #include "net/egress.h"
 
 #include <arpa/inet.h>
@@ -24,9 +24,9 @@
 #include "init/boot.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/relay.h"
 #include "lib/util.h"
 #include "net/dns.h"
-#include "net/relay.h"
 #include "vsock/addr.h"
 
 #ifndef SO_ORIGINAL_DST

@@ -1,6 +1,6 @@
 /* FORWARD: connects to 127.0.0.1:PORT (then [::1]:PORT) inside the guest
  * without blocking the loop, answers OK, takes the connection's socket
- * and relays bytes both ways (net/relay.c) until both directions end.
+ * and relays bytes both ways (lib/relay.c) until both directions end.
  * Nothing listening is an ERROR that says so, never a silent close. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/relay.h"
 #include "lib/util.h"
 #include "net/net.h"
-#include "net/relay.h"
 #include "vsock/proto_net.h"
 
 /* Each forward holds two sockets and, while bytes flow, two pipes. */

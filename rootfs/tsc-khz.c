@@ -1,8 +1,8 @@
-/* tsc-khz: prints the host TSC frequency in kHz (host/tsc.c), for scripts
+/* tsc-khz: prints the host TSC frequency in kHz (launcher/tsc.c), for scripts
  * that start QEMU themselves: -M microvm guests need tsc_early_khz=. */
 #include <stdio.h>
 
-#include "host/tsc.h"
+#include "launcher/tsc.h"
 
 int main(void)
 {

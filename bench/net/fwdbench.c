@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "bench/stats.h"
-#include "host/sbx_net.h"
 #include "lib/util.h"
+#include "libsbx/sbx_net.h"
 
 #define CHUNK (1 << 20)
 #define MSG 64

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/sbx.h"
+#include "libsbx/sbx.h"
 #include "lib/util.h"
 
 #define RESTART_WAIT_NS (5 * NSEC_PER_SEC)

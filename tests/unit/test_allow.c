@@ -1,4 +1,4 @@
-/* Unit tests for the egress allow list (host/allow.c): pattern parsing,
+/* Unit tests for the egress allow list (gateway/allow.c): pattern parsing,
  * canonical forms, matching names, wildcards, ports and addresses, and the
  * ranges a name may never lead to. One cmocka test per table row, so a
  * failure names its case. */
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "host/allow.h"
+#include "gateway/allow.h"
 #include "lib/util.h"
 
 /* ---- patterns: valid ones and their canonical text ---- */

@@ -1,4 +1,4 @@
-/* Unit tests for sbx-vsockd's split virtqueue (host/vsockd/virtq.c): chains,
+/* Unit tests for sbx-vsockd's split virtqueue (vsockd/virtq.c): chains,
  * index wraparound, indirect tables, notification suppression, and drivers
  * that break the rules (loops, wild addresses, bad lengths): the queue must
  * stop as broken, never crash or touch memory outside the guest's. */
@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "host/vsockd/virtq.h"
+#include "vsockd/virtq.h"
 #include "lib/log.h"
 #include "tests/unit/vsockd_fake_guest.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests for sbx-vsockd's vsock device (host/vsockd/vsock.c): the
+/* Unit tests for sbx-vsockd's vsock device (vsockd/vsock.c): the
  * connection state machine and credit accounting, driven through a fake
  * guest's rx/tx rings and real Unix sockets on the host side, no QEMU. */
 #include <setjmp.h>
@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "host/vsockd/vsock.h"
+#include "vsockd/vsock.h"
 #include "lib/log.h"
 #include "tests/unit/vsockd_fake_guest.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/vsockd/virtq.h"
+#include "vsockd/virtq.h"
 
 #define FG_MEM_SIZE (4u << 20)
 #define FG_GPA 0x100000ull

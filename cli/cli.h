@@ -1,0 +1,58 @@
+/* The sbx command line: shared pieces of the subcommands (cli/cli_*.c). */
+#ifndef SBX_CLI_H
+#define SBX_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "libsbx/sbx.h"
+
+/* Exit status when sbx itself failed (cannot connect, protocol error). */
+#define CLI_FAIL 125
+
+struct cli {
+	const char *connect; /* --connect ADDR, or $SBX_CONNECT */
+};
+
+/* Prints "sbx: <message>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The agent address for a subcommand: --connect/$SBX_CONNECT, or the
+ * sandbox `id`. Returns 0, or -errno after printing why. */
+int cli_target(const struct cli *cli, const char *id, char *addr, size_t n);
+
+/* Runs a command with sbx's stdio attached (signals forwarded, -t raw
+ * mode); returns the exit status sbx should exit with. */
+int cli_exec_attached(const char *addr, struct sbx_exec_opts *o);
+/* One of exec's options (-i -t -w -e -C -u) into o; 0 when handled. */
+#define CLI_ENV_MAX 4096
+int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *nenv);
+
+int cli_exec(struct cli *cli, int argc, char **argv);
+int cli_info(struct cli *cli, int argc, char **argv);
+int cli_create(struct cli *cli, int argc, char **argv);
+int cli_run(struct cli *cli, int argc, char **argv);
+int cli_ls(struct cli *cli, int argc, char **argv);
+int cli_kill(struct cli *cli, int argc, char **argv);
+int cli_logs(struct cli *cli, int argc, char **argv);
+int cli_cp(struct cli *cli, int argc, char **argv);
+int cli_fs(struct cli *cli, int argc, char **argv);
+int cli_expose(struct cli *cli, int argc, char **argv);
+int cli_connect(struct cli *cli, int argc, char **argv);
+int cli_close(struct cli *cli, int argc, char **argv);
+int cli_extend(struct cli *cli, int argc, char **argv);
+int cli_clock(struct cli *cli, int argc, char **argv);
+int cli_attach(struct cli *cli, int argc, char **argv);
+int cli_ps(struct cli *cli, int argc, char **argv);
+int cli_env(struct cli *cli, int argc, char **argv);
+
+/* Holds a session on sb until a signal or the sandbox's end. */
+struct sandbox;
+int cli_hold_session(const struct sandbox *sb, bool quiet);
+int cli_ssh(struct cli *cli, int argc, char **argv);
+
+/* Writes s as a JSON string (with quotes). */
+void cli_json_str(FILE *f, const char *s);
+
+#endif

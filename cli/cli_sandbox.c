@@ -1,0 +1,503 @@
+/* sbx create, run, ls, kill, logs: sandboxes as QEMU microVMs on this
+ * host (launcher/sandbox.c does the work). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "gateway/gateway.h"
+#include "launcher/sandbox.h"
+#include "lib/util.h"
+
+#define LIFETIME_MAX_S (24 * 3600)
+
+static const char create_opts_help[] =
+	"  -m, --memory SIZE     memory: 768 to 4096 MiB (1024, 768MiB, 2GiB);\n"
+	"                        default 1024\n"
+	"  -l, --lifetime L      \"session\" (the default): the sandbox lives while a\n"
+	"                        session is open (sbx create holds one in the\n"
+	"                        foreground) and its grace period after; or a\n"
+	"                        duration (90s, 5m, 2h; at most 24h)\n"
+	"      --session-grace D how long a session sandbox waits for a session to\n"
+	"                        come back (default 30s, at most 1h)\n"
+	"      --stop-grace D    at power-off, time between SIGTERM and SIGKILL\n"
+	"                        (default 3s)\n"
+	"  -e, --env K=V         environment of every command in the sandbox\n"
+	"  -L, --label K=V       a label (at most 64; key 1-63 of [A-Za-z0-9_.-],\n"
+	"                        value up to 255 bytes)\n"
+	"  -n, --name ID         the sandbox id (default: sbx-XXXXXXXX)\n"
+	"      --cpus N          virtual CPUs (default 1)\n"
+	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
+	"      --initrd FILE     guest initramfs (default: initramfs.cpio.gz next to sbx)\n"
+	"      --boot-timeout S  give up when the agent is not ready after S seconds\n"
+	"                        (default 60)\n"
+	"      --allow-net P     let the sandbox reach P over TCP (repeatable): HOST,\n"
+	"                        HOST:PORT, *.DOMAIN[:PORT] (subdomains, not DOMAIN\n"
+	"                        itself), IPv4[:PORT], [IPv6][:PORT]; without it the\n"
+	"                        sandbox has no network at all\n"
+	"      --resolve N=ADDR  for tests: the egress gateway resolves N to ADDR\n";
+
+struct create_args {
+	struct sandbox_opts o;
+	const char *env[CLI_ENV_MAX + 1];
+	const char *labels[SANDBOX_LABELS_MAX + 2];
+	size_t nenv, nlabels;
+	const char *allow[ALLOW_RULES_MAX + 2];
+	const char *resolve[GATEWAY_RESOLVE_MAX + 2];
+	size_t nallow, nresolve;
+};
+
+enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
+       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE };
+
+#define CREATE_LONGOPTS                                                 \
+	{ "memory", required_argument, NULL, 'm' },                     \
+	{ "lifetime", required_argument, NULL, 'l' },                   \
+	{ "env", required_argument, NULL, 'e' },                        \
+	{ "label", required_argument, NULL, 'L' },                      \
+	{ "name", required_argument, NULL, 'n' },                       \
+	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
+	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
+	{ "initrd", required_argument, NULL, OPT_INITRD },              \
+	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },  \
+	{ "session-grace", required_argument, NULL, OPT_SESSION_GRACE }, \
+	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE },      \
+	{ "allow-net", required_argument, NULL, OPT_ALLOW_NET },        \
+	{ "resolve", required_argument, NULL, OPT_RESOLVE }
+
+static int create_args_init(struct create_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->o.memory_mib = SANDBOX_MEM_DEFAULT;
+	a->o.session = true;
+	a->o.env = a->env;
+	a->o.labels = a->labels;
+	a->o.allow_net = a->allow;
+	a->o.resolve = a->resolve;
+	return 0;
+}
+
+/* Returns 0 when opt was a create option, 1 when it was not, 2 on a bad
+ * value (after saying why). */
+static int create_option(int opt, struct create_args *a)
+{
+	struct sbx_error err;
+	uint64_t v;
+
+	switch (opt) {
+	case 'm':
+		if (sandbox_parse_memory(optarg, &a->o.memory_mib, &err) < 0) {
+			cli_error("%s", err.msg);
+			return 2;
+		}
+		return 0;
+	case 'l':
+		if (!strcmp(optarg, "session")) {
+			a->o.session = true;
+			return 0;
+		}
+		if (str_to_duration(optarg, LIFETIME_MAX_S, &v) < 0 || v == 0) {
+			cli_error("--lifetime %s: expected \"session\" or a duration from 1s to 24h "
+				  "(90s, 5m, 2h)", optarg);
+			return 2;
+		}
+		a->o.session = false;
+		a->o.lifetime_s = v;
+		return 0;
+	case OPT_SESSION_GRACE:
+	case OPT_STOP_GRACE:
+		if (str_to_duration(optarg, 3600, &v) < 0 || v == 0) {
+			cli_error("--%s %s: expected a duration from 1s to 1h",
+				  opt == OPT_STOP_GRACE ? "stop-grace" : "session-grace", optarg);
+			return 2;
+		}
+		*(opt == OPT_STOP_GRACE ? &a->o.stop_grace_s : &a->o.session_grace_s) = v;
+		return 0;
+	case 'e':
+		if (a->nenv == CLI_ENV_MAX) {
+			cli_error("too many --env options (at most %d)", CLI_ENV_MAX);
+			return 2;
+		}
+		a->env[a->nenv++] = optarg;
+		return 0;
+	case 'L':
+		if (a->nlabels > SANDBOX_LABELS_MAX) {
+			cli_error("too many labels (at most %d)", SANDBOX_LABELS_MAX);
+			return 2;
+		}
+		a->labels[a->nlabels++] = optarg;
+		return 0;
+	case 'n':
+		a->o.name = optarg;
+		return 0;
+	case OPT_ALLOW_NET:
+		if (a->nallow > ALLOW_RULES_MAX) {
+			cli_error("too many --allow-net patterns (at most %d)", ALLOW_RULES_MAX);
+			return 2;
+		}
+		a->allow[a->nallow++] = optarg;
+		return 0;
+	case OPT_RESOLVE:
+		if (a->nresolve > GATEWAY_RESOLVE_MAX) {
+			cli_error("too many --resolve entries (at most %d)", GATEWAY_RESOLVE_MAX);
+			return 2;
+		}
+		a->resolve[a->nresolve++] = optarg;
+		return 0;
+	case OPT_CPUS:
+		if (str_to_u64(optarg, 16, &v) < 0 || v == 0) {
+			cli_error("--cpus %s: expected 1 to 16", optarg);
+			return 2;
+		}
+		a->o.cpus = (unsigned)v;
+		return 0;
+	case OPT_KERNEL:
+		a->o.kernel = optarg;
+		return 0;
+	case OPT_INITRD:
+		a->o.initrd = optarg;
+		return 0;
+	case OPT_BOOT_TIMEOUT:
+		if (str_to_u64(optarg, 3600, &v) < 0 || v == 0) {
+			cli_error("--boot-timeout %s: expected 1 to 3600 seconds", optarg);
+			return 2;
+		}
+		a->o.boot_timeout_s = (unsigned)v;
+		return 0;
+	}
+	return 1;
+}
+
+/* Boots the sandbox; SIGINT/SIGTERM/SIGHUP during the boot abort it
+ * cleanly rather than leave a VM behind. */
+static int boot(struct create_args *a, struct sandbox *sb)
+{
+	struct sbx_error err;
+	sigset_t mask, old;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	a->o.cancel_mask = &mask;
+	r = sandbox_create(&a->o, sb, &err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		cli_error("%s", err.msg);
+	return r;
+}
+
+int cli_create(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { CREATE_LONGOPTS, { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
+	struct create_args a;
+	struct sandbox sb;
+	int opt, r;
+
+	if (create_args_init(&a) < 0)
+		return CLI_FAIL;
+	while ((opt = getopt_long(argc, argv, "m:l:e:L:n:h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: sbx create [OPTIONS]\n\n"
+			       "Boot a sandbox (a QEMU microVM with sbx-init as PID 1), wait until\n"
+			       "its agent is ready, and print its id. With the session lifetime (the\n"
+			       "default) sbx then stays in the foreground holding the session: the\n"
+			       "sandbox powers off when sbx ends (or is killed) and the grace period\n"
+			       "passes. With --lifetime DURATION it returns at once.\n\n%s",
+			       create_opts_help);
+			return 0;
+		}
+		if ((r = create_option(opt, &a)) != 0)
+			return 2;
+	}
+	if (optind < argc) {
+		cli_error("create takes no arguments (see sbx create --help)");
+		return 2;
+	}
+	if (boot(&a, &sb) < 0)
+		return CLI_FAIL;
+	printf("%s\n", sb.id);
+	fflush(stdout);
+	return a.o.session ? cli_hold_session(&sb, false) : 0;
+}
+
+int cli_run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CREATE_LONGOPTS,
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "cwd", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sbx_exec_opts xo = { 0 };
+	struct create_args a;
+	struct sandbox sb;
+	struct sbx_error err;
+	struct sbx_conn *session = NULL;
+	struct lifetime life;
+	int opt, r, status;
+
+	if (create_args_init(&a) < 0)
+		return CLI_FAIL;
+	while ((opt = getopt_long(argc, argv, "+m:l:e:L:n:itw:u:h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: sbx run [OPTIONS] [--] CMD [ARG...]\n\n"
+			       "Create a sandbox, run CMD in it with stdio attached, destroy it, and\n"
+			       "exit with CMD's status.\n\n%s"
+			       "  -i, --interactive     forward stdin\n"
+			       "  -t, --tty             run on a terminal\n"
+			       "  -w, --cwd DIR         working directory\n"
+			       "  -u, --user U          user name or uid\n", create_opts_help);
+			return 0;
+		}
+		if ((r = create_option(opt, &a)) == 0)
+			continue;
+		if (r == 2 || cli_exec_option(opt, &xo, NULL, NULL) != 0) {
+			if (r != 2)
+				cli_error("see sbx run --help");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		cli_error("no command given (see sbx run --help)");
+		return 2;
+	}
+	if (cli->connect) {
+		cli_error("run creates its own sandbox: --connect does not apply");
+		return 2;
+	}
+	xo.argv = (const char *const *)&argv[optind];
+	if (boot(&a, &sb) < 0)
+		return CLI_FAIL;
+	/* Hold a session while the command runs: if sbx dies, the sandbox
+	 * follows after its grace period. */
+	if (a.o.session && sbx_session(sb.addr, &session, &life, &err) < 0)
+		cli_error("%s", err.msg);
+	status = cli_exec_attached(sb.addr, &xo);
+	sbx_close(session);
+	if (sandbox_kill(&sb, "the command ended", &err) < 0) {
+		cli_error("%s", err.msg);
+		return status ? status : CLI_FAIL;
+	}
+	return status;
+}
+
+/* ---- ls ---- */
+
+struct ls_ctx {
+	bool json;
+	unsigned n;
+	const char *const *filters; /* KEY=VALUE labels that must match */
+};
+
+static void fmt_duration(char *out, size_t n, uint64_t s)
+{
+	if (s >= 3600)
+		snprintf(out, n, "%lluh%02llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(out, n, "%llum%02llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else
+		snprintf(out, n, "%llus", (unsigned long long)s);
+}
+
+static bool labels_match(const struct sandbox *sb, const char *const *filters)
+{
+	for (; filters && *filters; filters++) {
+		const char *eq = strchr(*filters, '=');
+		bool found = false;
+
+		for (unsigned i = 0; i < sb->nlabels && !found; i++)
+			found = eq && strlen(sb->labels[i].key) == (size_t)(eq - *filters) &&
+				!strncmp(sb->labels[i].key, *filters, (size_t)(eq - *filters)) &&
+				!strcmp(sb->labels[i].value, eq + 1);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static uint64_t lifetime_left(const struct sandbox *sb, uint64_t now)
+{
+	uint64_t end = sb->created + sb->lifetime_s;
+
+	return sb->lifetime_s && end > now ? end - now : 0;
+}
+
+static void ls_one(void *arg, const struct sandbox *sb)
+{
+	struct ls_ctx *ctx = arg;
+	uint64_t now = (uint64_t)time(NULL), age = now > sb->created ? now - sb->created : 0;
+	char a[32], l[32];
+
+	if (!labels_match(sb, ctx->filters))
+		return;
+	if (ctx->json) {
+		printf("%s{\"id\":", ctx->n ? "," : "");
+		cli_json_str(stdout, sb->id);
+		printf(",\"age_s\":%llu,\"memory_mib\":%llu,\"lifetime\":\"%s\",\"lifetime_s\":%llu,",
+		       (unsigned long long)age, (unsigned long long)sb->memory_mib,
+		       sb->session ? "session" : "duration", (unsigned long long)sb->lifetime_s);
+		if (sb->lifetime_s && !sb->session)
+			printf("\"lifetime_left_s\":%llu,", (unsigned long long)lifetime_left(sb, now));
+		else
+			printf("\"lifetime_left_s\":null,");
+		printf("\"labels\":{");
+		for (unsigned i = 0; i < sb->nlabels; i++) {
+			printf("%s", i ? "," : "");
+			cli_json_str(stdout, sb->labels[i].key);
+			putchar(':');
+			cli_json_str(stdout, sb->labels[i].value);
+		}
+		printf("}}");
+	} else {
+		fmt_duration(a, sizeof(a), age);
+		if (sb->session)
+			snprintf(l, sizeof(l), "session");
+		else if (sb->lifetime_s)
+			fmt_duration(l, sizeof(l), lifetime_left(sb, now));
+		else
+			snprintf(l, sizeof(l), "-");
+		printf("%-24s %-8s %4lluMiB %-9s ", sb->id, a, (unsigned long long)sb->memory_mib, l);
+		for (unsigned i = 0; i < sb->nlabels; i++)
+			printf("%s%s=%s", i ? "," : "", sb->labels[i].key, sb->labels[i].value);
+		putchar('\n');
+	}
+	ctx->n++;
+}
+
+int cli_ls(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "label", required_argument, NULL, 'L' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
+	const char *filters[SANDBOX_LABELS_MAX + 1] = { 0 };
+	struct ls_ctx ctx = { .filters = filters };
+	size_t nf = 0;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "jL:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			ctx.json = true;
+			break;
+		case 'L':
+			if (!strchr(optarg, '=') || nf == SANDBOX_LABELS_MAX) {
+				cli_error("--label %s: expected KEY=VALUE", optarg);
+				return 2;
+			}
+			filters[nf++] = optarg;
+			break;
+		case 'h':
+			printf("usage: sbx ls [--json] [--label K=V]...\n\n"
+			       "List the live sandboxes of this user (id, age, memory, lifetime left,\n"
+			       "labels), removing the state of dead ones. --label keeps only those\n"
+			       "with every given label.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (ctx.json)
+		printf("[");
+	else
+		printf("%-24s %-8s %-7s %-9s %s\n", "ID", "AGE", "MEMORY", "LIFETIME", "LABELS");
+	r = sandbox_list(ls_one, &ctx);
+	if (ctx.json)
+		printf("]\n");
+	if (r < 0) {
+		cli_error("cannot list %s: %s", sandbox_root(), strerror(-r));
+		return CLI_FAIL;
+	}
+	return 0;
+}
+
+/* ---- kill, logs ---- */
+
+int cli_kill(struct cli *cli, int argc, char **argv)
+{
+	struct sbx_error err;
+	struct sandbox sb;
+	int status = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: sbx kill ID...\n\n"
+			"Power the sandboxes off now: their clients are told, their processes\n"
+			"stopped, their disks synced; whatever is left is killed after 15 s and\n"
+			"their state removed.\n");
+		return argc < 2 ? 2 : 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (sandbox_load(argv[i], &sb, &err) < 0 || sandbox_kill(&sb, "killed", &err) < 0) {
+			cli_error("%s", err.msg);
+			status = CLI_FAIL;
+		}
+	}
+	return status;
+}
+
+int cli_logs(struct cli *cli, int argc, char **argv)
+{
+	struct sbx_error err;
+	struct sandbox sb;
+	char path[PATH_MAX + 16], buf[65536];
+	bool net = argc == 3 && !strcmp(argv[1], "--net");
+	ssize_t n;
+	int fd;
+
+	if (net) {
+		argv++;
+		argc--;
+	}
+	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fprintf(argc != 2 ? stderr : stdout,
+			"usage: sbx logs [--net] ID\n\nPrint the sandbox's guest console; with --net, "
+			"its egress audit log\n(one line per decision of its gateway, see "
+			"docs/protocol/egress.md).\n");
+		return argc != 2 ? 2 : 0;
+	}
+	if (sandbox_load(argv[1], &sb, &err) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_FAIL;
+	}
+	if (net && !sb.allow_net[0]) {
+		cli_error("sandbox %s has no network (it was created without --allow-net)", sb.id);
+		return CLI_FAIL;
+	}
+	if (net) {
+		/* The rotated half first, if any. */
+		snprintf(path, sizeof(path), "%s/egress.log.1", sb.dir);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			while ((n = read(fd, buf, sizeof(buf))) > 0)
+				if (fd_write_all(1, buf, (size_t)n) < 0)
+					break;
+			close(fd);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", sb.dir, net ? "egress.log" : "console.log");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("cannot open %s: %s", path, strerror(errno));
+		return CLI_FAIL;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fd_write_all(1, buf, (size_t)n) < 0)
+			break;
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,1169 @@
+/* Sandbox lifecycle on the host: state directories, booting QEMU (with
+ * sbx-vsockd, or vhost-vsock where the host has it), waiting for the
+ * agent's READY, and tearing everything down. See sandbox.h. */
+#include "launcher/sandbox.h"
+#include "gateway/gateway.h"
+#include "launcher/tsc.h"
+#include "libsbx/sbx_net.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/util.h"
+#include "rootfs/cpio.h"
+#include "vsock/addr.h"
+
+#define GUEST_CID 3
+#define BOOT_TIMEOUT_S 60
+#define KILL_WAIT_MS 15000
+#define CONSOLE_TAIL 20
+
+const char *sandbox_root(void)
+{
+	static char root[PATH_MAX];
+	const char *env = getenv("SBX_STATE_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (env && *env)
+		snprintf(root, sizeof(root), "%s", env);
+	else if (xdg && *xdg)
+		snprintf(root, sizeof(root), "%s/sbx", xdg);
+	else if (geteuid() == 0)
+		snprintf(root, sizeof(root), "/run/sbx");
+	else
+		snprintf(root, sizeof(root), "/tmp/sbx-%u", (unsigned)geteuid());
+	return root;
+}
+
+int sandbox_ssh_dir(char *dir, size_t len, struct sbx_error *err)
+{
+	const char *root = sandbox_root();
+
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
+	/* A dot name: sandbox_list() takes other directories for sandboxes. */
+	if (snprintf(dir, len, "%s/.ssh", root) >= (int)len)
+		return sbx_fail(err, ENAMETOOLONG, "path too long: %s", root);
+	return 0;
+}
+
+int sandbox_parse_memory(const char *s, uint64_t *mib, struct sbx_error *err)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		goto bad;
+	if (strcmp(end, "G") == 0 || strcmp(end, "GB") == 0 || strcmp(end, "GiB") == 0) {
+		if (v > (1ULL << 20))
+			goto range;
+		v *= 1024;
+	} else if (*end && strcmp(end, "M") && strcmp(end, "MB") && strcmp(end, "MiB")) {
+		goto bad;
+	}
+	if (v < SANDBOX_MEM_MIN || v > SANDBOX_MEM_MAX)
+		goto range;
+	*mib = v;
+	return 0;
+bad:
+	return sbx_fail(err, EINVAL, "--memory %s: not a size (examples: 1024, 768MiB, 2GiB)", s);
+range:
+	return sbx_fail(err, ERANGE, "--memory %s: a sandbox has %d to %d MiB of memory", s,
+		    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX);
+}
+
+/* ---- small file helpers ---- */
+
+static void path_in(char *out, size_t n, const struct sandbox *sb, const char *name)
+{
+	snprintf(out, n, "%s/%s", sb->dir, name);
+}
+
+static int remove_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return errno == ENOENT ? 0 : -errno;
+	while ((d = readdir(dp))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		unlink(path);
+	}
+	closedir(dp);
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+/* Last `lines` lines of a file, for error messages. */
+static void tail_file(const char *path, int lines, char *out, size_t n)
+{
+	char buf[16384];
+	ssize_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), seen = 0;
+	off_t size;
+	char *p;
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > (off_t)sizeof(buf) - 1)
+		lseek(fd, size - (off_t)sizeof(buf) + 1, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return;
+	buf[len] = '\0';
+	for (p = buf + len - 1; p > buf; p--)
+		if (*p == '\n' && p != buf + len - 1 && ++seen == lines) {
+			p++;
+			break;
+		}
+	snprintf(out, n, "%s", p);
+}
+
+/* ---- processes ---- */
+
+/* Does pid exist and is it not a zombie? */
+static bool pid_running(pid_t pid)
+{
+	char path[64], state = 0, stat[512];
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (n > 0) {
+			char *rp;
+
+			stat[n] = '\0';
+			rp = strrchr(stat, ')');
+			if (rp && rp[1])
+				state = rp[2];
+		}
+	}
+	if (state == 'Z') {
+		waitpid(pid, NULL, WNOHANG); /* ours to reap, if we started it */
+		return false;
+	}
+	return true;
+}
+
+/* Is pid alive and ours (its command line names our state directory)? */
+static bool owned_alive(pid_t pid, const char *dir)
+{
+	char path[64], cmd[8192];
+	ssize_t n;
+	int fd;
+
+	if (!pid_running(pid))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	for (ssize_t i = 0; i < n; i++)
+		if (cmd[i] == '\0')
+			cmd[i] = ' ';
+	cmd[n] = '\0';
+	return strstr(cmd, dir) != NULL;
+}
+
+bool sandbox_alive(const struct sandbox *sb)
+{
+	return owned_alive(sb->qemu_pid, sb->dir);
+}
+
+/* Waits until pid is gone (reaping it if it is our child). */
+static bool wait_gone(pid_t pid, const char *dir, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 20) {
+		waitpid(pid, NULL, WNOHANG);
+		if (!owned_alive(pid, dir))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* Starts a long-lived helper process in its own session with stdin on
+ * /dev/null and stdout/stderr appended to log; keep_fd becomes fd 3. */
+static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	setsid();
+	int null = open("/dev/null", O_RDONLY);
+	int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+	if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(127);
+	if (keep_fd >= 0 && (dup2(keep_fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0))
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	execvp(argv[0], argv);
+	dprintf(2, "sbx: cannot execute %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Starts QEMU under a small supervisor (a forked copy of us, in its own
+ * session) that waits for it and writes its exit status to
+ * <dir>/qemu.exit, so that a clean power-off (status 0) can be told from
+ * a crash. Returns QEMU's pid, read from a pipe, or -1. */
+static pid_t start_qemu(char *const argv[], const char *log, const struct sandbox *sb)
+{
+	int p[2], status;
+	pid_t sup, qemu = -1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	sup = fork();
+	if (sup < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (sup == 0) {
+		char path[PATH_MAX + 16];
+		FILE *f;
+
+		close(p[0]);
+		setsid();
+		qemu = start_daemon(argv, log, -1);
+		(void)!write(p[1], &qemu, sizeof(qemu));
+		/* Hold nothing of the caller's: not its stdout (a shell's
+		 * $(sbx create) would wait for it), not its sockets. */
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		syscall(SYS_close_range, 3, ~0U, 0);
+		if (qemu < 0 || waitpid(qemu, &status, 0) != qemu)
+			_exit(1);
+		snprintf(path, sizeof(path), "%s/qemu.exit", sb->dir);
+		if ((f = fopen(path, "we"))) {
+			fprintf(f, "%d\n", WIFEXITED(status) ? WEXITSTATUS(status) :
+				128 + WTERMSIG(status));
+			fclose(f);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &qemu, sizeof(qemu)) != sizeof(qemu))
+		qemu = -1;
+	close(p[0]);
+	/* The supervisor lives on: it is reaped by whoever inherits it. */
+	return qemu;
+}
+
+/* Finds a file next to the sbx binary (build/ in a checkout). */
+static void next_to_self(const char *name, char *out, size_t n)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (len > 0) {
+		self[len] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(out, n, "%s/%s", self, name);
+			if (access(out, F_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, n, "%s", name);
+}
+
+static bool kvm_usable(void)
+{
+	char line[4096];
+	bool virt = false;
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	int fd;
+
+	if (!f)
+		return false;
+	while (!virt && fgets(line, sizeof(line), f))
+		if (str_starts_with(line, "flags"))
+			virt = strstr(line, " vmx") || strstr(line, " svm");
+	fclose(f);
+	/* /dev/kvm can exist on a CPU without virtualisation, and then
+	 * QEMU's KVM accelerator fails: both are needed. */
+	if (!virt || (fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static bool vhost_vsock_usable(void)
+{
+	int fd;
+
+	if (getenv("SBX_NO_VHOST_VSOCK"))
+		return false;
+	fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* ---- the configuration the guest gets ---- */
+
+static bool name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > SANDBOX_ID_MAX || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return false;
+	return true;
+}
+
+static bool env_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || isdigit((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return false;
+	return true;
+}
+
+static int check_labels(const char *const *labels, struct sandbox *sb, struct sbx_error *err)
+{
+	for (size_t i = 0; labels && labels[i]; i++) {
+		const char *eq = strchr(labels[i], '=');
+		size_t klen = eq ? (size_t)(eq - labels[i]) : 0;
+
+		if (sb->nlabels == SANDBOX_LABELS_MAX)
+			return sbx_fail(err, E2BIG, "too many labels (at most %d)", SANDBOX_LABELS_MAX);
+		if (!eq || klen == 0 || klen > SANDBOX_LABEL_KEY_MAX)
+			return sbx_fail(err, EINVAL, "--label %s: expected KEY=VALUE with a key of 1-%d "
+				    "characters", labels[i], SANDBOX_LABEL_KEY_MAX);
+		for (size_t k = 0; k < klen; k++)
+			if (!isalnum((unsigned char)labels[i][k]) && !strchr("_.-", labels[i][k]))
+				return sbx_fail(err, EINVAL, "--label %s: a key has letters, digits, "
+					    "'_', '.' and '-'", labels[i]);
+		if (strlen(eq + 1) > SANDBOX_LABEL_VALUE_MAX || strchr(eq + 1, '\n'))
+			return sbx_fail(err, EINVAL, "--label %s: a value is one line of at most %d "
+				    "bytes", labels[i], SANDBOX_LABEL_VALUE_MAX);
+		memcpy(sb->labels[sb->nlabels].key, labels[i], klen);
+		sb->labels[sb->nlabels].key[klen] = '\0';
+		str_copy(sb->labels[sb->nlabels].value, sizeof(sb->labels[0].value), eq + 1);
+		sb->nlabels++;
+	}
+	return 0;
+}
+
+static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
+			uint32_t ready_port, char **text, size_t *len, struct sbx_error *err)
+{
+	FILE *f = open_memstream(text, len);
+	char key[300], num[32];
+
+	if (!f)
+		return sbx_fail(err, errno, "out of memory");
+	fprintf(f, "# written by sbx create\n");
+	kv_write(f, "hostname", sb->id);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)o->lifetime_s);
+	kv_write(f, "lifetime", o->session ? "session" : num);
+	if (o->session_grace_s) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)o->session_grace_s);
+		kv_write(f, "session_grace", num);
+	}
+	if (o->stop_grace_s) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)o->stop_grace_s);
+		kv_write(f, "stop_grace", num);
+	}
+	for (unsigned i = 0; i < sb->nlabels; i++) {
+		snprintf(key, sizeof(key), "label.%s", sb->labels[i].key);
+		kv_write(f, key, sb->labels[i].value);
+	}
+	snprintf(num, sizeof(num), "%u", ready_port);
+	kv_write(f, "ready_port", num);
+	if (sb->allow_net[0]) {
+		snprintf(num, sizeof(num), "%u", GATEWAY_PORT);
+		kv_write(f, "egress", "on");
+		kv_write(f, "egress_port", num);
+	}
+	kv_write(f, "token", sb->token);
+	for (size_t i = 0; o->env && o->env[i]; i++) {
+		const char *eq = strchr(o->env[i], '=');
+
+		if (!eq || !env_name_ok(o->env[i], (size_t)(eq - o->env[i]))) {
+			fclose(f);
+			free(*text);
+			return sbx_fail(err, EINVAL, "--env %s: expected NAME=value with a NAME of "
+				    "letters, digits and '_'", o->env[i]);
+		}
+		snprintf(key, sizeof(key), "env.%.*s", (int)(eq - o->env[i]), o->env[i]);
+		kv_write(f, key, eq + 1);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The initramfs for this sandbox: the image, padded to 4 bytes, then a
+ * second archive holding etc/sbx/config (the kernel unpacks both). */
+static int make_initrd(const char *base, const char *out, const char *config, size_t len,
+		       struct sbx_error *err)
+{
+	static const char zeros[4];
+	struct stat st;
+	int in = open(base, O_RDONLY | O_CLOEXEC), fd = -1, r;
+	off_t off = 0;
+
+	if (in < 0)
+		return sbx_fail(err, errno, "cannot open the initramfs %s: %s", base, strerror(errno));
+	if (fstat(in, &st) < 0)
+		goto io;
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto io;
+	while (off < st.st_size)
+		if (sendfile(fd, in, &off, (size_t)(st.st_size - off)) <= 0)
+			goto io;
+	if (st.st_size % 4 && write(fd, zeros, 4 - (size_t)(st.st_size % 4)) < 0)
+		goto io;
+	r = cpio_write_single_file(fd, "etc/sbx/config", config, len, 0);
+	if (r < 0) {
+		errno = -r;
+		goto io;
+	}
+	close(in);
+	close(fd);
+	return 0;
+io:
+	r = sbx_fail(err, errno, "cannot write %s: %s", out, strerror(errno));
+	close(in);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* ---- metadata ---- */
+
+int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], num[64], key[80];
+	FILE *f;
+
+	path_in(path, sizeof(path), sb, "meta");
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return sbx_fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+#define PUT(k, fmt, v) (snprintf(num, sizeof(num), fmt, v), kv_write(f, k, num))
+	kv_write(f, "id", sb->id);
+	kv_write(f, "addr", sb->addr);
+	kv_write(f, "accel", sb->accel);
+	PUT("created", "%llu", (unsigned long long)sb->created);
+	PUT("memory_mib", "%llu", (unsigned long long)sb->memory_mib);
+	PUT("lifetime_s", "%llu", (unsigned long long)sb->lifetime_s);
+	kv_write(f, "lifetime", sb->session ? "session" : "duration");
+	PUT("cpus", "%u", sb->cpus);
+	PUT("qemu_pid", "%d", (int)sb->qemu_pid);
+	PUT("vsockd_pid", "%d", (int)sb->vsockd_pid);
+	PUT("gateway_pid", "%d", (int)sb->gateway_pid);
+	PUT("boot_ms", "%llu", (unsigned long long)sb->boot_ms);
+	PUT("guest_start_ns", "%llu", (unsigned long long)sb->ready.start_ns);
+	PUT("guest_listen_ns", "%llu", (unsigned long long)sb->ready.listen_ns);
+	PUT("guest_modules_ns", "%llu", (unsigned long long)sb->ready.modules_ns);
+	PUT("guest_ready_ns", "%llu", (unsigned long long)sb->ready.uptime_ns);
+#undef PUT
+	for (unsigned i = 0; i < sb->nlabels; i++) {
+		snprintf(key, sizeof(key), "label.%s", sb->labels[i].key);
+		kv_write(f, key, sb->labels[i].value);
+	}
+	for (const char *p = sb->allow_net, *nl; *p; p = nl + 1) {
+		char pat[ALLOW_PATTERN_MAX + 8];
+
+		if (!(nl = strchr(p, '\n')))
+			break;
+		snprintf(pat, sizeof(pat), "%.*s", (int)(nl - p), p);
+		kv_write(f, "allow_net", pat);
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		return sbx_fail(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0)
+		return sbx_fail(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
+static int meta_set(void *ctx, const char *key, const char *value, char *err, size_t n)
+{
+	struct sandbox *sb = ctx;
+	unsigned long long v = strtoull(value, NULL, 10);
+
+	if (!strcmp(key, "id"))
+		str_copy(sb->id, sizeof(sb->id), value);
+	else if (!strcmp(key, "addr"))
+		str_copy(sb->addr, sizeof(sb->addr), value);
+	else if (!strcmp(key, "accel"))
+		str_copy(sb->accel, sizeof(sb->accel), value);
+	else if (!strcmp(key, "created"))
+		sb->created = v;
+	else if (!strcmp(key, "memory_mib"))
+		sb->memory_mib = v;
+	else if (!strcmp(key, "lifetime_s"))
+		sb->lifetime_s = v;
+	else if (!strcmp(key, "lifetime"))
+		sb->session = !strcmp(value, "session");
+	else if (!strcmp(key, "cpus"))
+		sb->cpus = (unsigned)v;
+	else if (!strcmp(key, "qemu_pid"))
+		sb->qemu_pid = (pid_t)v;
+	else if (!strcmp(key, "vsockd_pid"))
+		sb->vsockd_pid = (pid_t)v;
+	else if (!strcmp(key, "gateway_pid"))
+		sb->gateway_pid = (pid_t)v;
+	else if (!strcmp(key, "allow_net")) {
+		size_t at = strlen(sb->allow_net);
+
+		snprintf(sb->allow_net + at, sizeof(sb->allow_net) - at, "%s\n", value);
+	}
+	else if (!strcmp(key, "boot_ms"))
+		sb->boot_ms = v;
+	else if (!strcmp(key, "guest_start_ns"))
+		sb->ready.start_ns = v;
+	else if (!strcmp(key, "guest_listen_ns"))
+		sb->ready.listen_ns = v;
+	else if (!strcmp(key, "guest_modules_ns"))
+		sb->ready.modules_ns = v;
+	else if (!strcmp(key, "guest_ready_ns"))
+		sb->ready.uptime_ns = v;
+	else if (str_starts_with(key, "label.") && sb->nlabels < SANDBOX_LABELS_MAX) {
+		str_copy(sb->labels[sb->nlabels].key, sizeof(sb->labels[0].key), key + 6);
+		str_copy(sb->labels[sb->nlabels].value, sizeof(sb->labels[0].value), value);
+		sb->nlabels++;
+	}
+	return 0; /* unknown keys: written by a newer sbx */
+}
+
+/* The token: a file of its own, 0600, never in the metadata. */
+static int token_new(struct sandbox *sb, struct sbx_error *err)
+{
+	uint8_t raw[32];
+	char path[PATH_MAX + 16];
+	int fd;
+
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		return sbx_fail(err, EAGAIN, "no randomness for the sandbox token");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(sb->token + 2 * i, 3, "%02x", raw[i]);
+	path_in(path, sizeof(path), sb, "token");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || fd_write_all(fd, sb->token, strlen(sb->token)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	sbx_set_token(sb->token);
+	return 0;
+}
+
+static void token_load(struct sandbox *sb)
+{
+	char path[PATH_MAX + 16];
+	ssize_t n;
+	int fd;
+
+	path_in(path, sizeof(path), sb, "token");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, sb->token, sizeof(sb->token) - 1);
+	close(fd);
+	sb->token[n > 0 ? n : 0] = '\0';
+	sbx_set_token(sb->token);
+}
+
+static int meta_read(const char *dir, struct sandbox *sb)
+{
+	char path[PATH_MAX], err[256], text[65536];
+	ssize_t n;
+	int fd;
+
+	memset(sb, 0, sizeof(*sb));
+	snprintf(sb->dir, sizeof(sb->dir), "%s", dir);
+	snprintf(path, sizeof(path), "%s/meta", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	kv_parse_text(text, (size_t)n, path, meta_set, sb, err, sizeof(err));
+	if (!sb->id[0])
+		return -EBADMSG;
+	token_load(sb);
+	return 0;
+}
+
+/* Stops what is left of a sandbox and removes its state directory. */
+static void cleanup(struct sandbox *sb)
+{
+	sbx_expose_stop_all(sb->dir);
+	if (owned_alive(sb->qemu_pid, sb->dir)) {
+		kill(sb->qemu_pid, SIGKILL);
+		wait_gone(sb->qemu_pid, sb->dir, 2000);
+	}
+	if (owned_alive(sb->gateway_pid, sb->dir)) {
+		/* It exits by itself with QEMU; make sure. */
+		kill(sb->gateway_pid, SIGTERM);
+		if (!wait_gone(sb->gateway_pid, sb->dir, 1000))
+			kill(sb->gateway_pid, SIGKILL);
+	}
+	if (owned_alive(sb->vsockd_pid, sb->dir)) {
+		/* It exits by itself once QEMU is gone; give it a moment. */
+		if (!wait_gone(sb->vsockd_pid, sb->dir, 1000)) {
+			kill(sb->vsockd_pid, SIGKILL);
+			wait_gone(sb->vsockd_pid, sb->dir, 1000);
+		}
+	}
+	remove_dir(sb->dir);
+}
+
+/* ---- boot ---- */
+
+/* Listens where the agent's READY will arrive: sbx-vsockd relays guest
+ * connections to CID 2 port P to the Unix socket <uds>_P; with
+ * vhost-vsock it arrives on a host AF_VSOCK port. */
+static int ready_listen(const struct sandbox *sb, bool vhost, uint32_t *port)
+{
+	struct addr a = { .kind = ADDR_UNIX };
+	struct sockaddr_vm svm = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+				   .svm_port = VMADDR_PORT_ANY };
+	socklen_t len = sizeof(svm);
+	int fd;
+
+	if (!vhost) {
+		*port = SANDBOX_READY_PORT;
+		snprintf(a.path, sizeof(a.path), "%s/vsock.sock_%u", sb->dir, SANDBOX_READY_PORT);
+		return addr_listen(&a, 4);
+	}
+	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0 || listen(fd, 4) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&svm, &len) < 0) {
+		close(fd);
+		return -errno;
+	}
+	*port = svm.svm_port;
+	return fd;
+}
+
+/* Reads the one READY frame on an accepted connection. */
+static int read_ready(int fd, struct ready_info *ri)
+{
+	uint8_t buf[512];
+	size_t have = 0;
+	struct frame f;
+	struct proto_err e;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long n = proto_frame_parse(buf, have, &f, &e);
+		ssize_t k;
+
+		if (n < 0)
+			return (int)n;
+		if (n > 0)
+			return proto_ready_decode(&f, ri, &e);
+		if (have == sizeof(buf) || poll(&p, 1, 5000) <= 0)
+			return -ETIMEDOUT;
+		k = read(fd, buf + have, sizeof(buf) - have);
+		if (k <= 0)
+			return -EPIPE;
+		have += (size_t)k;
+	}
+}
+
+static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fmt, ...)
+{
+	char why[512], tail[3072], path[PATH_MAX], qlog[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	path_in(path, sizeof(path), sb, "console.log");
+	tail_file(path, CONSOLE_TAIL, tail, sizeof(tail));
+	path_in(path, sizeof(path), sb, "qemu.log");
+	tail_file(path, 5, qlog, sizeof(qlog));
+	sbx_fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s", sb->id, why,
+	     qlog[0] ? "\nQEMU said:\n" : "", qlog, tail[0] ? "\nlast lines of the guest console:\n" : "",
+	     tail);
+	cleanup(sb);
+	return -EIO;
+}
+
+int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
+{
+	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
+	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
+	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
+	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80], cidarg[16];
+	char *config = NULL;
+	size_t config_len = 0;
+	unsigned long khz = 0;
+	uint64_t t0, deadline;
+	uint32_t ready_port = 0;
+	bool kvm = kvm_usable(), vhost_mode;
+	int rfd = -1, pfd[2] = { -1, -1 }, r;
+	const char *root = sandbox_root();
+
+	memset(sb, 0, sizeof(*sb));
+	vhost_mode = kvm && vhost_vsock_usable();
+	if (o->memory_mib < SANDBOX_MEM_MIN || o->memory_mib > SANDBOX_MEM_MAX)
+		return sbx_fail(err, ERANGE, "a sandbox has %d to %d MiB of memory, not %llu",
+			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
+	if ((r = check_labels(o->labels, sb, err)) < 0)
+		return r;
+	{
+		char why[512];
+
+		if (gateway_check(o->allow_net, o->resolve, sb->allow_net, sizeof(sb->allow_net), why,
+				  sizeof(why)) < 0)
+			return sbx_fail(err, EINVAL, "%s", why);
+	}
+	/* The gateway listens where sbx-vsockd relays guest connections. */
+	if (sb->allow_net[0])
+		vhost_mode = false;
+	if (o->name) {
+		if (!name_ok(o->name))
+			return sbx_fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits and '-', "
+				    "starting with a letter or digit", o->name, SANDBOX_ID_MAX);
+		str_copy(sb->id, sizeof(sb->id), o->name);
+	} else {
+		uint32_t rnd;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+		snprintf(sb->id, sizeof(sb->id), "sbx-%08x", rnd);
+	}
+	/* Files the VM needs: check them before anything starts. */
+	if (o->kernel)
+		str_copy(kernel, sizeof(kernel), o->kernel);
+	else if (getenv("SBX_KERNEL"))
+		str_copy(kernel, sizeof(kernel), getenv("SBX_KERNEL"));
+	else
+		next_to_self("vmlinuz", kernel, sizeof(kernel));
+	if (o->initrd)
+		str_copy(initrd, sizeof(initrd), o->initrd);
+	else if (getenv("SBX_INITRD"))
+		str_copy(initrd, sizeof(initrd), getenv("SBX_INITRD"));
+	else
+		next_to_self("initramfs.cpio.gz", initrd, sizeof(initrd));
+	if (access(kernel, R_OK) < 0)
+		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
+	if (access(initrd, R_OK) < 0)
+		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
+	next_to_self("sbx-vsockd", vsockd, sizeof(vsockd));
+
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", root, sb->id);
+	if (strlen(sb->dir) + sizeof("/vsock.sock_1023") > sizeof(((struct sockaddr_un *)0)->sun_path))
+		return sbx_fail(err, ENAMETOOLONG, "the state directory %s is too long for Unix "
+			    "sockets; set SBX_STATE_DIR to a shorter path", sb->dir);
+	if (mkdir(sb->dir, 0700) < 0) {
+		if (errno == EEXIST)
+			return sbx_fail(err, EEXIST, "a sandbox named %s already exists", sb->id);
+		return sbx_fail(err, errno, "cannot create %s: %s", sb->dir, strerror(errno));
+	}
+	sb->created = (uint64_t)time(NULL);
+	sb->memory_mib = o->memory_mib;
+	sb->session = o->session;
+	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
+	sb->cpus = o->cpus ? o->cpus : 1;
+	str_copy(sb->accel, sizeof(sb->accel), kvm ? "kvm" : "tcg");
+	path_in(img, sizeof(img), sb, "initrd.img");
+	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
+	path_in(uds, sizeof(uds), sb, "vsock.sock");
+	path_in(console, sizeof(console), sb, "console.log");
+	path_in(qlog, sizeof(qlog), sb, "qemu.log");
+	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
+
+	if ((r = token_new(sb, err)) < 0)
+		goto fail_dir;
+	rfd = ready_listen(sb, vhost_mode, &ready_port);
+	if (rfd < 0) {
+		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
+		goto fail_dir;
+	}
+	if ((r = write_config(o, sb, ready_port, &config, &config_len, err)) < 0 ||
+	    (r = make_initrd(initrd, img, config, config_len, err)) < 0)
+		goto fail_dir;
+
+	if (vhost_mode) {
+		/* A CID the host kernel hands out uniquely per VM. */
+		uint32_t cid;
+
+		if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
+			cid = (uint32_t)getpid();
+		cid = 3 + cid % 0x7ffffff0u;
+		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", cid, SANDBOX_AGENT_PORT);
+		snprintf(device, sizeof(device), "vhost-vsock-device,guest-cid=%u", cid);
+	} else {
+		char *vargv[] = { vsockd, "--socket", vhost, "--uds", uds, "--cid", cidarg,
+				  "--ready-fd", "3", NULL };
+		char byte;
+		struct pollfd p;
+
+		snprintf(cidarg, sizeof(cidarg), "%u", GUEST_CID);
+		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
+		snprintf(device, sizeof(device), "vhost-user-vsock-device,chardev=vu");
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			r = sbx_fail(err, errno, "pipe: %s", strerror(errno));
+			goto fail_dir;
+		}
+		sb->vsockd_pid = start_daemon(vargv, vlog, pfd[1]);
+		fd_close(&pfd[1]);
+		p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		if (sb->vsockd_pid < 0 || poll(&p, 1, 5000) <= 0 || read(pfd[0], &byte, 1) != 1) {
+			char tail[1024];
+
+			tail_file(vlog, 5, tail, sizeof(tail));
+			r = sbx_fail(err, EIO, "sbx-vsockd (%s) did not start%s%s", vsockd,
+				 tail[0] ? ": " : "", tail);
+			fd_close(&pfd[0]);
+			cleanup(sb);
+			goto out;
+		}
+		fd_close(&pfd[0]);
+	}
+
+	if (host_tsc_khz(&khz) < 0)
+		khz = 0;
+	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)sb->memory_mib);
+	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lluM,share=on",
+		 (unsigned long long)sb->memory_mib);
+	snprintf(machine, sizeof(machine), "microvm,memory-backend=mem");
+	snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1%s%.0lu",
+		 khz ? " tsc_early_khz=" : "", khz);
+	snprintf(serial, sizeof(serial), "file:%s", console);
+	snprintf(chardev, sizeof(chardev), "socket,id=vu,path=%s", vhost);
+	snprintf(cpus, sizeof(cpus), "%u", sb->cpus);
+	snprintf(name, sizeof(name), "sbx-%s", sb->id);
+	{
+		char *qargv[40];
+		int n = 0;
+
+		/* The state directory appears in QEMU's command line (-serial,
+		 * -initrd): that is how we recognise our QEMU later, since
+		 * pids get reused. */
+		qargv[n++] = "qemu-system-x86_64";
+		qargv[n++] = "-name";
+		qargv[n++] = name;
+		qargv[n++] = "-M";
+		qargv[n++] = machine;
+		qargv[n++] = "-accel";
+		qargv[n++] = kvm ? "kvm" : "tcg";
+		/* -cpu max: with the default CPU the guest RNG stalls ~1 s. */
+		qargv[n++] = "-cpu";
+		qargv[n++] = kvm ? "host" : "max";
+		qargv[n++] = "-m";
+		qargv[n++] = mem;
+		qargv[n++] = "-smp";
+		qargv[n++] = cpus;
+		qargv[n++] = "-object";
+		qargv[n++] = memobj;
+		qargv[n++] = "-nodefaults";
+		qargv[n++] = "-no-user-config";
+		qargv[n++] = "-display";
+		qargv[n++] = "none";
+		qargv[n++] = "-no-reboot";
+		qargv[n++] = "-serial";
+		qargv[n++] = serial;
+		if (!vhost_mode) {
+			qargv[n++] = "-chardev";
+			qargv[n++] = chardev;
+		}
+		qargv[n++] = "-device";
+		qargv[n++] = device;
+		qargv[n++] = "-kernel";
+		qargv[n++] = kernel;
+		qargv[n++] = "-initrd";
+		qargv[n++] = img;
+		qargv[n++] = "-append";
+		qargv[n++] = append;
+		qargv[n] = NULL;
+		t0 = time_mono_ns();
+		sb->qemu_pid = start_qemu(qargv, qlog, sb);
+	}
+	if (sb->qemu_pid < 0) {
+		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
+		goto out;
+	}
+	if (sb->allow_net[0]) {
+		char why[512];
+
+		sb->gateway_pid = gateway_spawn(sb->dir, sb->qemu_pid, o->allow_net, o->resolve, why,
+						sizeof(why));
+		if (sb->gateway_pid < 0) {
+			sb->gateway_pid = 0;
+			r = boot_failed(sb, err, "%s", why);
+			goto out;
+		}
+	}
+
+	/* Wait for the agent's READY, or for QEMU to give up. */
+	deadline = t0 + (uint64_t)(o->boot_timeout_s ? o->boot_timeout_s : BOOT_TIMEOUT_S) *
+				NSEC_PER_SEC;
+	for (;;) {
+		struct pollfd p = { .fd = rfd, .events = POLLIN };
+		int status, c;
+
+		(void)status;
+
+		/* Just started: its command line may not be QEMU's yet. */
+		if (!pid_running(sb->qemu_pid)) {
+			char path[PATH_MAX + 16];
+			FILE *fp;
+
+			/* Its supervisor writes the status as it reaps it. */
+			usleep(50000);
+			path_in(path, sizeof(path), sb, "qemu.exit");
+			status = -1;
+			if ((fp = fopen(path, "re"))) {
+				if (fscanf(fp, "%d", &status) != 1)
+					status = -1;
+				fclose(fp);
+			}
+			r = boot_failed(sb, err, "QEMU exited with status %d before the agent was "
+					"ready", status);
+			goto out;
+		}
+		if (o->cancel_mask) {
+			sigset_t pending;
+			bool stop = false;
+
+			sigpending(&pending);
+			for (int sig = 1; sig < NSIG && !stop; sig++)
+				stop = sigismember(o->cancel_mask, sig) == 1 &&
+				       sigismember(&pending, sig) == 1;
+			if (stop) {
+				r = boot_failed(sb, err, "interrupted");
+				goto out;
+			}
+		}
+		if (time_mono_ns() >= deadline) {
+			r = boot_failed(sb, err, "the agent was not ready within %u seconds",
+					o->boot_timeout_s ? o->boot_timeout_s : BOOT_TIMEOUT_S);
+			goto out;
+		}
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		c = accept4(rfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		r = read_ready(c, &sb->ready);
+		close(c);
+		if (r == 0)
+			break;
+	}
+	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
+	/* The guest's wall clock starts from a virtual RTC: set it. */
+	{
+		struct lifetime l;
+		struct sbx_error e2;
+
+		if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
+			fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id,
+				e2.msg);
+	}
+	r = sandbox_save(sb, err);
+	if (r < 0)
+		cleanup(sb);
+	goto out;
+fail_dir:
+	remove_dir(sb->dir);
+out:
+	if (rfd >= 0) {
+		char path[PATH_MAX];
+
+		close(rfd);
+		path_in(path, sizeof(path), sb, "vsock.sock_1023");
+		unlink(path);
+	}
+	free(config);
+	return r;
+}
+
+/* ---- finding and ending sandboxes ---- */
+
+int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
+{
+	char dir[PATH_MAX];
+
+	if (!name_ok(id))
+		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
+	snprintf(dir, sizeof(dir), "%s/%s", sandbox_root(), id);
+	if (meta_read(dir, sb) < 0)
+		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
+	if (!sandbox_alive(sb)) {
+		cleanup(sb);
+		return sbx_fail(err, ENOENT, "sandbox %s is no longer running", id);
+	}
+	return 0;
+}
+
+int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
+{
+	struct sbx_error e2;
+
+	/* Ask the guest first: it tells its clients, stops its processes,
+	 * syncs and powers off, and QEMU exits. */
+	sbx_shutdown(sb->addr, reason, &e2);
+	if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
+		kill(sb->qemu_pid, SIGKILL);
+	cleanup(sb);
+	if (access(sb->dir, F_OK) == 0)
+		return sbx_fail(err, EBUSY, "cannot remove %s", sb->dir);
+	return 0;
+}
+
+void sandbox_session_register(const struct sandbox *sb)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/session.%d", sb->dir, (int)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+void sandbox_session_unregister(const struct sandbox *sb)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/session.%d", sb->dir, (int)getpid());
+	unlink(path);
+}
+
+int sandbox_close_sessions(const struct sandbox *sb)
+{
+	struct dirent *d;
+	DIR *dp = opendir(sb->dir);
+	int n = 0;
+
+	if (!dp)
+		return 0;
+	while ((d = readdir(dp))) {
+		char path[PATH_MAX + 300], cmd[256] = "";
+		pid_t pid;
+		ssize_t k;
+		int fd;
+
+		if (strncmp(d->d_name, "session.", 8) != 0)
+			continue;
+		pid = (pid_t)atoi(d->d_name + 8);
+		/* Only an sbx process: the pid may have been reused. */
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		if (pid > 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			k = read(fd, cmd, sizeof(cmd) - 1);
+			close(fd);
+			cmd[k > 0 ? k : 0] = '\0';
+			if (strstr(cmd, "sbx") && kill(pid, SIGTERM) == 0)
+				n++;
+		}
+		snprintf(path, sizeof(path), "%s/%s", sb->dir, d->d_name);
+		unlink(path);
+	}
+	closedir(dp);
+	return n;
+}
+
+int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
+{
+	const char *root = sandbox_root();
+	struct sandbox *sb = malloc(sizeof(*sb));
+	struct dirent *d;
+	DIR *dp;
+
+	if (!sb)
+		return -ENOMEM;
+	dp = opendir(root);
+	if (!dp) {
+		free(sb);
+		return errno == ENOENT ? 0 : -errno;
+	}
+	while ((d = readdir(dp))) {
+		char dir[PATH_MAX];
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
+		if (meta_read(dir, sb) < 0) {
+			struct stat st;
+
+			/* A directory without metadata is a sandbox still
+			 * booting, or one whose create died: leave recent
+			 * ones alone. */
+			if (stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600)
+				remove_dir(dir);
+			continue;
+		}
+		if (!sandbox_alive(sb)) {
+			cleanup(sb);
+			continue;
+		}
+		fn(arg, sb);
+	}
+	closedir(dp);
+	free(sb);
+	return 0;
+}

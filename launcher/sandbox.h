@@ -1,0 +1,111 @@
+/* Sandboxes on this host: each is a QEMU microVM (plus its sbx-vsockd when
+ * the host has no vhost-vsock) with a state directory holding its pids,
+ * sockets, configuration and console log. `sbx create/ls/info/kill/logs`
+ * are thin wrappers around these functions. */
+#ifndef SBX_SANDBOX_H
+#define SBX_SANDBOX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libsbx/sbx.h"
+
+#define SANDBOX_MEM_MIN 768        /* MiB, as in the product we model */
+#define SANDBOX_MEM_MAX 4096
+#define SANDBOX_MEM_DEFAULT 1024
+#define SANDBOX_ID_MAX 63
+#define SANDBOX_AGENT_PORT 1024
+#define SANDBOX_READY_PORT 1023
+#define SANDBOX_LABELS_MAX 64
+#define SANDBOX_LABEL_KEY_MAX 63
+#define SANDBOX_LABEL_VALUE_MAX 255
+
+struct sandbox_opts {
+	const char *name;             /* NULL: a generated id */
+	uint64_t memory_mib;
+	bool session;                 /* lifetime "session" (the default) */
+	uint64_t lifetime_s;          /* a duration: power off after it (0: none) */
+	uint64_t session_grace_s;     /* 0: the agent's default (30 s) */
+	uint64_t stop_grace_s;        /* 0: the agent's default (3 s) */
+	unsigned cpus;
+	const char *const *env;       /* NAME=value, NULL-terminated or NULL */
+	const char *const *labels;    /* KEY=value, NULL-terminated or NULL */
+	const char *kernel;           /* NULL: the image next to sbx */
+	const char *initrd;
+	unsigned boot_timeout_s;
+	const sigset_t *cancel_mask;  /* a pending one of these aborts the boot */
+	const char *const *allow_net; /* egress allow list (gateway/allow.h), NULL-terminated */
+	const char *const *resolve;   /* test-only NAME=ADDR for the gateway */
+};
+
+struct sandbox_label {
+	char key[SANDBOX_LABEL_KEY_MAX + 1];
+	char value[SANDBOX_LABEL_VALUE_MAX + 1];
+};
+
+/* What the state directory's `meta` file records. */
+struct sandbox {
+	char id[SANDBOX_ID_MAX + 1];
+	char dir[PATH_MAX];
+	char addr[PATH_MAX + 32];     /* where its agent listens */
+	uint64_t created;             /* unix time, seconds */
+	uint64_t memory_mib;
+	bool session;
+	uint64_t lifetime_s;          /* created + lifetime_s: the end (after extends) */
+	unsigned cpus;
+	pid_t qemu_pid, vsockd_pid;
+	char accel[8];                /* "tcg" or "kvm" */
+	char token[65];               /* proves us to its agent (the file `token`) */
+	uint64_t boot_ms;             /* host: QEMU started -> agent ready */
+	struct ready_info ready;      /* the guest's own timings */
+	struct sandbox_label labels[SANDBOX_LABELS_MAX];
+	unsigned nlabels;
+	pid_t gateway_pid;            /* the egress gateway, 0: no egress */
+	char allow_net[8192];         /* canonical allow-list patterns, one per line */
+};
+
+/* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
+ * else /run/sbx for root, else /tmp/sbx-UID. */
+const char *sandbox_root(void);
+
+/* Makes the state root when missing and gives the directory of sbx's own
+ * SSH client key under it (<root>/.ssh, for sbx_ssh_client_key()). */
+int sandbox_ssh_dir(char *dir, size_t len, struct sbx_error *err);
+
+/* Parses "1024", "768MiB", "2GiB" (also M, MB, G, GB) into MiB and checks
+ * the allowed range; err says why not. */
+int sandbox_parse_memory(const char *s, uint64_t *mib, struct sbx_error *err);
+
+/* Boots a sandbox and waits until its agent is ready. On failure nothing
+ * is left running or on disk, and err holds the reason (with the tail of
+ * the guest console when the guest got that far). */
+int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err);
+
+/* Loads a sandbox's metadata; -ENOENT when there is no such sandbox or
+ * it has died (its state is then cleaned up). */
+int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err);
+
+/* Is its QEMU still running? */
+bool sandbox_alive(const struct sandbox *sb);
+
+/* Asks the guest to power off, waits, kills what is left, and removes
+ * the state directory. */
+int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);
+
+/* Records the meta file again (after `sbx extend`). */
+int sandbox_save(const struct sandbox *sb, struct sbx_error *err);
+
+/* Session holders (`sbx create` with a session lifetime, `sbx connect`)
+ * register themselves so that `sbx close` can end them. */
+void sandbox_session_register(const struct sandbox *sb);
+void sandbox_session_unregister(const struct sandbox *sb);
+/* Ends every registered holder (SIGTERM); returns how many there were. */
+int sandbox_close_sessions(const struct sandbox *sb);
+
+/* Calls fn for every live sandbox, cleaning up dead ones on the way. */
+int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg);
+
+#endif
