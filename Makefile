@@ -14,7 +14,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 COMMON  := $(WARN) -I. -MMD -MP -fstack-protector-strong -ffunction-sections -fdata-sections
 HOST_CFLAGS  := $(COMMON) -O2 -g -D_FORTIFY_SOURCE=2
-GUEST_CFLAGS := $(COMMON) -Os -isystem $(KHDR) -isystem $(MUSL)/include -DSBX_GUEST
+GUEST_CFLAGS := $(COMMON) -Os -isystem $(KHDR) -isystem $(MUSL)/include
 ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DSBX_NO_SECCOMP
 LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 
@@ -54,15 +54,19 @@ $(DEPS_STAMP): scripts/deps.sh
 
 deps: $(DEPS_STAMP)
 
-$(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a: | $(DEPS_STAMP)
+# One run makes both (a grouped target): with two plain targets, make -j
+# would start the script twice at once, and the two runs trip over each
+# other's apt-get source.
+MUSL_LIBS := $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
+$(MUSL_LIBS) &: | $(DEPS_STAMP)
 	scripts/musl-libs.sh $(MUSL)
 
 # ---- guest: sbx-init -------------------------------------------------------
-$(BUILD)/guest/%.o: %.c | $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
+$(BUILD)/guest/%.o: %.c | $(MUSL_LIBS)
 	@mkdir -p $(dir $@)
 	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 
-$(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
+$(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL_LIBS)
 	musl-gcc -static -s $(LDHARDEN) -o $@ $(GUEST_OBJ) -L$(MUSL)/lib -lseccomp -lsodium
 
 # ---- host: libsbx, sbx, sbx-vsockd -----------------------------------------
@@ -126,6 +130,10 @@ install: $(BUILD)/host/libsbx.a $(BUILD)/sbx.pc
 	done
 
 # ---- unit tests (cmocka, host toolchain) ----------------------------------
+# Against glibc, not musl: Debian's libcmocka-dev ships only a glibc shared
+# library (no libcmocka.a to link statically with musl-gcc). The guest code
+# they exercise is compiled for musl by `make all` with the same warnings,
+# and runs under musl in the integration and system tests (build/sbx-init).
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_ARCHIVES = $(addprefix $(1)/,libvsockd.a libguest.a liblauncher.a libgateway.a libsbx.a)
@@ -143,8 +151,19 @@ $(BUILD)/sbx-bench: $(call obj,$(BUILD)/host,$(BENCH_SRC)) $(BUILD)/host/libsbx.
 	$(CC) -o $@ $^ $(HOST_LIBS)
 
 # ---- image ------------------------------------------------------------------
-image: $(BUILD)/sbx-init | $(DEPS_STAMP)
+# Real files, rebuilt when one of rootfs/build.sh's inputs in this tree (or
+# sbx-init, or the kernel package) is newer. build.sh also hashes what it
+# takes from the system (busybox, dropbear, their libraries) and says "up
+# to date" when nothing changed; after a system upgrade, or with
+# SBX_KERNEL_REFRESH=1, run `make -B image`.
+IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.gz baseline-initramfs.cpio.gz \
+		mkcpio tsc-khz vsock-tool)
+IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c rootfs/*.h) launcher/tsc.c launcher/tsc.h \
+		tests/system/vsock-tool.c $(BUILD)/sbx-init $(wildcard $(BUILD)/kernel/deb/*.deb)
+$(IMAGE_OUT) &: $(IMAGE_IN) | $(DEPS_STAMP)
 	rootfs/build.sh
+	@touch $(IMAGE_OUT)
+image: $(IMAGE_OUT)
 
 # ---- tests ------------------------------------------------------------------
 # tests/run.sh runs every suite and prints the one summary line.
@@ -163,7 +182,7 @@ system: all image
 asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx tools
 	SBX_BUILD=$(BUILD)/asan tests/run.sh unit integration
 
-bench: all image $(BUILD)/sbx-bench
+bench: all image $(BUILD)/sbx-bench $(BUILD)/sbx-bench-static tools
 	scripts/deps.sh --bench
 	bench/run.sh
 
@@ -171,7 +190,8 @@ run: all image
 	tests/demo.sh
 
 clean:
-	rm -rf $(BUILD)/guest $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/sbx $(BUILD)/sbx-init $(BUILD)/sbx-vsockd
+	rm -rf $(BUILD)/guest $(BUILD)/host $(BUILD)/asan $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/sbx $(BUILD)/sbx-init \
+		$(BUILD)/sbx-vsockd $(BUILD)/sbx-bench $(BUILD)/sbx-bench-static $(BUILD)/bench-static $(BUILD)/sbx.pc
 
 distclean:
 	rm -rf $(BUILD)
@@ -234,12 +254,11 @@ tools: $(TOOLS_BIN)
 # guest and measure the agent from inside the VM the same way as from the
 # host; and the tools bench/restart.sh drives (`make tools`).
 BENCH_STATIC_OBJ := $(call obj,$(BUILD)/bench-static,$(BENCH_SRC) $(LIBSBX_SRC))
-$(BUILD)/bench-static/%.o: %.c | $(MUSL)/lib/libsodium.a
+$(BUILD)/bench-static/%.o: %.c | $(MUSL_LIBS)
 	@mkdir -p $(dir $@)
-	musl-gcc $(filter-out -DSBX_GUEST,$(GUEST_CFLAGS)) -c $< -o $@
+	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 $(BUILD)/sbx-bench-static: $(BENCH_STATIC_OBJ) $(MUSL)/lib/libsodium.a
 	musl-gcc -static -s -o $@ $(BENCH_STATIC_OBJ) -L$(MUSL)/lib -lsodium
-bench: $(BUILD)/sbx-bench-static tools
 # ---- end of the benchmark programs block ------------------------------------
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
