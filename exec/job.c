@@ -27,9 +27,9 @@
 #include <unistd.h>
 
 #include "exec/cgroup.h"
-#include "exec/reap.h"
 #include "exec/ring.h"
 #include "lib/log.h"
+#include "lib/reap.h"
 #include "lib/util.h"
 #include "server/server.h"
 

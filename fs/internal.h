@@ -12,8 +12,8 @@
 
 #include <sodium.h>
 
-#include "exec/user.h"
 #include "lib/loop.h"
+#include "lib/user.h"
 #include "server/conn.h"
 #include "vsock/proto_fs.h"
 

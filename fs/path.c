@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec/user.h"
 #include "fs/fs.h"
 #include "fs/internal.h"
+#include "lib/user.h"
 #include "lib/util.h"
 #include "server/server.h"
 

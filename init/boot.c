@@ -98,40 +98,6 @@ void boot_stdio(void)
 		close(fd);
 }
 
-void boot_modules(const char *list)
-{
-	char line[512];
-	unsigned loaded = 0;
-	uint64_t start = time_boot_ns();
-	FILE *f = fopen(list, "re");
-
-	if (!f) {
-		if (errno != ENOENT)
-			log_warn(errno, "unable to read %s", list);
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		int fd;
-
-		line[strcspn(line, "\r\n")] = '\0';
-		if (!line[0] || line[0] == '#')
-			continue;
-		fd = open(line, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			log_warn(errno, "unable to open module %s", line);
-			continue;
-		}
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-			log_warn(errno, "unable to load module %s", line);
-		else
-			loaded++;
-		close(fd);
-	}
-	fclose(f);
-	log_debug(0, "loaded %u modules in %llu ms", loaded,
-		  (unsigned long long)((time_boot_ns() - start) / NSEC_PER_MSEC));
-}
-
 void boot_hostname(const char *name)
 {
 	if (sethostname(name, strlen(name)) < 0)

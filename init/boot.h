@@ -10,9 +10,6 @@
 void boot_mounts(void);
 /* Makes fds 0-2 valid (the console, else /dev/null). */
 void boot_stdio(void);
-/* Loads the modules listed in `list` (one .ko path per line, in
- * dependency order). */
-void boot_modules(const char *list);
 void boot_hostname(const char *name);
 void boot_loopback(void);
 /* Shutdown: sync and unmount everything we can, detaching what is busy. */

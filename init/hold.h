@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "init/ctl.h"
+#include "lib/ctl.h"
 
 #define HOLD_MAX 1280
 

@@ -27,15 +27,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "exec/reap.h"
 #include "init/boot.h"
-#include "init/ctl.h"
 #include "init/hold.h"
 #include "init/watchdog.h"
 #include "lib/config.h"
+#include "lib/ctl.h"
+#include "lib/kmod.h"
 #include "lib/log.h"
+#include "lib/reap.h"
 #include "lib/util.h"
-#include "server/server.h"
 #include "vsock/addr.h"
 
 #define RESTART_INTERVAL_NS (1 * NSEC_PER_SEC)
@@ -560,7 +560,7 @@ int init_main(int argc, char **argv)
 	if (st.vm) {
 		uint64_t t = time_boot_ns();
 
-		boot_modules(BOOT_MODULES_LIST);
+		kmod_load_list(BOOT_MODULES_LIST);
 		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();

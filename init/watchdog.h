@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "init/ctl.h"
 #include "lib/config.h"
+#include "lib/ctl.h"
 
 /* Arms the timers from the configuration, at boot. */
 void watchdog_init(const struct config *cfg);

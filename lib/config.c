@@ -12,13 +12,12 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
-#include "vsock/proto.h"
 
 void config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	str_copy(c->hostname, sizeof(c->hostname), "sandbox");
-	c->port = PROTO_DEFAULT_PORT;
+	c->port = CONFIG_PORT;
 	str_copy(c->user, sizeof(c->user), "root");
 	c->ready_port = CONFIG_READY_PORT;
 	c->session_grace = CONFIG_SESSION_GRACE;

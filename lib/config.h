@@ -41,6 +41,9 @@ struct config {
 
 #define CONFIG_PIDS_MAX 4096
 #define CONFIG_EGRESS_PORT 1025
+/* The agent's own vsock port; the protocol's PROTO_DEFAULT_PORT, and
+ * checked to be (server/server.c). */
+#define CONFIG_PORT 1024
 
 #define CONFIG_LIFETIME_MAX (24 * 3600)
 #define CONFIG_READY_PORT 1023

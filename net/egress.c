@@ -21,7 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "init/boot.h"
+#include "lib/kmod.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/relay.h"
@@ -307,7 +307,7 @@ void egress_start(const struct config *c, bool in_vm)
 		gateway = (struct addr){ .kind = ADDR_VSOCK, .cid = VMADDR_CID_HOST,
 					 .port = c->egress_port };
 		if (access(EGRESS_MODULES, F_OK) == 0)
-			boot_modules(EGRESS_MODULES);
+			kmod_load_list(EGRESS_MODULES);
 	} else if (addr_parse(dev, &gateway, err, sizeof(err)) < 0 || gateway.kind != ADDR_UNIX) {
 		log_warn(0, "egress: SBX_EGRESS_GATEWAY=%s: expected unix:PATH", dev);
 		return;

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/user.h"
 #include "lib/log.h"
+#include "lib/user.h"
 #include "lib/util.h"
 #include "net/net.h"
 #include "server/server.h"

@@ -21,10 +21,10 @@
 #include <sodium.h>
 
 #include "exec/cgroup.h"
-#include "exec/reap.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
 #include "lib/log.h"
+#include "lib/reap.h"
 #include "lib/util.h"
 #include "net/net.h"
 #include "server/server.h"

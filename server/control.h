@@ -5,7 +5,7 @@
 #ifndef SBX_CONTROL_H
 #define SBX_CONTROL_H
 
-#include "init/ctl.h"
+#include "lib/ctl.h"
 #include "server/conn.h"
 
 /* Loads the environment store and writes the labels file. */

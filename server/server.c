@@ -27,16 +27,18 @@
 #include "exec/cgroup.h"
 #include "exec/job.h"
 #include "exec/restrict.h"
-#include "exec/reap.h"
-#include "init/ctl.h"
 #include "lib/buf.h"
+#include "lib/ctl.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/reap.h"
 #include "lib/util.h"
 #include "net/egress.h"
 #include "server/conn.h"
 #include "server/control.h"
 #include "vsock/addr.h"
+
+_Static_assert(CONFIG_PORT == PROTO_DEFAULT_PORT, "the configuration's default port is the protocol's");
 
 #define CONN_MAX 1024
 #define STOP_WAIT_NS (1 * NSEC_PER_SEC)

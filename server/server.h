@@ -10,8 +10,7 @@
 #include "lib/config.h"
 
 /* `sbx-init --server`: serve the listening socket on fd SERVER_LISTEN_FD
- * (created by PID 1, so it survives our restarts) until SIGTERM. */
-#define SERVER_LISTEN_FD 3
+ * (lib/ctl.h) until SIGTERM. */
 int server_main(int argc, char **argv);
 
 /* The sandbox configuration (read-only for operations; the environment
@@ -21,7 +20,7 @@ struct config *server_config_mut(void);
 /* Where the agent keeps its state: /run/sbx in a VM. */
 const char *server_state_dir(void);
 
-/* Sends a message to PID 1 over the control channel (init/ctl.h). */
+/* Sends a message to PID 1 over the control channel (lib/ctl.h). */
 struct ctl_msg;
 int server_ctl(const struct ctl_msg *m, const int *fds, int nfds);
 /* The key clients must prove (docs/PROTOCOL.md, "Authentication"), or

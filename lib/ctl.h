@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 
+/* The fds PID 1 hands its server: the listening socket (created by PID 1,
+ * so it survives the server's restarts) and the server's end of this
+ * channel. */
+#define SERVER_LISTEN_FD 3
 #define SERVER_CTL_FD 4
 #define CTL_TEXT_MAX 256
 #define CTL_FDS_MAX 4

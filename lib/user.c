@@ -1,5 +1,5 @@
 /* User resolution for commands: see user.h. */
-#include "exec/user.h"
+#include "lib/user.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -1,6 +1,6 @@
 /* The reaper: see reap.h. Registered children live in a small static hash
  * table of intrusive lists, so PID 1 can use it without allocating. */
-#include "exec/reap.h"
+#include "lib/reap.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* The PID 1 <-> server control channel: see ctl.h. */
-#include "init/ctl.h"
+#include "lib/ctl.h"
 
 #include <errno.h>
 #include <string.h>
