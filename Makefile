@@ -21,14 +21,14 @@ LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 # Sources by room (docs/ARCHITECTURE.md). lib/ and vsock/ are shared by
 # both sides; libsbx.a is the installable client library and carries them.
 SHARED_SRC   := $(wildcard lib/*.c) $(wildcard vsock/*.c)
-GUEST_SRC    := $(SHARED_SRC) $(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c)
+GUEST_SRC    := $(SHARED_SRC) $(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)
 LIBSBX_SRC   := $(SHARED_SRC) $(wildcard libsbx/*.c)
-LAUNCHER_SRC := $(wildcard launcher/*.c) rootfs/cpio.c
+LAUNCHER_SRC := $(wildcard launcher/*.c)
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
-GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c server/*.c exec/*.c fs/*.c net/*.c))
+GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c))
 
 obj = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -158,7 +158,7 @@ $(BUILD)/sbx-bench: $(call obj,$(BUILD)/host,$(BENCH_SRC)) $(BUILD)/host/libsbx.
 # SBX_KERNEL_REFRESH=1, run `make -B image`.
 IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.gz baseline-initramfs.cpio.gz \
 		mkcpio tsc-khz vsock-tool)
-IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c rootfs/*.h) launcher/tsc.c launcher/tsc.h \
+IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c $(BUILD)/sbx-init $(wildcard $(BUILD)/kernel/deb/*.deb)
 $(IMAGE_OUT) &: $(IMAGE_IN) | $(DEPS_STAMP)
 	rootfs/build.sh
@@ -217,7 +217,7 @@ fuzz_src_fs      := $(FUZZ_CODEC)
 fuzz_src_net     := $(FUZZ_CODEC)
 fuzz_src_config  := $(FUZZ_CODEC) lib/config.c tests/fuzz/config_check.c
 fuzz_src_cmdline := $(fuzz_src_config)
-fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c server/conn.c server/ops.c \
+fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c conn/conn.c server/ops.c \
 		    server/control.c exec/exec.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
 FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))

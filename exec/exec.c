@@ -18,16 +18,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn/agent.h"
+#include "conn/conn.h"
 #include "exec/cgroup.h"
 #include "exec/job.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
 #include "fs/fs.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/user.h"
 #include "lib/util.h"
-#include "server/conn.h"
-#include "server/server.h"
 
 /* ---- starting ---- */
 
@@ -47,9 +48,9 @@ static void not_started(struct conn *c, int code, const char *fmt, ...)
 }
 
 /* The command's environment: see "Environment" in docs/PROTOCOL.md. */
-static int build_env(const struct exec_req *req, const struct user *u, char ***envp, size_t *envc)
+static int build_env(const struct config *cfg, const struct exec_req *req, const struct user *u,
+		     char ***envp, size_t *envc)
 {
-	const struct config *cfg = server_config();
 	static const char *const names[] = { "HOME", "USER", "LOGNAME", "SHELL", "PATH" };
 	const char *values[] = { u->home, u->name, u->name, u->shell, SPAWN_DEFAULT_PATH };
 	int r = 0;
@@ -96,15 +97,15 @@ static void free_env(char **env, size_t envc)
 
 /* Where the command starts: see "User and directory" in PROTOCOL.md.
  * The same base as the file operations' relative paths (fs/path.c). */
-static int resolve_cwd(const struct exec_req *req, const struct user *u, const struct user *def,
-		       char *out, size_t n, bool *optional)
+static int resolve_cwd(const struct config *cfg, const struct exec_req *req, const struct user *u,
+		       const struct user *def, char *out, size_t n, bool *optional)
 {
 	*optional = false;
 	if (req->cwd)
-		return fs_path_resolve(req->cwd, out, n);
+		return fs_path_resolve(cfg, req->cwd, out, n);
 	if (u->uid == def->uid) {
-		*optional = !server_config()->workdir[0];
-		return fs_sandbox_dir(out, n);
+		*optional = !cfg->workdir[0];
+		return fs_sandbox_dir(cfg, out, n);
 	}
 	*optional = true;
 	return str_copy(out, n, u->home);
@@ -210,7 +211,9 @@ void exec_start(struct conn *c, const struct frame *f)
 	char cwd[PATH_MAX], **envp = NULL;
 	size_t envc = 0;
 	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
-	int master = -1, slave = -1, devnull = server_devnull(), cg = -1, r;
+	const struct agent *a = c->agent;
+	const struct config *cfg = a->config();
+	int master = -1, slave = -1, devnull = a->devnull(), cg = -1, r;
 	const char *who;
 
 	if (proto_exec_decode(f, &req, &e) < 0) {
@@ -223,7 +226,7 @@ void exec_start(struct conn *c, const struct frame *f)
 			  "finished ones with attach)", JOBS_MAX, JOBS_DETACHED_MAX);
 		goto out;
 	}
-	who = req.user ? req.user : server_config()->user;
+	who = req.user ? req.user : cfg->user;
 	if ((r = user_lookup(who, &u)) < 0) {
 		if (r == -ENOENT)
 			not_started(c, 126, "no such user: %s", who);
@@ -231,13 +234,13 @@ void exec_start(struct conn *c, const struct frame *f)
 			not_started(c, 126, "cannot look up user %s: %s", who, strerror(-r));
 		goto out;
 	}
-	if (user_lookup(server_config()->user, &def) < 0)
+	if (user_lookup(cfg->user, &def) < 0)
 		def = u;
-	if (resolve_cwd(&req, &u, &def, cwd, sizeof(cwd), &sr.cwd_optional) < 0) {
+	if (resolve_cwd(cfg, &req, &u, &def, cwd, sizeof(cwd), &sr.cwd_optional) < 0) {
 		not_started(c, 126, "working directory name too long");
 		goto out;
 	}
-	if ((r = build_env(&req, &u, &envp, &envc)) < 0) {
+	if ((r = build_env(cfg, &req, &u, &envp, &envc)) < 0) {
 		not_started(c, 126, "cannot build the environment: %s", strerror(-r));
 		goto out;
 	}
@@ -272,9 +275,9 @@ void exec_start(struct conn *c, const struct frame *f)
 	if (cg < 0)
 		js.cgroup = 0;
 	sr.cgroup_procs = cg;
-	sr.reset_oom = server_in_vm();
-	sr.nofile = server_workload_nofile();
-	sr.restricted = server_config()->seccomp;
+	sr.reset_oom = a->in_vm();
+	sr.nofile = a->workload_nofile();
+	sr.restricted = cfg->seccomp;
 	sr.filter = restrict_filter();
 
 	if (spawn_process(&sr, &js.pid, &se) < 0) {
@@ -300,7 +303,7 @@ void exec_start(struct conn *c, const struct frame *f)
 		js.err_fd = err_p[0];
 		in_p[1] = out_p[0] = err_p[0] = -1;
 	}
-	if (!job_new(&js, c))
+	if (!job_new(a, &js, c))
 		conn_fail(c, ENOMEM, "out of memory after starting pid %d", js.pid);
 out:
 	for (int i = 0; i < 2; i++) {

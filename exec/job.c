@@ -26,12 +26,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "conn/agent.h"
 #include "exec/cgroup.h"
 #include "exec/ring.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/reap.h"
 #include "lib/util.h"
-#include "server/server.h"
 
 #define STDIN_QUEUE_MAX (256 * 1024)
 #define PTY_CHUNK (64 * 1024)
@@ -71,6 +72,7 @@ struct job {
 	bool in_eof;
 	bool in_grown;        /* stdin pipe enlarged to PIPE_BIG */
 	struct buf in_q;
+	const struct agent *agent; /* the server that holds it (conn/agent.h) */
 	struct conn *conn;    /* the attached client, or NULL */
 	struct timer timer;   /* kill grace after a hang-up; PTY drain linger */
 	uint64_t drain_deadline;
@@ -389,7 +391,7 @@ static void job_free(struct job *j)
 	if (j->cgroup)
 		cgroup_done(j->cgroup);
 	if (j->held)
-		server_job_done(j->pid);
+		j->agent->job_done(j->pid);
 	/* Its watches may still be in this batch of events. */
 	loop_free_later(j);
 }
@@ -415,7 +417,7 @@ static void ended(struct job *j, int status)
 	j->oom = j->cgroup && WIFSIGNALED(status) && cgroup_oom_killed(j->cgroup);
 	timer_cancel(&j->timer);
 	if (j->held)
-		server_job_status(j->pid, status);
+		j->agent->job_status(j->pid, status);
 	if (j->hup) {
 		/* Killed after its client went away: nobody to tell. */
 		if (j->conn)
@@ -712,7 +714,7 @@ static int stream_init(struct job *j, struct stream *s, uint16_t type, int fd, i
 	if (j->keep && ring_fd >= 0)
 		r = ring_open(&s->ring, ring_fd);
 	else if (j->keep && fd >= 0)
-		r = ring_create(&s->ring, server_config()->output_buffer,
+		r = ring_create(&s->ring, j->agent->config()->output_buffer,
 				type == FT_STDOUT ? "sbx-stdout" : "sbx-stderr");
 	else if (ring_fd >= 0)
 		close(ring_fd);
@@ -731,7 +733,7 @@ static int stream_init(struct job *j, struct stream *s, uint16_t type, int fd, i
 	return r;
 }
 
-struct job *job_new(const struct job_spawned *sp, struct conn *c)
+struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct conn *c)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -743,6 +745,7 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 				close(fds[i]);
 		return NULL;
 	}
+	j->agent = a;
 	j->pid = sp->pid;
 	j->pty = sp->pty;
 	j->keep = sp->keep;
@@ -781,8 +784,8 @@ struct job *job_new(const struct job_spawned *sp, struct conn *c)
 		struct job_fds h = { .out = sp->out_fd, .err = sp->err_fd,
 				     .out_ring = j->out.ring.fd, .err_ring = j->err.ring.fd };
 
-		j->held = sp->held || server_job_hold(j->pid, j->keep, j->pty, j->started_ns,
-						      j->argv, &h) == 0;
+		j->held = sp->held || a->job_hold(j->pid, j->keep, j->pty, j->started_ns,
+						  j->argv, &h) == 0;
 	}
 	if (c) {
 		attach(j, c);

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "server/conn.h"
+#include "conn/conn.h"
+
+struct agent;
 
 #define JOB_ARGV_MAX 200      /* bytes of the command line kept for ps */
 #define JOBS_MAX 1024         /* jobs in the table, running or not collected */
@@ -39,9 +41,10 @@ struct job_spawned {
 /* Room for one more job? (detached: also under JOBS_DETACHED_MAX) */
 bool job_room(bool keep);
 
-/* Creates a job; with c, the client is attached and gets STARTED. Takes
- * ownership of the fds. NULL when out of memory (the fds are closed). */
-struct job *job_new(const struct job_spawned *s, struct conn *c);
+/* Creates a job held for agent a (its configuration, PID 1's hold); with
+ * c, the client is attached and gets STARTED. Takes ownership of the fds.
+ * NULL when out of memory (the fds are closed). */
+struct job *job_new(const struct agent *a, const struct job_spawned *s, struct conn *c);
 
 /* ATTACH: attaches c to the job with that pid; false if none. */
 bool job_attach(pid_t pid, struct conn *c);

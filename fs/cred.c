@@ -10,19 +10,19 @@
 #include <unistd.h>
 
 #include "fs/internal.h"
+#include "lib/config.h"
 #include "lib/log.h"
-#include "server/server.h"
 
 static gid_t own_groups[USER_GROUPS_MAX];
 static int own_ngroups = -1;
 
-int fs_cred_init(const char *user, struct fs_cred *cr)
+int fs_cred_init(const struct config *cfg, const char *user, struct fs_cred *cr)
 {
 	struct user u;
 	int r;
 
 	memset(cr, 0, sizeof(*cr));
-	r = user_lookup(user ? user : server_config()->user, &u);
+	r = user_lookup(user ? user : cfg->user, &u);
 	if (r < 0)
 		return r;
 	cr->uid = u.uid;

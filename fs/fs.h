@@ -4,7 +4,9 @@
 
 #include <stddef.h>
 
-#include "server/conn.h"
+#include "conn/conn.h"
+
+struct config;
 
 /* Takes over connection c for a file operation request f (a frame type
  * in FT_FS_FIRST..FT_FS_LAST). */
@@ -12,9 +14,9 @@ void fs_dispatch(struct conn *c, const struct frame *f);
 
 /* The sandbox's working directory: the `workdir` configuration key, else
  * the default user's home directory ("/" if it has none). */
-int fs_sandbox_dir(char *out, size_t n);
+int fs_sandbox_dir(const struct config *cfg, char *out, size_t n);
 /* A path as the sandbox understands it: absolute as given, or relative
  * to fs_sandbox_dir. -EINVAL when empty, -ENAMETOOLONG when too long. */
-int fs_path_resolve(const char *path, char *out, size_t n);
+int fs_path_resolve(const struct config *cfg, const char *path, char *out, size_t n);
 
 #endif

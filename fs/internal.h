@@ -12,9 +12,9 @@
 
 #include <sodium.h>
 
+#include "conn/conn.h"
 #include "lib/loop.h"
 #include "lib/user.h"
-#include "server/conn.h"
 #include "vsock/proto_fs.h"
 
 /* A directory tree deeper than this is refused (each level holds an fd
@@ -27,6 +27,8 @@
  * groups (setfsuid/setfsgid/setgroups around the system calls, restored
  * after), so the kernel checks permissions as it would for that user's
  * own processes. */
+struct config;
+
 struct fs_cred {
 	uid_t uid;
 	gid_t gid;
@@ -37,9 +39,9 @@ struct fs_cred {
 	char name[33];
 };
 
-/* user: a name or decimal uid; NULL means the sandbox's default user.
- * -ENOENT: no such user. */
-int fs_cred_init(const char *user, struct fs_cred *cr);
+/* user: a name or decimal uid; NULL means the sandbox's default user
+ * (cfg's). -ENOENT: no such user. */
+int fs_cred_init(const struct config *cfg, const char *user, struct fs_cred *cr);
 int fs_cred_enter(struct fs_cred *cr);
 void fs_cred_leave(struct fs_cred *cr);
 /* True when acting as root (permission checks are bypassed). */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conn/agent.h"
 #include "fs/fs.h"
 #include "fs/internal.h"
 #include "lib/log.h"
@@ -361,7 +362,7 @@ static void simple(struct fs_ctx *x)
 
 static int resolve(struct conn *c, const char *in, char *out, size_t n)
 {
-	int r = fs_path_resolve(in, out, n);
+	int r = fs_path_resolve(c->agent->config(), in, out, n);
 
 	if (r == -ENAMETOOLONG)
 		conn_fail(c, ENAMETOOLONG, "path too long: %.256s... (at most %d bytes)", in,
@@ -383,7 +384,7 @@ void fs_dispatch(struct conn *c, const struct frame *f)
 		conn_fail(c, e.code, "%s", e.msg);
 		return;
 	}
-	if ((rc = fs_cred_init(r.user, &cr)) < 0) {
+	if ((rc = fs_cred_init(c->agent->config(), r.user, &cr)) < 0) {
 		const char *who = r.user ? r.user : "(the sandbox's default user)";
 
 		if (rc == -ENOENT)

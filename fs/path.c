@@ -14,15 +14,14 @@
 
 #include "fs/fs.h"
 #include "fs/internal.h"
+#include "lib/config.h"
 #include "lib/user.h"
 #include "lib/util.h"
-#include "server/server.h"
 
 #define FOLLOW_MAX 40 /* as the kernel's own limit on a path walk */
 
-int fs_sandbox_dir(char *out, size_t n)
+int fs_sandbox_dir(const struct config *cfg, char *out, size_t n)
 {
-	const struct config *cfg = server_config();
 	struct user u;
 
 	if (cfg->workdir[0])
@@ -45,7 +44,7 @@ int fs_path_join(const char *base, const char *path, char *out, size_t n)
 	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
-int fs_path_resolve(const char *path, char *out, size_t n)
+int fs_path_resolve(const struct config *cfg, const char *path, char *out, size_t n)
 {
 	char base[PATH_MAX];
 	int r;
@@ -54,7 +53,7 @@ int fs_path_resolve(const char *path, char *out, size_t n)
 		return -EINVAL;
 	if (path[0] == '/')
 		return fs_path_join("/", path, out, n);
-	if ((r = fs_sandbox_dir(base, sizeof(base))) < 0)
+	if ((r = fs_sandbox_dir(cfg, base, sizeof(base))) < 0)
 		return r;
 	return fs_path_join(base, path, out, n);
 }

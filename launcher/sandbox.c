@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/cpio.h"
 #include "lib/util.h"
-#include "rootfs/cpio.h"
 #include "vsock/addr.h"
 
 #define GUEST_CID 3

@@ -12,11 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conn/agent.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/user.h"
 #include "lib/util.h"
 #include "net/net.h"
-#include "server/server.h"
 #include "vsock/proto_net.h"
 
 /* The whole file must fit in one SSH_KEYS reply. */
@@ -326,7 +327,7 @@ void keys_op(struct conn *c, const struct frame *f)
 		conn_fail(c, e.code, "%s", e.msg);
 		return;
 	}
-	who = req.user[0] ? req.user : server_config()->user;
+	who = req.user[0] ? req.user : c->agent->config()->user;
 	if ((r = user_lookup(who, &k.u)) < 0) {
 		conn_fail(c, -r, r == -ENOENT ? "no such user: %s" : "cannot look up user %s", who);
 		return;

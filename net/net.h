@@ -2,7 +2,7 @@
 #ifndef SBX_NET_H
 #define SBX_NET_H
 
-#include "server/conn.h"
+#include "conn/conn.h"
 
 /* Takes over connection c for a request f (a frame type in
  * FT_NET_FIRST..FT_NET_LAST). */

@@ -20,14 +20,15 @@
 
 #include <sodium.h>
 
+#include "conn/agent.h"
 #include "exec/cgroup.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "net/net.h"
-#include "server/server.h"
 #include "vsock/proto_net.h"
 
 #define SSHD_BIN "/usr/sbin/dropbear"
@@ -66,6 +67,7 @@ static struct {
 	bool have_key;
 	struct ssh_server_info info;
 	struct waiter *waiters;
+	const struct agent *agent; /* whose workload it is: the last SSH_START's */
 } sshd;
 
 static void waiter_frame(struct conn *c, const struct frame *f);
@@ -195,7 +197,7 @@ static void waiter_remove(struct waiter *w)
 
 static void reply(struct conn *c)
 {
-	str_copy(sshd.info.user, sizeof(sshd.info.user), server_config()->user);
+	str_copy(sshd.info.user, sizeof(sshd.info.user), c->agent->config()->user);
 	if (proto_ssh_server_put(conn_txbuf(c), &sshd.info) < 0) {
 		conn_fail(c, ENOMEM, "out of memory");
 		return;
@@ -415,12 +417,12 @@ static void sshd_spawn(void)
 		.argv = argv,
 		.envp = envp,
 		.cwd = "/",
-		.fd = { server_devnull(), server_devnull(), 2 },
+		.fd = { sshd.agent->devnull(), sshd.agent->devnull(), 2 },
 		.ctty = -1,
 		.cgroup_procs = -1,
-		.reset_oom = server_in_vm(),
-		.nofile = server_workload_nofile(),
-		.restricted = server_config()->seccomp,
+		.reset_oom = sshd.agent->in_vm(),
+		.nofile = sshd.agent->workload_nofile(),
+		.restricted = sshd.agent->config()->seccomp,
 		.filter = restrict_filter(),
 	};
 	struct spawn_err se;
@@ -481,6 +483,7 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 		conn_fail(c, -r, "%s", why);
 		return;
 	}
+	sshd.agent = c->agent;
 	/* A server that just died may not be reaped yet: learn it now
 	 * rather than send the client to a closed port. */
 	if (sshd.state == SSHD_RUNNING)

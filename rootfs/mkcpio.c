@@ -2,7 +2,7 @@
  * the image's contents, owners and modes come from a readable list and not
  * from whatever the build directory happens to hold (like the kernel's
  * gen_init_cpio). Also makes the per-sandbox config archive (--config). */
-#include "rootfs/cpio.h"
+#include "lib/cpio.h"
 
 #include <errno.h>
 #include <fcntl.h>

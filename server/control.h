@@ -5,8 +5,8 @@
 #ifndef SBX_CONTROL_H
 #define SBX_CONTROL_H
 
+#include "conn/conn.h"
 #include "lib/ctl.h"
-#include "server/conn.h"
 
 /* Loads the environment store and writes the labels file. */
 void control_init(void);

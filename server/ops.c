@@ -1,15 +1,37 @@
-/* The operation table: which request frame starts which operation. Each
+/* The operation table: which request frame starts which operation, and
+ * the agent every connection of the server carries (conn/agent.h). Each
  * operation lives with its feature (exec/, fs/, net/, server/control.c);
  * this file only routes. */
 #include <errno.h>
 
+#include "conn/agent.h"
+#include "conn/conn.h"
 #include "exec/exec.h"
 #include "fs/fs.h"
 #include "net/net.h"
-#include "server/conn.h"
 #include "server/control.h"
+#include "server/server.h"
 
-void op_dispatch(struct conn *c, const struct frame *f)
+static void op_dispatch(struct conn *c, const struct frame *f);
+
+const struct agent server_agent = {
+	.config = server_config,
+	.auth_key = server_auth_key,
+	.dispatch = op_dispatch,
+	.devnull = server_devnull,
+	.in_vm = server_in_vm,
+	.workload_nofile = server_workload_nofile,
+	.job_hold = server_job_hold,
+	.job_status = server_job_status,
+	.job_done = server_job_done,
+};
+
+int conn_start(int fd)
+{
+	return conn_open(fd, &server_agent);
+}
+
+static void op_dispatch(struct conn *c, const struct frame *f)
 {
 	switch (f->type) {
 	case FT_EXEC:

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "conn/conn.h"
 #include "exec/cgroup.h"
 #include "exec/job.h"
 #include "exec/restrict.h"
@@ -34,7 +35,6 @@
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "net/egress.h"
-#include "server/conn.h"
 #include "server/control.h"
 #include "vsock/addr.h"
 
@@ -142,7 +142,7 @@ static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 	if (js.pty && js.out_fd >= 0)
 		js.in_fd = fcntl(js.out_fd, F_DUPFD_CLOEXEC, 3);
 	str_copy(js.argv, sizeof(js.argv), m->text);
-	if (!job_new(&js, NULL))
+	if (!job_new(&server_agent, &js, NULL))
 		log_warn(ENOMEM, "unable to take back command %d", js.pid);
 }
 

@@ -7,11 +7,16 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "conn/agent.h"
 #include "lib/config.h"
 
 /* `sbx-init --server`: serve the listening socket on fd SERVER_LISTEN_FD
  * (lib/ctl.h) until SIGTERM. */
 int server_main(int argc, char **argv);
+/* Serves an accepted, non-blocking socket as this agent (server/ops.c). */
+int conn_start(int fd);
+/* What the server gives every connection and its operation. */
+extern const struct agent server_agent;
 
 /* The sandbox configuration (read-only for operations; the environment
  * store of server/control.c changes its env). */
@@ -35,10 +40,6 @@ int server_request_shutdown(const char *reason);
 /* Tells PID 1 about a job so it keeps the job's fds (any may be -1) open
  * across a restart of this process; then its status, and that it is
  * forgotten. 0 when PID 1 holds it. */
-struct job_fds {
-	int out, err;            /* the read ends of the command's output */
-	int out_ring, err_ring;  /* a detached job's output buffers (memfds) */
-};
 int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
 		    const struct job_fds *fds);
 void server_job_status(pid_t pid, int status);

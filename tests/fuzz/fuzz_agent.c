@@ -21,7 +21,7 @@
 
 #include "lib/config.h"
 #include "lib/loop.h"
-#include "server/conn.h"
+#include "conn/conn.h"
 #include "server/server.h"
 #include "tests/fuzz/fuzz.h"
 #include "vsock/proto_fs.h"

@@ -20,6 +20,7 @@
 
 #include "fs/fs.h"
 #include "fs/internal.h"
+#include "server/server.h"
 
 static char dir[64];
 
@@ -83,14 +84,14 @@ static void test_resolve(void **state)
 	char out[PATH_MAX], want[PATH_MAX], base[PATH_MAX];
 
 	assert_non_null(pw);
-	assert_int_equal(fs_sandbox_dir(base, sizeof(base)), 0);
+	assert_int_equal(fs_sandbox_dir(server_config(), base, sizeof(base)), 0);
 	assert_string_equal(base, pw->pw_dir);
-	assert_int_equal(fs_path_resolve("x/y", out, sizeof(out)), 0);
+	assert_int_equal(fs_path_resolve(server_config(), "x/y", out, sizeof(out)), 0);
 	snprintf(want, sizeof(want), "%s/x/y", strcmp(pw->pw_dir, "/") ? pw->pw_dir : "");
 	assert_string_equal(out, want);
-	assert_int_equal(fs_path_resolve("/etc", out, sizeof(out)), 0);
+	assert_int_equal(fs_path_resolve(server_config(), "/etc", out, sizeof(out)), 0);
 	assert_string_equal(out, "/etc");
-	assert_int_equal(fs_path_resolve("", out, sizeof(out)), -EINVAL);
+	assert_int_equal(fs_path_resolve(server_config(), "", out, sizeof(out)), -EINVAL);
 }
 
 static void test_split(void **state)
@@ -296,7 +297,7 @@ static void test_cred(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	assert_int_equal(fs_cred_init("65534", &cr), 0);
+	assert_int_equal(fs_cred_init(server_config(), "65534", &cr), 0);
 	assert_true(cr.other);
 	assert_int_equal(mkdir(at("rootonly"), 0755), 0);
 	assert_int_equal(fs_cred_enter(&cr), 0);
@@ -307,8 +308,8 @@ static void test_cred(void **state)
 	fd = open(at("rootonly/x"), O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(fs_cred_init("no-such-user-here", &cr), -ENOENT);
-	assert_int_equal(fs_cred_init(NULL, &cr), 0); /* the default user */
+	assert_int_equal(fs_cred_init(server_config(), "no-such-user-here", &cr), -ENOENT);
+	assert_int_equal(fs_cred_init(server_config(), NULL, &cr), 0); /* the default user */
 }
 
 int main(void)

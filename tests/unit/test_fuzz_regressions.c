@@ -36,7 +36,7 @@ static char current_input[512];
 
 #include "lib/config.h"
 #include "lib/loop.h"
-#include "server/conn.h"
+#include "conn/conn.h"
 #include "server/server.h"
 
 #define CORPUS "tests/fuzz/corpus"

@@ -1,8 +1,10 @@
 /* One client connection to the agent: frame reassembly on the way in, an
- * output queue (with an optional spliced body) on the way out, and the
- * hand-off to the operation the client asked for. A connection has two
- * lifetimes: its socket's, and its operation's; it is freed when both
- * have ended. */
+ * output queue (with an optional spliced body) on the way out, HELLO and
+ * AUTH, and the hand-off to the operation the client asked for. This and
+ * struct agent (conn/agent.h) are all an operation (exec/, fs/, net/)
+ * stands on; the server (server/) opens connections and routes. A
+ * connection has two lifetimes: its socket's, and its operation's; it is
+ * freed when both have ended. */
 #ifndef SBX_CONN_H
 #define SBX_CONN_H
 
@@ -13,6 +15,7 @@
 #include "lib/loop.h"
 #include "vsock/proto.h"
 
+struct agent;
 struct conn;
 
 /* What an operation (exec, file transfer, …) plugs into its connection. */
@@ -51,11 +54,13 @@ struct conn {
 	size_t rx_after;        /* bytes received after the frame being dispatched */
 	struct timer timer;     /* handshake timeout */
 	uint8_t nonce[PROTO_NONCE_LEN]; /* the authentication challenge */
+	const struct agent *agent; /* who serves it: config, routing (conn/agent.h) */
 	struct conn *prev, *next;
 };
 
-/* Starts serving an accepted, non-blocking socket. */
-int conn_start(int fd);
+/* Starts serving an accepted, non-blocking socket for agent a: HELLO,
+ * AUTH when a->auth_key() says so, then a->dispatch() with the request. */
+int conn_open(int fd, const struct agent *a);
 /* Number of open connections. */
 unsigned conn_count(void);
 /* Tells every connection the agent is stopping (best effort). */
@@ -94,8 +99,5 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((fo
 void conn_finish(struct conn *c);
 /* The operation is done after a hangup (the socket is already gone). */
 void conn_release(struct conn *c);
-
-/* Operation entry points, by request frame type (server/ops.c). */
-void op_dispatch(struct conn *c, const struct frame *f);
 
 #endif

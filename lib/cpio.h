@@ -1,6 +1,6 @@
 /* A writer for "newc" cpio archives, the format the Linux kernel unpacks as
- * an initramfs. Used by mkcpio (the image builder) and meant to be called by
- * the launcher to append a per-sandbox config archive without a shell. */
+ * an initramfs. Used by mkcpio (rootfs/, the image builder) and by the
+ * launcher to append a per-sandbox config archive without a shell. */
 #ifndef SBX_CPIO_H
 #define SBX_CPIO_H
 

@@ -1,6 +1,6 @@
 /* Client connections: frame reassembly, output queue, hello, hand-off to
  * operations. See conn.h for the two lifetimes of a connection. */
-#include "server/conn.h"
+#include "conn/conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 
 #include <sys/random.h>
 
+#include "conn/agent.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "server/server.h"
 
 #define RX_CHUNK (64 * 1024)
 #define TX_MAX (2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX))
@@ -62,7 +62,7 @@ static void handshake_timeout(struct timer *t)
 		  (unsigned long long)(HANDSHAKE_NS / NSEC_PER_SEC));
 }
 
-int conn_start(int fd)
+int conn_open(int fd, const struct agent *a)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -73,6 +73,7 @@ int conn_start(int fd)
 	buf_init(&c->tx, TX_MAX);
 	c->body_fd = -1;
 	c->state = CONN_HELLO;
+	c->agent = a;
 	r = loop_add(&c->w, fd, EPOLLIN | EPOLLRDHUP, conn_event);
 	if (r < 0) {
 		free(c);
@@ -294,7 +295,7 @@ static void hello(struct conn *c, const struct frame *f)
 			  vmin, vmax, PROTO_VERSION, PROTO_VERSION);
 		return;
 	}
-	if (server_auth_key()) {
+	if (c->agent->auth_key()) {
 		/* A fresh challenge per connection: a recorded answer is
 		 * worth nothing. */
 		if (getrandom(c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce)) {
@@ -308,7 +309,7 @@ static void hello(struct conn *c, const struct frame *f)
 		conn_fail(c, ENOMEM, "out of memory");
 		return;
 	}
-	c->state = server_auth_key() ? CONN_AUTH : CONN_OP;
+	c->state = c->agent->auth_key() ? CONN_AUTH : CONN_OP;
 	conn_flush(c);
 }
 
@@ -319,7 +320,7 @@ static void auth(struct conn *c, const struct frame *f)
 		return;
 	}
 	if (f->len != PROTO_AUTH_LEN ||
-	    !proto_auth_check(server_auth_key(), c->nonce, f->payload)) {
+	    !proto_auth_check(c->agent->auth_key(), c->nonce, f->payload)) {
 		log_warn(0, "refused a client that could not prove the token");
 		conn_fail(c, EACCES, "authentication failed: wrong token");
 		return;
@@ -339,7 +340,7 @@ static void dispatch(struct conn *c, const struct frame *f)
 	case CONN_OP:
 		timer_cancel(&c->timer);
 		c->state = CONN_RUNNING;
-		op_dispatch(c, f);
+		c->agent->dispatch(c, f);
 		break;
 	case CONN_RUNNING:
 		if (c->ops && !c->released && c->ops->frame)

@@ -1,7 +1,7 @@
 /* newc cpio writer: see cpio.h. The format is documented in the kernel's
  * Documentation/driver-api/early-userspace/buffer-format.rst: a 110-byte
  * ASCII header, the NUL-terminated name, the data, each padded to 4 bytes. */
-#include "rootfs/cpio.h"
+#include "lib/cpio.h"
 
 #include <errno.h>
 #include <stdio.h>
