@@ -20,7 +20,7 @@ struct fs_copy {
 	struct fs_cred cred;
 	int src;
 	int dirfd;
-	struct fs_atomic a;
+	struct atomic_file a;
 	bool no_replace;
 	bool by_read;        /* copy_file_range refused: read + write */
 	mode_t mode;
@@ -45,7 +45,7 @@ static void copy_abort(struct fs_copy *cp)
 {
 	timer_cancel(&cp->kick);
 	fs_cred_enter(&cp->cred);
-	fs_atomic_abort(&cp->a);
+	atomic_abort(&cp->a);
 	fs_cred_leave(&cp->cred);
 	fd_close(&cp->src);
 }
@@ -102,7 +102,7 @@ static void step(struct timer *t)
 		if (fchmod(cp->a.fd, cp->mode) < 0)
 			r = -errno;
 		else
-			r = fs_atomic_commit(&cp->a, cp->no_replace, true, true);
+			r = atomic_commit(&cp->a, cp->no_replace, true, true);
 		fs_cred_leave(&cp->cred);
 	}
 	if (r < 0) {
@@ -177,7 +177,7 @@ static int prepare(struct fs_copy *cp, uint32_t flags, const char **failed)
 			return -EINVAL; /* onto itself */
 	}
 	cp->no_replace = flags & FS_F_CREATE_NEW;
-	return fs_atomic_open(&cp->a, cp->dirfd, name);
+	return atomic_open(&cp->a, cp->dirfd, name);
 }
 
 void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,

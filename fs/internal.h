@@ -1,5 +1,5 @@
 /* What the pieces of fs/ share: acting as a user, paths, error replies,
- * atomic files, the body sender, removal of trees. Not for outside fs/
+ * the body sender, removal of trees. Not for outside fs/
  * (fs/fs.h is the public side). */
 #ifndef SBX_FS_INTERNAL_H
 #define SBX_FS_INTERNAL_H
@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "conn/conn.h"
+#include "lib/atomic.h"
 #include "lib/loop.h"
 #include "lib/user.h"
 #include "vsock/proto_fs.h"
@@ -63,9 +64,6 @@ int fs_path_follow(char *path, size_t n);
 int fs_mkdir_p(const char *path, mode_t mode);
 /* The umask of the agent (read once). */
 mode_t fs_umask(void);
-/* A random temporary name for name in the same directory:
- * ".<name>.sbx-XXXXXXXXXXXX" (shortened to fit NAME_MAX). */
-void fs_tmpname(const char *name, char out[NAME_MAX + 1]);
 
 /* Opens the directory rel (a checked relative path) beneath root without
  * following any symbolic link: O_PATH fds. Caches the last one. */
@@ -86,28 +84,6 @@ void fs_walk_close(struct fs_walk *w);
 void fs_fail(struct conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The stat record of st. */
 void fs_stat_from(struct fs_stat *out, const struct stat *st);
-
-/* ---- atomic.c: new content under a temporary identity ---- */
-
-struct fs_atomic {
-	int dirfd;             /* the target's directory (not owned) */
-	char name[NAME_MAX + 1];
-	int fd;                /* the new content, -1 when none */
-	char tmp[NAME_MAX + 1];/* a named temporary; "" with O_TMPFILE */
-};
-/* Creates an invisible file (O_TMPFILE, else a unique dot-name) in dirfd
- * for name. */
-int fs_atomic_open(struct fs_atomic *a, int dirfd, const char *name);
-/* Optionally fsyncs, then makes the content appear as name: linked when
- * no_replace (-EEXIST if name exists), else renamed over it. sync_dir
- * fsyncs the directory afterwards (dirfd must not be O_PATH then). */
-int fs_atomic_commit(struct fs_atomic *a, bool no_replace, bool sync_file, bool sync_dir);
-/* Drops the content: nothing is left behind. */
-void fs_atomic_abort(struct fs_atomic *a);
-/* Links an open file into dirfd as name (linkat AT_EMPTY_PATH, else
- * through /proc/self/fd). */
-int fs_link_fd(int fd, int dirfd, const char *name);
-int fs_renameat_noreplace(int olddir, const char *oldname, int newdir, const char *newname);
 
 /* ---- send.c: a file body to the client ---- */
 

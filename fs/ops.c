@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,7 +170,7 @@ static void op_rename(struct fs_ctx *x)
 		return;
 	}
 	if (x->r->flags & FS_F_CREATE_NEW)
-		r = fs_renameat_noreplace(AT_FDCWD, x->path, AT_FDCWD, x->path2);
+		r = atomic_rename_noreplace(AT_FDCWD, x->path, AT_FDCWD, x->path2);
 	else
 		r = rename(x->path, x->path2) < 0 ? -errno : 0;
 	if (r < 0) {
@@ -296,16 +295,10 @@ static void op_mktemp(struct fs_ctx *x)
 	int r = -EEXIST;
 
 	for (int i = 0; i < TEMP_TRIES && r == -EEXIST; i++) {
-		uint8_t rnd[10];
 		char core[11];
 		int len;
 
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-			r = -errno;
-			break;
-		}
-		for (size_t k = 0; k < sizeof(rnd); k++)
-			core[k] = chars[rnd[k] % (sizeof(chars) - 1)];
+		atomic_random_chars(core, 10, chars);
 		core[10] = '\0';
 		len = snprintf(out, sizeof(out), "%s/%s%s%s", strcmp(base, "/") ? base : "",
 			       x->r->prefix ? x->r->prefix : "", core, x->r->suffix ? x->r->suffix : "");

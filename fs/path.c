@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,30 +159,6 @@ mode_t fs_umask(void)
 		known = true;
 	}
 	return mask;
-}
-
-void fs_tmpname(const char *name, char out[NAME_MAX + 1])
-{
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	static uint64_t counter;
-	uint8_t rnd[12];
-	char suffix[13];
-	int keep;
-
-	/* Uniqueness comes from O_EXCL and retries; randomness only makes a
-	 * collision with another writer unlikely. */
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		uint64_t x = time_mono_ns() ^ ((uint64_t)getpid() << 32) ^ ++counter;
-
-		for (size_t i = 0; i < sizeof(rnd); i++, x = x * 6364136223846793005ULL + 1)
-			rnd[i] = (uint8_t)(x >> 56);
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		suffix[i] = digits[rnd[i] % 36];
-	suffix[12] = '\0';
-	/* "." + name + ".sbx-" + 12 characters must fit in NAME_MAX. */
-	keep = (int)MIN(strlen(name), (size_t)(NAME_MAX - 18));
-	snprintf(out, NAME_MAX + 1, ".%.*s.sbx-%s", keep, name, suffix);
 }
 
 /* ---- walking a received tree ---- */

@@ -350,7 +350,7 @@ struct fs_tree_write {
 	/* the file being received */
 	bool in_file;
 	bool direct;             /* created under its name in a new tree */
-	struct fs_atomic a;
+	struct atomic_file a;
 	struct fs_entry *cur;
 	uint64_t cur_bytes;
 	/* directories whose mode and times are applied at the end */
@@ -430,7 +430,7 @@ static void tw_abort(struct fs_tree_write *tw)
 		if (tw->direct)
 			fd_close(&tw->a.fd);
 		else
-			fs_atomic_abort(&tw->a);
+			atomic_abort(&tw->a);
 		tw->in_file = false;
 	}
 	if (tw->tmpdir[0]) {
@@ -521,7 +521,7 @@ static int tw_root(struct fs_tree_write *tw, const struct fs_entry *en)
 		} else {
 			r = -EEXIST;
 			for (int i = 0; i < 100 && r == -EEXIST; i++) {
-				fs_tmpname(tw->name, tmp);
+				atomic_tmpname(tw->name, tmp);
 				r = mkdirat(tw->parentfd, tmp, 0700) < 0 ? -errno : 0;
 			}
 			if (r < 0)
@@ -542,7 +542,7 @@ static int tw_root(struct fs_tree_write *tw, const struct fs_entry *en)
 		return -EEXIST;
 	if (type == S_IFREG) {
 		tw->direct = false;
-		if ((r = fs_atomic_open(&tw->a, tw->parentfd, tw->name)) < 0)
+		if ((r = atomic_open(&tw->a, tw->parentfd, tw->name)) < 0)
 			return r;
 		tw->in_file = true;
 		return 0;
@@ -550,11 +550,11 @@ static int tw_root(struct fs_tree_write *tw, const struct fs_entry *en)
 	if (type != S_IFLNK)
 		return -EINVAL;
 	/* A link is made under a temporary name and renamed into place. */
-	fs_tmpname(tw->name, tmp);
+	atomic_tmpname(tw->name, tmp);
 	if (symlinkat(en->target, tw->parentfd, tmp) < 0)
 		return -errno;
 	r = (tw->flags & FS_F_CREATE_NEW) ?
-		    fs_renameat_noreplace(tw->parentfd, tmp, tw->parentfd, tw->name) :
+		    atomic_rename_noreplace(tw->parentfd, tmp, tw->parentfd, tw->name) :
 		    renameat(tw->parentfd, tmp, tw->parentfd, tw->name) < 0 ? -errno : 0;
 	if (r < 0) {
 		unlinkat(tw->parentfd, tmp, 0);
@@ -610,7 +610,7 @@ static int tw_child(struct fs_tree_write *tw, const struct fs_entry *en)
 		} else {
 			if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 				return -EISDIR;
-			if ((r = fs_atomic_open(&tw->a, pfd, leaf)) < 0)
+			if ((r = atomic_open(&tw->a, pfd, leaf)) < 0)
 				return r;
 			tw->direct = false;
 		}
@@ -621,7 +621,7 @@ static int tw_child(struct fs_tree_write *tw, const struct fs_entry *en)
 			if (symlinkat(en->target, pfd, leaf) < 0)
 				return -errno;
 		} else {
-			fs_tmpname(leaf, tmp);
+			atomic_tmpname(leaf, tmp);
 			if (symlinkat(en->target, pfd, tmp) < 0)
 				return -errno;
 			if (renameat(pfd, tmp, pfd, leaf) < 0) {
@@ -718,9 +718,9 @@ static int tw_commit_file(struct fs_tree_write *tw)
 		return 0;
 	}
 	if (!tw->root_is_dir) /* the root itself is this file */
-		return fs_atomic_commit(&tw->a, tw->flags & FS_F_CREATE_NEW, true, true);
+		return atomic_commit(&tw->a, tw->flags & FS_F_CREATE_NEW, true, true);
 	/* The parent is an O_PATH fd: the syncfs at the end covers it. */
-	r = fs_atomic_commit(&tw->a, false, true, false);
+	r = atomic_commit(&tw->a, false, true, false);
 	return r;
 }
 
@@ -780,7 +780,7 @@ static int tw_finish(struct fs_tree_write *tw)
 		return -errno;
 	if (!tw->tmpdir[0])
 		return 0;
-	if ((r = fs_renameat_noreplace(tw->parentfd, tw->tmpdir, tw->parentfd, tw->name)) < 0)
+	if ((r = atomic_rename_noreplace(tw->parentfd, tw->tmpdir, tw->parentfd, tw->name)) < 0)
 		return r;
 	tw->tmpdir[0] = '\0';
 	if (fsync(tw->parentfd) < 0 && errno != EBADF && errno != EINVAL)

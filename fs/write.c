@@ -19,7 +19,7 @@ struct fs_write {
 	crypto_generichash_state h; /* first: it wants 64-byte alignment */
 	struct conn *c;
 	struct fs_cred cred;
-	struct fs_atomic a;         /* a.fd receives the body in every mode */
+	struct atomic_file a;         /* a.fd receives the body in every mode */
 	int dirfd;
 	bool in_place;              /* APPEND / IN_PLACE: a.fd is the target */
 	bool no_replace;
@@ -54,7 +54,7 @@ static void write_abort(struct fs_write *w)
 		return;
 	}
 	fs_cred_enter(&w->cred);
-	fs_atomic_abort(&w->a);
+	atomic_abort(&w->a);
 	fs_cred_leave(&w->cred);
 }
 
@@ -102,7 +102,7 @@ static int commit(struct fs_write *w)
 	if (r == 0 && w->in_place && fsync(w->a.fd) < 0 && errno != EINVAL)
 		r = -errno;
 	else if (r == 0 && !w->in_place)
-		r = fs_atomic_commit(&w->a, w->no_replace, true, true);
+		r = atomic_commit(&w->a, w->no_replace, true, true);
 	fs_cred_leave(&w->cred);
 	return r;
 }
@@ -277,7 +277,7 @@ static int prepare(struct fs_write *w, const struct fs_req *r)
 
 	if (!w->in_place) {
 		w->no_replace = fl & FS_F_CREATE_NEW;
-		return fs_atomic_open(&w->a, w->dirfd, name);
+		return atomic_open(&w->a, w->dirfd, name);
 	}
 	oflags = O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
 		 ((fl & FS_F_APPEND) ? O_APPEND : O_TRUNC) | ((fl & FS_F_NO_CREATE) ? 0 : O_CREAT) |

@@ -17,14 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "lib/atomic.h"
 #include "lib/util.h"
 
 /* Upload frames of 256 KiB, not the 1 MiB the protocol allows: measured
@@ -39,9 +38,6 @@
 #define UP_SNDBUF (2 * 1024 * 1024)
 #define TICK_MS 250
 #define DEPTH_MAX 128
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
 
 static int fail(struct sbx_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -864,116 +860,6 @@ int sbx_fs_read_fd(const char *addr, const char *path, uint64_t offset, int64_t 
 
 /* ---- local files that appear atomically ---- */
 
-struct latomic {
-	int dirfd;
-	char name[NAME_MAX + 1];
-	int fd;
-	char tmp[NAME_MAX + 1]; /* named temporary, "" with O_TMPFILE */
-};
-
-static void tmpname(const char *name, char out[NAME_MAX + 1])
-{
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	uint8_t rnd[12];
-	char sfx[13];
-
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		randombytes_buf(rnd, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		sfx[i] = digits[rnd[i] % 36];
-	sfx[12] = '\0';
-	snprintf(out, NAME_MAX + 1, ".%.*s.sbx-%s", (int)MIN(strlen(name), (size_t)NAME_MAX - 18),
-		 name, sfx);
-}
-
-static int link_fd(int fd, int dirfd, const char *name)
-{
-	char proc[64];
-
-	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return -EEXIST;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
-}
-
-static int rename_noreplace(int dfd, const char *from, const char *to)
-{
-	struct stat st;
-
-	if (syscall(SYS_renameat2, dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	if (fstatat(dfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return -EEXIST;
-	return renameat(dfd, from, dfd, to) < 0 ? -errno : 0;
-}
-
-static int latomic_open(struct latomic *a, int dirfd, const char *name)
-{
-	a->dirfd = dirfd;
-	a->tmp[0] = '\0';
-	str_copy(a->name, sizeof(a->name), name);
-	a->fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-	if (a->fd >= 0)
-		return 0;
-	for (int i = 0; i < 100; i++) {
-		tmpname(name, a->tmp);
-		a->fd = openat(dirfd, a->tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-			       0600);
-		if (a->fd >= 0)
-			return 0;
-		if (errno != EEXIST)
-			break;
-	}
-	a->tmp[0] = '\0';
-	return -errno;
-}
-
-static int latomic_commit(struct latomic *a, bool no_replace, bool sync)
-{
-	char tmp[NAME_MAX + 1];
-	int r = 0;
-
-	if (sync && fsync(a->fd) < 0)
-		return -errno;
-	if (a->tmp[0]) {
-		r = no_replace ? rename_noreplace(a->dirfd, a->tmp, a->name) :
-		    renameat(a->dirfd, a->tmp, a->dirfd, a->name) < 0 ? -errno : 0;
-		if (r == 0)
-			a->tmp[0] = '\0';
-	} else if (no_replace) {
-		r = link_fd(a->fd, a->dirfd, a->name);
-	} else {
-		r = -EEXIST;
-		for (int i = 0; i < 100 && r == -EEXIST; i++) {
-			tmpname(a->name, tmp);
-			r = link_fd(a->fd, a->dirfd, tmp);
-		}
-		if (r == 0 && renameat(a->dirfd, tmp, a->dirfd, a->name) < 0) {
-			r = -errno;
-			unlinkat(a->dirfd, tmp, 0);
-		}
-	}
-	if (r < 0)
-		return r;
-	fd_close(&a->fd);
-	if (sync)
-		fsync(a->dirfd);
-	return 0;
-}
-
-static void latomic_abort(struct latomic *a)
-{
-	if (a->tmp[0]) {
-		unlinkat(a->dirfd, a->tmp, 0);
-		a->tmp[0] = '\0';
-	}
-	fd_close(&a->fd);
-}
-
 /* Splits a local path into its directory (opened) and last name. */
 static int open_parent(const char *path, bool mkdirs, char name[NAME_MAX + 1],
 		       struct sbx_error *err)
@@ -1030,7 +916,7 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
 {
 	char name[NAME_MAX + 1];
 	struct meter m = { .o = o };
-	struct latomic a = { .fd = -1 };
+	struct atomic_file a = { .fd = -1 };
 	struct fs_stat st;
 	struct stat lst;
 	struct sbx_conn *c = NULL;
@@ -1040,7 +926,7 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
 		return fail_path(err, EISDIR, local);
 	if ((dfd = open_parent(local, false, name, err)) < 0)
 		return dfd;
-	if ((rc = latomic_open(&a, dfd, name)) < 0) {
+	if ((rc = atomic_open(&a, dfd, name)) < 0) {
 		rc = fail_path(err, rc, local);
 		goto out;
 	}
@@ -1063,10 +949,10 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
 			goto out;
 		}
 	}
-	if ((rc = latomic_commit(&a, false, true)) < 0)
+	if ((rc = atomic_commit(&a, false, true, true)) < 0)
 		rc = fail_path(err, rc, local);
 out:
-	latomic_abort(&a);
+	atomic_abort(&a);
 	sbx_close(c);
 	close(dfd);
 	return rc;
@@ -1303,7 +1189,7 @@ struct tree_down {
 	int walkfd;              /* cached parent directory */
 	char walkrel[PATH_MAX];
 	bool in_file, direct;
-	struct latomic a;
+	struct atomic_file a;
 	struct fs_entry *cur;
 	struct dattr *dirs;
 	size_t ndirs, cap;
@@ -1443,7 +1329,7 @@ static int lremove_tree(int base, const char *name)
 
 static void down_abort(struct tree_down *d)
 {
-	latomic_abort(&d->a);
+	atomic_abort(&d->a);
 	d->in_file = false;
 	fd_close(&d->walkfd);
 	if (d->tmpdir[0]) {
@@ -1478,7 +1364,7 @@ static int down_root(struct tree_down *d, const struct fs_entry *en)
 		if (!d->dest_exists) {
 			r = -EEXIST;
 			for (int i = 0; i < 100 && r == -EEXIST; i++) {
-				tmpname(d->name, tmp);
+				atomic_tmpname(d->name, tmp);
 				r = mkdirat(d->parentfd, tmp, 0700) < 0 ? -errno : 0;
 			}
 			if (r < 0)
@@ -1500,7 +1386,7 @@ static int down_root(struct tree_down *d, const struct fs_entry *en)
 	if (d->dest_exists && (d->flags & FS_F_CREATE_NEW))
 		return -EEXIST;
 	if (type == S_IFREG) {
-		if ((r = latomic_open(&d->a, d->parentfd, d->name)) < 0)
+		if ((r = atomic_open(&d->a, d->parentfd, d->name)) < 0)
 			return r;
 		d->direct = false;
 		d->in_file = true;
@@ -1508,10 +1394,10 @@ static int down_root(struct tree_down *d, const struct fs_entry *en)
 	}
 	if (type != S_IFLNK)
 		return -EINVAL;
-	tmpname(d->name, tmp);
+	atomic_tmpname(d->name, tmp);
 	if (symlinkat(en->target, d->parentfd, tmp) < 0)
 		return -errno;
-	r = (d->flags & FS_F_CREATE_NEW) ? rename_noreplace(d->parentfd, tmp, d->name) :
+	r = (d->flags & FS_F_CREATE_NEW) ? atomic_rename_noreplace(d->parentfd, tmp, d->parentfd, d->name) :
 	    renameat(d->parentfd, tmp, d->parentfd, d->name) < 0 ? -errno : 0;
 	if (r < 0) {
 		unlinkat(d->parentfd, tmp, 0);
@@ -1576,7 +1462,7 @@ static int down_child(struct tree_down *d, const struct fs_entry *en)
 		} else {
 			if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 				return -EISDIR;
-			if ((r = latomic_open(&d->a, pfd, leaf)) < 0)
+			if ((r = atomic_open(&d->a, pfd, leaf)) < 0)
 				return r;
 			d->direct = false;
 		}
@@ -1587,7 +1473,7 @@ static int down_child(struct tree_down *d, const struct fs_entry *en)
 			if (symlinkat(en->target, pfd, leaf) < 0)
 				return -errno;
 		} else {
-			tmpname(leaf, tmp);
+			atomic_tmpname(leaf, tmp);
 			if (symlinkat(en->target, pfd, tmp) < 0)
 				return -errno;
 			if (renameat(pfd, tmp, pfd, leaf) < 0) {
@@ -1616,8 +1502,8 @@ static int down_file_end(struct tree_down *d)
 		fd_close(&d->a.fd);
 		return 0;
 	}
-	return latomic_commit(&d->a, !d->root_is_dir && (d->flags & FS_F_CREATE_NEW),
-			      !d->root_is_dir);
+	return atomic_commit(&d->a, !d->root_is_dir && (d->flags & FS_F_CREATE_NEW),
+			     !d->root_is_dir, !d->root_is_dir);
 }
 
 static int down_finish(struct tree_down *d)
@@ -1632,7 +1518,7 @@ static int down_finish(struct tree_down *d)
 	if (syncfs(d->rootfd) < 0)
 		return -errno;
 	if (d->tmpdir[0]) {
-		if ((r = rename_noreplace(d->parentfd, d->tmpdir, d->name)) < 0)
+		if ((r = atomic_rename_noreplace(d->parentfd, d->tmpdir, d->parentfd, d->name)) < 0)
 			return r;
 		d->tmpdir[0] = '\0';
 		fsync(d->parentfd);

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "lib/atomic.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 
@@ -25,28 +26,28 @@
 #define PEM_WIDTH 70
 
 /* Writes data to path through a temporary file and a rename. */
+/* Replaces path with data, atomically (lib/atomic.h). */
 static int write_file(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char tmp[PATH_MAX + 16];
-	int fd, r = 0;
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int dfd, r;
 
-	snprintf(tmp, sizeof(tmp), "%s.%d.new", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
+	if (!slash)
+		str_copy(dir, sizeof(dir), ".");
+	else if (slash == path)
+		str_copy(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -errno;
-	if (fchmod(fd, mode) < 0 || (r = fd_write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
-		r = r < 0 ? r : -errno;
-		close(fd);
-		goto out_unlink;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	return 0;
-out_unlink:
-	unlink(tmp);
+	r = atomic_write(dfd, slash ? slash + 1 : path, data, len, mode);
+	close(dfd);
 	return r;
 }
 

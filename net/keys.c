@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn/agent.h"
+#include "lib/atomic.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/user.h"
@@ -119,43 +120,32 @@ static int read_keys(struct keyfile *k, char *why, size_t n)
 	return 0;
 }
 
-/* Replaces the file with text[0..len), atomically. */
+/* Replaces the file with text[0..len), atomically (lib/atomic.h), owned by
+ * the user. */
 static int write_keys(struct keyfile *k, const char *text, size_t len, char *why, size_t n)
 {
-	static unsigned seq;
-	char tmp[64];
-	int fd, r = 0;
+	struct atomic_file a;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), ".%s.sbx-%d-%u", AUTH_KEYS, (int)getpid(), seq++);
-	fd = openat(k->dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(why, n, "cannot create a file in %s/.ssh: %s", k->u.home, strerror(errno));
-		return -errno;
+	if ((r = atomic_open(&a, k->dir, AUTH_KEYS)) < 0) {
+		snprintf(why, n, "cannot create a file in %s/.ssh: %s", k->u.home, strerror(-r));
+		return r;
 	}
-	if (fchown(fd, k->u.uid, k->u.gid) < 0 || fchmod(fd, 0600) < 0 ||
-	    (r = fd_write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
-		r = r < 0 ? r : -errno;
-		snprintf(why, n, "cannot write %s: %s", k->path, strerror(-r));
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
+	if (fchown(a.fd, k->u.uid, k->u.gid) < 0 || fchmod(a.fd, 0600) < 0)
 		r = -errno;
-		snprintf(why, n, "cannot write %s: %s", k->path, strerror(-r));
-		goto out_unlink;
-	}
-	fd = -1;
-	if (renameat(k->dir, tmp, k->dir, AUTH_KEYS) < 0) {
+	else if ((r = fd_write_all(a.fd, text, len)) == 0 && fsync(a.fd) < 0)
 		r = -errno;
+	if (r < 0) {
+		snprintf(why, n, "cannot write %s: %s", k->path, strerror(-r));
+		goto out_abort;
+	}
+	if ((r = atomic_commit(&a, false, false, true)) < 0) {
 		snprintf(why, n, "cannot replace %s: %s", k->path, strerror(-r));
-		goto out_unlink;
+		goto out_abort;
 	}
-	fsync(k->dir);
 	return 0;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlinkat(k->dir, tmp, 0);
+out_abort:
+	atomic_abort(&a);
 	return r;
 }
 

@@ -24,6 +24,7 @@
 #include "exec/cgroup.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
+#include "lib/atomic.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/reap.h"
@@ -113,31 +114,16 @@ static int key_write(const uint8_t sk[crypto_sign_SECRETKEYBYTES])
 	static const uint8_t head[] = { 0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd', '2', '5', '5',
 					'1', '9', 0, 0, 0, crypto_sign_SECRETKEYBYTES };
 	uint8_t file[KEY_FILE_LEN];
-	const char *tmp = SSHD_DIR "/." SSHD_KEY_NAME ".new";
-	int fd, r = 0;
+	int dfd, r;
 
+	dfd = open(SSHD_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
 	memcpy(file, head, sizeof(head));
 	memcpy(file + sizeof(head), sk, crypto_sign_SECRETKEYBYTES);
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out_wipe;
-	}
-	if ((r = fd_write_all(fd, file, sizeof(file))) < 0 || (fsync(fd) < 0 && (r = -errno))) {
-		close(fd);
-		goto out_unlink;
-	}
-	close(fd);
-	if (rename(tmp, SSHD_DIR "/" SSHD_KEY_NAME) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	goto out_wipe;
-out_unlink:
-	unlink(tmp);
-out_wipe:
+	r = atomic_write(dfd, SSHD_KEY_NAME, file, sizeof(file), 0600);
 	sodium_memzero(file, sizeof(file));
+	close(dfd);
 	return r;
 }
 

@@ -202,14 +202,14 @@ static void test_tmpname(void **state)
 {
 	char a[NAME_MAX + 1], b[NAME_MAX + 1], longname[NAME_MAX + 1];
 
-	fs_tmpname("file", a);
-	fs_tmpname("file", b);
+	atomic_tmpname("file", a);
+	atomic_tmpname("file", b);
 	assert_true(strncmp(a, ".file.sbx-", 10) == 0);
 	assert_int_equal(strlen(a), 10 + 12);
 	assert_string_not_equal(a, b);
 	memset(longname, 'n', NAME_MAX);
 	longname[NAME_MAX] = '\0';
-	fs_tmpname(longname, a);
+	atomic_tmpname(longname, a);
 	assert_true(strlen(a) <= NAME_MAX);
 	assert_non_null(strstr(a, ".sbx-"));
 }
@@ -232,7 +232,7 @@ static const char *listing(const char *rel)
 
 static void test_atomic(void **state)
 {
-	struct fs_atomic a;
+	struct atomic_file a;
 	char buf[16] = "";
 	int d, fd;
 
@@ -240,27 +240,27 @@ static void test_atomic(void **state)
 	put("at/target", "old");
 	d = open(at("at"), O_RDONLY | O_DIRECTORY);
 	/* abort: nothing left */
-	assert_int_equal(fs_atomic_open(&a, d, "target"), 0);
+	assert_int_equal(atomic_open(&a, d, "target"), 0);
 	assert_int_equal(write(a.fd, "new", 3), 3);
-	fs_atomic_abort(&a);
+	atomic_abort(&a);
 	assert_string_equal(listing("at"), "target ");
 	/* no_replace onto an existing name: EEXIST, nothing left */
-	assert_int_equal(fs_atomic_open(&a, d, "target"), 0);
-	assert_int_equal(fs_atomic_commit(&a, true, true, true), -EEXIST);
-	fs_atomic_abort(&a);
+	assert_int_equal(atomic_open(&a, d, "target"), 0);
+	assert_int_equal(atomic_commit(&a, true, true, true), -EEXIST);
+	atomic_abort(&a);
 	assert_string_equal(listing("at"), "target ");
 	/* replace */
-	assert_int_equal(fs_atomic_open(&a, d, "target"), 0);
+	assert_int_equal(atomic_open(&a, d, "target"), 0);
 	assert_int_equal(write(a.fd, "new", 3), 3);
-	assert_int_equal(fs_atomic_commit(&a, false, true, true), 0);
+	assert_int_equal(atomic_commit(&a, false, true, true), 0);
 	assert_string_equal(listing("at"), "target ");
 	fd = open(at("at/target"), O_RDONLY);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
 	close(fd);
 	assert_string_equal(buf, "new");
 	/* a new name */
-	assert_int_equal(fs_atomic_open(&a, d, "fresh"), 0);
-	assert_int_equal(fs_atomic_commit(&a, true, true, true), 0);
+	assert_int_equal(atomic_open(&a, d, "fresh"), 0);
+	assert_int_equal(atomic_commit(&a, true, true, true), 0);
 	assert_string_equal(listing("at"), "fresh target ");
 	close(d);
 }
