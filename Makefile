@@ -158,7 +158,7 @@ $(BUILD)/sbx-bench: $(call obj,$(BUILD)/host,$(BENCH_SRC)) $(BUILD)/host/libsbx.
 # SBX_KERNEL_REFRESH=1, run `make -B image`.
 IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.gz baseline-initramfs.cpio.gz \
 		mkcpio tsc-khz vsock-tool)
-IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h launcher/tsc.c launcher/tsc.h \
+IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c $(BUILD)/sbx-init $(wildcard $(BUILD)/kernel/deb/*.deb)
 $(IMAGE_OUT) &: $(IMAGE_IN) | $(DEPS_STAMP)
 	rootfs/build.sh

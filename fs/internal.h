@@ -1,5 +1,5 @@
 /* What the pieces of fs/ share: acting as a user, paths, error replies,
- * the body sender, removal of trees. Not for outside fs/
+ * the body sender. Not for outside fs/
  * (fs/fs.h is the public side). */
 #ifndef SBX_FS_INTERNAL_H
 #define SBX_FS_INTERNAL_H
@@ -14,13 +14,10 @@
 
 #include "conn/conn.h"
 #include "lib/atomic.h"
+#include "lib/tree.h"
 #include "lib/loop.h"
 #include "lib/user.h"
 #include "vsock/proto_fs.h"
-
-/* A directory tree deeper than this is refused (each level holds an fd
- * while it is walked). */
-#define FS_DEPTH_MAX 128
 
 /* ---- cred.c: whose permissions an operation uses ---- */
 
@@ -65,18 +62,6 @@ int fs_mkdir_p(const char *path, mode_t mode);
 /* The umask of the agent (read once). */
 mode_t fs_umask(void);
 
-/* Opens the directory rel (a checked relative path) beneath root without
- * following any symbolic link: O_PATH fds. Caches the last one. */
-struct fs_walk {
-	int rootfd;
-	int fd;            /* the cached directory, or -1 */
-	size_t len;
-	char rel[FS_PATH_MAX + 1];
-};
-void fs_walk_init(struct fs_walk *w, int rootfd);
-/* The fd of directory rel[0..len) (rootfd when len is 0); owned by w. */
-int fs_walk_dir(struct fs_walk *w, const char *rel, size_t len);
-void fs_walk_close(struct fs_walk *w);
 
 /* ---- errors ---- */
 
@@ -113,13 +98,6 @@ void fs_sender_close(struct fs_sender *s);
  * agent then hashes the next chunk while the client still drains the
  * last (1 GiB unverified: 0.23 s -> 0.07 s). Bounded per connection. */
 void fs_sender_deepen(struct conn *c);
-
-/* ---- remove.c ---- */
-
-/* Removes name in dirfd and, if it is a directory, all it holds; never
- * follows symbolic links. *where receives the path (relative to dirfd)
- * of what could not be removed. */
-int fs_remove_tree(int dirfd, const char *name, char *where, size_t n);
 
 /* ---- the operations ---- */
 void fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);

@@ -152,7 +152,7 @@ static void op_remove(struct fs_ctx *x)
 		fs_fail(x->c, errno, "%s", dir);
 		return;
 	}
-	r = fs_remove_tree(dfd, name, where, sizeof(where));
+	r = tree_remove(dfd, name, where, sizeof(where));
 	close(dfd);
 	if (r < 0) {
 		fs_fail(x->c, r, "%s/%s", strcmp(dir, "/") ? dir : "", where);

@@ -1,7 +1,7 @@
 /* The WRITE operation: a file body streamed from the client (DATA frames
  * written as they arrive, hashed on the way), then END with the count and
  * digest. Only when both match is the new file fsynced and given its
- * name (fs/atomic.c); any failure before that, a vanished client
+ * name (lib/atomic.c); any failure before that, a vanished client
  * included, leaves the target as it was. APPEND and IN_PLACE write into
  * the target itself and are the documented exceptions. */
 #include <errno.h>

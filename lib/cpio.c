@@ -9,25 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/util.h"
+
 #define CPIO_NAME_MAX 4096
-
-static int cpio_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Pads with zeros so that `len` bytes written end on a 4-byte boundary. */
 static int cpio_write_pad(int fd, size_t len)
@@ -35,7 +19,7 @@ static int cpio_write_pad(int fd, size_t len)
 	static const char zero[4];
 	size_t pad = (4 - (len & 3)) & 3;
 
-	return pad ? cpio_write_all(fd, zero, pad) : 0;
+	return pad ? fd_write_all(fd, zero, pad) : 0;
 }
 
 void cpio_writer_init(struct cpio_writer *w, int fd, uint32_t mtime)
@@ -65,13 +49,13 @@ int cpio_write_entry(struct cpio_writer *w, const char *name, uint32_t mode,
 		 (uint32_t)len, 0u, 0u, rdev_major, rdev_minor,
 		 (uint32_t)namesize, 0u);
 	w->ino++;
-	r = cpio_write_all(w->fd, hdr, 110);
+	r = fd_write_all(w->fd, hdr, 110);
 	if (!r)
-		r = cpio_write_all(w->fd, name, namesize);
+		r = fd_write_all(w->fd, name, namesize);
 	if (!r)
 		r = cpio_write_pad(w->fd, 110 + namesize);
 	if (!r && len)
-		r = cpio_write_all(w->fd, data, len);
+		r = fd_write_all(w->fd, data, len);
 	if (!r)
 		r = cpio_write_pad(w->fd, len);
 	return r;

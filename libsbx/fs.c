@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "lib/atomic.h"
+#include "lib/tree.h"
 #include "lib/util.h"
 
 /* Upload frames of 256 KiB, not the 1 MiB the protocol allows: measured
@@ -1169,362 +1170,44 @@ out:
 
 /* ---- trees: download ---- */
 
-struct dattr {
-	char *rel;
-	uint32_t mode;
-	struct timespec times[2];
-};
-
+/* The writing is lib/tree.c's, as in the agent's FS_TREE_WRITE; this is
+ * the protocol around it. */
 struct tree_down {
 	struct body b;           /* first: the hash state wants 64-byte alignment */
 	struct sbx_conn *c;
 	const struct sbx_fs_opts *o;
-	uint32_t flags;
-	int parentfd;
-	char name[NAME_MAX + 1];
-	bool dest_exists, dest_is_dir;
-	char tmpdir[NAME_MAX + 1];
-	int rootfd;
-	bool root_seen, root_is_dir;
-	int walkfd;              /* cached parent directory */
-	char walkrel[PATH_MAX];
-	bool in_file, direct;
-	struct atomic_file a;
+	struct tree_write w;
 	struct fs_entry *cur;
-	struct dattr *dirs;
-	size_t ndirs, cap;
-	struct dattr root_attr;
 	struct fs_tree_end t;
 	struct meter m;
 	char local[PATH_MAX];
 	char where[PATH_MAX + FS_PATH_MAX + 2];
 };
 
-/* The directory rel (length len) beneath the root, reached without
- * following links: a tree from the sandbox cannot lead outside. */
-static int down_dir(struct tree_down *d, const char *rel, size_t len)
+/* A download has no limit of its own on the directories of a tree. */
+#define DOWN_DIRS_MAX ((size_t)1 << 30)
+#define DOWN_NAMES_MAX ((size_t)1 << 40)
+
+static void set_where(struct tree_down *d, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	int cur, next;
-	size_t from = 0;
-
-	if (len == 0)
-		return d->rootfd;
-	if (d->walkfd >= 0 && strlen(d->walkrel) == len && !memcmp(d->walkrel, rel, len))
-		return d->walkfd;
-	fd_close(&d->walkfd);
-	cur = d->rootfd;
-	while (from < len) {
-		size_t end = from;
-
-		while (end < len && rel[end] != '/')
-			end++;
-		memcpy(name, rel + from, end - from);
-		name[end - from] = '\0';
-		next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (cur != d->rootfd)
-			close(cur);
-		if (next < 0)
-			return -errno;
-		cur = next;
-		from = end + 1;
-	}
-	d->walkfd = cur;
-	memcpy(d->walkrel, rel, len);
-	d->walkrel[len] = '\0';
-	return cur;
-}
-
-static int down_dir_attrs(struct tree_down *d)
-{
-	int r = 0;
-
-	while (d->ndirs > 0) {
-		struct dattr *da = &d->dirs[--d->ndirs];
-		size_t len = strlen(da->rel), plen = len;
-		int pfd, fd;
-
-		while (plen > 0 && da->rel[plen - 1] != '/')
-			plen--;
-		pfd = down_dir(d, da->rel, plen ? plen - 1 : 0);
-		fd = pfd < 0 ? pfd : openat(pfd, da->rel + plen,
-					    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, da->mode & 07777) < 0 || futimens(fd, da->times) < 0) {
-			if (r == 0) {
-				r = fd < 0 && pfd < 0 ? pfd : -errno;
-				snprintf(d->where, sizeof(d->where), "%s/%s", d->local, da->rel);
-			}
-		}
-		if (fd >= 0)
-			close(fd);
-		free(da->rel);
-	}
-	if (d->root_is_dir && d->rootfd >= 0 &&
-	    (fchmod(d->rootfd, d->root_attr.mode & 07777) < 0 ||
-	     futimens(d->rootfd, d->root_attr.times) < 0) && r == 0) {
-		r = -errno;
-		str_copy(d->where, sizeof(d->where), d->local);
-	}
-	return r;
-}
-
-/* Removes name in dirfd and all it holds, depth first with a stack of
- * open directories, never following a link (as the agent's remove.c). */
-static int lremove_tree(int base, const char *name)
-{
-	DIR *stack[DEPTH_MAX];
-	char names[DEPTH_MAX][NAME_MAX + 1];
-	int depth = 0, fd, r = 0;
-
-	fd = openat(base, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return unlinkat(base, name, 0) < 0 ? -errno : 0;
-	if (!(stack[0] = fdopendir(fd))) {
-		close(fd);
-		return -errno;
-	}
-	str_copy(names[0], sizeof(names[0]), name);
-	depth = 1;
-	while (depth > 0) {
-		int dfd = dirfd(stack[depth - 1]);
-		struct dirent *de;
-
-		errno = 0;
-		de = readdir(stack[depth - 1]);
-		if (!de) {
-			if (errno && r == 0)
-				r = -errno;
-			closedir(stack[--depth]);
-			if (unlinkat(depth > 0 ? dirfd(stack[depth - 1]) : base, names[depth],
-				     AT_REMOVEDIR) < 0 && r == 0)
-				r = -errno;
-			continue;
-		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) {
-			if (unlinkat(dfd, de->d_name, 0) < 0 && r == 0)
-				r = -errno;
-			continue;
-		}
-		if (unlinkat(dfd, de->d_name, 0) == 0)
-			continue;
-		if (depth == DEPTH_MAX) {
-			r = -ELOOP;
-			continue;
-		}
-		fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || !(stack[depth] = fdopendir(fd))) {
-			if (r == 0)
-				r = -errno;
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		str_copy(names[depth], sizeof(names[depth]), de->d_name);
-		depth++;
-	}
-	return r;
-}
-
-static void down_abort(struct tree_down *d)
-{
-	atomic_abort(&d->a);
-	d->in_file = false;
-	fd_close(&d->walkfd);
-	if (d->tmpdir[0]) {
-		/* Nothing of a new tree stays. */
-		fd_close(&d->rootfd);
-		lremove_tree(d->parentfd, d->tmpdir);
-		d->tmpdir[0] = '\0';
-	} else if (d->root_is_dir) {
-		down_dir_attrs(d);
-	}
-	while (d->ndirs > 0)
-		free(d->dirs[--d->ndirs].rel);
-	d->root_is_dir = false;
-}
-
-static int down_root(struct tree_down *d, const struct fs_entry *en)
-{
-	struct timespec times[2] = { ts_of(&en->st.atime), ts_of(&en->st.mtime) };
-	mode_t type = en->st.mode & S_IFMT;
-	char tmp[NAME_MAX + 1];
-	int r;
-
-	d->root_seen = true;
-	if (type == S_IFDIR) {
-		if (d->dest_exists && !d->dest_is_dir)
-			return -ENOTDIR;
-		if (d->dest_exists && (d->flags & FS_F_CREATE_NEW))
-			return -EEXIST;
-		d->root_attr.mode = en->st.mode;
-		d->root_attr.times[0] = times[0];
-		d->root_attr.times[1] = times[1];
-		if (!d->dest_exists) {
-			r = -EEXIST;
-			for (int i = 0; i < 100 && r == -EEXIST; i++) {
-				atomic_tmpname(d->name, tmp);
-				r = mkdirat(d->parentfd, tmp, 0700) < 0 ? -errno : 0;
-			}
-			if (r < 0)
-				return r;
-			str_copy(d->tmpdir, sizeof(d->tmpdir), tmp);
-		}
-		/* The destination was named by the user and may be a link to a
-		 * directory; only what is below it comes from the sandbox. */
-		d->rootfd = openat(d->parentfd, d->dest_exists ? d->name : d->tmpdir,
-				   O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-				   (d->dest_exists ? 0 : O_NOFOLLOW));
-		if (d->rootfd < 0)
-			return -errno;
-		d->root_is_dir = true;
-		return 0;
-	}
-	if (d->dest_exists && d->dest_is_dir)
-		return -EISDIR;
-	if (d->dest_exists && (d->flags & FS_F_CREATE_NEW))
-		return -EEXIST;
-	if (type == S_IFREG) {
-		if ((r = atomic_open(&d->a, d->parentfd, d->name)) < 0)
-			return r;
-		d->direct = false;
-		d->in_file = true;
-		return 0;
-	}
-	if (type != S_IFLNK)
-		return -EINVAL;
-	atomic_tmpname(d->name, tmp);
-	if (symlinkat(en->target, d->parentfd, tmp) < 0)
-		return -errno;
-	r = (d->flags & FS_F_CREATE_NEW) ? atomic_rename_noreplace(d->parentfd, tmp, d->parentfd, d->name) :
-	    renameat(d->parentfd, tmp, d->parentfd, d->name) < 0 ? -errno : 0;
-	if (r < 0) {
-		unlinkat(d->parentfd, tmp, 0);
-		return r;
-	}
-	utimensat(d->parentfd, d->name, times, AT_SYMLINK_NOFOLLOW);
-	return 0;
-}
-
-static int down_child(struct tree_down *d, const struct fs_entry *en)
-{
-	struct timespec times[2] = { ts_of(&en->st.atime), ts_of(&en->st.mtime) };
-	size_t len = strlen(en->path), plen = len;
-	const char *leaf;
-	char tmp[NAME_MAX + 1];
-	struct stat st;
-	int pfd, r;
-
-	if (!d->root_is_dir)
-		return -EPROTO;
-	while (plen > 0 && en->path[plen - 1] != '/')
-		plen--;
-	leaf = en->path + plen;
-	if ((pfd = down_dir(d, en->path, plen ? plen - 1 : 0)) < 0)
-		return pfd;
-	switch (en->st.mode & S_IFMT) {
-	case S_IFDIR:
-		if (mkdirat(pfd, leaf, 0700) < 0) {
-			if (errno != EEXIST)
-				return -errno;
-			if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return -errno;
-			if (!S_ISDIR(st.st_mode))
-				return -EEXIST;
-		}
-		if (d->ndirs == d->cap) {
-			size_t cap = d->cap ? d->cap * 2 : 64;
-			struct dattr *g = realloc(d->dirs, cap * sizeof(*g));
-
-			if (!g)
-				return -ENOMEM;
-			d->dirs = g;
-			d->cap = cap;
-		}
-		if (!(d->dirs[d->ndirs].rel = strdup(en->path)))
-			return -ENOMEM;
-		d->dirs[d->ndirs].mode = en->st.mode;
-		d->dirs[d->ndirs].times[0] = times[0];
-		d->dirs[d->ndirs].times[1] = times[1];
-		d->ndirs++;
-		return 0;
-	case S_IFREG:
-		if (d->tmpdir[0]) {
-			d->a.dirfd = pfd;
-			d->a.tmp[0] = '\0';
-			str_copy(d->a.name, sizeof(d->a.name), leaf);
-			d->a.fd = openat(pfd, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-					 0600);
-			if (d->a.fd < 0)
-				return -errno;
-			d->direct = true;
-		} else {
-			if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-				return -EISDIR;
-			if ((r = atomic_open(&d->a, pfd, leaf)) < 0)
-				return r;
-			d->direct = false;
-		}
-		d->in_file = true;
-		return 0;
-	case S_IFLNK:
-		if (d->tmpdir[0]) {
-			if (symlinkat(en->target, pfd, leaf) < 0)
-				return -errno;
-		} else {
-			atomic_tmpname(leaf, tmp);
-			if (symlinkat(en->target, pfd, tmp) < 0)
-				return -errno;
-			if (renameat(pfd, tmp, pfd, leaf) < 0) {
-				r = -errno;
-				unlinkat(pfd, tmp, 0);
-				return r;
-			}
-		}
-		if (utimensat(pfd, leaf, times, AT_SYMLINK_NOFOLLOW) < 0)
-			return -errno;
-		return 0;
-	default:
-		return -EINVAL;
-	}
+	snprintf(d->where, sizeof(d->where), "%s%s%s", d->local, rel[0] ? "/" : "", rel);
 }
 
 static int down_file_end(struct tree_down *d)
 {
 	struct timespec times[2] = { ts_of(&d->cur->st.atime), ts_of(&d->cur->st.mtime) };
 
-	if (fchmod(d->a.fd, d->cur->st.mode & 07777) < 0 || futimens(d->a.fd, times) < 0)
-		return -errno;
-	d->in_file = false;
 	d->t.bytes += d->b.bytes;
-	if (d->direct) {
-		fd_close(&d->a.fd);
-		return 0;
-	}
-	return atomic_commit(&d->a, !d->root_is_dir && (d->flags & FS_F_CREATE_NEW),
-			     !d->root_is_dir, !d->root_is_dir);
+	return tree_write_file_end(&d->w, d->cur->st.mode, times);
 }
 
 static int down_finish(struct tree_down *d)
 {
-	int r;
+	int r = tree_write_finish(&d->w);
 
-	if ((r = down_dir_attrs(d)) < 0)
-		return r;
-	if (!d->root_is_dir)
-		return 0;
-	str_copy(d->where, sizeof(d->where), d->local);
-	if (syncfs(d->rootfd) < 0)
-		return -errno;
-	if (d->tmpdir[0]) {
-		if ((r = atomic_rename_noreplace(d->parentfd, d->tmpdir, d->parentfd, d->name)) < 0)
-			return r;
-		d->tmpdir[0] = '\0';
-		fsync(d->parentfd);
-	}
-	d->root_is_dir = false;
-	return 0;
+	if (r < 0)
+		set_where(d, d->w.at);
+	return r;
 }
 
 /* One frame of the tree stream: 0 more, 1 done, -errno (err filled). */
@@ -1536,29 +1219,35 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 
 	switch (f->type) {
 	case FT_FS_ENTRY:
-		if (d->in_file)
+		if (d->w.in_file)
 			return fail(err, EPROTO, "the agent sent an entry inside a file");
 		if (proto_fs_entry_decode(f, d->cur, &pe) < 0)
 			return fail(err, pe.code, "bad tree entry from the agent: %s", pe.msg);
-		if (!d->root_seen != !d->cur->path[0])
+		if (!d->w.root_seen != !d->cur->path[0])
 			return fail(err, EPROTO, "the agent's tree does not start with its root");
 		d->t.entries++;
-		snprintf(d->where, sizeof(d->where), "%s%s%s", d->local, d->cur->path[0] ? "/" : "",
-			 d->cur->path);
-		r = d->cur->path[0] ? down_child(d, d->cur) : down_root(d, d->cur);
+		set_where(d, d->cur->path);
+		{
+			const struct fs_entry *en = d->cur;
+			struct timespec times[2] = { ts_of(&en->st.atime), ts_of(&en->st.mtime) };
+
+			r = en->path[0] ? tree_write_child(&d->w, en->path, en->st.mode, en->target,
+							   times) :
+					  tree_write_root(&d->w, en->st.mode, en->target, times);
+		}
 		if (r == -EPROTO || r == -EINVAL)
 			return fail(err, EPROTO, "the agent sent an entry that cannot be written: %s",
 				    d->where);
 		if (r < 0)
 			return fail_path(err, r, d->where);
-		if (d->in_file)
+		if (d->w.in_file)
 			body_start(&d->b, !(d->o && d->o->no_verify));
 		return 0;
 	case FT_FS_DATA:
 	case FT_FS_END:
-		if (!d->in_file)
+		if (!d->w.in_file)
 			return fail(err, EPROTO, "the agent sent file data outside a file");
-		r = body_frame(&d->b, f, d->a.fd, &d->m, d->where, err);
+		r = body_frame(&d->b, f, d->w.a.fd, &d->m, d->where, err);
 		if (r <= 0)
 			return r;
 		if ((r = down_file_end(d)) < 0)
@@ -1567,7 +1256,8 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 	case FT_FS_TREE_END:
 		if (proto_fs_tree_end_decode(f, &t, &pe) < 0)
 			return fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
-		if (d->in_file || !d->root_seen || t.entries != d->t.entries || t.bytes != d->t.bytes)
+		if (d->w.in_file || !d->w.root_seen || t.entries != d->t.entries ||
+		    t.bytes != d->t.bytes)
 			return fail(err, EPROTO, "the tree from the agent ended in the middle");
 		d->t.skipped = t.skipped;
 		if ((r = down_finish(d)) < 0)
@@ -1582,27 +1272,28 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 			 const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err)
 {
 	struct tree_down *d = zalloc64(sizeof(*d));
+	char name[NAME_MAX + 1];
 	struct fs_req r;
-	struct stat st;
 	struct frame f;
-	int rc;
+	int rc, pfd;
 
 	if (!d || !(d->cur = malloc(sizeof(*d->cur)))) {
 		free(d);
 		return fail(err, ENOMEM, "out of memory");
 	}
 	d->o = o;
-	d->flags = flags;
-	d->rootfd = d->walkfd = d->a.fd = -1;
 	d->m.o = o;
+	tree_write_init(&d->w, DOWN_DIRS_MAX, DOWN_NAMES_MAX);
+	d->w.create_new = flags & FS_F_CREATE_NEW;
+	d->w.follow_dest = true;
 	str_copy(d->local, sizeof(d->local), local);
-	if ((d->parentfd = open_parent(local, flags & FS_F_MKDIRS, d->name, err)) < 0) {
-		rc = d->parentfd;
-		goto out_free;
+	if ((pfd = open_parent(local, flags & FS_F_MKDIRS, name, err)) < 0) {
+		rc = pfd;
+		goto out;
 	}
-	if (fstatat(d->parentfd, d->name, &st, 0) == 0) {
-		d->dest_exists = true;
-		d->dest_is_dir = S_ISDIR(st.st_mode);
+	if ((rc = tree_write_open(&d->w, pfd, name)) < 0) {
+		rc = fail_path(err, rc, local);
+		goto out;
 	}
 	req_init(&r, FT_FS_TREE_READ, remote, o);
 	if ((rc = start(addr, &r, &d->c, err)) < 0)
@@ -1624,16 +1315,8 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 		}
 	}
 out:
-	if (rc < 0)
-		down_abort(d);
 	sbx_close(d->c);
-	fd_close(&d->walkfd);
-	fd_close(&d->rootfd);
-	close(d->parentfd);
-	while (d->ndirs > 0)
-		free(d->dirs[--d->ndirs].rel);
-out_free:
-	free(d->dirs);
+	tree_write_free(&d->w);
 	free(d->cur);
 	free(d);
 	return rc;

@@ -81,7 +81,7 @@ GUEST_LIBS=$(guest_libs)
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
 stamp=$( (echo "$MODULES $EGRESS_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
-	cat rootfs/build.sh rootfs/*.c lib/cpio.c lib/cpio.h launcher/tsc.c launcher/tsc.h \
+	cat rootfs/build.sh rootfs/*.c lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c \
 		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-* $GUEST_LIBS \
 		$(for p in $GUEST_PROGRAMS; do echo "${p%%:*}"; done)) | sha256sum)
@@ -105,7 +105,7 @@ if [ ! -e "$B/musl/kernel-headers/linux" ]; then
 		ln -sfn "$d" "$B/musl/kernel-headers/$(basename "$d")"
 	done
 fi
-cc $CFLAGS -o "$B/mkcpio" rootfs/mkcpio.c lib/cpio.c
+cc $CFLAGS -o "$B/mkcpio" rootfs/mkcpio.c lib/cpio.c lib/util.c
 cc $CFLAGS -o "$B/tsc-khz" rootfs/tsc-khz.c launcher/tsc.c
 musl-gcc $MUSL_CFLAGS -o "$W/baseline-init" rootfs/baseline-init.c
 musl-gcc $MUSL_CFLAGS -o "$B/vsock-tool" tests/system/vsock-tool.c

@@ -1,5 +1,5 @@
 /* Unit tests for path handling in the agent's file operations (fs/path.c,
- * fs/atomic.c, fs/remove.c, fs/cred.c): joining and splitting, following
+ * lib/atomic.c, lib/tree.c, fs/cred.c): joining and splitting, following
  * links, making parents, walking a received tree without following links,
  * temporary names, atomic files and tree removal; on real files in a
  * temporary directory. */
@@ -35,7 +35,7 @@ static int teardown(void **state)
 	char where[PATH_MAX];
 	int d = open("/tmp", O_RDONLY | O_DIRECTORY);
 
-	fs_remove_tree(d, dir + strlen("/tmp/"), where, sizeof(where));
+	tree_remove(d, dir + strlen("/tmp/"), where, sizeof(where));
 	close(d);
 	return 0;
 }
@@ -176,25 +176,25 @@ static void test_mkdir_p(void **state)
  * directory is expected is an error, never a way out. */
 static void test_walk(void **state)
 {
-	struct fs_walk w;
+	struct tree_walk w;
 	int root, fd, fd2;
 
 	assert_int_equal(fs_mkdir_p(at("t/a/b/c"), 0755), 0);
 	assert_int_equal(symlink("/etc", at("t/a/escape")), 0);
 	root = open(at("t"), O_RDONLY | O_DIRECTORY);
 	assert_true(root >= 0);
-	fs_walk_init(&w, root);
-	assert_int_equal(fs_walk_dir(&w, "", 0), root);
-	fd = fs_walk_dir(&w, "a/b", 3);
+	tree_walk_init(&w, root);
+	assert_int_equal(tree_walk_dir(&w, "", 0), root);
+	fd = tree_walk_dir(&w, "a/b", 3);
 	assert_true(fd >= 0);
-	assert_int_equal(fs_walk_dir(&w, "a/b/zzz", 3), fd); /* cached */
-	fd2 = fs_walk_dir(&w, "a/b/c", 5);                  /* one level down */
+	assert_int_equal(tree_walk_dir(&w, "a/b/zzz", 3), fd); /* cached */
+	fd2 = tree_walk_dir(&w, "a/b/c", 5);                  /* one level down */
 	assert_true(fd2 >= 0);
 	assert_int_equal(faccessat(fd2, ".", F_OK, 0), 0);
-	assert_int_equal(fs_walk_dir(&w, "a/escape", 8), -ENOTDIR);
-	assert_int_equal(fs_walk_dir(&w, "a/escape/x", 8), -ENOTDIR);
-	assert_int_equal(fs_walk_dir(&w, "a/missing", 9), -ENOENT);
-	fs_walk_close(&w);
+	assert_int_equal(tree_walk_dir(&w, "a/escape", 8), -ENOTDIR);
+	assert_int_equal(tree_walk_dir(&w, "a/escape/x", 8), -ENOTDIR);
+	assert_int_equal(tree_walk_dir(&w, "a/missing", 9), -ENOENT);
+	tree_walk_close(&w);
 	close(root);
 }
 
@@ -279,11 +279,11 @@ static void test_remove_tree(void **state)
 	assert_int_equal(symlink(at("outside"), at("rm/x/link")), 0);
 	assert_int_equal(chmod(at("rm/x/y"), 0555), 0); /* read-only: root removes anyway */
 	d = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(fs_remove_tree(d, "rm", where, sizeof(where)), 0);
+	assert_int_equal(tree_remove(d, "rm", where, sizeof(where)), 0);
 	assert_int_equal(access(at("rm"), F_OK), -1);
 	assert_int_equal(access(at("outside/precious"), F_OK), 0);
 	/* a missing one names itself */
-	assert_int_equal(fs_remove_tree(d, "rm", where, sizeof(where)), -ENOENT);
+	assert_int_equal(tree_remove(d, "rm", where, sizeof(where)), -ENOENT);
 	assert_string_equal(where, "rm");
 	close(d);
 }
