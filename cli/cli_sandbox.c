@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
+#include "launcher/image.h"
 #include "launcher/sandbox.h"
 #include "lib/util.h"
 
@@ -31,6 +32,11 @@ static const char create_opts_help[] =
 	"  -e, --env K=V         environment of every command in the sandbox\n"
 	"  -L, --label K=V       a label (at most 64; key 1-63 of [A-Za-z0-9_.-],\n"
 	"                        value up to 255 bytes)\n"
+	"      --image NAME      what the sandbox boots: \"minimal\" (busybox in the\n"
+	"                        initramfs, no disk; the default), \"debian\" (make\n"
+	"                        image), or an image of `sbx image ls`\n"
+	"      --disk SIZE       the writable disk of an image other than minimal\n"
+	"                        (default 10G, sparse; 64M to 1T)\n"
 	"  -n, --name ID         the sandbox id (default: sbx-XXXXXXXX)\n"
 	"      --cpus N          virtual CPUs (default 1)\n"
 	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
@@ -54,7 +60,7 @@ struct create_args {
 };
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
-       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE };
+       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -62,6 +68,8 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "env", required_argument, NULL, 'e' },                        \
 	{ "label", required_argument, NULL, 'L' },                      \
 	{ "name", required_argument, NULL, 'n' },                       \
+	{ "image", required_argument, NULL, OPT_IMAGE },                \
+	{ "disk", required_argument, NULL, OPT_DISK },                  \
 	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
 	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
@@ -135,6 +143,15 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case 'n':
 		a->o.name = optarg;
+		return 0;
+	case OPT_IMAGE:
+		a->o.image = optarg;
+		return 0;
+	case OPT_DISK:
+		if (image_parse_size(optarg, &a->o.disk_bytes, &err) < 0) {
+			cli_error("--disk %s: %s", optarg, err.msg);
+			return 2;
+		}
 		return 0;
 	case OPT_ALLOW_NET:
 		if (a->nallow > ALLOW_RULES_MAX) {

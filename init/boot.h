@@ -5,8 +5,6 @@
 #ifndef SBX_BOOT_H
 #define SBX_BOOT_H
 
-#define BOOT_MODULES_LIST "/etc/sbx/modules"
-
 void boot_mounts(void);
 /* Makes fds 0-2 valid (the console, else /dev/null). */
 void boot_stdio(void);

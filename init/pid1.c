@@ -29,6 +29,7 @@
 
 #include "init/boot.h"
 #include "init/hold.h"
+#include "init/root.h"
 #include "init/watchdog.h"
 #include "lib/config.h"
 #include "lib/ctl.h"
@@ -72,7 +73,7 @@ static void usage(FILE *out)
 		"       sbx-init --listen ADDR [--config FILE] [--state DIR]\n"
 		"\n"
 		"The sbx agent. As a VM's PID 1 it mounts the basic file systems, loads\n"
-		"the modules listed in " BOOT_MODULES_LIST ", reads " CONFIG_PATH " and\n"
+		"the modules listed in " KMOD_BOOT_LIST ", reads " CONFIG_PATH " and\n"
 		"the sbx.* keys of the kernel command line, and serves the sbx protocol\n"
 		"on vsock port 1024 (the `port` key).\n"
 		"\n"
@@ -560,7 +561,7 @@ int init_main(int argc, char **argv)
 	if (st.vm) {
 		uint64_t t = time_boot_ns();
 
-		kmod_load_list(BOOT_MODULES_LIST);
+		kmod_load_list(KMOD_BOOT_LIST);
 		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();
@@ -581,6 +582,13 @@ int init_main(int argc, char **argv)
 			close(fd);
 		prctl(PR_SET_DUMPABLE, 0);
 		hide_config();
+		/* Leaving the initramfs: what the server would load from it
+		 * later must be loaded now. */
+		if (st.cfg.egress && st.cfg.nroot_lower)
+			kmod_load_list(KMOD_EGRESS_LIST);
+		if (root_switch(&st.cfg) < 0)
+			shutdown_now("the root file system cannot be mounted (see above)");
+		root_mount_volumes(&st.cfg);
 	}
 	reap_set_orphan(on_orphan);
 

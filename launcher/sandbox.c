@@ -3,6 +3,7 @@
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "launcher/sandbox.h"
 #include "gateway/gateway.h"
+#include "launcher/image.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
 
@@ -97,6 +98,24 @@ range:
 static void path_in(char *out, size_t n, const struct sandbox *sb, const char *name)
 {
 	snprintf(out, n, "%s/%s", sb->dir, name);
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int mkdir_parents(const char *path)
+{
+	char p[PATH_MAX];
+
+	if (str_copy(p, sizeof(p), path) < 0)
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
 static int remove_dir(const char *dir)
@@ -293,8 +312,7 @@ static pid_t start_qemu(char *const argv[], const char *log, const struct sandbo
 	return qemu;
 }
 
-/* Finds a file next to the sbx binary (build/ in a checkout). */
-static void next_to_self(const char *name, char *out, size_t n)
+void sandbox_find_file(const char *name, char *out, size_t n)
 {
 	char self[PATH_MAX];
 	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -397,8 +415,35 @@ static int check_labels(const char *const *labels, struct sandbox *sb, struct sb
 	return 0;
 }
 
+/* The serial numbers of a sandbox's disks, as QEMU gives them to the
+ * guest and the configuration names them (init/root.c). */
+#define DISK_SERIAL_BASE "sbx-base"
+#define DISK_SERIAL_LAYER "sbx-layer%u"
+#define DISK_SERIAL_RW "sbx-rw"
+
+/* The configuration keys of an image on disks: its layers, newest first,
+ * the base last, and the writable disk on top; its default user. */
+static void write_image_config(FILE *f, const struct image *im)
+{
+	char lower[256] = "", serial[32];
+
+	if (!im->base[0])
+		return;
+	for (unsigned i = 0; i < im->nlayers; i++) {
+		snprintf(serial, sizeof(serial), DISK_SERIAL_LAYER, i);
+		snprintf(lower + strlen(lower), sizeof(lower) - strlen(lower), "%s,", serial);
+	}
+	snprintf(lower + strlen(lower), sizeof(lower) - strlen(lower), "%s", DISK_SERIAL_BASE);
+	kv_write(f, "root.lower", lower);
+	kv_write(f, "root.upper", DISK_SERIAL_RW);
+	kv_write(f, "user", im->user);
+	if (im->workdir[0])
+		kv_write(f, "workdir", im->workdir);
+}
+
 static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
-			uint32_t ready_port, char **text, size_t *len, struct sbx_error *err)
+			const struct image *im, uint32_t ready_port, char **text, size_t *len,
+			struct sbx_error *err)
 {
 	FILE *f = open_memstream(text, len);
 	char key[300], num[32];
@@ -407,6 +452,7 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 		return sbx_fail(err, errno, "out of memory");
 	fprintf(f, "# written by sbx create\n");
 	kv_write(f, "hostname", sb->id);
+	write_image_config(f, im);
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)o->lifetime_s);
 	kv_write(f, "lifetime", o->session ? "session" : num);
 	if (o->session_grace_s) {
@@ -499,6 +545,9 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	kv_write(f, "id", sb->id);
 	kv_write(f, "addr", sb->addr);
 	kv_write(f, "accel", sb->accel);
+	kv_write(f, "image", sb->image);
+	if (sb->disk[0])
+		kv_write(f, "disk", sb->disk);
 	PUT("created", "%llu", (unsigned long long)sb->created);
 	PUT("memory_mib", "%llu", (unsigned long long)sb->memory_mib);
 	PUT("lifetime_s", "%llu", (unsigned long long)sb->lifetime_s);
@@ -546,6 +595,10 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		str_copy(sb->addr, sizeof(sb->addr), value);
 	else if (!strcmp(key, "accel"))
 		str_copy(sb->accel, sizeof(sb->accel), value);
+	else if (!strcmp(key, "image"))
+		str_copy(sb->image, sizeof(sb->image), value);
+	else if (!strcmp(key, "disk"))
+		str_copy(sb->disk, sizeof(sb->disk), value);
 	else if (!strcmp(key, "created"))
 		sb->created = v;
 	else if (!strcmp(key, "memory_mib"))
@@ -668,6 +721,8 @@ static void cleanup(struct sandbox *sb)
 			wait_gone(sb->vsockd_pid, sb->dir, 1000);
 		}
 	}
+	if (sb->disk[0])
+		unlink(sb->disk);
 	remove_dir(sb->dir);
 }
 
@@ -749,12 +804,57 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
 	return -EIO;
 }
 
+/* The disks of an image: its read-only layers and base, shared by every
+ * sandbox that boots it (QEMU opens them read-only), and this sandbox's
+ * own writable disk in the data directory (not the state directory,
+ * which may be in RAM). Fills drives with QEMU's -drive/-device pairs. */
+static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const struct image *im,
+		      char drives[][2][PATH_MAX + 96], unsigned *n, struct sbx_error *err)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	for (unsigned i = 0; i <= im->nlayers; i++) {
+		char serial[32];
+		const char *file = i < im->nlayers ? im->layers[i] : im->base;
+
+		if (i < im->nlayers)
+			snprintf(serial, sizeof(serial), DISK_SERIAL_LAYER, i);
+		else
+			snprintf(serial, sizeof(serial), "%s", DISK_SERIAL_BASE);
+		snprintf(drives[*n][0], sizeof(drives[0][0]),
+			 "file=%s,if=none,id=ro%u,format=raw,readonly=on", file, i);
+		snprintf(drives[*n][1], sizeof(drives[0][1]),
+			 "virtio-blk-device,drive=ro%u,serial=%s", i, serial);
+		(*n)++;
+	}
+	snprintf(dir, sizeof(dir), "%s/disks", image_data_dir());
+	if ((r = mkdir_parents(dir)) < 0)
+		return sbx_fail(err, -r, "cannot create %s: %s", dir, strerror(-r));
+	snprintf(sb->disk, sizeof(sb->disk), "%s/%s.ext4", dir, sb->id);
+	unlink(sb->disk); /* a leftover of a sandbox of that name that died */
+	r = image_disk_create(sb->disk, o->disk_bytes ? o->disk_bytes : IMAGE_DEFAULT_DISK, err);
+	if (r < 0) {
+		sb->disk[0] = '\0';
+		return r;
+	}
+	snprintf(drives[*n][0], sizeof(drives[0][0]),
+		 "file=%s,if=none,id=rw,format=raw,discard=unmap", sb->disk);
+	snprintf(drives[*n][1], sizeof(drives[0][1]), "virtio-blk-device,drive=rw,serial=%s",
+		 DISK_SERIAL_RW);
+	(*n)++;
+	return 0;
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
 	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
 	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80], cidarg[16];
+	char drives[IMAGE_LAYERS_MAX + 2][2][PATH_MAX + 96];
+	unsigned ndrives = 0;
+	struct image im;
 	char *config = NULL;
 	size_t config_len = 0;
 	unsigned long khz = 0;
@@ -799,18 +899,20 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	else if (getenv("SBX_KERNEL"))
 		str_copy(kernel, sizeof(kernel), getenv("SBX_KERNEL"));
 	else
-		next_to_self("vmlinuz", kernel, sizeof(kernel));
+		sandbox_find_file("vmlinuz", kernel, sizeof(kernel));
 	if (o->initrd)
 		str_copy(initrd, sizeof(initrd), o->initrd);
 	else if (getenv("SBX_INITRD"))
 		str_copy(initrd, sizeof(initrd), getenv("SBX_INITRD"));
 	else
-		next_to_self("initramfs.cpio.gz", initrd, sizeof(initrd));
+		sandbox_find_file("initramfs.cpio.gz", initrd, sizeof(initrd));
 	if (access(kernel, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
-	next_to_self("sbx-vsockd", vsockd, sizeof(vsockd));
+	sandbox_find_file("sbx-vsockd", vsockd, sizeof(vsockd));
+	if ((r = image_find(o->image ? o->image : IMAGE_MINIMAL, &im, err)) < 0)
+		return r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
 		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
@@ -836,14 +938,17 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
 	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
 
+	str_copy(sb->image, sizeof(sb->image), im.name);
 	if ((r = token_new(sb, err)) < 0)
+		goto fail_dir;
+	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
 		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
 		goto fail_dir;
 	}
-	if ((r = write_config(o, sb, ready_port, &config, &config_len, err)) < 0 ||
+	if ((r = write_config(o, sb, &im, ready_port, &config, &config_len, err)) < 0 ||
 	    (r = make_initrd(initrd, img, config, config_len, err)) < 0)
 		goto fail_dir;
 
@@ -898,7 +1003,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	snprintf(cpus, sizeof(cpus), "%u", sb->cpus);
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	{
-		char *qargv[40];
+		char *qargv[48 + 4 * (IMAGE_LAYERS_MAX + 2)];
 		int n = 0;
 
 		/* The state directory appears in QEMU's command line (-serial,
@@ -939,6 +1044,12 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		qargv[n++] = img;
 		qargv[n++] = "-append";
 		qargv[n++] = append;
+		for (unsigned i = 0; i < ndrives; i++) {
+			qargv[n++] = "-drive";
+			qargv[n++] = drives[i][0];
+			qargv[n++] = "-device";
+			qargv[n++] = drives[i][1];
+		}
 		qargv[n] = NULL;
 		t0 = time_mono_ns();
 		sb->qemu_pid = start_qemu(qargv, qlog, sb);
@@ -1029,6 +1140,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		cleanup(sb);
 	goto out;
 fail_dir:
+	if (sb->disk[0])
+		unlink(sb->disk);
 	remove_dir(sb->dir);
 out:
 	if (rfd >= 0) {

@@ -39,6 +39,8 @@ struct sandbox_opts {
 	const sigset_t *cancel_mask;  /* a pending one of these aborts the boot */
 	const char *const *allow_net; /* egress allow list (gateway/allow.h), NULL-terminated */
 	const char *const *resolve;   /* test-only NAME=ADDR for the gateway */
+	const char *image;            /* launcher/image.h; NULL: "minimal" */
+	uint64_t disk_bytes;          /* the writable disk's size; 0: 10 GiB */
 };
 
 struct sandbox_label {
@@ -65,6 +67,8 @@ struct sandbox {
 	unsigned nlabels;
 	pid_t gateway_pid;            /* the egress gateway, 0: no egress */
 	char allow_net[8192];         /* canonical allow-list patterns, one per line */
+	char image[64];               /* the image it booted */
+	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */
 };
 
 /* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
@@ -78,6 +82,9 @@ int sandbox_ssh_dir(char *dir, size_t len, struct sbx_error *err);
 /* Parses "1024", "768MiB", "2GiB" (also M, MB, G, GB) into MiB and checks
  * the allowed range; err says why not. */
 int sandbox_parse_memory(const char *s, uint64_t *mib, struct sbx_error *err);
+
+/* A file next to the sbx binary (build/ in a checkout), else `name`. */
+void sandbox_find_file(const char *name, char *out, size_t n);
 
 /* Boots a sandbox and waits until its agent is ready. On failure nothing
  * is left running or on disk, and err holds the reason (with the tail of

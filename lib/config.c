@@ -126,6 +126,19 @@ static bool hostname_ok(const char *s)
 	return true;
 }
 
+/* A virtio disk's serial, as the launcher names its disks. */
+static bool serial_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CONFIG_SERIAL_MAX)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '-')
+			return false;
+	return true;
+}
+
 static int fail(char *err, size_t n, int code, const char *fmt, const char *key, const char *val)
 {
 	snprintf(err, n, fmt, key, val);
@@ -211,6 +224,53 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 			return fail(err, n, EINVAL, "%s: '%s' is not a port number (1-4294967294)",
 				    key, value);
 		c->egress_port = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "root.lower") == 0) {
+		char list[CONFIG_LAYERS_MAX * (CONFIG_SERIAL_MAX + 1)], *save, *one;
+		size_t k = 0;
+
+		if (str_copy(list, sizeof(list), value) < 0)
+			return fail(err, n, E2BIG, "%s: at most 8 layers%s", key, "");
+		for (one = strtok_r(list, ",", &save); one; one = strtok_r(NULL, ",", &save)) {
+			if (!serial_ok(one))
+				return fail(err, n, EINVAL,
+					    "%s: '%s' is not a disk serial (1-20 of a-z, 0-9, '-')",
+					    key, one);
+			if (k == CONFIG_LAYERS_MAX)
+				return fail(err, n, E2BIG, "%s: at most 8 layers%s", key, "");
+			str_copy(c->root_lower[k++], sizeof(c->root_lower[0]), one);
+		}
+		c->nroot_lower = k;
+		return 0;
+	}
+	if (strcmp(key, "root.upper") == 0) {
+		if (!serial_ok(value))
+			return fail(err, n, EINVAL,
+				    "%s: '%s' is not a disk serial (1-20 of a-z, 0-9, '-')", key, value);
+		str_copy(c->root_upper, sizeof(c->root_upper), value);
+		return 0;
+	}
+	if (str_starts_with(key, "volume.")) {
+		struct config_volume *vol = &c->volumes[c->nvolumes];
+
+		for (size_t i = 0; i < c->nvolumes; i++)
+			if (strcmp(c->volumes[i].serial, key + 7) == 0)
+				vol = &c->volumes[i]; /* set again: the later path wins */
+		if (!serial_ok(key + 7))
+			return fail(err, n, EINVAL,
+				    "%s: '%s' is not a disk serial (1-20 of a-z, 0-9, '-')", key, key + 7);
+		if (value[0] != '/' || strlen(value) >= sizeof(vol->path) || strstr(value, "/../") ||
+		    strcmp(value, "/") == 0)
+			return fail(err, n, EINVAL, "%s: '%s' is not an absolute path under /", key,
+				    value);
+		if (vol == &c->volumes[c->nvolumes]) {
+			if (c->nvolumes == CONFIG_VOLUMES_MAX)
+				return fail(err, n, E2BIG, "%s: at most 8 volumes%s", key, "");
+			c->nvolumes++;
+		}
+		str_copy(vol->serial, sizeof(vol->serial), key + 7);
+		str_copy(vol->path, sizeof(vol->path), value);
 		return 0;
 	}
 	if (strcmp(key, "pids_max") == 0) {

@@ -16,6 +16,10 @@
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_VALUE_MAX 65536
 #define CONFIG_ENV_MAX 4096 /* entries */
+#define CONFIG_SERIAL_MAX 20 /* a virtio disk's serial number */
+#define CONFIG_LAYERS_MAX 8
+#define CONFIG_VOLUMES_MAX 8
+#define CONFIG_VOLUME_PATH_MAX 256
 
 struct config {
 	char hostname[CONFIG_HOSTNAME_MAX + 1];
@@ -37,6 +41,17 @@ struct config {
 	uint64_t pids_max;             /* workloads' pids.max (0: no limit) */
 	bool egress;                   /* outbound TCP through the host's gateway */
 	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */
+	/* A root on disks (init/root.c): the read-only layers' serials, top
+	 * first (the image last), and the writable layer's; none: the
+	 * initramfs is the root. */
+	char root_lower[CONFIG_LAYERS_MAX][CONFIG_SERIAL_MAX + 1];
+	size_t nroot_lower;
+	char root_upper[CONFIG_SERIAL_MAX + 1];
+	struct config_volume {
+		char serial[CONFIG_SERIAL_MAX + 1];
+		char path[CONFIG_VOLUME_PATH_MAX];
+	} volumes[CONFIG_VOLUMES_MAX];
+	size_t nvolumes;
 };
 
 #define CONFIG_PIDS_MAX 4096

@@ -9,4 +9,12 @@
  * (-ENOENT silently). */
 int kmod_load_list(const char *list);
 
+/* The lists the image carries (rootfs/build.sh): the modules PID 1 loads
+ * at boot, and those the egress path needs, loaded only when egress is on
+ * (by the server; by PID 1 before it leaves the initramfs for a disk). */
+#define KMOD_BOOT_LIST "/etc/sbx/modules"
+#define KMOD_EGRESS_LIST "/etc/sbx/modules.egress"
+/* Loaded by PID 1 for a sandbox with disks (init/root.c). */
+#define KMOD_DISK_LIST "/etc/sbx/modules.disk"
+
 #endif

@@ -306,8 +306,8 @@ void egress_start(const struct config *c, bool in_vm)
 	if (in_vm) {
 		gateway = (struct addr){ .kind = ADDR_VSOCK, .cid = VMADDR_CID_HOST,
 					 .port = c->egress_port };
-		if (access(EGRESS_MODULES, F_OK) == 0)
-			kmod_load_list(EGRESS_MODULES);
+		if (access(KMOD_EGRESS_LIST, F_OK) == 0)
+			kmod_load_list(KMOD_EGRESS_LIST);
 	} else if (addr_parse(dev, &gateway, err, sizeof(err)) < 0 || gateway.kind != ADDR_UNIX) {
 		log_warn(0, "egress: SBX_EGRESS_GATEWAY=%s: expected unix:PATH", dev);
 		return;

@@ -17,7 +17,6 @@
 #define EGRESS_ROUTE_TABLE 99
 #define EGRESS_RULE_PREF 100
 #define EGRESS_MAX 1024                /* proxied connections at once */
-#define EGRESS_MODULES "/etc/sbx/modules.egress"
 #define EGRESS_RESOLV_CONF "/etc/resolv.conf"
 
 /* Sets everything up when the configuration turns egress on: in a VM, or

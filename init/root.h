@@ -1,0 +1,19 @@
+/* A root file system on disks for PID 1 (init/root.c): the image's
+ * read-only layers under an overlay with the sandbox's writable disk on
+ * top, and the volumes. */
+#ifndef SBX_ROOT_H
+#define SBX_ROOT_H
+
+#include "lib/config.h"
+
+/* When the configuration names disks (root.lower, root.upper): mounts
+ * them, empties the initramfs and makes the overlay the root, moving
+ * /dev, /proc, /sys and /run along. 0 (also when there are no disks), or
+ * -errno: the sandbox cannot run its image, and PID 1 powers off. */
+int root_switch(const struct config *c);
+
+/* Mounts every volume (volume.SERIAL = PATH) on its path, after the
+ * switch. 0, or the first -errno (the others are still mounted). */
+int root_mount_volumes(const struct config *c);
+
+#endif
