@@ -37,6 +37,8 @@ static const char create_opts_help[] =
 	"                        image), or an image of `sbx image ls`\n"
 	"      --disk SIZE       the writable disk of an image other than minimal\n"
 	"                        (default 10G, sparse; 64M to 1T)\n"
+	"      --volume NAME:DIR mount volume NAME (sbx volume create) at DIR\n"
+	"                        (repeatable, at most 8)\n"
 	"  -n, --name ID         the sandbox id (default: sbx-XXXXXXXX)\n"
 	"      --cpus N          virtual CPUs (default 1)\n"
 	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
@@ -57,10 +59,12 @@ struct create_args {
 	const char *allow[ALLOW_RULES_MAX + 2];
 	const char *resolve[GATEWAY_RESOLVE_MAX + 2];
 	size_t nallow, nresolve;
+	const char *volumes[SANDBOX_VOLUMES_MAX + 2];
+	size_t nvolumes;
 };
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
-       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE };
+       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -70,6 +74,7 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "name", required_argument, NULL, 'n' },                       \
 	{ "image", required_argument, NULL, OPT_IMAGE },                \
 	{ "disk", required_argument, NULL, OPT_DISK },                  \
+	{ "volume", required_argument, NULL, OPT_VOLUME },              \
 	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
 	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
@@ -88,6 +93,7 @@ static int create_args_init(struct create_args *a)
 	a->o.labels = a->labels;
 	a->o.allow_net = a->allow;
 	a->o.resolve = a->resolve;
+	a->o.volumes = a->volumes;
 	return 0;
 }
 
@@ -146,6 +152,13 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case OPT_IMAGE:
 		a->o.image = optarg;
+		return 0;
+	case OPT_VOLUME:
+		if (a->nvolumes > SANDBOX_VOLUMES_MAX) {
+			cli_error("too many --volume options (at most %d)", SANDBOX_VOLUMES_MAX);
+			return 2;
+		}
+		a->volumes[a->nvolumes++] = optarg;
 		return 0;
 	case OPT_DISK:
 		if (image_parse_size(optarg, &a->o.disk_bytes, &err) < 0) {

@@ -4,6 +4,7 @@
 #include "launcher/sandbox.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -164,12 +165,62 @@ bad:
 	return sbx_fail(err, EINVAL, "'%s' is not a size (10G, 512M, 2GiB, 1T)", s);
 }
 
+int image_tool_run(char *const argv[], int out_fd, char *out, size_t n)
+{
+	char text[1024], sink[4096];
+	int status, p[2];
+	ssize_t len, got = 0;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 127;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return 127;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(out_fd >= 0 ? out_fd : p[1], 1);
+		dup2(p[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	/* Keep the first lines; read the rest away so the tool never blocks. */
+	for (;;) {
+		bool keep = got < (ssize_t)sizeof(text) - 1;
+
+		len = read(p[0], keep ? text + got : sink,
+			   keep ? sizeof(text) - 1 - (size_t)got : sizeof(sink));
+		if (len <= 0)
+			break;
+		if (keep)
+			got += len;
+	}
+	close(p[0]);
+	text[got] = '\0';
+	snprintf(out, n, "%.*s", (int)strcspn(text, "\n"), text);
+	if (waitpid(pid, &status, 0) != pid)
+		return 127;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int image_disk_create(const char *path, uint64_t bytes, struct sbx_error *err)
 {
-	char size[32], tail[512] = "";
-	int fd, status, p[2];
-	pid_t pid;
-	ssize_t n;
+	char size[32], why[512];
+	/* Lazy inode tables and journal: the file stays sparse and the
+	 * format takes milliseconds; the guest fills them in. */
+	char *argv[] = { "mkfs.ext4", "-q", "-F", "-E",
+			 "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0",
+			 "-L", "sbx-disk", (char *)path, size, NULL };
+	int fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -183,42 +234,10 @@ int image_disk_create(const char *path, uint64_t bytes, struct sbx_error *err)
 	}
 	close(fd);
 	snprintf(size, sizeof(size), "%lluk", (unsigned long long)(bytes >> 10));
-	if (pipe2(p, O_CLOEXEC) < 0)
-		goto fail_errno;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		goto fail_errno;
-	}
-	if (pid == 0) {
-		/* Lazy inode tables and journal: the file stays sparse and
-		 * the format takes milliseconds; the guest fills them in. */
-		char *argv[] = { "mkfs.ext4", "-q", "-F", "-E",
-				 "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0",
-				 "-L", "sbx-rw", (char *)path, size, NULL };
-
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		execvp(argv[0], argv);
-		dprintf(2, "cannot execute mkfs.ext4: %s (install e2fsprogs)\n", strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	n = read(p[0], tail, sizeof(tail) - 1);
-	tail[n > 0 ? n : 0] = '\0';
-	tail[strcspn(tail, "\n")] = '\0';
-	close(p[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (image_tool_run(argv, -1, why, sizeof(why)) != 0) {
 		unlink(path);
-		return sbx_fail(err, EIO, "mkfs.ext4 %s failed%s%s", path, tail[0] ? ": " : "", tail);
+		return sbx_fail(err, EIO, "mkfs.ext4 %s failed%s%s (e2fsprogs)", path,
+				why[0] ? ": " : "", why);
 	}
 	return 0;
-fail_errno:
-	{
-		int e = errno;
-
-		unlink(path);
-		return sbx_fail(err, e, "cannot format %s: %s", path, strerror(e));
-	}
 }

@@ -40,6 +40,11 @@ int image_find(const char *name, struct image *im, struct sbx_error *err);
  * made by mkfs.ext4 (e2fsprogs). Nothing is left at path on failure. */
 int image_disk_create(const char *path, uint64_t bytes, struct sbx_error *err);
 
+/* Runs a tool (argv[0] from PATH) with its standard output on out_fd (-1:
+ * kept with its standard error); the first line it printed goes to `out`
+ * for error messages. Returns its exit status, 127 when it could not run. */
+int image_tool_run(char *const argv[], int out_fd, char *out, size_t n);
+
 /* Parses a disk size: "10G", "512M", "2GiB", "1T", or bytes. */
 int image_parse_size(const char *s, uint64_t *bytes, struct sbx_error *err);
 

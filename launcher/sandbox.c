@@ -4,6 +4,7 @@
 #include "launcher/sandbox.h"
 #include "gateway/gateway.h"
 #include "launcher/image.h"
+#include "launcher/store.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
 
@@ -420,6 +421,7 @@ static int check_labels(const char *const *labels, struct sandbox *sb, struct sb
 #define DISK_SERIAL_BASE "sbx-base"
 #define DISK_SERIAL_LAYER "sbx-layer%u"
 #define DISK_SERIAL_RW "sbx-rw"
+#define DISK_SERIAL_VOLUME "sbx-vol%u"
 
 /* The configuration keys of an image on disks: its layers, newest first,
  * the base last, and the writable disk on top; its default user. */
@@ -453,6 +455,12 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	fprintf(f, "# written by sbx create\n");
 	kv_write(f, "hostname", sb->id);
 	write_image_config(f, im);
+	for (unsigned i = 0; i < sb->nvolumes; i++) {
+		const char *colon = strchr(o->volumes[i], ':');
+
+		snprintf(key, sizeof(key), "volume." DISK_SERIAL_VOLUME, i);
+		kv_write(f, key, colon + 1);
+	}
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)o->lifetime_s);
 	kv_write(f, "lifetime", o->session ? "session" : num);
 	if (o->session_grace_s) {
@@ -548,6 +556,8 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	kv_write(f, "image", sb->image);
 	if (sb->disk[0])
 		kv_write(f, "disk", sb->disk);
+	for (unsigned i = 0; i < sb->nvolumes; i++)
+		kv_write(f, "volume", sb->volumes[i]);
 	PUT("created", "%llu", (unsigned long long)sb->created);
 	PUT("memory_mib", "%llu", (unsigned long long)sb->memory_mib);
 	PUT("lifetime_s", "%llu", (unsigned long long)sb->lifetime_s);
@@ -599,6 +609,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		str_copy(sb->image, sizeof(sb->image), value);
 	else if (!strcmp(key, "disk"))
 		str_copy(sb->disk, sizeof(sb->disk), value);
+	else if (!strcmp(key, "volume") && sb->nvolumes < SANDBOX_VOLUMES_MAX)
+		str_copy(sb->volumes[sb->nvolumes++], sizeof(sb->volumes[0]), value);
 	else if (!strcmp(key, "created"))
 		sb->created = v;
 	else if (!strcmp(key, "memory_mib"))
@@ -846,13 +858,45 @@ static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const st
 	return 0;
 }
 
+/* The volumes asked for (NAME:/PATH): each free, each a disk. */
+static int take_volumes(const struct sandbox_opts *o, struct sandbox *sb,
+			char drives[][2][PATH_MAX + 96], unsigned *n, struct sbx_error *err)
+{
+	for (size_t i = 0; o->volumes && o->volumes[i]; i++) {
+		const char *spec = o->volumes[i], *colon = strchr(spec, ':');
+		char name[64], path[PATH_MAX];
+		int r;
+
+		if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(name) ||
+		    colon[1] != '/' || !colon[2])
+			return sbx_fail(err, EINVAL, "--volume %s: expected NAME:/PATH (a path other "
+					"than /)", spec);
+		if (sb->nvolumes == SANDBOX_VOLUMES_MAX)
+			return sbx_fail(err, E2BIG, "at most %d volumes", SANDBOX_VOLUMES_MAX);
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - spec), spec);
+		for (unsigned j = 0; j < sb->nvolumes; j++)
+			if (!strcmp(sb->volumes[j], name))
+				return sbx_fail(err, EINVAL, "--volume %s: volume %s named twice", spec,
+						name);
+		if ((r = store_volume_take(name, path, sizeof(path), err)) < 0)
+			return r;
+		snprintf(drives[*n][0], sizeof(drives[0][0]),
+			 "file=%s,if=none,id=vol%u,format=raw,discard=unmap", path, sb->nvolumes);
+		snprintf(drives[*n][1], sizeof(drives[0][1]), "virtio-blk-device,drive=vol%u,serial="
+			 DISK_SERIAL_VOLUME, sb->nvolumes, sb->nvolumes);
+		(*n)++;
+		str_copy(sb->volumes[sb->nvolumes++], sizeof(sb->volumes[0]), name);
+	}
+	return 0;
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
 	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
 	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80], cidarg[16];
-	char drives[IMAGE_LAYERS_MAX + 2][2][PATH_MAX + 96];
+	char drives[IMAGE_LAYERS_MAX + 2 + SANDBOX_VOLUMES_MAX][2][PATH_MAX + 96];
 	unsigned ndrives = 0;
 	struct image im;
 	char *config = NULL;
@@ -943,6 +987,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		goto fail_dir;
 	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
 		goto fail_dir;
+	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
+		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
 		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
@@ -1003,7 +1049,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	snprintf(cpus, sizeof(cpus), "%u", sb->cpus);
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	{
-		char *qargv[48 + 4 * (IMAGE_LAYERS_MAX + 2)];
+		char *qargv[48 + 4 * (IMAGE_LAYERS_MAX + 2 + SANDBOX_VOLUMES_MAX)];
 		int n = 0;
 
 		/* The state directory appears in QEMU's command line (-serial,

@@ -22,6 +22,7 @@
 #define SANDBOX_LABELS_MAX 64
 #define SANDBOX_LABEL_KEY_MAX 63
 #define SANDBOX_LABEL_VALUE_MAX 255
+#define SANDBOX_VOLUMES_MAX 8
 
 struct sandbox_opts {
 	const char *name;             /* NULL: a generated id */
@@ -40,6 +41,7 @@ struct sandbox_opts {
 	const char *const *allow_net; /* egress allow list (gateway/allow.h), NULL-terminated */
 	const char *const *resolve;   /* test-only NAME=ADDR for the gateway */
 	const char *image;            /* launcher/image.h; NULL: "minimal" */
+	const char *const *volumes;   /* NAME:/PATH, NULL-terminated or NULL */
 	uint64_t disk_bytes;          /* the writable disk's size; 0: 10 GiB */
 };
 
@@ -69,6 +71,8 @@ struct sandbox {
 	char allow_net[8192];         /* canonical allow-list patterns, one per line */
 	char image[64];               /* the image it booted */
 	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */
+	char volumes[SANDBOX_VOLUMES_MAX][64]; /* the volumes it has (launcher/store.h) */
+	unsigned nvolumes;
 };
 
 /* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
