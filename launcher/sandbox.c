@@ -119,22 +119,59 @@ static int mkdir_parents(const char *path)
 	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+/* Empties and removes a state directory. QEMU's supervisor writes
+ * qemu.exit just after QEMU is gone and may be a moment late: a directory
+ * that is not empty yet is emptied again, for up to a second. */
 static int remove_dir(const char *dir)
 {
 	char path[PATH_MAX];
-	struct dirent *d;
-	DIR *dp = opendir(dir);
 
-	if (!dp)
-		return errno == ENOENT ? 0 : -errno;
-	while ((d = readdir(dp))) {
+	for (int tries = 0;; tries++) {
+		struct dirent *d;
+		DIR *dp = opendir(dir);
+
+		if (!dp)
+			return errno == ENOENT ? 0 : -errno;
+		while ((d = readdir(dp))) {
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+			unlink(path);
+		}
+		closedir(dp);
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != ENOTEMPTY || tries == 50)
+			return -errno;
+		usleep(20000);
+	}
+}
+
+/* The names left in a directory, for an error message. */
+static void dir_names(const char *dir, char *out, size_t n)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *d;
+	size_t at = 0;
+
+	out[0] = '\0';
+	while (dp && (d = readdir(dp)) && at + 2 < n) {
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		unlink(path);
+		at += (size_t)snprintf(out + at, n - at, "%s%s", at ? ", " : "", d->d_name);
 	}
-	closedir(dp);
-	return rmdir(dir) < 0 ? -errno : 0;
+	if (dp)
+		closedir(dp);
+}
+
+/* What a kill that lost the race with QEMU's supervisor left (before it
+ * retried): a directory holding qemu.exit alone. */
+static bool is_leftover(const char *dir)
+{
+	char names[64];
+
+	dir_names(dir, names, sizeof(names));
+	return !strcmp(names, "qemu.exit");
 }
 
 /* Last `lines` lines of a file, for error messages. */
@@ -1210,8 +1247,11 @@ int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
 	if (!name_ok(id))
 		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
 	snprintf(dir, sizeof(dir), "%s/%s", sandbox_root(), id);
-	if (meta_read(dir, sb) < 0)
+	if (meta_read(dir, sb) < 0) {
+		if (is_leftover(dir))
+			remove_dir(dir);
 		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
+	}
 	if (!sandbox_alive(sb)) {
 		cleanup(sb);
 		return sbx_fail(err, ENOENT, "sandbox %s is no longer running", id);
@@ -1229,8 +1269,14 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
 	if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
 		kill(sb->qemu_pid, SIGKILL);
 	cleanup(sb);
-	if (access(sb->dir, F_OK) == 0)
-		return sbx_fail(err, EBUSY, "cannot remove %s", sb->dir);
+	if (access(sb->dir, F_OK) == 0) {
+		char names[512];
+		int e = rmdir(sb->dir) < 0 ? errno : 0;
+
+		dir_names(sb->dir, names, sizeof(names));
+		return sbx_fail(err, e ? e : EBUSY, "cannot remove %s: %s%s%s", sb->dir,
+				strerror(e ? e : EBUSY), names[0] ? "; still in it: " : "", names);
+	}
 	return 0;
 }
 
@@ -1311,8 +1357,9 @@ int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
 
 			/* A directory without metadata is a sandbox still
 			 * booting, or one whose create died: leave recent
-			 * ones alone. */
-			if (stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600)
+			 * ones alone. What a racing kill left goes now. */
+			if (is_leftover(dir) ||
+			    (stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600))
 				remove_dir(dir);
 			continue;
 		}
