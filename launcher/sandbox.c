@@ -1079,7 +1079,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lluM,share=on",
 		 (unsigned long long)sb->memory_mib);
 	snprintf(machine, sizeof(machine), "microvm,memory-backend=mem");
-	snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1%s%.0lu",
+	snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init%s%.0lu",
 		 khz ? " tsc_early_khz=" : "", khz);
 	snprintf(serial, sizeof(serial), "file:%s", console);
 	snprintf(chardev, sizeof(chardev), "socket,id=vu,path=%s", vhost);

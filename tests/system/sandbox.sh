@@ -145,6 +145,14 @@ test_run() {
 	expect_eq "run leaves nothing" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
 }
 
+# A machine without PCI (microvm): the kernel's "PCI: Fatal: No config
+# space access function found" is noise, kept off the console.
+test_quiet_console() {
+	local log
+	log=$("$SBX" logs "$ID") || return 1
+	[[ $log != *"PCI: Fatal"* ]] || fail "console: $log"
+}
+
 t "create boots a sandbox and lists it" test_create || exit 0
 t "echo over vsock" test_echo
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
@@ -157,6 +165,7 @@ t "environment from --env" test_env
 t "--memory 1024 visible in /proc/meminfo" test_memory
 t "info shows memory, labels and the agent" test_info
 t "a guest-to-host connection is relayed" test_guest_to_host
+t "the console of a healthy sandbox is quiet (no PCI noise)" test_quiet_console
 t "kill leaves no process, socket or directory" test_kill
 t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
