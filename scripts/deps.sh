@@ -45,7 +45,38 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+
+# apt_get ARGS...: apt-get, waiting (up to $SBX_APT_WAIT seconds, 600 by
+# default) while another apt holds its lock, as apt-daily often does on a
+# freshly booted machine, instead of failing at once.
+apt_get() {
+	waited=0
+	log=$(mktemp)
+	while :; do
+		if apt-get "$@" >"$log" 2>&1; then
+			cat "$log"
+			rm -f "$log"
+			return 0
+		fi
+		if ! grep -qE 'Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock' "$log"; then
+			cat "$log" >&2
+			rm -f "$log"
+			return 1
+		fi
+		if [ "$waited" -ge "${SBX_APT_WAIT:-600}" ]; then
+			echo "deps: another apt process still holds its lock after ${waited} s; giving up:" >&2
+			cat "$log" >&2
+			rm -f "$log"
+			return 1
+		fi
+		[ "$waited" -eq 0 ] &&
+			echo "deps: another apt process holds its lock (apt-daily?); waiting for it" >&2
+		sleep "${SBX_APT_POLL:-5}"
+		waited=$((waited + ${SBX_APT_POLL:-5}))
+	done
+}
+
+apt_get update -q
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing"
-apt-get install -y -q --no-install-recommends $missing
+apt_get install -y -q --no-install-recommends $missing
