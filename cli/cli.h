@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "libsbx/sbx.h"
@@ -54,6 +55,9 @@ int cli_snapshot(struct cli *cli, int argc, char **argv);
 struct sandbox;
 int cli_hold_session(const struct sandbox *sb, bool quiet);
 int cli_ssh(struct cli *cli, int argc, char **argv);
+
+/* A duration as sbx ls and sbx info print it: 45s, 4m55s, 2h05m. */
+void cli_fmt_duration(char *out, size_t n, uint64_t seconds);
 
 /* Writes s as a JSON string (with quotes). */
 void cli_json_str(FILE *f, const char *s);

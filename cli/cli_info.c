@@ -56,9 +56,13 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 			printf(" (egress gateway pid %d; sbx logs --net %s)\n", (int)sb->gateway_pid, sb->id);
 		}
 	}
-	if (info->lifetime_kind == LIFE_DURATION)
-		printf("lifetime:   %.0f s left (the guest's CLOCK_BOOTTIME)\n",
-		       (double)info->lifetime_left_ns / 1e9);
+	if (info->lifetime_kind == LIFE_DURATION) {
+		char left[32];
+
+		cli_fmt_duration(left, sizeof(left),
+				 (info->lifetime_left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC);
+		printf("lifetime:   %s left (the guest's CLOCK_BOOTTIME)\n", left);
+	}
 	else if (info->lifetime_kind == LIFE_SESSION && info->sessions)
 		printf("lifetime:   session; %u open\n", info->sessions);
 	else if (info->lifetime_kind == LIFE_SESSION)

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
+#include "gateway/allow.h"
 #include "launcher/image.h"
 #include "launcher/sandbox.h"
 #include "lib/util.h"
@@ -170,6 +171,16 @@ static int create_option(int opt, struct create_args *a)
 		if (a->nallow > ALLOW_RULES_MAX) {
 			cli_error("too many --allow-net patterns (at most %d)", ALLOW_RULES_MAX);
 			return 2;
+		}
+		{
+			/* A bad pattern is a usage error, like any bad option. */
+			struct allow_rule rule;
+			char why[512];
+
+			if (allow_parse(optarg, &rule, why, sizeof(why)) < 0) {
+				cli_error("%s", why);
+				return 2;
+			}
 		}
 		a->allow[a->nallow++] = optarg;
 		return 0;
@@ -332,18 +343,6 @@ struct ls_ctx {
 	const char *const *filters; /* KEY=VALUE labels that must match */
 };
 
-static void fmt_duration(char *out, size_t n, uint64_t s)
-{
-	if (s >= 3600)
-		snprintf(out, n, "%lluh%02llum", (unsigned long long)(s / 3600),
-			 (unsigned long long)(s % 3600 / 60));
-	else if (s >= 60)
-		snprintf(out, n, "%llum%02llus", (unsigned long long)(s / 60),
-			 (unsigned long long)(s % 60));
-	else
-		snprintf(out, n, "%llus", (unsigned long long)s);
-}
-
 static bool labels_match(const struct sandbox *sb, const char *const *filters)
 {
 	for (; filters && *filters; filters++) {
@@ -394,11 +393,11 @@ static void ls_one(void *arg, const struct sandbox *sb)
 		}
 		printf("}}");
 	} else {
-		fmt_duration(a, sizeof(a), age);
+		cli_fmt_duration(a, sizeof(a), age);
 		if (sb->session)
 			snprintf(l, sizeof(l), "session");
 		else if (sb->lifetime_s)
-			fmt_duration(l, sizeof(l), lifetime_left(sb, now));
+			cli_fmt_duration(l, sizeof(l), lifetime_left(sb, now));
 		else
 			snprintf(l, sizeof(l), "-");
 		printf("%-24s %-8s %4lluMiB %-9s ", sb->id, a, (unsigned long long)sb->memory_mib, l);

@@ -65,7 +65,8 @@ static void usage(FILE *out)
 		"  --help          this text; `sbx COMMAND --help` for a command\n"
 		"\n"
 		"Exit status: a command's own status (128+N when it died of signal N),\n"
-		"126/127 when it could not be started, 125 when sbx itself failed.\n");
+		"126/127 when it could not be started, 125 when sbx itself failed, and 2\n"
+		"for a usage error (an unknown option, a bad value of any option).\n");
 }
 
 void cli_error(const char *fmt, ...)
@@ -110,6 +111,18 @@ int cli_target(const struct cli *cli, const char *id, char *addr, size_t n)
 		}
 	}
 	return 0;
+}
+
+void cli_fmt_duration(char *out, size_t n, uint64_t s)
+{
+	if (s >= 3600)
+		snprintf(out, n, "%lluh%02llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(out, n, "%llum%02llus", (unsigned long long)(s / 60),
+			 (unsigned long long)(s % 60));
+	else
+		snprintf(out, n, "%llus", (unsigned long long)s);
 }
 
 void cli_json_str(FILE *f, const char *s)

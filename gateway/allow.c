@@ -173,6 +173,26 @@ static void format_rule(struct allow_rule *r)
 	snprintf(r->text, sizeof(r->text), "%s%s", host, port);
 }
 
+/* A URL where a pattern was expected: say what to write instead. */
+static int url_given(const char *url, char *err, size_t n)
+{
+	const char *host = strstr(url, "://") + 3;
+	size_t len = strcspn(host, "/?#");
+	bool https = !strncmp(url, "https://", 8), http = !strncmp(url, "http://", 7);
+	const char *at = memchr(host, '@', len);
+
+	if (at) { /* user@host: not part of what is allowed */
+		len -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	if (len == 0)
+		return bad(err, n, url, "a URL, not a pattern: write the host name (HOST or HOST:PORT)");
+	snprintf(err, n, "--allow-net %s: a URL, not a pattern: write the host%s, as in "
+		 "--allow-net %.*s%s", url, http || https ? " and the port" : "", (int)len, host,
+		 memchr(host, ':', len) || (!http && !https) ? "" : https ? ":443" : ":80");
+	return -EINVAL;
+}
+
 int allow_parse(const char *pattern, struct allow_rule *r, char *err, size_t n)
 {
 	char buf[ALLOW_PATTERN_MAX + 1], *host = buf, *colon;
@@ -187,6 +207,8 @@ int allow_parse(const char *pattern, struct allow_rule *r, char *err, size_t n)
 	for (const char *p = pattern; *p; p++)
 		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
 			return bad(err, n, pattern, "white space or control characters in the pattern");
+	if (strstr(pattern, "://"))
+		return url_given(pattern, err, n);
 	if (buf[0] == '[') {
 		char *close = strchr(buf, ']');
 

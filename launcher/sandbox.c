@@ -1217,6 +1217,11 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
 			fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id,
 				e2.msg);
+		/* The deadline is the guest's (PID 1 counts from its start):
+		 * record the end it answered, so that sbx ls agrees with it. */
+		else if (l.kind == LIFE_DURATION)
+			sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
+					 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
 	}
 	r = sandbox_save(sb, err);
 	if (r < 0)

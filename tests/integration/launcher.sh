@@ -34,6 +34,28 @@ test_booting_left_alone() {
 	[ -e "$SBX_STATE_DIR/sbx-booting/token" ] || fail "ls removed a booting sandbox"
 }
 
+# One convention for usage errors (issue 18, item 16): exit 2, before
+# anything starts.
+test_usage_errors() {
+	local args rc
+	for args in "--memory 5" "--allow-net http://api.example.com" "--allow-net a:99999" \
+		"--disk 1k" "--lifetime forever" "--bogus"; do
+		# shellcheck disable=SC2086
+		"$SBX" create $args >/dev/null 2>&1
+		rc=$?
+		[ $rc -eq 2 ] || fail "sbx create $args: exit $rc, want 2" || return 1
+	done
+	[ -z "$(ls -A "$SBX_STATE_DIR")" ] || fail "left: $(ls -A "$SBX_STATE_DIR")"
+}
+
+test_allow_net_url() {
+	local out
+	out=$("$SBX" create --allow-net https://api.example.com/v1 2>&1)
+	[[ $out == *"a URL, not a pattern"*"--allow-net api.example.com:443"* ]] || fail "said: $out"
+}
+
+t "usage errors exit 2, whatever the option" test_usage_errors
+t "a URL given to --allow-net says what to write" test_allow_net_url
 t "sbx ls removes what a racing kill left" test_ls_cleans
 t "sbx kill of it says no such sandbox and removes it" test_kill_cleans
 t "a sandbox still booting is left alone" test_booting_left_alone

@@ -153,6 +153,18 @@ test_quiet_console() {
 	[[ $log != *"PCI: Fatal"* ]] || fail "console: $log"
 }
 
+# One source (the guest's deadline) and one format for the time left.
+test_time_left() {
+	local ls info
+	ls=$("$SBX" ls | awk -v id="$ID" '$1 == id { print $4 }')
+	info=$("$SBX" info "$ID" | sed -n 's/^lifetime: *\([0-9hms]*\) left.*/\1/p')
+	[[ $ls =~ ^[0-9]+m[0-9]{2}s$ ]] || fail "ls says '$ls'" || return 1
+	[[ $info =~ ^[0-9]+m[0-9]{2}s$ ]] || fail "info says '$info'" || return 1
+	secs() { local m=${1%%m*} s=${1#*m}; echo $((10#$m * 60 + 10#${s%s})); }
+	local d=$(($(secs "$ls") - $(secs "$info")))
+	[ ${d#-} -le 1 ] || fail "ls says $ls, info says $info"
+}
+
 t "create boots a sandbox and lists it" test_create || exit 0
 t "echo over vsock" test_echo
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
@@ -166,6 +178,7 @@ t "--memory 1024 visible in /proc/meminfo" test_memory
 t "info shows memory, labels and the agent" test_info
 t "a guest-to-host connection is relayed" test_guest_to_host
 t "the console of a healthy sandbox is quiet (no PCI noise)" test_quiet_console
+t "ls and info say the same time left, the same way" test_time_left
 t "kill leaves no process, socket or directory" test_kill
 t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
