@@ -482,8 +482,14 @@ static void test_env_set_over_limit_changes_nothing(void **state)
 static void test_buf_append_nothing_to_empty(void **state)
 {
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
 
+#ifndef __SANITIZE_ADDRESS__
+	/* Only UBSan sees the undefined memcpy: without the instrumented
+	 * build (make asan) this would pass whatever buf_append does. */
+	skip();
+#endif
+	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct buf b;
