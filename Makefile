@@ -39,7 +39,7 @@ all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd
 
 help:
 	@echo "make            build build/sbx-init (static, musl), build/sbx, build/sbx-vsockd"
-	@echo "make image      build the guest kernel + initramfs in build/"
+	@echo "make image      build the guest kernel, the initramfs and the Debian image in build/"
 	@echo "make run        set up, boot a sandbox, run a command in it, shut it down"
 	@echo "make test       build everything and run unit, integration and system tests"
 	@echo "make asan       the unit and integration tests under ASan + UBSan"
@@ -163,7 +163,13 @@ IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h lib/ut
 $(IMAGE_OUT) &: $(IMAGE_IN) | $(DEPS_STAMP)
 	rootfs/build.sh
 	@touch $(IMAGE_OUT)
-image: $(IMAGE_OUT)
+# The Debian image (rootfs/debian.sh, docs/IMAGES.md): needs root; a cold
+# build fetches from the Debian archive and the npm registry. The script
+# keeps its own stamp of its inputs: an unchanged rebuild does nothing.
+DEBIAN_IMAGE := $(BUILD)/images/debian/base.erofs
+$(DEBIAN_IMAGE): rootfs/debian.sh $(wildcard rootfs/debian/*) $(BUILD)/sbx-init | $(DEPS_STAMP)
+	rootfs/debian.sh $(BUILD)/images/debian $(BUILD)/sbx-init
+image: $(IMAGE_OUT) $(DEBIAN_IMAGE)
 
 # ---- tests ------------------------------------------------------------------
 # tests/run.sh runs every suite and prints the one summary line.

@@ -85,6 +85,12 @@ MIRRORS=$(host_mirrors | awk -v s="$SUITE" \
 	'$2 == s || $2 == s "-updates" || $2 == s "-security" { sub(/\/+ /, " "); print }' | sort -u)
 [ -n "$MIRRORS" ] || fail "no $SUITE entries in /etc/apt/sources.list*: cannot tell which Debian archive to use"
 
+# The descriptor sbx reads (launcher/image.c, docs/IMAGES.md): the file
+# system, and who commands run as, as in the product we model.
+mkdir -p "$OUT"
+printf '# The Debian image, built by rootfs/debian.sh.\nbase = %s\nuser = app\nworkdir = /home/app\n' \
+	"$(basename "$IMAGE")" > "$OUT/image"
+
 # ---- up to date? ------------------------------------------------------------------
 stamp=$( (echo "$FORMAT $SUITE $DENO_VERSION $DENO_INTEGRITY $FS_UUID ${SBX_DEBIAN_EPOCH:-}"
 	echo "$MIRRORS"

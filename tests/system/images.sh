@@ -131,9 +131,12 @@ app" || return 1
 }
 
 test_import_debian_tarball() {
-	tar -C "$BUILD/images/debian/tree" --numeric-owner -cf "$T_TMP/debian.tar" . || return 1
-	"$SBX" image import deb-tar "$T_TMP/debian.tar" >/dev/null || return 1
-	rm -f "$T_TMP/debian.tar"
+	# The image's own tree, as `podman export` would write it.
+	fsck.erofs --extract="$T_TMP/debian-tree" --preserve "$BASE" >/dev/null || return 1
+	tar -C "$T_TMP/debian-tree" --numeric-owner -czf "$T_TMP/debian.tar.gz" . || return 1
+	rm -rf "$T_TMP/debian-tree"
+	"$SBX" image import deb-tar "$T_TMP/debian.tar.gz" >/dev/null || return 1
+	rm -f "$T_TMP/debian.tar.gz"
 	expect_eq "booted from the import" \
 		"$("$SBX" run --image deb-tar -- bash -c '. /etc/os-release; echo $ID; ls -l /sbin/sbx-init | cut -c1-10')" \
 		"debian
