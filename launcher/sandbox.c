@@ -3,6 +3,7 @@
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "launcher/sandbox.h"
 #include "gateway/gateway.h"
+#include "launcher/qemu.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
 
@@ -753,8 +754,9 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
-	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
-	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80], cidarg[16];
+	char name[80], cidarg[16];
+	struct qemu_argv qa;
+	uint32_t cid = 0;
 	char *config = NULL;
 	size_t config_len = 0;
 	unsigned long khz = 0;
@@ -849,13 +851,10 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 	if (vhost_mode) {
 		/* A CID the host kernel hands out uniquely per VM. */
-		uint32_t cid;
-
 		if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 			cid = (uint32_t)getpid();
 		cid = 3 + cid % 0x7ffffff0u;
 		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", cid, SANDBOX_AGENT_PORT);
-		snprintf(device, sizeof(device), "vhost-vsock-device,guest-cid=%u", cid);
 	} else {
 		char *vargv[] = { vsockd, "--socket", vhost, "--uds", uds, "--cid", cidarg,
 				  "--ready-fd", "3", NULL };
@@ -864,7 +863,6 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 		snprintf(cidarg, sizeof(cidarg), "%u", GUEST_CID);
 		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
-		snprintf(device, sizeof(device), "vhost-user-vsock-device,chardev=vu");
 		if (pipe2(pfd, O_CLOEXEC) < 0) {
 			r = sbx_fail(err, errno, "pipe: %s", strerror(errno));
 			goto fail_dir;
@@ -887,62 +885,18 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 	if (host_tsc_khz(&khz) < 0)
 		khz = 0;
-	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)sb->memory_mib);
-	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lluM,share=on",
-		 (unsigned long long)sb->memory_mib);
-	snprintf(machine, sizeof(machine), "microvm,memory-backend=mem");
-	snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1%s%.0lu",
-		 khz ? " tsc_early_khz=" : "", khz);
-	snprintf(serial, sizeof(serial), "file:%s", console);
-	snprintf(chardev, sizeof(chardev), "socket,id=vu,path=%s", vhost);
-	snprintf(cpus, sizeof(cpus), "%u", sb->cpus);
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	{
-		char *qargv[40];
-		int n = 0;
+		struct qemu_spec q = {
+			.name = name, .kvm = kvm, .memory_mib = sb->memory_mib, .cpus = sb->cpus,
+			.kernel = kernel, .initrd = img, .console = console,
+			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
+		};
 
-		/* The state directory appears in QEMU's command line (-serial,
-		 * -initrd): that is how we recognise our QEMU later, since
-		 * pids get reused. */
-		qargv[n++] = "qemu-system-x86_64";
-		qargv[n++] = "-name";
-		qargv[n++] = name;
-		qargv[n++] = "-M";
-		qargv[n++] = machine;
-		qargv[n++] = "-accel";
-		qargv[n++] = kvm ? "kvm" : "tcg";
-		/* -cpu max: with the default CPU the guest RNG stalls ~1 s. */
-		qargv[n++] = "-cpu";
-		qargv[n++] = kvm ? "host" : "max";
-		qargv[n++] = "-m";
-		qargv[n++] = mem;
-		qargv[n++] = "-smp";
-		qargv[n++] = cpus;
-		qargv[n++] = "-object";
-		qargv[n++] = memobj;
-		qargv[n++] = "-nodefaults";
-		qargv[n++] = "-no-user-config";
-		qargv[n++] = "-display";
-		qargv[n++] = "none";
-		qargv[n++] = "-no-reboot";
-		qargv[n++] = "-serial";
-		qargv[n++] = serial;
-		if (!vhost_mode) {
-			qargv[n++] = "-chardev";
-			qargv[n++] = chardev;
-		}
-		qargv[n++] = "-device";
-		qargv[n++] = device;
-		qargv[n++] = "-kernel";
-		qargv[n++] = kernel;
-		qargv[n++] = "-initrd";
-		qargv[n++] = img;
-		qargv[n++] = "-append";
-		qargv[n++] = append;
-		qargv[n] = NULL;
-		t0 = time_mono_ns();
-		sb->qemu_pid = start_qemu(qargv, qlog, sb);
+		qemu_argv_build(&q, &qa);
 	}
+	t0 = time_mono_ns();
+	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
 		goto out;
