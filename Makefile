@@ -19,16 +19,21 @@ ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-po
 LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 
 # Sources by room (docs/ARCHITECTURE.md). lib/ and vsock/ are shared by
-# both sides; libsbx.a is the installable client library and carries them.
-SHARED_SRC   := $(wildcard lib/*.c) $(wildcard vsock/*.c)
-GUEST_SRC    := $(SHARED_SRC) $(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)
+# both sides, but for lib/'s system pieces of the guest and its cpio
+# writer (the launcher's); libsbx.a is the installable client library and
+# carries what it needs of them.
+LIB_GUEST    := lib/reap.c lib/user.c lib/ctl.c lib/kmod.c
+SHARED_SRC   := $(filter-out $(LIB_GUEST) lib/cpio.c,$(wildcard lib/*.c)) $(wildcard vsock/*.c)
+GUEST_SRC    := $(SHARED_SRC) $(LIB_GUEST) \
+		$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)
 LIBSBX_SRC   := $(SHARED_SRC) $(wildcard libsbx/*.c)
-LAUNCHER_SRC := $(wildcard launcher/*.c)
+LAUNCHER_SRC := $(wildcard launcher/*.c) lib/cpio.c
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
-GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c))
+GUESTLIB_SRC := $(LIB_GUEST) \
+		$(filter-out init/main.c,$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c))
 
 obj = $(patsubst %.c,$(1)/%.o,$(2))
 
