@@ -75,21 +75,25 @@ $(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL_LIBS)
 	musl-gcc -static -s $(LDHARDEN) -o $@ $(GUEST_OBJ) -L$(MUSL)/lib -lseccomp -lsodium
 
 # ---- host: libsbx, sbx, sbx-vsockd -----------------------------------------
+# An archive is made anew from its objects; it also depends on the
+# Makefile, so that a source moved from one archive to another (a change
+# of the lists above) leaves no archive with the old members.
+AR_MEMBERS = @rm -f $@ && ar rcs $@ $(filter %.o,$^)
 # $(1) = output dir, $(2) = cflags
 define host_rules
 $(1)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) -c $$< -o $$@
-$(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC)) Makefile
+	$$(AR_MEMBERS)
 endef
 $(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
 $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
