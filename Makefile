@@ -19,16 +19,21 @@ ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-po
 LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 
 # Sources by room (docs/ARCHITECTURE.md). lib/ and vsock/ are shared by
-# both sides; libsbx.a is the installable client library and carries them.
-SHARED_SRC   := $(wildcard lib/*.c) $(wildcard vsock/*.c)
-GUEST_SRC    := $(SHARED_SRC) $(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)
+# both sides, but for lib/'s system pieces of the guest and its cpio
+# writer (the launcher's); libsbx.a is the installable client library and
+# carries what it needs of them.
+LIB_GUEST    := lib/reap.c lib/user.c lib/ctl.c lib/kmod.c
+SHARED_SRC   := $(filter-out $(LIB_GUEST) lib/cpio.c,$(wildcard lib/*.c)) $(wildcard vsock/*.c)
+GUEST_SRC    := $(SHARED_SRC) $(LIB_GUEST) \
+		$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)
 LIBSBX_SRC   := $(SHARED_SRC) $(wildcard libsbx/*.c)
-LAUNCHER_SRC := $(wildcard launcher/*.c)
+LAUNCHER_SRC := $(wildcard launcher/*.c) lib/cpio.c
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
-GUESTLIB_SRC := $(filter-out init/main.c,$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c))
+GUESTLIB_SRC := $(LIB_GUEST) \
+		$(filter-out init/main.c,$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c))
 
 obj = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -70,21 +75,25 @@ $(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL_LIBS)
 	musl-gcc -static -s $(LDHARDEN) -o $@ $(GUEST_OBJ) -L$(MUSL)/lib -lseccomp -lsodium
 
 # ---- host: libsbx, sbx, sbx-vsockd -----------------------------------------
+# An archive is made anew from its objects; it also depends on the
+# Makefile, so that a source moved from one archive to another (a change
+# of the lists above) leaves no archive with the old members.
+AR_MEMBERS = @rm -f $@ && ar rcs $@ $(filter %.o,$^)
 # $(1) = output dir, $(2) = cflags
 define host_rules
 $(1)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) -c $$< -o $$@
-$(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
-$(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC))
-	@rm -f $$@ && ar rcs $$@ $$^
+$(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC)) Makefile
+	$$(AR_MEMBERS)
+$(1)/libvsockd.a: $(call obj,$(1),$(VSOCKD_SRC)) Makefile
+	$$(AR_MEMBERS)
 endef
 $(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
 $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))

@@ -532,6 +532,17 @@ int conn_take_socket(struct conn *c)
 	return fd;
 }
 
+int conn_route(struct conn *c, const struct frame *f, const struct conn_route *table, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (table[i].type == f->type) {
+			table[i].start(c, f);
+			return 0;
+		}
+	}
+	return -EOPNOTSUPP;
+}
+
 void conn_shutdown_all(int code, const char *why)
 {
 	struct conn *c, *next;

@@ -66,6 +66,17 @@ unsigned conn_count(void);
 /* Tells every connection the agent is stopping (best effort). */
 void conn_shutdown_all(int code, const char *why);
 
+/* One dispatch style for every operation family (server/ops.c, net/ops.c;
+ * fs/ops.c keeps the same table shape for its own handlers): a table of
+ * the request frames a family serves and the function that starts each. */
+struct conn_route {
+	uint16_t type;
+	void (*start)(struct conn *c, const struct frame *f);
+};
+/* Starts the operation the table names for f->type; -EOPNOTSUPP, with c
+ * untouched, when it names none. */
+int conn_route(struct conn *c, const struct frame *f, const struct conn_route *table, size_t n);
+
 /* Queues a frame; it is sent as soon as the socket takes it. */
 int conn_send(struct conn *c, uint16_t type, const void *payload, size_t len);
 /* The output queue, for encoders that append frames themselves; call

@@ -109,7 +109,7 @@ void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, co
 void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
 
 /* Calls conn_release(c) on the next turn of the loop. For hangup
- * callbacks: sock_close() in server/conn.c looks at the connection again
+ * callbacks: sock_close() in conn/conn.c looks at the connection again
  * after the callback returns, so releasing it synchronously there would
  * free it twice. Cancel with fs_release_cancel in destroy. */
 struct fs_release {

@@ -325,31 +325,61 @@ static void op_mktemp(struct fs_ctx *x)
 	reply_path(x->c, out);
 }
 
-/* Operations answered on the spot, run as the request's user. */
-static void simple(struct fs_ctx *x)
+/* Operations that stream take the connection over; they act as the user
+ * themselves, step by step. */
+static void op_write(struct fs_ctx *x) { fs_write_start(x->c, x->r, x->cr, x->path); }
+static void op_read(struct fs_ctx *x) { fs_read_start(x->c, x->r, x->cr, x->path); }
+static void op_readdir(struct fs_ctx *x) { fs_readdir_start(x->c, x->r, x->cr, x->path); }
+static void op_copy(struct fs_ctx *x) { fs_copy_start(x->c, x->r, x->cr, x->path, x->path2); }
+static void op_tree_read(struct fs_ctx *x) { fs_tree_read_start(x->c, x->r, x->cr, x->path); }
+static void op_tree_write(struct fs_ctx *x) { fs_tree_write_start(x->c, x->r, x->cr, x->path); }
+
+/* The file family's table, by request frame type. as_user: answered on
+ * the spot, run as the request's user. */
+static const struct fs_op {
+	void (*run)(struct fs_ctx *x);
+	bool as_user;
+} fs_ops[FT_FS_LAST - FT_FS_FIRST + 1] = {
+	[FT_FS_WRITE - FT_FS_FIRST] = { op_write, false },
+	[FT_FS_READ - FT_FS_FIRST] = { op_read, false },
+	[FT_FS_READDIR - FT_FS_FIRST] = { op_readdir, false },
+	[FT_FS_COPY - FT_FS_FIRST] = { op_copy, false },
+	[FT_FS_TREE_READ - FT_FS_FIRST] = { op_tree_read, false },
+	[FT_FS_TREE_WRITE - FT_FS_FIRST] = { op_tree_write, false },
+	[FT_FS_STAT - FT_FS_FIRST] = { op_stat, true },
+	[FT_FS_MKDIR - FT_FS_FIRST] = { op_mkdir, true },
+	[FT_FS_REMOVE - FT_FS_FIRST] = { op_remove, true },
+	[FT_FS_RENAME - FT_FS_FIRST] = { op_rename, true },
+	[FT_FS_CHMOD - FT_FS_FIRST] = { op_chmod, true },
+	[FT_FS_CHOWN - FT_FS_FIRST] = { op_chown, true },
+	[FT_FS_SYMLINK - FT_FS_FIRST] = { op_symlink, true },
+	[FT_FS_LINK - FT_FS_FIRST] = { op_link, true },
+	[FT_FS_READLINK - FT_FS_FIRST] = { op_readlink, true },
+	[FT_FS_REALPATH - FT_FS_FIRST] = { op_realpath, true },
+	[FT_FS_TRUNCATE - FT_FS_FIRST] = { op_truncate, true },
+	[FT_FS_UTIMES - FT_FS_FIRST] = { op_utimes, true },
+	[FT_FS_MKTEMP - FT_FS_FIRST] = { op_mktemp, true },
+};
+
+static void run(struct fs_ctx *x)
 {
-	static void (*const ops[])(struct fs_ctx *) = {
-		[FT_FS_STAT - FT_FS_FIRST] = op_stat,
-		[FT_FS_MKDIR - FT_FS_FIRST] = op_mkdir,
-		[FT_FS_REMOVE - FT_FS_FIRST] = op_remove,
-		[FT_FS_RENAME - FT_FS_FIRST] = op_rename,
-		[FT_FS_CHMOD - FT_FS_FIRST] = op_chmod,
-		[FT_FS_CHOWN - FT_FS_FIRST] = op_chown,
-		[FT_FS_SYMLINK - FT_FS_FIRST] = op_symlink,
-		[FT_FS_LINK - FT_FS_FIRST] = op_link,
-		[FT_FS_READLINK - FT_FS_FIRST] = op_readlink,
-		[FT_FS_REALPATH - FT_FS_FIRST] = op_realpath,
-		[FT_FS_TRUNCATE - FT_FS_FIRST] = op_truncate,
-		[FT_FS_UTIMES - FT_FS_FIRST] = op_utimes,
-		[FT_FS_MKTEMP - FT_FS_FIRST] = op_mktemp,
-	};
+	const struct fs_op *op = &fs_ops[x->r->type - FT_FS_FIRST];
 	int r;
 
+	if (!op->run) {
+		conn_fail(x->c, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this agent",
+			  x->r->type, proto_type_name(x->r->type));
+		return;
+	}
+	if (!op->as_user) {
+		op->run(x);
+		return;
+	}
 	if ((r = fs_cred_enter(x->cr)) < 0) {
 		conn_fail(x->c, -r, "cannot act as user %s", x->cr->name);
 		return;
 	}
-	ops[x->r->type - FT_FS_FIRST](x);
+	op->run(x);
 	fs_cred_leave(x->cr);
 }
 
@@ -404,28 +434,7 @@ void fs_dispatch(struct conn *c, const struct frame *f)
 	if ((r.path && resolve(c, r.path, x->path, sizeof(x->path)) < 0) ||
 	    (r.path2 && resolve(c, r.path2, x->path2, sizeof(x->path2)) < 0))
 		goto out_free;
-	switch (r.type) {
-	case FT_FS_WRITE:
-		fs_write_start(c, &r, &cr, x->path);
-		break;
-	case FT_FS_READ:
-		fs_read_start(c, &r, &cr, x->path);
-		break;
-	case FT_FS_READDIR:
-		fs_readdir_start(c, &r, &cr, x->path);
-		break;
-	case FT_FS_COPY:
-		fs_copy_start(c, &r, &cr, x->path, x->path2);
-		break;
-	case FT_FS_TREE_READ:
-		fs_tree_read_start(c, &r, &cr, x->path);
-		break;
-	case FT_FS_TREE_WRITE:
-		fs_tree_write_start(c, &r, &cr, x->path);
-		break;
-	default:
-		simple(x);
-	}
+	run(x);
 out_free:
 	free(x);
 out:

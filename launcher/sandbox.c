@@ -4,6 +4,7 @@
 #include "launcher/sandbox.h"
 #include "gateway/gateway.h"
 #include "launcher/image.h"
+#include "launcher/qemu.h"
 #include "launcher/store.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
@@ -858,7 +859,7 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
  * own writable disk in the data directory (not the state directory,
  * which may be in RAM). Fills drives with QEMU's -drive/-device pairs. */
 static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const struct image *im,
-		      char drives[][2][PATH_MAX + 96], unsigned *n, struct sbx_error *err)
+		      struct qemu_drive *drives, unsigned *n, struct sbx_error *err)
 {
 	char dir[PATH_MAX];
 	int r;
@@ -871,9 +872,9 @@ static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const st
 			snprintf(serial, sizeof(serial), DISK_SERIAL_LAYER, i);
 		else
 			snprintf(serial, sizeof(serial), "%s", DISK_SERIAL_BASE);
-		snprintf(drives[*n][0], sizeof(drives[0][0]),
+		snprintf(drives[*n].drive, sizeof(drives[0].drive),
 			 "file=%s,if=none,id=ro%u,format=raw,readonly=on", file, i);
-		snprintf(drives[*n][1], sizeof(drives[0][1]),
+		snprintf(drives[*n].device, sizeof(drives[0].device),
 			 "virtio-blk-device,drive=ro%u,serial=%s", i, serial);
 		(*n)++;
 	}
@@ -887,17 +888,20 @@ static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const st
 		sb->disk[0] = '\0';
 		return r;
 	}
-	snprintf(drives[*n][0], sizeof(drives[0][0]),
+	snprintf(drives[*n].drive, sizeof(drives[0].drive),
 		 "file=%s,if=none,id=rw,format=raw,discard=unmap", sb->disk);
-	snprintf(drives[*n][1], sizeof(drives[0][1]), "virtio-blk-device,drive=rw,serial=%s",
+	snprintf(drives[*n].device, sizeof(drives[0].device), "virtio-blk-device,drive=rw,serial=%s",
 		 DISK_SERIAL_RW);
 	(*n)++;
 	return 0;
 }
 
+_Static_assert(IMAGE_LAYERS_MAX + 2 + SANDBOX_VOLUMES_MAX <= QEMU_DRIVES_MAX,
+	       "QEMU's command line has room for every disk");
+
 /* The volumes asked for (NAME:/PATH): each free, each a disk. */
 static int take_volumes(const struct sandbox_opts *o, struct sandbox *sb,
-			char drives[][2][PATH_MAX + 96], unsigned *n, struct sbx_error *err)
+			struct qemu_drive *drives, unsigned *n, struct sbx_error *err)
 {
 	for (size_t i = 0; o->volumes && o->volumes[i]; i++) {
 		const char *spec = o->volumes[i], *colon = strchr(spec, ':');
@@ -917,9 +921,9 @@ static int take_volumes(const struct sandbox_opts *o, struct sandbox *sb,
 						name);
 		if ((r = store_volume_take(name, path, sizeof(path), err)) < 0)
 			return r;
-		snprintf(drives[*n][0], sizeof(drives[0][0]),
+		snprintf(drives[*n].drive, sizeof(drives[0].drive),
 			 "file=%s,if=none,id=vol%u,format=raw,discard=unmap", path, sb->nvolumes);
-		snprintf(drives[*n][1], sizeof(drives[0][1]), "virtio-blk-device,drive=vol%u,serial="
+		snprintf(drives[*n].device, sizeof(drives[0].device), "virtio-blk-device,drive=vol%u,serial="
 			 DISK_SERIAL_VOLUME, sb->nvolumes, sb->nvolumes);
 		(*n)++;
 		str_copy(sb->volumes[sb->nvolumes++], sizeof(sb->volumes[0]), name);
@@ -931,11 +935,12 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
-	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
-	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80], cidarg[16];
-	char drives[IMAGE_LAYERS_MAX + 2 + SANDBOX_VOLUMES_MAX][2][PATH_MAX + 96];
+	char name[80], cidarg[16];
+	struct qemu_drive *drives = NULL;
 	unsigned ndrives = 0;
+	struct qemu_argv qa;
 	struct image im;
+	uint32_t cid = 0;
 	char *config = NULL;
 	size_t config_len = 0;
 	unsigned long khz = 0;
@@ -1022,6 +1027,11 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	str_copy(sb->image, sizeof(sb->image), im.name);
 	if ((r = token_new(sb, err)) < 0)
 		goto fail_dir;
+	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
+	if (!drives) {
+		r = sbx_fail(err, ENOMEM, "out of memory");
+		goto fail_dir;
+	}
 	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
@@ -1037,13 +1047,10 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 	if (vhost_mode) {
 		/* A CID the host kernel hands out uniquely per VM. */
-		uint32_t cid;
-
 		if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 			cid = (uint32_t)getpid();
 		cid = 3 + cid % 0x7ffffff0u;
 		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", cid, SANDBOX_AGENT_PORT);
-		snprintf(device, sizeof(device), "vhost-vsock-device,guest-cid=%u", cid);
 	} else {
 		char *vargv[] = { vsockd, "--socket", vhost, "--uds", uds, "--cid", cidarg,
 				  "--ready-fd", "3", NULL };
@@ -1052,7 +1059,6 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 		snprintf(cidarg, sizeof(cidarg), "%u", GUEST_CID);
 		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
-		snprintf(device, sizeof(device), "vhost-user-vsock-device,chardev=vu");
 		if (pipe2(pfd, O_CLOEXEC) < 0) {
 			r = sbx_fail(err, errno, "pipe: %s", strerror(errno));
 			goto fail_dir;
@@ -1075,68 +1081,19 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 
 	if (host_tsc_khz(&khz) < 0)
 		khz = 0;
-	snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)sb->memory_mib);
-	snprintf(memobj, sizeof(memobj), "memory-backend-memfd,id=mem,size=%lluM,share=on",
-		 (unsigned long long)sb->memory_mib);
-	snprintf(machine, sizeof(machine), "microvm,memory-backend=mem");
-	snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init%s%.0lu",
-		 khz ? " tsc_early_khz=" : "", khz);
-	snprintf(serial, sizeof(serial), "file:%s", console);
-	snprintf(chardev, sizeof(chardev), "socket,id=vu,path=%s", vhost);
-	snprintf(cpus, sizeof(cpus), "%u", sb->cpus);
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	{
-		char *qargv[48 + 4 * (IMAGE_LAYERS_MAX + 2 + SANDBOX_VOLUMES_MAX)];
-		int n = 0;
+		struct qemu_spec q = {
+			.name = name, .kvm = kvm, .memory_mib = sb->memory_mib, .cpus = sb->cpus,
+			.kernel = kernel, .initrd = img, .console = console,
+			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
+			.drives = drives, .ndrives = ndrives,
+		};
 
-		/* The state directory appears in QEMU's command line (-serial,
-		 * -initrd): that is how we recognise our QEMU later, since
-		 * pids get reused. */
-		qargv[n++] = "qemu-system-x86_64";
-		qargv[n++] = "-name";
-		qargv[n++] = name;
-		qargv[n++] = "-M";
-		qargv[n++] = machine;
-		qargv[n++] = "-accel";
-		qargv[n++] = kvm ? "kvm" : "tcg";
-		/* -cpu max: with the default CPU the guest RNG stalls ~1 s. */
-		qargv[n++] = "-cpu";
-		qargv[n++] = kvm ? "host" : "max";
-		qargv[n++] = "-m";
-		qargv[n++] = mem;
-		qargv[n++] = "-smp";
-		qargv[n++] = cpus;
-		qargv[n++] = "-object";
-		qargv[n++] = memobj;
-		qargv[n++] = "-nodefaults";
-		qargv[n++] = "-no-user-config";
-		qargv[n++] = "-display";
-		qargv[n++] = "none";
-		qargv[n++] = "-no-reboot";
-		qargv[n++] = "-serial";
-		qargv[n++] = serial;
-		if (!vhost_mode) {
-			qargv[n++] = "-chardev";
-			qargv[n++] = chardev;
-		}
-		qargv[n++] = "-device";
-		qargv[n++] = device;
-		qargv[n++] = "-kernel";
-		qargv[n++] = kernel;
-		qargv[n++] = "-initrd";
-		qargv[n++] = img;
-		qargv[n++] = "-append";
-		qargv[n++] = append;
-		for (unsigned i = 0; i < ndrives; i++) {
-			qargv[n++] = "-drive";
-			qargv[n++] = drives[i][0];
-			qargv[n++] = "-device";
-			qargv[n++] = drives[i][1];
-		}
-		qargv[n] = NULL;
-		t0 = time_mono_ns();
-		sb->qemu_pid = start_qemu(qargv, qlog, sb);
+		qemu_argv_build(&q, &qa);
 	}
+	t0 = time_mono_ns();
+	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
 		goto out;
@@ -1240,6 +1197,7 @@ out:
 		unlink(path);
 	}
 	free(config);
+	free(drives);
 	return r;
 }
 

@@ -1,9 +1,9 @@
 /* Directory trees on directory fds, for both ends: walking down a
  * received tree without following links, removing a tree, and writing one
  * that arrives entry by entry, in pre-order, so that a new tree appears
- * whole or not at all (see tree.h). The agent's FS_TREE_WRITE (fs/tree.c)
- * and libsbx's tree downloads (libsbx/fs.c) are adapters between this and
- * the protocol. */
+ * whole or not at all (see tree.h). The agent's FS_TREE_WRITE
+ * (fs/tree_write.c) and libsbx's tree downloads (libsbx/fs.c) are adapters
+ * between this and the protocol. */
 #include "lib/tree.h"
 
 #include <dirent.h>

@@ -1,6 +1,8 @@
-/* libsbx: connections, frames and commands on the client side. The socket
- * is non-blocking; blocking calls wait with poll(2), so one mechanism
- * serves both the simple calls and event loops. */
+/* libsbx: connections and frames on the client side: the token and its
+ * proof, connecting (HELLO, AUTH), queueing and receiving frames. The
+ * socket is non-blocking; blocking calls wait with poll(2), so one
+ * mechanism serves both the simple calls and event loops. Commands are
+ * exec.c's, the agent's other requests control.c's. */
 #include "libsbx/sbx.h"
 
 #include <errno.h>
@@ -10,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "libsbx/conn.h"
 #include "vsock/addr.h"
 
 #define RX_MAX (PROTO_HDR_LEN + PROTO_FRAME_MAX)
@@ -22,14 +24,6 @@
 #define TX_MAX (4 * RX_MAX)
 #define CONNECT_TIMEOUT_MS 10000
 
-struct sbx_conn {
-	int fd;
-	struct buf rx;
-	struct buf tx;
-	bool hello_done;
-	bool eof;
-	char addr[160];
-};
 
 
 
@@ -73,7 +67,6 @@ int sbx_fail(struct sbx_error *err, int code, const char *fmt, ...)
 	return -code;
 }
 
-static int lost(struct sbx_conn *c, struct sbx_error *err, int code);
 static int tx_some(struct sbx_conn *c, struct sbx_error *err);
 static int rx_some(struct sbx_conn *c, struct sbx_error *err);
 
@@ -185,7 +178,7 @@ int sbx_send(struct sbx_conn *c, uint16_t type, const void *payload, size_t len,
 	return r < 0 ? sbx_fail(err, r, "cannot queue a %s frame", proto_type_name(type)) : 0;
 }
 
-static int lost(struct sbx_conn *c, struct sbx_error *err, int code)
+int sbx_conn_lost(struct sbx_conn *c, struct sbx_error *err, int code)
 {
 	if (code == EPIPE || code == ECONNRESET)
 		return sbx_fail(err, EPIPE, "the connection to %s was lost", c->addr);
@@ -203,7 +196,7 @@ static int tx_some(struct sbx_conn *c, struct sbx_error *err)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			return lost(c, err, errno);
+			return sbx_conn_lost(c, err, errno);
 		}
 		buf_consume(&c->tx, (size_t)n);
 	}
@@ -219,7 +212,7 @@ static int rx_some(struct sbx_conn *c, struct sbx_error *err)
 	size_t want = RX_CHUNK;
 
 	if (c->eof)
-		return lost(c, err, EPIPE);
+		return sbx_conn_lost(c, err, EPIPE);
 	if (buf_len(&c->rx) >= PROTO_HDR_LEN) {
 		size_t total = PROTO_HDR_LEN + get_le32(buf_head(&c->rx));
 
@@ -230,10 +223,10 @@ static int rx_some(struct sbx_conn *c, struct sbx_error *err)
 		return sbx_fail(err, EMSGSIZE, "frame from %s too large", c->addr);
 	n = read(c->fd, buf_tail(&c->rx), buf_room(&c->rx));
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : lost(c, err, errno);
+		return errno == EAGAIN || errno == EINTR ? 0 : sbx_conn_lost(c, err, errno);
 	if (n == 0) {
 		c->eof = true;
-		return lost(c, err, EPIPE);
+		return sbx_conn_lost(c, err, EPIPE);
 	}
 	buf_commit(&c->rx, (size_t)n);
 	return (int)n;
@@ -328,579 +321,4 @@ int sbx_recv(struct sbx_conn *c, struct frame *f, int timeout_ms, struct sbx_err
 		if (r == 0)
 			return sbx_fail(err, EAGAIN, "no answer from %s within %d ms", c->addr, timeout_ms);
 	}
-}
-
-/* ---- commands ---- */
-
-int sbx_exit_status(const struct sbx_exit *x)
-{
-	return x->how == EXIT_SIGNALED ? 128 + x->signal : x->code;
-}
-
-int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_error *err)
-{
-	struct exec_req req = { 0 };
-	size_t n;
-	int r;
-
-	for (n = 0; o->argv[n]; n++)
-		;
-	req.argv = (char **)o->argv;
-	req.argc = n;
-	for (n = 0; o->env && o->env[n]; n++)
-		;
-	req.env = (char **)o->env;
-	req.envc = n;
-	req.cwd = (char *)o->cwd;
-	req.user = (char *)o->user;
-	req.flags = (o->clear_env ? EXEC_F_CLEAR_ENV : 0) | (o->stdin_pipe ? EXEC_F_STDIN : 0) |
-		    (o->no_stdout ? EXEC_F_NO_STDOUT : 0) | (o->no_stderr ? EXEC_F_NO_STDERR : 0) |
-		    (o->detach ? EXEC_F_DETACH : 0);
-	req.pty = o->tty;
-	req.rows = o->rows ? o->rows : 24;
-	req.cols = o->cols ? o->cols : 80;
-	if (req.argc == 0)
-		return sbx_fail(err, EINVAL, "no command given");
-	r = proto_exec_put(&c->tx, &req);
-	if (r < 0)
-		return sbx_fail(err, r, "the command is too large to send (arguments and environment "
-			    "must fit in %u bytes)", PROTO_FRAME_MAX);
-	return 0;
-}
-
-int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error *err)
-{
-	struct exit_status x;
-	struct proto_err pe;
-	uint32_t pid;
-
-	memset(ev, 0, sizeof(*ev));
-	switch (f->type) {
-	case FT_STARTED:
-		if (proto_u32_decode(f, &pid, &pe) < 0)
-			return sbx_fail(err, pe.code, "%s", pe.msg);
-		ev->kind = SBX_EV_STARTED;
-		ev->pid = (pid_t)pid;
-		return 0;
-	case FT_STDOUT:
-	case FT_STDERR:
-		ev->kind = f->type == FT_STDOUT ? SBX_EV_STDOUT : SBX_EV_STDERR;
-		ev->data = f->payload;
-		ev->len = f->len;
-		return 0;
-	case FT_ATTACHED: {
-		struct attached a;
-
-		if (proto_attached_decode(f, &a, &pe) < 0)
-			return sbx_fail(err, pe.code, "%s", pe.msg);
-		ev->kind = SBX_EV_STARTED;
-		ev->pid = (pid_t)a.pid;
-		ev->out_base = a.out_base;
-		ev->err_base = a.err_base;
-		return 0;
-	}
-	case FT_EXIT:
-		if (proto_exit_decode(f, &x, &pe) < 0)
-			return sbx_fail(err, pe.code, "%s", pe.msg);
-		ev->kind = SBX_EV_EXIT;
-		ev->exit.how = x.how;
-		ev->exit.core = x.flags & EXIT_F_CORE;
-		ev->exit.oom = x.flags & EXIT_F_OOM;
-		if (x.how == EXIT_SIGNALED)
-			ev->exit.signal = x.value;
-		else
-			ev->exit.code = x.value;
-		memcpy(ev->exit.msg, x.msg, sizeof(ev->exit.msg));
-		return 0;
-	default:
-		return sbx_fail(err, EPROTO, "unexpected %s frame from the agent",
-			    proto_type_name(f->type));
-	}
-}
-
-int sbx_exec_stdin(struct sbx_conn *c, const void *data, size_t len, struct sbx_error *err)
-{
-	uint8_t hdr[PROTO_HDR_LEN];
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)data, len } };
-	ssize_t n;
-
-	if (buf_len(&c->tx) || len > PROTO_FRAME_MAX || !c->hello_done)
-		return sbx_send(c, FT_STDIN, data, len, err);
-	/* Nothing queued: send header and data from where they are, and
-	 * queue only what the socket did not take. */
-	proto_hdr_put(hdr, FT_STDIN, (uint32_t)len);
-	n = writev(c->fd, iov, 2);
-	if (n < 0 && errno != EAGAIN && errno != EINTR)
-		return lost(c, err, errno);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n < sizeof(hdr)) {
-		if (buf_append(&c->tx, hdr + n, sizeof(hdr) - (size_t)n) < 0 ||
-		    buf_append(&c->tx, data, len) < 0)
-			return sbx_fail(err, ENOBUFS, "output queue full");
-		return 0;
-	}
-	n -= (ssize_t)sizeof(hdr);
-	if ((size_t)n < len && buf_append(&c->tx, (const uint8_t *)data + n, len - (size_t)n) < 0)
-		return sbx_fail(err, ENOBUFS, "output queue full");
-	return 0;
-}
-
-int sbx_exec_stdin_eof(struct sbx_conn *c, struct sbx_error *err)
-{
-	return sbx_send(c, FT_STDIN_EOF, NULL, 0, err);
-}
-
-int sbx_exec_signal(struct sbx_conn *c, int sig, struct sbx_error *err)
-{
-	int r = proto_u32_put(&c->tx, FT_SIGNAL, (uint32_t)sig);
-
-	return r < 0 ? sbx_fail(err, r, "cannot queue a signal") : 0;
-}
-
-int sbx_exec_resize(struct sbx_conn *c, unsigned short rows, unsigned short cols,
-		    struct sbx_error *err)
-{
-	int r = proto_resize_put(&c->tx, rows, cols);
-
-	return r < 0 ? sbx_fail(err, r, "cannot queue a resize") : 0;
-}
-
-static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
-{
-	int r;
-
-	if (fd < 0)
-		return 0;
-	r = fd_write_all(fd, p, n);
-	return r < 0 ? sbx_fail(err, r, "cannot write the command's output: %s", strerror(-r)) : 0;
-}
-
-#define STDIN_CHUNK (256 * 1024)
-
-/* The stdio loop of a command whose request was sent. With ack, output is
- * acknowledged as it is written out (detached commands). */
-static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct sbx_io *io,
-		     struct sbx_exit *exit, struct sbx_error *err)
-{
-	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false;
-	struct ack a = { 0 };
-	int r;
-
-	if (stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
-		return r;
-	for (;;) {
-		struct pollfd p[3] = { { .fd = c->fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
-		struct frame f;
-		struct sbx_event ev;
-
-		while ((r = sbx_next_frame(c, &f, err)) == 1) {
-			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
-				goto out;
-			if (ev.kind == SBX_EV_STDOUT) {
-				r = write_out(io->out_fd, ev.data, ev.len, err);
-				a.out_off += ev.len;
-			} else if (ev.kind == SBX_EV_STDERR) {
-				r = write_out(io->err_fd, ev.data, ev.len, err);
-				a.err_off += ev.len;
-			} else if (ev.kind == SBX_EV_STARTED) {
-				a.out_off = ev.out_base;
-				a.err_off = ev.err_base;
-				if (io->on_started)
-					io->on_started(io->arg, ev.pid);
-				continue;
-			} else if (ev.kind == SBX_EV_EXIT) {
-				*exit = ev.exit;
-				r = 0;
-				if (ack) {
-					/* We have the status: the agent may forget it. */
-					a.flags = ACK_F_EXIT;
-					if ((r = proto_ack_put(&c->tx, &a)) == 0)
-						r = sbx_flush(c, err);
-				}
-				goto out;
-			}
-			if (r < 0)
-				goto out;
-			/* Written out: the agent may drop it. */
-			if (ack && (r = proto_ack_put(&c->tx, &a)) < 0)
-				goto out;
-		}
-		if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
-			goto out;
-		if (r > 0)
-			continue; /* parse what came in before waiting */
-		if (want_write)
-			p[0].events |= POLLOUT;
-		/* Read more input only when the queue to the agent is short. */
-		if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
-			p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
-		if (io->extra_fd >= 0)
-			p[2] = (struct pollfd){ .fd = io->extra_fd, .events = POLLIN };
-		if (poll(p, 3, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			r = sbx_fail(err, errno, "poll");
-			goto out;
-		}
-		if (p[1].revents) {
-			ssize_t n;
-
-			/* Read straight into the queue behind a frame header:
-			 * no copy between. */
-			if ((r = buf_reserve(&c->tx, PROTO_HDR_LEN + STDIN_CHUNK)) < 0) {
-				r = sbx_fail(err, r, "out of memory");
-				goto out;
-			}
-			n = read(io->in_fd, buf_tail(&c->tx) + PROTO_HDR_LEN, STDIN_CHUNK);
-			if (n < 0 && errno != EINTR && errno != EAGAIN) {
-				r = sbx_fail(err, errno, "cannot read standard input: %s", strerror(errno));
-				goto out;
-			}
-			if (n == 0) {
-				in_open = false;
-				r = sbx_exec_stdin_eof(c, err);
-			} else if (n > 0) {
-				proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
-				buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
-			}
-			if (r < 0)
-				goto out;
-		}
-		if (p[2].revents && (r = io->on_extra(io->arg, c, err)) < 0)
-			goto out;
-	}
-out:
-	return r;
-}
-
-int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
-		struct sbx_exit *exit, struct sbx_error *err)
-{
-	int r = sbx_exec_send(c, o, err);
-
-	return r < 0 ? r : stream_io(c, o->stdin_pipe, o->detach, io, exit, err);
-}
-
-int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct sbx_io *io,
-		  struct sbx_exit *exit, struct sbx_error *err)
-{
-	size_t mark;
-	int r;
-
-	if ((r = proto_begin(&c->tx, FT_ATTACH, &mark)) < 0 ||
-	    (r = proto_field_put_u32(&c->tx, ATTACH_PID, (uint32_t)pid)) < 0 ||
-	    (r = proto_end(&c->tx, mark)) < 0)
-		return sbx_fail(err, r, "cannot queue ATTACH");
-	return stream_io(c, stdin_pipe, true, io, exit, err);
-}
-
-int sbx_exec_detached(const char *addr, const struct sbx_exec_opts *o, pid_t *pid,
-		      struct sbx_error *err)
-{
-	struct sbx_exec_opts d = *o;
-	struct sbx_conn *c;
-	struct sbx_event ev;
-	struct frame f;
-	int r;
-
-	d.detach = true;
-	if ((r = sbx_connect(addr, &c, err)) < 0)
-		return r;
-	if ((r = sbx_exec_send(c, &d, err)) < 0 || (r = sbx_recv(c, &f, -1, err)) < 0 ||
-	    (r = sbx_exec_event(&f, &ev, err)) < 0)
-		goto out;
-	if (ev.kind == SBX_EV_EXIT) {
-		r = sbx_fail(err, ev.exit.code == 127 ? ENOENT : EACCES, "%s", ev.exit.msg);
-		goto out;
-	}
-	if (ev.kind != SBX_EV_STARTED) {
-		r = sbx_fail(err, EPROTO, "the agent did not answer STARTED");
-		goto out;
-	}
-	*pid = ev.pid;
-out:
-	sbx_close(c);
-	return r;
-}
-
-int sbx_run(const char *addr, const struct sbx_exec_opts *o, int in_fd, int out_fd, int err_fd,
-	    struct sbx_exit *exit, struct sbx_error *err)
-{
-	struct sbx_io io = { .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd, .extra_fd = -1 };
-	struct sbx_conn *c;
-	int r;
-
-	if ((r = sbx_connect(addr, &c, err)) < 0)
-		return r;
-	r = sbx_exec_io(c, o, &io, exit, err);
-	sbx_close(c);
-	return r;
-}
-
-/* ---- the agent ---- */
-
-int sbx_info(const char *addr, struct info *out, struct sbx_error *err)
-{
-	struct sbx_conn *c;
-	struct proto_err pe;
-	struct frame f;
-	int r;
-
-	if ((r = sbx_connect(addr, &c, err)) < 0)
-		return r;
-	if ((r = sbx_send(c, FT_INFO, NULL, 0, err)) < 0 || (r = sbx_recv(c, &f, -1, err)) < 0)
-		goto out;
-	if (f.type != FT_INFO_OK)
-		r = sbx_fail(err, EPROTO, "%s answered INFO with %s", addr, proto_type_name(f.type));
-	else if (proto_info_ok_decode(&f, out, &pe) < 0)
-		r = sbx_fail(err, pe.code, "bad INFO_OK from %s: %s", addr, pe.msg);
-out:
-	sbx_close(c);
-	return r;
-}
-
-/* ---- jobs, environment, lifetime ---- */
-
-/* Opens a connection, sends what build queued, and returns the first
- * answer frame in *f (valid until sbx_close). */
-static int request(const char *addr, struct sbx_conn **c, struct frame *f,
-		   int (*build)(struct buf *b, const void *arg), const void *arg,
-		   struct sbx_error *err)
-{
-	int r;
-
-	if ((r = sbx_connect(addr, c, err)) < 0)
-		return r;
-	if ((r = build(&(*c)->tx, arg)) < 0) {
-		sbx_close(*c);
-		return sbx_fail(err, r, "cannot build the request");
-	}
-	if ((r = sbx_recv(*c, f, -1, err)) < 0) {
-		sbx_close(*c);
-		return r;
-	}
-	return 0;
-}
-
-static int build_empty(struct buf *b, const void *type)
-{
-	return proto_put(b, *(const uint16_t *)type, NULL, 0);
-}
-
-int sbx_ps(const char *addr, void (*fn)(void *arg, const struct ps_entry *p), void *arg,
-	   struct sbx_error *err)
-{
-	static const uint16_t type = FT_PS;
-	struct sbx_conn *c;
-	struct proto_err pe;
-	struct ps_entry p;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_empty, &type, err)) < 0)
-		return r;
-	while (f.type == FT_PS_ENTRY) {
-		if (proto_ps_entry_decode(&f, &p, &pe) < 0) {
-			r = sbx_fail(err, pe.code, "%s", pe.msg);
-			goto out;
-		}
-		fn(arg, &p);
-		if ((r = sbx_recv(c, &f, -1, err)) < 0)
-			goto out;
-	}
-	if (f.type != FT_OK)
-		r = sbx_fail(err, EPROTO, "PS answered with %s", proto_type_name(f.type));
-out:
-	sbx_close(c);
-	return r;
-}
-
-struct env_req {
-	uint32_t op;
-	const char *const *items;
-};
-
-static int build_env(struct buf *b, const void *arg)
-{
-	const struct env_req *e = arg;
-	size_t mark;
-	int r;
-
-	if ((r = proto_begin(b, FT_ENV, &mark)) < 0 ||
-	    (r = proto_field_put_u32(b, ENV_OP, e->op)) < 0)
-		return r;
-	for (size_t i = 0; e->items && e->items[i]; i++)
-		if ((r = proto_field_put_str(b, e->op == ENV_SET ? ENV_ENTRY : ENV_NAME,
-					     e->items[i])) < 0)
-			return r;
-	return proto_end(b, mark);
-}
-
-static int env_change(const char *addr, uint32_t op, const char *const *items,
-		      struct sbx_error *err)
-{
-	struct env_req e = { .op = op, .items = items };
-	struct sbx_conn *c;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
-		return r;
-	if (f.type != FT_OK)
-		r = sbx_fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
-	sbx_close(c);
-	return r;
-}
-
-int sbx_env_set(const char *addr, const char *const *entries, struct sbx_error *err)
-{
-	return env_change(addr, ENV_SET, entries, err);
-}
-
-int sbx_env_unset(const char *addr, const char *const *names, struct sbx_error *err)
-{
-	return env_change(addr, ENV_UNSET, names, err);
-}
-
-int sbx_env_list(const char *addr, void (*fn)(void *arg, const char *entry), void *arg,
-		 struct sbx_error *err)
-{
-	struct env_req e = { .op = ENV_LIST };
-	struct field_iter it;
-	struct proto_err pe;
-	struct sbx_conn *c;
-	const uint8_t *v;
-	struct frame f;
-	uint16_t tag;
-	uint32_t len;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_env, &e, err)) < 0)
-		return r;
-	/* ENV_LIST frames, then OK. */
-	while (f.type == FT_ENV_LIST) {
-		proto_fields(&it, &f);
-		while ((r = proto_field_next(&it, &tag, &v, &len, &pe)) > 0) {
-			char *entry;
-
-			if (tag != ENV_ENTRY)
-				continue;
-			entry = strndup((const char *)v, len);
-			if (!entry) {
-				r = sbx_fail(err, ENOMEM, "out of memory");
-				goto out;
-			}
-			fn(arg, entry);
-			free(entry);
-		}
-		if (r < 0) {
-			r = sbx_fail(err, pe.code, "%s", pe.msg);
-			goto out;
-		}
-		if ((r = sbx_recv(c, &f, -1, err)) < 0)
-			goto out;
-	}
-	if (f.type != FT_OK)
-		r = sbx_fail(err, EPROTO, "ENV answered with %s", proto_type_name(f.type));
-out:
-	sbx_close(c);
-	return r;
-}
-
-static int lifetime_answer(struct sbx_conn *c, const struct frame *f, struct lifetime *l,
-			   struct sbx_error *err)
-{
-	struct proto_err pe;
-
-	if (f->type != FT_LIFETIME)
-		return sbx_fail(err, EPROTO, "%s answered with %s", c->addr, proto_type_name(f->type));
-	if (proto_lifetime_decode(f, l, &pe) < 0)
-		return sbx_fail(err, pe.code, "%s", pe.msg);
-	return 0;
-}
-
-int sbx_session(const char *addr, struct sbx_conn **out, struct lifetime *l,
-		struct sbx_error *err)
-{
-	static const uint16_t type = FT_SESSION;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, out, &f, build_empty, &type, err)) < 0)
-		return r;
-	if ((r = lifetime_answer(*out, &f, l, err)) < 0) {
-		sbx_close(*out);
-		*out = NULL;
-	}
-	return r;
-}
-
-static int build_extend(struct buf *b, const void *arg)
-{
-	uint8_t p[8];
-
-	put_le64(p, *(const uint64_t *)arg);
-	return proto_put(b, FT_EXTEND, p, sizeof(p));
-}
-
-int sbx_extend(const char *addr, uint64_t seconds, struct lifetime *l, struct sbx_error *err)
-{
-	struct sbx_conn *c;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_extend, &seconds, err)) < 0)
-		return r;
-	r = lifetime_answer(c, &f, l, err);
-	sbx_close(c);
-	return r;
-}
-
-static int build_set_time(struct buf *b, const void *arg)
-{
-	uint64_t left = *(const uint64_t *)arg;
-	struct timespec ts;
-	size_t mark;
-	int r;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if ((r = proto_begin(b, FT_SET_TIME, &mark)) < 0 ||
-	    (r = proto_field_put_u64(b, LIFE_REALTIME_NS, (uint64_t)ts.tv_sec * 1000000000ULL +
-								 (uint64_t)ts.tv_nsec)) < 0 ||
-	    (left && (r = proto_field_put_u64(b, LIFE_LEFT_NS, left)) < 0))
-		return r;
-	return proto_end(b, mark);
-}
-
-int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct sbx_error *err)
-{
-	struct sbx_conn *c;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_set_time, &left_ns, err)) < 0)
-		return r;
-	r = lifetime_answer(c, &f, l, err);
-	sbx_close(c);
-	return r;
-}
-
-static int build_shutdown(struct buf *b, const void *reason)
-{
-	return proto_shutdown_put(b, reason);
-}
-
-int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err)
-{
-	struct sbx_conn *c;
-	struct frame f;
-	int r;
-
-	if ((r = request(addr, &c, &f, build_shutdown, reason, err)) < 0)
-		return r;
-	if (f.type != FT_OK)
-		r = sbx_fail(err, EPROTO, "SHUTDOWN answered with %s", proto_type_name(f.type));
-	sbx_close(c);
-	return r;
 }

@@ -38,7 +38,6 @@
  * the agent's writing (0.31 s -> 0.15 s for the same 1 GiB). */
 #define UP_SNDBUF (2 * 1024 * 1024)
 #define TICK_MS 250
-#define DEPTH_MAX 128
 
 static int fail(struct sbx_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -965,7 +964,7 @@ struct lwalk {
 	struct {
 		DIR *d;
 		size_t len;
-	} stack[DEPTH_MAX];
+	} stack[TREE_DEPTH_MAX];
 	int depth;
 	char rel[PATH_MAX];
 	char root[PATH_MAX];
@@ -1033,9 +1032,9 @@ static int up_open_entry(struct tree_up *u, int dfd, const char *name, const cha
 		return errno == ENOENT && !root ? 0 : fail_path(err, errno, shown);
 	switch (st.st_mode & S_IFMT) {
 	case S_IFDIR:
-		if (u->w->depth == DEPTH_MAX)
+		if (u->w->depth == TREE_DEPTH_MAX)
 			return fail(err, ELOOP, "directory tree too deep (more than %d levels): %s",
-				    DEPTH_MAX, shown);
+				    TREE_DEPTH_MAX, shown);
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 		if (fd < 0)
 			return fail_path(err, errno, shown);

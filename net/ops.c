@@ -1,25 +1,22 @@
-/* Port forwarding and SSH: routes each request type to its handler. */
+/* Port forwarding and SSH: the table of the network family's requests and
+ * the handler that starts each. */
 #include <errno.h>
 
+#include "lib/util.h"
 #include "net/net.h"
 #include "vsock/proto_net.h"
 
+static const struct conn_route routes[] = {
+	{ FT_FORWARD, forward_start },
+	{ FT_SSH_START, sshd_start_op },
+	{ FT_SSH_KEY_ADD, keys_op },
+	{ FT_SSH_KEY_REMOVE, keys_op },
+	{ FT_SSH_KEY_LIST, keys_op },
+};
+
 void net_dispatch(struct conn *c, const struct frame *f)
 {
-	switch (f->type) {
-	case FT_FORWARD:
-		forward_start(c, f);
-		break;
-	case FT_SSH_START:
-		sshd_start_op(c, f);
-		break;
-	case FT_SSH_KEY_ADD:
-	case FT_SSH_KEY_REMOVE:
-	case FT_SSH_KEY_LIST:
-		keys_op(c, f);
-		break;
-	default:
+	if (conn_route(c, f, routes, ARRAY_SIZE(routes)) < 0)
 		conn_fail(c, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this agent",
 			  f->type, proto_type_name(f->type));
-	}
 }

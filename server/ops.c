@@ -8,6 +8,7 @@
 #include "conn/conn.h"
 #include "exec/exec.h"
 #include "fs/fs.h"
+#include "lib/util.h"
 #include "net/net.h"
 #include "server/control.h"
 #include "server/server.h"
@@ -31,42 +32,27 @@ int conn_start(int fd)
 	return conn_open(fd, &server_agent);
 }
 
+/* The agent's own operations; the file and network families have tables
+ * of their own (fs/ops.c, net/ops.c). */
+static const struct conn_route routes[] = {
+	{ FT_EXEC, exec_start },
+	{ FT_ATTACH, exec_attach },
+	{ FT_PS, exec_ps },
+	{ FT_INFO, control_info },
+	{ FT_SHUTDOWN, control_shutdown },
+	{ FT_SESSION, control_session },
+	{ FT_EXTEND, control_extend },
+	{ FT_SET_TIME, control_set_time },
+	{ FT_ENV, control_env },
+};
+
 static void op_dispatch(struct conn *c, const struct frame *f)
 {
-	switch (f->type) {
-	case FT_EXEC:
-		exec_start(c, f);
-		return;
-	case FT_ATTACH:
-		exec_attach(c, f);
-		return;
-	case FT_PS:
-		exec_ps(c, f);
-		return;
-	case FT_INFO:
-		control_info(c, f);
-		return;
-	case FT_SHUTDOWN:
-		control_shutdown(c, f);
-		return;
-	case FT_SESSION:
-		control_session(c, f);
-		return;
-	case FT_EXTEND:
-		control_extend(c, f);
-		return;
-	case FT_SET_TIME:
-		control_set_time(c, f);
-		return;
-	case FT_ENV:
-		control_env(c, f);
-		return;
-	}
 	if (f->type >= FT_FS_FIRST && f->type <= FT_FS_LAST)
 		fs_dispatch(c, f);
 	else if (f->type >= FT_NET_FIRST && f->type <= FT_NET_LAST)
 		net_dispatch(c, f);
-	else
+	else if (conn_route(c, f, routes, ARRAY_SIZE(routes)) < 0)
 		conn_fail(c, EOPNOTSUPP, "unknown operation: frame type 0x%04x (%s)", f->type,
 			  proto_type_name(f->type));
 }

@@ -3,7 +3,8 @@
  * the server's globals, the job table, spawning, and the file and network
  * operations (which still decode their requests with the real codec, then
  * answer without acting). Everything that parses what a client sent is
- * the real code: server/conn.c, ops.c, control.c, exec/exec.c, user.c. */
+ * the real code: conn/conn.c, server/ops.c, control.c, exec/exec.c,
+ * lib/user.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: the agent's side of a connection, end to end. The
  * input is what a client sends on one connection; it goes through a real
- * socket into server/conn.c (frame reassembly, the hello, the handshake
+ * socket into conn/conn.c (frame reassembly, the hello, the handshake
  * state) and on to the real request handlers (ops.c, control.c: INFO,
  * SESSION, EXTEND, SET_TIME, SHUTDOWN, ENV; exec/exec.c: EXEC, ATTACH, PS),
  * with processes, files, ports and PID 1 stubbed (agent_stubs.c).

@@ -1,6 +1,6 @@
 /* libFuzzer target: the frame decoder. The input is a byte stream as a
  * peer would send it; it is cut into frames with proto_frame_parse, as
- * the agent (server/conn.c) and libsbx do, and every whole frame goes to
+ * the agent (conn/conn.c) and libsbx do, and every whole frame goes to
  * every decoder of the codec (decode_all.c). */
 #include <errno.h>
 
