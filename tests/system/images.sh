@@ -100,6 +100,9 @@ test_disk_full() {
 }
 
 test_volume() {
+	# Another sandbox runs meanwhile: finding who has a volume reads its
+	# metadata too (once the cause of "wrong token" for the next create).
+	create bystander || return 1
 	"$SBX" volume create v1 --size 256M >/dev/null || return 1
 	create vol1 --image debian --volume v1:/data || return 1
 	sh_in vol1 'sudo sh -c "echo outlives >/data/f"' || return 1
@@ -114,7 +117,8 @@ test_volume() {
 	expect_eq "the next sandbox" "$("$SBX" run --volume v1:/data -- cat /data/f)" outlives ||
 		return 1
 	"$SBX" volume rm v1 || return 1
-	[ -z "$("$SBX" volume ls | sed 1d)" ] || fail "left: $("$SBX" volume ls)"
+	[ -z "$("$SBX" volume ls | sed 1d)" ] || fail "left: $("$SBX" volume ls)" || return 1
+	"$SBX" kill bystander
 }
 
 test_snapshot() {
