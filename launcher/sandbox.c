@@ -1025,6 +1025,10 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
+	/* The volumes first: finding who has one reads every sandbox's
+	 * metadata, which sets libsbx's token to theirs (token_load). */
+	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
+		goto fail_dir;
 	if ((r = token_new(sb, err)) < 0)
 		goto fail_dir;
 	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
@@ -1033,8 +1037,6 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		goto fail_dir;
 	}
 	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
-		goto fail_dir;
-	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
@@ -1171,6 +1173,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		struct lifetime l;
 		struct sbx_error e2;
 
+		sbx_set_token(sb->token); /* ours, whatever was loaded meanwhile */
 		if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
 			fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id,
 				e2.msg);

