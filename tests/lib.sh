@@ -29,7 +29,8 @@ fail() {
 	return 1
 }
 
-# t NAME FUNC [ARGS...]: runs one test.
+# t NAME FUNC [ARGS...]: runs one test; returns its status, so that a
+# setup test can stop the suite: `t "setup" setup || exit 1`.
 t() {
 	local name=$1
 	shift
@@ -37,6 +38,30 @@ t() {
 		echo "ok - $SUITE: $name"
 	else
 		echo "not ok - $SUITE: $name"
+		return 1
+	fi
+}
+
+# skip NAME REASON: a test that cannot run here. It is counted as skipped,
+# never as passed (TAP's "# SKIP" directive; tests/run.sh counts it apart).
+skip() {
+	echo "ok - $SUITE: $1 # SKIP $2"
+}
+
+# instrumented FILE: FILE was built with the sanitizers (make asan).
+instrumented() {
+	grep -q __asan_init "$1" 2>/dev/null
+}
+
+# t_sanitizers NAME FUNC [ARGS...]: a check that reads sanitizer reports.
+# Without an instrumented agent there are none to read: skipped, not passed.
+t_sanitizers() {
+	local name=$1
+	shift
+	if instrumented "$SBX_INIT"; then
+		t "$name" "$@"
+	else
+		skip "$name" "not an instrumented build (make asan runs it)"
 	fi
 }
 

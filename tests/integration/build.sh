@@ -8,15 +8,15 @@ test_static() {
 	[ -x "$SBX_INIT" ] || fail "$SBX_INIT missing" || return 1
 	# The instrumented build of `make asan` is dynamic on purpose.
 	[[ $BUILD == */asan ]] && return 0
-	readelf -l "$SBX_INIT" | grep -q INTERP && fail "has a program interpreter" && return 1
-	readelf -d "$SBX_INIT" 2>/dev/null | grep -q NEEDED && fail "needs shared libraries" && return 1
+	readelf -l "$SBX_INIT" | grep -q INTERP && { fail "has a program interpreter"; return 1; }
+	readelf -d "$SBX_INIT" 2>/dev/null | grep -q NEEDED && { fail "needs shared libraries"; return 1; }
 	file -b "$SBX_INIT" 2>/dev/null | grep -q "statically linked" ||
 		fail "file(1) says: $(file -b "$SBX_INIT")"
 }
 
 test_stripped() {
 	[[ $BUILD == */asan ]] && return 0
-	readelf -S "$SBX_INIT" | grep -q '\.symtab' && fail "not stripped" && return 1
+	readelf -S "$SBX_INIT" | grep -q '\.symtab' && { fail "not stripped"; return 1; }
 	return 0
 }
 

@@ -23,11 +23,12 @@ test_not_found() {
 	local out rc
 	out=$("$SBX" exec no-such-program 2>&1)
 	rc=$?
-	expect_eq status $rc 127 && [[ $out == *"command not found: no-such-program"* ]] ||
-		fail "message: $out"
+	expect_eq "status for a missing program" $rc 127 || return 1
+	[[ $out == *"command not found: no-such-program"* ]] || fail "message: $out" || return 1
 	out=$("$SBX" exec /no/such/file 2>&1)
-	expect_eq status $? 127 && [[ $out == *"no such file or directory: /no/such/file"* ]] ||
-		fail "message: $out"
+	rc=$?
+	expect_eq "status for a missing file" $rc 127 || return 1
+	[[ $out == *"no such file or directory: /no/such/file"* ]] || fail "message: $out"
 }
 
 test_not_executable() {
@@ -40,11 +41,12 @@ test_not_executable() {
 }
 
 test_bad_cwd() {
-	local out
+	local out rc
 	out=$("$SBX" exec --cwd /nonexistent pwd 2>&1)
-	expect_eq status $? 126 &&
-		[[ $out == *"cannot change directory to /nonexistent: No such file or directory"* ]] ||
-		fail "message: $out"
+	rc=$?
+	expect_eq "status for a bad directory" $rc 126 || return 1
+	[[ $out == *"cannot change directory to /nonexistent: No such file or directory"* ]] ||
+		fail "message: $out" || return 1
 	expect_eq cwd "$("$SBX" exec --cwd /tmp pwd)" /tmp
 }
 
@@ -64,7 +66,12 @@ test_stdin_64m() {
 }
 
 test_stdin_null() {
-	expect_eq "cat without -i" "$(timeout 10 "$SBX" exec cat)" ""
+	local out rc
+	# A cat that waits for input is killed by the timeout (124): a failure.
+	out=$(timeout 10 "$SBX" exec cat)
+	rc=$?
+	expect_eq "status of cat without -i" $rc 0 || return 1
+	expect_eq "cat without -i" "$out" ""
 }
 
 test_stdout_stderr_apart() {
@@ -158,7 +165,7 @@ test_agent_stop() {
 	wait_for 15 is_gone $INIT_PID || fail "agent did not stop" || return 1
 	wait $cpid
 	rc=$?
-	pgrep -f "sleep $tag" >/dev/null && fail "workload survived the agent" && return 1
+	pgrep -f "sleep $tag" >/dev/null && { fail "workload survived the agent"; return 1; }
 	[ ! -e "$AGENT_SOCK" ] || fail "socket left behind" || return 1
 	expect_eq "client status" $rc 125 && grep -q "shutting down" "$T_TMP/stop.err" ||
 		fail "client said: $(cat "$T_TMP/stop.err")"

@@ -382,8 +382,8 @@ test_metadata_ops() {
 	local tmp
 	tmp=$("$SBX" fs mktemp -d -P pre- "$p") && [ -d "$tmp" ] && [[ $tmp == "$p/pre-"* ]] ||
 		fail "mktemp -d: $tmp" || return 1
-	"$SBX" fs mv -n "$p/copy" "$p/hard" 2>/dev/null && fail "mv -n replaced" && return 1
-	"$SBX" fs rm "$p/a" 2>/dev/null && fail "rm of a directory without -r" && return 1
+	"$SBX" fs mv -n "$p/copy" "$p/hard" 2>/dev/null && { fail "mv -n replaced"; return 1; }
+	"$SBX" fs rm "$p/a" 2>/dev/null && { fail "rm of a directory without -r"; return 1; }
 	"$SBX" fs rm -r "$p" && [ ! -e "$p" ] || fail "rm -r"
 }
 

@@ -77,6 +77,32 @@ test_restarts_timed() {
 	[ -z "$("$SBX" ps | sed 1d)" ] || fail "commands left behind: $("$SBX" ps)"
 }
 
+# run_driver ARGS...: runs the table through sbx-hostile (its results go
+# to the output as they come), then checks the driver itself: it must
+# exit 0 (1 = it reported failed cases; 124 = timeout; anything else = it
+# crashed) and have printed as many results as its plan announced, so a
+# driver that dies mid-table cannot make the cases after it vanish.
+run_driver() {
+	local out=$T_TMP/driver.out rc plan got
+	timeout 600 "$HOSTILE" "$@" | tee "$out"
+	rc=${PIPESTATUS[0]}
+	plan=$(sed -n 's/^# plan: \([0-9]*\) cases$/\1/p' "$out")
+	got=$(grep -cE '^(not )?ok - ' "$out")
+	t "the driver ran its whole plan (${plan:-?} cases) and exited 0" \
+		check_driver "$rc" "$plan" "$got"
+}
+
+check_driver() { # STATUS PLAN RESULTS
+	case $1 in
+	0) ;;
+	1) fail "the driver reported failed cases (above)" || return 1 ;;
+	124) fail "the driver timed out after 600 s" || return 1 ;;
+	*) fail "the driver exited with status $1 (crashed?)" || return 1 ;;
+	esac
+	[ -n "$2" ] || fail "the driver printed no plan" || return 1
+	[ "$3" -eq "$2" ] || fail "the driver printed $3 results, its plan was $2"
+}
+
 for mode in dev pid1; do
 	SUITE="hostile[$mode]"
 	if [ ! -x "$HOSTILE" ]; then
@@ -86,8 +112,7 @@ for mode in dev pid1; do
 	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
 	srv=$(server_pid)
 	mkdir -p "$T_TMP/scratch-$mode"
-	HOSTILE_SUITE=$SUITE timeout 600 "$HOSTILE" "$SBX_CONNECT" "$srv" "$T_TMP/scratch-$mode" ||
-		echo "# the driver reported failures (above)"
+	HOSTILE_SUITE=$SUITE run_driver "$SBX_CONNECT" "$srv" "$T_TMP/scratch-$mode"
 	t "the server was never restarted" test_no_restart "$srv"
 	t "no zombies under PID 1" test_no_zombies
 	SUITE="faults[$mode]"
@@ -100,7 +125,7 @@ for mode in dev pid1; do
 	fi
 	t "no zombies under PID 1 after the restarts" test_no_zombies
 	stop_agent "$INIT_PID" "$AGENT_JOB"
-	t "no sanitizer reports from the agent" test_no_sanitizer_reports
+	t_sanitizers "no sanitizer reports from the agent" test_no_sanitizer_reports
 done
 
 # An agent with a token: no answer without the proof.
@@ -111,11 +136,10 @@ if [ ! -x "$HOSTILE" ]; then
 	echo "not ok - $SUITE: the driver is built (make tools)"
 elif start_agent dev --config "$T_TMP/token.conf"; then
 	srv=$(server_pid)
-	HOSTILE_SUITE=$SUITE HOSTILE_TOKEN=$TOKEN timeout 600 "$HOSTILE" "$SBX_CONNECT" "$srv" "$T_TMP" ||
-		echo "# the driver reported failures (above)"
+	HOSTILE_SUITE=$SUITE HOSTILE_TOKEN=$TOKEN run_driver "$SBX_CONNECT" "$srv" "$T_TMP"
 	t "the server was never restarted" test_no_restart "$srv"
 	stop_agent "$INIT_PID" "$AGENT_JOB"
-	t "no sanitizer reports from the agent" test_no_sanitizer_reports
+	t_sanitizers "no sanitizer reports from the agent" test_no_sanitizer_reports
 else
 	echo "not ok - $SUITE: agent starts"
 fi

@@ -18,18 +18,20 @@ test_detach_ps_attach() {
 	expect_eq "attach status" $? 5 || return 1
 	expect_eq stdout "$out" one && expect_eq stderr "$(cat "$T_TMP/att.err")" two || return 1
 	# Collected: the agent forgets it.
-	"$SBX" ps | grep -q "^$pid " && fail "still listed after its status was collected"
+	"$SBX" ps | grep -q "^$pid " && { fail "still listed after its status was collected"; return 1; }
 	return 0
 }
 
 test_status_kept() {
-	local pid
-	pid=$("$SBX" exec --detach -- sh -c 'echo early; exit 9')
+	local pid out rc
+	pid=$("$SBX" exec --detach -- sh -c 'echo early; exit 9') || return 1
 	wait_for 10 eval '"$SBX" ps | grep -q "^$pid .*exited *9 "' ||
 		fail "ps did not show the exit: $("$SBX" ps)" || return 1
 	sleep 1
-	expect_eq "output long after the end" "$("$SBX" attach "$pid")" early
-	expect_eq "status long after the end" "${PIPESTATUS[0]}" 0 || true
+	out=$("$SBX" attach "$pid")
+	rc=$?
+	expect_eq "output long after the end" "$out" early || return 1
+	expect_eq "status long after the end" $rc 9 || return 1
 	"$SBX" attach "$pid" >/dev/null 2>"$T_TMP/gone.err"
 	expect_eq "attach after collection" $? 125 && grep -q "no command with pid $pid" "$T_TMP/gone.err"
 }
@@ -74,7 +76,7 @@ test_env_store() {
 	"$SBX" env set GREETING='hello world' TEMP=1 || return 1
 	expect_eq "get" "$("$SBX" env get GREETING)" "hello world" || return 1
 	"$SBX" env unset TEMP || return 1
-	"$SBX" env get TEMP && fail "TEMP still set" && return 1
+	"$SBX" env get TEMP && { fail "TEMP still set"; return 1; }
 	expect_eq "seen by commands" "$("$SBX" exec sh -c 'echo "$GREETING|${TEMP-unset}"')" \
 		"hello world|unset" || return 1
 	"$SBX" env set 1BAD=x 2>"$T_TMP/env.err"

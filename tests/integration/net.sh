@@ -350,4 +350,4 @@ t "ssh: a wrong host key is refused" test_ssh_wrong_host_key
 t "ssh: the host key stays the same" test_ssh_host_key_stable
 t "ssh: the server is restarted when it dies" test_ssh_server_restarts
 t "ssh --expose: hostname, port, user and a command that works" test_ssh_expose
-t "no sanitizer reports from the agents or sbx expose" test_no_sanitizer_reports
+t_sanitizers "no sanitizer reports from the agents or sbx expose" test_no_sanitizer_reports

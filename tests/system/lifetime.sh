@@ -47,7 +47,7 @@ test_extend() {
 		return 1
 	# Past the first deadline it is still there; info agrees.
 	sleep 23
-	[ -e "$(exit_file ext)" ] && fail "it powered off at the first deadline" && return 1
+	[ -e "$(exit_file ext)" ] && { fail "it powered off at the first deadline"; return 1; }
 	left=$("$SBX" info --json ext | sed 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/')
 	left=$((left / 1000000000))
 	[ "$left" -ge 20 ] && [ "$left" -le 30 ] || fail "info says $left s left"
@@ -56,7 +56,7 @@ test_extend() {
 test_labels() {
 	"$SBX" ls | grep -q "^ext .*team=core,note=a b" || fail "ls: $("$SBX" ls)" || return 1
 	"$SBX" ls --label team=core | grep -q "^ext " || fail "ls --label team=core" || return 1
-	"$SBX" ls --label team=other | grep -q "^ext " && fail "ls --label team=other" && return 1
+	"$SBX" ls --label team=other | grep -q "^ext " && { fail "ls --label team=other"; return 1; }
 	"$SBX" info ext | grep -q "labels:     team=core note=a b" || fail "info: $("$SBX" info ext)" ||
 		return 1
 	expect_eq "labels in the guest" "$("$SBX" exec ext -- cat /run/sbx/labels)" \
@@ -109,7 +109,7 @@ test_session_reconnect() {
 	"$SBX" connect sess2 2>/dev/null &
 	local conn=$!
 	sleep $((GRACE + STOP + 3))
-	[ -e "$(exit_file sess2)" ] && fail "powered off although a session came back" && return 1
+	[ -e "$(exit_file sess2)" ] && { fail "powered off although a session came back"; return 1; }
 	"$SBX" info sess2 | grep -q "lifetime:   session; 1 open" || fail "info: $("$SBX" info sess2)" ||
 		return 1
 	"$SBX" close sess2 2>/dev/null

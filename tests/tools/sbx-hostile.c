@@ -8,8 +8,9 @@
  *
  *   sbx-hostile ADDR SERVER_PID SCRATCH_DIR [CASE...]
  *
- * CASE selects cases whose name contains it. Prints TAP lines
- * "ok - SUITE: case" (SUITE from $HOSTILE_SUITE, default "hostile").
+ * CASE selects cases whose name contains it. Prints "# plan: N cases",
+ * then TAP lines "ok - SUITE: case" (SUITE from $HOSTILE_SUITE, default
+ * "hostile"); exits 0 only when every case passed.
  * With $HOSTILE_TOKEN (the agent's token) only the "auth:" cases run,
  * which need an agent with a token; without, they do not.
  * $HOSTILE_RSS_SLACK_KIB is how far above its baseline the server's RSS
@@ -3122,6 +3123,15 @@ int main(int argc, char **argv)
 	}
 	printf("# server %d: %d fds, %ld KiB RSS before the table (slack %ld KiB)\n", (int)server,
 	       base_fds, base_rss, rss_slack_kib);
+	/* The plan: tests/integration/hostile.sh checks that as many results
+	 * as this came out, so a crash or a hang mid-table cannot pass. */
+	{
+		size_t planned = 0;
+
+		for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+			planned += selected(cases[i].name, argc - 4, argv + 4);
+		printf("# plan: %zu cases\n", planned);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		uint64_t t0;
 		int r;
