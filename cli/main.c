@@ -12,6 +12,12 @@
 #include "launcher/sandbox.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "serve/serve.h"
+
+static int cli_serve(struct cli *cli, int argc, char **argv)
+{
+	return serve_main(argc, argv);
+}
 
 static const struct {
 	const char *name;
@@ -36,6 +42,7 @@ static const struct {
 	{ "extend", cli_extend, "add time to a sandbox's lifetime" },
 	{ "clock", cli_clock, "set a sandbox's clock (and lifetime left)" },
 	{ "kill", cli_kill, "power a sandbox off now" },
+	{ "serve", cli_serve, "serve the @deno/sandbox SDK (HTTP/WebSocket)" },
 	{ "gateway", cli_gateway, NULL }, /* hidden: started by create --allow-net */
 };
 
