@@ -63,8 +63,11 @@ done
 export DENO_SANDBOX_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_TOKEN=$token
+export SBX=$sbx # for tests that look at the CLI side
 # Only the tests' own result lines start at column 0 in Node's TAP.
-node --test --test-reporter=tap --test-concurrency=1 ./*.test.mjs
+# Bounded: a test that hangs fails (--test-timeout) and so does a runner
+# that never exits (a socket left open), rather than holding the VM lock.
+timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ./*.test.mjs
 status=$?
 if ! kill -0 "$server" 2>/dev/null; then
 	echo "not ok - sbx serve died during the tests"
