@@ -22,7 +22,9 @@ static void usage(FILE *out)
 		"  --image NAME         the image sandboxes boot (default minimal; the SDK's\n"
 		"                       sh needs bash: use a Debian image)\n"
 		"  --session-grace S    seconds a session sandbox outlives its last socket\n"
-		"                       (default: the agent's, 30)\n\n"
+		"                       (default: the agent's, 30)\n"
+		"  --max-sandboxes N    live sandboxes per token (default 16)\n"
+		"  --max-memory MIB     their memory together, per token (default 32768)\n\n"
 		"`token new` adds a new ddo_ token to FILE (made 0600) and prints it.\n",
 		tokens_default_path());
 }
@@ -34,17 +36,20 @@ int serve_main(int argc, char **argv)
 		{ "tokens", required_argument, NULL, 't' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "session-grace", required_argument, NULL, 'g' },
+		{ "max-sandboxes", required_argument, NULL, 'n' },
+		{ "max-memory", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct serve_opts o = { .listen_addr = "127.0.0.1", .port = 8600 };
+	struct serve_opts o = { .listen_addr = "127.0.0.1", .port = 8600, .max_sandboxes = 16,
+				.max_memory_mib = 32768 };
 	static char addr[64];
 	char err[256];
 	uint64_t v;
 	int opt;
 
 	o.tokens_file = tokens_default_path();
-	while ((opt = getopt_long(argc, argv, "l:t:i:g:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
@@ -73,6 +78,22 @@ int serve_main(int argc, char **argv)
 				return 2;
 			}
 			o.session_grace_s = (unsigned)v;
+			break;
+		case 'n':
+			if (str_to_u64(optarg, 4096, &v) < 0 || v == 0) {
+				fprintf(stderr, "sbx: serve: --max-sandboxes %s: expected 1 to 4096\n",
+					optarg);
+				return 2;
+			}
+			o.max_sandboxes = (unsigned)v;
+			break;
+		case 'm':
+			if (str_to_u64(optarg, 1u << 30, &v) < 0 || v < 768) {
+				fprintf(stderr, "sbx: serve: --max-memory %s: expected MiB, at least 768\n",
+					optarg);
+				return 2;
+			}
+			o.max_memory_mib = v;
 			break;
 		case 'h':
 			usage(stdout);

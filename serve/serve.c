@@ -261,6 +261,24 @@ static bool id_shape_ok(const char *s)
 
 /* ---- sandboxes ---- */
 
+/* Forgets dead sandboxes nothing refers to any more. */
+static void box_gc(void)
+{
+	struct sbox **pp = &S.boxes;
+
+	while (*pp) {
+		struct sbox *b = *pp;
+
+		if (b->state == SBOX_DEAD && b->nconns == 0 && !b->boot_pending) {
+			*pp = b->next;
+			json_decref(b->labels);
+			free(b);
+		} else {
+			pp = &b->next;
+		}
+	}
+}
+
 struct boot {
 	struct sbox *box;
 	struct sandbox_opts o;
@@ -1398,6 +1416,31 @@ static int on_confirm_upgrade(struct lws *wsi)
 			return refuse(wsi, status, body);
 		}
 		free(raw);
+		{
+			unsigned count = 0;
+			uint64_t mem = 0;
+
+			for (struct sbox *o = S.boxes; o; o = o->next)
+				if (o->state != SBOX_DEAD && !strcmp(o->owner, owner)) {
+					count++;
+					mem += o->memory_mib;
+				}
+			if (count + 1 > S.o.max_sandboxes ||
+			    mem + boot->o.memory_mib > S.o.max_memory_mib) {
+				uint64_t asked = boot->o.memory_mib;
+
+				boot_free(boot);
+				free(c);
+				return refuse(wsi, 429, json_text("LIMIT_EXCEEDED", "this token has %u "
+								  "sandboxes using %llu MiB; a new one "
+								  "of %llu MiB would pass its limit of "
+								  "%u sandboxes or %llu MiB", count,
+								  (unsigned long long)mem,
+								  (unsigned long long)asked,
+								  S.o.max_sandboxes,
+								  (unsigned long long)S.o.max_memory_mib));
+			}
+		}
 		b = calloc(1, sizeof(*b));
 		if (!b) {
 			boot_free(boot);
@@ -1407,6 +1450,8 @@ static int on_confirm_upgrade(struct lws *wsi)
 		id_new(b->id);
 		str_copy(b->owner, sizeof(b->owner), owner);
 		b->state = SBOX_BOOTING;
+		b->boot_pending = true;
+		b->memory_mib = boot->o.memory_mib;
 		b->session = boot->o.session;
 		b->created = time(NULL);
 		b->labels = boot->labels_json;
@@ -1560,6 +1605,7 @@ static int on_writeable(struct conn *c, struct lws *wsi)
 
 static void box_booted(struct sbox *b, int status, const char *why)
 {
+	b->boot_pending = false;
 	if (status < 0) {
 		char reason[120];
 
@@ -1647,6 +1693,7 @@ static void events_run(void)
 			break;
 		case EV_BOOTED:
 			box_booted(e->box, e->status, e->text);
+			box_gc();
 			break;
 		case EV_PROC:
 			if (c && e->job) {
@@ -1750,6 +1797,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (c) {
 			conn_free(c);
 			pss->c = NULL;
+			box_gc();
 		}
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY: {
@@ -1851,6 +1899,7 @@ static void adopt_one(void *arg, const struct sandbox *sb)
 	b->session = sb->session;
 	b->sb = *sb;
 	b->created = (time_t)sb->created;
+	b->memory_mib = sb->memory_mib;
 	b->labels = json_object();
 	for (unsigned i = 0; i < sb->nlabels; i++)
 		if (strcmp(sb->labels[i].key, SERVE_OWNER_LABEL))

@@ -32,6 +32,8 @@ struct serve_opts {
 	const char *tokens_file;
 	const char *image;           /* NULL: minimal */
 	unsigned session_grace_s;
+	unsigned max_sandboxes;      /* per token */
+	uint64_t max_memory_mib;     /* per token, all its sandboxes */
 };
 
 /* A sandbox this server knows. */
@@ -47,6 +49,8 @@ struct sbox {
 	json_t *labels;              /* the user's, for the list */
 	time_t created;
 	uint64_t kill_req;           /* a DELETE that came during the boot */
+	bool boot_pending;           /* a boot thread holds this box */
+	uint64_t memory_mib;
 };
 
 /* Input handed from the loop to a worker (stdin, upload bodies, signals). */
