@@ -30,6 +30,7 @@ LIBSBX_SRC   := $(SHARED_SRC) $(wildcard libsbx/*.c)
 LAUNCHER_SRC := $(wildcard launcher/*.c) lib/cpio.c
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
+SERVE_SRC    := $(wildcard serve/*.c)
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
 GUESTLIB_SRC := $(LIB_GUEST) \
@@ -39,7 +40,7 @@ obj = $(patsubst %.c,$(1)/%.o,$(2))
 
 GUEST_OBJ := $(call obj,$(BUILD)/guest,$(GUEST_SRC))
 
-.PHONY: all image test unit integration system asan fuzz bench run clean distclean help deps install
+.PHONY: all image test unit integration system sdk asan fuzz bench run clean distclean help deps install
 all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd
 
 help:
@@ -47,6 +48,7 @@ help:
 	@echo "make image      build the guest kernel, the initramfs and the Debian image in build/"
 	@echo "make run        set up, boot a sandbox, run a command in it, shut it down"
 	@echo "make test       build everything and run unit, integration and system tests"
+	@echo "make sdk        the @deno/sandbox SDK (tests/sdk) against sbx serve and real VMs"
 	@echo "make asan       the unit and integration tests under ASan + UBSan"
 	@echo "make bench      benchmarks; writes bench/results.md"
 	@echo "make install    libsbx.a, its headers and sbx.pc into DESTDIR/PREFIX (/usr/local)"
@@ -88,6 +90,8 @@ $(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC)) Makefile
 	$$(AR_MEMBERS)
+$(1)/libserve.a: $(call obj,$(1),$(SERVE_SRC)) Makefile
+	$$(AR_MEMBERS)
 $(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC)) Makefile
@@ -99,10 +103,13 @@ $(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
 $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
 
 HOST_LIBS := -lsodium
+# sbx serve (serve/): libwebsockets for HTTP and WebSockets, jansson for
+# JSON, worker threads for the agent calls.
+SERVE_LIBS := $(shell pkg-config --libs libwebsockets jansson 2>/dev/null || echo -lwebsockets -ljansson) -lpthread
 # The rooms the sbx command stands on, in link order (each only above the next).
-CLI_LIBS = $(addprefix $(1)/,liblauncher.a libgateway.a libsbx.a)
+CLI_LIBS = $(addprefix $(1)/,libserve.a liblauncher.a libgateway.a libsbx.a)
 $(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/host)
-	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(SERVE_LIBS)
 $(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
 
@@ -110,7 +117,7 @@ $(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUI
 $(BUILD)/asan/sbx-init: $(call obj,$(BUILD)/asan,$(GUEST_SRC))
 	$(CC) -fsanitize=address,undefined -o $@ $^ -lsodium -lseccomp
 $(BUILD)/asan/sbx: $(call obj,$(BUILD)/asan,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/asan)
-	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS) $(SERVE_LIBS)
 
 # ---- install: libsbx for programs that link it ---------------------------
 # PREFIX/lib/libsbx.a, the public headers under PREFIX/include/sbx (kept in
@@ -183,7 +190,7 @@ image: $(IMAGE_OUT) $(DEBIAN_IMAGE)
 # ---- tests ------------------------------------------------------------------
 # tests/run.sh runs every suite and prints the one summary line.
 test: all $(UNIT_BIN) image fuzz-build tools
-	tests/run.sh unit integration system fuzz
+	tests/run.sh unit integration system sdk fuzz
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit
@@ -193,6 +200,10 @@ integration: all tools
 
 system: all image
 	tests/run.sh system
+
+# The @deno/sandbox SDK against sbx serve (tests/sdk; npm ci from its lockfile).
+sdk: all image
+	tests/run.sh sdk
 
 asan: $(ASAN_UNIT_BIN) $(BUILD)/asan/sbx-init $(BUILD)/asan/sbx tools
 	SBX_BUILD=$(BUILD)/asan tests/run.sh unit integration

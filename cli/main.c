@@ -12,6 +12,12 @@
 #include "launcher/sandbox.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "serve/serve.h"
+
+static int cli_serve(struct cli *cli, int argc, char **argv)
+{
+	return serve_main(argc, argv);
+}
 
 static const struct {
 	const char *name;
@@ -39,6 +45,7 @@ static const struct {
 	{ "image", cli_image, "list, import and remove images" },
 	{ "volume", cli_volume, "create, list and remove volumes" },
 	{ "snapshot", cli_snapshot, "turn a sandbox's disk into an image" },
+	{ "serve", cli_serve, "serve the @deno/sandbox SDK (HTTP/WebSocket)" },
 	{ "gateway", cli_gateway, NULL }, /* hidden: started by create --allow-net */
 };
 

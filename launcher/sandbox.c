@@ -413,7 +413,7 @@ static bool name_ok(const char *s)
 	if (len == 0 || len > SANDBOX_ID_MAX || !isalnum((unsigned char)s[0]))
 		return false;
 	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-')
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
 			return false;
 	return true;
 }
@@ -969,7 +969,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		vhost_mode = false;
 	if (o->name) {
 		if (!name_ok(o->name))
-			return sbx_fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits and '-', "
+			return sbx_fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits, '-' and '_', "
 				    "starting with a letter or digit", o->name, SANDBOX_ID_MAX);
 		str_copy(sb->id, sizeof(sb->id), o->name);
 	} else {

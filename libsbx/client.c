@@ -27,8 +27,10 @@
 
 
 
-static uint8_t token_key[32];
-static bool have_token;
+/* Per thread: `sbx serve` talks to many sandboxes at once, one worker
+ * thread per call, each proving its own sandbox's token. */
+static _Thread_local uint8_t token_key[32];
+static _Thread_local bool have_token;
 
 void sbx_set_token(const char *token)
 {

@@ -25,7 +25,8 @@ int sbx_fail(struct sbx_error *err, int code, const char *fmt, ...)
 
 /* ---- connections ---- */
 
-/* The sandbox token to prove on every later connection (NULL: none).
+/* The sandbox token to prove on every later connection made by this
+ * thread (NULL: none).
  * With a token, sbx_connect waits for the agent's challenge and answers it
  * before returning (one round trip more). */
 void sbx_set_token(const char *token);

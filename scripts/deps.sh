@@ -5,10 +5,10 @@
 set -eu
 
 # Packages by purpose. Keep this list the single source of truth.
-BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev"
+BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev libwebsockets-dev libjansson-dev"
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
-TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3"
+TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs"
 BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace"
 FUZZ="clang libclang-rt-14-dev"
 
@@ -24,6 +24,11 @@ for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
+
+# The SDK tests (tests/sdk) need npm; Debian packages it apart from nodejs,
+# while a nodejs from elsewhere (NodeSource) carries its own and conflicts
+# with Debian's: ask for the package only when there is no npm.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 # `apt-get source` needs deb-src entries; add them next to the deb ones.
 src=/etc/apt/sources.list.d/sbx-deb-src.sources

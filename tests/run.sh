@@ -3,7 +3,7 @@
 # Every suite prints TAP-style lines ("ok - name" / "not ok - name"; a
 # skipped check is "ok - name # SKIP why" and counts as skipped, never as
 # passed); cmocka unit tests are switched to TAP output.
-#   tests/run.sh [unit] [integration] [system] [fuzz]
+#   tests/run.sh [unit] [integration] [system] [sdk] [fuzz]
 # SBX_BUILD selects the build directory (build/asan for `make asan`).
 #
 # tests/plan lists every suite that must run and how many results it
@@ -93,6 +93,12 @@ for group in "$@"; do
 				result "not ok - $group: $name: $t is missing or not executable"
 			fi
 		done < <(planned "$group")
+		;;
+	sdk)
+		# The unmodified @deno/sandbox SDK against sbx serve (tests/sdk/run.sh).
+		while read -r name want; do
+			run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh
+		done < <(planned sdk)
 		;;
 	fuzz)
 		while read -r name want; do

@@ -89,7 +89,8 @@ test("exit codes, SandboxCommandError and a signalled process", T, async () => {
     assert.equal(soft.status.success, false);
     assert.equal(soft.status.code, 3);
 
-    await assert.rejects(sandbox.sh`echo oops >&2; exit 7`, (err) => {
+    // The command builder is a thenable, not a Promise: assert.rejects wants a function.
+    await assert.rejects(async () => await sandbox.sh`echo oops >&2; exit 7`, (err) => {
       assert.ok(err instanceof SandboxCommandError);
       assert.equal(err.code, 7);
       assert.match(err.message, /exit code 7/);

@@ -1,0 +1,126 @@
+/* sbx serve: the command line of the server (`sbx serve`, `sbx serve token
+ * new`); the server itself is serve/serve.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "serve/serve.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sbx serve [--listen ADDR:PORT] [--tokens FILE] [--image NAME]\n"
+		"       sbx serve token new [--tokens FILE]\n\n"
+		"Serve the @deno/sandbox SDK: point it here with\n"
+		"  DENO_SANDBOX_ENDPOINT=http://ADDR:PORT DENO_DEPLOY_ENDPOINT=http://ADDR:PORT\n"
+		"  DENO_DEPLOY_TOKEN=<a token of FILE>\n\n"
+		"  --listen ADDR:PORT   where to listen (default 127.0.0.1:8600; port 0: any)\n"
+		"  --tokens FILE        the tokens let in (default %s)\n"
+		"  --image NAME         the image sandboxes boot (default minimal; the SDK's\n"
+		"                       sh needs bash: use a Debian image)\n"
+		"  --session-grace S    seconds a session sandbox outlives its last socket\n"
+		"                       (default: the agent's, 30)\n"
+		"  --max-sandboxes N    live sandboxes per token (default 16)\n"
+		"  --max-memory MIB     their memory together, per token (default 32768)\n\n"
+		"`token new` adds a new ddo_ token to FILE (made 0600) and prints it.\n",
+		tokens_default_path());
+}
+
+int serve_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "tokens", required_argument, NULL, 't' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "session-grace", required_argument, NULL, 'g' },
+		{ "max-sandboxes", required_argument, NULL, 'n' },
+		{ "max-memory", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct serve_opts o = { .listen_addr = "127.0.0.1", .port = 8600, .max_sandboxes = 16,
+				.max_memory_mib = 32768 };
+	static char addr[64];
+	char err[256];
+	uint64_t v;
+	int opt;
+
+	o.tokens_file = tokens_default_path();
+	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': {
+			const char *colon = strrchr(optarg, ':');
+
+			if (!colon || (size_t)(colon - optarg) >= sizeof(addr) ||
+			    str_to_u64(colon + 1, 65535, &v) < 0) {
+				fprintf(stderr, "sbx: serve: --listen %s: expected ADDR:PORT\n", optarg);
+				return 2;
+			}
+			memcpy(addr, optarg, (size_t)(colon - optarg));
+			addr[colon - optarg] = '\0';
+			o.listen_addr = addr;
+			o.port = (int)v;
+			break;
+		}
+		case 't':
+			o.tokens_file = optarg;
+			break;
+		case 'i':
+			o.image = optarg;
+			break;
+		case 'g':
+			if (str_to_u64(optarg, 3600, &v) < 0 || v == 0) {
+				fprintf(stderr, "sbx: serve: --session-grace %s: expected 1 to 3600\n",
+					optarg);
+				return 2;
+			}
+			o.session_grace_s = (unsigned)v;
+			break;
+		case 'n':
+			if (str_to_u64(optarg, 4096, &v) < 0 || v == 0) {
+				fprintf(stderr, "sbx: serve: --max-sandboxes %s: expected 1 to 4096\n",
+					optarg);
+				return 2;
+			}
+			o.max_sandboxes = (unsigned)v;
+			break;
+		case 'm':
+			if (str_to_u64(optarg, 1u << 30, &v) < 0 || v < 768) {
+				fprintf(stderr, "sbx: serve: --max-memory %s: expected MiB, at least 768\n",
+					optarg);
+				return 2;
+			}
+			o.max_memory_mib = v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		char token[128];
+
+		if (argc - optind != 2 || strcmp(argv[optind], "token") ||
+		    strcmp(argv[optind + 1], "new")) {
+			usage(stderr);
+			return 2;
+		}
+		if (tokens_new(o.tokens_file, token, sizeof(token), err) < 0) {
+			fprintf(stderr, "sbx: serve: %s\n", err);
+			return 125;
+		}
+		printf("%s\n", token);
+		return 0;
+	}
+	if (tokens_load(o.tokens_file, err) < 0) {
+		fprintf(stderr, "sbx: serve: %s\n", err);
+		return 125;
+	}
+	return serve_run(&o) < 0 ? 125 : 0;
+}

@@ -1,0 +1,822 @@
+/* sbx serve: the environment and file-system methods (deno.md §5.1,
+ * §5.3, §5.4), each run on its own worker thread as one or a few libsbx
+ * calls, answered with the value the SDK's schema wants or a Deno error
+ * object built from the agent's errno. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libsbx/sbx_fs.h"
+#include "serve/serve.h"
+
+#define WALK_DEPTH_MAX 64
+
+static const char *pstr(struct call *c, const char *key)
+{
+	return json_string_value(json_object_get(c->params, key));
+}
+
+static const struct sbx_fs_opts *fsopts(struct call *c)
+{
+	static const struct sbx_fs_opts none;
+
+	return &none;
+}
+
+/* Deno's message form: "<strerror> (os error N): <op> '<path>'". */
+static char *fail(struct call *c, int r, const struct sbx_error *err, const char *op,
+		  const char *path, const char *path2)
+{
+	char msg[PATH_MAX * 2 + 256];
+	int e = r < 0 ? -r : r;
+
+	(void)err;
+	if (path2)
+		snprintf(msg, sizeof(msg), "%s (os error %d): %s '%s' -> '%s'", strerror(e), e, op,
+			 path, path2);
+	else
+		snprintf(msg, sizeof(msg), "%s (os error %d): %s '%s'", strerror(e), e, op,
+			 path ? path : "");
+	return rpc_errno(c->id, e, msg);
+}
+
+static char *need(struct call *c, const char *key)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "%s: \"%s\" must be a string",
+		 json_string_value(json_object_get(c->params, "$method")), key);
+	return rpc_error_class(c->id, "TypeError", NULL, msg);
+}
+
+#define PATH_PARAM(var, key)                                      \
+	const char *var = pstr(c, key);                           \
+	if (!var) {                                               \
+		call_answer(c, need(c, key));                     \
+		return -EINVAL;                                   \
+	}
+
+/* ---- environment ---- */
+
+struct env_find {
+	const char *key;
+	size_t klen;
+	json_t *out;
+};
+
+static void env_one(void *arg, const char *entry)
+{
+	struct env_find *f = arg;
+	const char *eq = strchr(entry, '=');
+
+	if (!eq)
+		return;
+	if (f->key) {
+		if ((size_t)(eq - entry) == f->klen && !strncmp(entry, f->key, f->klen))
+			f->out = json_string(eq + 1);
+	}
+}
+
+static void env_all(void *arg, const char *entry)
+{
+	struct env_find *f = arg;
+	const char *eq = strchr(entry, '=');
+	char key[256];
+
+	if (!eq || (size_t)(eq - entry) >= sizeof(key))
+		return;
+	memcpy(key, entry, (size_t)(eq - entry));
+	key[eq - entry] = '\0';
+	json_object_set_new(f->out, key, json_string(eq + 1));
+}
+
+int m_env_get(struct call *c)
+{
+	struct env_find f = { .key = pstr(c, "key") };
+	struct sbx_error err;
+	int r;
+
+	if (!f.key) {
+		call_answer(c, need(c, "key"));
+		return -EINVAL;
+	}
+	f.klen = strlen(f.key);
+	if ((r = sbx_env_list(c->addr, env_one, &f, &err)) < 0) {
+		call_answer(c, rpc_errno(c->id, r, err.msg));
+		return r;
+	}
+	call_answer(c, rpc_ok(c->id, f.out ? f.out : json_null()));
+	return 0;
+}
+
+int m_env_to_object(struct call *c)
+{
+	struct env_find f = { .out = json_object() };
+	struct sbx_error err;
+	int r;
+
+	if ((r = sbx_env_list(c->addr, env_all, &f, &err)) < 0) {
+		json_decref(f.out);
+		call_answer(c, rpc_errno(c->id, r, err.msg));
+		return r;
+	}
+	call_answer(c, rpc_ok(c->id, f.out));
+	return 0;
+}
+
+int m_env_set(struct call *c)
+{
+	const char *key = pstr(c, "key"), *value = pstr(c, "value");
+	struct sbx_error err;
+	char *entry = NULL;
+	int r;
+
+	if (!key || !value) {
+		call_answer(c, need(c, !key ? "key" : "value"));
+		return -EINVAL;
+	}
+	if (asprintf(&entry, "%s=%s", key, value) < 0)
+		return -ENOMEM;
+	{
+		const char *entries[] = { entry, NULL };
+
+		r = sbx_env_set(c->addr, entries, &err);
+	}
+	free(entry);
+	call_answer(c, r < 0 ? rpc_errno(c->id, r, err.msg) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_env_delete(struct call *c)
+{
+	const char *key = pstr(c, "key");
+	struct sbx_error err;
+	int r;
+
+	if (!key) {
+		call_answer(c, need(c, "key"));
+		return -EINVAL;
+	}
+	{
+		const char *names[] = { key, NULL };
+
+		r = sbx_env_unset(c->addr, names, &err);
+	}
+	call_answer(c, r < 0 ? rpc_errno(c->id, r, err.msg) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+/* ---- stat ---- */
+
+static json_t *iso_time(const struct fs_time *t)
+{
+	char s[64];
+	struct tm tm;
+	time_t sec = (time_t)t->sec;
+
+	gmtime_r(&sec, &tm);
+	snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned)(t->nsec / 1000000) % 1000);
+	return json_string(s);
+}
+
+static json_t *file_info(const struct fs_stat *st)
+{
+	json_t *v = json_object();
+
+	json_object_set_new(v, "isFile", json_boolean(S_ISREG(st->mode)));
+	json_object_set_new(v, "isDirectory", json_boolean(S_ISDIR(st->mode)));
+	json_object_set_new(v, "isSymlink", json_boolean(S_ISLNK(st->mode)));
+	json_object_set_new(v, "isBlockDevice", json_boolean(S_ISBLK(st->mode)));
+	json_object_set_new(v, "isCharDevice", json_boolean(S_ISCHR(st->mode)));
+	json_object_set_new(v, "isFifo", json_boolean(S_ISFIFO(st->mode)));
+	json_object_set_new(v, "isSocket", json_boolean(S_ISSOCK(st->mode)));
+	json_object_set_new(v, "size", json_integer((json_int_t)st->size));
+	json_object_set_new(v, "mode", json_integer(st->mode));
+	json_object_set_new(v, "dev", json_integer((json_int_t)st->dev));
+	json_object_set_new(v, "ino", json_integer((json_int_t)st->ino));
+	json_object_set_new(v, "nlink", json_integer((json_int_t)st->nlink));
+	json_object_set_new(v, "uid", json_integer(st->uid));
+	json_object_set_new(v, "gid", json_integer(st->gid));
+	json_object_set_new(v, "rdev", json_integer((json_int_t)st->rdev));
+	json_object_set_new(v, "blksize", json_integer(4096));
+	json_object_set_new(v, "blocks", json_integer((json_int_t)st->blocks));
+	json_object_set_new(v, "mtime", iso_time(&st->mtime));
+	json_object_set_new(v, "atime", iso_time(&st->atime));
+	json_object_set_new(v, "ctime", iso_time(&st->ctime));
+	/* The agent's stat record has no birth time: Deno's fallback. */
+	json_object_set_new(v, "birthtime", iso_time(&st->ctime));
+	return v;
+}
+
+static int do_stat(struct call *c, bool follow)
+{
+	struct sbx_error err;
+	struct fs_stat st;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_stat(c->addr, path, follow, fsopts(c), &st, NULL, 0, &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, follow ? "stat" : "lstat", path, NULL)
+			     : rpc_ok(c->id, file_info(&st)));
+	return r;
+}
+
+int m_stat(struct call *c) { return do_stat(c, true); }
+int m_lstat(struct call *c) { return do_stat(c, false); }
+
+/* ---- reading ---- */
+
+/* Reads up to max bytes of path from offset into memory. */
+static int read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
+		    uint8_t **data, size_t *len, struct sbx_error *err)
+{
+	int fd = memfd_create("sbx-serve-read", MFD_CLOEXEC);
+	struct sbx_xfer x;
+	struct stat st;
+	int r;
+
+	*data = NULL;
+	*len = 0;
+	if (fd < 0)
+		return sbx_fail(err, errno, "memfd_create: %s", strerror(errno));
+	r = sbx_fs_read_fd(c->addr, path, offset, length, fd, fsopts(c), NULL, &x, err);
+	if (r < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		r = sbx_fail(err, errno, "fstat: %s", strerror(errno));
+		goto out;
+	}
+	*len = (size_t)st.st_size;
+	*data = malloc(*len + 1);
+	if (!*data || pread(fd, *data, *len, 0) != (ssize_t)*len) {
+		free(*data);
+		*data = NULL;
+		r = sbx_fail(err, EIO, "cannot read back %s", path);
+	}
+out:
+	close(fd);
+	return r;
+}
+
+static int do_read(struct call *c, bool text)
+{
+	struct sbx_error err;
+	struct fs_stat st;
+	uint8_t *data;
+	size_t len;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_stat(c->addr, path, true, fsopts(c), &st, NULL, 0, &err);
+	if (r == 0 && S_ISDIR(st.mode))
+		r = -EISDIR;
+	if (r < 0) {
+		call_answer(c, fail(c, r, &err, "readfile", path, NULL));
+		return r;
+	}
+	if (st.size > SERVE_READ_MAX) {
+		char msg[PATH_MAX + 200];
+
+		snprintf(msg, sizeof(msg), "sbx serve: %s is %llu bytes, more than readFile "
+			 "returns in one message (%u); use fs.download or open/fileRead", path,
+			 (unsigned long long)st.size, SERVE_READ_MAX);
+		call_answer(c, rpc_errno(c->id, EFBIG, msg));
+		return -EFBIG;
+	}
+	r = read_mem(c, path, 0, -1, &data, &len, &err);
+	if (r < 0) {
+		call_answer(c, fail(c, r, &err, "readfile", path, NULL));
+		return r;
+	}
+	if (text) {
+		data[len] = '\0';
+		call_answer(c, rpc_ok(c->id, json_stringn_nocheck((char *)data, len)));
+	} else {
+		char *b = serve_b64(data, len);
+
+		call_answer(c, b ? rpc_ok(c->id, json_string(b))
+				 : rpc_errno(c->id, ENOMEM, "out of memory"));
+		free(b);
+	}
+	free(data);
+	return 0;
+}
+
+int m_read_file(struct call *c) { return do_read(c, false); }
+int m_read_text_file(struct call *c) { return do_read(c, true); }
+
+int m_file_read(struct call *c)
+{
+	struct job *h = c->job;
+	json_t *jl = json_object_get(c->params, "length");
+	struct sbx_error err;
+	uint64_t offset;
+	json_int_t want = json_is_integer(jl) ? json_integer_value(jl) : 65536;
+	uint8_t *data;
+	size_t len;
+	int r;
+
+	if (want <= 0 || want > (16 << 20))
+		want = 65536;
+	pthread_mutex_lock(&serve_lock);
+	offset = h->offset;
+	pthread_mutex_unlock(&serve_lock);
+	r = read_mem(c, h->path, offset, want, &data, &len, &err);
+	if (r < 0) {
+		call_answer(c, fail(c, r, &err, "read", h->path, NULL));
+		return r;
+	}
+	pthread_mutex_lock(&serve_lock);
+	h->offset = offset + len;
+	pthread_mutex_unlock(&serve_lock);
+	if (len == 0) {
+		call_answer(c, rpc_ok(c->id, json_pack("{s:n}", "data")));
+	} else {
+		char *b = serve_b64(data, len);
+
+		call_answer(c, b ? rpc_ok(c->id, json_pack("{s:s}", "data", b))
+				 : rpc_errno(c->id, ENOMEM, "out of memory"));
+		free(b);
+	}
+	free(data);
+	return 0;
+}
+
+/* open: handles read by path and offset (the agent has no open files
+ * across connections); a handle that would write is refused. */
+int m_open(struct call *c)
+{
+	json_t *o = json_object_get(c->params, "options");
+	struct sbx_error err;
+	struct fs_stat st;
+	int r;
+	PATH_PARAM(path, "path");
+
+	if (json_is_true(json_object_get(o, "write")) || json_is_true(json_object_get(o, "append")) ||
+	    json_is_true(json_object_get(o, "create")) ||
+	    json_is_true(json_object_get(o, "truncate")) ||
+	    json_is_true(json_object_get(o, "createNew"))) {
+		call_answer(c, rpc_errno(c->id, ENOTSUP, "sbx serve: open for writing is not "
+					 "available yet (read-only handles only)"));
+		return -ENOTSUP;
+	}
+	r = sbx_fs_stat(c->addr, path, true, fsopts(c), &st, NULL, 0, &err);
+	if (r == 0 && S_ISDIR(st.mode))
+		r = -EISDIR;
+	if (r < 0) {
+		call_answer(c, fail(c, r, &err, "open", path, NULL));
+		return r;
+	}
+	pthread_mutex_lock(&serve_lock);
+	c->job->path = strdup(path);
+	pthread_mutex_unlock(&serve_lock);
+	call_answer(c, rpc_ok(c->id, json_pack("{s:I}", "fileHandleId", (json_int_t)c->job->fh_id)));
+	return 0;
+}
+
+/* ---- writing ---- */
+
+static int write_opts(struct call *c, struct sbx_write_opts *w)
+{
+	json_t *o = json_object_get(c->params, "options");
+	json_t *mode = json_object_get(o, "mode");
+
+	memset(w, 0, sizeof(*w));
+	if (json_is_true(json_object_get(o, "append")))
+		w->flags |= FS_F_APPEND;
+	if (json_is_false(json_object_get(o, "create")))
+		w->flags |= FS_F_NO_CREATE;
+	if (json_is_true(json_object_get(o, "createNew")))
+		w->flags |= FS_F_CREATE_NEW;
+	if (json_is_integer(mode)) {
+		w->set_mode = true;
+		w->mode = (uint32_t)json_integer_value(mode) & 07777;
+	}
+	return 0;
+}
+
+/* The body from the client's stream, as the loop hands it over. */
+static int write_stream(struct call *c, const char *path, const struct sbx_write_opts *w,
+			struct sbx_error *err)
+{
+	struct sbx_fs_writer *wr = NULL;
+	struct job *j = c->job;
+	int r;
+
+	if ((r = sbx_fs_writer_open(c->addr, path, w, fsopts(c), &wr, err)) < 0)
+		goto drain;
+	for (;;) {
+		struct in_item *it;
+		bool resume;
+
+		while ((it = job_pop(j, &resume))) {
+			enum in_kind k = it->kind;
+
+			if (resume)
+				serve_post(EV_RESUME, j->conn_id, NULL, NULL, 0);
+			if (k == IN_DATA)
+				r = sbx_fs_writer_write(wr, it->data, it->len, err);
+			free(it);
+			if (r < 0) {
+				sbx_fs_writer_abort(wr);
+				goto drain;
+			}
+			if (k == IN_EOF)
+				return sbx_fs_writer_close(wr, NULL, err);
+			if (k == IN_ERROR) {
+				sbx_fs_writer_abort(wr);
+				return sbx_fail(err, ECANCELED, "the client aborted the upload");
+			}
+		}
+		if (job_cancelled(j)) {
+			sbx_fs_writer_abort(wr);
+			return sbx_fail(err, ECONNRESET, "the client went away");
+		}
+		job_wait(j, -1, 0, 1000);
+	}
+drain:
+	/* Keep taking the client's data (it does not wait for our answer)
+	 * so that a paused socket resumes; the loop drops the rest once the
+	 * stream ends. */
+	pthread_mutex_lock(&serve_lock);
+	j->cancelled = true;
+	pthread_mutex_unlock(&serve_lock);
+	{
+		struct in_item *it;
+		bool resume;
+
+		while ((it = job_pop(j, &resume))) {
+			if (resume)
+				serve_post(EV_RESUME, j->conn_id, NULL, NULL, 0);
+			free(it);
+		}
+	}
+	return r;
+}
+
+static int do_write(struct call *c, bool text)
+{
+	json_t *content = json_object_get(c->params, "content");
+	struct sbx_write_opts w;
+	struct sbx_error err = { 0 };
+	int r;
+	PATH_PARAM(path, "path");
+
+	write_opts(c, &w);
+	if (c->job) {
+		r = write_stream(c, path, &w, &err);
+	} else if (json_is_string(content)) {
+		const char *s = json_string_value(content);
+		size_t len = json_string_length(content);
+
+		if (text) {
+			r = sbx_fs_write_buf(c->addr, s, len, path, &w, fsopts(c), &err);
+		} else {
+			char *raw = malloc(len + 1);
+			int n = raw ? lws_b64_decode_string_len(s, (int)len, raw, (int)len + 1) : -1;
+
+			if (n < 0) {
+				free(raw);
+				call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
+							       "writeFile: content is not base64"));
+				return -EINVAL;
+			}
+			r = sbx_fs_write_buf(c->addr, raw, (size_t)n, path, &w, fsopts(c), &err);
+			free(raw);
+		}
+	} else {
+		call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
+					       "writeFile: give content or contentStreamId"));
+		return -EINVAL;
+	}
+	call_answer(c, r < 0 ? fail(c, r, &err, "writefile", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_write_file(struct call *c) { return do_write(c, false); }
+int m_write_text_file(struct call *c) { return do_write(c, true); }
+
+/* ---- directories and names ---- */
+
+int m_mkdir(struct call *c)
+{
+	json_t *o = json_object_get(c->params, "options");
+	json_t *mode = json_object_get(o, "mode");
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_mkdir(c->addr, path,
+			 json_is_integer(mode) ? (int)(json_integer_value(mode) & 07777) : -1,
+			 json_is_true(json_object_get(o, "recursive")), fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "mkdir", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+static int dirent_add(void *arg, const struct fs_dirent *d)
+{
+	json_array_append_new(arg, json_pack("{s:s,s:b,s:b,s:b}", "name", d->name, "isFile",
+					     d->type == DT_REG, "isDirectory", d->type == DT_DIR,
+					     "isSymlink", d->type == DT_LNK));
+	return json_array_size(arg) > 1000000 ? -E2BIG : 0;
+}
+
+int m_read_dir(struct call *c)
+{
+	json_t *list = json_array();
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_readdir(c->addr, path, false, fsopts(c), dirent_add, list, &err);
+	if (r < 0) {
+		json_decref(list);
+		call_answer(c, fail(c, r, &err, "readdir", path, NULL));
+		return r;
+	}
+	call_answer(c, rpc_ok(c->id, list));
+	return 0;
+}
+
+int m_remove(struct call *c)
+{
+	json_t *o = json_object_get(c->params, "options");
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_remove(c->addr, path, json_is_true(json_object_get(o, "recursive")), fsopts(c),
+			  &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "remove", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_rename(struct call *c)
+{
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(from, "oldPath");
+	PATH_PARAM(to, "newPath");
+
+	r = sbx_fs_rename(c->addr, from, to, 0, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "rename", from, to) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_copy_file(struct call *c)
+{
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(from, "fromPath");
+	PATH_PARAM(to, "toPath");
+
+	r = sbx_fs_copy(c->addr, from, to, 0, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "copy", from, to) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_chmod(struct call *c)
+{
+	json_t *mode = json_object_get(c->params, "mode");
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	if (!json_is_integer(mode)) {
+		call_answer(c, rpc_error_class(c->id, "TypeError", NULL, "chmod: mode must be a number"));
+		return -EINVAL;
+	}
+	r = sbx_fs_chmod(c->addr, path, (uint32_t)json_integer_value(mode) & 07777, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "chmod", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_chown(struct call *c)
+{
+	json_t *uid = json_object_get(c->params, "uid"), *gid = json_object_get(c->params, "gid");
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_chown(c->addr, path, json_is_integer(uid) ? json_integer_value(uid) : -1,
+			 json_is_integer(gid) ? json_integer_value(gid) : -1, true, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "chown", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_symlink(struct call *c)
+{
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(target, "target");
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_symlink(c->addr, target, path, 0, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "symlink", target, path) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_link(struct call *c)
+{
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(target, "target");
+	PATH_PARAM(path, "path");
+
+	r = sbx_fs_link(c->addr, target, path, 0, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "link", target, path) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+static int do_path_query(struct call *c, bool real)
+{
+	char out[FS_PATH_MAX + 1];
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	r = real ? sbx_fs_realpath(c->addr, path, out, sizeof(out), fsopts(c), &err)
+		 : sbx_fs_readlink(c->addr, path, out, sizeof(out), fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, real ? "realpath" : "readlink", path, NULL)
+			     : rpc_ok(c->id, json_string(out)));
+	return r;
+}
+
+int m_read_link(struct call *c) { return do_path_query(c, false); }
+int m_real_path(struct call *c) { return do_path_query(c, true); }
+
+int m_truncate(struct call *c)
+{
+	json_t *len = json_object_get(c->params, "length");
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(name, "name");
+
+	r = sbx_fs_truncate(c->addr, name, json_is_integer(len) ? (uint64_t)json_integer_value(len) : 0,
+			    fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "truncate", name, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+static int do_mktemp(struct call *c, bool dir)
+{
+	json_t *o = json_object_get(c->params, "options");
+	const char *d = json_string_value(json_object_get(o, "dir"));
+	char out[FS_PATH_MAX + 1];
+	struct sbx_error err;
+	int r;
+
+	r = sbx_fs_mktemp(c->addr, d, json_string_value(json_object_get(o, "prefix")),
+			  json_string_value(json_object_get(o, "suffix")), dir, out, sizeof(out),
+			  fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, dir ? "mkdtemp" : "mkstemp", d ? d : "/tmp", NULL)
+			     : rpc_ok(c->id, json_string(out)));
+	return r;
+}
+
+int m_make_temp_dir(struct call *c) { return do_mktemp(c, true); }
+int m_make_temp_file(struct call *c) { return do_mktemp(c, false); }
+
+/* ---- walk: one WalkEntry per enqueue, root first, parents first ---- */
+
+struct walk {
+	struct call *c;
+	uint64_t sid;
+	json_int_t max_depth;
+	bool files, dirs, links;
+	struct sbx_error err;
+};
+
+static int walk_emit(struct walk *w, const char *path, const char *name, int type)
+{
+	struct job *j = w->c->job;
+	json_t *e;
+	char *text, *b;
+
+	if ((type == DT_REG && !w->files) || (type == DT_DIR && !w->dirs) ||
+	    (type == DT_LNK && !w->links))
+		return 0;
+	while (!job_may_send(j))
+		job_wait(j, -1, 0, 1000);
+	if (job_cancelled(j))
+		return -ECONNRESET;
+	e = json_pack("{s:s,s:s,s:b,s:b,s:b}", "path", path, "name", name, "isFile",
+		      type == DT_REG, "isDirectory", type == DT_DIR, "isSymlink", type == DT_LNK);
+	text = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	if (!text)
+		return -ENOMEM;
+	b = serve_b64(text, strlen(text));
+	free(text);
+	if (!b)
+		return -ENOMEM;
+	job_send(j, rpc_notify("$sandbox.stream.enqueue",
+			       json_pack("{s:I,s:s}", "streamId", (json_int_t)w->sid, "data", b)));
+	free(b);
+	return 0;
+}
+
+struct walk_dir {
+	json_t *names; /* [name, type] pairs, collected before recursing */
+};
+
+static int walk_collect(void *arg, const struct fs_dirent *d)
+{
+	json_array_append_new(arg, json_pack("[s,i]", d->name, d->type));
+	return json_array_size(arg) > 1000000 ? -E2BIG : 0;
+}
+
+static int walk_dir(struct walk *w, const char *path, int depth)
+{
+	json_t *names = json_array();
+	size_t i;
+	json_t *v;
+	int r;
+
+	if (w->max_depth >= 0 && depth >= w->max_depth) {
+		json_decref(names);
+		return 0;
+	}
+	r = sbx_fs_readdir(w->c->addr, path, false, fsopts(w->c), walk_collect, names, &w->err);
+	json_array_foreach(names, i, v) {
+		const char *name = json_string_value(json_array_get(v, 0));
+		int type = (int)json_integer_value(json_array_get(v, 1));
+		char *child;
+
+		if (r < 0)
+			break;
+		if (asprintf(&child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
+			     name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		r = walk_emit(w, child, name, type);
+		if (r == 0 && type == DT_DIR && depth < WALK_DEPTH_MAX)
+			r = walk_dir(w, child, depth + 1);
+		free(child);
+	}
+	json_decref(names);
+	return r;
+}
+
+int m_walk(struct call *c)
+{
+	json_t *md = json_object_get(c->params, "maxDepth");
+	struct walk w = { .c = c };
+	struct job *j = c->job;
+	struct fs_stat st;
+	const char *base;
+	int r, type;
+	PATH_PARAM(path, "path");
+
+	w.max_depth = json_is_integer(md) ? json_integer_value(md) : -1;
+	w.files = !json_is_false(json_object_get(c->params, "includeFiles"));
+	w.dirs = !json_is_false(json_object_get(c->params, "includeDirs"));
+	w.links = !json_is_false(json_object_get(c->params, "includeSymlinks"));
+	if (json_object_get(c->params, "match") || json_object_get(c->params, "skip") ||
+	    json_object_get(c->params, "exts") ||
+	    json_is_true(json_object_get(c->params, "followSymlinks"))) {
+		call_answer(c, rpc_errno(c->id, ENOTSUP, "sbx serve: walk with match, skip, exts or "
+					 "followSymlinks is not available yet"));
+		return -ENOTSUP;
+	}
+	r = sbx_fs_stat(c->addr, path, false, fsopts(c), &st, NULL, 0, &w.err);
+	if (r < 0) {
+		call_answer(c, fail(c, r, &w.err, "walk", path, NULL));
+		return r;
+	}
+	w.sid = serve_stream_id();
+	job_send(j, rpc_notify("$sandbox.stream.start",
+			       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
+	job_send(j, rpc_ok(c->id, json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
+	type = S_ISDIR(st.mode) ? DT_DIR : S_ISLNK(st.mode) ? DT_LNK : DT_REG;
+	base = strrchr(path, '/');
+	base = base && base[1] ? base + 1 : path;
+	r = walk_emit(&w, path, base, type);
+	if (r == 0 && type == DT_DIR)
+		r = walk_dir(&w, path, 0);
+	if (r < 0) {
+		char msg[1200];
+
+		snprintf(msg, sizeof(msg), "walk %s: %s", path,
+			 w.err.msg[0] ? w.err.msg : strerror(-r));
+		job_send(j, rpc_notify("$sandbox.stream.error",
+				       json_pack("{s:I,s:{s:s,s:s,s:s}}", "streamId",
+						 (json_int_t)w.sid, "error", "constructorName",
+						 errno_class(-r), "message", msg, "code",
+						 errno_symbol(-r))));
+	} else {
+		job_send(j, rpc_notify("$sandbox.stream.end",
+				       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
+	}
+	return r;
+}
