@@ -151,7 +151,7 @@ test_info_shows_list() {
 test_bad_pattern_refused_at_create() {
 	local out
 	out=$("$SBX" create --name egbad --lifetime 1m --allow-net 'api.test:99999' 2>&1)
-	[[ $? == 125 && $out == *"--allow-net api.test:99999: the port is not a number from 1 to 65535"* ]] ||
+	[[ $? == 2 && $out == *"--allow-net api.test:99999: the port is not a number from 1 to 65535"* ]] ||
 		fail "said: $out" || return 1
 	[ ! -e "$SBX_STATE_DIR/egbad" ] || fail "a state directory was left"
 }

@@ -65,7 +65,37 @@ static void test_vhost_user(void **state)
 	assert_string_equal(arg_of(a.argv, "-cpu"), "max");
 	assert_string_equal(arg_of(a.argv, "-chardev"), "socket,id=vu,path=/s/vhost.sock");
 	assert_string_equal(arg_of(a.argv, "-device"), "vhost-user-vsock-device,chardev=vu");
-	assert_string_equal(arg_of(a.argv, "-append"), "console=ttyS0 quiet panic=-1");
+	assert_string_equal(arg_of(a.argv, "-append"),
+			    "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init");
+}
+
+/* An image's disks follow as -drive/-device pairs, in order. */
+static void test_drives(void **state)
+{
+	static const struct qemu_drive d[2] = {
+		{ "file=/i/base.erofs,if=none,id=ro0,format=raw,readonly=on",
+		  "virtio-blk-device,drive=ro0,serial=sbx-base" },
+		{ "file=/d/x.ext4,if=none,id=rw,format=raw", "virtio-blk-device,drive=rw,serial=sbx-rw" },
+	};
+	struct qemu_spec q = base;
+	struct qemu_argv a;
+	int n = 0, at = -1;
+
+	q.drives = d;
+	q.ndrives = 2;
+	qemu_argv_build(&q, &a);
+	for (int i = 0; a.argv[i]; i++, n++)
+		if (at < 0 && strcmp(a.argv[i], "-drive") == 0)
+			at = i;
+	assert_true(at > 0);
+	assert_string_equal(a.argv[at + 1], d[0].drive);
+	assert_string_equal(a.argv[at + 2], "-device");
+	assert_string_equal(a.argv[at + 3], d[0].device);
+	assert_string_equal(a.argv[at + 4], "-drive");
+	assert_string_equal(a.argv[at + 5], d[1].drive);
+	assert_string_equal(a.argv[at + 7], d[1].device);
+	assert_null(a.argv[at + 8]);
+	assert_true(n < QEMU_ARGV_MAX);
 }
 
 int main(void)
@@ -73,6 +103,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vhost_vsock),
 		cmocka_unit_test(test_vhost_user),
+		cmocka_unit_test(test_drives),
 	};
 
 	return cmocka_run_group_tests_name("qemu", tests, NULL, NULL);
