@@ -1025,17 +1025,17 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
+	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
+	if (!drives) {
+		r = sbx_fail(err, ENOMEM, "out of memory");
+		goto fail_dir;
+	}
 	/* The volumes first: finding who has one reads every sandbox's
 	 * metadata, which sets libsbx's token to theirs (token_load). */
 	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	if ((r = token_new(sb, err)) < 0)
 		goto fail_dir;
-	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
-	if (!drives) {
-		r = sbx_fail(err, ENOMEM, "out of memory");
-		goto fail_dir;
-	}
 	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
