@@ -103,6 +103,7 @@ static struct {
 	uint64_t next_id;
 	uint64_t next_stream;
 	volatile sig_atomic_t stop;
+	bool trace;                 /* $SBX_SERVE_TRACE: log every message */
 } S;
 
 /* ---- events from workers ---- */
@@ -235,6 +236,11 @@ static int auth(struct lws *wsi, char owner[SERVE_OWNER_LEN + 1])
 	return tokens_check(h + 7, owner);
 }
 
+static bool box_alive(struct sbox *b)
+{
+	return S.o.agent || sandbox_alive(&b->sb);
+}
+
 static void id_new(char out[SERVE_ID_LEN + 1])
 {
 	static const char alpha[] = "0123456789abcdefghjkmnpqrstuvwxyz";
@@ -306,7 +312,21 @@ static void *boot_main(void *arg)
 	struct event *e;
 	int r;
 
-	r = sandbox_create(&b->o, &b->box->sb, &err);
+	if (S.o.agent) {
+		/* Development: no VM; the agent at --agent plays every sandbox. */
+		struct sandbox *sb = &b->box->sb;
+
+		memset(sb, 0, sizeof(*sb));
+		str_copy(sb->id, sizeof(sb->id), b->box->id);
+		str_copy(sb->addr, sizeof(sb->addr), S.o.agent);
+		sb->created = (uint64_t)time(NULL);
+		sb->session = b->o.session;
+		sb->lifetime_s = b->o.lifetime_s;
+		sb->memory_mib = b->o.memory_mib;
+		r = 0;
+	} else {
+		r = sandbox_create(&b->o, &b->box->sb, &err);
+	}
 	e = serve_event_new(EV_BOOTED, 0, err.msg, r < 0 ? strlen(err.msg) : 0);
 	if (e) {
 		e->box = b->box;
@@ -814,6 +834,10 @@ static const struct method {
 	{ "walk", m_walk, 1, NULL },
 };
 
+/* File handles: the loop makes or finds the handle (a job), then these. */
+static const struct method m_open_entry = { "open", m_open, 0, NULL };
+static const struct method m_file_read_entry = { "fileRead", m_file_read, 0, NULL };
+
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
 	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite", "fileSeek", "fileStat",
@@ -907,7 +931,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);
-			m = &(const struct method){ method, open ? m_open : m_file_read, 0, NULL };
+			m = open ? &m_open_entry : &m_file_read_entry;
 		} else {
 			for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 				if (!strcmp(refused[i], method)) {
@@ -975,6 +999,9 @@ static void on_message(struct conn *c, const char *text, size_t len)
 
 	if (len == 4 && !memcmp(text, "ping", 4))
 		return; /* the SDK's keep-alive; it drops our pong anyway */
+	if (S.trace)
+		lwsl_user("sbx serve: %llu <- %.*s\n", (unsigned long long)c->id,
+			  (int)(len > 300 ? 300 : len), text);
 	msg = json_loadb(text, len, 0, &je);
 	if (!json_is_object(msg)) {
 		conn_send(c, rpc_fault(NULL, -32700, "Parse error: not a JSON object"));
@@ -1106,7 +1133,7 @@ static void *kill_main(void *arg)
 	int r;
 
 	sbx_set_token(k->sb.token);
-	r = sandbox_kill(&k->sb, "killed", &err);
+	r = S.o.agent ? 0 : sandbox_kill(&k->sb, "killed", &err);
 	body = r < 0 && r != -ENOENT ? json_text("KILL_FAILED", "%s", err.msg) : strdup("{}");
 	e = serve_event_new(EV_HTTP, k->req_id, body, body ? strlen(body) : 0);
 	if (e) {
@@ -1224,7 +1251,7 @@ static int http_list(struct lws *wsi, const char *owner)
 
 		if (b->state == SBOX_DEAD || strcmp(b->owner, owner))
 			continue;
-		if (b->state == SBOX_READY && !sandbox_alive(&b->sb)) {
+		if (b->state == SBOX_READY && !box_alive(b)) {
 			b->state = SBOX_DEAD;
 			continue;
 		}
@@ -1480,7 +1507,7 @@ static int on_confirm_upgrade(struct lws *wsi)
 		memcpy(id, uri + 16, len);
 		id[len] = '\0';
 		b = box_find(id, owner);
-		if (!b || (b->state == SBOX_READY && !sandbox_alive(&b->sb))) {
+		if (!b || (b->state == SBOX_READY && !box_alive(b))) {
 			if (b)
 				b->state = SBOX_DEAD;
 			free(c);
@@ -1581,6 +1608,9 @@ static int on_writeable(struct conn *c, struct lws *wsi)
 		struct outmsg *m = c->out_head;
 		int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
 
+		if (S.trace)
+			lwsl_user("sbx serve: %llu -> %.*s\n", (unsigned long long)c->id,
+				  (int)(m->len > 300 ? 300 : m->len), (char *)m->data + LWS_PRE);
 		c->out_head = m->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
@@ -1924,11 +1954,13 @@ int serve_run(const struct serve_opts *o)
 	uint64_t start;
 
 	S.o = *o;
+	S.trace = getenv("SBX_SERVE_TRACE") != NULL;
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		start = (uint64_t)time(NULL);
 	/* Random start, within JavaScript's safe integers (deno.md §4). */
 	S.next_stream = (start & ((1ull << 50) - 1)) + 1;
-	sandbox_list(adopt_one, &adopted);
+	if (!o->agent)
+		sandbox_list(adopt_one, &adopted);
 	memset(&info, 0, sizeof(info));
 	info.port = o->port;
 	info.iface = o->listen_addr;

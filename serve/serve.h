@@ -32,6 +32,7 @@ struct serve_opts {
 	const char *tokens_file;
 	const char *image;           /* NULL: minimal */
 	unsigned session_grace_s;
+	const char *agent;           /* development: every sandbox is this agent, no VM */
 	unsigned max_sandboxes;      /* per token */
 	uint64_t max_memory_mib;     /* per token, all its sandboxes */
 };
