@@ -130,8 +130,10 @@ void serve_post_event(struct event *e)
 	else
 		S.ev_head = e;
 	S.ev_tail = e;
+	/* Under the lock: serve_run clears ctx before destroying it. */
+	if (S.ctx)
+		lws_cancel_service(S.ctx);
 	pthread_mutex_unlock(&serve_lock);
-	lws_cancel_service(S.ctx);
 }
 
 void serve_post(enum ev_kind kind, uint64_t conn_id, struct job *job, const char *text, size_t len)
@@ -1942,9 +1944,8 @@ static void adopt_one(void *arg, const struct sandbox *sb)
 
 static void on_signal(int sig)
 {
+	/* poll(2) in lws_service returns with EINTR; the loop sees stop. */
 	S.stop = 1;
-	if (S.ctx)
-		lws_cancel_service(S.ctx);
 }
 
 int serve_run(const struct serve_opts *o)
@@ -1986,6 +1987,15 @@ int serve_run(const struct serve_opts *o)
 	fflush(stdout);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;
-	lws_context_destroy(S.ctx);
+	{
+		struct lws_context *ctx = S.ctx;
+
+		/* Workers still running find no loop to wake; duration
+		 * sandboxes live on, session ones end after their grace. */
+		pthread_mutex_lock(&serve_lock);
+		S.ctx = NULL;
+		pthread_mutex_unlock(&serve_lock);
+		lws_context_destroy(ctx);
+	}
 	return 0;
 }
