@@ -834,17 +834,20 @@ static const struct method {
 	{ "makeTempDir", m_make_temp_dir, 0, NULL },
 	{ "makeTempFile", m_make_temp_file, 0, NULL },
 	{ "walk", m_walk, 1, NULL },
+	{ "utime", m_utime, 0, NULL },
 };
 
 /* File handles: the loop makes or finds the handle (a job), then these. */
 static const struct method m_open_entry = { "open", m_open, 0, NULL };
 static const struct method m_file_read_entry = { "fileRead", m_file_read, 0, NULL };
+static const struct method m_file_stat_entry = { "fileStat", m_file_stat, 0, NULL };
+static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NULL };
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite", "fileSeek", "fileStat",
+	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite",
 	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
-	"utime", "umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
+	"umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
 
@@ -911,7 +914,8 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			}
 			return;
 		}
-		if (!strcmp(method, "open") || !strcmp(method, "fileRead")) {
+		if (!strcmp(method, "open") || !strcmp(method, "fileRead") ||
+		    !strcmp(method, "fileStat") || !strcmp(method, "fileSeek")) {
 			bool open = method[0] == 'o';
 
 			if (open) {
@@ -933,7 +937,9 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);
-			m = open ? &m_open_entry : &m_file_read_entry;
+			m = open ? &m_open_entry
+				 : !strcmp(method, "fileRead") ? &m_file_read_entry
+				 : !strcmp(method, "fileStat") ? &m_file_stat_entry : &m_file_seek_entry;
 		} else {
 			for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 				if (!strcmp(refused[i], method)) {

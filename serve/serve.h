@@ -206,6 +206,9 @@ int m_walk(struct call *c);
 int m_file_read(struct call *c);
 int m_open(struct call *c);
 int m_spawn(struct call *c);
+int m_utime(struct call *c);
+int m_file_stat(struct call *c);
+int m_file_seek(struct call *c);
 
 /* SIGTERM-style names (serve/proc.c). */
 const char *proc_signal_name(int sig);
