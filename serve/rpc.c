@@ -161,6 +161,13 @@ static void *call_main(void *arg)
 
 	sbx_set_token(c->token[0] ? c->token : NULL);
 	c->fn(c);
+	if (c->job && c->job_done) {
+		/* Tell the loop the job's thread is gone (it may drop the job). */
+		pthread_mutex_lock(&serve_lock);
+		c->job->refs++;
+		pthread_mutex_unlock(&serve_lock);
+		serve_post(EV_DONE, c->conn_id, c->job, NULL, 0);
+	}
 	call_free(c);
 	return NULL;
 }

@@ -851,14 +851,25 @@ static const char *const refused[] = {
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
 
-static void proc_answer_waiters(struct conn *c, struct job *j)
+static bool proc_answer_waiters(struct conn *c, struct job *j)
 {
-	size_t i;
+	size_t i, n = json_array_size(j->waiters);
 	json_t *id;
 
 	json_array_foreach(j->waiters, i, id)
 		conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
 	json_array_clear(j->waiters);
+	return n > 0;
+}
+
+/* Takes a job off the socket's list if it is there (it keeps an eventfd). */
+static void conn_job_drop(struct conn *c, struct job *j)
+{
+	for (struct job *k = c->jobs; k; k = k->next)
+		if (k == j) {
+			conn_job_remove(c, j);
+			return;
+		}
 }
 
 static void on_call(struct conn *c, json_t *id, const char *method, json_t *params)
@@ -878,6 +889,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 				conn_send(c, rpc_errno(id, ENOENT, "processWait: no such process"));
 			} else if (j->exited) {
 				conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+				conn_job_drop(c, j);
 			} else {
 				if (!j->waiters)
 					j->waiters = json_array();
@@ -983,6 +995,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 		j->refs++;
 		pthread_mutex_unlock(&serve_lock);
 		call->job = j;
+		call->job_done = true;
 		if (json_is_integer(sid) && cstream_claim(c, json_integer_value(sid), j) < 0) {
 			snprintf(msg, sizeof(msg), "%s: stream %lld was not started", method,
 				 (long long)json_integer_value(sid));
@@ -1739,7 +1752,11 @@ static void events_run(void)
 					e->job->exited = true;
 					e->job->exit = e->exit;
 					e->exit = NULL;
-					proc_answer_waiters(c, e->job);
+					/* Once a processWait has its answer the process
+					 * is forgotten (processKill then says ENOENT,
+					 * which the SDK expects). */
+					if (proc_answer_waiters(c, e->job))
+						conn_job_drop(c, e->job);
 				}
 			}
 			job_put(e->job);
@@ -1762,6 +1779,13 @@ static void events_run(void)
 			break;
 		}
 		case EV_KILLED:
+			break;
+		case EV_DONE:
+			/* Uploads and walks end with their thread; a process
+			 * stays until its exit has been waited for. */
+			if (c && e->job && !e->job->pid)
+				conn_job_drop(c, e->job);
+			job_put(e->job);
 			break;
 		}
 		json_decref(e->exit);
@@ -1962,6 +1986,8 @@ int serve_run(const struct serve_opts *o)
 
 	S.o = *o;
 	S.trace = getenv("SBX_SERVE_TRACE") != NULL;
+	/* A socket per agent call and an eventfd per job. */
+	fd_limit_raise(65536);
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		start = (uint64_t)time(NULL);
 	/* Random start, within JavaScript's safe integers (deno.md §4). */

@@ -99,6 +99,7 @@ enum ev_kind {
 	EV_RESUME,      /* a job's input drained: read the socket again */
 	EV_HTTP,        /* the answer to a deferred HTTP request */
 	EV_KILLED,      /* a kill finished */
+	EV_DONE,        /* a call with a job of its own ended */
 };
 struct event {
 	struct event *next;
@@ -170,6 +171,7 @@ struct call {
 	char token[65];
 	char user[33];
 	struct job *job;             /* for stream-carrying calls */
+	bool job_done;               /* post EV_DONE when the call ends */
 	int (*fn)(struct call *c);
 };
 /* Runs c->fn on a new detached worker thread; frees the call after. */
