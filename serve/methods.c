@@ -707,8 +707,8 @@ static int walk_emit(struct walk *w, const char *path, const char *name, int typ
 		return 0;
 	while (!job_may_send(j))
 		job_wait(j, -1, 0, 1000);
-	if (job_cancelled(j))
-		return -ECONNRESET;
+	if (job_stream_cancelled(j, 0))
+		return -ECANCELED;
 	e = json_pack("{s:s,s:s,s:b,s:b,s:b}", "path", path, "name", name, "isFile",
 		      type == DT_REG, "isDirectory", type == DT_DIR, "isSymlink", type == DT_LNK);
 	text = json_dumps(e, JSON_COMPACT);
@@ -795,6 +795,7 @@ int m_walk(struct call *c)
 		return r;
 	}
 	w.sid = serve_stream_id();
+	job_stream_set(j, 0, w.sid);
 	job_send(j, rpc_notify("$sandbox.stream.start",
 			       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
 	job_send(j, rpc_ok(c->id, json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
@@ -804,7 +805,9 @@ int m_walk(struct call *c)
 	r = walk_emit(&w, path, base, type);
 	if (r == 0 && type == DT_DIR)
 		r = walk_dir(&w, path, 0);
-	if (r < 0) {
+	if (r == -ECANCELED) {
+		/* The client cancelled: nothing more on the stream. */
+	} else if (r < 0) {
 		char msg[1200];
 
 		snprintf(msg, sizeof(msg), "walk %s: %s", path,

@@ -321,6 +321,23 @@ bool job_may_send(struct job *j)
 	return ok;
 }
 
+void job_stream_set(struct job *j, int slot, uint64_t sid)
+{
+	pthread_mutex_lock(&serve_lock);
+	j->sid[slot] = sid;
+	pthread_mutex_unlock(&serve_lock);
+}
+
+bool job_stream_cancelled(struct job *j, int slot)
+{
+	bool c;
+
+	pthread_mutex_lock(&serve_lock);
+	c = j->sid_cancelled[slot] || j->cancelled;
+	pthread_mutex_unlock(&serve_lock);
+	return c;
+}
+
 int job_wait(struct job *j, int extra_fd, short extra_events, int ms)
 {
 	struct pollfd p[2] = { { .fd = j->efd, .events = POLLIN },

@@ -664,8 +664,18 @@ static void on_stream(struct conn *c, const char *method, json_t *params)
 
 	if (!json_is_integer(jid))
 		return;
-	if (!strcmp(method, "$sandbox.stream.cancel"))
-		return; /* a server stream the client stops reading: it ends on its own */
+	if (!strcmp(method, "$sandbox.stream.cancel")) {
+		/* A server stream the client stops reading: its job sends
+		 * nothing more on it. */
+		for (struct job *j = c->jobs; j; j = j->next) {
+			pthread_mutex_lock(&serve_lock);
+			for (int k = 0; k < 2; k++)
+				if (j->sid[k] && j->sid[k] == (uint64_t)id)
+					j->sid_cancelled[k] = true;
+			pthread_mutex_unlock(&serve_lock);
+		}
+		return;
+	}
 	if (!strcmp(method, "$sandbox.stream.start")) {
 		if (cstream_find(c, id) || c->nstreams >= STREAMS_MAX) {
 			stream_cancel(c, id, "sbx serve: too many open streams on this socket");

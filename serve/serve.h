@@ -83,6 +83,9 @@ struct job {
 	bool exited;
 	json_t *exit;                /* processWait's ok value */
 	json_t *waiters;             /* ids of processWait calls */
+	/* the server streams it sends on, and whether the client cancelled them */
+	uint64_t sid[2];
+	bool sid_cancelled[2];
 	/* file handles (open ... fileClose): read by path and offset */
 	uint64_t fh_id;
 	char *path;
@@ -161,6 +164,9 @@ void job_send(struct job *j, char *text);
 int job_wait(struct job *j, int extra_fd, short extra_events, int ms);
 bool job_cancelled(struct job *j);
 bool job_may_send(struct job *j);
+/* Worker side: records a server stream; has the client cancelled it? */
+void job_stream_set(struct job *j, int slot, uint64_t sid);
+bool job_stream_cancelled(struct job *j, int slot);
 
 /* ---- methods (serve/methods.c, serve/proc.c) ---- */
 struct call {
