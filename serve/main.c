@@ -24,7 +24,9 @@ static void usage(FILE *out)
 		"  --session-grace S    seconds a session sandbox outlives its last socket\n"
 		"                       (default: the agent's, 30)\n"
 		"  --max-sandboxes N    live sandboxes per token (default 16)\n"
-		"  --max-memory MIB     their memory together, per token (default 32768)\n\n"
+		"  --max-memory MIB     their memory together, per token (default 32768)\n"
+		"  --agent ADDR         development: no VMs, the agent at ADDR (unix:PATH) plays\n"
+		"                       every sandbox (sbx-init --listen unix:PATH)\n\n"
 		"`token new` adds a new ddo_ token to FILE (made 0600) and prints it.\n",
 		tokens_default_path());
 }
@@ -38,6 +40,7 @@ int serve_main(int argc, char **argv)
 		{ "session-grace", required_argument, NULL, 'g' },
 		{ "max-sandboxes", required_argument, NULL, 'n' },
 		{ "max-memory", required_argument, NULL, 'm' },
+		{ "agent", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -49,7 +52,7 @@ int serve_main(int argc, char **argv)
 	int opt;
 
 	o.tokens_file = tokens_default_path();
-	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:a:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
@@ -94,6 +97,9 @@ int serve_main(int argc, char **argv)
 				return 2;
 			}
 			o.max_memory_mib = v;
+			break;
+		case 'a':
+			o.agent = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -707,8 +707,8 @@ static int walk_emit(struct walk *w, const char *path, const char *name, int typ
 		return 0;
 	while (!job_may_send(j))
 		job_wait(j, -1, 0, 1000);
-	if (job_cancelled(j))
-		return -ECONNRESET;
+	if (job_stream_cancelled(j, 0))
+		return -ECANCELED;
 	e = json_pack("{s:s,s:s,s:b,s:b,s:b}", "path", path, "name", name, "isFile",
 		      type == DT_REG, "isDirectory", type == DT_DIR, "isSymlink", type == DT_LNK);
 	text = json_dumps(e, JSON_COMPACT);
@@ -795,6 +795,7 @@ int m_walk(struct call *c)
 		return r;
 	}
 	w.sid = serve_stream_id();
+	job_stream_set(j, 0, w.sid);
 	job_send(j, rpc_notify("$sandbox.stream.start",
 			       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
 	job_send(j, rpc_ok(c->id, json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
@@ -804,7 +805,9 @@ int m_walk(struct call *c)
 	r = walk_emit(&w, path, base, type);
 	if (r == 0 && type == DT_DIR)
 		r = walk_dir(&w, path, 0);
-	if (r < 0) {
+	if (r == -ECANCELED) {
+		/* The client cancelled: nothing more on the stream. */
+	} else if (r < 0) {
 		char msg[1200];
 
 		snprintf(msg, sizeof(msg), "walk %s: %s", path,
@@ -819,4 +822,105 @@ int m_walk(struct call *c)
 				       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
 	}
 	return r;
+}
+
+/* ---- times and handles ---- */
+
+/* An ISO-8601 date as the SDK sends it ("2026-12-06T01:02:03.456Z"). */
+static int parse_date(json_t *v, struct fs_time *t)
+{
+	const char *s = json_string_value(v);
+	struct tm tm = { 0 };
+	unsigned ms = 0;
+	int n = 0;
+
+	if (json_is_number(v)) { /* seconds, as Deno also takes */
+		double d = json_number_value(v);
+
+		t->sec = (int64_t)d;
+		t->nsec = (uint32_t)((d - (double)t->sec) * 1e9);
+		return 0;
+	}
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -EINVAL;
+	if (s[n] == '.')
+		sscanf(s + n + 1, "%3u", &ms);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t->sec = (int64_t)timegm(&tm);
+	t->nsec = ms * 1000000u;
+	return 0;
+}
+
+int m_utime(struct call *c)
+{
+	struct fs_time at, mt;
+	struct sbx_error err;
+	int r;
+	PATH_PARAM(path, "path");
+
+	if (parse_date(json_object_get(c->params, "atime"), &at) < 0 ||
+	    parse_date(json_object_get(c->params, "mtime"), &mt) < 0) {
+		call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
+					       "utime: atime and mtime must be dates"));
+		return -EINVAL;
+	}
+	r = sbx_fs_utimes(c->addr, path, &at, &mt, true, fsopts(c), &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "utime", path, NULL) : rpc_ok(c->id, NULL));
+	return r;
+}
+
+int m_file_stat(struct call *c)
+{
+	struct sbx_error err;
+	struct fs_stat st;
+	int r;
+
+	r = sbx_fs_stat(c->addr, c->job->path, true, fsopts(c), &st, NULL, 0, &err);
+	call_answer(c, r < 0 ? fail(c, r, &err, "fstat", c->job->path, NULL)
+			     : rpc_ok(c->id, file_info(&st)));
+	return r;
+}
+
+int m_file_seek(struct call *c)
+{
+	json_t *off = json_object_get(c->params, "offset");
+	json_int_t whence = json_integer_value(json_object_get(c->params, "whence"));
+	struct job *h = c->job;
+	struct sbx_error err;
+	struct fs_stat st;
+	long long o = 0, base = 0;
+	int r;
+
+	if (json_is_integer(off))
+		o = json_integer_value(off);
+	else if (json_is_real(off))
+		o = (long long)json_real_value(off);
+	else if (!json_is_string(off) || sscanf(json_string_value(off), "%lld", &o) != 1 ||
+		 whence < 0 || whence > 2) {
+		call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
+					       "fileSeek: offset and whence (0, 1, 2) expected"));
+		return -EINVAL;
+	}
+	if (whence == 2) {
+		r = sbx_fs_stat(c->addr, h->path, true, fsopts(c), &st, NULL, 0, &err);
+		if (r < 0) {
+			call_answer(c, fail(c, r, &err, "seek", h->path, NULL));
+			return r;
+		}
+		base = (long long)st.size;
+	}
+	pthread_mutex_lock(&serve_lock);
+	if (whence == 1)
+		base = (long long)h->offset;
+	if (base + o >= 0)
+		h->offset = (uint64_t)(base + o);
+	pthread_mutex_unlock(&serve_lock);
+	if (base + o < 0) {
+		call_answer(c, fail(c, -EINVAL, &err, "seek", h->path, NULL));
+		return -EINVAL;
+	}
+	call_answer(c, rpc_ok(c->id, json_pack("{s:I}", "position", (json_int_t)(base + o))));
+	return 0;
 }

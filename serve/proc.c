@@ -237,11 +237,13 @@ int m_spawn(struct call *c)
 				started = true;
 				if (a->out_piped) {
 					out_sid = serve_stream_id();
+					job_stream_set(j, 0, out_sid);
 					job_send(j, stream_msg("$sandbox.stream.start", out_sid,
 							       NULL, 0));
 				}
 				if (a->err_piped) {
 					err_sid = serve_stream_id();
+					job_stream_set(j, 1, err_sid);
 					job_send(j, stream_msg("$sandbox.stream.start", err_sid,
 							       NULL, 0));
 				}
@@ -265,9 +267,11 @@ int m_spawn(struct call *c)
 				}
 				job_send(j, rpc_ok(c->id, v));
 			} else if (ev.kind == SBX_EV_STDOUT || ev.kind == SBX_EV_STDERR) {
-				uint64_t sid = ev.kind == SBX_EV_STDOUT ? out_sid : err_sid;
+				int slot = ev.kind == SBX_EV_STDOUT ? 0 : 1;
+				uint64_t sid = slot == 0 ? out_sid : err_sid;
 
-				if (sid && ev.len)
+				/* A stream the client cancelled: drain, send nothing. */
+				if (sid && ev.len && !job_stream_cancelled(j, slot))
 					job_send(j, stream_msg("$sandbox.stream.enqueue", sid,
 							       ev.data, ev.len));
 			} else if (ev.kind == SBX_EV_EXIT) {
@@ -283,9 +287,11 @@ int m_spawn(struct call *c)
 					r = 0;
 					goto out;
 				}
-				if (out_sid)
+				/* Not on a stream the client cancelled: the SDK
+				 * throws closing a stream twice. */
+				if (out_sid && !job_stream_cancelled(j, 0))
 					job_send(j, stream_msg("$sandbox.stream.end", out_sid, NULL, 0));
-				if (err_sid)
+				if (err_sid && !job_stream_cancelled(j, 1))
 					job_send(j, stream_msg("$sandbox.stream.end", err_sid, NULL, 0));
 				e = serve_event_new(EV_PROC, j->conn_id, NULL, 0);
 				if (e) {
@@ -312,13 +318,13 @@ int m_spawn(struct call *c)
 
 		snprintf(msg, sizeof(msg), "sbx serve: lost the process: %s",
 			 err.msg[0] ? err.msg : strerror(-r));
-		if (out_sid)
+		if (out_sid && !job_stream_cancelled(j, 0))
 			job_send(j, rpc_notify("$sandbox.stream.error",
 					       json_pack("{s:I,s:{s:s,s:s}}", "streamId",
 							 (json_int_t)out_sid, "error",
 							 "constructorName", "Error", "message",
 							 msg)));
-		if (err_sid)
+		if (err_sid && !job_stream_cancelled(j, 1))
 			job_send(j, rpc_notify("$sandbox.stream.error",
 					       json_pack("{s:I,s:{s:s,s:s}}", "streamId",
 							 (json_int_t)err_sid, "error",

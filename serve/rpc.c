@@ -161,6 +161,13 @@ static void *call_main(void *arg)
 
 	sbx_set_token(c->token[0] ? c->token : NULL);
 	c->fn(c);
+	if (c->job && c->job_done) {
+		/* Tell the loop the job's thread is gone (it may drop the job). */
+		pthread_mutex_lock(&serve_lock);
+		c->job->refs++;
+		pthread_mutex_unlock(&serve_lock);
+		serve_post(EV_DONE, c->conn_id, c->job, NULL, 0);
+	}
 	call_free(c);
 	return NULL;
 }
@@ -312,6 +319,23 @@ bool job_may_send(struct job *j)
 	j->throttled = !ok;
 	pthread_mutex_unlock(&serve_lock);
 	return ok;
+}
+
+void job_stream_set(struct job *j, int slot, uint64_t sid)
+{
+	pthread_mutex_lock(&serve_lock);
+	j->sid[slot] = sid;
+	pthread_mutex_unlock(&serve_lock);
+}
+
+bool job_stream_cancelled(struct job *j, int slot)
+{
+	bool c;
+
+	pthread_mutex_lock(&serve_lock);
+	c = j->sid_cancelled[slot] || j->cancelled;
+	pthread_mutex_unlock(&serve_lock);
+	return c;
 }
 
 int job_wait(struct job *j, int extra_fd, short extra_events, int ms)

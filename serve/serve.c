@@ -103,6 +103,7 @@ static struct {
 	uint64_t next_id;
 	uint64_t next_stream;
 	volatile sig_atomic_t stop;
+	bool trace;                 /* $SBX_SERVE_TRACE: log every message */
 } S;
 
 /* ---- events from workers ---- */
@@ -129,8 +130,10 @@ void serve_post_event(struct event *e)
 	else
 		S.ev_head = e;
 	S.ev_tail = e;
+	/* Under the lock: serve_run clears ctx before destroying it. */
+	if (S.ctx)
+		lws_cancel_service(S.ctx);
 	pthread_mutex_unlock(&serve_lock);
-	lws_cancel_service(S.ctx);
 }
 
 void serve_post(enum ev_kind kind, uint64_t conn_id, struct job *job, const char *text, size_t len)
@@ -235,6 +238,11 @@ static int auth(struct lws *wsi, char owner[SERVE_OWNER_LEN + 1])
 	return tokens_check(h + 7, owner);
 }
 
+static bool box_alive(struct sbox *b)
+{
+	return S.o.agent || sandbox_alive(&b->sb);
+}
+
 static void id_new(char out[SERVE_ID_LEN + 1])
 {
 	static const char alpha[] = "0123456789abcdefghjkmnpqrstuvwxyz";
@@ -306,7 +314,21 @@ static void *boot_main(void *arg)
 	struct event *e;
 	int r;
 
-	r = sandbox_create(&b->o, &b->box->sb, &err);
+	if (S.o.agent) {
+		/* Development: no VM; the agent at --agent plays every sandbox. */
+		struct sandbox *sb = &b->box->sb;
+
+		memset(sb, 0, sizeof(*sb));
+		str_copy(sb->id, sizeof(sb->id), b->box->id);
+		str_copy(sb->addr, sizeof(sb->addr), S.o.agent);
+		sb->created = (uint64_t)time(NULL);
+		sb->session = b->o.session;
+		sb->lifetime_s = b->o.lifetime_s;
+		sb->memory_mib = b->o.memory_mib;
+		r = 0;
+	} else {
+		r = sandbox_create(&b->o, &b->box->sb, &err);
+	}
 	e = serve_event_new(EV_BOOTED, 0, err.msg, r < 0 ? strlen(err.msg) : 0);
 	if (e) {
 		e->box = b->box;
@@ -642,8 +664,18 @@ static void on_stream(struct conn *c, const char *method, json_t *params)
 
 	if (!json_is_integer(jid))
 		return;
-	if (!strcmp(method, "$sandbox.stream.cancel"))
-		return; /* a server stream the client stops reading: it ends on its own */
+	if (!strcmp(method, "$sandbox.stream.cancel")) {
+		/* A server stream the client stops reading: its job sends
+		 * nothing more on it. */
+		for (struct job *j = c->jobs; j; j = j->next) {
+			pthread_mutex_lock(&serve_lock);
+			for (int k = 0; k < 2; k++)
+				if (j->sid[k] && j->sid[k] == (uint64_t)id)
+					j->sid_cancelled[k] = true;
+			pthread_mutex_unlock(&serve_lock);
+		}
+		return;
+	}
 	if (!strcmp(method, "$sandbox.stream.start")) {
 		if (cstream_find(c, id) || c->nstreams >= STREAMS_MAX) {
 			stream_cancel(c, id, "sbx serve: too many open streams on this socket");
@@ -812,24 +844,42 @@ static const struct method {
 	{ "makeTempDir", m_make_temp_dir, 0, NULL },
 	{ "makeTempFile", m_make_temp_file, 0, NULL },
 	{ "walk", m_walk, 1, NULL },
+	{ "utime", m_utime, 0, NULL },
 };
+
+/* File handles: the loop makes or finds the handle (a job), then these. */
+static const struct method m_open_entry = { "open", m_open, 0, NULL };
+static const struct method m_file_read_entry = { "fileRead", m_file_read, 0, NULL };
+static const struct method m_file_stat_entry = { "fileStat", m_file_stat, 0, NULL };
+static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NULL };
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite", "fileSeek", "fileStat",
+	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite",
 	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
-	"utime", "umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
+	"umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
 
-static void proc_answer_waiters(struct conn *c, struct job *j)
+static bool proc_answer_waiters(struct conn *c, struct job *j)
 {
-	size_t i;
+	size_t i, n = json_array_size(j->waiters);
 	json_t *id;
 
 	json_array_foreach(j->waiters, i, id)
 		conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
 	json_array_clear(j->waiters);
+	return n > 0;
+}
+
+/* Takes a job off the socket's list if it is there (it keeps an eventfd). */
+static void conn_job_drop(struct conn *c, struct job *j)
+{
+	for (struct job *k = c->jobs; k; k = k->next)
+		if (k == j) {
+			conn_job_remove(c, j);
+			return;
+		}
 }
 
 static void on_call(struct conn *c, json_t *id, const char *method, json_t *params)
@@ -849,6 +899,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 				conn_send(c, rpc_errno(id, ENOENT, "processWait: no such process"));
 			} else if (j->exited) {
 				conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+				conn_job_drop(c, j);
 			} else {
 				if (!j->waiters)
 					j->waiters = json_array();
@@ -885,7 +936,8 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			}
 			return;
 		}
-		if (!strcmp(method, "open") || !strcmp(method, "fileRead")) {
+		if (!strcmp(method, "open") || !strcmp(method, "fileRead") ||
+		    !strcmp(method, "fileStat") || !strcmp(method, "fileSeek")) {
 			bool open = method[0] == 'o';
 
 			if (open) {
@@ -907,7 +959,9 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);
-			m = &(const struct method){ method, open ? m_open : m_file_read, 0, NULL };
+			m = open ? &m_open_entry
+				 : !strcmp(method, "fileRead") ? &m_file_read_entry
+				 : !strcmp(method, "fileStat") ? &m_file_stat_entry : &m_file_seek_entry;
 		} else {
 			for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 				if (!strcmp(refused[i], method)) {
@@ -951,6 +1005,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 		j->refs++;
 		pthread_mutex_unlock(&serve_lock);
 		call->job = j;
+		call->job_done = true;
 		if (json_is_integer(sid) && cstream_claim(c, json_integer_value(sid), j) < 0) {
 			snprintf(msg, sizeof(msg), "%s: stream %lld was not started", method,
 				 (long long)json_integer_value(sid));
@@ -975,6 +1030,9 @@ static void on_message(struct conn *c, const char *text, size_t len)
 
 	if (len == 4 && !memcmp(text, "ping", 4))
 		return; /* the SDK's keep-alive; it drops our pong anyway */
+	if (S.trace)
+		lwsl_user("sbx serve: %llu <- %.*s\n", (unsigned long long)c->id,
+			  (int)(len > 300 ? 300 : len), text);
 	msg = json_loadb(text, len, 0, &je);
 	if (!json_is_object(msg)) {
 		conn_send(c, rpc_fault(NULL, -32700, "Parse error: not a JSON object"));
@@ -1106,7 +1164,7 @@ static void *kill_main(void *arg)
 	int r;
 
 	sbx_set_token(k->sb.token);
-	r = sandbox_kill(&k->sb, "killed", &err);
+	r = S.o.agent ? 0 : sandbox_kill(&k->sb, "killed", &err);
 	body = r < 0 && r != -ENOENT ? json_text("KILL_FAILED", "%s", err.msg) : strdup("{}");
 	e = serve_event_new(EV_HTTP, k->req_id, body, body ? strlen(body) : 0);
 	if (e) {
@@ -1224,7 +1282,7 @@ static int http_list(struct lws *wsi, const char *owner)
 
 		if (b->state == SBOX_DEAD || strcmp(b->owner, owner))
 			continue;
-		if (b->state == SBOX_READY && !sandbox_alive(&b->sb)) {
+		if (b->state == SBOX_READY && !box_alive(b)) {
 			b->state = SBOX_DEAD;
 			continue;
 		}
@@ -1480,7 +1538,7 @@ static int on_confirm_upgrade(struct lws *wsi)
 		memcpy(id, uri + 16, len);
 		id[len] = '\0';
 		b = box_find(id, owner);
-		if (!b || (b->state == SBOX_READY && !sandbox_alive(&b->sb))) {
+		if (!b || (b->state == SBOX_READY && !box_alive(b))) {
 			if (b)
 				b->state = SBOX_DEAD;
 			free(c);
@@ -1581,6 +1639,9 @@ static int on_writeable(struct conn *c, struct lws *wsi)
 		struct outmsg *m = c->out_head;
 		int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
 
+		if (S.trace)
+			lwsl_user("sbx serve: %llu -> %.*s\n", (unsigned long long)c->id,
+				  (int)(m->len > 300 ? 300 : m->len), (char *)m->data + LWS_PRE);
 		c->out_head = m->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
@@ -1701,7 +1762,11 @@ static void events_run(void)
 					e->job->exited = true;
 					e->job->exit = e->exit;
 					e->exit = NULL;
-					proc_answer_waiters(c, e->job);
+					/* Once a processWait has its answer the process
+					 * is forgotten (processKill then says ENOENT,
+					 * which the SDK expects). */
+					if (proc_answer_waiters(c, e->job))
+						conn_job_drop(c, e->job);
 				}
 			}
 			job_put(e->job);
@@ -1724,6 +1789,13 @@ static void events_run(void)
 			break;
 		}
 		case EV_KILLED:
+			break;
+		case EV_DONE:
+			/* Uploads and walks end with their thread; a process
+			 * stays until its exit has been waited for. */
+			if (c && e->job && !e->job->pid)
+				conn_job_drop(c, e->job);
+			job_put(e->job);
 			break;
 		}
 		json_decref(e->exit);
@@ -1912,9 +1984,8 @@ static void adopt_one(void *arg, const struct sandbox *sb)
 
 static void on_signal(int sig)
 {
+	/* poll(2) in lws_service returns with EINTR; the loop sees stop. */
 	S.stop = 1;
-	if (S.ctx)
-		lws_cancel_service(S.ctx);
 }
 
 int serve_run(const struct serve_opts *o)
@@ -1924,11 +1995,15 @@ int serve_run(const struct serve_opts *o)
 	uint64_t start;
 
 	S.o = *o;
+	S.trace = getenv("SBX_SERVE_TRACE") != NULL;
+	/* A socket per agent call and an eventfd per job. */
+	fd_limit_raise(65536);
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		start = (uint64_t)time(NULL);
 	/* Random start, within JavaScript's safe integers (deno.md §4). */
 	S.next_stream = (start & ((1ull << 50) - 1)) + 1;
-	sandbox_list(adopt_one, &adopted);
+	if (!o->agent)
+		sandbox_list(adopt_one, &adopted);
 	memset(&info, 0, sizeof(info));
 	info.port = o->port;
 	info.iface = o->listen_addr;
@@ -1954,6 +2029,15 @@ int serve_run(const struct serve_opts *o)
 	fflush(stdout);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;
-	lws_context_destroy(S.ctx);
+	{
+		struct lws_context *ctx = S.ctx;
+
+		/* Workers still running find no loop to wake; duration
+		 * sandboxes live on, session ones end after their grace. */
+		pthread_mutex_lock(&serve_lock);
+		S.ctx = NULL;
+		pthread_mutex_unlock(&serve_lock);
+		lws_context_destroy(ctx);
+	}
 	return 0;
 }

@@ -32,6 +32,7 @@ struct serve_opts {
 	const char *tokens_file;
 	const char *image;           /* NULL: minimal */
 	unsigned session_grace_s;
+	const char *agent;           /* development: every sandbox is this agent, no VM */
 	unsigned max_sandboxes;      /* per token */
 	uint64_t max_memory_mib;     /* per token, all its sandboxes */
 };
@@ -82,6 +83,9 @@ struct job {
 	bool exited;
 	json_t *exit;                /* processWait's ok value */
 	json_t *waiters;             /* ids of processWait calls */
+	/* the server streams it sends on, and whether the client cancelled them */
+	uint64_t sid[2];
+	bool sid_cancelled[2];
 	/* file handles (open ... fileClose): read by path and offset */
 	uint64_t fh_id;
 	char *path;
@@ -98,6 +102,7 @@ enum ev_kind {
 	EV_RESUME,      /* a job's input drained: read the socket again */
 	EV_HTTP,        /* the answer to a deferred HTTP request */
 	EV_KILLED,      /* a kill finished */
+	EV_DONE,        /* a call with a job of its own ended */
 };
 struct event {
 	struct event *next;
@@ -159,6 +164,9 @@ void job_send(struct job *j, char *text);
 int job_wait(struct job *j, int extra_fd, short extra_events, int ms);
 bool job_cancelled(struct job *j);
 bool job_may_send(struct job *j);
+/* Worker side: records a server stream; has the client cancelled it? */
+void job_stream_set(struct job *j, int slot, uint64_t sid);
+bool job_stream_cancelled(struct job *j, int slot);
 
 /* ---- methods (serve/methods.c, serve/proc.c) ---- */
 struct call {
@@ -169,6 +177,7 @@ struct call {
 	char token[65];
 	char user[33];
 	struct job *job;             /* for stream-carrying calls */
+	bool job_done;               /* post EV_DONE when the call ends */
 	int (*fn)(struct call *c);
 };
 /* Runs c->fn on a new detached worker thread; frees the call after. */
@@ -205,6 +214,9 @@ int m_walk(struct call *c);
 int m_file_read(struct call *c);
 int m_open(struct call *c);
 int m_spawn(struct call *c);
+int m_utime(struct call *c);
+int m_file_stat(struct call *c);
+int m_file_seek(struct call *c);
 
 /* SIGTERM-style names (serve/proc.c). */
 const char *proc_signal_name(int sig);

@@ -1,0 +1,218 @@
+// The unmodified @deno/sandbox SDK (0.13.2) against `sbx serve`: the file
+// system (by path, streamed, handles, walk, upload/download of files and
+// trees), timeouts, the errors of calls that are not served, and what the
+// server refuses before the upgrade. One sandbox serves the whole file.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { Sandbox } from "@deno/sandbox";
+
+const T = { timeout: 180_000 };
+const run = randomBytes(6).toString("hex");
+let sandbox;
+let local;
+
+before(async () => {
+  sandbox = await Sandbox.create({ timeout: "5m", labels: { suite: "sdk-fs", run } });
+  local = mkdtempSync(join(tmpdir(), "sbx-sdk-"));
+});
+
+after(async () => {
+  if (sandbox) {
+    await sandbox.kill().catch(() => {});
+    await sandbox.close();
+  }
+  if (local) rmSync(local, { recursive: true, force: true });
+});
+
+test("bytes in and out, mkdir, readDir, stat and lstat", T, async () => {
+  const dir = `/tmp/fs-${run}`;
+  const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+  await sandbox.fs.mkdir(`${dir}/sub/deep`, { recursive: true });
+  await sandbox.fs.writeFile(`${dir}/sub/data.bin`, bytes);
+  assert.deepEqual(await sandbox.fs.readFile(`${dir}/sub/data.bin`), bytes);
+  await sandbox.fs.symlink("data.bin", `${dir}/sub/link`);
+
+  const names = [];
+  for await (const e of sandbox.fs.readDir(`${dir}/sub`)) names.push(e.name);
+  names.sort();
+  assert.deepEqual(names, ["data.bin", "deep", "link"]);
+
+  const st = await sandbox.fs.stat(`${dir}/sub/link`);
+  assert.equal(st.isFile, true);
+  assert.equal(st.size, bytes.length);
+  assert.ok(st.mtime instanceof Date);
+  const lst = await sandbox.fs.lstat(`${dir}/sub/link`);
+  assert.equal(lst.isSymlink, true);
+  assert.equal(await sandbox.fs.realPath(`${dir}/sub/link`), `${dir}/sub/data.bin`);
+
+  await assert.rejects(sandbox.fs.mkdir(`${dir}/sub`), (err) => err.code === "EEXIST");
+  await assert.rejects(sandbox.fs.stat(`${dir}/nothing`), (err) => err.code === "ENOENT");
+});
+
+test("rename, remove, copyFile, chmod, truncate, readLink, utime, makeTempDir/File, open/seek/read/stat", T, async () => {
+  const dir = await sandbox.fs.makeTempDir({ prefix: "sdk-" });
+  assert.match(dir, /^\/tmp\/sdk-/);
+  const file = await sandbox.fs.makeTempFile({ dir, suffix: ".txt" });
+  assert.ok(file.startsWith(`${dir}/`) && file.endsWith(".txt"), file);
+  await sandbox.fs.writeTextFile(file, "0123456789");
+  await sandbox.fs.truncate(file, 4);
+  await sandbox.fs.chmod(file, 0o640);
+  const st = await sandbox.fs.stat(file);
+  assert.equal(st.size, 4);
+  assert.equal(st.mode & 0o777, 0o640);
+  await sandbox.fs.symlink(file, `${dir}/ln`);
+  assert.equal(await sandbox.fs.readLink(`${dir}/ln`), file);
+  await sandbox.fs.utime(file, new Date("2001-02-03T04:05:06Z"), new Date("2002-03-04T05:06:07Z"));
+  assert.equal((await sandbox.fs.stat(file)).mtime.toISOString(), "2002-03-04T05:06:07.000Z");
+
+  const handle = await sandbox.fs.open(file, { read: true });
+  assert.equal(await handle.seek(2, 0), 2);
+  const buf = new Uint8Array(10);
+  assert.equal(await handle.read(buf), 2);
+  assert.equal(new TextDecoder().decode(buf.subarray(0, 2)), "23");
+  assert.equal((await handle.stat()).size, 4);
+  handle.close();
+  await sandbox.fs.remove(file);
+  await sandbox.fs.remove(`${dir}/ln`);
+  await sandbox.fs.writeTextFile(`${dir}/a`, "one");
+  await sandbox.fs.rename(`${dir}/a`, `${dir}/b`);
+  await sandbox.fs.copyFile(`${dir}/b`, `${dir}/c`);
+  assert.equal(await sandbox.fs.readTextFile(`${dir}/c`), "one");
+  await assert.rejects(sandbox.fs.readTextFile(`${dir}/a`), (err) => err.code === "ENOENT");
+  await assert.rejects(sandbox.fs.remove(dir), (err) => err.code === "ENOTEMPTY");
+  await sandbox.fs.remove(dir, { recursive: true });
+  await assert.rejects(sandbox.fs.stat(dir), (err) => err.code === "ENOENT");
+});
+
+test("fs.upload and fs.download of a file and a tree (streams, walk, handles)", T, async () => {
+  const big = randomBytes(300_000);
+  writeFileSync(join(local, "big.bin"), big);
+  await sandbox.fs.upload(join(local, "big.bin"), `/tmp/up-${run}.bin`);
+  assert.equal(
+    await sandbox.sh`sha256sum < /tmp/up-${run}.bin | cut -d' ' -f1`.text(),
+    `${execFileSync("sha256sum", [join(local, "big.bin")]).toString().split(" ")[0]}\n`,
+  );
+
+  const tree = join(local, "tree");
+  mkdirSync(join(tree, "a", "b"), { recursive: true });
+  writeFileSync(join(tree, "top.txt"), "top\n");
+  writeFileSync(join(tree, "a", "b", "leaf.txt"), "leaf\n");
+  symlinkSync("top.txt", join(tree, "link"));
+  await sandbox.fs.mkdir(`/tmp/tree-${run}`);
+  await sandbox.fs.upload(tree, `/tmp/tree-${run}`);
+  assert.equal(await sandbox.fs.readTextFile(`/tmp/tree-${run}/tree/a/b/leaf.txt`), "leaf\n");
+  assert.equal((await sandbox.fs.lstat(`/tmp/tree-${run}/tree/link`)).isSymlink, true);
+
+  const entries = [];
+  for await (const e of sandbox.fs.walk(`/tmp/tree-${run}/tree`)) entries.push(e);
+  assert.equal(entries[0].path, `/tmp/tree-${run}/tree`);
+  assert.deepEqual(
+    entries.map((e) => e.name).sort(),
+    ["a", "b", "leaf.txt", "link", "top.txt", "tree"],
+  );
+
+  // Like upload, download puts the tree under the (existing) target directory.
+  mkdirSync(join(local, "back"));
+  await sandbox.fs.download(`/tmp/tree-${run}/tree`, join(local, "back"));
+  assert.equal(readFileSync(join(local, "back", "tree", "a", "b", "leaf.txt"), "utf8"), "leaf\n");
+  await sandbox.fs.download(`/tmp/up-${run}.bin`, join(local, "big.back"));
+  assert.deepEqual(readFileSync(join(local, "big.back")), big);
+});
+
+test("a sandbox of sbx serve shows in sbx ls; extendTimeout", T, async () => {
+  const ls = execFileSync(process.env.SBX, ["ls"], { env: process.env }).toString();
+  assert.ok(ls.includes(sandbox.id), ls);
+  const until = await sandbox.extendTimeout("1m");
+  assert.ok(until instanceof Date && until.getTime() > Date.now() + 4 * 60_000, `${until}`);
+});
+
+test("SIGKILL gives 137; a call not served answers an error naming it", T, async () => {
+  const child = await sandbox.spawn("sleep", { args: ["60"], stdout: "null", stderr: "null" });
+  await child.kill("SIGKILL");
+  const status = await child.status;
+  assert.deepEqual([status.code, status.signal, status.success], [137, "SIGKILL", false]);
+
+  await assert.rejects(sandbox.fs.umask(0o22), (err) => {
+    assert.match(err.message, /umask/);
+    return true;
+  });
+});
+
+test("the server refuses a bad config header and a foreign sandbox id", T, async () => {
+  const url = process.env.DENO_SANDBOX_ENDPOINT.replace(/^http/, "ws");
+  const headers = { authorization: `Bearer ${process.env.DENO_DEPLOY_TOKEN}` };
+  const refused = (path, extra) =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(`${url}${path}`, { headers: { ...headers, ...extra } });
+      ws.on("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(body) }));
+      });
+      ws.on("open", () => {
+        ws.close();
+        resolve({ status: 101 });
+      });
+      ws.on("error", () => {});
+    });
+  let r = await refused("/api/v3/sandboxes/create", { "x-deno-sandbox-config": "%%%not base64" });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.code, "INVALID_CONFIG");
+  r = await refused("/api/v3/sandboxes/create", {
+    "x-deno-sandbox-config": Buffer.from('{"memory_mb":99999,"volumes":[]}').toString("base64"),
+  });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.code, "INVALID_MEMORY");
+  r = await refused("/api/v3/sandbox/sbx_loc_00000000000000000000/connect", {});
+  assert.equal(r.status, 404);
+  assert.equal(r.body.code, "SANDBOX_NOT_FOUND");
+});
+
+test("malformed JSON, an unknown method, a client gone mid-output: the server serves on", T, async () => {
+  const url = process.env.DENO_SANDBOX_ENDPOINT.replace(/^http/, "ws");
+  const ws = new WebSocket(`${url}/api/v3/sandbox/${sandbox.id}/connect`, {
+    headers: { authorization: `Bearer ${process.env.DENO_DEPLOY_TOKEN}` },
+  });
+  const answers = [];
+  let waiting = null;
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.method) return; // stream notifications
+    answers.push(msg);
+    if (waiting) waiting();
+  });
+  const next = () =>
+    new Promise((resolve) => {
+      if (answers.length) return resolve(answers.shift());
+      waiting = () => {
+        waiting = null;
+        resolve(answers.shift());
+      };
+    });
+  await new Promise((resolve, reject) => {
+    ws.on("open", resolve);
+    ws.on("error", reject);
+  });
+  ws.send("{not json");
+  assert.equal((await next()).error.code, -32700);
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "noSuchMethod", params: {} }));
+  const unknown = await next();
+  assert.equal(unknown.error.code, -32601);
+  assert.match(unknown.error.message, /noSuchMethod/);
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "spawn", params: { command: "yes", stdout: "piped", stderr: "null" } }));
+  const spawned = await next();
+  assert.equal(typeof spawned.result.ok.pid, "number");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  ws.terminate(); // gone without a close frame, output still flowing
+
+  const child = await sandbox.spawn("echo", { args: ["still serving"], stdout: "piped", stderr: "null" });
+  const out = await child.output();
+  assert.equal(out.stdoutText, "still serving\n");
+  await assert.rejects(sandbox.fs.stat(`/tmp/none-${run}`), (err) => err.code === "ENOENT");
+});
