@@ -59,6 +59,16 @@ int cli_ssh(struct cli *cli, int argc, char **argv);
 /* A duration as sbx ls and sbx info print it: 45s, 4m55s, 2h05m. */
 void cli_fmt_duration(char *out, size_t n, uint64_t seconds);
 
+/* Text the guest chose (host names, command lines, labels, log lines):
+ * written as is, unless standard output is a terminal, where control
+ * characters (C0, DEL, and C1 encoded as UTF-8) become \xHH so that no
+ * guest can retitle, clear or drive the user's terminal. keep_lines: \n
+ * and \t pass (for logs). cli_text_raw(true) (`sbx logs --raw`) turns
+ * the escaping off. */
+void cli_text(FILE *f, const char *s, size_t len, bool keep_lines);
+void cli_text_str(FILE *f, const char *s);
+void cli_text_raw(bool raw);
+
 /* Writes s as a JSON string (with quotes). */
 void cli_json_str(FILE *f, const char *s);
 

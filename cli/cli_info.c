@@ -37,7 +37,10 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		printf("age:        %llu s\n", (unsigned long long)(now - sb->created));
 		printf("labels:    ");
 		for (unsigned i = 0; i < sb->nlabels; i++)
-			printf(" %s=%s", sb->labels[i].key, sb->labels[i].value);
+		{
+			printf(" %s=", sb->labels[i].key);
+			cli_text_str(stdout, sb->labels[i].value);
+		}
 		printf("\n");
 		printf("boot:       %llu ms from QEMU start to agent ready; in the guest: agent "
 		       "started at %.1f ms, listening at %.1f ms (%.1f ms loading modules), "
@@ -71,8 +74,14 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 	else
 		printf("lifetime:   no limit\n");
 	printf("commands:   %u\n", info->jobs);
-	printf("agent:      %s\nhostname:   %s\nkernel:     %s\nuptime:     %.3f s\n",
-	       info->version, info->hostname, info->kernel, (double)info->uptime_ns / 1e9);
+	/* Everything below is the guest's word. */
+	printf("agent:      ");
+	cli_text_str(stdout, info->version);
+	printf("\nhostname:   ");
+	cli_text_str(stdout, info->hostname);
+	printf("\nkernel:     ");
+	cli_text_str(stdout, info->kernel);
+	printf("\nuptime:     %.3f s\n", (double)info->uptime_ns / 1e9);
 }
 
 static void print_json(const struct sandbox *sb, const struct info *info)

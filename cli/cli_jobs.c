@@ -91,7 +91,9 @@ static void ps_one(void *arg, const struct ps_entry *p)
 			snprintf(st, sizeof(st), "%d", p->status);
 		else
 			snprintf(st, sizeof(st), "%d (signal %d)", 128 + p->status, p->status);
-		printf("%-7u %-8s %-14s %-20s %s\n", p->pid, state, st, when, p->argv);
+		printf("%-7u %-8s %-14s %-20s ", p->pid, state, st, when);
+		cli_text_str(stdout, p->argv);
+		putchar('\n');
 	}
 	ctx->n++;
 }

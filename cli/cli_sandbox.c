@@ -401,8 +401,10 @@ static void ls_one(void *arg, const struct sandbox *sb)
 		else
 			snprintf(l, sizeof(l), "-");
 		printf("%-24s %-8s %4lluMiB %-9s ", sb->id, a, (unsigned long long)sb->memory_mib, l);
-		for (unsigned i = 0; i < sb->nlabels; i++)
-			printf("%s%s=%s", i ? "," : "", sb->labels[i].key, sb->labels[i].value);
+		for (unsigned i = 0; i < sb->nlabels; i++) {
+			printf("%s%s=", i ? "," : "", sb->labels[i].key);
+			cli_text_str(stdout, sb->labels[i].value);
+		}
 		putchar('\n');
 	}
 	ctx->n++;
@@ -485,19 +487,24 @@ int cli_logs(struct cli *cli, int argc, char **argv)
 	struct sbx_error err;
 	struct sandbox sb;
 	char path[PATH_MAX + 16], buf[65536];
-	bool net = argc == 3 && !strcmp(argv[1], "--net");
+	bool net = false;
 	ssize_t n;
 	int fd;
 
-	if (net) {
-		argv++;
-		argc--;
+	for (; argc > 2 && argv[1][0] == '-'; argv++, argc--) {
+		if (!strcmp(argv[1], "--net"))
+			net = true;
+		else if (!strcmp(argv[1], "--raw"))
+			cli_text_raw(true);
+		else
+			break;
 	}
 	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fprintf(argc != 2 ? stderr : stdout,
-			"usage: sbx logs [--net] ID\n\nPrint the sandbox's guest console; with --net, "
-			"its egress audit log\n(one line per decision of its gateway, see "
-			"docs/protocol/egress.md).\n");
+			"usage: sbx logs [--net] [--raw] ID\n\nPrint the sandbox's guest console; with "
+			"--net, its egress audit log\n(one line per decision of its gateway, see "
+			"docs/protocol/egress.md). On a terminal, control\ncharacters the guest wrote "
+			"are shown as \\xHH; --raw writes the bytes as they are.\n");
 		return argc != 2 ? 2 : 0;
 	}
 	if (sandbox_load(argv[1], &sb, &err) < 0) {
@@ -513,8 +520,7 @@ int cli_logs(struct cli *cli, int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/egress.log.1", sb.dir);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
 			while ((n = read(fd, buf, sizeof(buf))) > 0)
-				if (fd_write_all(1, buf, (size_t)n) < 0)
-					break;
+				cli_text(stdout, buf, (size_t)n, true);
 			close(fd);
 		}
 	}
@@ -525,8 +531,7 @@ int cli_logs(struct cli *cli, int argc, char **argv)
 		return CLI_FAIL;
 	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (fd_write_all(1, buf, (size_t)n) < 0)
-			break;
+		cli_text(stdout, buf, (size_t)n, true);
 	close(fd);
-	return 0;
+	return fflush(stdout) == 0 ? 0 : CLI_FAIL;
 }

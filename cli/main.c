@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
@@ -130,6 +131,42 @@ void cli_fmt_duration(char *out, size_t n, uint64_t s)
 			 (unsigned long long)(s % 60));
 	else
 		snprintf(out, n, "%llus", (unsigned long long)s);
+}
+
+static int text_escape = -1; /* -1: not decided yet */
+
+void cli_text_raw(bool raw)
+{
+	text_escape = raw ? 0 : -1;
+}
+
+void cli_text(FILE *f, const char *s, size_t len, bool keep_lines)
+{
+	if (text_escape < 0)
+		text_escape = isatty(fileno(f));
+	if (!text_escape) {
+		fwrite(s, 1, len, f);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (keep_lines && (c == '\n' || c == '\t')) {
+			fputc(c, f);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\x%02x", c);
+		} else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+			   (unsigned char)s[i + 1] <= 0x9f) {
+			fprintf(f, "\\xc2\\x%02x", (unsigned char)s[++i]); /* a C1 control */
+		} else {
+			fputc(c, f);
+		}
+	}
+}
+
+void cli_text_str(FILE *f, const char *s)
+{
+	cli_text(f, s, strlen(s), false);
 }
 
 void cli_json_str(FILE *f, const char *s)

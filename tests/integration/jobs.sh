@@ -110,6 +110,22 @@ test_server_restart() {
 	expect_eq zombies "$(zombies_under $INIT_PID)" ""
 }
 
+# A command line chosen by the guest's side (issue 18, item 4): on a
+# terminal, `sbx ps` shows its control characters as \xHH (no retitling
+# or clearing of the user's terminal); into a pipe the bytes pass as is.
+test_ps_escapes_on_a_terminal() {
+	local esc=$'\e]0;pwned\a\e[2J' pid out
+	pid=$("$SBX" exec --detach -- sh -c 'sleep 30' "$esc") || return 1
+	out=$(SBX_CONNECT=$SBX_CONNECT script -qec "$SBX ps" /dev/null)
+	[[ $out != *$'\e'* && $out != *$'\a'* ]] || fail "raw control characters reached the terminal" ||
+		return 1
+	[[ $out == *'\x1b]0;pwned\x07\x1b[2J'* ]] || fail "ps on a terminal said: $out" || return 1
+	[[ $("$SBX" ps) == *"$esc"* ]] || fail "into a pipe the bytes changed" || return 1
+	"$SBX" exec -- kill "$pid"
+	"$SBX" attach "$pid" >/dev/null 2>&1
+	return 0
+}
+
 for mode in dev pid1; do
 	SUITE="jobs[$mode]"
 	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
@@ -119,5 +135,6 @@ for mode in dev pid1; do
 	t "a lost client: the next attach resumes where it stopped" test_resume_after_a_lost_client
 	t "the environment store: set, get, unset" test_env_store
 	t "kill -9 of the server: commands, statuses and env survive" test_server_restart
+	t "ps escapes the guest's control characters on a terminal" test_ps_escapes_on_a_terminal
 	stop_agent $INIT_PID $AGENT_JOB
 done
