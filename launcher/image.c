@@ -34,7 +34,7 @@ const char *image_data_dir(void)
 	return dir;
 }
 
-static bool image_name_ok(const char *s)
+bool image_name_ok(const char *s)
 {
 	size_t len = strlen(s);
 

@@ -7,6 +7,7 @@
 #define SBX_IMAGE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "libsbx/sbx.h"
@@ -30,6 +31,10 @@ struct image {
 /* Where images, volumes and sandboxes' disks live: $SBX_DATA_DIR, else
  * $XDG_DATA_HOME/sbx, else /var/lib/sbx for root, else ~/.local/share/sbx. */
 const char *image_data_dir(void);
+
+/* 1-63 letters, digits, '-', '_' and '.', starting with a letter or digit:
+ * the names of images and volumes. */
+bool image_name_ok(const char *name);
 
 /* Finds an image by name: one imported or snapshotted into the data
  * directory, else one built with sbx (build/images/NAME next to sbx).

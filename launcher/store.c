@@ -22,18 +22,6 @@
 #include "lib/util.h"
 #include "libsbx/sbx.h"
 
-static bool store_name_ok(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (len == 0 || len > IMAGE_NAME_MAX || !isalnum((unsigned char)*s))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
-			return false;
-	return true;
-}
-
 static int mkdir_in_data(const char *sub, char *out, size_t n, struct sbx_error *err)
 {
 	const char *data = image_data_dir();
@@ -52,6 +40,57 @@ static void remove_tree(const char *path)
 	char *argv[] = { "rm", "-rf", "--one-file-system", "--", (char *)path, NULL };
 
 	image_tool_run(argv, -1, why, sizeof(why));
+}
+
+/* A new image is made in a scratch folder of the data directory and
+ * renamed into images/NAME once whole: stage_begin checks the name and
+ * makes the folder, stage_publish writes the descriptor (fill writes its
+ * keys) and renames; on any failure the caller removes the stage. */
+static int stage_begin(const char *name, const char *what, char *stage, size_t n, char *dest,
+		       size_t dn, struct sbx_error *err)
+{
+	char images[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (!image_name_ok(name) || !strcmp(name, IMAGE_MINIMAL))
+		return sbx_fail(err, EINVAL, "%s: an image name has 1-%d letters, digits, '-', '_' "
+				"and '.' (and is not \"minimal\")", name, IMAGE_NAME_MAX);
+	if ((r = mkdir_in_data("images", images, sizeof(images), err)) < 0 ||
+	    (r = mkdir_in_data("tmp", tmp, sizeof(tmp), err)) < 0)
+		return r;
+	snprintf(dest, dn, "%s/%s", images, name);
+	if (lstat(dest, &st) == 0)
+		return sbx_fail(err, EEXIST, "an image %s exists (sbx image rm %s first)", name,
+				name);
+	snprintf(stage, n, "%s/%s-XXXXXX", tmp, what);
+	if (!mkdtemp(stage))
+		return sbx_fail(err, errno, "cannot create a directory in %s: %s", tmp,
+				strerror(errno));
+	return 0;
+}
+
+static int stage_publish(const char *stage, const char *dest, void (*fill)(FILE *f, const void *arg),
+			 const void *arg, struct sbx_error *err)
+{
+	char meta[PATH_MAX];
+	FILE *f;
+
+	snprintf(meta, sizeof(meta), "%s/image", stage);
+	f = fopen(meta, "we");
+	if (!f)
+		return sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
+	fill(f, arg);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		return sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
+	}
+	if (fclose(f) != 0)
+		return sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
+	if (rename(stage, dest) < 0)
+		return sbx_fail(err, errno, "cannot rename %s to %s: %s", stage, dest,
+				strerror(errno));
+	return 0;
 }
 
 static int openat_beneath(int dirfd, const char *path, int flags, uint64_t resolve)
@@ -213,28 +252,22 @@ out:
 	return r;
 }
 
+static void import_fill(FILE *f, const void *src)
+{
+	fprintf(f, "# imported by sbx image import\n");
+	kv_write(f, "base", "base.erofs");
+	kv_write(f, "user", "root");
+	kv_write(f, "source", src);
+}
+
 int store_image_import(const char *name, const char *src, struct sbx_error *err)
 {
-	char tmp[PATH_MAX], stage[PATH_MAX], images[PATH_MAX], dest[PATH_MAX];
-	char base[PATH_MAX], root[PATH_MAX], meta[PATH_MAX], why[512];
-	struct stat st;
-	FILE *f;
+	char stage[PATH_MAX], dest[PATH_MAX], base[PATH_MAX], root[PATH_MAX], names[PATH_MAX];
+	char why[512];
 	int r;
 
-	if (!store_name_ok(name) || !strcmp(name, IMAGE_MINIMAL))
-		return sbx_fail(err, EINVAL, "%s: an image name has 1-%d letters, digits, '-', '_' "
-				"and '.' (and is not \"minimal\")", name, IMAGE_NAME_MAX);
-	if ((r = mkdir_in_data("images", images, sizeof(images), err)) < 0 ||
-	    (r = mkdir_in_data("tmp", tmp, sizeof(tmp), err)) < 0)
+	if ((r = stage_begin(name, "import", stage, sizeof(stage), dest, sizeof(dest), err)) < 0)
 		return r;
-	snprintf(dest, sizeof(dest), "%s/%s", images, name);
-	if (lstat(dest, &st) == 0)
-		return sbx_fail(err, EEXIST, "an image %s exists (sbx image rm %s first)", name,
-				name);
-	snprintf(stage, sizeof(stage), "%s/import-XXXXXX", tmp);
-	if (!mkdtemp(stage))
-		return sbx_fail(err, errno, "cannot create a directory in %s: %s", tmp,
-				strerror(errno));
 	if ((r = import_unpack(src, stage, err)) < 0 || (r = import_check(stage, src, err)) < 0)
 		goto out;
 	snprintf(base, sizeof(base), "%s/base.erofs", stage);
@@ -247,32 +280,12 @@ int store_image_import(const char *name, const char *src, struct sbx_error *err)
 			goto out;
 		}
 	}
-	snprintf(meta, sizeof(meta), "%s/image", stage);
-	f = fopen(meta, "we");
-	if (!f) {
-		r = sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
-		goto out;
-	}
-	fprintf(f, "# imported by sbx image import\n");
-	kv_write(f, "base", "base.erofs");
-	kv_write(f, "user", "root");
-	kv_write(f, "source", src);
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0) {
-		r = sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
-		goto out;
-	}
 	/* The image is the folder with base.erofs and image; the rest goes. */
 	remove_tree(root);
-	{
-		char names[PATH_MAX];
-
-		snprintf(names, sizeof(names), "%s/names", stage);
-		unlink(names);
-	}
-	if (rename(stage, dest) < 0) {
-		r = sbx_fail(err, errno, "cannot rename %s to %s: %s", stage, dest, strerror(errno));
+	snprintf(names, sizeof(names), "%s/names", stage);
+	unlink(names);
+	if ((r = stage_publish(stage, dest, import_fill, src, err)) < 0)
 		goto out;
-	}
 	return 0;
 out:
 	remove_tree(stage);
@@ -364,7 +377,7 @@ int store_image_remove(const char *name, struct sbx_error *err)
 	struct stat st;
 	int r;
 
-	if (!store_name_ok(name))
+	if (!image_name_ok(name))
 		return sbx_fail(err, EINVAL, "%s is not an image name", name);
 	snprintf(refs.dir, sizeof(refs.dir), "%s/images/%s", image_data_dir(), name);
 	if (lstat(refs.dir, &st) < 0) {
@@ -389,21 +402,36 @@ int store_image_remove(const char *name, struct sbx_error *err)
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
+struct snapshot {
+	const struct sandbox *sb;
+	const struct image *parent;
+};
+
+static void snapshot_fill(FILE *f, const void *arg)
+{
+	const struct snapshot *s = arg;
+
+	fprintf(f, "# snapshot of sandbox %s, by sbx snapshot create\n", s->sb->id);
+	kv_write(f, "base", s->parent->base);
+	kv_write(f, "layer", "layer.ext4");
+	for (unsigned i = 0; i < s->parent->nlayers; i++)
+		kv_write(f, "layer", s->parent->layers[i]);
+	kv_write(f, "user", s->parent->user);
+	if (s->parent->workdir[0])
+		kv_write(f, "workdir", s->parent->workdir);
+	kv_write(f, "parent", s->parent->name);
+}
+
 int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error *err)
 {
-	char images[PATH_MAX], tmp[PATH_MAX], stage[PATH_MAX], dest[PATH_MAX];
-	char layer[PATH_MAX], meta[PATH_MAX], why[512];
+	char stage[PATH_MAX], dest[PATH_MAX], layer[PATH_MAX], why[512];
 	const char *const sync_argv[] = { "sync", NULL };
 	struct sbx_exec_opts x = { .argv = sync_argv, .user = "root" };
 	struct image parent;
+	struct snapshot snap = { sb, &parent };
 	struct sbx_exit status;
-	struct stat st;
-	FILE *f;
 	int r;
 
-	if (!store_name_ok(name) || !strcmp(name, IMAGE_MINIMAL))
-		return sbx_fail(err, EINVAL, "%s: an image name has 1-%d letters, digits, '-', '_' "
-				"and '.' (and is not \"minimal\")", name, IMAGE_NAME_MAX);
 	if (!sb->disk[0])
 		return sbx_fail(err, EINVAL, "sandbox %s runs the minimal image: it has no disk "
 				"to snapshot (create it with --image)", sb->id);
@@ -412,25 +440,17 @@ int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error 
 	if (parent.nlayers >= IMAGE_LAYERS_MAX)
 		return sbx_fail(err, E2BIG, "image %s has %d layers already, the most an image "
 				"can have", parent.name, IMAGE_LAYERS_MAX);
-	if ((r = mkdir_in_data("images", images, sizeof(images), err)) < 0 ||
-	    (r = mkdir_in_data("tmp", tmp, sizeof(tmp), err)) < 0)
+	if ((r = stage_begin(name, "snapshot", stage, sizeof(stage), dest, sizeof(dest), err)) < 0)
 		return r;
-	snprintf(dest, sizeof(dest), "%s/%s", images, name);
-	if (lstat(dest, &st) == 0)
-		return sbx_fail(err, EEXIST, "an image %s exists (sbx image rm %s first)", name,
-				name);
 	/* What the guest has written is on its disk once it synced. */
 	sbx_set_token(sb->token);
-	r = sbx_run(sb->addr, &x, -1, -1, -1, &status, err);
-	if (r < 0)
-		return r;
-	if (sbx_exit_status(&status) != 0)
-		return sbx_fail(err, EIO, "sync in sandbox %s failed (status %d)", sb->id,
-				sbx_exit_status(&status));
-	snprintf(stage, sizeof(stage), "%s/snapshot-XXXXXX", tmp);
-	if (!mkdtemp(stage))
-		return sbx_fail(err, errno, "cannot create a directory in %s: %s", tmp,
-				strerror(errno));
+	if ((r = sbx_run(sb->addr, &x, -1, -1, -1, &status, err)) < 0)
+		goto out;
+	if (sbx_exit_status(&status) != 0) {
+		r = sbx_fail(err, EIO, "sync in sandbox %s failed (status %d)", sb->id,
+			     sbx_exit_status(&status));
+		goto out;
+	}
 	snprintf(layer, sizeof(layer), "%s/layer.ext4", stage);
 	{
 		char *argv[] = { "cp", "--sparse=always", "--", (char *)sb->disk, layer, NULL };
@@ -440,29 +460,8 @@ int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error 
 			goto out;
 		}
 	}
-	snprintf(meta, sizeof(meta), "%s/image", stage);
-	f = fopen(meta, "we");
-	if (!f) {
-		r = sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
+	if ((r = stage_publish(stage, dest, snapshot_fill, &snap, err)) < 0)
 		goto out;
-	}
-	fprintf(f, "# snapshot of sandbox %s, by sbx snapshot create\n", sb->id);
-	kv_write(f, "base", parent.base);
-	kv_write(f, "layer", "layer.ext4");
-	for (unsigned i = 0; i < parent.nlayers; i++)
-		kv_write(f, "layer", parent.layers[i]);
-	kv_write(f, "user", parent.user);
-	if (parent.workdir[0])
-		kv_write(f, "workdir", parent.workdir);
-	kv_write(f, "parent", parent.name);
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0 || fclose(f) != 0) {
-		r = sbx_fail(err, errno, "cannot write %s: %s", meta, strerror(errno));
-		goto out;
-	}
-	if (rename(stage, dest) < 0) {
-		r = sbx_fail(err, errno, "cannot rename %s to %s: %s", stage, dest, strerror(errno));
-		goto out;
-	}
 	return 0;
 out:
 	remove_tree(stage);
@@ -473,7 +472,7 @@ out:
 
 static int volume_path(const char *name, char *path, size_t n, struct sbx_error *err)
 {
-	if (!store_name_ok(name))
+	if (!image_name_ok(name))
 		return sbx_fail(err, EINVAL, "%s: a volume name has 1-%d letters, digits, '-', '_' "
 				"and '.'", name, VOLUME_NAME_MAX);
 	snprintf(path, n, "%s/volumes/%s.ext4", image_data_dir(), name);
