@@ -387,6 +387,33 @@ static void pending_free(struct pending *p)
 	loop_free_later(p);
 }
 
+/* Nothing listens on the port in the sandbox: an HTTP client (its
+ * request, already here, starts with a method) gets a 502 that says so;
+ * any other client is closed, as before (issue 18, item 15). */
+static void answer_refused(int client, unsigned port)
+{
+	static const char *const methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
+					       "OPTIONS ", "PATCH ", "TRACE " };
+	char head[8], body[128], reply[512];
+	ssize_t n = recv(client, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+	int blen, rlen;
+
+	for (size_t i = 0; n > 0 && i < ARRAY_SIZE(methods); i++) {
+		size_t len = strlen(methods[i]);
+
+		if ((size_t)n < len || memcmp(head, methods[i], len) != 0)
+			continue;
+		blen = snprintf(body, sizeof(body), "nothing listens on port %u in the sandbox\n",
+				port);
+		rlen = snprintf(reply, sizeof(reply), "HTTP/1.1 502 Bad Gateway\r\n"
+				"Content-Type: text/plain\r\nContent-Length: %d\r\n"
+				"Connection: close\r\n\r\n%s", blen, body);
+		(void)!send(client, reply, (size_t)rlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		shutdown(client, SHUT_WR);
+		return;
+	}
+}
+
 static void on_dial(struct watch *w, uint32_t events)
 {
 	struct pending *p = container_of(w, struct pending, w);
@@ -400,6 +427,8 @@ static void on_dial(struct watch *w, uint32_t events)
 	}
 	if (r < 0) {
 		log_warn(0, "port %u: %s", x->guest_port, err.msg);
+		if (err.code == ECONNREFUSED)
+			answer_refused(p->client, x->guest_port);
 		pending_free(p);
 		return;
 	}

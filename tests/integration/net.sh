@@ -94,10 +94,15 @@ test_refused() {
 	rc=$?
 	expect_eq status $rc 125 || return 1
 	[[ $out == *"nothing listens on port 1 in the sandbox"* ]] || fail "said: $out" || return 1
-	# Through a listener: the connection closes and sbx says why.
+	# Through a listener: an HTTP client gets a 502 saying why (issue 18,
+	# item 15), a plain TCP client a closed connection; sbx says why.
 	expose_bg 1 || return 1
-	out=$(curl -sS --max-time 10 "$URL" 2>&1)
-	[[ $out == *"Empty reply"* || $out == *"reset"* ]] || fail "curl said: $out" || return 1
+	out=$(curl -sS --max-time 10 -w '%{http_code}' "$URL" 2>&1)
+	[[ $out == *"nothing listens on port 1 in the sandbox"*502 ]] || fail "curl said: $out" ||
+		return 1
+	local hostport=${URL#http://}
+	out=$(printf 'hello\n' | timeout 10 socat -t 5 - "TCP:${hostport%/}" 2>/dev/null)
+	expect_eq "a plain TCP client gets nothing" "$out" "" || return 1
 	wait_for 5 grep -q "nothing listens on port 1 in the sandbox" "$T_TMP/expose.err" ||
 		fail "sbx said: $(cat "$T_TMP/expose.err")"
 }
