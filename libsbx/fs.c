@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,26 +38,6 @@
 #define UP_SNDBUF (2 * 1024 * 1024)
 #define TICK_MS 250
 
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct sbx_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code < 0)
-		code = -code;
-	if (code == 0)
-		code = EIO;
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -code;
-}
-
 /* "no such file or directory: PATH", the agent's wording, for local
  * failures. */
 static int fail_path(struct sbx_error *err, int code, const char *path)
@@ -67,7 +46,7 @@ static int fail_path(struct sbx_error *err, int code, const char *path)
 
 	if (code < 0)
 		code = -code;
-	return fail(err, code, "%s: %s", proto_fs_strerror(code, cause, sizeof(cause)), path);
+	return sbx_fail(err, code, "%s: %s", proto_fs_strerror(code, cause, sizeof(cause)), path);
 }
 
 static bool cancelled(const struct sbx_fs_opts *o)
@@ -126,18 +105,18 @@ static int start(const char *addr, const struct fs_req *r, struct sbx_conn **out
 	int rc;
 
 	if (r->path && !r->path[0])
-		return fail(err, EINVAL, "empty path");
+		return sbx_fail(err, EINVAL, "empty path");
 	if (r->path2 && !r->path2[0])
-		return fail(err, EINVAL, "empty path");
+		return sbx_fail(err, EINVAL, "empty path");
 	if ((r->path && strlen(r->path) > FS_PATH_MAX) || (r->path2 && strlen(r->path2) > FS_PATH_MAX))
-		return fail(err, ENAMETOOLONG, "path too long: %.64s... (at most %d bytes)",
+		return sbx_fail(err, ENAMETOOLONG, "path too long: %.64s... (at most %d bytes)",
 			    r->path && strlen(r->path) > FS_PATH_MAX ? r->path : r->path2,
 			    FS_PATH_MAX);
 	if ((rc = sbx_connect(addr, &c, err)) < 0)
 		return rc;
 	if ((rc = proto_fs_req_put(sbx_txbuf(c), r)) < 0) {
 		sbx_close(c);
-		return fail(err, rc, "cannot encode the %s request", proto_type_name(r->type));
+		return sbx_fail(err, rc, "cannot encode the %s request", proto_type_name(r->type));
 	}
 	*out = c;
 	return 0;
@@ -160,7 +139,7 @@ static int recv_frame(struct sbx_conn *c, struct frame *f, const struct sbx_fs_o
 
 		/* Checked before every frame: a steady stream never times out. */
 		if (cancelled(o))
-			return fail(err, EINTR, "interrupted");
+			return sbx_fail(err, EINTR, "interrupted");
 		r = sbx_recv(c, f, o && o->cancel ? TICK_MS : -1, err);
 		if (r != -EAGAIN)
 			return r;
@@ -203,14 +182,14 @@ static int push(struct sbx_conn *c, size_t high, const struct sbx_fs_opts *o,
 		if ((r = sbx_next_frame(c, &f, err)) < 0)
 			return r;
 		if (r == 1)
-			return fail(err, EPROTO, "unexpected %s frame from the agent during an upload",
+			return sbx_fail(err, EPROTO, "unexpected %s frame from the agent during an upload",
 				    proto_type_name(f.type));
 		if (buf_len(sbx_txbuf(c)) < high)
 			return 0;
 		if (cancelled(o))
-			return fail(err, EINTR, "interrupted");
+			return sbx_fail(err, EINTR, "interrupted");
 		if (poll(&p, 1, TICK_MS) < 0 && errno != EINTR)
-			return fail(err, errno, "poll");
+			return sbx_fail(err, errno, "poll");
 	}
 }
 
@@ -226,7 +205,7 @@ static int call(const char *addr, const struct fs_req *r, uint16_t want, struct 
 	if ((rc = sbx_recv(c, f, -1, err)) < 0)
 		goto out;
 	if (f->type != want) {
-		rc = fail(err, EPROTO, "the agent answered %s with %s", proto_type_name(r->type),
+		rc = sbx_fail(err, EPROTO, "the agent answered %s with %s", proto_type_name(r->type),
 			  proto_type_name(f->type));
 		goto out;
 	}
@@ -257,7 +236,7 @@ static int call_path(const char *addr, const struct fs_req *r, char *out, size_t
 	if (rc < 0)
 		return rc;
 	if (proto_fs_path_ok_decode(&f, out, n, &pe) < 0)
-		rc = fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+		rc = sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 	sbx_close(c);
 	return rc;
 }
@@ -278,7 +257,7 @@ int sbx_fs_stat(const char *addr, const char *path, bool follow, const struct sb
 	if ((rc = call(addr, &r, FT_FS_STAT_OK, &f, &c, err)) < 0)
 		return rc;
 	if (proto_fs_stat_ok_decode(&f, st, target, target_size, &pe) < 0)
-		rc = fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+		rc = sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 	sbx_close(c);
 	return rc;
 }
@@ -297,7 +276,7 @@ int sbx_fs_readdir(const char *addr, const char *path, bool with_stat,
 	int rc;
 
 	if (!d)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	req_init(&r, FT_FS_READDIR, path, o);
 	req_flags(&r, with_stat ? FS_F_STAT : 0);
 	if ((rc = start(addr, &r, &c, err)) < 0)
@@ -308,7 +287,7 @@ int sbx_fs_readdir(const char *addr, const char *path, bool with_stat,
 		if (f.type == FT_FS_END)
 			break;
 		if (proto_fs_dirents_iter(&it, &f, &pe) < 0) {
-			rc = fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+			rc = sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 			goto out;
 		}
 		while ((rc = proto_fs_dirent_next(&it, d, &pe)) > 0) {
@@ -317,12 +296,12 @@ int sbx_fs_readdir(const char *addr, const char *path, bool with_stat,
 				goto out;
 		}
 		if (rc < 0) {
-			rc = fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+			rc = sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 			goto out;
 		}
 	}
 	if (proto_fs_end_decode(&f, &said, NULL, &dig, &pe) < 0 || said != count)
-		rc = fail(err, EPROTO, "the agent listed %llu entries but said %llu",
+		rc = sbx_fail(err, EPROTO, "the agent listed %llu entries but said %llu",
 			  (unsigned long long)count, (unsigned long long)said);
 out:
 	sbx_close(c);
@@ -418,7 +397,7 @@ int sbx_fs_symlink(const char *addr, const char *target, const char *path, uint3
 	struct fs_req r;
 
 	if (!target[0])
-		return fail(err, EINVAL, "empty symbolic link target");
+		return sbx_fail(err, EINVAL, "empty symbolic link target");
 	req_init(&r, FT_FS_SYMLINK, path, o);
 	r.target = (char *)target;
 	req_flags(&r, flags);
@@ -546,7 +525,7 @@ int sbx_fs_writer_open(const char *addr, const char *path, const struct sbx_writ
 	int rc;
 
 	if (!wr)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	write_req(&r, path, w, o);
 	if ((rc = start(addr, &r, &wr->c, err)) < 0) {
 		free(wr);
@@ -573,7 +552,7 @@ static uint8_t *data_frame(struct sbx_fs_writer *wr, size_t len, struct sbx_erro
 	if (*rc < 0)
 		return NULL;
 	if ((*rc = buf_reserve(tx, PROTO_HDR_LEN + len)) < 0) {
-		*rc = fail(err, *rc, "out of memory");
+		*rc = sbx_fail(err, *rc, "out of memory");
 		return NULL;
 	}
 	return buf_tail(tx) + PROTO_HDR_LEN;
@@ -623,11 +602,11 @@ static int writer_from_fd(struct sbx_fs_writer *wr, int fd, struct sbx_error *er
 		n = read(fd, dst, UP_CHUNK);
 		if (n < 0 && errno == EINTR) {
 			if (cancelled(wr->o))
-				return fail(err, EINTR, "interrupted");
+				return sbx_fail(err, EINTR, "interrupted");
 			continue;
 		}
 		if (n < 0)
-			return fail(err, errno, "cannot read the data to upload: %s", strerror(errno));
+			return sbx_fail(err, errno, "cannot read the data to upload: %s", strerror(errno));
 		if (n == 0)
 			return 0;
 		data_commit(wr, (size_t)n);
@@ -644,12 +623,12 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 		crypto_generichash_final(&wr->h, digest, sizeof(digest));
 	rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done, wr->verify ? digest : NULL);
 	if (rc < 0)
-		rc = fail(err, rc, "cannot encode an END frame");
+		rc = sbx_fail(err, rc, "cannot encode an END frame");
 	/* sbx_recv sends what is queued while it waits for the answer. */
 	else if ((rc = recv_frame(wr->c, &f, wr->o, err)) < 0)
 		rc = rescue_error(wr->c, rc, err);
 	else if (f.type != FT_OK)
-		rc = fail(err, EPROTO, "the agent answered FS_END with %s", proto_type_name(f.type));
+		rc = sbx_fail(err, EPROTO, "the agent answered FS_END with %s", proto_type_name(f.type));
 	if (rc == 0) {
 		meter_add(&wr->m, 0, true);
 		if (x) {
@@ -750,7 +729,7 @@ static int body_frame(struct body *b, const struct frame *f, int fd, struct mete
 
 	if (f->type == FT_FS_DATA) {
 		if (fd >= 0 && (rc = fd_write_all(fd, f->payload, f->len)) < 0)
-			return fail(err, rc, "cannot write %s: %s", what, strerror(-rc));
+			return sbx_fail(err, rc, "cannot write %s: %s", what, strerror(-rc));
 		if (b->verify)
 			crypto_generichash_update(&b->h, f->payload, f->len);
 		b->bytes += f->len;
@@ -759,16 +738,16 @@ static int body_frame(struct body *b, const struct frame *f, int fd, struct mete
 		return 0;
 	}
 	if (proto_fs_end_decode(f, &count, want, &has, &pe) < 0)
-		return fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+		return sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 	if (count != b->bytes)
-		return fail(err, EPROTO, "%s: the agent sent %llu bytes but says %llu", what,
+		return sbx_fail(err, EPROTO, "%s: the agent sent %llu bytes but says %llu", what,
 			    (unsigned long long)b->bytes, (unsigned long long)count);
 	if (b->verify) {
 		if (!has)
-			return fail(err, EPROTO, "%s: the agent sent no digest", what);
+			return sbx_fail(err, EPROTO, "%s: the agent sent no digest", what);
 		crypto_generichash_final(&b->h, b->digest, sizeof(b->digest));
 		if (sodium_memcmp(b->digest, want, sizeof(want)) != 0)
-			return fail(err, EBADMSG,
+			return sbx_fail(err, EBADMSG,
 				    "checksum mismatch: %s: the data was damaged on the way, or the "
 				    "file changed while it was read", what);
 	}
@@ -797,7 +776,7 @@ static int read_start(const char *addr, const char *path, uint64_t offset, int64
 		return rc;
 	if ((rc = recv_frame(*c, &f, o, err)) == 0 &&
 	    proto_fs_stat_ok_decode(&f, st, NULL, 0, &pe) < 0)
-		rc = fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+		rc = sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 	if (rc < 0)
 		sbx_close(*c);
 	return rc;
@@ -811,13 +790,13 @@ static int read_body(struct sbx_conn *c, int fd, const char *what, const struct 
 	int rc;
 
 	if (!b)
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	body_start(b, !(o && o->no_verify));
 	do {
 		if ((rc = recv_frame(c, &f, o, err)) < 0)
 			break;
 		if (f.type != FT_FS_DATA && f.type != FT_FS_END) {
-			rc = fail(err, EPROTO, "unexpected %s frame in a file body",
+			rc = sbx_fail(err, EPROTO, "unexpected %s frame in a file body",
 				  proto_type_name(f.type));
 			break;
 		}
@@ -874,11 +853,11 @@ static int open_parent(const char *path, bool mkdirs, char name[NAME_MAX + 1],
 	while (start > 0 && path[start - 1] != '/')
 		start--;
 	if (len == 0 || start == len || len - start > NAME_MAX || len >= sizeof(dir))
-		return fail(err, EINVAL, "not a file name: %s", path);
+		return sbx_fail(err, EINVAL, "not a file name: %s", path);
 	memcpy(name, path + start, len - start);
 	name[len - start] = '\0';
 	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return fail(err, EINVAL, "not a file name: %s", path);
+		return sbx_fail(err, EINVAL, "not a file name: %s", path);
 	if (start == 0)
 		str_copy(dir, sizeof(dir), ".");
 	else if (start == 1)
@@ -1002,7 +981,7 @@ static int up_entry(struct tree_up *u, const struct stat *st, int fd, const char
 	if ((rc = push(wr->c, TX_HIGH - (PROTO_HDR_LEN + UP_CHUNK), wr->o, err)) < 0)
 		return rc;
 	if ((rc = proto_fs_entry_put(sbx_txbuf(wr->c), u->w->rel, &fst, target)) < 0)
-		return fail(err, rc, "cannot encode the entry %s", u->w->rel);
+		return sbx_fail(err, rc, "cannot encode the entry %s", u->w->rel);
 	u->t.entries++;
 	if (fd < 0)
 		return 0;
@@ -1016,7 +995,7 @@ static int up_entry(struct tree_up *u, const struct stat *st, int fd, const char
 	u->t.bytes += wr->m.done - before;
 	if ((rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done - before,
 				   wr->verify ? digest : NULL)) < 0)
-		return fail(err, rc, "cannot encode an END frame");
+		return sbx_fail(err, rc, "cannot encode an END frame");
 	return 0;
 }
 
@@ -1033,7 +1012,7 @@ static int up_open_entry(struct tree_up *u, int dfd, const char *name, const cha
 	switch (st.st_mode & S_IFMT) {
 	case S_IFDIR:
 		if (u->w->depth == TREE_DEPTH_MAX)
-			return fail(err, ELOOP, "directory tree too deep (more than %d levels): %s",
+			return sbx_fail(err, ELOOP, "directory tree too deep (more than %d levels): %s",
 				    TREE_DEPTH_MAX, shown);
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 		if (fd < 0)
@@ -1069,7 +1048,7 @@ static int up_open_entry(struct tree_up *u, int dfd, const char *name, const cha
 		return up_entry(u, &st, -1, target, err);
 	default:
 		if (root)
-			return fail(err, EINVAL, "not a directory, regular file or symbolic link: %s",
+			return sbx_fail(err, EINVAL, "not a directory, regular file or symbolic link: %s",
 				    shown);
 		u->t.skipped++;
 		return 0;
@@ -1090,7 +1069,7 @@ static int up_walk(struct tree_up *u, const char *local, struct sbx_error *err)
 		size_t len = w->stack[w->depth - 1].len;
 
 		if (cancelled(u->wr->o))
-			return fail(err, EINTR, "interrupted");
+			return sbx_fail(err, EINTR, "interrupted");
 		errno = 0;
 		de = readdir(w->stack[w->depth - 1].d);
 		if (!de) {
@@ -1103,7 +1082,7 @@ static int up_walk(struct tree_up *u, const char *local, struct sbx_error *err)
 			continue;
 		if (snprintf(w->rel + len, sizeof(w->rel) - len, "%s%s", len ? "/" : "",
 			     de->d_name) >= (int)(sizeof(w->rel) - len) || strlen(w->rel) > FS_PATH_MAX)
-			return fail(err, ENAMETOOLONG, "path too long: %s/%.64s...", local, w->rel);
+			return sbx_fail(err, ENAMETOOLONG, "path too long: %s/%.64s...", local, w->rel);
 		snprintf(shown, sizeof(shown), "%s/%s", local, w->rel);
 		if ((rc = up_open_entry(u, dirfd(w->stack[w->depth - 1].d), de->d_name, shown,
 					false, false, err)) < 0)
@@ -1123,7 +1102,7 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 	u.w = calloc(1, sizeof(*u.w));
 	u.wr = zalloc64(sizeof(*u.wr));
 	if (!u.w || !u.wr) {
-		rc = fail(err, ENOMEM, "out of memory");
+		rc = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
 	req_init(&r, FT_FS_TREE_WRITE, remote, o);
@@ -1137,7 +1116,7 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 	if ((rc = up_walk(&u, local, err)) < 0)
 		goto out;
 	if ((rc = proto_fs_tree_end_put(sbx_txbuf(u.wr->c), &u.t)) < 0) {
-		rc = fail(err, rc, "cannot encode a TREE_END frame");
+		rc = sbx_fail(err, rc, "cannot encode a TREE_END frame");
 		goto out;
 	}
 	if ((rc = recv_frame(u.wr->c, &f, o, err)) < 0) {
@@ -1145,7 +1124,7 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 		goto out;
 	}
 	if (f.type != FT_OK) {
-		rc = fail(err, EPROTO, "the agent answered FS_TREE_END with %s",
+		rc = sbx_fail(err, EPROTO, "the agent answered FS_TREE_END with %s",
 			  proto_type_name(f.type));
 		goto out;
 	}
@@ -1219,11 +1198,11 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 	switch (f->type) {
 	case FT_FS_ENTRY:
 		if (d->w.in_file)
-			return fail(err, EPROTO, "the agent sent an entry inside a file");
+			return sbx_fail(err, EPROTO, "the agent sent an entry inside a file");
 		if (proto_fs_entry_decode(f, d->cur, &pe) < 0)
-			return fail(err, pe.code, "bad tree entry from the agent: %s", pe.msg);
+			return sbx_fail(err, pe.code, "bad tree entry from the agent: %s", pe.msg);
 		if (!d->w.root_seen != !d->cur->path[0])
-			return fail(err, EPROTO, "the agent's tree does not start with its root");
+			return sbx_fail(err, EPROTO, "the agent's tree does not start with its root");
 		d->t.entries++;
 		set_where(d, d->cur->path);
 		{
@@ -1235,7 +1214,7 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 					  tree_write_root(&d->w, en->st.mode, en->target, times);
 		}
 		if (r == -EPROTO || r == -EINVAL)
-			return fail(err, EPROTO, "the agent sent an entry that cannot be written: %s",
+			return sbx_fail(err, EPROTO, "the agent sent an entry that cannot be written: %s",
 				    d->where);
 		if (r < 0)
 			return fail_path(err, r, d->where);
@@ -1245,7 +1224,7 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 	case FT_FS_DATA:
 	case FT_FS_END:
 		if (!d->w.in_file)
-			return fail(err, EPROTO, "the agent sent file data outside a file");
+			return sbx_fail(err, EPROTO, "the agent sent file data outside a file");
 		r = body_frame(&d->b, f, d->w.a.fd, &d->m, d->where, err);
 		if (r <= 0)
 			return r;
@@ -1254,16 +1233,16 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 		return 0;
 	case FT_FS_TREE_END:
 		if (proto_fs_tree_end_decode(f, &t, &pe) < 0)
-			return fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
+			return sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 		if (d->w.in_file || !d->w.root_seen || t.entries != d->t.entries ||
 		    t.bytes != d->t.bytes)
-			return fail(err, EPROTO, "the tree from the agent ended in the middle");
+			return sbx_fail(err, EPROTO, "the tree from the agent ended in the middle");
 		d->t.skipped = t.skipped;
 		if ((r = down_finish(d)) < 0)
 			return fail_path(err, r, d->where);
 		return 1;
 	default:
-		return fail(err, EPROTO, "unexpected %s frame in a tree", proto_type_name(f->type));
+		return sbx_fail(err, EPROTO, "unexpected %s frame in a tree", proto_type_name(f->type));
 	}
 }
 
@@ -1278,7 +1257,7 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 
 	if (!d || !(d->cur = malloc(sizeof(*d->cur)))) {
 		free(d);
-		return fail(err, ENOMEM, "out of memory");
+		return sbx_fail(err, ENOMEM, "out of memory");
 	}
 	d->o = o;
 	d->m.o = o;
