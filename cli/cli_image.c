@@ -15,6 +15,22 @@ static bool is_help(int argc, char **argv)
 	return argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
 }
 
+/* `sbx image rm` and `sbx volume rm`: each name in turn, each failure
+ * said; CLI_FAIL when one failed. */
+static int remove_each(const char *what, int (*rm)(const char *name, struct sbx_error *err),
+		       char **names, int n)
+{
+	struct sbx_error err;
+	int status = 0;
+
+	for (int i = 0; i < n; i++)
+		if (rm(names[i], &err) < 0) {
+			cli_error("%s rm %s: %s", what, names[i], err.msg);
+			status = CLI_FAIL;
+		}
+	return status;
+}
+
 static void human(uint64_t bytes, char *out, size_t n)
 {
 	if (bytes >= (1ull << 30))
@@ -70,16 +86,8 @@ int cli_image(struct cli *cli, int argc, char **argv)
 		printf("%s\n", argv[2]);
 		return 0;
 	}
-	if (!strcmp(argv[1], "rm") && argc >= 3) {
-		int status = 0;
-
-		for (int i = 2; i < argc; i++)
-			if (store_image_remove(argv[i], &err) < 0) {
-				cli_error("image rm %s: %s", argv[i], err.msg);
-				status = CLI_FAIL;
-			}
-		return status;
-	}
+	if (!strcmp(argv[1], "rm") && argc >= 3)
+		return remove_each("image", store_image_remove, argv + 2, argc - 2);
 	fputs(image_usage, stderr);
 	return 2;
 }
@@ -131,16 +139,8 @@ int cli_volume(struct cli *cli, int argc, char **argv)
 		printf("%s\n", argv[2]);
 		return 0;
 	}
-	if (!strcmp(argv[1], "rm") && argc >= 3) {
-		int status = 0;
-
-		for (int i = 2; i < argc; i++)
-			if (store_volume_remove(argv[i], &err) < 0) {
-				cli_error("volume rm %s: %s", argv[i], err.msg);
-				status = CLI_FAIL;
-			}
-		return status;
-	}
+	if (!strcmp(argv[1], "rm") && argc >= 3)
+		return remove_each("volume", store_volume_remove, argv + 2, argc - 2);
 	fputs(volume_usage, stderr);
 	return 2;
 }
