@@ -235,7 +235,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := $(filter-out -Wno-format-truncation,$(WARN)) -I. -MMD -MP -g -O1 -fno-omit-frame-pointer -DSBX_NO_SECCOMP \
 		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CODEC   := lib/buf.c lib/log.c lib/util.c vsock/proto.c vsock/proto_fs.c vsock/proto_net.c
-FUZZ_TARGETS := frame exec msgs fs net config cmdline agent dns
+FUZZ_TARGETS := frame exec msgs fs net config cmdline agent dns vsockd
 fuzz_src_frame   := $(FUZZ_CODEC) tests/fuzz/decode_all.c
 fuzz_src_exec    := $(FUZZ_CODEC)
 fuzz_src_msgs    := $(FUZZ_CODEC)
@@ -246,6 +246,7 @@ fuzz_src_cmdline := $(fuzz_src_config)
 fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c conn/conn.c server/ops.c \
 		    server/control.c exec/exec.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
+fuzz_src_vsockd  := lib/log.c lib/util.c vsockd/virtq.c vsockd/vsock.c
 FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
