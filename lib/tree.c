@@ -276,7 +276,8 @@ static int apply_dir_attrs(struct tree_write *tw)
 		if (r < 0)
 			return r;
 	}
-	if (tw->root_is_dir && tw->rootfd >= 0) {
+	/* A directory that was there before keeps its own mode and times. */
+	if (tw->root_is_dir && tw->rootfd >= 0 && !tw->dest_exists) {
 		set_at(tw, "", 0);
 		r = set_dir_attrs(tw, tw->rootfd, &tw->root_attr);
 	}
@@ -410,6 +411,9 @@ int tree_write_child(struct tree_write *tw, const char *path, mode_t mode, const
 				return -errno;
 			if (!S_ISDIR(st.st_mode))
 				return -EEXIST;
+			/* There before (or sent twice): its mode and times
+			 * stay what they are. */
+			return 0;
 		}
 		return remember_dir(tw, path, mode, times);
 	case S_IFREG:

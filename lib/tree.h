@@ -5,7 +5,9 @@
  * directory next to the destination and renamed into place at the end, so
  * it appears whole or not at all; into an existing directory it merges,
  * each file replaced atomically. Directory modes and times are applied
- * last, deepest first. */
+ * last, deepest first, and only to the directories the write made: one
+ * that was there before (the destination of a merge included) keeps its
+ * own. */
 #ifndef SBX_TREE_H
 #define SBX_TREE_H
 

@@ -303,6 +303,31 @@ test_tree_round_trip() {
 	chmod -R u+w "$t" "$L/tree.back" "$W/tree"
 }
 
+# Merging a tree into an existing directory leaves the modes and times of
+# the directories that were there (issue 18, item 2); the ones it makes
+# get the sandbox's.
+test_merge_keeps_dirs() {
+	local h=$L/home
+	rm -rf "$h" "$W/mg"
+	mkdir -p "$W/mg/.ssh" "$W/mg/cfg" "$W/mg/new" "$h/.ssh" "$h/cfg"
+	echo key >"$W/mg/.ssh/k"
+	chmod 777 "$W/mg" "$W/mg/.ssh" "$W/mg/cfg"
+	chmod 750 "$W/mg/new"
+	touch -d @1000000000 "$W/mg/.ssh" "$W/mg/cfg" "$W/mg/new" "$W/mg"
+	chmod 700 "$h/.ssh" "$h/cfg"
+	chmod 755 "$h"
+	touch -d @1600000000 "$h/.ssh" "$h/cfg" "$h"
+	"$SBX" cp -r ":$W/mg/." "$h/" || return 1
+	# ($h's and .ssh's mtimes move: entries were added to them)
+	expect_eq "the existing root's mode" "$(stat -c %a "$h")" 755 || return 1
+	expect_eq "an existing directory" "$(stat -c %a "$h/.ssh")" 700 || return 1
+	[ "$(stat -c %Y "$h/.ssh")" != 1000000000 ] || fail "the sandbox's time on ~/.ssh" || return 1
+	expect_eq "an existing directory left as it was" "$(stat -c '%a %Y' "$h/cfg")" \
+		"700 1600000000" || return 1
+	expect_eq "a new directory" "$(stat -c '%a %Y' "$h/new")" "750 1000000000" || return 1
+	expect_eq "the file merged" "$(cat "$h/.ssh/k")" key
+}
+
 test_tree_failure_leaves_nothing() {
 	local small=$T_TMP/small2 out
 	mkdir -p "$small" "$L/t2"
@@ -439,6 +464,7 @@ t "a reader during uploads sees the old or the new file, never a mix" test_reade
 t "symlinks: stat vs lstat, writing through a link, a loop, dangling" test_symlinks
 t "a directory of 100,000 entries: ls, ls -l, rm -r" test_100k_entries
 t "a tree with modes, links and mtimes, up and down" test_tree_round_trip
+t "a merge leaves the existing directories' modes and times" test_merge_keeps_dirs
 t "a failed tree upload leaves nothing" test_tree_failure_leaves_nothing
 t "permission denied as an unprivileged user" test_permissions
 t "relative paths start at the sandbox working directory" test_relative_paths
