@@ -88,6 +88,9 @@ void fs_sender_init(struct fs_sender *s);
 /* Starts sending fd (which the sender then owns) from off, at most len
  * bytes; the pipe is made once and reused by later files. */
 int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify);
+/* How much of a file with stat st a body from off sends: no more than
+ * len, nor than the size st announces (FS_PSEUDO_MAX for size 0). */
+uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len);
 /* Queues DATA frames while the connection takes them, and the END when
  * the body is done. Returns 1 when END is queued, 0 when the output
  * queue is busy (call again from `writable`), 2 when it stopped to let

@@ -87,6 +87,7 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	struct fs_read *rd;
 	struct fs_stat fst;
 	struct stat st;
+	uint64_t off;
 	int fd, rc;
 
 	if ((rc = fs_cred_enter(cr)) < 0) {
@@ -122,8 +123,9 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	rd->c = c;
 	str_copy(rd->path, sizeof(rd->path), path);
 	fs_sender_init(&rd->s);
-	fs_sender_start(&rd->s, fd, fs_req_has(r, FS_OFFSET) ? r->offset : 0,
-			fs_req_has(r, FS_LENGTH) ? r->length : UINT64_MAX,
+	off = fs_req_has(r, FS_OFFSET) ? r->offset : 0;
+	fs_sender_start(&rd->s, fd, off,
+			fs_send_len(&st, off, fs_req_has(r, FS_LENGTH) ? r->length : UINT64_MAX),
 			!(r->flags & FS_F_NO_VERIFY));
 	fs_stat_from(&fst, &st);
 	proto_fs_stat_ok_put(conn_txbuf(c), &fst, NULL, 0);

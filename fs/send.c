@@ -31,6 +31,15 @@ void fs_sender_init(struct fs_sender *s)
 	s->pipe[0] = s->pipe[1] = -1;
 }
 
+uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len)
+{
+	uint64_t n = FS_PSEUDO_MAX;
+
+	if (st->st_size > 0)
+		n = (uint64_t)st->st_size > off ? (uint64_t)st->st_size - off : 0;
+	return MIN(n, len);
+}
+
 int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify)
 {
 	struct stat st;

@@ -700,18 +700,34 @@ int sbx_fs_write_buf(const char *addr, const void *data, size_t len, const char 
 
 /* ---- downloads ---- */
 
-/* Receives one body (DATA... END) into fd; hash as it comes. */
+/* Receives one body (DATA... END) into fd; hash as it comes. No more
+ * than the agent announced: a body that goes on past it is refused, so a
+ * hostile agent cannot fill the disk behind a small size. */
 struct body {
 	crypto_generichash_state h; /* first: it wants 64-byte alignment */
 	bool verify;
 	uint64_t bytes;
+	uint64_t limit;
 	uint8_t digest[FS_DIGEST_LEN];
 };
 
-static int body_start(struct body *b, bool verify)
+/* What the agent may send for a file whose stat said size (from offset,
+ * at most length when length >= 0): it sends no more (fs/send.c). */
+static uint64_t body_limit(uint64_t size, uint64_t offset, int64_t length)
+{
+	uint64_t n;
+
+	if (size == 0)
+		return FS_PSEUDO_MAX; /* /proc, /sys: the size says nothing */
+	n = size > offset ? size - offset : 0;
+	return length >= 0 && (uint64_t)length < n ? (uint64_t)length : n;
+}
+
+static int body_start(struct body *b, bool verify, uint64_t limit)
 {
 	b->verify = verify;
 	b->bytes = 0;
+	b->limit = limit;
 	if (verify)
 		crypto_generichash_init(&b->h, NULL, 0, FS_DIGEST_LEN);
 	return 0;
@@ -728,6 +744,9 @@ static int body_frame(struct body *b, const struct frame *f, int fd, struct mete
 	int rc;
 
 	if (f->type == FT_FS_DATA) {
+		if (f->len > b->limit - b->bytes)
+			return sbx_fail(err, EPROTO, "%s: the agent sent more than the %llu bytes it "
+					"announced", what, (unsigned long long)b->limit);
 		if (fd >= 0 && (rc = fd_write_all(fd, f->payload, f->len)) < 0)
 			return sbx_fail(err, rc, "cannot write %s: %s", what, strerror(-rc));
 		if (b->verify)
@@ -782,8 +801,9 @@ static int read_start(const char *addr, const char *path, uint64_t offset, int64
 	return rc;
 }
 
-static int read_body(struct sbx_conn *c, int fd, const char *what, const struct sbx_fs_opts *o,
-		     struct meter *m, struct sbx_xfer *x, struct sbx_error *err)
+static int read_body(struct sbx_conn *c, int fd, const char *what, uint64_t limit,
+		     const struct sbx_fs_opts *o, struct meter *m, struct sbx_xfer *x,
+		     struct sbx_error *err)
 {
 	struct body *b = zalloc64(sizeof(*b));
 	struct frame f;
@@ -791,7 +811,7 @@ static int read_body(struct sbx_conn *c, int fd, const char *what, const struct 
 
 	if (!b)
 		return sbx_fail(err, ENOMEM, "out of memory");
-	body_start(b, !(o && o->no_verify));
+	body_start(b, !(o && o->no_verify), limit);
 	do {
 		if ((rc = recv_frame(c, &f, o, err)) < 0)
 			break;
@@ -832,7 +852,7 @@ int sbx_fs_read_fd(const char *addr, const char *path, uint64_t offset, int64_t 
 	m.total = st0.size > offset ? st0.size - offset : 0;
 	if (length >= 0 && (uint64_t)length < m.total)
 		m.total = (uint64_t)length;
-	rc = read_body(c, fd, path, o, &m, x, err);
+	rc = read_body(c, fd, path, body_limit(st0.size, offset, length), o, &m, x, err);
 	sbx_close(c);
 	return rc;
 }
@@ -914,7 +934,7 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
 		goto out;
 	}
 	m.total = st.size;
-	if ((rc = read_body(c, a.fd, local, o, &m, x, err)) < 0)
+	if ((rc = read_body(c, a.fd, local, body_limit(st.size, 0, -1), o, &m, x, err)) < 0)
 		goto out;
 	if (fchmod(a.fd, st.mode & 07777) < 0) {
 		rc = fail_path(err, errno, local);
@@ -1162,9 +1182,9 @@ struct tree_down {
 	char where[PATH_MAX + FS_PATH_MAX + 2];
 };
 
-/* A download has no limit of its own on the directories of a tree. */
-#define DOWN_DIRS_MAX ((size_t)1 << 30)
-#define DOWN_NAMES_MAX ((size_t)1 << 40)
+/* What a hostile agent could otherwise grow without end: the
+ * directories whose modes are applied at the end, and their paths. */
+#define DOWN_NAMES_MAX ((size_t)256 << 20)
 
 static void set_where(struct tree_down *d, const char *rel)
 {
@@ -1213,13 +1233,17 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 							   times) :
 					  tree_write_root(&d->w, en->st.mode, en->target, times);
 		}
+		if (r == -E2BIG)
+			return sbx_fail(err, E2BIG, "the agent sent more than %d directories",
+					SBX_DL_DIRS_MAX);
 		if (r == -EPROTO || r == -EINVAL)
 			return sbx_fail(err, EPROTO, "the agent sent an entry that cannot be written: %s",
 				    d->where);
 		if (r < 0)
 			return fail_path(err, r, d->where);
 		if (d->w.in_file)
-			body_start(&d->b, !(d->o && d->o->no_verify));
+			body_start(&d->b, !(d->o && d->o->no_verify),
+				   body_limit(d->cur->st.size, 0, -1));
 		return 0;
 	case FT_FS_DATA:
 	case FT_FS_END:
@@ -1261,7 +1285,7 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 	}
 	d->o = o;
 	d->m.o = o;
-	tree_write_init(&d->w, DOWN_DIRS_MAX, DOWN_NAMES_MAX);
+	tree_write_init(&d->w, SBX_DL_DIRS_MAX, DOWN_NAMES_MAX);
 	d->w.create_new = flags & FS_F_CREATE_NEW;
 	d->w.follow_dest = true;
 	str_copy(d->local, sizeof(d->local), local);

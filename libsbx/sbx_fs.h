@@ -138,7 +138,9 @@ int sbx_fs_read_fd(const char *addr, const char *path, uint64_t offset, int64_t 
 
 /* Downloads a file to the local path atomically (a temporary file in the
  * same directory, renamed over local once complete and verified), with
- * the remote permission bits, and the remote times with keep_times. */
+ * the remote permission bits, and the remote times with keep_times. A
+ * body longer than the size the agent announced fails (EPROTO) and
+ * leaves nothing. */
 int sbx_fs_download(const char *addr, const char *remote, const char *local, bool keep_times,
 		    const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
 
@@ -151,7 +153,11 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
  * (remote must not exist), FS_F_MKDIRS. */
 int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, uint32_t flags,
 		       const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
-/* The other way; the same rules for local. */
+/* The other way; the same rules for local. Only the directories the
+ * download makes get the remote modes and times; one that was there
+ * (local itself, in a merge) keeps its own. At most SBX_DL_DIRS_MAX
+ * directories; a file longer than announced fails. */
+#define SBX_DL_DIRS_MAX (1024 * 1024)
 int sbx_fs_download_tree(const char *addr, const char *remote, const char *local, uint32_t flags,
 			 const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
 

@@ -91,6 +91,10 @@ struct fs_time {
 #define FS_AFFIX_MAX 255  /* mktemp prefix and suffix */
 #define FS_DIGEST_LEN 32  /* BLAKE2b-256 (libsodium crypto_generichash) */
 #define FS_DIRENTS_MAX (60 * 1024) /* what an agent puts in one DIRENTS */
+/* A file body is never longer than the size its stat announced (a file
+ * that grows while it is read is sent as it was), except for a file of
+ * size 0, which in /proc and /sys says nothing: at most this much. */
+#define FS_PSEUDO_MAX (1024 * 1024)
 
 /* A decoded request. Strings are NUL-terminated copies (NULL when not
  * given); `have` has bit (1 << tag) for every field present. */

@@ -1,0 +1,193 @@
+/* Unit tests for the host side of downloads (libsbx/fs.c over
+ * lib/tree.c) against a hostile agent: a child process on a Unix socket
+ * that answers the way the table says, lying about sizes. What the
+ * sandbox sends is not trusted, so the host's memory and disk must stay
+ * bounded whatever it sends (issue 18, item 3). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/tree.h"
+#include "libsbx/sbx_fs.h"
+#include "vsock/proto_fs.h"
+
+#define LIE_SIZE 10                /* what the agent announces */
+#define SENT (4u << 20)            /* what it sends */
+
+static char dir[64], sock[96], addr[128];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sbx-test-dl.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct fs_stat file_stat(uint64_t size)
+{
+	return (struct fs_stat){ .mode = S_IFREG | 0644, .size = size, .nlink = 1 };
+}
+
+/* The hostile agent: answers HELLO and one request with what `tree`
+ * says (a STAT_OK and a body, or a tree whose root is a file), the body
+ * SENT bytes long whatever the size it announced, then an END that
+ * agrees with what was sent. */
+static pid_t fake_agent(bool tree)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	unlink(sock);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static uint8_t chunk[64 * 1024], in[65536];
+		struct hello_ok h = { .version = PROTO_VERSION };
+		struct fs_stat st = file_stat(LIE_SIZE);
+		struct fs_tree_end t = { .entries = 1, .bytes = SENT };
+		struct buf b;
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0 || read(fd, in, sizeof(in)) <= 0)
+			_exit(1);
+		buf_init(&b, 2 * PROTO_FRAME_MAX);
+		proto_hello_ok_put(&b, &h);
+		if (tree)
+			proto_fs_entry_put(&b, "", &st, NULL);
+		else
+			proto_fs_stat_ok_put(&b, &st, NULL, 0);
+		for (unsigned sent = 0; sent < SENT; sent += sizeof(chunk)) {
+			proto_put(&b, FT_FS_DATA, chunk, sizeof(chunk));
+			if (write(fd, buf_head(&b), buf_len(&b)) != (ssize_t)buf_len(&b))
+				_exit(0); /* the host hung up: what it should do */
+			buf_consume(&b, buf_len(&b));
+		}
+		proto_fs_end_put(&b, SENT, NULL);
+		if (tree)
+			proto_fs_tree_end_put(&b, &t);
+		if (write(fd, buf_head(&b), buf_len(&b)) < 0)
+			_exit(0);
+		while (read(fd, in, sizeof(in)) > 0)
+			;
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+static void expect_refused(int rc, const struct sbx_error *err, const char *dest, pid_t agent)
+{
+	struct stat st;
+	int status;
+
+	assert_true(rc < 0);
+	assert_int_equal(err->code, EPROTO);
+	assert_non_null(strstr(err->msg, "more than the 10 bytes it announced"));
+	/* nothing at the destination, nothing hidden beside it */
+	assert_int_equal(stat(dest, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+}
+
+static void count_entries(size_t *n)
+{
+	char cmd[160];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -vc agent.sock", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%zu", n), 1);
+	pclose(p);
+}
+
+static void test_file_longer_than_announced(void **state)
+{
+	struct sbx_fs_opts o = { .no_verify = true };
+	struct sbx_error err = { 0 };
+	char dest[128];
+	size_t n;
+	pid_t agent = fake_agent(false);
+
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	expect_refused(sbx_fs_download(addr, "/f", dest, 0, &o, NULL, &err), &err, dest, agent);
+	count_entries(&n);
+	assert_int_equal(n, 0);
+}
+
+static void test_tree_file_longer_than_announced(void **state)
+{
+	struct sbx_fs_opts o = { .no_verify = true };
+	struct sbx_error err = { 0 };
+	char dest[128];
+	size_t n;
+	pid_t agent = fake_agent(true);
+
+	snprintf(dest, sizeof(dest), "%s/tree", dir);
+	expect_refused(sbx_fs_download_tree(addr, "/t", dest, 0, &o, NULL, &err), &err, dest,
+		       agent);
+	count_entries(&n);
+	assert_int_equal(n, 0);
+}
+
+/* A directory sent again and again is remembered once: the table of
+ * directories whose modes are applied at the end does not grow with
+ * repeats (it grew by one entry each time). */
+static void test_repeated_directory(void **state)
+{
+	struct timespec times[2] = { { 1, 0 }, { 1, 0 } };
+	struct tree_write tw;
+	int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(pfd >= 0);
+	tree_write_init(&tw, SBX_DL_DIRS_MAX, 1 << 20);
+	assert_int_equal(tree_write_open(&tw, pfd, "rep"), 0);
+	assert_int_equal(tree_write_root(&tw, S_IFDIR | 0755, NULL, times), 0);
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(tree_write_child(&tw, "a", S_IFDIR | 0777, NULL, times), 0);
+	assert_int_equal(tw.ndirs, 1);
+	assert_int_equal(tree_write_finish(&tw), 0);
+	tree_write_free(&tw);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_file_longer_than_announced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_file_longer_than_announced, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_directory, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
