@@ -125,7 +125,7 @@ static double sbx_download(const char *addr, const char *src, const char *dst, b
 
 	unlink(dst);
 	t0 = bench_now_ns();
-	if (sbx_fs_download(addr, src, dst, false, &o, &x, &err) < 0)
+	if (sbx_fs_download(addr, src, dst, 0, &o, &x, &err) < 0)
 		die("sbx download", err.msg);
 	return mbps(x.bytes, t0);
 }

@@ -35,12 +35,23 @@ static void usage(FILE *out)
 		"complete and verified (BLAKE2b at both ends): a failed or interrupted\n"
 		"copy leaves the old file, or nothing, at DST.\n"
 		"\n"
+		"What the sandbox sends is not trusted: a download gets the sandbox's\n"
+		"permission bits less the local umask, never setuid, setgid or sticky\n"
+		"(see -p); a tree merged into an existing directory leaves the modes\n"
+		"and times of the directories that were there; a file longer than the\n"
+		"size the sandbox announced is refused.\n"
+		"\n"
 		"  -r, --recursive    copy directory trees; modes, times and symbolic\n"
 		"                     links are kept (a link named as SRC is followed),\n"
 		"                     special files skipped; a new directory appears\n"
 		"                     whole or not at all\n"
-		"  -p, --preserve     keep a single file's access and modification times\n"
-		"                     (its permission bits are always kept)\n"
+		"  -p, --preserve     keep the permission bits as they are (downloads:\n"
+		"                     not the host's umask; never setuid or setgid), and\n"
+		"                     a single file's access and modification times\n"
+		"      --unsafe-keep-setuid\n"
+		"                     with -p, download setuid and setgid bits too: a\n"
+		"                     program the sandbox wrote then runs as its local\n"
+		"                     owner (root, when run as root)\n"
 		"  -n, --no-clobber   fail if DST exists\n"
 		"      --append       append to DST (not atomic)\n"
 		"      --in-place     overwrite DST's own inode (not atomic; keeps its\n"
@@ -56,10 +67,10 @@ static void usage(FILE *out)
 		"a usage error.\n");
 }
 
-enum { OPT_APPEND = 256, OPT_IN_PLACE, OPT_PARENTS, OPT_OWNER, OPT_NO_VERIFY };
+enum { OPT_APPEND = 256, OPT_IN_PLACE, OPT_PARENTS, OPT_OWNER, OPT_NO_VERIFY, OPT_KEEP_SETID };
 
 struct cp {
-	bool recursive, preserve, quiet;
+	bool recursive, preserve, keep_setid, quiet;
 	uint32_t flags;
 	struct sbx_write_opts w;
 	struct sbx_fs_opts o;
@@ -250,6 +261,7 @@ static int download(struct cp *cp, const char *src, const char *dst)
 	char target[PATH_MAX + NAME_MAX + 2];
 	struct sbx_error err;
 	struct stat lst;
+	uint32_t dl;
 	int rc;
 
 	if (!strcmp(dst, "-")) {
@@ -265,14 +277,16 @@ static int download(struct cp *cp, const char *src, const char *dst)
 		cli_error("path too long: %s", dst);
 		return CLI_FAIL;
 	}
+	dl = (cp->preserve ? SBX_DL_PRESERVE : 0) | (cp->keep_setid ? SBX_DL_KEEP_SETID : 0);
 	if (cp->recursive)
-		rc = sbx_fs_download_tree(cp->addr, src, target, cp->flags & (FS_F_CREATE_NEW | FS_F_MKDIRS),
-					  &cp->o, NULL, &err);
+		rc = sbx_fs_download_tree(cp->addr, src, target,
+					  (cp->flags & (FS_F_CREATE_NEW | FS_F_MKDIRS)) | dl, &cp->o,
+					  NULL, &err);
 	else if ((cp->flags & FS_F_CREATE_NEW) && lstat(target, &lst) == 0) {
 		cli_error("file exists: %s", target);
 		return CLI_FAIL;
 	} else
-		rc = sbx_fs_download(cp->addr, src, target, cp->preserve, &cp->o, NULL, &err);
+		rc = sbx_fs_download(cp->addr, src, target, dl, &cp->o, NULL, &err);
 	if (rc < 0 && err.code == EISDIR && !cp->recursive && strstr(err.msg, src))
 		strncat(err.msg, " (use -r to copy trees)", sizeof(err.msg) - strlen(err.msg) - 1);
 	return rc < 0 ? fail_err(&err) : 0;
@@ -316,6 +330,7 @@ int cli_cp(struct cli *cli, int argc, char **argv)
 		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "user", required_argument, NULL, 'u' },
 		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "unsafe-keep-setuid", no_argument, NULL, OPT_KEEP_SETID },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -333,6 +348,9 @@ int cli_cp(struct cli *cli, int argc, char **argv)
 			break;
 		case 'p':
 			cp.preserve = true;
+			break;
+		case OPT_KEEP_SETID:
+			cp.keep_setid = true;
 			break;
 		case 'n':
 			cp.flags |= FS_F_CREATE_NEW;
@@ -394,6 +412,10 @@ int cli_cp(struct cli *cli, int argc, char **argv)
 	}
 	if (cp.recursive && (cp.flags & (FS_F_APPEND | FS_F_IN_PLACE))) {
 		cli_error("--append and --in-place are for single files");
+		return 2;
+	}
+	if (cp.keep_setid && (!cp.preserve || !sremote)) {
+		cli_error("--unsafe-keep-setuid is for downloads with -p");
 		return 2;
 	}
 	if (cli_target(cli, sremote ? sid : did, cp.addr, sizeof(cp.addr)) < 0)

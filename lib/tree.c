@@ -214,6 +214,7 @@ void tree_write_init(struct tree_write *tw, size_t dirs_max, size_t names_max)
 	tw->uid = (uid_t)-1;
 	tw->gid = (gid_t)-1;
 	tw->dirs_max = dirs_max;
+	tw->mode_mask = 07777;
 	tree_walk_init(&tw->walk, -1);
 	buf_init(&tw->names, names_max);
 }
@@ -245,7 +246,7 @@ static int set_dir_attrs(struct tree_write *tw, int fd, const struct tree_dir_at
 {
 	if (tw->set_owner && fchown(fd, tw->uid, tw->gid) < 0)
 		return -errno;
-	if (fchmod(fd, da->mode & 07777) < 0 || futimens(fd, da->times) < 0)
+	if (fchmod(fd, da->mode & tw->mode_mask) < 0 || futimens(fd, da->times) < 0)
 		return -errno;
 	return 0;
 }
@@ -467,7 +468,7 @@ int tree_write_file_end(struct tree_write *tw, mode_t mode, const struct timespe
 
 	if (tw->set_owner && fchown(fd, tw->uid, tw->gid) < 0)
 		return -errno;
-	if (fchmod(fd, mode & 07777) < 0 || futimens(fd, times) < 0)
+	if (fchmod(fd, mode & tw->mode_mask) < 0 || futimens(fd, times) < 0)
 		return -errno;
 	if (tw->direct) {
 		/* Durable with the whole tree: one syncfs before it is

@@ -55,6 +55,7 @@ struct tree_write {
 	bool set_owner;          /* give everything uid and gid */
 	uid_t uid;
 	gid_t gid;
+	mode_t mode_mask;        /* the permission bits kept of those sent (07777) */
 	size_t dirs_max;
 	/* The destination. */
 	int parentfd;            /* its directory (owned) */

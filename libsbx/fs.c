@@ -905,12 +905,44 @@ static int open_parent(const char *path, bool mkdirs, char name[NAME_MAX + 1],
 	return fd;
 }
 
+/* This process's umask, without changing it (umask(2) would, for a
+ * moment, in every thread): Linux 4.7 shows it in /proc/self/status. */
+static mode_t process_umask(void)
+{
+	char line[128];
+	unsigned u;
+	mode_t m = 022;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f) {
+		m = umask(022);
+		umask(m);
+		return m;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Umask: %o", &u) == 1) {
+			m = (mode_t)(u & 0777);
+			break;
+		}
+	}
+	fclose(f);
+	return m;
+}
+
+/* The permission bits a download keeps of the sandbox's (SBX_DL_*). */
+static mode_t download_mask(uint32_t flags)
+{
+	if (!(flags & SBX_DL_PRESERVE))
+		return 0777 & ~process_umask();
+	return flags & SBX_DL_KEEP_SETID ? 07777 : 01777;
+}
+
 static struct timespec ts_of(const struct fs_time *t)
 {
 	return (struct timespec){ (time_t)t->sec, (long)t->nsec };
 }
 
-int sbx_fs_download(const char *addr, const char *remote, const char *local, bool keep_times,
+int sbx_fs_download(const char *addr, const char *remote, const char *local, uint32_t flags,
 		    const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err)
 {
 	char name[NAME_MAX + 1];
@@ -936,11 +968,11 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
 	m.total = st.size;
 	if ((rc = read_body(c, a.fd, local, body_limit(st.size, 0, -1), o, &m, x, err)) < 0)
 		goto out;
-	if (fchmod(a.fd, st.mode & 07777) < 0) {
+	if (fchmod(a.fd, st.mode & download_mask(flags)) < 0) {
 		rc = fail_path(err, errno, local);
 		goto out;
 	}
-	if (keep_times) {
+	if (flags & SBX_DL_PRESERVE) {
 		struct timespec ts[2] = { ts_of(&st.atime), ts_of(&st.mtime) };
 
 		if (futimens(a.fd, ts) < 0) {
@@ -1286,6 +1318,7 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 	d->o = o;
 	d->m.o = o;
 	tree_write_init(&d->w, SBX_DL_DIRS_MAX, DOWN_NAMES_MAX);
+	d->w.mode_mask = download_mask(flags);
 	d->w.create_new = flags & FS_F_CREATE_NEW;
 	d->w.follow_dest = true;
 	str_copy(d->local, sizeof(d->local), local);

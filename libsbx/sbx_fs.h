@@ -136,12 +136,21 @@ int sbx_fs_read_fd(const char *addr, const char *path, uint64_t offset, int64_t 
 		   const struct sbx_fs_opts *o, struct fs_stat *st, struct sbx_xfer *x,
 		   struct sbx_error *err);
 
+/* Downloads: which of the sandbox's permission bits a local file or
+ * directory gets. By default its bits less this process's umask, and
+ * never setuid, setgid or sticky: the sandbox chose them. */
+#define SBX_DL_PRESERVE 0x10000u   /* the bits as they are, but setuid and
+				      setgid (cp -p); a single file keeps
+				      its times too */
+#define SBX_DL_KEEP_SETID 0x20000u /* with PRESERVE: setuid and setgid too,
+				      a program the sandbox wrote running
+				      as its local owner */
+
 /* Downloads a file to the local path atomically (a temporary file in the
  * same directory, renamed over local once complete and verified), with
- * the remote permission bits, and the remote times with keep_times. A
- * body longer than the size the agent announced fails (EPROTO) and
- * leaves nothing. */
-int sbx_fs_download(const char *addr, const char *remote, const char *local, bool keep_times,
+ * the remote permission bits as flags (SBX_DL_*) say. A body longer than
+ * the size the agent announced fails (EPROTO) and leaves nothing. */
+int sbx_fs_download(const char *addr, const char *remote, const char *local, uint32_t flags,
 		    const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
 
 /* ---- trees ---- */
@@ -153,10 +162,10 @@ int sbx_fs_download(const char *addr, const char *remote, const char *local, boo
  * (remote must not exist), FS_F_MKDIRS. */
 int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, uint32_t flags,
 		       const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
-/* The other way; the same rules for local. Only the directories the
- * download makes get the remote modes and times; one that was there
- * (local itself, in a merge) keeps its own. At most SBX_DL_DIRS_MAX
- * directories; a file longer than announced fails. */
+/* The other way; the same rules for local, and flags may add SBX_DL_*.
+ * Only the directories the download makes get the remote modes and
+ * times; one that was there (local itself, in a merge) keeps its own. At
+ * most SBX_DL_DIRS_MAX directories; a file longer than announced fails. */
 #define SBX_DL_DIRS_MAX (1024 * 1024)
 int sbx_fs_download_tree(const char *addr, const char *remote, const char *local, uint32_t flags,
 			 const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);

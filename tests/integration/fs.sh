@@ -287,8 +287,10 @@ test_tree_round_trip() {
 	expect_eq "uploaded tree" "$(manifest "$W/tree")" "$(manifest "$t" | grep -v '^fifo|')" ||
 		return 1
 	expect_eq "root mtime" "$(stat -c %Y "$W/tree")" 1400000000 || return 1
-	"$SBX" cp -r ":$W/tree" "$L/tree.back" || return 1
-	expect_eq "downloaded tree" "$(manifest "$L/tree.back")" "$(manifest "$W/tree")" || return 1
+	"$SBX" cp -r -p ":$W/tree" "$L/tree.back" || return 1
+	# -p keeps the modes, all but setgid (and setuid)
+	expect_eq "downloaded tree" "$(manifest "$L/tree.back")" \
+		"$(manifest "$W/tree" | sed 's/^sub\/deeper|d|2750|/sub\/deeper|d|750|/')" || return 1
 	# A link named as the root is followed (links below it are kept);
 	# a single file goes through the tree stream too.
 	"$SBX" cp -r "$t/rel-link" ":$W/via-link" && [ -f "$W/via-link" ] && [ ! -L "$W/via-link" ] &&
@@ -301,6 +303,34 @@ test_tree_round_trip() {
 	expect_eq "no hidden directories left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0 ||
 		return 1
 	chmod -R u+w "$t" "$L/tree.back" "$W/tree"
+}
+
+# What the sandbox sends is not trusted (issue 18, item 1): a download
+# never makes a setuid, setgid or sticky file, applies the local umask,
+# and -p keeps the bits but setuid and setgid, which only
+# --unsafe-keep-setuid keeps.
+test_download_modes() {
+	local d=$L/modes
+	rm -rf "$d" "$W/sm"
+	mkdir -p "$d" "$W/sm/sticky"
+	echo '#!/bin/sh' >"$W/sm/prog"
+	chmod 6777 "$W/sm/prog"
+	chmod 3777 "$W/sm/sticky"
+	cp -p "$W/sm/prog" "$W/sm/sticky/prog"
+	(umask 027 && "$SBX" cp ":$W/sm/prog" "$d/plain") || return 1
+	expect_eq "a file, umask 027" "$(stat -c %a "$d/plain")" 750 || return 1
+	(umask 027 && "$SBX" cp -p ":$W/sm/prog" "$d/kept") || return 1
+	expect_eq "a file with -p" "$(stat -c %a "$d/kept")" 777 || return 1
+	"$SBX" cp -p --unsafe-keep-setuid ":$W/sm/prog" "$d/setid" || return 1
+	expect_eq "a file with --unsafe-keep-setuid" "$(stat -c %a "$d/setid")" 6777 || return 1
+	"$SBX" cp --unsafe-keep-setuid ":$W/sm/prog" "$d/no" 2>/dev/null
+	expect_eq "--unsafe-keep-setuid without -p" $? 2 || return 1
+	(umask 022 && "$SBX" cp -r ":$W/sm" "$d/tree") || return 1
+	expect_eq "a tree, umask 022" "$(stat -c %a "$d/tree/sticky" "$d/tree/sticky/prog" | xargs)" \
+		"755 755" || return 1
+	(umask 022 && "$SBX" cp -r -p ":$W/sm" "$d/tree-p") || return 1
+	expect_eq "a tree with -p" "$(stat -c %a "$d/tree-p/sticky" "$d/tree-p/sticky/prog" | xargs)" \
+		"1777 777"
 }
 
 # Merging a tree into an existing directory leaves the modes and times of
@@ -464,6 +494,7 @@ t "a reader during uploads sees the old or the new file, never a mix" test_reade
 t "symlinks: stat vs lstat, writing through a link, a loop, dangling" test_symlinks
 t "a directory of 100,000 entries: ls, ls -l, rm -r" test_100k_entries
 t "a tree with modes, links and mtimes, up and down" test_tree_round_trip
+t "downloads: no setuid/setgid/sticky, the umask, -p, --unsafe-keep-setuid" test_download_modes
 t "a merge leaves the existing directories' modes and times" test_merge_keeps_dirs
 t "a failed tree upload leaves nothing" test_tree_failure_leaves_nothing
 t "permission denied as an unprivileged user" test_permissions
