@@ -25,7 +25,9 @@ int cli_target(const struct cli *cli, const char *id, char *addr, size_t n);
 
 /* Runs a command with sbx's stdio attached (signals forwarded, -t raw
  * mode); returns the exit status sbx should exit with. */
-int cli_exec_attached(const char *addr, struct sbx_exec_opts *o);
+/* sig_proxy: signals go to the command; without, attached to a detached
+ * command (o->attach_pid), a signal detaches. */
+int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy);
 /* One of exec's options (-i -t -w -e -C -u) into o; 0 when handled. */
 #define CLI_ENV_MAX 4096
 int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *nenv);

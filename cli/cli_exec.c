@@ -38,7 +38,8 @@ static void usage(FILE *out)
 		"  -u, --user U       user name or uid (default: the sandbox's user)\n"
 		"  -d, --detach       start the command, print its pid and return; it keeps\n"
 		"                     running, its output is kept (up to 1 MiB per stream,\n"
-		"                     then it waits) for `sbx attach ID PID`\n"
+		"                     then it waits) for `sbx attach ID PID`; with -i its\n"
+		"                     stdin stays open for `sbx attach -i`\n"
 		"\n"
 		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the command's\n"
 		"process group; after %d interrupts sbx stops waiting and exits. A\n"
@@ -63,6 +64,7 @@ struct exec_state {
 	bool tty;
 	int tty_fd;       /* the local terminal, or -1 */
 	int interrupts;
+	bool detach_on_signal;
 };
 
 static struct termios saved_termios;
@@ -121,6 +123,8 @@ static int on_signal(void *arg, struct sbx_conn *c, struct sbx_error *err)
 				  st->interrupts);
 			exit(128 + SIGINT);
 		}
+		if (st->detach_on_signal)
+			return SBX_IO_DETACH; /* sbx attach without --sig-proxy */
 		r = sbx_exec_signal(c, (int)si.ssi_signo, err);
 	}
 	return r;
@@ -147,10 +151,17 @@ static int split_target(const struct cli *cli, int argc, char **argv, const char
 	return 0;
 }
 
-int cli_exec_attached(const char *addr, struct sbx_exec_opts *o)
+int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy)
 {
 	struct exec_state st = { .sfd = -1, .tty_fd = -1 };
 	struct sbx_io io = { .in_fd = -1, .out_fd = 1, .err_fd = 2 };
+
+	/* Attached to a detached command, leaving must not end it: Ctrl-P
+	 * Ctrl-Q on stdin, or a signal unless --sig-proxy forwards them. */
+	if (o->attach_pid) {
+		io.detach_keys = "\x10\x11";
+		st.detach_on_signal = !sig_proxy;
+	}
 	struct sbx_exit x;
 	struct sbx_error err;
 	struct sbx_conn *c;
@@ -195,6 +206,11 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o)
 	if (r < 0) {
 		cli_error("%s", err.msg);
 		return CLI_FAIL;
+	}
+	if (x.detached) {
+		fprintf(stderr, "\nsbx: detached from %d, which runs on (sbx attach %d resumes)\n",
+			(int)o->attach_pid, (int)o->attach_pid);
+		return 0;
 	}
 	if (x.how == EXIT_NOT_STARTED)
 		cli_error("%s", x.msg);
@@ -295,9 +311,8 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 	if (o.detach) {
 		pid_t pid;
 
-		if (o.tty || o.stdin_pipe) {
-			cli_error("--detach runs without stdin or a terminal (sbx attach -i forwards "
-				  "stdin later)");
+		if (o.tty) {
+			cli_error("--detach runs without a terminal");
 			return 2;
 		}
 		r = sbx_exec_detached(addr, &o, &pid, &err);
@@ -309,7 +324,7 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 		printf("%d\n", (int)pid);
 		return 0;
 	}
-	r = cli_exec_attached(addr, &o);
+	r = cli_exec_attached(addr, &o, true);
 	free_owned_env();
 	return r;
 }

@@ -13,24 +13,36 @@
 int cli_attach(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = { { "interactive", no_argument, NULL, 'i' },
+					      { "sig-proxy", no_argument, NULL, 's' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	struct sbx_exec_opts o = { 0 };
 	const char *id = NULL, *pidarg;
 	char addr[PATH_MAX + 64];
+	bool sig_proxy = false;
 	uint64_t pid;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "+ih", opts, NULL)) != -1) {
 		if (opt == 'i') {
 			o.stdin_pipe = true;
+		} else if (opt == 's') {
+			sig_proxy = true;
 		} else if (opt == 'h') {
-			printf("usage: sbx attach [-i] ID PID\n"
-			       "       sbx --connect ADDR attach [-i] PID\n\n"
+			printf("usage: sbx attach [-i] [--sig-proxy] ID PID\n"
+			       "       sbx --connect ADDR attach [-i] [--sig-proxy] PID\n\n"
 			       "Attach to a detached command (sbx exec --detach): its output resumes\n"
 			       "at the first byte no client has acknowledged, then streams live, and\n"
 			       "sbx exits with its status (kept until a client collects it, also when\n"
-			       "it ended long ago). -i forwards stdin.\n");
+			       "it ended long ago). -i forwards stdin.\n\n"
+			       "Leaving does not end the command: Ctrl-C (or SIGTERM, SIGHUP) detaches,\n"
+			       "and so does Ctrl-P Ctrl-Q on the forwarded stdin (on a terminal in\n"
+			       "line mode, at the end of the line), as with docker attach; what\n"
+			       "follows the keys is not sent. sbx attach then exits 0, and a later\n"
+			       "sbx attach resumes.\n\n"
+			       "      --sig-proxy  forward SIGINT, SIGTERM, SIGHUP and SIGQUIT to the\n"
+			       "                   command's process group instead (Ctrl-C interrupts\n"
+			       "                   it)\n");
 			return 0;
 		} else {
 			return 2;
@@ -51,7 +63,7 @@ int cli_attach(struct cli *cli, int argc, char **argv)
 	if (cli_target(cli, id, addr, sizeof(addr)) < 0)
 		return CLI_FAIL;
 	o.attach_pid = (pid_t)pid;
-	return cli_exec_attached(addr, &o);
+	return cli_exec_attached(addr, &o, sig_proxy);
 }
 
 struct ps_ctx {

@@ -326,7 +326,7 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	 * follows after its grace period. */
 	if (a.o.session && sbx_session(sb.addr, &session, &life, &err) < 0)
 		cli_error("%s", err.msg);
-	status = cli_exec_attached(sb.addr, &xo);
+	status = cli_exec_attached(sb.addr, &xo, true);
 	sbx_close(session);
 	if (sandbox_kill(&sb, "the command ended", &err) < 0) {
 		cli_error("%s", err.msg);

@@ -161,12 +161,43 @@ static int write_out(int fd, const uint8_t *p, size_t n, struct sbx_error *err)
 
 #define STDIN_CHUNK (256 * 1024)
 
+/* Looks for the detach keys k[0] k[1] in the n bytes of stdin at d, with
+ * *held telling that the last read ended with k[0] (held back). Returns
+ * how many bytes of d go to the command (d may gain the held byte in
+ * front; it has room for one more), and sets *found when the keys came:
+ * what followed them is dropped. */
+static size_t detach_scan(const char *k, uint8_t *d, size_t n, bool *held, bool *found)
+{
+	*found = false;
+	if (*held) {
+		*held = false;
+		if (n > 0 && d[0] == (uint8_t)k[1]) {
+			*found = true;
+			return 0;
+		}
+		memmove(d + 1, d, n);
+		d[0] = (uint8_t)k[0];
+		n++;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (d[i] == (uint8_t)k[0] && d[i + 1] == (uint8_t)k[1]) {
+			*found = true;
+			return i;
+		}
+	}
+	if (n > 0 && d[n - 1] == (uint8_t)k[0]) {
+		*held = true;
+		n--;
+	}
+	return n;
+}
+
 /* The stdio loop of a command whose request was sent. With ack, output is
  * acknowledged as it is written out (detached commands). */
 static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct sbx_io *io,
 		     struct sbx_exit *exit, struct sbx_error *err)
 {
-	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false;
+	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false, held = false;
 	struct ack a = { 0 };
 	int r;
 
@@ -235,26 +266,50 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 				r = sbx_fail(err, r, "out of memory");
 				goto out;
 			}
-			n = read(io->in_fd, buf_tail(&c->tx) + PROTO_HDR_LEN, STDIN_CHUNK);
+			n = read(io->in_fd, buf_tail(&c->tx) + PROTO_HDR_LEN, STDIN_CHUNK - 1);
 			if (n < 0 && errno != EINTR && errno != EAGAIN) {
 				r = sbx_fail(err, errno, "cannot read standard input: %s", strerror(errno));
 				goto out;
 			}
+			if (n >= 0 && io->detach_keys) {
+				bool found;
+
+				n = (ssize_t)detach_scan(io->detach_keys, buf_tail(&c->tx) + PROTO_HDR_LEN,
+							 (size_t)n, &held, &found);
+				if (n > 0) {
+					proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
+					buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
+				}
+				if (found)
+					goto out_detach;
+				if (n == 0 && held)
+					continue; /* only the first key so far */
+			}
 			if (n == 0) {
 				in_open = false;
 				r = sbx_exec_stdin_eof(c, err);
-			} else if (n > 0) {
+			} else if (n > 0 && !io->detach_keys) {
 				proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
 				buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
 			}
 			if (r < 0)
 				goto out;
 		}
-		if (p[2].revents && (r = io->on_extra(io->arg, c, err)) < 0)
-			goto out;
+		if (p[2].revents) {
+			if ((r = io->on_extra(io->arg, c, err)) < 0)
+				goto out;
+			if (r == SBX_IO_DETACH)
+				goto out_detach;
+		}
 	}
 out:
 	return r;
+out_detach:
+	/* What was typed before the keys still reaches the command. */
+	memset(exit, 0, sizeof(*exit));
+	exit->detached = true;
+	r = sbx_flush(c, err);
+	return r < 0 ? r : 0;
 }
 
 int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,

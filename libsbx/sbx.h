@@ -83,6 +83,8 @@ struct sbx_exit {
 	int signal;     /* when EXIT_SIGNALED */
 	bool core;
 	bool oom;       /* killed by the kernel's out-of-memory killer */
+	bool detached;  /* no status: the client detached (sbx_io.detach_keys,
+			   sbx_io.on_extra), the command runs on */
 	char msg[PROTO_MSG_MAX + 1];
 };
 
@@ -118,7 +120,13 @@ int sbx_exec_resize(struct sbx_conn *c, unsigned short rows, unsigned short cols
  * CLI uses it for a signalfd, to forward signals and window sizes). */
 struct sbx_io {
 	int in_fd, out_fd, err_fd;
+	/* Attached to a detached command: these two bytes read from in_fd
+	 * (Ctrl-P Ctrl-Q, "\x10\x11", as Docker) end the loop with
+	 * exit->detached instead of reaching the command; NULL: none. */
+	const char *detach_keys;
 	int extra_fd;
+	/* 0 to go on, SBX_IO_DETACH to detach now, or -errno. */
+#define SBX_IO_DETACH 1
 	int (*on_extra)(void *arg, struct sbx_conn *c, struct sbx_error *err);
 	void (*on_started)(void *arg, pid_t pid);
 	void *arg;

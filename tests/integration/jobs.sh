@@ -126,6 +126,58 @@ test_ps_escapes_on_a_terminal() {
 	return 0
 }
 
+# Leaving `sbx attach` does not end the command (issue 18, item 13): Ctrl-C
+# detaches (exit 0, the command runs on); --sig-proxy forwards it instead.
+test_attach_ctrl_c_detaches() {
+	local pid att rc
+	pid=$("$SBX" exec --detach -- sh -c 'trap "echo got-int; exit 3" INT; while :; do sleep 0.1; done') ||
+		return 1
+	"$SBX" attach "$pid" >"$T_TMP/cc.out" 2>"$T_TMP/cc.err" &
+	att=$!
+	sleep 1
+	kill -INT $att
+	wait $att
+	rc=$?
+	expect_eq "attach's status after Ctrl-C" $rc 0 || return 1
+	grep -q "detached from $pid" "$T_TMP/cc.err" || fail "attach said: $(cat "$T_TMP/cc.err")" ||
+		return 1
+	sleep 0.5
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	# With --sig-proxy the interrupt reaches it.
+	"$SBX" attach --sig-proxy "$pid" >"$T_TMP/cc2.out" 2>/dev/null &
+	att=$!
+	sleep 1
+	kill -INT $att
+	wait $att
+	rc=$?
+	expect_eq "attach --sig-proxy: the command's status" $rc 3 || return 1
+	grep -q got-int "$T_TMP/cc2.out" || fail "the command did not see SIGINT"
+}
+
+# Ctrl-P Ctrl-Q on the forwarded stdin detaches; the bytes before reach
+# the command, the keys and what follows do not, and no end of input (a
+# command detached with -i keeps its stdin open for the next attach -i).
+test_attach_detach_keys() {
+	local pid out
+	pid=$("$SBX" exec --detach -i -- sh -c 'while read -r l; do echo "line:$l"; done; echo eof') ||
+		return 1
+	# (a pause first: bytes the agent has not read when the client goes
+	# may be lost with the connection)
+	{ printf 'one\n'; sleep 0.5; printf '\020\021two\n'; } |
+		"$SBX" attach -i "$pid" >"$T_TMP/dk.out" 2>"$T_TMP/dk.err"
+	expect_eq "attach's status after Ctrl-P Ctrl-Q" $? 0 || return 1
+	grep -q "detached from $pid" "$T_TMP/dk.err" || fail "attach said: $(cat "$T_TMP/dk.err")" ||
+		return 1
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	# The keys split over two reads, then the end of input.
+	{ printf 'three\n\020'; sleep 0.5; printf '\021'; } | "$SBX" attach -i "$pid" >>"$T_TMP/dk.out" \
+		2>/dev/null || return 1
+	sleep 0.5
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	printf 'four\n' | "$SBX" attach -i "$pid" >>"$T_TMP/dk.out" 2>/dev/null
+	expect_eq "what the command read" "$(cat "$T_TMP/dk.out")" $'line:one\nline:three\nline:four\neof'
+}
+
 for mode in dev pid1; do
 	SUITE="jobs[$mode]"
 	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
@@ -136,5 +188,7 @@ for mode in dev pid1; do
 	t "the environment store: set, get, unset" test_env_store
 	t "kill -9 of the server: commands, statuses and env survive" test_server_restart
 	t "ps escapes the guest's control characters on a terminal" test_ps_escapes_on_a_terminal
+	t "Ctrl-C on attach detaches; --sig-proxy forwards it" test_attach_ctrl_c_detaches
+	t "Ctrl-P Ctrl-Q on attach -i detaches, the command reads on" test_attach_detach_keys
 	stop_agent $INIT_PID $AGENT_JOB
 done
