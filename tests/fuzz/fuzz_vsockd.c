@@ -49,6 +49,7 @@ static int epfd, lfd_host, lfd_guest;
 static char dir[64], uds[96];
 static int host_fd[HOST_FDS];
 static size_t heap;
+static bool poked;		/* this input wrote over guest memory (act_poke) */
 static uint32_t first_port;	/* the device's next_port once initialised */
 
 /* ---- the input, read front to back; zeros once it runs out ---- */
@@ -277,6 +278,7 @@ static void act_poke(struct in *in)
 	uint32_t off = in_u16(in) % (2 * REGION_SIZE);
 	unsigned n = 1 + in_u8(in) % 16;
 
+	poked = true;
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t b = in_u8(in);
 
@@ -297,7 +299,9 @@ static void host_keep(int fd)
 
 /* One pass of the device; the used entries it wrote must name a
  * descriptor of the table, with no more than a header and the largest
- * payload written. */
+ * payload written. Not once the guest has poked its memory: a buffer it
+ * points into its own used ring gets the device's writes there, after
+ * the entries (a guest may hurt itself). */
 static void process_checked(void)
 {
 	uint16_t before[VSOCK_QUEUES];
@@ -305,7 +309,7 @@ static void process_checked(void)
 	for (unsigned q = 0; q < VSOCK_QUEUES; q++)
 		before[q] = dev.vq[q].used_idx;
 	vsock_dev_process(&dev);
-	for (unsigned q = 0; q < VSOCK_QUEUES; q++) {
+	for (unsigned q = 0; q < VSOCK_QUEUES && !poked; q++) {
 		for (uint16_t i = before[q]; i != dev.vq[q].used_idx; i++) {
 			const struct vring_used_elem *e = &rings[q].used->ring[i % rings[q].num];
 
@@ -503,6 +507,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(region[0], 0, REGION_SIZE);
 	memset(region[1], 0, REGION_SIZE);
 	heap = 0;
+	poked = false;
 	dev.now_ms = 0;
 	for (unsigned q = 0; q < VSOCK_QUEUES; q++) {
 		unsigned num = 1u << (in_u8(&in) % 7); /* 1 .. 64 */
