@@ -55,7 +55,7 @@ int cli_snapshot(struct cli *cli, int argc, char **argv);
 
 /* Holds a session on sb until a signal or the sandbox's end. */
 struct sandbox;
-int cli_hold_session(const struct sandbox *sb, bool quiet);
+int cli_hold_session(const struct sandbox *sb, bool quiet, int ready_fd);
 int cli_ssh(struct cli *cli, int argc, char **argv);
 
 /* A duration as sbx ls and sbx info print it: 45s, 4m55s, 2h05m. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -23,9 +24,9 @@ static const char create_opts_help[] =
 	"  -m, --memory SIZE     memory: 768 to 4096 MiB (1024, 768MiB, 2GiB);\n"
 	"                        default 1024\n"
 	"  -l, --lifetime L      \"session\" (the default): the sandbox lives while a\n"
-	"                        session is open (sbx create holds one in the\n"
-	"                        foreground) and its grace period after; or a\n"
-	"                        duration (90s, 5m, 2h; at most 24h)\n"
+	"                        session is open (sbx create holds one) and its\n"
+	"                        grace period after; or a duration (90s, 5m, 2h;\n"
+	"                        at most 24h)\n"
 	"      --session-grace D how long a session sandbox waits for a session to\n"
 	"                        come back (default 30s, at most 1h)\n"
 	"      --stop-grace D    at power-off, time between SIGTERM and SIGKILL\n"
@@ -236,26 +237,94 @@ static int boot(struct create_args *a, struct sandbox *sb)
 	return r;
 }
 
+/* Holds the session of sb in a background process of its own (its own
+ * session, nothing of ours open but the pipe that says it is held), as
+ * `docker run -d` leaves a container running: returns once the session
+ * is open, 0, or CLI_FAIL when the holder could not open it. */
+static int hold_in_background(struct sandbox *sb)
+{
+	struct sbx_error err;
+	int p[2], null;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		cli_error("cannot make a pipe: %s", strerror(errno));
+		return CLI_FAIL;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		cli_error("cannot start the session holder: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return CLI_FAIL;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		/* Not the caller's stdout: $(sbx create) must see its end;
+		 * nothing else of the caller's either. */
+		if ((null = open("/dev/null", O_RDWR)) >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (dup2(p[1], 3) < 0)
+			_exit(CLI_FAIL);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		_exit(cli_hold_session(sb, true, 3) == 0 ? 0 : CLI_FAIL);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1) {
+		close(p[0]);
+		cli_error("the session holder of %s could not open its session", sb->id);
+		sandbox_kill(sb, "no session holder", &err);
+		return CLI_FAIL;
+	}
+	close(p[0]);
+	printf("%s\n", sb->id);
+	fflush(stdout);
+	fprintf(stderr, "sbx: session of %s held by process %d in the background; sbx close %s "
+		"ends it\n", sb->id, (int)pid, sb->id);
+	return 0;
+}
+
+enum { OPT_DETACH = 2000, OPT_FOREGROUND };
+
 int cli_create(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = { CREATE_LONGOPTS, { "help", no_argument, NULL, 'h' },
+					      { "detach", no_argument, NULL, OPT_DETACH },
+					      { "foreground", no_argument, NULL, OPT_FOREGROUND },
 					      { NULL, 0, NULL, 0 } };
 	struct create_args a;
 	struct sandbox sb;
-	int opt, r;
+	int opt, r, hold = -1; /* 1 detach, 0 foreground, -1 as stdout says */
 
 	if (create_args_init(&a) < 0)
 		return CLI_FAIL;
-	while ((opt = getopt_long(argc, argv, "m:l:e:L:n:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "m:l:e:L:n:hd", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			printf("usage: sbx create [OPTIONS]\n\n"
 			       "Boot a sandbox (a QEMU microVM with sbx-init as PID 1), wait until\n"
 			       "its agent is ready, and print its id. With the session lifetime (the\n"
-			       "default) sbx then stays in the foreground holding the session: the\n"
-			       "sandbox powers off when sbx ends (or is killed) and the grace period\n"
-			       "passes. With --lifetime DURATION it returns at once.\n\n%s",
+			       "default) the sandbox lives while its session is held, and powers off\n"
+			       "when the holder ends (sbx close ID, or killed) and the grace period\n"
+			       "passes. On a terminal sbx create holds it in the foreground (Ctrl-C\n"
+			       "ends it); otherwise, as in ID=$(sbx create), a background process\n"
+			       "holds it and sbx create returns once it is held, like docker run -d.\n"
+			       "With --lifetime DURATION it returns at once.\n\n"
+			       "  -d, --detach          hold the session in the background, even on a\n"
+			       "                        terminal\n"
+			       "      --foreground      hold it in this process, even when standard\n"
+			       "                        output is not a terminal\n%s",
 			       create_opts_help);
 			return 0;
+		}
+		if (opt == OPT_DETACH || opt == 'd' || opt == OPT_FOREGROUND) {
+			hold = opt != OPT_FOREGROUND;
+			continue;
 		}
 		if ((r = create_option(opt, &a)) != 0)
 			return 2;
@@ -266,9 +335,13 @@ int cli_create(struct cli *cli, int argc, char **argv)
 	}
 	if (boot(&a, &sb) < 0)
 		return CLI_FAIL;
+	if (hold < 0)
+		hold = !isatty(1);
+	if (a.o.session && hold)
+		return hold_in_background(&sb);
 	printf("%s\n", sb.id);
 	fflush(stdout);
-	return a.o.session ? cli_hold_session(&sb, false) : 0;
+	return a.o.session ? cli_hold_session(&sb, false, -1) : 0;
 }
 
 int cli_run(struct cli *cli, int argc, char **argv)

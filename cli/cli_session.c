@@ -33,8 +33,10 @@ static void describe(const char *id, const struct lifetime *l)
 
 /* Holds a session until a signal, the sandbox's shutdown, or its end.
  * If the connection drops (the agent's server restarted), reconnects
- * while the sandbox lives: the agent's grace period covers the gap. */
-int cli_hold_session(const struct sandbox *sb, bool quiet)
+ * while the sandbox lives: the agent's grace period covers the gap.
+ * ready_fd (unless -1) gets one byte and is closed once the session is
+ * open. */
+int cli_hold_session(const struct sandbox *sb, bool quiet, int ready_fd)
 {
 	struct sbx_error err;
 	struct sbx_conn *c = NULL;
@@ -60,9 +62,14 @@ int cli_hold_session(const struct sandbox *sb, bool quiet)
 					break;
 				}
 				c = NULL;
-			} else if (!quiet) {
-				describe(sb->id, &l);
+			} else {
+				if (!quiet)
+					describe(sb->id, &l);
 				quiet = true;
+				if (ready_fd >= 0) {
+					(void)!write(ready_fd, "1", 1);
+					fd_close(&ready_fd);
+				}
 			}
 		}
 		if (c)
@@ -112,7 +119,7 @@ int cli_connect(struct cli *cli, int argc, char **argv)
 		cli_error("%s", err.msg);
 		return CLI_FAIL;
 	}
-	return cli_hold_session(&sb, false);
+	return cli_hold_session(&sb, false, -1);
 }
 
 int cli_close(struct cli *cli, int argc, char **argv)

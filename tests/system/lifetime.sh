@@ -80,9 +80,11 @@ test_detached_5m() {
 	cmp -s "$T_TMP/got" "$T_TMP/want" || fail "output differs ($(wc -c <"$T_TMP/got") bytes)"
 }
 
-# A session sandbox held by a `sbx create` in the background.
+# A session sandbox held by a `sbx create` in the background (in its own
+# process, --foreground, so that killing it kills the holder).
 session_create() { # NAME
-	"$SBX" create --name "$1" --memory 768 --session-grace ${GRACE}s >"$T_TMP/$1.id" \
+	"$SBX" create --foreground --name "$1" --memory 768 --session-grace ${GRACE}s \
+		>"$T_TMP/$1.id" \
 		2>"$T_TMP/$1.err" &
 	HOLDER=$!
 	wait_for 60 test -s "$T_TMP/$1.id" || fail "create $1: $(cat "$T_TMP/$1.err")"
@@ -116,6 +118,27 @@ test_session_reconnect() {
 	wait $conn
 }
 
+# ID=$(sbx create) returns once the session is held, by a process in the
+# background, as docker run -d does (issue 18, item 10): the sandbox lives
+# on until sbx close ends its session, then powers off after the grace.
+test_create_in_script() {
+	local id t el
+	id=$(timeout 90 "$SBX" create --name sess3 --memory 768 --session-grace ${GRACE}s \
+		2>"$T_TMP/sess3.err")
+	expect_eq "create's status" $? 0 || { cat "$T_TMP/sess3.err" >&2; return 1; }
+	expect_eq "the id" "$id" sess3 || return 1
+	grep -q "held by process [0-9]* in the background" "$T_TMP/sess3.err" ||
+		fail "create said: $(cat "$T_TMP/sess3.err")" || return 1
+	sleep $((GRACE + STOP + 1))
+	[ -e "$(exit_file sess3)" ] && { fail "powered off while its session was held"; return 1; }
+	"$SBX" info sess3 | grep -q "lifetime:   session; 1 open" || fail "info: $("$SBX" info sess3)" ||
+		return 1
+	"$SBX" close sess3 2>/dev/null || return 1
+	t=$(date +%s.%N)
+	el=$(wait_poweroff sess3 "$t" 30) || fail "still running 30 s after sbx close" || return 1
+	echo "#   powered off $el s after sbx close" >&2
+}
+
 test_kill_mid_command() {
 	local rc
 	"$SBX" exec sess2 -- sleep 100 2>"$T_TMP/killed.err" &
@@ -144,3 +167,4 @@ sed 's/^/#/' "$T_TMP/duration.out" | grep -v '^#$' >&2
 t "a session sandbox whose client is killed powers off after the grace" test_session_ends
 t "a session that comes back within the grace keeps it alive" test_session_reconnect
 t "kill mid-command: the client is told, nothing is left" test_kill_mid_command
+t "ID=\$(sbx create) returns; the session is held until sbx close" test_create_in_script
