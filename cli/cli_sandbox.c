@@ -588,14 +588,12 @@ int cli_logs(struct cli *cli, int argc, char **argv)
 		cli_error("sandbox %s has no network (it was created without --allow-net)", sb.id);
 		return CLI_FAIL;
 	}
-	if (net) {
-		/* The rotated half first, if any. */
-		snprintf(path, sizeof(path), "%s/egress.log.1", sb.dir);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-			while ((n = read(fd, buf, sizeof(buf))) > 0)
-				cli_text(stdout, buf, (size_t)n, true);
-			close(fd);
-		}
+	/* The rotated half first, if any. */
+	snprintf(path, sizeof(path), "%s/%s.1", sb.dir, net ? "egress.log" : "console.log");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			cli_text(stdout, buf, (size_t)n, true);
+		close(fd);
 	}
 	snprintf(path, sizeof(path), "%s/%s", sb.dir, net ? "egress.log" : "console.log");
 	fd = open(path, O_RDONLY | O_CLOEXEC);

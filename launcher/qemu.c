@@ -1,5 +1,5 @@
 /* QEMU's command line for a sandbox: see qemu.h. The state directory
- * appears in it (-serial, -initrd): that is how the launcher recognises
+ * appears in it (-initrd): that is how the launcher recognises
  * its QEMU later, since pids get reused. */
 #include "launcher/qemu.h"
 

@@ -39,6 +39,12 @@
 #define BOOT_TIMEOUT_S 60
 #define KILL_WAIT_MS 15000
 #define CONSOLE_TAIL 20
+/* The guest decides how much it writes to its console (7.4 MB a minute
+ * under TCG from a loop on /dev/ttyS0, and a sandbox may live a day):
+ * console.log is rotated to console.log.1 at this size, so the two stay
+ * under twice it. SBX_CONSOLE_LOG_MAX (bytes) changes it. */
+#define CONSOLE_LOG_MAX (8u << 20)
+#define CONSOLE_FD 3 /* QEMU writes its serial port to this pipe */
 
 const char *sandbox_root(void)
 {
@@ -298,21 +304,77 @@ static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
 	_exit(127);
 }
 
+static uint64_t console_log_max(void)
+{
+	const char *env = getenv("SBX_CONSOLE_LOG_MAX");
+	uint64_t v;
+
+	if (env && str_to_u64(env, UINT64_MAX, &v) == 0 && v > 0)
+		return v;
+	return CONSOLE_LOG_MAX;
+}
+
+/* Copies QEMU's serial output from in to <dir>/console.log until QEMU
+ * closes it, rotating the log to console.log.1 each time it reaches max
+ * bytes, as the gateway does its egress.log. */
+static void console_pump(int in, const char *dir, uint64_t max)
+{
+	char path[PATH_MAX + 16], old[PATH_MAX + 16], buf[65536];
+	uint64_t size = 0;
+	ssize_t n;
+	int out;
+
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	snprintf(old, sizeof(old), "%s/console.log.1", dir);
+	out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	for (;;) {
+		n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t at = 0; at < n;) {
+			size_t take = (size_t)MIN((uint64_t)(n - at), max - size);
+
+			if (out >= 0 && fd_write_all(out, buf + at, take) < 0)
+				fd_close(&out); /* a full disk: the guest's output is dropped */
+			size += take;
+			at += (ssize_t)take;
+			if (size == max) {
+				fd_close(&out);
+				if (rename(path, old) == 0 || errno == ENOENT)
+					out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+				size = 0;
+			}
+		}
+	}
+	fd_close(&out);
+}
+
 /* Starts QEMU under a small supervisor (a forked copy of us, in its own
- * session) that waits for it and writes its exit status to
- * <dir>/qemu.exit, so that a clean power-off (status 0) can be told from
- * a crash. Returns QEMU's pid, read from a pipe, or -1. */
+ * session) that copies its serial console to console.log (console_pump)
+ * and, once QEMU is gone, writes its exit status to <dir>/qemu.exit, so
+ * that a clean power-off (status 0) can be told from a crash. Returns
+ * QEMU's pid, read from a pipe, or -1. */
 static pid_t start_qemu(char *const argv[], const char *log, const struct sandbox *sb)
 {
-	int p[2], status;
+	int p[2], con[2], status;
 	pid_t sup, qemu = -1;
+	uint64_t max = console_log_max();
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
+	if (pipe2(con, O_CLOEXEC) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
 	sup = fork();
 	if (sup < 0) {
 		close(p[0]);
 		close(p[1]);
+		close(con[0]);
+		close(con[1]);
 		return -1;
 	}
 	if (sup == 0) {
@@ -321,10 +383,12 @@ static pid_t start_qemu(char *const argv[], const char *log, const struct sandbo
 
 		close(p[0]);
 		setsid();
-		qemu = start_daemon(argv, log, -1);
+		qemu = start_daemon(argv, log, con[1]);
+		close(con[1]);
 		(void)!write(p[1], &qemu, sizeof(qemu));
 		/* Hold nothing of the caller's: not its stdout (a shell's
-		 * $(sbx create) would wait for it), not its sockets. */
+		 * $(sbx create) would wait for it), not its sockets; only the
+		 * console pipe, as fd 3. */
 		int null = open("/dev/null", O_RDWR);
 
 		if (null >= 0) {
@@ -332,7 +396,11 @@ static pid_t start_qemu(char *const argv[], const char *log, const struct sandbo
 			dup2(null, 1);
 			dup2(null, 2);
 		}
-		syscall(SYS_close_range, 3, ~0U, 0);
+		if (con[0] != CONSOLE_FD && dup2(con[0], CONSOLE_FD) < 0)
+			_exit(1);
+		syscall(SYS_close_range, CONSOLE_FD + 1, ~0U, 0);
+		if (qemu >= 0)
+			console_pump(CONSOLE_FD, sb->dir, max);
 		if (qemu < 0 || waitpid(qemu, &status, 0) != qemu)
 			_exit(1);
 		snprintf(path, sizeof(path), "%s/qemu.exit", sb->dir);
@@ -344,6 +412,10 @@ static pid_t start_qemu(char *const argv[], const char *log, const struct sandbo
 		_exit(0);
 	}
 	close(p[1]);
+	/* Only QEMU may hold the console's write end: the pump stops when it
+	 * is gone. */
+	close(con[0]);
+	close(con[1]);
 	if (read(p[0], &qemu, sizeof(qemu)) != sizeof(qemu))
 		qemu = -1;
 	close(p[0]);
@@ -934,7 +1006,7 @@ static int take_volumes(const struct sandbox_opts *o, struct sandbox *sb,
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
-	char console[PATH_MAX], qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
+	char qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
 	char name[80], cidarg[16];
 	struct qemu_drive *drives = NULL;
 	unsigned ndrives = 0;
@@ -1020,7 +1092,6 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(img, sizeof(img), sb, "initrd.img");
 	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
 	path_in(uds, sizeof(uds), sb, "vsock.sock");
-	path_in(console, sizeof(console), sb, "console.log");
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
 	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
 
@@ -1087,7 +1158,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	{
 		struct qemu_spec q = {
 			.name = name, .kvm = kvm, .memory_mib = sb->memory_mib, .cpus = sb->cpus,
-			.kernel = kernel, .initrd = img, .console = console,
+			.kernel = kernel, .initrd = img, .console = "/dev/fd/3", /* CONSOLE_FD */
 			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
 			.drives = drives, .ndrives = ndrives,
 		};

@@ -15,7 +15,8 @@ leftovers() { # ID
 }
 
 test_create() {
-	ID=$("$SBX" create --name sys1 --lifetime 10m --memory 1024 --env GREETING='hello there' \
+	# (a small console log, for test_console_rotated)
+	ID=$(SBX_CONSOLE_LOG_MAX=262144 "$SBX" create --name sys1 --lifetime 10m --memory 1024 --env GREETING='hello there' \
 		--label team=core --label tier=test 2>"$T_TMP/create.err")
 	expect_eq "create printed the id" "$ID" sys1 || { cat "$T_TMP/create.err" >&2; return 1; }
 	"$SBX" ls | grep -q '^sys1 ' || fail "ls does not list it: $("$SBX" ls)"
@@ -153,6 +154,25 @@ test_quiet_console() {
 	[[ $log != *"PCI: Fatal"* ]] || fail "console: $log"
 }
 
+# The guest decides how much it writes to its console: the log is rotated
+# at SBX_CONSOLE_LOG_MAX (256 KiB here), two files at most (issue 18,
+# item 5), and sbx logs shows both, the older first.
+test_console_rotated() {
+	local d=$SBX_STATE_DIR/$ID size old n
+	"$SBX" exec "$ID" -- sh -c 'i=0; while [ $i -lt 12 ]; do
+		head -c 65536 /dev/zero | tr "\0" x >/dev/ttyS0; echo " block-$i" >/dev/ttyS0
+		i=$((i + 1)); done' || return 1
+	wait_for 30 grep -qs block-11 "$d/console.log" || fail "block-11 never came" || return 1
+	size=$(stat -c %s "$d/console.log") old=$(stat -c %s "$d/console.log.1" 2>/dev/null)
+	[ "$size" -le 262144 ] && [ "${old:-0}" -eq 262144 ] ||
+		fail "console.log: $size bytes, console.log.1: ${old:-none}" || return 1
+	"$SBX" logs "$ID" >"$T_TMP/console" || return 1
+	grep -q block-11 "$T_TMP/console" || fail "sbx logs lacks the last block" || return 1
+	n=$(wc -c <"$T_TMP/console")
+	[ "$n" -ge $((size + old)) ] && [ "$n" -le $((2 * 262144)) ] ||
+		fail "sbx logs printed $n bytes of $size + $old"
+}
+
 # One source (the guest's deadline) and one format for the time left.
 test_time_left() {
 	local ls info
@@ -179,6 +199,7 @@ t "info shows memory, labels and the agent" test_info
 t "a guest-to-host connection is relayed" test_guest_to_host
 t "the console of a healthy sandbox is quiet (no PCI noise)" test_quiet_console
 t "ls and info say the same time left, the same way" test_time_left
+t "the console log is rotated at its size, sbx logs shows both" test_console_rotated
 t "kill leaves no process, socket or directory" test_kill
 t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
