@@ -235,7 +235,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := $(filter-out -Wno-format-truncation,$(WARN)) -I. -MMD -MP -g -O1 -fno-omit-frame-pointer -DSBX_NO_SECCOMP \
 		-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CODEC   := lib/buf.c lib/log.c lib/util.c vsock/proto.c vsock/proto_fs.c vsock/proto_net.c
-FUZZ_TARGETS := frame exec msgs fs net config cmdline agent dns vsockd
+FUZZ_TARGETS := frame exec msgs fs net config cmdline agent dns vsockd gateway
 fuzz_src_frame   := $(FUZZ_CODEC) tests/fuzz/decode_all.c
 fuzz_src_exec    := $(FUZZ_CODEC)
 fuzz_src_msgs    := $(FUZZ_CODEC)
@@ -247,6 +247,8 @@ fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c conn/conn.c server/ops
 		    server/control.c exec/exec.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
 fuzz_src_vsockd  := lib/log.c lib/util.c vsockd/virtq.c vsockd/vsock.c
+fuzz_src_gateway := lib/buf.c lib/log.c lib/util.c lib/loop.c lib/relay.c vsock/addr.c \
+		    gateway/allow.c gateway/gateway.c
 # A table of 64 connections, not 4,096: every input walks it a few times
 # (that was most of the run time), and the fuzzer can reach a full table.
 $(FUZZ_DIR)/obj/vsockd/%.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz_vsockd.o: FUZZ_CFLAGS += -DVSOCK_MAX_CONNS=64

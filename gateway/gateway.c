@@ -594,27 +594,41 @@ static int resolver_start(void)
 
 /* ---- requests ---- */
 
+int gateway_parse_connect(char *line, struct allow_dest *d, char **host, char **port,
+			  char *err, size_t n)
+{
+	char *end, *save = NULL;
+	unsigned long p;
+
+	*host = *port = NULL;
+	if (strncmp(line, "CONNECT ", 8) != 0) {
+		snprintf(err, n, "not a CONNECT request");
+		return -EPROTO;
+	}
+	*host = strtok_r(line + 8, " ", &save);
+	*port = strtok_r(NULL, " ", &save);
+	if (!*host || !*port || strtok_r(NULL, " ", &save)) {
+		snprintf(err, n, "expected CONNECT HOST PORT");
+		return -EPROTO;
+	}
+	errno = 0;
+	p = strtoul(*port, &end, 10);
+	if (errno || *end || end == *port || p > 65535 || !isdigit((unsigned char)(*port)[0]))
+		p = 0;
+	return allow_parse_dest(*host, (uint32_t)p, d, err, n) < 0 ? -EINVAL : 0;
+}
+
 /* "CONNECT <host> <port>" */
 static void handle_request(struct gconn *c, char *line)
 {
-	char err[512], *host, *port, *end, *save = NULL;
-	unsigned long p;
+	char err[512], *host, *port;
+	int r;
 
-	if (strncmp(line, "CONNECT ", 8) != 0) {
-		conn_refuse(c, EPROTO, "deny", NULL, "not a CONNECT request");
+	if ((r = gateway_parse_connect(line, &c->dest, &host, &port, err, sizeof(err))) == -EPROTO) {
+		conn_refuse(c, EPROTO, "deny", NULL, "%s", err);
 		return;
 	}
-	host = strtok_r(line + 8, " ", &save);
-	port = strtok_r(NULL, " ", &save);
-	if (!host || !port || strtok_r(NULL, " ", &save)) {
-		conn_refuse(c, EPROTO, "deny", NULL, "expected CONNECT HOST PORT");
-		return;
-	}
-	errno = 0;
-	p = strtoul(port, &end, 10);
-	if (errno || *end || end == port || p > 65535 || !isdigit((unsigned char)port[0]))
-		p = 0;
-	if (allow_parse_dest(host, (uint32_t)p, &c->dest, err, sizeof(err)) < 0) {
+	if (r < 0) {
 		snprintf(c->dest_text, sizeof(c->dest_text), "%.*s:%.8s", 253, host, port);
 		conn_refuse(c, EINVAL, "deny", NULL, "bad destination: %s", err);
 		return;

@@ -35,6 +35,13 @@ struct gateway_opts {
 	size_t nresolves;
 };
 
+/* A request line, "CONNECT <host> <port>" without its end of line (the
+ * guest's; tests/fuzz/fuzz_gateway.c): the destination, or -EPROTO (not
+ * such a line) or -EINVAL (a bad host or port), with why in err. host and
+ * port point into line, which is cut up, once found. */
+int gateway_parse_connect(char *line, struct allow_dest *d, char **host, char **port,
+			  char *err, size_t n);
+
 /* "name=addr" (--resolve): addr is IPv4 or IPv6, with or without brackets. */
 int gateway_parse_resolve(const char *s, struct gateway_resolve *r, char *err, size_t n);
 
