@@ -51,7 +51,8 @@ test_tree_round_trip() {
 	find "$t" -mindepth 1 -exec touch -h -d @1500000000.25 {} +
 	"$SBX" cp -r "$t" "$ID:/tmp/" || return 1
 	expect_eq "modes in the guest" "$("$SBX" exec "$ID" -- stat -c '%a' /tmp/tree/ro)" 555 || return 1
-	"$SBX" cp -r "$ID:/tmp/tree" "$L/tree.back" || return 1
+	# (-p: the modes as they are, whatever the umask here)
+	"$SBX" cp -r -p "$ID:/tmp/tree" "$L/tree.back" || return 1
 	expect_eq "round trip" "$(manifest "$L/tree.back")" "$(manifest "$t")"
 	local r=$?
 	chmod -R u+w "$t" "$L/tree.back"
