@@ -291,4 +291,4 @@ $(BUILD)/sbx-bench-static: $(BENCH_STATIC_OBJ) $(MUSL)/lib/libsodium.a
 	musl-gcc -static -s -o $@ $(BENCH_STATIC_OBJ) -L$(MUSL)/lib -lsodium
 # ---- end of the benchmark programs block ------------------------------------
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) \( -path $(BUILD)/oci -o -path $(BUILD)/images \) -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -1018,6 +1018,9 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
 	if ((r = check_labels(o->labels, sb, err)) < 0)
 		return r;
+	if (o->rootfs && o->volumes && o->volumes[0])
+		return sbx_fail(err, EINVAL, "--rootfs %s: a shared root takes no --volume yet",
+				o->rootfs);
 	{
 		char why[512];
 

@@ -364,6 +364,24 @@ static int write_pid_file(const char *file, pid_t pid)
 
 /* ---- commands ------------------------------------------------------------------- */
 
+/* mkdir -p of the state root (containerd's is /run/containerd/runc/NS). */
+static int mkdir_parents(const char *path)
+{
+	char p[PATH_MAX];
+
+	if (str_copy(p, sizeof(p), path) < 0)
+		return -1;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 		      const char *console)
 {
@@ -387,7 +405,7 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 		oci_error("config.json asks for a terminal, but no --console-socket was given");
 		goto fail_spec;
 	}
-	if (mkdir(root_dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir_parents(root_dir) < 0) {
 		oci_error("cannot create %s: %s", root_dir, strerror(errno));
 		goto fail_spec;
 	}

@@ -72,6 +72,11 @@ static int process_read(json_t *p, struct oci_spec *s, char *msg, size_t n)
 	if (json_array_size(args) > OCI_ARGS_MAX || json_array_size(env) > OCI_ENV_MAX)
 		return fail(msg, n, E2BIG, "config.json: more than 256 process.args or env%s%s", "",
 			    "");
+	/* `podman run --rootfs DIR -- CMD` keeps the "--" (its options end
+	 * at DIR): no program is called "--", so it is taken as a separator. */
+	if (json_array_size(args) > 1 && json_is_string(json_array_get(args, 0)) &&
+	    strcmp(json_string_value(json_array_get(args, 0)), "--") == 0)
+		json_array_remove(args, 0);
 	json_array_foreach(args, i, v) {
 		if (!json_is_string(v))
 			return fail(msg, n, EINVAL, "config.json: process.args holds a non-string%s%s",
@@ -142,7 +147,7 @@ int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n)
 		json_object_get(json_object_get(json_object_get(j, "linux"), "resources"), "memory"),
 		"limit"));
 	ann = json_object_get(j, "annotations");
-	s->json = json_dumps(json_is_object(ann) ? ann : json_object(), JSON_COMPACT);
+	s->json = json_is_object(ann) ? json_dumps(ann, JSON_COMPACT) : strdup("{}");
 	r = 0;
 out:
 	json_decref(j);
