@@ -31,6 +31,7 @@ LAUNCHER_SRC := $(wildcard launcher/*.c) lib/cpio.c
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 SERVE_SRC    := $(wildcard serve/*.c)
+OCI_SRC      := $(wildcard oci/*.c)
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
 GUESTLIB_SRC := $(LIB_GUEST) \
@@ -41,7 +42,7 @@ obj = $(patsubst %.c,$(1)/%.o,$(2))
 GUEST_OBJ := $(call obj,$(BUILD)/guest,$(GUEST_SRC))
 
 .PHONY: all image test unit integration system sdk asan fuzz bench run clean distclean help deps install
-all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd
+all: $(BUILD)/sbx-init $(BUILD)/sbx $(BUILD)/sbx-vsockd $(BUILD)/sbx-oci
 
 help:
 	@echo "make            build build/sbx-init (static, musl), build/sbx, build/sbx-vsockd"
@@ -110,6 +111,9 @@ SERVE_LIBS := $(shell pkg-config --libs libwebsockets jansson 2>/dev/null || ech
 CLI_LIBS = $(addprefix $(1)/,libserve.a liblauncher.a libgateway.a libsbx.a)
 $(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/host)
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(SERVE_LIBS)
+# sbx-oci (oci/): the OCI runtime; jansson reads the bundle's config.json.
+$(BUILD)/sbx-oci: $(call obj,$(BUILD)/host,$(OCI_SRC)) $(addprefix $(BUILD)/host/,liblauncher.a libgateway.a libsbx.a)
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 $(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
 
@@ -293,4 +297,4 @@ $(BUILD)/sbx-bench-static: $(BENCH_STATIC_OBJ) $(MUSL)/lib/libsodium.a
 	musl-gcc -static -s -o $@ $(BENCH_STATIC_OBJ) -L$(MUSL)/lib -lsodium
 # ---- end of the benchmark programs block ------------------------------------
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) \( -path $(BUILD)/oci -o -path $(BUILD)/images \) -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -41,6 +41,9 @@ static const char create_opts_help[] =
 	"                        (default 10G, sparse; 64M to 1T)\n"
 	"      --volume NAME:DIR mount volume NAME (sbx volume create) at DIR\n"
 	"                        (repeatable, at most 8)\n"
+	"      --rootfs DIR      boot DIR, a root file system on this host, shared\n"
+	"                        with the guest over virtio-fs (not copied: the\n"
+	"                        sandbox's writes land in DIR), instead of an image\n"
 	"  -n, --name ID         the sandbox id (default: sbx-XXXXXXXX)\n"
 	"      --cpus N          virtual CPUs (default 1)\n"
 	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
@@ -66,7 +69,8 @@ struct create_args {
 };
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
-       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME };
+       OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME,
+       OPT_ROOTFS };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -77,6 +81,7 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "image", required_argument, NULL, OPT_IMAGE },                \
 	{ "disk", required_argument, NULL, OPT_DISK },                  \
 	{ "volume", required_argument, NULL, OPT_VOLUME },              \
+	{ "rootfs", required_argument, NULL, OPT_ROOTFS },              \
 	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
 	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
@@ -154,6 +159,9 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case OPT_IMAGE:
 		a->o.image = optarg;
+		return 0;
+	case OPT_ROOTFS:
+		a->o.rootfs = optarg;
 		return 0;
 	case OPT_VOLUME:
 		if (a->nvolumes > SANDBOX_VOLUMES_MAX) {

@@ -183,12 +183,74 @@ static void initramfs_empty(void)
 	empty_dir(fd, st.st_dev);
 }
 
+/* Makes NEW_ROOT, already mounted, the root: moves the kernel's file
+ * systems into it, empties the initramfs and moves there. A root that
+ * is `ours` (an image's overlay) also gets a /tmp and an /etc/hosts. */
+static int root_enter(const struct config *c, bool ours)
+{
+	int r;
+
+	/* From here on there is no way back: a half-moved root is worse than
+	 * a failed boot, so every step below only logs. */
+	umount2("/tmp", MNT_DETACH); /* the initramfs's; the new root gets its own */
+	for (size_t i = 0; i < ARRAY_SIZE(moved); i++) {
+		char to[64];
+
+		snprintf(to, sizeof(to), NEW_ROOT "%s", moved[i]);
+		if (mkdir(to, 0755) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to create %s", to);
+		if (mount(moved[i], to, NULL, MS_MOVE, NULL) < 0)
+			log_warn(errno, "unable to move %s into the new root", moved[i]);
+	}
+	initramfs_empty();
+	if (chdir(NEW_ROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+	    chdir("/") < 0) {
+		r = -errno;
+		log_error(r, "unable to make %s the root", NEW_ROOT);
+		return r;
+	}
+	if (!ours)
+		return 0;
+	/* Programs expect /tmp to be writable by all, whatever the image. */
+	if (mkdir("/tmp", 01777) < 0 && errno != EEXIST)
+		log_warn(errno, "unable to create /tmp");
+	chmod("/tmp", 01777);
+	hosts_write(c->hostname);
+	return 0;
+}
+
+/* A root shared by the host over virtio-fs (a container's rootfs, oci/):
+ * mounted as it is, writes go to the host's directory. It is not ours to
+ * change: no /etc/hosts is written and /tmp is a tmpfs of the guest. */
+static int root_share(const struct config *c)
+{
+	int r;
+
+	kmod_load_list(KMOD_SHARE_LIST);
+	if (mkdir(ROOT_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(NEW_ROOT, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount(c->root_share, NEW_ROOT, "virtiofs", c->root_readonly ? MS_RDONLY : 0,
+		  NULL) < 0) {
+		r = -errno;
+		log_error(r, "unable to mount the shared root (virtio-fs tag %s)", c->root_share);
+		return r;
+	}
+	r = root_enter(c, false);
+	if (r == 0 && mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+		log_warn(errno, "unable to mount a tmpfs on /tmp");
+	return r;
+}
+
 int root_switch(const struct config *c)
 {
 	char lower[1024] = "", opts[1200];
 	char dir[64];
 	int r;
 
+	if (c->root_share[0])
+		return root_share(c);
 	if (c->nroot_lower || c->nvolumes)
 		kmod_load_list(KMOD_DISK_LIST);
 	if (!c->root_upper[0] || c->nroot_lower == 0)
@@ -221,31 +283,7 @@ int root_switch(const struct config *c)
 		log_error(r, "unable to mount the root overlay (%s)", opts);
 		return r;
 	}
-	/* From here on there is no way back: a half-moved root is worse than
-	 * a failed boot, so every step below only logs. */
-	umount2("/tmp", MNT_DETACH); /* the image has its own /tmp, on the disk */
-	for (size_t i = 0; i < ARRAY_SIZE(moved); i++) {
-		char to[64];
-
-		snprintf(to, sizeof(to), NEW_ROOT "%s", moved[i]);
-		if (mkdir(to, 0755) < 0 && errno != EEXIST)
-			log_warn(errno, "unable to create %s", to);
-		if (mount(moved[i], to, NULL, MS_MOVE, NULL) < 0)
-			log_warn(errno, "unable to move %s into the new root", moved[i]);
-	}
-	initramfs_empty();
-	if (chdir(NEW_ROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
-	    chdir("/") < 0) {
-		r = -errno;
-		log_error(r, "unable to make %s the root", NEW_ROOT);
-		return r;
-	}
-	/* Programs expect /tmp to be writable by all, whatever the image. */
-	if (mkdir("/tmp", 01777) < 0 && errno != EEXIST)
-		log_warn(errno, "unable to create /tmp");
-	chmod("/tmp", 01777);
-	hosts_write(c->hostname);
-	return 0;
+	return root_enter(c, true);
 }
 
 int root_mount_volumes(const struct config *c)

@@ -68,6 +68,19 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	v[n++] = a->initrd;
 	v[n++] = "-append";
 	v[n++] = a->append;
+	if (q->share) {
+		/* virtiofsd (libvhost-user) serves modern virtio only; microvm's
+		 * virtio-mmio is legacy unless told (sbx-vsockd serves both). */
+		v[n++] = "-global";
+		v[n++] = "virtio-mmio.force-legacy=false";
+		snprintf(a->share_chardev, sizeof(a->share_chardev), "socket,id=fs,path=%s", q->share);
+		snprintf(a->share_device, sizeof(a->share_device),
+			 "vhost-user-fs-device,chardev=fs,tag=%s", q->share_tag);
+		v[n++] = "-chardev";
+		v[n++] = a->share_chardev;
+		v[n++] = "-device";
+		v[n++] = a->share_device;
+	}
 	for (unsigned i = 0; i < q->ndrives && i < QEMU_DRIVES_MAX; i++) {
 		v[n++] = "-drive";
 		v[n++] = (char *)q->drives[i].drive;

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define QEMU_DRIVES_MAX 20         /* image layers, the writable disk, volumes */
-#define QEMU_ARGV_MAX (40 + 4 * QEMU_DRIVES_MAX)
+#define QEMU_ARGV_MAX (44 + 4 * QEMU_DRIVES_MAX)
 
 /* A virtio disk: QEMU's -drive and -device values. */
 struct qemu_drive {
@@ -31,6 +31,8 @@ struct qemu_spec {
 	unsigned long tsc_khz;     /* the host's TSC frequency, 0: unknown */
 	const struct qemu_drive *drives; /* launcher/image.h: the image's disks */
 	unsigned ndrives;
+	const char *share;         /* virtiofsd's socket: a root shared from the host */
+	const char *share_tag;
 };
 
 /* The argument vector and the strings it points into. */
@@ -38,6 +40,7 @@ struct qemu_argv {
 	char *argv[QEMU_ARGV_MAX];
 	char mem[64], memobj[128], machine[64], append[256], serial[PATH_MAX + 8];
 	char chardev[PATH_MAX + 32], device[64], cpus[16], name[80];
+	char share_chardev[PATH_MAX + 32], share_device[96];
 	char kernel[PATH_MAX], initrd[PATH_MAX];
 };
 

@@ -533,6 +533,10 @@ static int check_labels(const char *const *labels, struct sandbox *sb, struct sb
 #define DISK_SERIAL_RW "sbx-rw"
 #define DISK_SERIAL_VOLUME "sbx-vol%u"
 
+/* The virtio-fs tag of a root shared from the host (init/root.c). */
+#define SHARE_TAG "sbx-root"
+#define VIRTIOFSD "/usr/lib/qemu/virtiofsd" /* QEMU 7.2's, in qemu-system-common */
+
 /* The configuration keys of an image on disks: its layers, newest first,
  * the base last, and the writable disk on top; its default user. */
 static void write_image_config(FILE *f, const struct image *im)
@@ -565,6 +569,10 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	fprintf(f, "# written by sbx create\n");
 	kv_write(f, "hostname", sb->id);
 	write_image_config(f, im);
+	if (o->rootfs) {
+		kv_write(f, "root.share", SHARE_TAG);
+		kv_write(f, "root.readonly", o->rootfs_readonly ? "on" : "off");
+	}
 	for (unsigned i = 0; i < sb->nvolumes; i++) {
 		const char *colon = strchr(o->volumes[i], ':');
 
@@ -676,6 +684,7 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	PUT("qemu_pid", "%d", (int)sb->qemu_pid);
 	PUT("vsockd_pid", "%d", (int)sb->vsockd_pid);
 	PUT("gateway_pid", "%d", (int)sb->gateway_pid);
+	PUT("share_pid", "%d", (int)sb->share_pid);
 	PUT("boot_ms", "%llu", (unsigned long long)sb->boot_ms);
 	PUT("guest_start_ns", "%llu", (unsigned long long)sb->ready.start_ns);
 	PUT("guest_listen_ns", "%llu", (unsigned long long)sb->ready.listen_ns);
@@ -737,6 +746,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->vsockd_pid = (pid_t)v;
 	else if (!strcmp(key, "gateway_pid"))
 		sb->gateway_pid = (pid_t)v;
+	else if (!strcmp(key, "share_pid"))
+		sb->share_pid = (pid_t)v;
 	else if (!strcmp(key, "allow_net")) {
 		size_t at = strlen(sb->allow_net);
 
@@ -835,6 +846,13 @@ static void cleanup(struct sandbox *sb)
 		kill(sb->gateway_pid, SIGTERM);
 		if (!wait_gone(sb->gateway_pid, sb->dir, 1000))
 			kill(sb->gateway_pid, SIGKILL);
+	}
+	if (owned_alive(sb->share_pid, sb->dir)) {
+		/* virtiofsd, too, exits with QEMU. */
+		if (!wait_gone(sb->share_pid, sb->dir, 1000)) {
+			kill(sb->share_pid, SIGKILL);
+			wait_gone(sb->share_pid, sb->dir, 1000);
+		}
 	}
 	if (owned_alive(sb->vsockd_pid, sb->dir)) {
 		/* It exits by itself once QEMU is gone; give it a moment. */
@@ -1003,11 +1021,54 @@ static int take_volumes(const struct sandbox_opts *o, struct sandbox *sb,
 	return 0;
 }
 
+/* Shares o->rootfs with the guest: QEMU 7.2's virtiofsd serves it on
+ * <dir>/share.sock, where QEMU's vhost-user-fs device connects. The
+ * directory is not copied; the guest's writes land in it. */
+static int start_share(const struct sandbox_opts *o, struct sandbox *sb, char *sock, size_t n,
+		       struct sbx_error *err)
+{
+	char log[PATH_MAX], src[PATH_MAX + 16], tail[1024];
+	struct stat st;
+
+	if (stat(o->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sbx_fail(err, errno ? errno : ENOTDIR, "the root file system %s: %s",
+				o->rootfs, errno ? strerror(errno) : "not a directory");
+	if (access(VIRTIOFSD, X_OK) < 0)
+		return sbx_fail(err, errno, "cannot run %s (qemu-system-common): %s", VIRTIOFSD,
+				strerror(errno));
+	path_in(sock, n, sb, "share.sock");
+	path_in(log, sizeof(log), sb, "virtiofsd.log");
+	snprintf(src, sizeof(src), "source=%s", o->rootfs);
+	{
+		char sockopt[PATH_MAX + 16];
+		char *argv[] = { VIRTIOFSD, sockopt, "-o", src, "-o", "cache=auto", "-o",
+				 "xattr", NULL };
+
+		snprintf(sockopt, sizeof(sockopt), "--socket-path=%s", sock);
+		sb->share_pid = start_daemon(argv, log, -1);
+	}
+	if (sb->share_pid < 0) {
+		sb->share_pid = 0;
+		return sbx_fail(err, errno, "cannot start %s: %s", VIRTIOFSD, strerror(errno));
+	}
+	/* QEMU connects at start: the socket must be there first. */
+	for (int waited = 0; waited < 5000; waited += 10) {
+		if (access(sock, F_OK) == 0)
+			return 0;
+		if (waitpid(sb->share_pid, NULL, WNOHANG) == sb->share_pid)
+			break;
+		usleep(10000);
+	}
+	tail_file(log, 5, tail, sizeof(tail));
+	return sbx_fail(err, EIO, "virtiofsd did not start for %s%s%s", o->rootfs,
+			tail[0] ? ": " : "", tail);
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
-	char name[80], cidarg[16];
+	char name[80], cidarg[16], share[PATH_MAX] = "";
 	struct qemu_drive *drives = NULL;
 	unsigned ndrives = 0;
 	struct qemu_argv qa;
@@ -1029,6 +1090,9 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
 	if ((r = check_labels(o->labels, sb, err)) < 0)
 		return r;
+	if (o->rootfs && o->volumes && o->volumes[0])
+		return sbx_fail(err, EINVAL, "--rootfs %s: a shared root takes no --volume yet",
+				o->rootfs);
 	{
 		char why[512];
 
@@ -1069,7 +1133,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
 	sandbox_find_file("sbx-vsockd", vsockd, sizeof(vsockd));
-	if ((r = image_find(o->image ? o->image : IMAGE_MINIMAL, &im, err)) < 0)
+	if ((r = image_find(o->image && !o->rootfs ? o->image : IMAGE_MINIMAL, &im, err)) < 0)
 		return r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
@@ -1152,6 +1216,10 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		fd_close(&pfd[0]);
 	}
 
+	if (o->rootfs && (r = start_share(o, sb, share, sizeof(share), err)) < 0) {
+		cleanup(sb);
+		goto out;
+	}
 	if (host_tsc_khz(&khz) < 0)
 		khz = 0;
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
@@ -1161,6 +1229,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			.kernel = kernel, .initrd = img, .console = "/dev/fd/3", /* CONSOLE_FD */
 			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
 			.drives = drives, .ndrives = ndrives,
+			.share = share[0] ? share : NULL, .share_tag = SHARE_TAG,
 		};
 
 		qemu_argv_build(&q, &qa);

@@ -43,6 +43,9 @@ struct sandbox_opts {
 	const char *image;            /* launcher/image.h; NULL: "minimal" */
 	const char *const *volumes;   /* NAME:/PATH, NULL-terminated or NULL */
 	uint64_t disk_bytes;          /* the writable disk's size; 0: 10 GiB */
+	const char *rootfs;           /* a host directory shared as the root (virtio-fs,
+				       * not copied: oci/); instead of an image */
+	bool rootfs_readonly;
 };
 
 struct sandbox_label {
@@ -68,6 +71,7 @@ struct sandbox {
 	struct sandbox_label labels[SANDBOX_LABELS_MAX];
 	unsigned nlabels;
 	pid_t gateway_pid;            /* the egress gateway, 0: no egress */
+	pid_t share_pid;              /* virtiofsd sharing the root, 0: none */
 	char allow_net[8192];         /* canonical allow-list patterns, one per line */
 	char image[64];               /* the image it booted */
 	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */

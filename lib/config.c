@@ -251,6 +251,19 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		str_copy(c->root_upper, sizeof(c->root_upper), value);
 		return 0;
 	}
+	if (strcmp(key, "root.share") == 0) {
+		if (!serial_ok(value))
+			return fail(err, n, EINVAL,
+				    "%s: '%s' is not a virtio-fs tag (1-20 of a-z, 0-9, '-')", key, value);
+		str_copy(c->root_share, sizeof(c->root_share), value);
+		return 0;
+	}
+	if (strcmp(key, "root.readonly") == 0) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);
+		c->root_readonly = strcmp(value, "on") == 0;
+		return 0;
+	}
 	if (str_starts_with(key, "volume.")) {
 		struct config_volume *vol = &c->volumes[c->nvolumes];
 

@@ -47,6 +47,10 @@ struct config {
 	char root_lower[CONFIG_LAYERS_MAX][CONFIG_SERIAL_MAX + 1];
 	size_t nroot_lower;
 	char root_upper[CONFIG_SERIAL_MAX + 1];
+	/* Or a root shared by the host over virtio-fs: its tag (the OCI
+	 * runtime's container rootfs), read-only or not. */
+	char root_share[CONFIG_SERIAL_MAX + 1];
+	bool root_readonly;
 	struct config_volume {
 		char serial[CONFIG_SERIAL_MAX + 1];
 		char path[CONFIG_VOLUME_PATH_MAX];

@@ -16,5 +16,7 @@ int kmod_load_list(const char *list);
 #define KMOD_EGRESS_LIST "/etc/sbx/modules.egress"
 /* Loaded by PID 1 for a sandbox with disks (init/root.c). */
 #define KMOD_DISK_LIST "/etc/sbx/modules.disk"
+/* Loaded by PID 1 for a root shared over virtio-fs (init/root.c). */
+#define KMOD_SHARE_LIST "/etc/sbx/modules.share"
 
 #endif

@@ -11,8 +11,10 @@ IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin openssh-sftp-server
 TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs"
 BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace"
 FUZZ="clang libclang-rt-14-dev"
+# The OCI runtime's tests (tests/system/oci.sh): the engines that call it.
+OCI="podman containerd conmon crun"
 
-want="$BUILD $SRCBUILD $IMAGE $TEST"
+want="$BUILD $SRCBUILD $IMAGE $TEST $OCI"
 case "${1:-}" in
 --bench) want="$want $BENCH" ;;
 --fuzz) want="$want $FUZZ" ;;

@@ -1,0 +1,38 @@
+/* What sbx-oci takes from an OCI bundle's config.json (the OCI Runtime
+ * Specification, config.md): the process to run, the root file system,
+ * the memory limit and the mounts; everything else a VM cannot honour is
+ * either ignored because the VM already provides it (/proc, /dev, /sys,
+ * cgroups, namespaces) or refused with an error naming it. */
+#ifndef SBX_OCI_SPEC_H
+#define SBX_OCI_SPEC_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OCI_ARGS_MAX 256
+#define OCI_ENV_MAX 256
+
+struct oci_spec {
+	char *args[OCI_ARGS_MAX + 1];  /* NULL-terminated */
+	char *env[OCI_ENV_MAX + 1];    /* NAME=value, NULL-terminated */
+	char cwd[PATH_MAX];
+	char user[16];                 /* the uid, in decimal */
+	bool terminal;
+	char rootfs[PATH_MAX];         /* absolute */
+	bool readonly;
+	char hostname[64];
+	uint64_t memory_limit;         /* bytes; 0: none given */
+	char *json;                    /* the annotations, as JSON text ("{}" if none) */
+};
+
+/* Reads DIR/config.json. Returns 0, or -errno with why in msg. */
+int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n);
+
+/* Reads the process JSON of `exec --process FILE` into s's process part. */
+int oci_process_load(const char *file, struct oci_spec *s, char *msg, size_t n);
+
+void oci_spec_free(struct oci_spec *s);
+
+#endif

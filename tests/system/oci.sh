@@ -1,0 +1,192 @@
+#!/bin/bash
+# System tests for sbx-oci (docs/OCI.md): Podman and containerd from
+# Debian run containers whose runtime is build/sbx-oci, so each container
+# is a microVM (QEMU, sbx-init as PID 1) with the container's root file
+# system shared over virtio-fs. Podman and containerd keep their state
+# under this suite's temporary directory. Needs root.
+. "$(dirname "$0")/../lib.sh"
+
+SUITE=oci
+# The engines do not pass our environment on to the runtime: its VMs are
+# in sbx's default state directory (root: /run/sbx), named oci-<ID>.
+unset SBX_STATE_DIR
+VMS=/run/sbx
+OCI=$BUILD/sbx-oci
+ROOTFS=$T_TMP/rootfs            # busybox, from the minimal image
+DEBIAN=$BUILD/oci/debian-rootfs # Debian, from the image `make image` built
+PODMAN=(podman --root "$T_TMP/podman/root" --runroot "$T_TMP/podman/run"
+	--cgroup-manager cgroupfs --events-backend file --runtime "$OCI")
+on_exit 'for d in "$VMS"/oci-*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+on_exit '"${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1'
+on_exit '[ -n "${CTRD_PID:-}" ] && kill $CTRD_PID'
+on_exit 'findmnt -rn -o TARGET | grep "^$T_TMP/" | sort -r | xargs -r umount -l'
+
+# nothing_left: no VM, virtiofsd or state of sbx or sbx-oci remains.
+nothing_left() {
+	local left
+	left=$(ls -d "$VMS"/oci-* 2>/dev/null; pgrep -f "qemu-system.*$VMS/oci-"; pgrep -f "virtiofsd.*$VMS/oci-")
+	[ -z "$left" ] || fail "left behind: $left"
+}
+
+# up NAME: podman shows container NAME running.
+up() { "${PODMAN[@]}" ps --format '{{.Names}} {{.Status}}' | grep -q "^$1 Up"; }
+# task STATE NAME: ctr shows task NAME in STATE.
+task() { ctr --address "$T_TMP/ctrd/containerd.sock" task ls | grep -q "^$2 .*$1"; }
+
+prun() { # prun ARGS...: podman run --rm with no network
+	"${PODMAN[@]}" run --rm --network none "$@"
+}
+
+test_setup() {
+	mkdir -p "$ROOTFS" && (cd "$ROOTFS" && zcat "$BUILD/initramfs.cpio.gz" | cpio -id --quiet) ||
+		fail "cannot unpack the minimal image into $ROOTFS" || return 1
+	command -v podman >/dev/null || fail "podman is not installed (scripts/deps.sh)" || return 1
+	# The Debian tree, once per image build: the image's erofs unpacked.
+	local base=$BUILD/images/debian/base.erofs
+	[ -r "$base" ] || fail "$base is missing (make image)" || return 1
+	if [ ! -e "$DEBIAN.stamp" ] || [ "$base" -nt "$DEBIAN.stamp" ]; then
+		rm -rf "$DEBIAN" && mkdir -p "$DEBIAN" &&
+			fsck.erofs --extract="$DEBIAN" --preserve "$base" >/dev/null &&
+			touch "$DEBIAN.stamp" || fail "cannot unpack $base into $DEBIAN" || return 1
+	fi
+}
+
+test_exit_status() {
+	local out rc
+	out=$(prun --rootfs "$DEBIAN" -- /bin/sh -c 'echo hi; exit 3' 2>"$T_TMP/err")
+	rc=$?
+	expect_eq "output" "$out" hi || { cat "$T_TMP/err" >&2; return 1; }
+	expect_eq "exit status" "$rc" 3 || return 1
+	nothing_left
+}
+
+test_is_a_vm() {
+	local out
+	out=$(prun --rootfs "$ROOTFS" /bin/sh -c 'uname -r; cat /proc/1/cmdline' 2>"$T_TMP/err")
+	expect_eq "guest kernel, PID 1 is sbx-init" "$out" "$(ls "$BUILD"/kernel/root/lib/modules)
+/init" || { cat "$T_TMP/err" >&2; return 1; }
+	[ "$(echo "$out" | head -1)" != "$(uname -r)" ] || fail "the host's kernel"
+}
+
+test_options() {
+	local out
+	out=$(prun -e FOO=bar -w /tmp -u 1000 --memory 1500m --rootfs "$DEBIAN" \
+		/bin/bash -c 'echo $FOO; pwd; id -u; grep -o "MemTotal: *[0-9]*" /proc/meminfo' 2>"$T_TMP/err")
+	expect_eq "-e, -w, -u" "$(echo "$out" | head -3)" "bar
+/tmp
+1000" || { cat "$T_TMP/err" >&2; return 1; }
+	# 1500 MiB of VM: the guest sees a bit less than that, more than 1 GiB.
+	local kb=${out##* }
+	[ "$kb" -gt 1300000 ] && [ "$kb" -lt 1536000 ] || fail "--memory 1500m: MemTotal $kb kB"
+}
+
+test_terminal() {
+	local out
+	out=$(script -qec "${PODMAN[*]} run --rm -it --network none --rootfs $ROOTFS /bin/sh -c 'tty; exit 4'" /dev/null)
+	local rc=$?
+	case $out in
+	*/dev/pts/*) ;;
+	*) fail "-it: no terminal in the VM: $out" || return 1 ;;
+	esac
+	expect_eq "-it exit status" "$rc" 4
+}
+
+test_ps_and_stop() {
+	"${PODMAN[@]}" run -d --name long --network none --rootfs "$ROOTFS" /bin/sh -c 'sleep 600' \
+		>/dev/null 2>"$T_TMP/err" || fail "run -d: $(cat "$T_TMP/err")" || return 1
+	wait_for 60 up long ||
+		fail "podman ps does not show it running: $("${PODMAN[@]}" ps -a 2>&1)" || return 1
+	"${PODMAN[@]}" stop -t 5 long >/dev/null 2>"$T_TMP/err" || fail "stop: $(cat "$T_TMP/err")" ||
+		return 1
+	expect_eq "stopped by SIGTERM" "$("${PODMAN[@]}" inspect -f '{{.State.ExitCode}}' long)" 143 ||
+		return 1
+	"${PODMAN[@]}" rm long >/dev/null || fail "rm" || return 1
+	nothing_left
+}
+
+test_imported_image() {
+	tar -C "$ROOTFS" -cf "$T_TMP/rootfs.tar" . || return 1
+	"${PODMAN[@]}" import "$T_TMP/rootfs.tar" localhost/sbx-busybox >/dev/null 2>"$T_TMP/err" ||
+		fail "import: $(cat "$T_TMP/err")" || return 1
+	expect_eq "podman run IMAGE" "$(prun localhost/sbx-busybox /bin/sh -c 'echo from-image' 2>"$T_TMP/err")" \
+		from-image || { cat "$T_TMP/err" >&2; return 1; }
+}
+
+test_containerd() {
+	command -v containerd >/dev/null || fail "containerd is not installed" || return 1
+	local sock=$T_TMP/ctrd/containerd.sock
+	mkdir -p "$T_TMP/ctrd"
+	containerd --root "$T_TMP/ctrd/root" --state "$T_TMP/ctrd/state" --address "$sock" \
+		>"$T_TMP/ctrd/log" 2>&1 &
+	CTRD_PID=$!
+	wait_for 30 test -S "$sock" || fail "containerd did not start: $(tail -5 "$T_TMP/ctrd/log")" ||
+		return 1
+	local ctr=(ctr --address "$sock")
+	# The image podman imported, as an archive containerd reads.
+	"${PODMAN[@]}" save --format docker-archive -o "$T_TMP/img.tar" localhost/sbx-busybox \
+		>/dev/null 2>&1 && "${ctr[@]}" image import "$T_TMP/img.tar" >/dev/null 2>"$T_TMP/err" ||
+		fail "ctr image import: $(cat "$T_TMP/err")" || return 1
+	local out rc
+	out=$("${ctr[@]}" run --rm --runc-binary "$OCI" localhost/sbx-busybox:latest c1 \
+		/bin/sh -c 'echo ctr-hi; exit 5' 2>"$T_TMP/err")
+	rc=$?
+	expect_eq "ctr run" "$out" ctr-hi || { cat "$T_TMP/err" >&2; return 1; }
+	expect_eq "ctr run exit status" "$rc" 5 || return 1
+	"${ctr[@]}" run -d --runc-binary "$OCI" localhost/sbx-busybox:latest c2 /bin/sh -c 'sleep 600' \
+		>/dev/null 2>"$T_TMP/err" || fail "ctr run -d: $(cat "$T_TMP/err")" || return 1
+	wait_for 60 task RUNNING c2 || fail "c2 is not running" ||
+		return 1
+	"${ctr[@]}" task kill -s SIGKILL c2 || fail "ctr task kill" || return 1
+	wait_for 30 task STOPPED c2 || fail "c2 did not stop" || return 1
+	"${ctr[@]}" task rm c2 >/dev/null && "${ctr[@]}" container rm c2 || fail "ctr rm c2" || return 1
+	nothing_left
+}
+
+test_faults() {
+	local out rc
+	# A program that does not exist: 127, with its name.
+	out=$(prun --rootfs "$ROOTFS" /no/such/program 2>&1)
+	rc=$?
+	expect_eq "missing program" "$rc" 127 || return 1
+	case $out in *"/no/such/program"*) ;; *) fail "no name in: $out" || return 1 ;; esac
+	# A bind mount the VM cannot have: refused, naming the mount.
+	out=$(prun -v /etc:/hostetc --rootfs "$ROOTFS" /bin/true 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] || fail "a bind mount was accepted" || return 1
+	case $out in *"/hostetc"*"not supported"*) ;; *) fail "unclear error: $out" || return 1 ;; esac
+	# A bundle whose rootfs is missing: sbx-oci create alone.
+	mkdir -p "$T_TMP/bundle"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0}}}' \
+		"$T_TMP/missing" >"$T_TMP/bundle/config.json"
+	out=$("$OCI" --root "$T_TMP/ocir" create --bundle "$T_TMP/bundle" bad 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] || fail "a missing rootfs was accepted" || return 1
+	case $out in *"$T_TMP/missing"*) ;; *) fail "unclear error: $out" || return 1 ;; esac
+	[ ! -e "$T_TMP/ocir/bad" ] || fail "state left for a failed create" || return 1
+	nothing_left
+}
+
+test_vm_dies() {
+	"${PODMAN[@]}" run -d --name dies --network none --rootfs "$ROOTFS" /bin/sh -c 'sleep 600' \
+		>/dev/null 2>"$T_TMP/err" || fail "run -d: $(cat "$T_TMP/err")" || return 1
+	wait_for 60 up dies || fail "not running" ||
+		return 1
+	pkill -KILL -f "qemu-system.*$VMS/oci-" || fail "no QEMU to kill" || return 1
+	wait_for 30 eval '! up dies' ||
+		fail "podman still shows it running after its VM died" || return 1
+	expect_eq "exit status of a dead VM" "$("${PODMAN[@]}" inspect -f '{{.State.ExitCode}}' dies)" 137 ||
+		return 1
+	"${PODMAN[@]}" rm dies >/dev/null || fail "rm" || return 1
+	nothing_left
+}
+
+t "unpack the test root file systems" test_setup || exit 0
+t "podman run --rootfs DEBIAN: output and exit status 3" test_exit_status
+t "the container is a VM: the guest kernel, sbx-init PID 1" test_is_a_vm
+t "-e, -w, -u and --memory take effect in the VM" test_options
+t "-it gets a terminal" test_terminal
+t "podman ps shows it running; podman stop stops it" test_ps_and_stop
+t "an imported image runs with podman run IMAGE" test_imported_image
+t "containerd: ctr run's exit status, ctr task kill" test_containerd
+t "faults: missing program 127, bind mount refused, missing rootfs" test_faults
+t "a VM that dies ends the container with 137, nothing left" test_vm_dies
