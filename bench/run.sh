@@ -31,6 +31,9 @@ set -eu
 cd "$(dirname "$0")/.."
 B=${SBX_BUILD:-build}
 export SBX_BUILD=$B
+# The figures of the microVM tables are the minimal image's (busybox in
+# the initramfs), as before Debian became sbx's default.
+export SBX_IMAGE=minimal
 if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${EXEC_N:=200}" "${EXEC_SSH_N:=20}" "${STREAM_BYTES:=64M}" "${STREAM_RUNS:=1}"
 	: "${FS_BYTES:=64M}" "${FS_RUNS:=1}" "${QGA_FS_BYTES:=16M}" "${QGA_FS_RUNS:=1}"

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launcher/image.h"
 #include "lib/util.h"
 #include "serve/serve.h"
 
@@ -2025,7 +2026,7 @@ int serve_run(const struct serve_opts *o)
 	signal(SIGTERM, on_signal);
 	printf("sbx serve: listening on http://%s:%d (image %s, %u sandbox%s found again)\n",
 	       o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
-	       o->image ? o->image : "minimal", adopted, adopted == 1 ? "" : "es");
+	       o->image ? o->image : image_default(), adopted, adopted == 1 ? "" : "es");
 	fflush(stdout);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;

@@ -4,9 +4,9 @@
 # VMs. Installs the pinned packages from the committed lockfile (npm ci),
 # makes a token, starts the server with its own state directory, runs the
 # tests one at a time with TAP output, and kills whatever sandbox is left.
-# The SDK's `sh` runs bash: the server boots the Debian image, found as
-# build/images/debian (an image file), else $SBX_DEBIAN_BASE or the first
-# build/images/*/base.erofs.
+# The SDK's `sh` runs bash: the server boots its default image, Debian,
+# found as build/images/debian (an image file), else $SBX_DEBIAN_BASE or
+# the first build/images/*/base.erofs.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -48,7 +48,8 @@ trap cleanup EXIT
 
 token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token new failed"
 # Port 0: the server picks one and says which on its first line.
-"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --image debian --session-grace 5 \
+unset SBX_IMAGE
+"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --session-grace 5 \
 	>"$tmp/serve.log" 2>&1 &
 server=$!
 port=
