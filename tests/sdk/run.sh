@@ -4,6 +4,7 @@
 # VMs. Installs the pinned packages from the committed lockfile (npm ci),
 # makes a token, starts the server with its own state directory, runs the
 # tests one at a time with TAP output, and kills whatever sandbox is left.
+# SBX_SDK_FILES (e.g. ./deno.test.mjs) runs some files only, for development.
 # The SDK's `sh` runs bash: the server boots its default image, Debian,
 # found as build/images/debian (an image file), else $SBX_DEBIAN_BASE or
 # the first build/images/*/base.erofs.
@@ -68,7 +69,7 @@ export SBX=$sbx # for tests that look at the CLI side
 # Only the tests' own result lines start at column 0 in Node's TAP.
 # Bounded: a test that hangs fails (--test-timeout) and so does a runner
 # that never exits (a socket left open), rather than holding the VM lock.
-timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ./*.test.mjs
+timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ${SBX_SDK_FILES:-./*.test.mjs}
 status=$?
 if ! kill -0 "$server" 2>/dev/null; then
 	echo "not ok - sbx serve died during the tests"
