@@ -25,12 +25,16 @@
 #   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's), EGRESS_* (bench/
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
-#   VM_BYTES=256M VM_RUNS=3 PROF_N=1000 PROF_STDIN_BYTES=256M;
+#   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 PROF_N=1000
+#   PROF_STDIN_BYTES=256M;
 #   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
 cd "$(dirname "$0")/.."
 B=${SBX_BUILD:-build}
 export SBX_BUILD=$B
+# The figures of the microVM tables are the minimal image's (busybox in
+# the initramfs), as before Debian became sbx's default.
+export SBX_IMAGE=minimal
 if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${EXEC_N:=200}" "${EXEC_SSH_N:=20}" "${STREAM_BYTES:=64M}" "${STREAM_RUNS:=1}"
 	: "${FS_BYTES:=64M}" "${FS_RUNS:=1}" "${QGA_FS_BYTES:=16M}" "${QGA_FS_RUNS:=1}"
@@ -253,6 +257,11 @@ sec_vm() {
 	echo "sbx-vsockd as the vsock device). See bench/vm.sh for what each side is."
 	echo
 	bench/vm.sh
+	echo
+	echo "bench/images.sh: the Debian image (the default) against the minimal one, booted"
+	echo "alternately in the same run, and the host memory of one idle sandbox of each."
+	echo
+	bench/images.sh
 }
 
 # ---- run --------------------------------------------------------------------
@@ -394,6 +403,11 @@ row_exec() { # key label goal
 		echo "| exec round trip over vsock (mean of $hn; guest clock: $cs) | $(awk -v v="$hmean" 'BEGIN { printf "%.1f", v / 1000 }') ms | $(awk -v v="$gmean" 'BEGIN { printf "%.1f", v / 1000 }') ms (same client in the guest, Unix socket) | $(printf '%.2f' "$ratio") | |"
 		echo "| host → guest through sbx-vsockd, $VM_BYTES | $up MB/s | $upraw MB/s (same command on raw vsock) | $(printf '%.2f' "$upr") | |"
 		echo "| guest → host through sbx-vsockd, $VM_BYTES | $down MB/s | $downraw MB/s (same command on raw vsock) | $(printf '%.2f' "$downr") | |"
+	fi
+	if [ -n "$(kv vm.images)" ]; then
+		read -r n mmed dmed ratio mr dr <<<"$(kv vm.images)"
+		echo "| \`sbx create\` → ready, Debian image (median of $n) | $dmed ms | $mmed ms (minimal image) | $ratio | ≤ 1.15 |"
+		echo "| host RSS of an idle sandbox (QEMU + sbx-vsockd), Debian | $(awk -v k="$dr" 'BEGIN { printf "%.0f", k / 1024 }') MiB | $(awk -v k="$mr" 'BEGIN { printf "%.0f", k / 1024 }') MiB (minimal image) | | |"
 	fi
 } >"$SUM"
 say "wrote $OUT and $SUM in $(((T_END - T_START) / 60)) min $(((T_END - T_START) % 60)) s"

@@ -36,6 +36,9 @@ VM_RUNS=${VM_RUNS:-3}
 KV=${BENCH_KV:-/dev/null}
 TMP=$(mktemp -d /tmp/sbx-vm.XXXXXX)
 export SBX_STATE_DIR=$TMP/state
+# The minimal image: its figures are the agent's, and the guest side runs
+# vsock-tool, which only the initramfs has (bench/images.sh boots Debian).
+export SBX_IMAGE=minimal
 BASE_PIDS=()
 cleanup() {
 	local d

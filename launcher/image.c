@@ -111,6 +111,13 @@ static int image_read(const char *dir, struct image *im, struct sbx_error *err)
 	return 0;
 }
 
+const char *image_default(void)
+{
+	const char *e = getenv("SBX_IMAGE");
+
+	return e && *e ? e : IMAGE_DEFAULT;
+}
+
 int image_find(const char *name, struct image *im, struct sbx_error *err)
 {
 	char dir[PATH_MAX], built[PATH_MAX], rel[IMAGE_NAME_MAX + 16];

@@ -15,6 +15,7 @@
 #define IMAGE_NAME_MAX 63
 #define IMAGE_LAYERS_MAX 7            /* snapshot layers above the base */
 #define IMAGE_MINIMAL "minimal"       /* the initramfs: no disk at all */
+#define IMAGE_DEFAULT "debian"        /* without --image or $SBX_IMAGE */
 #define IMAGE_DEFAULT_DISK (10ull << 30)
 #define IMAGE_DISK_MIN (64ull << 20)
 #define IMAGE_DISK_MAX (1ull << 40)
@@ -35,6 +36,10 @@ const char *image_data_dir(void);
 /* 1-63 letters, digits, '-', '_' and '.', starting with a letter or digit:
  * the names of images and volumes. */
 bool image_name_ok(const char *name);
+
+/* The image a sandbox boots when none is named: $SBX_IMAGE, else
+ * IMAGE_DEFAULT. */
+const char *image_default(void);
 
 /* Finds an image by name: one imported or snapshotted into the data
  * directory, else one built with sbx (build/images/NAME next to sbx).

@@ -1133,7 +1133,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
 	sandbox_find_file("sbx-vsockd", vsockd, sizeof(vsockd));
-	if ((r = image_find(o->image && !o->rootfs ? o->image : IMAGE_MINIMAL, &im, err)) < 0)
+	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : o->image ? o->image : image_default(), &im,
+			      err)) < 0)
 		return r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)

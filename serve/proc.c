@@ -253,6 +253,10 @@ int m_spawn(struct call *c)
 				json_object_set_new(v, "stderrStreamId",
 						    err_sid ? json_integer((json_int_t)err_sid)
 							    : json_null());
+				/* spawnDeno's answer has one more key (serve/deno.c). */
+				if (!strcmp(json_string_value(json_object_get(c->params, "$method")),
+					    "spawnDeno"))
+					json_object_set_new(v, "watcherId", json_null());
 				/* The loop registers the pid before the answer goes out. */
 				pthread_mutex_lock(&serve_lock);
 				j->pid = ev.pid;

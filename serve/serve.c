@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launcher/image.h"
 #include "lib/util.h"
 #include "serve/serve.h"
 
@@ -845,6 +846,12 @@ static const struct method {
 	{ "makeTempFile", m_make_temp_file, 0, NULL },
 	{ "walk", m_walk, 1, NULL },
 	{ "utime", m_utime, 0, NULL },
+	{ "spawnDeno", m_spawn_deno, 1, "stdinStreamId" },
+	{ "spawnDenoRepl", m_spawn_deno_repl, 1, "stdinStreamId" },
+	{ "denoHttpWait", m_deno_http_wait, 0, NULL },
+	{ "denoReplEval", m_deno_repl_eval, 0, NULL },
+	{ "denoReplCall", m_deno_repl_call, 0, NULL },
+	{ "denoReplClose", m_deno_repl_close, 0, NULL },
 };
 
 /* File handles: the loop makes or finds the handle (a job), then these. */
@@ -857,8 +864,7 @@ static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NUL
 static const char *const refused[] = {
 	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite",
 	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
-	"umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
-	"denoReplEval", "denoReplCall", "denoReplClose",
+	"umask", "expandGlob",
 };
 
 static bool proc_answer_waiters(struct conn *c, struct job *j)
@@ -2025,7 +2031,7 @@ int serve_run(const struct serve_opts *o)
 	signal(SIGTERM, on_signal);
 	printf("sbx serve: listening on http://%s:%d (image %s, %u sandbox%s found again)\n",
 	       o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
-	       o->image ? o->image : "minimal", adopted, adopted == 1 ? "" : "es");
+	       o->image ? o->image : image_default(), adopted, adopted == 1 ? "" : "es");
 	fflush(stdout);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;

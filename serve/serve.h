@@ -218,6 +218,14 @@ int m_utime(struct call *c);
 int m_file_stat(struct call *c);
 int m_file_seek(struct call *c);
 
+/* The Deno calls (serve/deno.c). */
+int m_spawn_deno(struct call *c);
+int m_spawn_deno_repl(struct call *c);
+int m_deno_http_wait(struct call *c);
+int m_deno_repl_eval(struct call *c);
+int m_deno_repl_call(struct call *c);
+int m_deno_repl_close(struct call *c);
+
 /* SIGTERM-style names (serve/proc.c). */
 const char *proc_signal_name(int sig);
 int proc_signal_number(const char *name);

@@ -95,9 +95,10 @@ for group in "$@"; do
 		done < <(planned "$group")
 		;;
 	sdk)
-		# The unmodified @deno/sandbox SDK against sbx serve (tests/sdk/run.sh).
+		# The unmodified @deno/sandbox SDK against sbx serve (tests/sdk/run.sh):
+		# "sdk" under Node's test runner, "sdk-deno" the same files under Deno.
 		while read -r name want; do
-			run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh
+			run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh "$name"
 		done < <(planned sdk)
 		;;
 	fuzz)

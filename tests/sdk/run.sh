@@ -4,9 +4,13 @@
 # VMs. Installs the pinned packages from the committed lockfile (npm ci),
 # makes a token, starts the server with its own state directory, runs the
 # tests one at a time with TAP output, and kills whatever sandbox is left.
-# The SDK's `sh` runs bash: the server boots the Debian image, found as
-# build/images/debian (an image file), else $SBX_DEBIAN_BASE or the first
-# build/images/*/base.erofs.
+# `run.sh sdk-deno` runs the same files, and using.test.ts (`await using`),
+# under Deno (the @deno/linux-x64-glibc binary of the lockfile, the one the
+# Debian image has) with its node:test support instead of Node.
+# SBX_SDK_FILES (e.g. ./deno.test.mjs) runs some files only, for development.
+# The SDK's `sh` runs bash: the server boots its default image, Debian,
+# found as build/images/debian (an image file), else $SBX_DEBIAN_BASE or
+# the first build/images/*/base.erofs.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -18,6 +22,8 @@ bail() {
 	exit 1
 }
 
+runtime=${1:-sdk}
+case $runtime in sdk | sdk-deno) ;; *) bail "usage: run.sh [sdk | sdk-deno]" ;; esac
 [ -x "$sbx" ] || bail "$sbx is missing (make)"
 command -v node >/dev/null && command -v npm >/dev/null || bail "node and npm are needed (scripts/deps.sh)"
 cd "$here" || bail "no $here"
@@ -48,7 +54,9 @@ trap cleanup EXIT
 
 token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token new failed"
 # Port 0: the server picks one and says which on its first line.
-"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --image debian --session-grace 5 \
+: >"$tmp/serve.log"
+unset SBX_IMAGE
+"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --session-grace 5 \
 	>"$tmp/serve.log" 2>&1 &
 server=$!
 port=
@@ -67,7 +75,15 @@ export SBX=$sbx # for tests that look at the CLI side
 # Only the tests' own result lines start at column 0 in Node's TAP.
 # Bounded: a test that hangs fails (--test-timeout) and so does a runner
 # that never exits (a socket left open), rather than holding the VM lock.
-timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ./*.test.mjs
+if [ "$runtime" = sdk-deno ]; then
+	deno=$here/node_modules/@deno/linux-x64-glibc/deno
+	[ -x "$deno" ] || bail "$deno is missing (npm ci in tests/sdk)"
+	NO_COLOR=1 timeout 900 "$deno" test -A --no-check --node-modules-dir=manual --reporter=tap \
+		${SBX_SDK_FILES:-./*.test.mjs ./*.test.ts}
+else
+	timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 \
+		${SBX_SDK_FILES:-./*.test.mjs}
+fi
 status=$?
 if ! kill -0 "$server" 2>/dev/null; then
 	echo "not ok - sbx serve died during the tests"

@@ -1,8 +1,10 @@
 #!/bin/bash
 # System tests: real sandboxes. `sbx create` boots the guest image under
 # QEMU (TCG here) with sbx-vsockd, and everything below goes over real
-# virtio-vsock to sbx-init running as the VM's PID 1.
+# virtio-vsock to sbx-init running as the VM's PID 1. The sandboxes boot
+# the default image, Debian (commands run as `app`).
 . "$(dirname "$0")/../lib.sh"
+unset SBX_IMAGE
 
 export SBX_STATE_DIR=$T_TMP/state
 on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
@@ -32,6 +34,12 @@ test_really_a_vm() {
 	[[ $out == *cloud-amd64* ]] || fail "not the guest kernel: $out" || return 1
 	[[ $out == *$'\nsys1\n'* ]] || fail "hostname is not the id: $out" || return 1
 	[[ $out == *"/init "* || $out == *"/init" ]] || fail "PID 1 is not sbx-init: $out"
+}
+
+test_default_debian() {
+	expect_eq "os-release and user" \
+		"$("$SBX" exec "$ID" -- bash -c '. /etc/os-release; echo $ID $VERSION_ID $(id -un)')" \
+		"debian 12 app"
 }
 
 test_exit_codes() {
@@ -103,7 +111,9 @@ test_guest_to_host() {
 	socat -u "UNIX-LISTEN:$sock" "OPEN:$T_TMP/from-guest,creat" &
 	local spid=$!
 	wait_for 5 test -S "$sock" || fail "no listener" || return 1
-	"$SBX" exec "$ID" -- sh -c 'echo relayed | vsock-tool connect 2 5000'
+	# vsock-tool is in the initramfs, not in the Debian image.
+	"$SBX" cp "$BUILD/vsock-tool" "$ID:/tmp/vsock-tool" || return 1
+	"$SBX" exec "$ID" -- sh -c 'echo relayed | /tmp/vsock-tool connect 2 5000'
 	wait $spid
 	expect_eq "received on the host" "$(cat "$T_TMP/from-guest")" relayed
 }
@@ -188,6 +198,7 @@ test_time_left() {
 t "create boots a sandbox and lists it" test_create || exit 0
 t "echo over vsock" test_echo
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
+t "the default image is Debian, commands run as app" test_default_debian
 t "exit codes, signals, a missing program" test_exit_codes
 t "16 MiB through stdin and back" test_stdin_16m
 t "stderr kept apart" test_stderr_apart

@@ -1,0 +1,104 @@
+// The unmodified @deno/sandbox SDK (0.13.2) against `sbx serve`: the Deno
+// calls (deno.eval, deno.run, the REPL) on the guest's Deno, in one
+// sandbox of the default (Debian) image. Node 20 has no `await using`:
+// the sandbox is closed in `after`.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Sandbox } from "@deno/sandbox";
+
+const T = { timeout: 180_000 };
+let sandbox;
+
+before(async () => {
+  sandbox = await Sandbox.create();
+});
+
+after(async () => {
+  await sandbox?.close();
+});
+
+test("deno.eval: an expression, the README's snippet, Deno's own API", T, async () => {
+  assert.equal(await sandbox.deno.eval("1 + 2"), 3);
+  assert.equal(await sandbox.deno.eval(`
+    const a = 1;
+    const b = 2;
+    a + b;
+  `), 3);
+  const mem = await sandbox.deno.eval("Deno.systemMemoryInfo()");
+  assert.ok(mem.total > 700 * 1024 * 1024, `total ${mem.total}`);
+  assert.equal(await sandbox.deno.eval("await Promise.resolve(Deno.version.deno)"), "2.9.6");
+  await assert.rejects(sandbox.deno.eval("nosuch.property"), (err) => {
+    assert.equal(err.constructor.name, "ReferenceError");
+    assert.match(err.message, /nosuch is not defined/);
+    return true;
+  });
+});
+
+test("deno.run of a script written with fs.writeTextFile: stdout, stderr, exit code", T, async () => {
+  await sandbox.fs.writeTextFile("/tmp/main.ts",
+    'const n: number = 6 * 7;\nconsole.log("answer", n, Deno.args.join(","));\n' +
+      'console.error("to stderr");\nDeno.exit(3);\n');
+  const proc = await sandbox.deno.run({
+    entrypoint: "/tmp/main.ts",
+    scriptArgs: ["a", "b c"],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await proc.output();
+  assert.equal(out.stdoutText, "answer 42 a,b c\n");
+  assert.equal(out.stderrText, "to stderr\n");
+  assert.deepEqual([out.status.code, out.status.success], [3, false]);
+  // It never listened: httpReady says so once it is gone.
+  assert.equal(await proc.httpReady, false);
+
+  // Code rather than a file, with its extension.
+  const code = await sandbox.deno.run({
+    code: "const s: string = typeof Deno.version.deno; console.log(s);",
+    extension: "ts",
+    stdout: "piped",
+  });
+  const c = await code.output();
+  assert.equal(c.stdoutText, "string\n");
+  assert.equal(c.status.success, true);
+});
+
+test("deno.run of a server: httpReady, then kill", T, async () => {
+  const server = await sandbox.deno.run({
+    code: "Deno.serve({ port: 8123, onListen() { console.log('up'); } }, () => new Response('hi'));",
+    extension: "js",
+    stdout: "piped",
+  });
+  assert.equal(await server.httpReady, true);
+  assert.equal(await sandbox.sh`curl -s http://127.0.0.1:8123/`.text(), "hi");
+  // Not served yet: an error naming the call, not a hang.
+  await assert.rejects(server.fetch("http://localhost/"), /fetch/);
+  await server.kill("SIGKILL");
+  const status = await server.status;
+  assert.deepEqual([status.code, status.signal], [137, "SIGKILL"]);
+});
+
+test("the REPL keeps its state; call; errors; close", T, async () => {
+  const repl = await sandbox.deno.repl({ stdout: "piped" });
+  await repl.eval("const x = 42;");
+  await repl.eval("const y = 8;");
+  assert.equal(await repl.eval("x + y"), 50);
+  await repl.eval("function add(a, b) { return a + b; }");
+  assert.equal(await repl.call("add", 1, 2), 3);
+  assert.equal(await repl.call("(a, b) => a * b", 6, 7), 42);
+  assert.deepEqual(await repl.eval("({ list: [1, 'two'], nested: { ok: true } })"),
+    { list: [1, "two"], nested: { ok: true } });
+  // undefined has no JSON: it arrives as null.
+  assert.equal(await repl.eval("undefined"), null);
+  await repl.eval("console.log('printed by the REPL')");
+  await assert.rejects(repl.eval("throw new RangeError('too far')"), (err) => {
+    assert.equal(err.constructor.name, "RangeError");
+    assert.equal(err.message, "too far");
+    return true;
+  });
+  await repl.close();
+  const out = await repl.output();
+  assert.equal(out.stdoutText, "printed by the REPL\n");
+  assert.equal(out.status.code, 0);
+  // Gone: a clear error, no hang.
+  await assert.rejects(repl.eval("1"), /no REPL of pid/);
+});
