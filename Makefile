@@ -31,6 +31,10 @@ LAUNCHER_SRC := $(wildcard launcher/*.c) lib/cpio.c
 GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 SERVE_SRC    := $(wildcard serve/*.c)
+# The dashboard's page, script and style, embedded in sbx at build time
+# (scripts/embed.sh): the server and its page cannot drift apart, and
+# nothing has to be found on disk at run time.
+WWW_FILES    := $(sort $(wildcard serve/www/*))
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
 GUESTLIB_SRC := $(LIB_GUEST) \
@@ -90,8 +94,13 @@ $(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC)) Makefile
 	$$(AR_MEMBERS)
-$(1)/libserve.a: $(call obj,$(1),$(SERVE_SRC)) Makefile
+$(1)/libserve.a: $(call obj,$(1),$(SERVE_SRC)) $(1)/gen/www.o Makefile
 	$$(AR_MEMBERS)
+$(1)/gen/www.c: $(WWW_FILES) scripts/embed.sh
+	@mkdir -p $$(dir $$@)
+	scripts/embed.sh $(WWW_FILES) >$$@.new && mv $$@.new $$@
+$(1)/gen/www.o: $(1)/gen/www.c
+	$$(CC) $(2) -c $$< -o $$@
 $(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC)) Makefile

@@ -95,9 +95,15 @@ for group in "$@"; do
 		done < <(planned "$group")
 		;;
 	sdk)
-		# The unmodified @deno/sandbox SDK against sbx serve (tests/sdk/run.sh).
+		# sbx serve with real VMs, each suite a folder with its run.sh: the
+		# unmodified @deno/sandbox SDK (tests/sdk), the dashboard in
+		# Chromium (tests/dashboard).
 		while read -r name want; do
-			run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh
+			if [ -x "tests/$name/run.sh" ]; then
+				run_suite "sdk: $name" "$want" timeout 1800 "tests/$name/run.sh"
+			else
+				result "not ok - sdk: $name: tests/$name/run.sh is missing or not executable"
+			fi
 		done < <(planned sdk)
 		;;
 	fuzz)
