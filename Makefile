@@ -52,7 +52,7 @@ help:
 	@echo "make image      build the guest kernel, the initramfs and the Debian image in build/"
 	@echo "make run        set up, boot a sandbox, run a command in it, shut it down"
 	@echo "make test       build everything and run unit, integration and system tests"
-	@echo "make sdk        the @deno/sandbox SDK (tests/sdk) against sbx serve and real VMs"
+	@echo "make sdk        the @deno/sandbox SDK (tests/sdk) and the dashboard in Chromium (tests/dashboard) against sbx serve and real VMs"
 	@echo "make asan       the unit and integration tests under ASan + UBSan"
 	@echo "make bench      benchmarks; writes bench/results.md"
 	@echo "make install    libsbx.a, its headers and sbx.pc into DESTDIR/PREFIX (/usr/local)"
