@@ -32,6 +32,10 @@ GATEWAY_SRC  := $(wildcard gateway/*.c)
 CLI_SRC      := $(wildcard cli/*.c)
 SERVE_SRC    := $(wildcard serve/*.c)
 OCI_SRC      := $(wildcard oci/*.c)
+# The dashboard's page, script and style, embedded in sbx at build time
+# (scripts/embed.sh): the server and its page cannot drift apart, and
+# nothing has to be found on disk at run time.
+WWW_FILES    := $(sort $(wildcard serve/www/*))
 VSOCKD_SRC   := $(filter-out vsockd/main.c,$(wildcard vsockd/*.c))
 # Guest code that unit tests exercise on the host (parsers, state machines).
 GUESTLIB_SRC := $(LIB_GUEST) \
@@ -49,7 +53,7 @@ help:
 	@echo "make image      build the guest kernel, the initramfs and the Debian image in build/"
 	@echo "make run        set up, boot a sandbox, run a command in it, shut it down"
 	@echo "make test       build everything and run unit, integration and system tests"
-	@echo "make sdk        the @deno/sandbox SDK (tests/sdk) against sbx serve and real VMs"
+	@echo "make sdk        the @deno/sandbox SDK (tests/sdk) and the dashboard in Chromium (tests/dashboard) against sbx serve and real VMs"
 	@echo "make asan       the unit and integration tests under ASan + UBSan"
 	@echo "make bench      benchmarks; writes bench/results.md"
 	@echo "make install    libsbx.a, its headers and sbx.pc into DESTDIR/PREFIX (/usr/local)"
@@ -91,8 +95,13 @@ $(1)/libsbx.a: $(call obj,$(1),$(LIBSBX_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/liblauncher.a: $(call obj,$(1),$(LAUNCHER_SRC)) Makefile
 	$$(AR_MEMBERS)
-$(1)/libserve.a: $(call obj,$(1),$(SERVE_SRC)) Makefile
+$(1)/libserve.a: $(call obj,$(1),$(SERVE_SRC)) $(1)/gen/www.o Makefile
 	$$(AR_MEMBERS)
+$(1)/gen/www.c: $(WWW_FILES) scripts/embed.sh
+	@mkdir -p $$(dir $$@)
+	scripts/embed.sh $(WWW_FILES) >$$@.new && mv $$@.new $$@
+$(1)/gen/www.o: $(1)/gen/www.c
+	$$(CC) $(2) -c $$< -o $$@
 $(1)/libgateway.a: $(call obj,$(1),$(GATEWAY_SRC)) Makefile
 	$$(AR_MEMBERS)
 $(1)/libguest.a: $(call obj,$(1),$(GUESTLIB_SRC)) Makefile

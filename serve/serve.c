@@ -15,6 +15,7 @@
 
 #include "launcher/image.h"
 #include "lib/util.h"
+#include "serve/dash.h"
 #include "serve/serve.h"
 
 #define CONFIG_MAX (192 * 1024)  /* the decoded x-deno-sandbox-config */
@@ -91,6 +92,7 @@ struct httpreq {
 struct pss {
 	struct conn *c;
 	struct httpreq *h;
+	struct dash_req *d;         /* a request of the dashboard (serve/dash.c) */
 };
 
 static struct {
@@ -235,7 +237,7 @@ static int auth(struct lws *wsi, char owner[SERVE_OWNER_LEN + 1])
 	int n = lws_hdr_copy(wsi, h, sizeof(h), WSI_TOKEN_HTTP_AUTHORIZATION);
 
 	if (n <= 7 || strncasecmp(h, "Bearer ", 7))
-		return -EACCES;
+		return dash_auth(wsi, owner); /* a dashboard session, or -EACCES */
 	return tokens_check(h + 7, owner);
 }
 
@@ -269,6 +271,11 @@ static bool id_shape_ok(const char *s)
 }
 
 /* ---- sandboxes ---- */
+
+struct sbox *serve_boxes(void)
+{
+	return S.boxes;
+}
 
 /* Forgets dead sandboxes nothing refers to any more. */
 static void box_gc(void)
@@ -1832,6 +1839,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct conn *c = pss ? pss->c : NULL;
 	struct httpreq *h = pss ? pss->h : NULL;
 
+	if (pss && dash_claims(wsi, reason, &pss->d, in))
+		return dash_callback(wsi, reason, &pss->d, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		events_run();
@@ -2026,6 +2035,7 @@ int serve_run(const struct serve_opts *o)
 		return -EADDRINUSE;
 	}
 	S.vh = lws_get_vhost_by_name(S.ctx, "default");
+	dash_start(S.ctx);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

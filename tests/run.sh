@@ -95,10 +95,18 @@ for group in "$@"; do
 		done < <(planned "$group")
 		;;
 	sdk)
-		# The unmodified @deno/sandbox SDK against sbx serve (tests/sdk/run.sh):
-		# "sdk" under Node's test runner, "sdk-deno" the same files under Deno.
+		# sbx serve with real VMs: the unmodified @deno/sandbox SDK
+		# (tests/sdk/run.sh: "sdk" under Node's test runner, "sdk-deno" the
+		# same files under Deno), and any other suite a folder with its
+		# run.sh (tests/dashboard: the dashboard in Chromium).
 		while read -r name want; do
-			run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh "$name"
+			if [ "$name" = sdk ] || [ "$name" = sdk-deno ]; then
+				run_suite "sdk: $name" "$want" timeout 1800 tests/sdk/run.sh "$name"
+			elif [ -x "tests/$name/run.sh" ]; then
+				run_suite "sdk: $name" "$want" timeout 1800 "tests/$name/run.sh"
+			else
+				result "not ok - sdk: $name: tests/$name/run.sh is missing or not executable"
+			fi
 		done < <(planned sdk)
 		;;
 	fuzz)
