@@ -62,6 +62,10 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	}
 	v[n++] = "-device";
 	v[n++] = a->device;
+	/* Free-page reporting: pages the guest frees go back to the host
+	 * (QEMU punches them out of the memfd), with no balloon inflation. */
+	v[n++] = "-device";
+	v[n++] = "virtio-balloon-device,free-page-reporting=on";
 	v[n++] = "-kernel";
 	v[n++] = a->kernel;
 	v[n++] = "-initrd";

@@ -1,6 +1,7 @@
 /* Unit tests for QEMU's command line (launcher/qemu.c): the machine, the
  * memory and CPUs asked for, the console file, and the vsock device of
- * each mode (the host kernel's vhost-vsock, sbx-vsockd's vhost-user). */
+ * each mode (the host kernel's vhost-vsock, sbx-vsockd's vhost-user),
+ * the balloon that reports free pages. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +70,22 @@ static void test_vhost_user(void **state)
 			    "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init");
 }
 
+/* The balloon is there for its free-page reporting, whatever the vsock. */
+static void test_balloon(void **state)
+{
+	struct qemu_spec q = base;
+	struct qemu_argv a;
+	int found = 0;
+
+	q.vhost_user = "/s/vhost.sock";
+	qemu_argv_build(&q, &a);
+	for (int i = 0; a.argv[i]; i++)
+		if (strcmp(a.argv[i], "-device") == 0 && a.argv[i + 1] &&
+		    strcmp(a.argv[i + 1], "virtio-balloon-device,free-page-reporting=on") == 0)
+			found++;
+	assert_int_equal(found, 1);
+}
+
 /* An image's disks follow as -drive/-device pairs, in order. */
 static void test_drives(void **state)
 {
@@ -103,6 +120,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vhost_vsock),
 		cmocka_unit_test(test_vhost_user),
+		cmocka_unit_test(test_balloon),
 		cmocka_unit_test(test_drives),
 	};
 
