@@ -12,6 +12,9 @@
 # 2. Memory back to the host: 400 MB written to /dev/shm in the guest and
 #    removed; QEMU's RSS before, at the peak, and when it is back within
 #    10% of before (the balloon's free-page reporting), with the time.
+# 3. Pause and resume (sbx create --pausable, a -M pc machine) of an idle
+#    minimal sandbox of 768 MiB and of 2 GiB: create -> ready, the time
+#    `sbx pause` and `sbx resume` report, the size of the saved state.
 #
 # Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_MIB (1024).
 set -eu
@@ -23,7 +26,7 @@ MEM_SETTLE_S=${MEM_SETTLE_S:-5}
 MEM_MIB=${MEM_MIB:-1024}
 KV=${BENCH_KV:-/dev/null}
 TMP=$(mktemp -d /tmp/sbx-mem.XXXXXX)
-export SBX_STATE_DIR=$TMP/state
+export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
 cleanup() {
 	local d
 	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
@@ -99,3 +102,29 @@ echo "| before | $(mib "$before") MiB | |"
 echo "| with the 400 MB file | $(mib "$peak") MiB | |"
 echo "| after the removal | $(mib "$after") MiB | $ms ms after \`rm\` returned (goal: within 10% of before in ≤ 10 s) |"
 echo "mem.give $before $peak $after $ms" >>"$KV"
+
+# ---- 3. pause and resume -------------------------------------------------------------
+echo
+echo "| pausable minimal sandbox, idle (median of $MEM_N) | create → ready | sbx pause | saved state | sbx resume (→ agent answers) |"
+echo "|---|---|---|---|---|"
+for mib in 768 2048; do
+	: >"$TMP/pause"
+	for i in $(seq "$MEM_N"); do
+		id=pause-$mib-$i
+		t0=$(now_ns)
+		"$SBX" create --name "$id" --pausable --lifetime 10m --memory "$mib" >/dev/null
+		t1=$(now_ns)
+		sleep "$MEM_SETTLE_S"
+		p=$("$SBX" pause "$id" | awk '{ print $4 }')
+		size=$(stat -c %s "$SBX_DATA_DIR/paused/$id.state")
+		r=$("$SBX" resume "$id" | awk '{ print $4 }')
+		"$SBX" exec "$id" -- true
+		"$SBX" kill "$id" >/dev/null
+		echo "$(((t1 - t0) / 1000000)) $p $size $r" >>"$TMP/pause"
+		say "pause $mib MiB $i: create_ms pause_ms state_bytes resume_ms: $(tail -1 "$TMP/pause")"
+	done
+	col() { awk -v c="$1" '{ print $c }' "$TMP/pause" | median; }
+	c=$(col 1) p=$(col 2) sz=$(col 3) r=$(col 4)
+	echo "| $mib MiB | $c ms | $p ms | $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }') | $r ms |"
+	echo "mem.pause.$mib $MEM_N $c $p $sz $r" >>"$KV"
+done

@@ -418,6 +418,10 @@ row_exec() { # key label goal
 		done
 		read -r before peak after ms <<<"$(kv mem.give)"
 		[ -n "${ms:-}" ] && echo "| 400 MB allocated and freed in the guest | $(mib "$before") → $(mib "$peak") → $(mib "$after") MiB, back in $ms ms | | within 10% in ≤ 10 s |"
+		for m in 768 2048; do
+			read -r n c p sz r <<<"$(kv "mem.pause.$m")"
+			[ -n "${r:-}" ] && echo "| pause / resume, idle minimal, $m MiB (\`--pausable\`, -M pc) | $p ms / $r ms | state $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }'); create → ready $c ms | |"
+		done
 	fi
 } >"$SUM"
 say "wrote $OUT and $SUM in $(((T_END - T_START) / 60)) min $(((T_END - T_START) % 60)) s"

@@ -1289,8 +1289,10 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
 	 * syncs and powers off, and QEMU exits. A paused one has no QEMU:
 	 * its saved state goes with its directory. */
 	if (sb->paused) {
-		sandbox_memory_path(sb, e2.msg, sizeof(e2.msg));
-		unlink(e2.msg);
+		char state[PATH_MAX];
+
+		sandbox_memory_path(sb, state, sizeof(state));
+		unlink(state);
 	} else {
 		sbx_shutdown(sb->addr, reason, &e2);
 		if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
