@@ -17,6 +17,7 @@
 #              context switches per exec, seccomp on/off, stdin's syscalls)
 #   footprint  bench/footprint.sh (memory at rest and with N commands; sizes)
 #   vm         bench/vm.sh (boot, exec and throughput over vsock under QEMU)
+#   memory     bench/memory.sh (host memory per idle sandbox, memory given back)
 #
 # Environment (defaults; BENCH_QUICK=1 makes every size small, to check the
 # scripts in a few minutes, and writes to build/bench-quick/ instead):
@@ -25,7 +26,7 @@
 #   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's), EGRESS_* (bench/
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
-#   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 PROF_N=1000
+#   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 PROF_N=1000
 #   PROF_STDIN_BYTES=256M;
 #   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
@@ -42,7 +43,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}" "${PROF_N:=100}" "${PROF_STDIN_BYTES:=32M}"
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
-	: "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
+	: "${MEM_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${BENCH_OUT:=$B/bench-quick}"
 fi
 EXEC_N=${EXEC_N:-2000}
@@ -63,10 +64,11 @@ VM_EXEC_N=${VM_EXEC_N:-1000}
 VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm}
+MEM_N=${MEM_N:-3}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm memory}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
-export VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
+export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
@@ -264,6 +266,14 @@ sec_vm() {
 	bench/images.sh
 }
 
+sec_memory() {
+	echo "The host memory a sandbox costs (\`sbx create\`, TCG, 1 vCPU, sbx-vsockd), from"
+	echo "/proc/PID/smaps of its QEMU; and memory the guest frees coming back to the host"
+	echo "(virtio-balloon free-page reporting). See bench/memory.sh."
+	echo
+	bench/memory.sh
+}
+
 # ---- run --------------------------------------------------------------------
 LOAD_START=$(load)
 BUSY_START=$(busy)
@@ -294,6 +304,8 @@ LOAD_BEFORE=$(load)
 section footprint "Footprint" sec_footprint
 LOAD_BEFORE=$(load)
 section vm "In a VM under QEMU" sec_vm
+LOAD_BEFORE=$(load)
+section memory "Host memory per sandbox" sec_memory
 T_END=$(date +%s)
 
 # ---- results.md ---------------------------------------------------------------
@@ -315,10 +327,10 @@ T_END=$(date +%s)
 	echo "Sizes and counts: EXEC_N=$EXEC_N EXEC_SSH_N=$EXEC_SSH_N STREAM_BYTES=$STREAM_BYTES"
 	echo "STREAM_RUNS=$STREAM_RUNS FS_BYTES=$FS_BYTES FS_RUNS=$FS_RUNS" \
 		"QGA_FS_BYTES=$QGA_FS_BYTES RESTART_N=$RESTART_N FOOT_N=\"$FOOT_N\" FOOT_SSH_N=$FOOT_SSH_N"
-	echo "VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
+	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress restart profile footprint vm; do
+	for s in exec streams files net egress restart profile footprint vm memory; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
@@ -326,6 +338,7 @@ mv "$OUT.tmp" "$OUT"
 
 # ---- summary.md ---------------------------------------------------------------
 kv() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$BENCH_KV"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 us() { awk -v v="$1" 'BEGIN { printf(v >= 10000 ? "%.1f ms" : "%.0f µs", v >= 10000 ? v / 1000 : v) }'; }
 row_exec() { # key label goal
 	local n med p99 r rp rs
@@ -408,6 +421,21 @@ row_exec() { # key label goal
 		read -r n mmed dmed ratio mr dr <<<"$(kv vm.images)"
 		echo "| \`sbx create\` → ready, Debian image (median of $n) | $dmed ms | $mmed ms (minimal image) | $ratio | ≤ 1.15 |"
 		echo "| host RSS of an idle sandbox (QEMU + sbx-vsockd), Debian | $(awk -v k="$dr" 'BEGIN { printf "%.0f", k / 1024 }') MiB | $(awk -v k="$mr" 'BEGIN { printf "%.0f", k / 1024 }') MiB (minimal image) | | |"
+	fi
+	if [ -n "$(kv mem.idle.minimal)" ]; then
+		echo
+		echo "| host memory per sandbox ($MEM_N each, 1024 MiB) | QEMU RSS | of which guest RAM / TCG buffer / rest | goal |"
+		echo "|---|---|---|---|"
+		for img in minimal debian; do
+			read -r n r p m tc rest v <<<"$(kv "mem.idle.$img")"
+			[ -n "${r:-}" ] && echo "| idle $img sandbox (+ sbx-vsockd $(mib "$v") MiB) | $(mib "$r") MiB | $(mib "$m") / $(mib "$tc") / $(mib "$rest") MiB | $([ $img = minimal ] && echo "≤ 96 MiB") |"
+		done
+		read -r before peak after ms <<<"$(kv mem.give)"
+		[ -n "${ms:-}" ] && echo "| 400 MB allocated and freed in the guest | $(mib "$before") → $(mib "$peak") → $(mib "$after") MiB, back in $ms ms | | within 10% in ≤ 10 s |"
+		for m in 768 2048; do
+			read -r n c p sz r <<<"$(kv "mem.pause.$m")"
+			[ -n "${r:-}" ] && echo "| pause / resume, idle minimal, $m MiB (\`--pausable\`, -M pc) | $p ms / $r ms | state $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }'); create → ready $c ms | |"
+		done
 	fi
 } >"$SUM"
 say "wrote $OUT and $SUM in $(((T_END - T_START) / 60)) min $(((T_END - T_START) % 60)) s"

@@ -38,6 +38,7 @@ int cli_create(struct cli *cli, int argc, char **argv);
 int cli_run(struct cli *cli, int argc, char **argv);
 int cli_ls(struct cli *cli, int argc, char **argv);
 int cli_kill(struct cli *cli, int argc, char **argv);
+int cli_pause(struct cli *cli, int argc, char **argv); /* also resume */
 int cli_logs(struct cli *cli, int argc, char **argv);
 int cli_cp(struct cli *cli, int argc, char **argv);
 int cli_fs(struct cli *cli, int argc, char **argv);

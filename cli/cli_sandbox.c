@@ -15,6 +15,7 @@
 #include "gateway/gateway.h"
 #include "gateway/allow.h"
 #include "launcher/image.h"
+#include "launcher/pause.h"
 #include "launcher/sandbox.h"
 #include "lib/util.h"
 
@@ -54,7 +55,10 @@ static const char create_opts_help[] =
 	"                        HOST:PORT, *.DOMAIN[:PORT] (subdomains, not DOMAIN\n"
 	"                        itself), IPv4[:PORT], [IPv6][:PORT]; without it the\n"
 	"                        sandbox has no network at all\n"
-	"      --resolve N=ADDR  for tests: the egress gateway resolves N to ADDR\n";
+	"      --resolve N=ADDR  for tests: the egress gateway resolves N to ADDR\n"
+	"      --pausable        boot it so that sbx pause can save it to disk (a -M pc\n"
+	"                        machine instead of microvm; a duration lifetime, no\n"
+	"                        --allow-net)\n";
 
 struct create_args {
 	struct sandbox_opts o;
@@ -70,7 +74,7 @@ struct create_args {
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
        OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME,
-       OPT_ROOTFS };
+       OPT_ROOTFS, OPT_PAUSABLE };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -89,7 +93,8 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "session-grace", required_argument, NULL, OPT_SESSION_GRACE }, \
 	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE },      \
 	{ "allow-net", required_argument, NULL, OPT_ALLOW_NET },        \
-	{ "resolve", required_argument, NULL, OPT_RESOLVE }
+	{ "resolve", required_argument, NULL, OPT_RESOLVE },            \
+	{ "pausable", no_argument, NULL, OPT_PAUSABLE }
 
 static int create_args_init(struct create_args *a)
 {
@@ -212,6 +217,9 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case OPT_INITRD:
 		a->o.initrd = optarg;
+		return 0;
+	case OPT_PAUSABLE:
+		a->o.pausable = true;
 		return 0;
 	case OPT_BOOT_TIMEOUT:
 		if (str_to_u64(optarg, 3600, &v) < 0 || v == 0) {
@@ -440,10 +448,13 @@ static bool labels_match(const struct sandbox *sb, const char *const *filters)
 	return true;
 }
 
+/* A paused sandbox's lifetime stands still at what was left at the pause. */
 static uint64_t lifetime_left(const struct sandbox *sb, uint64_t now)
 {
 	uint64_t end = sb->created + sb->lifetime_s;
 
+	if (sb->paused && sb->paused_at)
+		now = sb->paused_at;
 	return sb->lifetime_s && end > now ? end - now : 0;
 }
 
@@ -458,6 +469,7 @@ static void ls_one(void *arg, const struct sandbox *sb)
 	if (ctx->json) {
 		printf("%s{\"id\":", ctx->n ? "," : "");
 		cli_json_str(stdout, sb->id);
+		printf(",\"state\":\"%s\"", sb->paused ? "paused" : "running");
 		printf(",\"age_s\":%llu,\"memory_mib\":%llu,\"lifetime\":\"%s\",\"lifetime_s\":%llu,",
 		       (unsigned long long)age, (unsigned long long)sb->memory_mib,
 		       sb->session ? "session" : "duration", (unsigned long long)sb->lifetime_s);
@@ -481,7 +493,8 @@ static void ls_one(void *arg, const struct sandbox *sb)
 			cli_fmt_duration(l, sizeof(l), lifetime_left(sb, now));
 		else
 			snprintf(l, sizeof(l), "-");
-		printf("%-24s %-8s %4lluMiB %-9s ", sb->id, a, (unsigned long long)sb->memory_mib, l);
+		printf("%-24s %-8s %4lluMiB %-9s %-8s ", sb->id, a, (unsigned long long)sb->memory_mib, l,
+		       sb->paused ? "paused" : "running");
 		for (unsigned i = 0; i < sb->nlabels; i++) {
 			printf("%s%s=", i ? "," : "", sb->labels[i].key);
 			cli_text_str(stdout, sb->labels[i].value);
@@ -517,7 +530,7 @@ int cli_ls(struct cli *cli, int argc, char **argv)
 		case 'h':
 			printf("usage: sbx ls [--json] [--label K=V]...\n\n"
 			       "List the live sandboxes of this user (id, age, memory, lifetime left,\n"
-			       "labels), removing the state of dead ones. --label keeps only those\n"
+			       "state: running or paused, labels), removing the state of dead ones. --label keeps only those\n"
 			       "with every given label.\n");
 			return 0;
 		default:
@@ -527,7 +540,8 @@ int cli_ls(struct cli *cli, int argc, char **argv)
 	if (ctx.json)
 		printf("[");
 	else
-		printf("%-24s %-8s %-7s %-9s %s\n", "ID", "AGE", "MEMORY", "LIFETIME", "LABELS");
+		printf("%-24s %-8s %-7s %-9s %-8s %s\n", "ID", "AGE", "MEMORY", "LIFETIME", "STATE",
+		       "LABELS");
 	r = sandbox_list(ls_one, &ctx);
 	if (ctx.json)
 		printf("]\n");
@@ -555,12 +569,51 @@ int cli_kill(struct cli *cli, int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	for (int i = 1; i < argc; i++) {
-		if (sandbox_load(argv[i], &sb, &err) < 0 || sandbox_kill(&sb, "killed", &err) < 0) {
+		if (sandbox_load_any(argv[i], &sb, &err) < 0 || sandbox_kill(&sb, "killed", &err) < 0) {
 			cli_error("%s", err.msg);
 			status = CLI_FAIL;
 		}
 	}
 	return status;
+}
+
+/* ---- pause, resume ---- */
+
+int cli_pause(struct cli *cli, int argc, char **argv)
+{
+	bool resume = !strcmp(argv[0], "resume");
+	struct sbx_error err;
+	struct sandbox sb;
+	uint64_t t0;
+	int r;
+
+	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fprintf(argc != 2 ? stderr : stdout, resume ?
+			"usage: sbx resume ID\n\n"
+			"Bring a paused sandbox back from disk: its processes, files and the\n"
+			"buffered output of detached commands are as they were at the pause;\n"
+			"its wall clock is set again. Prints how long the restore took.\n" :
+			"usage: sbx pause ID\n\n"
+			"Save a running sandbox to disk and stop its QEMU, freeing its memory\n"
+			"and CPU; sbx resume brings it back. Its lifetime does not run while it\n"
+			"is paused. Only a sandbox created with --pausable and a duration\n"
+			"lifetime can be paused; connections to it end. Prints how long the\n"
+			"save took.\n");
+		return argc != 2 ? 2 : 0;
+	}
+	if (sandbox_load_any(argv[1], &sb, &err) < 0) {
+		cli_error("%s", err.msg);
+		return CLI_FAIL;
+	}
+	t0 = time_mono_ns();
+	r = resume ? sandbox_resume(&sb, &err) : sandbox_pause(&sb, &err);
+	if (r < 0) {
+		cli_error("%s", err.msg);
+		return CLI_FAIL;
+	}
+	printf("%s %s in %llu ms\n", resume ? "resumed" : "paused", sb.id,
+	       (unsigned long long)((time_mono_ns() - t0) / NSEC_PER_MSEC));
+	return 0;
 }
 
 int cli_logs(struct cli *cli, int argc, char **argv)

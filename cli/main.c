@@ -43,6 +43,8 @@ static const struct {
 	{ "extend", cli_extend, "add time to a sandbox's lifetime" },
 	{ "clock", cli_clock, "set a sandbox's clock (and lifetime left)" },
 	{ "kill", cli_kill, "power a sandbox off now" },
+	{ "pause", cli_pause, "save a sandbox to disk and stop it (created --pausable)" },
+	{ "resume", cli_pause, "bring a paused sandbox back" },
 	{ "image", cli_image, "list, import and remove images" },
 	{ "volume", cli_volume, "create, list and remove volumes" },
 	{ "snapshot", cli_snapshot, "turn a sandbox's disk into an image" },

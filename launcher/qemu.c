@@ -4,8 +4,22 @@
 #include "launcher/qemu.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/util.h"
+
+/* A virtio-mmio device name ("virtio-blk-device,...") as its PCI twin at
+ * a fixed slot: the restored machine must have every device where the
+ * saved one had it. */
+static void pci_device(char *out, size_t n, const char *mmio, unsigned slot)
+{
+	const char *comma = strchr(mmio, ',');
+	size_t head = comma ? (size_t)(comma - mmio) : strlen(mmio);
+
+	if (head > 7 && !strncmp(mmio + head - 7, "-device", 7))
+		head -= 7;
+	snprintf(out, n, "%.*s-pci%s,addr=0x%x", (int)head, mmio, comma ? comma : "", slot);
+}
 
 void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 {
@@ -15,23 +29,39 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	snprintf(a->mem, sizeof(a->mem), "%lluM", (unsigned long long)q->memory_mib);
 	snprintf(a->memobj, sizeof(a->memobj), "memory-backend-memfd,id=mem,size=%lluM,share=on",
 		 (unsigned long long)q->memory_mib);
-	snprintf(a->machine, sizeof(a->machine), "microvm,memory-backend=mem");
+	snprintf(a->machine, sizeof(a->machine), "%s,memory-backend=mem",
+		 q->pausable ? "pc" : "microvm");
 	/* microvm has no PCI: the kernel skips pci_arch_init, which would
 	 * only print "PCI: Fatal: No config space access function found". */
-	snprintf(a->append, sizeof(a->append), "console=ttyS0 quiet panic=-1 "
-		 "initcall_blacklist=pci_arch_init%s%.0lu", q->tsc_khz ? " tsc_early_khz=" : "",
-		 q->tsc_khz);
+	snprintf(a->append, sizeof(a->append), "console=ttyS0 quiet panic=-1%s%s%.0lu",
+		 q->pausable ? "" : " initcall_blacklist=pci_arch_init",
+		 q->tsc_khz ? " tsc_early_khz=" : "", q->tsc_khz);
 	snprintf(a->serial, sizeof(a->serial), "file:%s", q->console);
 	snprintf(a->cpus, sizeof(a->cpus), "%u", q->cpus);
 	str_copy(a->name, sizeof(a->name), q->name);
 	str_copy(a->kernel, sizeof(a->kernel), q->kernel);
 	str_copy(a->initrd, sizeof(a->initrd), q->initrd);
 	if (q->vhost_user) {
-		snprintf(a->chardev, sizeof(a->chardev), "socket,id=vu,path=%s", q->vhost_user);
-		snprintf(a->device, sizeof(a->device), "vhost-user-vsock-device,chardev=vu");
+		snprintf(a->chardev, sizeof(a->chardev), "socket,id=" QEMU_VHOST_USER_CHARDEV ",path=%s",
+			 q->vhost_user);
+		if (q->pausable)
+			snprintf(a->device, sizeof(a->device), "vhost-user-vsock-pci,chardev="
+				 QEMU_VHOST_USER_CHARDEV ",id=" QEMU_VSOCK_ID ",addr=0x%x",
+				 QEMU_VSOCK_SLOT);
+		else
+			snprintf(a->device, sizeof(a->device), "vhost-user-vsock-device,chardev="
+				 QEMU_VHOST_USER_CHARDEV);
 	} else {
-		snprintf(a->device, sizeof(a->device), "vhost-vsock-device,guest-cid=%u", q->cid);
+		snprintf(a->device, sizeof(a->device), "vhost-vsock-%s,guest-cid=%u",
+			 q->pausable ? "pci" : "device", q->cid);
 	}
+	/* Free-page reporting: pages the guest frees go back to the host
+	 * (QEMU punches them out of the memfd), with no balloon inflation. */
+	if (q->pausable)
+		snprintf(a->balloon, sizeof(a->balloon),
+			 "virtio-balloon-pci,free-page-reporting=on,addr=0x%x", QEMU_VSOCK_SLOT + 1);
+	else
+		snprintf(a->balloon, sizeof(a->balloon), "virtio-balloon-device,free-page-reporting=on");
 
 	v[n++] = "qemu-system-x86_64";
 	v[n++] = "-name";
@@ -62,6 +92,8 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	}
 	v[n++] = "-device";
 	v[n++] = a->device;
+	v[n++] = "-device";
+	v[n++] = a->balloon;
 	v[n++] = "-kernel";
 	v[n++] = a->kernel;
 	v[n++] = "-initrd";
@@ -85,7 +117,18 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 		v[n++] = "-drive";
 		v[n++] = (char *)q->drives[i].drive;
 		v[n++] = "-device";
-		v[n++] = (char *)q->drives[i].device;
+		if (q->pausable) {
+			pci_device(a->drive_dev[i], sizeof(a->drive_dev[i]), q->drives[i].device,
+				   QEMU_VSOCK_SLOT + 2 + i);
+			v[n++] = a->drive_dev[i];
+		} else {
+			v[n++] = (char *)q->drives[i].device;
+		}
+	}
+	if (q->qmp) {
+		snprintf(a->qmp, sizeof(a->qmp), "unix:%s,server=on,wait=off", q->qmp);
+		v[n++] = "-qmp";
+		v[n++] = a->qmp;
 	}
 	v[n] = NULL;
 }

@@ -676,6 +676,12 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 		kv_write(f, "disk", sb->disk);
 	for (unsigned i = 0; i < sb->nvolumes; i++)
 		kv_write(f, "volume", sb->volumes[i]);
+	if (sb->pausable)
+		kv_write(f, "machine", "pc");
+	if (sb->paused) {
+		kv_write(f, "state", "paused");
+		PUT("paused_at", "%llu", (unsigned long long)sb->paused_at);
+	}
 	PUT("created", "%llu", (unsigned long long)sb->created);
 	PUT("memory_mib", "%llu", (unsigned long long)sb->memory_mib);
 	PUT("lifetime_s", "%llu", (unsigned long long)sb->lifetime_s);
@@ -730,6 +736,12 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		str_copy(sb->disk, sizeof(sb->disk), value);
 	else if (!strcmp(key, "volume") && sb->nvolumes < SANDBOX_VOLUMES_MAX)
 		str_copy(sb->volumes[sb->nvolumes++], sizeof(sb->volumes[0]), value);
+	else if (!strcmp(key, "machine"))
+		sb->pausable = !strcmp(value, "pc");
+	else if (!strcmp(key, "state"))
+		sb->paused = !strcmp(value, "paused");
+	else if (!strcmp(key, "paused_at"))
+		sb->paused_at = v;
 	else if (!strcmp(key, "created"))
 		sb->created = v;
 	else if (!strcmp(key, "memory_mib"))
@@ -867,6 +879,22 @@ static void cleanup(struct sandbox *sb)
 }
 
 /* ---- boot ---- */
+
+/* QEMU's command line as NUL-terminated strings in <dir>/qemu.argv. */
+static int argv_save(const struct sandbox *sb, char *const argv[], struct sbx_error *err)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	path_in(path, sizeof(path), sb, "qemu.argv");
+	if (!(f = fopen(path, "we")))
+		return sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+	for (int i = 0; argv[i]; i++)
+		fwrite(argv[i], 1, strlen(argv[i]) + 1, f);
+	if (fclose(f) != 0)
+		return sbx_fail(err, EIO, "cannot write %s", path);
+	return 0;
+}
 
 /* Listens where the agent's READY will arrive: sbx-vsockd relays guest
  * connections to CID 2 port P to the Unix socket <uds>_P; with
@@ -1064,11 +1092,40 @@ static int start_share(const struct sandbox_opts *o, struct sandbox *sb, char *s
 			tail[0] ? ": " : "", tail);
 }
 
+int sandbox_start_vsockd(struct sandbox *sb, struct sbx_error *err)
+{
+	char vsockd[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX], vlog[PATH_MAX], cidarg[16], byte;
+	char *vargv[] = { vsockd, "--socket", vhost, "--uds", uds, "--cid", cidarg,
+			  "--ready-fd", "3", NULL };
+	int pfd[2];
+	struct pollfd p;
+
+	sandbox_find_file("sbx-vsockd", vsockd, sizeof(vsockd));
+	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
+	path_in(uds, sizeof(uds), sb, "vsock.sock");
+	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
+	snprintf(cidarg, sizeof(cidarg), "%u", GUEST_CID);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return sbx_fail(err, errno, "pipe: %s", strerror(errno));
+	sb->vsockd_pid = start_daemon(vargv, vlog, pfd[1]);
+	fd_close(&pfd[1]);
+	p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+	if (sb->vsockd_pid < 0 || poll(&p, 1, 5000) <= 0 || read(pfd[0], &byte, 1) != 1) {
+		char tail[1024];
+
+		fd_close(&pfd[0]);
+		tail_file(vlog, 5, tail, sizeof(tail));
+		return sbx_fail(err, EIO, "sbx-vsockd (%s) did not start%s%s", vsockd,
+				tail[0] ? ": " : "", tail);
+	}
+	fd_close(&pfd[0]);
+	return 0;
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
-	char qlog[PATH_MAX], vlog[PATH_MAX], vsockd[PATH_MAX];
-	char name[80], cidarg[16], share[PATH_MAX] = "";
+	char qlog[PATH_MAX], qmp[PATH_MAX], name[80], share[PATH_MAX] = "";
 	struct qemu_drive *drives = NULL;
 	unsigned ndrives = 0;
 	struct qemu_argv qa;
@@ -1080,7 +1137,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	uint64_t t0, deadline;
 	uint32_t ready_port = 0;
 	bool kvm = kvm_usable(), vhost_mode;
-	int rfd = -1, pfd[2] = { -1, -1 }, r;
+	int rfd = -1, r;
 	const char *root = sandbox_root();
 
 	memset(sb, 0, sizeof(*sb));
@@ -1093,6 +1150,9 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (o->rootfs && o->volumes && o->volumes[0])
 		return sbx_fail(err, EINVAL, "--rootfs %s: a shared root takes no --volume yet",
 				o->rootfs);
+	if (o->rootfs && o->pausable)
+		return sbx_fail(err, EINVAL, "--rootfs %s: a shared root cannot be paused (virtiofsd "
+				"cannot be migrated)", o->rootfs);
 	{
 		char why[512];
 
@@ -1132,7 +1192,6 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
-	sandbox_find_file("sbx-vsockd", vsockd, sizeof(vsockd));
 	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : o->image ? o->image : image_default(), &im,
 			      err)) < 0)
 		return r;
@@ -1158,7 +1217,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
 	path_in(uds, sizeof(uds), sb, "vsock.sock");
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
-	path_in(vlog, sizeof(vlog), sb, "vsockd.log");
+	path_in(qmp, sizeof(qmp), sb, "qmp.sock");
+	sb->pausable = o->pausable;
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
 	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
@@ -1190,31 +1250,14 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		cid = 3 + cid % 0x7ffffff0u;
 		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", cid, SANDBOX_AGENT_PORT);
 	} else {
-		char *vargv[] = { vsockd, "--socket", vhost, "--uds", uds, "--cid", cidarg,
-				  "--ready-fd", "3", NULL };
-		char byte;
-		struct pollfd p;
-
-		snprintf(cidarg, sizeof(cidarg), "%u", GUEST_CID);
 		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
-		if (pipe2(pfd, O_CLOEXEC) < 0) {
-			r = sbx_fail(err, errno, "pipe: %s", strerror(errno));
+		if ((r = sandbox_start_vsockd(sb, err)) < 0) {
+			if (r == -EIO) {
+				cleanup(sb);
+				goto out;
+			}
 			goto fail_dir;
 		}
-		sb->vsockd_pid = start_daemon(vargv, vlog, pfd[1]);
-		fd_close(&pfd[1]);
-		p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
-		if (sb->vsockd_pid < 0 || poll(&p, 1, 5000) <= 0 || read(pfd[0], &byte, 1) != 1) {
-			char tail[1024];
-
-			tail_file(vlog, 5, tail, sizeof(tail));
-			r = sbx_fail(err, EIO, "sbx-vsockd (%s) did not start%s%s", vsockd,
-				 tail[0] ? ": " : "", tail);
-			fd_close(&pfd[0]);
-			cleanup(sb);
-			goto out;
-		}
-		fd_close(&pfd[0]);
 	}
 
 	if (o->rootfs && (r = start_share(o, sb, share, sizeof(share), err)) < 0) {
@@ -1231,9 +1274,15 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
 			.drives = drives, .ndrives = ndrives,
 			.share = share[0] ? share : NULL, .share_tag = SHARE_TAG,
+			.pausable = sb->pausable, .qmp = sb->pausable ? qmp : NULL,
 		};
 
 		qemu_argv_build(&q, &qa);
+	}
+	/* sbx resume starts the same command line again (launcher/pause.c). */
+	if (sb->pausable && (r = argv_save(sb, qa.argv, err)) < 0) {
+		cleanup(sb);
+		goto out;
 	}
 	t0 = time_mono_ns();
 	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
@@ -1347,7 +1396,7 @@ out:
 
 /* ---- finding and ending sandboxes ---- */
 
-int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
+int sandbox_load_any(const char *id, struct sandbox *sb, struct sbx_error *err)
 {
 	char dir[PATH_MAX];
 
@@ -1359,11 +1408,20 @@ int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
 			remove_dir(dir);
 		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
 	}
-	if (!sandbox_alive(sb)) {
+	if (!sb->paused && !sandbox_alive(sb)) {
 		cleanup(sb);
 		return sbx_fail(err, ENOENT, "sandbox %s is no longer running", id);
 	}
 	return 0;
+}
+
+int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err)
+{
+	int r = sandbox_load_any(id, sb, err);
+
+	if (r == 0 && sb->paused)
+		return sbx_fail(err, EAGAIN, "sandbox %s is paused (sbx resume %s)", id, id);
+	return r;
 }
 
 int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
@@ -1371,10 +1429,18 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err)
 	struct sbx_error e2;
 
 	/* Ask the guest first: it tells its clients, stops its processes,
-	 * syncs and powers off, and QEMU exits. */
-	sbx_shutdown(sb->addr, reason, &e2);
-	if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
-		kill(sb->qemu_pid, SIGKILL);
+	 * syncs and powers off, and QEMU exits. A paused one has no QEMU:
+	 * its saved state goes with its directory. */
+	if (sb->paused) {
+		char state[PATH_MAX];
+
+		sandbox_memory_path(sb, state, sizeof(state));
+		unlink(state);
+	} else {
+		sbx_shutdown(sb->addr, reason, &e2);
+		if (!wait_gone(sb->qemu_pid, sb->dir, KILL_WAIT_MS))
+			kill(sb->qemu_pid, SIGKILL);
+	}
 	cleanup(sb);
 	if (access(sb->dir, F_OK) == 0) {
 		char names[512];
@@ -1470,7 +1536,7 @@ int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
 				remove_dir(dir);
 			continue;
 		}
-		if (!sandbox_alive(sb)) {
+		if (!sb->paused && !sandbox_alive(sb)) {
 			cleanup(sb);
 			continue;
 		}
@@ -1479,4 +1545,39 @@ int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
 	closedir(dp);
 	free(sb);
 	return 0;
+}
+
+/* ---- for launcher/pause.c ---- */
+
+void sandbox_path(char *out, size_t n, const struct sandbox *sb, const char *name)
+{
+	path_in(out, n, sb, name);
+}
+
+void sandbox_memory_path(const struct sandbox *sb, char *out, size_t n)
+{
+	snprintf(out, n, "%s/paused/%s.state", image_data_dir(), sb->id);
+}
+
+pid_t sandbox_start_qemu(char *const argv[], const struct sandbox *sb)
+{
+	char qlog[PATH_MAX];
+
+	path_in(qlog, sizeof(qlog), sb, "qemu.log");
+	return start_qemu(argv, qlog, sb);
+}
+
+bool sandbox_wait_gone(pid_t pid, const struct sandbox *sb, int ms)
+{
+	return wait_gone(pid, sb->dir, ms);
+}
+
+int sandbox_mkdirs(const char *path)
+{
+	return mkdir_parents(path);
+}
+
+bool sandbox_owns(pid_t pid, const struct sandbox *sb)
+{
+	return owned_alive(pid, sb->dir);
 }

@@ -46,6 +46,7 @@ struct sandbox_opts {
 	const char *rootfs;           /* a host directory shared as the root (virtio-fs,
 				       * not copied: oci/); instead of an image */
 	bool rootfs_readonly;
+	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
 };
 
 struct sandbox_label {
@@ -77,6 +78,9 @@ struct sandbox {
 	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */
 	char volumes[SANDBOX_VOLUMES_MAX][64]; /* the volumes it has (launcher/store.h) */
 	unsigned nvolumes;
+	bool pausable;                /* booted for sbx pause (launcher/pause.h) */
+	bool paused;                  /* saved to disk, no QEMU running */
+	uint64_t paused_at;           /* unix time of the pause: the lifetime stood still */
 };
 
 /* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
@@ -103,6 +107,10 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
  * it has died (its state is then cleaned up). */
 int sandbox_load(const char *id, struct sandbox *sb, struct sbx_error *err);
 
+/* The same, and a paused sandbox too (sb->paused); sandbox_load fails
+ * with -EAGAIN on a paused one, since nothing answers there. */
+int sandbox_load_any(const char *id, struct sandbox *sb, struct sbx_error *err);
+
 /* Is its QEMU still running? */
 bool sandbox_alive(const struct sandbox *sb);
 
@@ -122,5 +130,18 @@ int sandbox_close_sessions(const struct sandbox *sb);
 
 /* Calls fn for every live sandbox, cleaning up dead ones on the way. */
 int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg);
+
+/* For launcher/pause.c: a file in the state directory; where a paused
+ * sandbox's saved state is (the data directory, not the state directory,
+ * which may be in RAM); starting sbx-vsockd (sb->vsockd_pid; -EIO when it
+ * did not come up) and QEMU under its supervisor (the pid, or -1); waiting
+ * for a pid of the sandbox to be gone; is the pid one of its processes? */
+void sandbox_path(char *out, size_t n, const struct sandbox *sb, const char *name);
+void sandbox_memory_path(const struct sandbox *sb, char *out, size_t n);
+int sandbox_start_vsockd(struct sandbox *sb, struct sbx_error *err);
+pid_t sandbox_start_qemu(char *const argv[], const struct sandbox *sb);
+bool sandbox_wait_gone(pid_t pid, const struct sandbox *sb, int ms);
+bool sandbox_owns(pid_t pid, const struct sandbox *sb);
+int sandbox_mkdirs(const char *path); /* mkdir -p */
 
 #endif

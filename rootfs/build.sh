@@ -9,10 +9,11 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # The kernel modules the guest loads, plus their dependencies (worked out
-# from modules.dep): vsock over virtio-mmio (microvm) and virtio-pci.
+# from modules.dep): vsock over virtio-mmio (microvm) and virtio-pci, and
+# the balloon whose free-page reporting gives freed guest memory back.
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 	virtio_mmio vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
-	vsock_loopback"
+	vsock_loopback virtio_balloon"
 # Loaded by the agent only when egress is on (docs/protocol/egress.md): the
 # nftables nat chain and redirect, with what they depend on (conntrack,
 # nf_nat, nfnetlink, ...). Listed in etc/sbx/modules.egress, so a sandbox

@@ -1,6 +1,8 @@
 /* Unit tests for QEMU's command line (launcher/qemu.c): the machine, the
  * memory and CPUs asked for, the console file, and the vsock device of
- * each mode (the host kernel's vhost-vsock, sbx-vsockd's vhost-user). */
+ * each mode (the host kernel's vhost-vsock, sbx-vsockd's vhost-user),
+ * the balloon that reports free pages, the -M pc machine of a pausable
+ * sandbox. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +71,57 @@ static void test_vhost_user(void **state)
 			    "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init");
 }
 
+/* The balloon is there for its free-page reporting, whatever the vsock. */
+static void test_balloon(void **state)
+{
+	struct qemu_spec q = base;
+	struct qemu_argv a;
+	int found = 0;
+
+	q.vhost_user = "/s/vhost.sock";
+	qemu_argv_build(&q, &a);
+	for (int i = 0; a.argv[i]; i++)
+		if (strcmp(a.argv[i], "-device") == 0 && a.argv[i + 1] &&
+		    strcmp(a.argv[i + 1], "virtio-balloon-device,free-page-reporting=on") == 0)
+			found++;
+	assert_int_equal(found, 1);
+}
+
+/* A pausable sandbox: -M pc, every device on PCI at a fixed slot (the
+ * restored machine must match the saved one), the vsock device named for
+ * device_del, a QMP socket, and PCI left to the kernel. */
+static void test_pausable(void **state)
+{
+	static const struct qemu_drive d[1] = {
+		{ "file=/d/x.ext4,if=none,id=rw,format=raw", "virtio-blk-device,drive=rw,serial=sbx-rw" },
+	};
+	struct qemu_spec q = base;
+	struct qemu_argv a;
+	const char *want[] = { "vhost-user-vsock-pci,chardev=vu,id=vsock,addr=0x2",
+			       "virtio-balloon-pci,free-page-reporting=on,addr=0x3",
+			       "virtio-blk-pci,drive=rw,serial=sbx-rw,addr=0x4" };
+	int k = 0;
+
+	q.kvm = false;
+	q.vhost_user = "/s/vhost.sock";
+	q.pausable = true;
+	q.qmp = "/s/qmp.sock";
+	q.drives = d;
+	q.ndrives = 1;
+	qemu_argv_build(&q, &a);
+	assert_string_equal(arg_of(a.argv, "-M"), "pc,memory-backend=mem");
+	for (int i = 0; a.argv[i]; i++)
+		if (strcmp(a.argv[i], "-device") == 0) {
+			assert_true(k < 3);
+			assert_string_equal(a.argv[i + 1], want[k]);
+			k++;
+		}
+	assert_int_equal(k, 3);
+	assert_string_equal(arg_of(a.argv, "-qmp"), "unix:/s/qmp.sock,server=on,wait=off");
+	assert_string_equal(arg_of(a.argv, "-append"),
+			    "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000");
+}
+
 /* An image's disks follow as -drive/-device pairs, in order. */
 static void test_drives(void **state)
 {
@@ -103,6 +156,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vhost_vsock),
 		cmocka_unit_test(test_vhost_user),
+		cmocka_unit_test(test_balloon),
+		cmocka_unit_test(test_pausable),
 		cmocka_unit_test(test_drives),
 	};
 

@@ -1,0 +1,130 @@
+#!/bin/bash
+# bench/memory.sh: the host memory a sandbox costs, as markdown for
+# bench/results.md. Boots its own sandboxes (state in a temp dir) and
+# leaves nothing running.
+#
+# 1. Idle: MEM_N sandboxes of each image (minimal; debian when built),
+#    one at a time, MEM_SETTLE_S seconds after ready. QEMU's RSS and PSS,
+#    split by mapping (/proc/PID/smaps): the guest's RAM (the memfd: what
+#    the guest touched and has not given back), TCG's translation buffer
+#    (the one anonymous rwx mapping), the rest of QEMU (its heap, its
+#    copies of the kernel and initramfs, binaries); and sbx-vsockd's.
+# 2. Memory back to the host: 400 MB written to /dev/shm in the guest and
+#    removed; QEMU's RSS before, at the peak, and when it is back within
+#    10% of before (the balloon's free-page reporting), with the time.
+# 3. Pause and resume (sbx create --pausable, a -M pc machine) of an idle
+#    minimal sandbox of 768 MiB and of 2 GiB: create -> ready, the time
+#    `sbx pause` and `sbx resume` report, the size of the saved state.
+#
+# Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_MIB (1024).
+set -eu
+cd "$(dirname "$0")/.."
+B=$(realpath "${SBX_BUILD:-build}")
+SBX=$B/sbx
+MEM_N=${MEM_N:-3}
+MEM_SETTLE_S=${MEM_SETTLE_S:-5}
+MEM_MIB=${MEM_MIB:-1024}
+KV=${BENCH_KV:-/dev/null}
+TMP=$(mktemp -d /tmp/sbx-mem.XXXXXX)
+export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
+cleanup() {
+	local d
+	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+say() { echo "bench/memory.sh: $*" >&2; }
+now_ns() { date +%s%N; }
+# the median of a column of numbers
+median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+pid_of() { sed -n "s/^$2_pid = //p" "$SBX_STATE_DIR/$1/meta"; }
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+# "rss pss memfd tcg" in KiB for a QEMU pid
+qemu_split() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { memfd = ($6 ~ /memfd:/); tcg = ($2 == "rwxp" && $6 == "") }
+	     /^Rss:/ { rss += $2; if (memfd) m += $2; else if (tcg) t += $2 }
+	     /^Pss:/ { pss += $2 }
+	     END { print rss, pss, m, t }' "/proc/$1/smaps"
+}
+
+# One idle sandbox of image $1: "rss pss memfd tcg vsockd_rss create_ms"
+idle_one() { # image n
+	local id="idle-$1-$2" t0 t1 q
+	t0=$(now_ns)
+	"$SBX" create --name "$id" --image "$1" --lifetime 10m --memory "$MEM_MIB" >/dev/null \
+		2>"$TMP/create.err" || { say "sbx create --image $1 failed: $(cat "$TMP/create.err")"; exit 1; }
+	t1=$(now_ns)
+	sleep "$MEM_SETTLE_S"
+	q=$(pid_of "$id" qemu)
+	echo "$(qemu_split "$q") $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
+	"$SBX" kill "$id" >/dev/null
+}
+
+IMAGES=minimal
+[ -e "$B/images/debian/base.erofs" ] && IMAGES="minimal debian"
+echo "| idle sandbox, $MEM_MIB MiB, ${MEM_SETTLE_S} s after ready (median of $MEM_N) | QEMU RSS | QEMU PSS | guest RAM (memfd) | TCG translation buffer | rest of QEMU | sbx-vsockd RSS |"
+echo "|---|---|---|---|---|---|---|"
+for img in $IMAGES; do
+	: >"$TMP/idle"
+	for i in $(seq "$MEM_N"); do
+		idle_one "$img" "$i" >>"$TMP/idle"
+		say "$img $i: rss pss memfd tcg vsockd create_ms: $(tail -1 "$TMP/idle")"
+	done
+	col() { awk -v c="$1" '{ print $c }' "$TMP/idle" | median; }
+	r=$(col 1) p=$(col 2) m=$(col 3) tc=$(col 4) v=$(col 5)
+	rest=$(awk '{ print $1 - $3 - $4 }' "$TMP/idle" | median)
+	echo "| $img | $(mib "$r") MiB | $(mib "$p") MiB | $(mib "$m") MiB | $(mib "$tc") MiB | $(mib "$rest") MiB | $(mib "$v") MiB |"
+	echo "mem.idle.$img $MEM_N $r $p $m $tc $rest $v" >>"$KV"
+done
+
+# ---- 2. memory back to the host ----------------------------------------------------
+"$SBX" create --name give --lifetime 10m --memory "$MEM_MIB" >/dev/null
+sleep "$MEM_SETTLE_S"
+q=$(pid_of give qemu)
+before=$(rss "$q")
+"$SBX" exec give -- sh -c 'head -c 419430400 /dev/zero > /dev/shm/big'
+peak=$(rss "$q")
+"$SBX" exec give -- rm /dev/shm/big
+t0=$(now_ns)
+until [ "$(rss "$q")" -le $((before * 11 / 10)) ]; do
+	[ $(($(now_ns) - t0)) -gt 30000000000 ] && break
+	sleep 0.05
+done
+ms=$((($(now_ns) - t0) / 1000000))
+after=$(rss "$q")
+echo
+echo "| 400 MB written to /dev/shm in the guest, then removed | QEMU RSS | |"
+echo "|---|---|---|"
+echo "| before | $(mib "$before") MiB | |"
+echo "| with the 400 MB file | $(mib "$peak") MiB | |"
+echo "| after the removal | $(mib "$after") MiB | $ms ms after \`rm\` returned (goal: within 10% of before in ≤ 10 s) |"
+echo "mem.give $before $peak $after $ms" >>"$KV"
+
+# ---- 3. pause and resume -------------------------------------------------------------
+echo
+echo "| pausable minimal sandbox, idle (median of $MEM_N) | create → ready | sbx pause | saved state | sbx resume (→ agent answers) |"
+echo "|---|---|---|---|---|"
+for mib in 768 2048; do
+	: >"$TMP/pause"
+	for i in $(seq "$MEM_N"); do
+		id=pause-$mib-$i
+		t0=$(now_ns)
+		"$SBX" create --name "$id" --pausable --lifetime 10m --memory "$mib" >/dev/null
+		t1=$(now_ns)
+		sleep "$MEM_SETTLE_S"
+		p=$("$SBX" pause "$id" | awk '{ print $4 }')
+		size=$(stat -c %s "$SBX_DATA_DIR/paused/$id.state")
+		r=$("$SBX" resume "$id" | awk '{ print $4 }')
+		"$SBX" exec "$id" -- true
+		"$SBX" kill "$id" >/dev/null
+		echo "$(((t1 - t0) / 1000000)) $p $size $r" >>"$TMP/pause"
+		say "pause $mib MiB $i: create_ms pause_ms state_bytes resume_ms: $(tail -1 "$TMP/pause")"
+	done
+	col() { awk -v c="$1" '{ print $c }' "$TMP/pause" | median; }
+	c=$(col 1) p=$(col 2) sz=$(col 3) r=$(col 4)
+	echo "| $mib MiB | $c ms | $p ms | $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }') | $r ms |"
+	echo "mem.pause.$mib $MEM_N $c $p $sz $r" >>"$KV"
+done

@@ -1,0 +1,333 @@
+/* sbx pause and resume: see pause.h. QEMU 7.2 marks vhost-user-vsock
+ * unmigratable, and its backend lacks VHOST_USER_PROTOCOL_F_LOG_SHMFD: both
+ * blockers go when the device is unplugged (ACPI PCI hotplug on -M pc).
+ * The migration stream goes to a file through `exec:cat` (7.2 has no
+ * file: URI); the guest's clocks stop with the VM, so its CLOCK_BOOTTIME,
+ * and the lifetime PID 1 counts on it, do not run while it is paused. */
+#include "launcher/pause.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher/qemu.h"
+#include "launcher/qmp.h"
+#include "lib/util.h"
+
+#define QMP_TIMEOUT_MS 10000
+#define MIGRATE_TIMEOUT_MS 600000
+#define AGENT_TIMEOUT_MS 30000
+#define ARGV_FILE_MAX 65536
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The vsock device back, as the command line had it. */
+static int vsock_plug(struct qmp *q, struct sbx_error *err)
+{
+	char addr[16];
+	json_t *args;
+	int r;
+
+	snprintf(addr, sizeof(addr), "0x%x", QEMU_VSOCK_SLOT);
+	args = json_pack("{s:s, s:s, s:s, s:s}", "driver", "vhost-user-vsock-pci", "id",
+			 QEMU_VSOCK_ID, "chardev", QEMU_VHOST_USER_CHARDEV, "addr", addr);
+	if (!args)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	r = qmp_run(q, "device_add", args, NULL, QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	return r;
+}
+
+/* Polls query-migrate until the migration ends. */
+static int migrate_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+{
+	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
+
+	for (;;) {
+		json_t *ret;
+		const char *st, *why;
+		int r = qmp_run(q, "query-migrate", NULL, &ret, QMP_TIMEOUT_MS, err);
+
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		why = json_string_value(json_object_get(ret, "error-desc"));
+		if (st && !strcmp(st, "completed")) {
+			json_decref(ret);
+			return 0;
+		}
+		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			r = sbx_fail(err, EIO, "saving sandbox %s failed: %s", sb->id,
+				     why ? why : st);
+			json_decref(ret);
+			return r;
+		}
+		json_decref(ret);
+		if (now_ms() >= deadline)
+			return sbx_fail(err, ETIMEDOUT, "saving sandbox %s took over %d s", sb->id,
+					MIGRATE_TIMEOUT_MS / 1000);
+		usleep(20000);
+	}
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
+{
+	char path[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], uri[PATH_MAX + 32];
+	struct qmp q;
+	json_t *args;
+	int r;
+
+	if (sb->paused)
+		return sbx_fail(err, EALREADY, "sandbox %s is already paused", sb->id);
+	if (!sb->pausable)
+		return sbx_fail(err, EOPNOTSUPP, "sandbox %s cannot be paused: it was not created "
+				"with --pausable", sb->id);
+	if (sb->session)
+		return sbx_fail(err, EOPNOTSUPP, "sandbox %s cannot be paused: its lifetime is a "
+				"session (create it with --lifetime DURATION)", sb->id);
+	if (sb->allow_net[0] || !sb->vsockd_pid)
+		return sbx_fail(err, EOPNOTSUPP, "sandbox %s cannot be paused: %s", sb->id,
+				sb->allow_net[0] ? "it has network egress (--allow-net)" :
+				"it uses the host's vhost-vsock");
+	sandbox_memory_path(sb, state, sizeof(state));
+	snprintf(tmp, sizeof(tmp), "%s.new", state);
+	/* QEMU runs the exec: URI with sh -c: the path goes in single quotes. */
+	if (strpbrk(tmp, "'\\\n"))
+		return sbx_fail(err, EINVAL, "cannot save to %s: a quote or backslash in the path",
+				tmp);
+	str_copy(path, sizeof(path), state);
+	*strrchr(path, '/') = '\0';
+	if ((r = sandbox_mkdirs(path)) < 0)
+		return sbx_fail(err, -r, "cannot create %s: %s", path, strerror(-r));
+
+	/* The guest's memory: readable by us alone (cat > keeps the mode). */
+	{
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return sbx_fail(err, errno, "cannot create %s: %s", tmp, strerror(errno));
+		close(fd);
+	}
+	sandbox_path(path, sizeof(path), sb, "qmp.sock");
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0) {
+		unlink(tmp);
+		return r;
+	}
+	args = json_pack("{s:s}", "id", QEMU_VSOCK_ID);
+	r = qmp_run(&q, "device_del", args, NULL, QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	if (r < 0 || (r = qmp_wait_event(&q, "DEVICE_DELETED", QMP_TIMEOUT_MS, err)) < 0)
+		goto out;
+	snprintf(uri, sizeof(uri), "exec:cat > '%s'", tmp);
+	args = json_pack("{s:s}", "uri", uri);
+	r = qmp_run(&q, "migrate", args, NULL, QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	if (r == 0)
+		r = migrate_wait(&q, sb, err);
+	if (r == 0 && (r = fsync_path(tmp)) < 0)
+		sbx_fail(err, -r, "cannot sync %s: %s", tmp, strerror(-r));
+	if (r == 0 && rename(tmp, state) < 0)
+		r = sbx_fail(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (r < 0) {
+		struct sbx_error e2;
+
+		/* Running again, as it was: a failed migration resumes the VM. */
+		unlink(tmp);
+		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
+		vsock_plug(&q, &e2);
+		goto out;
+	}
+	sb->paused = true;
+	sb->paused_at = (uint64_t)time(NULL);
+	if ((r = sandbox_save(sb, err)) < 0) {
+		struct sbx_error e2;
+
+		sb->paused = false;
+		unlink(state);
+		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
+		vsock_plug(&q, &e2);
+		goto out;
+	}
+	{
+		struct sbx_error e2;
+
+		/* QEMU may close the socket before it answers. */
+		qmp_run(&q, "quit", NULL, NULL, QMP_TIMEOUT_MS, &e2);
+	}
+	if (!sandbox_wait_gone(sb->qemu_pid, sb, QMP_TIMEOUT_MS))
+		kill(sb->qemu_pid, SIGKILL);
+	/* sbx-vsockd exits once QEMU is gone. */
+	if (sandbox_owns(sb->vsockd_pid, sb) && !sandbox_wait_gone(sb->vsockd_pid, sb, 2000))
+		kill(sb->vsockd_pid, SIGKILL);
+out:
+	qmp_close(&q);
+	return r;
+}
+
+/* QEMU's saved command line (<dir>/qemu.argv) less the vsock device, plus
+ * -incoming from the saved state. */
+static int restore_argv(const struct sandbox *sb, const char *state, char *buf, size_t n,
+			char **argv, size_t max, char *incoming, size_t ilen, struct sbx_error *err)
+{
+	char path[PATH_MAX];
+	size_t len = 0, k = 0;
+	ssize_t got;
+	int fd;
+
+	sandbox_path(path, sizeof(path), sb, "qemu.argv");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	while (len < n && (got = read(fd, buf + len, n - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (len == 0 || len == n || buf[len - 1] != '\0')
+		return sbx_fail(err, EINVAL, "%s is not a command line sbx wrote", path);
+	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
+		char *a = buf + at;
+
+		if (k + 3 >= max)
+			return sbx_fail(err, E2BIG, "%s: too many arguments", path);
+		if (!strcmp(a, "-device") && at + 8 < len &&
+		    str_starts_with(a + 8, "vhost-user-vsock-pci")) {
+			at += 8; /* the value too */
+			continue;
+		}
+		argv[k++] = a;
+	}
+	snprintf(incoming, ilen, "exec:cat '%s'", state);
+	argv[k++] = "-incoming";
+	argv[k++] = incoming;
+	argv[k] = NULL;
+	return 0;
+}
+
+/* Polls query-status until the incoming migration is loaded. */
+static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+{
+	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
+
+	for (;;) {
+		json_t *ret;
+		const char *st;
+		int r = qmp_run(q, "query-status", NULL, &ret, QMP_TIMEOUT_MS, err);
+
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		if (st && strcmp(st, "inmigrate") != 0) {
+			r = strcmp(st, "running") == 0 ? 0 :
+				sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s", sb->id,
+					 st);
+			json_decref(ret);
+			return r;
+		}
+		json_decref(ret);
+		if (now_ms() >= deadline)
+			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s",
+					sb->id, MIGRATE_TIMEOUT_MS / 1000);
+		usleep(20000);
+	}
+}
+
+/* The agent answers once the guest has probed the new device; setting
+ * its wall clock (which stood still while paused) is the question. */
+static int agent_wait(struct sandbox *sb, struct sbx_error *err)
+{
+	long long deadline = now_ms() + AGENT_TIMEOUT_MS;
+	struct lifetime l;
+
+	sbx_set_token(sb->token);
+	for (;;) {
+		if (sbx_set_time(sb->addr, 0, &l, err) == 0)
+			break;
+		if (now_ms() >= deadline)
+			return sbx_fail(err, err->code ? err->code : ETIMEDOUT, "the agent of %s did "
+					"not answer within %d s of the restore: %s", sb->id,
+					AGENT_TIMEOUT_MS / 1000, err->msg);
+		usleep(50000);
+	}
+	if (l.kind == LIFE_DURATION)
+		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
+				 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	return 0;
+}
+
+int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
+{
+	char state[PATH_MAX], path[PATH_MAX], incoming[PATH_MAX + 16];
+	char *buf = NULL, *argv[QEMU_ARGV_MAX + 4];
+	pid_t old_qemu = sb->qemu_pid, old_vsockd = sb->vsockd_pid;
+	struct qmp q = { .fd = -1 };
+	int r;
+
+	if (!sb->paused)
+		return sbx_fail(err, EINVAL, "sandbox %s is not paused", sb->id);
+	sandbox_memory_path(sb, state, sizeof(state));
+	if (access(state, R_OK) < 0)
+		return sbx_fail(err, errno, "cannot read the saved state %s: %s", state,
+				strerror(errno));
+	if (!(buf = malloc(ARGV_FILE_MAX)))
+		return sbx_fail(err, ENOMEM, "out of memory");
+	if ((r = restore_argv(sb, state, buf, ARGV_FILE_MAX, argv, sizeof(argv) / sizeof(argv[0]),
+			      incoming, sizeof(incoming), err)) < 0)
+		goto out;
+	sandbox_path(path, sizeof(path), sb, "qemu.exit");
+	unlink(path);
+	if ((r = sandbox_start_vsockd(sb, err)) < 0)
+		goto fail;
+	sb->qemu_pid = sandbox_start_qemu(argv, sb);
+	if (sb->qemu_pid < 0) {
+		r = sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
+		goto fail;
+	}
+	sandbox_path(path, sizeof(path), sb, "qmp.sock");
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
+	    (r = incoming_wait(&q, sb, err)) < 0 || (r = vsock_plug(&q, err)) < 0 ||
+	    (r = agent_wait(sb, err)) < 0)
+		goto fail;
+	sb->paused = false;
+	if ((r = sandbox_save(sb, err)) < 0) {
+		sb->paused = true;
+		goto fail;
+	}
+	unlink(state);
+	goto out;
+fail:
+	if (sb->qemu_pid > 0 && sandbox_owns(sb->qemu_pid, sb)) {
+		kill(sb->qemu_pid, SIGKILL);
+		sandbox_wait_gone(sb->qemu_pid, sb, 2000);
+	}
+	if (sb->vsockd_pid > 0 && sandbox_owns(sb->vsockd_pid, sb)) {
+		kill(sb->vsockd_pid, SIGKILL);
+		sandbox_wait_gone(sb->vsockd_pid, sb, 2000);
+	}
+	sb->qemu_pid = old_qemu;
+	sb->vsockd_pid = old_vsockd;
+out:
+	qmp_close(&q);
+	free(buf);
+	return r;
+}

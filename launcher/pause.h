@@ -1,0 +1,21 @@
+/* sbx pause and resume: a running sandbox saved to disk (QEMU's migration
+ * stream to a file), QEMU and sbx-vsockd gone, and brought back later with
+ * its processes, files and command output. QEMU 7.2 cannot migrate the
+ * vhost-user vsock device, so only a sandbox created --pausable (a -M pc
+ * machine, launcher/qemu.h) can be paused: the device is unplugged before
+ * the save and plugged again after the restore. */
+#ifndef SBX_PAUSE_H
+#define SBX_PAUSE_H
+
+#include "launcher/sandbox.h"
+
+/* Saves a running sandbox and stops its QEMU; sb->paused on success. On
+ * failure the sandbox keeps running (its vsock device plugged again). */
+int sandbox_pause(struct sandbox *sb, struct sbx_error *err);
+
+/* Restores a paused sandbox and waits until its agent answers (setting
+ * its wall clock); the saved state is removed. On failure it stays
+ * paused, its state kept. */
+int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
+
+#endif

@@ -1,0 +1,99 @@
+#!/bin/bash
+# System tests for sbx pause and resume, with real sandboxes under QEMU: a
+# paused sandbox has no QEMU and no sbx-vsockd, its state is on disk and
+# sbx ls says so; the lifetime does not run while paused; after resume its
+# files, processes and a detached command's output are intact and its
+# wall clock is right; a paused sandbox can be killed; one created
+# without --pausable is refused.
+. "$(dirname "$0")/../lib.sh"
+
+export SBX_STATE_DIR=$T_TMP/state SBX_DATA_DIR=$T_TMP/data
+on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+PAUSED_S=8
+
+meta() { sed -n "s/^$2 = //p" "$SBX_STATE_DIR/$1/meta"; }
+left_s() { "$SBX" info --json "$1" | sed 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/' | awk '{ print int($1 / 1e9) }'; }
+want_ticks() { seq 0 19; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+test_setup() {
+	"$SBX" create --name p --pausable --lifetime 5m --memory 768 >/dev/null || return 1
+	"$SBX" exec p -- sh -c 'echo kept > /tmp/file' || return 1
+	# 20 lines over 10 s: it runs across the pause; nobody reads until the end
+	JOB=$("$SBX" exec --detach p -- sh -c \
+		'i=0; while [ $i -lt 20 ]; do echo $i; i=$((i + 1)); sleep 0.5; done; exit 7') || return 1
+}
+
+test_pause() {
+	local q v state
+	q=$(meta p qemu_pid) v=$(meta p vsockd_pid)
+	LEFT_BEFORE=$(left_s p)
+	"$SBX" pause p | grep -q "^paused p in [0-9]* ms$" || fail "sbx pause failed" || return 1
+	T_PAUSED=$SECONDS
+	# gone, and reaped by its supervisor (no zombie either)
+	wait_for 3 gone "$q" || fail "QEMU ($q) still runs" || return 1
+	wait_for 3 gone "$v" || fail "sbx-vsockd ($v) still runs" || return 1
+	state=$SBX_DATA_DIR/paused/p.state
+	[ -s "$state" ] || fail "no saved state at $state" || return 1
+	expect_eq "the state's mode" "$(stat -c %a "$state")" 600 || return 1
+	"$SBX" ls | grep -q "^p .* paused" || fail "ls: $("$SBX" ls)" || return 1
+	"$SBX" ls --json | grep -q '"id":"p","state":"paused"' || fail "ls --json: $("$SBX" ls --json)" ||
+		return 1
+	"$SBX" exec p -- true 2>"$T_TMP/err" && { fail "exec ran in a paused sandbox"; return 1; }
+	grep -q "is paused" "$T_TMP/err" || fail "exec said: $(cat "$T_TMP/err")"
+}
+
+test_resume() {
+	sleep $((PAUSED_S - (SECONDS - T_PAUSED)))
+	"$SBX" resume p | grep -q "^resumed p in [0-9]* ms$" || fail "sbx resume failed" || return 1
+	"$SBX" ls | grep -q "^p .* running" || fail "ls: $("$SBX" ls)" || return 1
+	[ -e "$SBX_DATA_DIR/paused/p.state" ] && { fail "the saved state is still there"; return 1; }
+	expect_eq "the file" "$("$SBX" exec p -- cat /tmp/file)" kept
+}
+
+# Paused for $PAUSED_S s: the lifetime left moved by the seconds it ran only.
+test_lifetime() {
+	local after used
+	after=$(left_s p)
+	used=$((LEFT_BEFORE - after))
+	echo "#   lifetime left: $LEFT_BEFORE s before the pause, $after s after the resume" >&2
+	[ "$used" -lt $((PAUSED_S - 3)) ] ||
+		fail "the lifetime ran on while paused: $used s gone over a pause of $PAUSED_S s"
+}
+
+test_detached() {
+	"$SBX" attach p "$JOB" >"$T_TMP/ticks"
+	expect_eq "the command's status" $? 7 || return 1
+	cmp -s "$T_TMP/ticks" <(want_ticks) || fail "output: $(tr '\n' ' ' <"$T_TMP/ticks")"
+}
+
+test_clock() {
+	local g h
+	g=$("$SBX" exec p -- date +%s) h=$(date +%s)
+	[ $((h - g)) -le 2 ] && [ $((g - h)) -le 2 ] || fail "guest clock $g, host $h"
+}
+
+test_kill_paused() {
+	"$SBX" pause p >/dev/null || return 1
+	"$SBX" kill p || return 1
+	[ -e "$SBX_STATE_DIR/p" ] && { fail "the state directory is left"; return 1; }
+	[ -e "$SBX_DATA_DIR/paused/p.state" ] && { fail "the saved state is left"; return 1; }
+	return 0
+}
+
+test_not_pausable() {
+	"$SBX" create --name plain --lifetime 5m --memory 768 >/dev/null || return 1
+	"$SBX" pause plain 2>"$T_TMP/err" && { fail "a microvm sandbox was paused"; return 1; }
+	grep -q "not created with --pausable" "$T_TMP/err" || fail "pause said: $(cat "$T_TMP/err")" ||
+		return 1
+	"$SBX" exec plain -- true || fail "it does not run any more"
+}
+
+t "setup: a pausable sandbox with a file and a detached command" test_setup || exit 1
+t "pause: QEMU and sbx-vsockd exit, the state is on disk (0600), ls says paused, exec refused" test_pause
+t "resume: running again, the state file gone, files kept" test_resume
+t "the lifetime does not run while paused" test_lifetime
+t "a detached command ran across the pause: its whole output and status" test_detached
+t "the wall clock is set after the resume" test_clock
+t "a paused sandbox can be killed: nothing is left" test_kill_paused
+t "a sandbox created without --pausable is refused and keeps running" test_not_pausable
