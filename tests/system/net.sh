@@ -13,7 +13,8 @@ BIG=52428800
 sha() { sha256sum | cut -d' ' -f1; }
 
 test_create() {
-	"$SBX" create --name $ID --lifetime 10m >"$T_TMP/id" 2>"$T_TMP/create.err" ||
+	"$SBX" create --name $ID --lifetime 10m --env SBXENV=from-create >"$T_TMP/id" \
+		2>"$T_TMP/create.err" ||
 		fail "create: $(cat "$T_TMP/create.err")" || return 1
 	expect_eq id "$(cat "$T_TMP/id")" $ID || return 1
 	# A 50 MiB file and busybox httpd on guest port 8080.
@@ -69,6 +70,17 @@ test_sshd_is_a_workload() {
 	out=$("$SBX" ssh $ID -- 'cat /proc/$PPID/cgroup /proc/$PPID/oom_score_adj; \
 		cat /proc/$(cat /run/sbx-ssh/dropbear.pid)/oom_score_adj')
 	[[ $out == "0::/workloads/"*$'\n0\n0' ]] || fail "cgroup and OOM scores: $out"
+}
+
+# The sandbox environment reaches SSH logins as it reaches commands, and a
+# change by `sbx env` reaches the next login.
+test_ssh_env() {
+	expect_eq "--env in an SSH login" "$("$SBX" ssh $ID -- 'echo $SBXENV' </dev/null)" \
+		from-create || return 1
+	"$SBX" env $ID set SBXENV=changed || return 1
+	expect_eq "sbx env set, then a new login" \
+		"$("$SBX" ssh $ID -- 'echo $SBXENV' </dev/null)" changed || return 1
+	"$SBX" env $ID set SBXENV=from-create
 }
 
 test_ssh_status() {
@@ -153,6 +165,7 @@ t "a refused port: an error that says so" test_refused
 t "sbx expose --list shows the exposure" test_exposures_listed
 t "sbx ssh ID -- uname -a (OpenSSH client)" test_ssh_uname
 t "the SSH server and its logins are workloads" test_sshd_is_a_workload
+t "sbx ssh: --env and sbx env reach the login's environment" test_ssh_env
 t "sbx ssh: the command's exit status" test_ssh_status
 t "sbx ssh: an interactive shell on a terminal" test_ssh_shell
 t "a removed key no longer logs in" test_ssh_removed_key
