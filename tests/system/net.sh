@@ -51,6 +51,20 @@ test_refused() {
 		fail "said: $out"
 }
 
+# The minimal image's wget: -T crashed Debian's busybox-static (status
+# 139); ours has the feature: a download works with it and a silent server
+# times out.
+test_wget_timeout() {
+	local out
+	out=$("$SBX" exec $ID -- sh -c 'echo small-ok >/srv/small
+		wget -q -T 5 -O- http://127.0.0.1:8080/small; echo "rc=$?"
+		(sleep 30 | nc -l -p 9099) >/dev/null 2>&1 &
+		sleep 1; s=$(date +%s)
+		wget -T 2 -O- http://127.0.0.1:9099/ 2>&1; echo "rc=$? took=$(($(date +%s) - s))"')
+	[[ $out == *"small-ok"*"rc=0"* ]] || fail "wget -T 5 of a page: $out" || return 1
+	[[ $out == *"download timed out"*"rc=1 took="[2-5]* ]] || fail "wget -T 2, silent server: $out"
+}
+
 test_exposures_listed() {
 	local out
 	out=$("$SBX" expose --list $ID)
@@ -163,6 +177,7 @@ t "sbx expose --detach: 50 MiB, hash matches" test_expose_50m
 t "50 concurrent fetches of 50 MiB, every hash matches" test_expose_50_concurrent
 t "a refused port: an error that says so" test_refused
 t "sbx expose --list shows the exposure" test_exposures_listed
+t "minimal image: wget -T fetches, and times out on a silent server" test_wget_timeout
 t "sbx ssh ID -- uname -a (OpenSSH client)" test_ssh_uname
 t "the SSH server and its logins are workloads" test_sshd_is_a_workload
 t "sbx ssh: --env and sbx env reach the login's environment" test_ssh_env
