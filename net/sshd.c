@@ -463,7 +463,7 @@ static void sshd_spawn(void)
 		.cwd = "/",
 		.fd = { sshd.agent->devnull(), sshd.agent->devnull(), 2 },
 		.ctty = -1,
-		.cgroup_procs = -1,
+		.cgroup = -1,
 		.reset_oom = sshd.agent->in_vm(),
 		.nofile = sshd.agent->workload_nofile(),
 		.restricted = sshd.agent->config()->seccomp,
@@ -486,7 +486,8 @@ static void sshd_spawn(void)
 	cg = cgroup_new(&sshd.cgroup);
 	if (cg < 0)
 		sshd.cgroup = 0;
-	sr.cgroup_procs = cg;
+	sr.cgroup = cg;
+	sr.confine = cg >= 0;
 	r = spawn_process(&sr, &sshd.pid, &se);
 	free(envp);
 	envp = NULL;

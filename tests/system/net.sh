@@ -81,9 +81,11 @@ test_ssh_uname() {
 # workloads' cgroup, killable by the OOM killer (the agent is not).
 test_sshd_is_a_workload() {
 	local out
-	out=$("$SBX" ssh $ID -- 'cat /proc/$PPID/cgroup /proc/$PPID/oom_score_adj; \
-		cat /proc/$(cat /run/sbx-ssh/dropbear.pid)/oom_score_adj')
-	[[ $out == "0::/workloads/"*$'\n0\n0' ]] || fail "cgroup and OOM scores: $out"
+	# A login inherits both from the server: a cgroup namespace of its
+	# own (only workloads have one, rooted at their cgroup) and an OOM
+	# score of 0 (the agent's is -1000).
+	out=$("$SBX" ssh $ID -- 'cat /proc/self/cgroup /proc/self/oom_score_adj')
+	[[ $out == "0::/"$'\n0' ]] || fail "cgroup and OOM score: $out"
 }
 
 # The sandbox environment reaches SSH logins as it reaches commands, and a
