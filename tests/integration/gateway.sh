@@ -311,9 +311,12 @@ test_agent_side() {
 		echo "synthetic=$a"
 		printf "GET / HTTP/1.0\r\n\r\n" | socat -t 5 - TCP:$a:8080
 		echo "denied=[$(printf "GET / HTTP/1.0\r\n\r\n" | socat -t 5 - TCP:'$NS':8081 2>/dev/null)]"
+		echo "raw=[$(echo hello | socat -t 5 - TCP:'$NS':8081 2>/dev/null)]"
 		socat -u /dev/null UDP:'$NS':53 2>&1 | tail -1
 		kill $agent; wait $agent' "$SBX_INIT" 2>&1)
-	[[ $out == *"synthetic=198.18."*"hello from api.test"*"denied=[]"*"Network is unreachable"* ]] ||
+	# Refused: an HTTP client gets 403 naming the reason, anything else a
+	# reset.
+	[[ $out == *"synthetic=198.18."*"hello from api.test"*"denied=[HTTP/1.1 403 Forbidden"*"sbx egress: $NS:8081 is not in the allow list"*"raw=[]"*"Network is unreachable"* ]] ||
 		fail "said: $out; agent: $(cat "$T_TMP/agent.err")" || return 1
 	audited $NS:8081 deny "not in the allow list"
 }
