@@ -189,7 +189,12 @@ IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.gz baseline-initramfs.
 		mkcpio tsc-khz vsock-tool)
 IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c $(BUILD)/sbx-init $(wildcard $(BUILD)/kernel/deb/*.deb)
-$(IMAGE_OUT) &: $(IMAGE_IN) | $(DEPS_STAMP)
+# The minimal image's busybox: Debian's source and static configuration,
+# with wget -T (scripts/busybox.sh).
+BUSYBOX := $(BUILD)/busybox/busybox
+$(BUSYBOX): scripts/busybox.sh | $(DEPS_STAMP)
+	scripts/busybox.sh $(BUILD)/busybox
+$(IMAGE_OUT) &: $(IMAGE_IN) $(BUSYBOX) | $(DEPS_STAMP)
 	rootfs/build.sh
 	@touch $(IMAGE_OUT)
 # The Debian image (rootfs/debian.sh, docs/IMAGES.md): needs root; a cold

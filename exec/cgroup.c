@@ -14,8 +14,13 @@
 
 #define HEADROOM_MAX (128ULL << 20)
 #define STALE_MAX 256
+/* Processes one command's cgroup leaves to the others: a fork bomb in one
+ * command still lets `sbx exec ... pkill` start. */
+#define PIDS_RESERVE 32
 
 static bool enabled;
+static uint64_t command_pids_max; /* 0: no limit of its own */
+static uint64_t command_memory_max; /* the workloads', 0: none */
 static unsigned next_id = 1;
 /* Cgroups whose commands left processes behind: removed when empty. */
 static unsigned stale[STALE_MAX];
@@ -75,10 +80,13 @@ bool cgroup_setup(const struct config *cfg)
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)cgroup_memory_max(total));
 		if ((r = write_file(CGROUP_WORKLOADS "/memory.max", num)) < 0)
 			log_warn(r, "unable to limit the workloads' memory");
+		else
+			command_memory_max = cgroup_memory_max(total);
 	}
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)cfg->pids_max);
 	if ((r = write_file(CGROUP_WORKLOADS "/pids.max", cfg->pids_max ? num : "max")) < 0)
 		log_warn(r, "unable to limit the workloads' processes");
+	command_pids_max = cfg->pids_max > 2 * PIDS_RESERVE ? cfg->pids_max - PIDS_RESERVE : 0;
 	/* Swap would let the workloads push the agent out: none is set up,
 	 * but say so explicitly if the kernel offers the knob. */
 	write_file(CGROUP_WORKLOADS "/memory.swap.max", "0");
@@ -93,8 +101,8 @@ static void cg_path(char *out, size_t n, unsigned id, const char *file)
 
 int cgroup_new(unsigned *id)
 {
-	char path[128];
-	int fd;
+	char path[128], num[32];
+	int fd, r;
 
 	if (!enabled)
 		return -ENOTSUP;
@@ -102,11 +110,25 @@ int cgroup_new(unsigned *id)
 	cg_path(path, sizeof(path), *id, NULL);
 	if (mkdir(path, 0755) < 0)
 		return -errno;
-	cg_path(path, sizeof(path), *id, "cgroup.procs");
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* Its own limits too: they are its cgroup namespace's root, which
+	 * nothing inside may change (nsdelegate), so they hold even if the
+	 * workloads' were lifted. */
+	if (command_pids_max) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)command_pids_max);
+		cg_path(path, sizeof(path), *id, "pids.max");
+		if ((r = write_file(path, num)) < 0)
+			log_warn(r, "unable to limit the processes of %s", path);
+	}
+	if (command_memory_max) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)command_memory_max);
+		cg_path(path, sizeof(path), *id, "memory.max");
+		if ((r = write_file(path, num)) < 0)
+			log_warn(r, "unable to limit the memory of %s", path);
+	}
+	cg_path(path, sizeof(path), *id, NULL);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		fd = -errno;
-		cg_path(path, sizeof(path), *id, NULL);
 		rmdir(path);
 	}
 	return fd;

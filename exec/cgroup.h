@@ -20,9 +20,10 @@ bool cgroup_setup(const struct config *cfg);
  * total - min(total / 8, 128 MiB). */
 uint64_t cgroup_memory_max(uint64_t total);
 
-/* A new cgroup for one command: its id (for cgroup_done) and an O_WRONLY
- * fd on its cgroup.procs, which the child writes "0" to before exec.
- * Returns the fd, or -errno (the command then runs without one). */
+/* A new cgroup for one command, whose pids.max leaves PIDS_RESERVE of the
+ * workloads' to other commands: its id (for cgroup_done) and a directory
+ * fd the command is spawned into (spawn_req.cgroup). Returns the fd, or
+ * -errno (the command then runs without one). */
 int cgroup_new(unsigned *id);
 /* Did the kernel's OOM killer kill something in it? */
 bool cgroup_oom_killed(unsigned id);

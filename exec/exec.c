@@ -180,7 +180,11 @@ static void spawn_failed(struct conn *c, const struct exec_req *req, const char 
 		not_started(c, 126, "cannot switch to user %s: %s", u->name, strerror(e->err));
 		break;
 	default:
-		not_started(c, 126, "cannot start %s: %s", prog, strerror(e->err));
+		if (e->err == EAGAIN)
+			not_started(c, 126, "cannot start %s: %s (the sandbox is at its process "
+				    "limit, pids_max)", prog, strerror(e->err));
+		else
+			not_started(c, 126, "cannot start %s: %s", prog, strerror(e->err));
 		break;
 	}
 }
@@ -204,7 +208,7 @@ void exec_start(struct conn *c, const struct frame *f)
 	struct exec_req req;
 	struct proto_err e;
 	struct user u, def;
-	struct spawn_req sr = { .ctty = -1, .cgroup_procs = -1 };
+	struct spawn_req sr = { .ctty = -1, .cgroup = -1 };
 	struct spawn_err se;
 	struct job_spawned js = { .our_child = true, .out_ring = -1, .err_ring = -1 };
 	struct timespec now;
@@ -274,7 +278,8 @@ void exec_start(struct conn *c, const struct frame *f)
 	cg = cgroup_new(&js.cgroup);
 	if (cg < 0)
 		js.cgroup = 0;
-	sr.cgroup_procs = cg;
+	sr.cgroup = cg;
+	sr.confine = cg >= 0;
 	sr.reset_oom = a->in_vm();
 	sr.nofile = a->workload_nofile();
 	sr.restricted = cfg->seccomp;

@@ -5,13 +5,16 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "exec/cgroup.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -30,19 +33,25 @@ static const int refused[] = {
 	SCMP_SYS(swapon), SCMP_SYS(swapoff),
 };
 
-/* Calls refused when their first argument names a protected pid. */
+/* Calls refused when their first argument names a protected pid: to
+ * signal, trace or read the agent, or to change its limits, priority,
+ * CPUs or memory placement (root may, for any process it can see). */
 static const int aimed[] = {
-	SCMP_SYS(ptrace) /* the pid is its second argument: see below */,
 	SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(kill),
 	SCMP_SYS(tkill), SCMP_SYS(tgkill), SCMP_SYS(rt_sigqueueinfo),
-	SCMP_SYS(rt_tgsigqueueinfo), SCMP_SYS(pidfd_open),
+	SCMP_SYS(rt_tgsigqueueinfo), SCMP_SYS(pidfd_open), SCMP_SYS(prlimit64),
+	SCMP_SYS(sched_setaffinity), SCMP_SYS(sched_setscheduler), SCMP_SYS(sched_setparam),
+	SCMP_SYS(sched_setattr), SCMP_SYS(migrate_pages), SCMP_SYS(move_pages),
 };
+/* The same, with the pid as the second argument. */
+static const int aimed2[] = { SCMP_SYS(ptrace), SCMP_SYS(setpriority), SCMP_SYS(ioprio_set) };
 
 static int refuse_pid(scmp_filter_ctx ctx, int sys, uint32_t pid)
 {
-	if (sys == SCMP_SYS(ptrace))
-		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys, 1,
-					SCMP_A1_32(SCMP_CMP_EQ, pid));
+	for (size_t i = 0; i < ARRAY_SIZE(aimed2); i++)
+		if (sys == aimed2[i])
+			return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys, 1,
+						SCMP_A1_32(SCMP_CMP_EQ, pid));
 	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys, 1, SCMP_A0_32(SCMP_CMP_EQ, pid));
 }
 
@@ -65,10 +74,12 @@ bool restrict_init(bool enabled, int server)
 	for (size_t i = 0; i < ARRAY_SIZE(refused) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0);
 	/* PID 1 and the server, and kill(-1), which would hit the server. */
-	for (size_t i = 0; i < ARRAY_SIZE(aimed) && r == 0; i++) {
-		r = refuse_pid(ctx, aimed[i], 1);
+	for (size_t i = 0; i < ARRAY_SIZE(aimed) + ARRAY_SIZE(aimed2) && r == 0; i++) {
+		int sys = i < ARRAY_SIZE(aimed) ? aimed[i] : aimed2[i - ARRAY_SIZE(aimed)];
+
+		r = refuse_pid(ctx, sys, 1);
 		if (r == 0 && server > 1)
-			r = refuse_pid(ctx, aimed[i], (uint32_t)server);
+			r = refuse_pid(ctx, sys, (uint32_t)server);
 	}
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1,
@@ -121,4 +132,25 @@ int restrict_apply(const struct sock_fprog *p)
 	if (errno != EACCES || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, p) == 0 ? 0 : -errno;
+}
+
+int restrict_confine(void)
+{
+	const unsigned long nodev = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+	if (unshare(CLONE_NEWCGROUP | CLONE_NEWNS) < 0)
+		return -errno;
+	/* /sys private first: the unmount and the new mount must not
+	 * propagate to the agent's /sys. Nothing is left under the new
+	 * mount to uncover. */
+	if (mount(NULL, "/sys", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    umount2(CGROUP_ROOT, MNT_DETACH) < 0 ||
+	    mount("cgroup2", CGROUP_ROOT, "cgroup2", nodev | MS_RDONLY, NULL) < 0)
+		return -errno;
+	/* /proc's parent is /, which stays shared: mount over it, never
+	 * unmount it (that would propagate). */
+	if (mount(NULL, "/proc", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("proc", "/proc", "proc", nodev, "hidepid=ptraceable") < 0)
+		return -errno;
+	return 0;
 }

@@ -18,4 +18,12 @@ const struct sock_fprog *restrict_filter(void);
  * filter. 0 or -errno. Only system calls: safe after CLONE_VM. */
 int restrict_apply(const struct sock_fprog *prog);
 
+/* In the child, after it is in its cgroup, while still root: its own
+ * cgroup namespace (rooted at that cgroup) and mount namespace, where
+ * /sys/fs/cgroup is a read-only view of that cgroup only and /proc shows
+ * only the processes the workload may trace (hidepid=ptraceable: not PID
+ * 1, not the server). Mounts elsewhere stay shared with the agent (PID 1
+ * makes / shared). 0 or -errno. Only system calls: safe after CLONE_VM. */
+int restrict_confine(void);
+
 #endif

@@ -1,17 +1,25 @@
-/* Workload process creation: see spawn.h. The child shares our memory
- * until it calls execve (CLONE_VM|CLONE_VFORK, the parent is suspended
- * meanwhile), so it only makes system calls and writes its failure into
- * the shared context; it must not allocate or touch shared locks. */
+/* Workload process creation: see spawn.h. With a cgroup, the child is
+ * born in it (clone3 with CLONE_INTO_CGROUP, so the pids controller checks
+ * pids.max on the fork itself) and has a copy of our memory; its failure
+ * comes back through a shared page. Without one (or on a kernel before
+ * 5.7), it shares our memory until it calls execve (CLONE_VM|CLONE_VFORK)
+ * and joins the cgroup itself. Either way CLONE_VFORK suspends the parent
+ * until then, the child only makes system calls, and it must not allocate
+ * or touch shared locks. */
 #include "exec/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "exec/restrict.h"
@@ -21,15 +29,18 @@
 
 struct spawn_ctx {
 	const struct spawn_req *req;
-	struct spawn_err err;
+	struct spawn_err *err;  /* ours, or the shared page after clone3 */
+	bool join_cgroup;       /* write "0" to the cgroup's cgroup.procs */
 };
 
 static _Alignas(16) char spawn_stack[SPAWN_STACK];
+static struct spawn_err *shared_err;
+static bool no_clone3;
 
 static _Noreturn void child_fail(struct spawn_ctx *ctx, enum spawn_stage stage, int err)
 {
-	ctx->err.stage = stage;
-	ctx->err.err = err;
+	ctx->err->stage = stage;
+	ctx->err->err = err;
 	_exit(127);
 }
 
@@ -94,8 +105,19 @@ static int child_main(void *arg)
 	/* Into its own cgroup before it can fork, ordinary OOM and file
 	 * limits, then the restrictions while still privileged enough to
 	 * install them. */
-	if (r->cgroup_procs >= 0 && write(r->cgroup_procs, "0", 1) < 0)
-		child_fail(ctx, SPAWN_SETUP, errno);
+	if (ctx->join_cgroup) {
+		int fd = openat(r->cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) < 0)
+			child_fail(ctx, SPAWN_SETUP, errno);
+		close(fd);
+	}
+	if (r->confine) {
+		int e = restrict_confine();
+
+		if (e < 0)
+			child_fail(ctx, SPAWN_SETUP, -e);
+	}
 	if (r->reset_oom) {
 		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 
@@ -126,29 +148,73 @@ static int child_main(void *arg)
 	return 127;
 }
 
-int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
+/* clone3 into r->cgroup: the child's pid, or -1 with errno (ENOSYS where
+ * the kernel has no clone3 or no CLONE_INTO_CGROUP). */
+static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 {
-	struct spawn_ctx ctx = { .req = r };
+	struct clone_args args = {
+		.flags = CLONE_INTO_CGROUP | CLONE_VFORK,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)ctx->req->cgroup,
+	};
 	pid_t child;
 
-#if defined(__SANITIZE_ADDRESS__)
-	/* AddressSanitizer cannot follow a switch to our own stack; vfork
-	 * shares memory the same way (the instrumented build only). */
-	(void)spawn_stack;
-	child = vfork();
+	if (no_clone3) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!shared_err) {
+		void *p = mmap(NULL, sizeof(*shared_err), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -1;
+		shared_err = p;
+	}
+	*shared_err = (struct spawn_err){ 0 };
+	ctx->err = shared_err;
+	child = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (child == 0)
-		_exit(child_main(&ctx));
+		_exit(child_main(ctx));
+	/* E2BIG: clone_args too new for the kernel (before 5.7). */
+	if (child < 0 && (errno == ENOSYS || errno == E2BIG)) {
+		no_clone3 = true;
+		errno = ENOSYS;
+	}
+	return child;
+}
+
+int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
+{
+	struct spawn_err err = { 0 };
+	struct spawn_ctx ctx = { .req = r, .err = &err };
+	pid_t child = -1;
+
+	errno = ENOSYS;
+	if (r->cgroup >= 0)
+		child = spawn_into_cgroup(&ctx);
+	if (child < 0 && errno == ENOSYS) {
+		ctx.err = &err;
+		ctx.join_cgroup = r->cgroup >= 0;
+#if defined(__SANITIZE_ADDRESS__)
+		/* AddressSanitizer cannot follow a switch to our own stack;
+		 * vfork shares memory the same way (the instrumented build only). */
+		(void)spawn_stack;
+		child = vfork();
+		if (child == 0)
+			_exit(child_main(&ctx));
 #else
-	child = clone(child_main, spawn_stack + sizeof(spawn_stack),
-		      CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+		child = clone(child_main, spawn_stack + sizeof(spawn_stack),
+			      CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
 #endif
+	}
 	if (child < 0) {
 		e->stage = SPAWN_SETUP;
 		e->err = errno;
 		return -e->err;
 	}
 	/* CLONE_VFORK: the child has exec'd or exited by now. */
-	*e = ctx.err;
+	*e = *ctx.err;
 	if (e->stage != SPAWN_OK)
 		return -e->err;
 	*pid = child;

@@ -27,7 +27,8 @@ struct spawn_req {
 	int ngroups;
 	int fd[3];             /* become the child's 0, 1, 2 */
 	int ctty;              /* >= 0: make this tty the controlling terminal */
-	int cgroup_procs;      /* >= 0: the cgroup.procs to join before exec */
+	int cgroup;            /* >= 0: a directory fd of the cgroup to start in */
+	bool confine;          /* namespaces of its own: restrict_confine() */
 	bool reset_oom;        /* the agent is OOM-proof; the workload must not be */
 	const struct rlimit *nofile; /* RLIMIT_NOFILE for the workload, or NULL */
 	bool restricted;       /* drop capabilities, install the seccomp filter */

@@ -41,6 +41,10 @@
 #define RESOLVE_QUEUE 256
 #define IFADDRS_REFRESH_NS (5 * NSEC_PER_SEC)
 #define IFADDRS_MAX 256
+#define CONN_FDS 6               /* guest, upstream, two splice pipes */
+#define FD_RESERVE 32            /* listener, epoll, signalfd, pidfd, audit, resolver... */
+#define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
+#define ACCEPT_WARN_NS (10 * NSEC_PER_SEC)
 
 enum gstate { G_REQUEST, G_RESOLVE, G_CONNECT, G_RELAY };
 
@@ -75,7 +79,10 @@ struct rrep {
 static const struct gateway_opts *opt;
 static struct watch w_listen, w_signal, w_pid, w_resolver;
 static bool stopping;
-static unsigned nconns;
+static unsigned nconns, conn_max = GATEWAY_CONN_MAX;
+static struct timer accept_timer;
+static uint64_t accept_warned_at;
+static unsigned accept_failed;
 static uint64_t next_id;
 static int audit_fd = -1;
 static uint64_t audit_size;
@@ -698,6 +705,29 @@ static void on_guest(struct watch *w, uint32_t events)
 	handle_request(c, buf);
 }
 
+/* Out of descriptors (or memory): the listener stays readable, so stop
+ * watching it for a moment instead of spinning, and say so at most once
+ * every ACCEPT_WARN_NS with how many attempts failed meanwhile. */
+static void on_accept_resume(struct timer *t)
+{
+	loop_set(&w_listen, EPOLLIN);
+}
+
+static void accept_pause(int err)
+{
+	uint64_t now = time_mono_ns();
+
+	accept_failed++;
+	if (!accept_warned_at || now - accept_warned_at >= ACCEPT_WARN_NS) {
+		log_warn(err, "cannot accept a connection (%u failed attempts since the last "
+			 "warning, %u connections open); pausing for 100 ms", accept_failed, nconns);
+		accept_warned_at = now;
+		accept_failed = 0;
+	}
+	loop_set(&w_listen, 0);
+	timer_arm(&accept_timer, ACCEPT_PAUSE_NS, on_accept_resume);
+}
+
 static void on_accept(struct watch *w, uint32_t events)
 {
 	for (int i = 0; i < 64; i++) {
@@ -706,15 +736,16 @@ static void on_accept(struct watch *w, uint32_t events)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn(errno, "cannot accept a connection");
+				accept_pause(errno);
 			return;
 		}
-		c = nconns < GATEWAY_CONN_MAX ? calloc(1, sizeof(*c)) : NULL;
+		c = nconns < conn_max ? calloc(1, sizeof(*c)) : NULL;
 		if (!c) {
-			static const char msg[] = "ERR EAGAIN too many connections through the "
-						  "gateway (at most 1024 at once)\n";
+			char msg[128];
+			int len = snprintf(msg, sizeof(msg), "ERR EAGAIN too many connections through "
+					   "the gateway (at most %u at once)\n", conn_max);
 
-			(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)!send(fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
 			continue;
 		}
@@ -732,6 +763,21 @@ static void on_accept(struct watch *w, uint32_t events)
 		}
 		timer_arm(&c->timer, REQUEST_TIMEOUT_NS, on_timeout);
 	}
+}
+
+/* Each connection holds up to CONN_FDS descriptors: raise the limit to
+ * what GATEWAY_CONN_MAX needs, and keep the connection cap below whatever
+ * limit we end up with. */
+static void conn_max_set(void)
+{
+	unsigned long want = (unsigned long)GATEWAY_CONN_MAX * CONN_FDS + FD_RESERVE;
+	unsigned long have = fd_limit_raise(want);
+
+	if (have >= want)
+		return;
+	conn_max = have > FD_RESERVE + CONN_FDS ? (unsigned)((have - FD_RESERVE) / CONN_FDS) : 1;
+	log_warn(0, "%lu descriptors allowed (RLIMIT_NOFILE), %lu wanted: at most %u "
+		 "connections at once", have, want, conn_max);
 }
 
 /* ---- the process ---- */
@@ -787,6 +833,7 @@ int gateway_run(const struct gateway_opts *o)
 
 	opt = o;
 	signal(SIGPIPE, SIG_IGN);
+	conn_max_set();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -589,6 +590,11 @@ int init_main(int argc, char **argv)
 		if (root_switch(&st.cfg) < 0)
 			shutdown_now("the root file system cannot be mounted (see above)");
 		root_mount_volumes(&st.cfg);
+		/* Each workload has a mount namespace of its own
+		 * (exec/restrict.c): what one mounts must still reach the
+		 * agent and the others. */
+		if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+			log_warn(errno, "unable to make the mounts shared");
 	}
 	reap_set_orphan(on_orphan);
 

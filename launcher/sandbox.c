@@ -556,6 +556,29 @@ static void write_image_config(FILE *f, const struct image *im)
 	if (im->workdir[0])
 		kv_write(f, "workdir", im->workdir);
 }
+/* The names the allow list can match (host names and *.domain patterns,
+ * ports left out), for the guest's DNS stub: a name none of them can match
+ * does not resolve (docs/protocol/egress.md). */
+static void egress_names_write(FILE *f, const char *allow_net)
+{
+	char names[ALLOW_RULES_MAX * (ALLOW_NAME_MAX + 3)] = "", why[256];
+	size_t at = 0;
+
+	for (const char *p = allow_net, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+		char pat[ALLOW_PATTERN_MAX + 8];
+		struct allow_rule r;
+
+		snprintf(pat, sizeof(pat), "%.*s", (int)(nl - p), p);
+		if (allow_parse(pat, &r, why, sizeof(why)) < 0 || r.kind == ALLOW_IP)
+			continue;
+		at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s%s", at ? " " : "",
+				       r.kind == ALLOW_SUFFIX ? "*." : "", r.name);
+		if (at >= sizeof(names))
+			break;
+	}
+	kv_write(f, "egress_names", names);
+}
+
 
 static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 			const struct image *im, uint32_t ready_port, char **text, size_t *len,
@@ -599,6 +622,7 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 		snprintf(num, sizeof(num), "%u", GATEWAY_PORT);
 		kv_write(f, "egress", "on");
 		kv_write(f, "egress_port", num);
+		egress_names_write(f, sb->allow_net);
 	}
 	kv_write(f, "token", sb->token);
 	for (size_t i = 0; o->env && o->env[i]; i++) {

@@ -40,6 +40,8 @@ void config_free(struct config *c)
 	free(c->labels);
 	c->labels = NULL;
 	c->nlabels = 0;
+	free(c->egress_names);
+	c->egress_names = NULL;
 }
 
 static size_t env_name_len(const char *entry)
@@ -224,6 +226,15 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 			return fail(err, n, EINVAL, "%s: '%s' is not a port number (1-4294967294)",
 				    key, value);
 		c->egress_port = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "egress_names") == 0) {
+		char *copy = strdup(value);
+
+		if (!copy)
+			return fail(err, n, ENOMEM, "%s: out of memory%s", key, "");
+		free(c->egress_names);
+		c->egress_names = copy;
 		return 0;
 	}
 	if (strcmp(key, "root.lower") == 0) {

@@ -41,6 +41,8 @@ struct config {
 	uint64_t pids_max;             /* workloads' pids.max (0: no limit) */
 	bool egress;                   /* outbound TCP through the host's gateway */
 	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */
+	char *egress_names;            /* the allow list's name patterns, space-separated
+					* ("api.test *.example.com"); NULL: not told */
 	/* A root on disks (init/root.c): the read-only layers' serials, top
 	 * first (the image last), and the writable layer's; none: the
 	 * initramfs is the root. */

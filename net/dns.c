@@ -1,8 +1,9 @@
 /* The synthetic resolver of net/dns.h. RFC 1035 section 4.1: a 12-byte
  * header, one question (labels of 1-63 bytes, no compression in a
  * question), QTYPE and QCLASS. A answers carry the name's synthetic
- * address, AAAA and other types are answered with no records, and
- * anything malformed with FORMERR: one bounded pass, no allocation. */
+ * address, AAAA and other types are answered with no records, a name no
+ * allow pattern can match with NXDOMAIN, and anything malformed with
+ * FORMERR: one bounded pass, no allocation. */
 #include "net/dns.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@ struct entry {
 };
 
 static struct entry table[DNS_NAMES_MAX];
+static const char *allowed_names; /* space-separated; NULL: every name */
 static uint32_t next_index;
 static uint64_t clock_tick;
 
@@ -179,6 +181,10 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out)
 	qend += 4;
 	if (rcode == RC_OK && qclass != C_IN)
 		rcode = RC_REFUSED;
+	/* No pattern can let a connection to it through: say so now rather
+	 * than hand out an address that leads to a reset. */
+	if (rcode == RC_OK && !dns_name_allowed(name))
+		rcode = RC_NXDOMAIN;
 	header_only(q, out, rcode);
 	put_be16(out + 4, 1);
 	memcpy(out + 12, q + 12, qend - 12);  /* the question, as asked (0x20 case kept) */
@@ -199,6 +205,34 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out)
 	put_be16(out + len + 10, 4);
 	put_be32(out + len + 12, addr);
 	return len + 16;
+}
+
+void dns_set_names(const char *names)
+{
+	allowed_names = names;
+}
+
+/* Can the allow list match name (lower case)? "api.test" only itself,
+ * "*.example.com" the names under example.com, not example.com itself. */
+bool dns_name_allowed(const char *name)
+{
+	size_t nlen = strlen(name);
+
+	if (!allowed_names)
+		return true;
+	for (const char *p = allowed_names; *p;) {
+		const char *end = strchrnul(p, ' ');
+		size_t plen = (size_t)(end - p);
+
+		if (plen > 2 && p[0] == '*' && p[1] == '.') {
+			if (nlen > plen - 1 && memcmp(name + nlen - (plen - 1), p + 1, plen - 1) == 0)
+				return true;
+		} else if (plen == nlen && memcmp(name, p, plen) == 0) {
+			return true;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return false;
 }
 
 /* ---- the socket ---- */

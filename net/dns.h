@@ -39,6 +39,12 @@ void dns_reset(void);
  * no reply at all (too short to hold an id, or itself a response). */
 size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out);
 
+/* The allow list's name patterns, space-separated ("api.test
+ * *.example.com", config key egress_names; kept, not copied): names none
+ * can match get NXDOMAIN. NULL (the default): every name resolves. */
+void dns_set_names(const char *names);
+bool dns_name_allowed(const char *name);
+
 /* Serves 127.0.0.53:53/udp in the caller's event loop. */
 int dns_start(void);
 

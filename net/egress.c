@@ -34,16 +34,19 @@
 #endif
 #define REPLY_MAX 256
 #define GATEWAY_WAIT_NS (30 * NSEC_PER_SEC) /* > the gateway's own 10 s + 10 s */
+#define FIRST_BYTES_NS (2 * NSEC_PER_SEC)    /* refused: is it HTTP? */
 
-enum estate { E_CONNECT, E_REPLY };
+enum estate { E_CONNECT, E_REPLY, E_REFUSED };
 
 struct eproxy {
 	struct watch gw;       /* the gateway connection */
 	int tcp;               /* the workload's connection */
+	struct watch tw;       /* E_REFUSED: on tcp, waiting for its first bytes */
 	struct timer timer;
 	enum estate state;
 	char req[DNS_NAME_MAX + 32];
 	int reqlen;
+	char why[REPLY_MAX + 1]; /* E_REFUSED: the gateway's ERR line */
 };
 
 static struct watch w_proxy;
@@ -63,6 +66,7 @@ static void reset_close(int fd)
 static void proxy_free(struct eproxy *p, bool reset)
 {
 	timer_cancel(&p->timer);
+	loop_del(&p->tw);
 	if (p->gw.fd >= 0) {
 		loop_del(&p->gw);
 		close(p->gw.fd);
@@ -75,6 +79,86 @@ static void proxy_free(struct eproxy *p, bool reset)
 	}
 	nproxied--;
 	loop_free_later(p);
+}
+
+/* Does the workload speak HTTP/1 on this connection? Its request line has
+ * usually arrived by the time the gateway refuses: the first word is
+ * enough to tell (a method and a space), nothing is parsed. */
+static bool http_request_waiting(int fd)
+{
+	static const char *const methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
+					       "OPTIONS ", "PATCH ", "TRACE " };
+	char head[8];
+	ssize_t n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+
+	for (size_t i = 0; n > 0 && i < ARRAY_SIZE(methods); i++) {
+		size_t len = strlen(methods[i]);
+
+		if ((size_t)n >= len && memcmp(head, methods[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The gateway said no ("ERR CODE why"), and the workload has sent its
+ * first bytes (or closed, or kept quiet for FIRST_BYTES_NS): an HTTP
+ * client gets 403 (the allow list refused) or 502 (allowed, but the
+ * connection failed) with the gateway's reason as the body, then an
+ * orderly close; any other client a reset. */
+static void refuse_now(struct eproxy *p)
+{
+	const char *why = p->why, *sp;
+	bool denied = strncmp(why, "ERR EACCES ", 11) == 0;
+	char body[REPLY_MAX + 64], resp[sizeof(body) + 256], sink[4096];
+	int blen, rlen;
+
+	if (!http_request_waiting(p->tcp)) {
+		proxy_free(p, true);
+		return;
+	}
+	if (strncmp(why, "ERR ", 4) == 0 && (sp = strchr(why + 4, ' ')))
+		why = sp + 1;
+	blen = snprintf(body, sizeof(body), "sbx egress: %s%s\n", why,
+			denied ? " (sbx create --allow-net)" : "");
+	rlen = snprintf(resp, sizeof(resp), "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
+			"Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+			denied ? "403 Forbidden" : "502 Bad Gateway", blen, body);
+	/* Read what the request sent so far: closing with unread bytes
+	 * would reset the connection and could take the answer with it. */
+	while (recv(p->tcp, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	(void)!send(p->tcp, resp, (size_t)MIN(rlen, (int)sizeof(resp) - 1),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(p->tcp, SHUT_WR);
+	proxy_free(p, false);
+}
+
+static void on_first_bytes(struct watch *w, uint32_t events)
+{
+	refuse_now(container_of(w, struct eproxy, tw));
+}
+
+static void on_first_bytes_timeout(struct timer *t)
+{
+	refuse_now(container_of(t, struct eproxy, timer));
+}
+
+static void refuse(struct eproxy *p, const char *line)
+{
+	char c;
+
+	str_copy(p->why, sizeof(p->why), line);
+	timer_cancel(&p->timer);
+	loop_del(&p->gw);
+	fd_close(&p->gw.fd);
+	p->state = E_REFUSED;
+	/* The gateway can answer before the workload's request is here. */
+	if (recv(p->tcp, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN &&
+	    loop_add(&p->tw, p->tcp, EPOLLIN | EPOLLRDHUP, on_first_bytes) == 0) {
+		timer_arm(&p->timer, FIRST_BYTES_NS, on_first_bytes_timeout);
+		return;
+	}
+	refuse_now(p);
 }
 
 static void relay_done(void *arg, const struct relay_stats *st)
@@ -111,7 +195,7 @@ static void on_reply(struct eproxy *p)
 	*nl = '\0';
 	if (strncmp(line, "OK ", 3) != 0) {
 		log_debug(0, "egress: %.*s: %s", p->reqlen - 1, p->req, line);
-		proxy_free(p, true);
+		refuse(p, line);
 		return;
 	}
 	timer_cancel(&p->timer);
@@ -235,6 +319,7 @@ static void proxy_accept_one(int tcp)
 	nproxied++;
 	p->tcp = tcp;
 	p->gw.fd = -1;
+	p->tw.fd = -1;
 	p->reqlen = snprintf(p->req, sizeof(p->req), "CONNECT %s %u\n", host, port);
 	setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	g = gateway_open();
@@ -322,6 +407,7 @@ void egress_start(const struct config *c, bool in_vm)
 		log_warn(r, "egress: unable to listen on 127.0.0.1:%d; no way out", EGRESS_PROXY_PORT);
 		return;
 	}
+	dns_set_names(c->egress_names);
 	if ((r = dns_start()) < 0)
 		log_warn(r, "egress: unable to serve DNS on 127.0.0.53:53");
 	else if (in_vm)

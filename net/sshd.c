@@ -69,6 +69,9 @@ static struct {
 	struct ssh_server_info info;
 	struct waiter *waiters;
 	const struct agent *agent; /* whose workload it is: the last SSH_START's */
+	char **env;             /* the sandbox environment it was started with */
+	size_t envc;
+	bool env_restart;       /* stopped to take a new environment */
 } sshd;
 
 static void waiter_frame(struct conn *c, const struct frame *f);
@@ -250,6 +253,11 @@ static void on_exit_status(struct child *ch, int status)
 		cgroup_done(sshd.cgroup);
 		sshd.cgroup = 0;
 	}
+	if (sshd.env_restart) {
+		sshd.env_restart = false;
+		sshd_spawn();
+		return;
+	}
 	if (WIFSIGNALED(status))
 		snprintf(msg, sizeof(msg), "killed by signal %d", WTERMSIG(status));
 	else
@@ -390,12 +398,62 @@ static void stop_stale(void)
 	}
 }
 
+static void env_forget(void)
+{
+	for (size_t i = 0; sshd.env && i < sshd.envc; i++)
+		free(sshd.env[i]);
+	free(sshd.env);
+	sshd.env = NULL;
+	sshd.envc = 0;
+}
+
+/* Logins get the sandbox environment (`--env`, `sbx env`) as commands do:
+ * dropbear passes its own environment on (-e) and sets USER, LOGNAME,
+ * HOME, SHELL and PATH itself. Keeps a copy to notice `sbx env` changes. */
+static char **sshd_env(const struct config *cfg)
+{
+	char **envp = calloc(cfg->envc + 2, sizeof(char *)), **copy;
+	size_t n = 0;
+
+	copy = calloc(cfg->envc + 1, sizeof(char *));
+	if (!envp || !copy)
+		goto out_nomem;
+	for (size_t i = 0; i < cfg->envc; i++) {
+		copy[i] = strdup(cfg->env[i]);
+		if (!copy[i])
+			goto out_nomem;
+		envp[n++] = copy[i];
+	}
+	if (!config_env_get(cfg->env, "PATH"))
+		envp[n++] = "PATH=" SPAWN_DEFAULT_PATH;
+	env_forget();
+	sshd.env = copy;
+	sshd.envc = cfg->envc;
+	return envp;
+out_nomem:
+	for (size_t i = 0; copy && copy[i]; i++)
+		free(copy[i]);
+	free(copy);
+	free(envp);
+	return NULL;
+}
+
+static bool env_current(const struct config *cfg)
+{
+	if (!sshd.env || sshd.envc != cfg->envc)
+		return false;
+	for (size_t i = 0; i < cfg->envc; i++)
+		if (strcmp(sshd.env[i], cfg->env[i]) != 0)
+			return false;
+	return true;
+}
+
 static void sshd_spawn(void)
 {
-	char *argv[] = { SSHD_BIN, "-F", "-E", "-s", "-p", SSHD_LISTEN, "-r",
+	char *argv[] = { SSHD_BIN, "-F", "-E", "-e", "-s", "-p", SSHD_LISTEN, "-r",
 			 SSHD_DIR "/" SSHD_KEY_NAME, "-P", SSHD_DIR "/" SSHD_PID_NAME, "-W",
 			 SSHD_WINDOW, NULL };
-	char *envp[] = { "PATH=" SPAWN_DEFAULT_PATH, NULL };
+	char **envp = sshd_env(sshd.agent->config());
 	/* The server and every login it serves are workloads like any
 	 * command: their own cgroup under the workloads' memory limit, an
 	 * OOM score of their own, the workload file limit, seccomp. */
@@ -405,7 +463,7 @@ static void sshd_spawn(void)
 		.cwd = "/",
 		.fd = { sshd.agent->devnull(), sshd.agent->devnull(), 2 },
 		.ctty = -1,
-		.cgroup_procs = -1,
+		.cgroup = -1,
 		.reset_oom = sshd.agent->in_vm(),
 		.nofile = sshd.agent->workload_nofile(),
 		.restricted = sshd.agent->config()->seccomp,
@@ -415,6 +473,11 @@ static void sshd_spawn(void)
 	char why[384];
 	int r, cg;
 
+	if (!envp) {
+		r = -ENOMEM;
+		snprintf(why, sizeof(why), "cannot start %s: out of memory", SSHD_BIN);
+		goto out_fail;
+	}
 	if ((r = inotify_setup()) < 0) {
 		snprintf(why, sizeof(why), "cannot watch %s: %s", SSHD_DIR, strerror(-r));
 		goto out_fail;
@@ -423,8 +486,11 @@ static void sshd_spawn(void)
 	cg = cgroup_new(&sshd.cgroup);
 	if (cg < 0)
 		sshd.cgroup = 0;
-	sr.cgroup_procs = cg;
+	sr.cgroup = cg;
+	sr.confine = cg >= 0;
 	r = spawn_process(&sr, &sshd.pid, &se);
+	free(envp);
+	envp = NULL;
 	if (cg >= 0)
 		close(cg);
 	if (r < 0) {
@@ -449,6 +515,7 @@ static void sshd_spawn(void)
 	check_pid_file();
 	return;
 out_fail:
+	free(envp);
 	log_warn(0, "%s", why);
 	sshd.state = SSHD_OFF;
 	answer_all(-r, why);
@@ -474,9 +541,17 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 	 * rather than send the client to a closed port. */
 	if (sshd.state == SSHD_RUNNING)
 		reap_all();
-	if (sshd.state == SSHD_RUNNING) {
+	if (sshd.state == SSHD_RUNNING && env_current(c->agent->config())) {
 		reply(c);
 		return;
+	}
+	if (sshd.state == SSHD_RUNNING && sshd.pid > 0) {
+		/* `sbx env` changed the environment: a new server for new
+		 * logins (open sessions keep theirs), started once this one
+		 * is reaped. */
+		sshd.env_restart = true;
+		sshd.state = SSHD_RESTART_WAIT;
+		kill(sshd.pid, SIGTERM);
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {

@@ -39,7 +39,7 @@ B=build
 W=$B/rootfs			# scratch: tools, generated files, specs
 K=$B/kernel			# cache: the kernel package, unpacked
 SBX_INIT=${SBX_INIT:-$B/sbx-init}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
+BUSYBOX=${BUSYBOX:-$B/busybox/busybox}	# scripts/busybox.sh: Debian's, with wget -T
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 export LC_ALL=C
 
@@ -47,7 +47,7 @@ say() { echo "image: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
 [ -e "$SBX_INIT" ] || fail "$SBX_INIT is missing (make build/sbx-init)"
-[ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing (scripts/deps.sh: busybox-static)"
+[ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing (scripts/busybox.sh builds it)"
 for p in $GUEST_PROGRAMS; do
 	[ -x "${p%%:*}" ] || fail "${p%%:*} is missing (scripts/deps.sh: dropbear-bin, openssh-sftp-server)"
 done

@@ -219,6 +219,71 @@ test_exits_with_watched_pid() {
 	[ ! -e "$T_TMP/g2.sock" ] || fail "socket left behind"
 }
 
+# fd_pressure SOCK PID: from one process, opens 100 idle connections to a
+# gateway whose limit is 80 descriptors, then lowers its limit below what
+# it holds and opens 30 more; prints "refused N", "cpu SECONDS" (gateway
+# CPU time during 2 s at EMFILE) and the reply to a request made after all
+# were closed and the limit restored.
+fd_pressure() {
+	python3 - "$1" "$2" <<'EOF'
+import socket, subprocess, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+def conns(n):
+    out = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(0.5)
+        s.connect(path)
+        out.append(s)
+    return out
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / 100.0
+held = conns(100)
+time.sleep(1)
+refused = 0
+for s in held:
+    try:
+        if s.recv(200).startswith(b"ERR EAGAIN too many connections"):
+            refused += 1
+    except OSError:
+        pass
+print("refused", refused)
+subprocess.run(["prlimit", "--pid", pid, "--nofile=12:80"], check=True)
+held += conns(30)
+c0 = cpu()
+time.sleep(2)
+print("cpu", cpu() - c0)
+for s in held:
+    s.close()
+subprocess.run(["prlimit", "--pid", pid, "--nofile=80:80"], check=True)
+time.sleep(0.5)
+s = conns(1)[0]
+s.settimeout(5)
+s.sendall(b"CONNECT nowhere.test 80\n")
+print(s.recv(200).decode().strip())
+EOF
+}
+
+test_fd_limit() {
+	local gw3 out warns
+	prlimit --nofile=80:80 "$SBX" gateway --listen "$T_TMP/g3.sock" --audit "$T_TMP/a3.log" \
+		--allow api.test:8080 2>"$T_TMP/g3.err" &
+	gw3=$!
+	on_exit "kill $gw3"
+	wait_for 5 test -S "$T_TMP/g3.sock" || fail "third gateway did not start" || return 1
+	out=$(fd_pressure "$T_TMP/g3.sock" $gw3 2>&1)
+	warns=$(grep -c "cannot accept" "$T_TMP/g3.err")
+	grep -q "at most 8 connections at once" "$T_TMP/g3.err" ||
+		fail "no cap below the limit in the log: $(head -c 300 "$T_TMP/g3.err")" || return 1
+	[[ $out == *"refused 92"* ]] || fail "92 of 100 should be refused at once: $out" || return 1
+	[[ $out =~ cpu\ 0\.[0-4] ]] || fail "the gateway spins at EMFILE: $out" || return 1
+	[ "$warns" -ge 1 ] && [ "$warns" -le 2 ] ||
+		fail "$warns 'cannot accept' warnings in 2 s (one, rate-limited, expected)" || return 1
+	[[ $out == *"ERR EACCES nowhere.test:80 is not in the allow list"* ]] ||
+		fail "no answer after the pressure ended: $out"
+}
+
 test_bad_options() {
 	local out
 	out=$("$SBX" gateway --listen x --audit y --allow 'api.test:99999' 2>&1)
@@ -246,9 +311,12 @@ test_agent_side() {
 		echo "synthetic=$a"
 		printf "GET / HTTP/1.0\r\n\r\n" | socat -t 5 - TCP:$a:8080
 		echo "denied=[$(printf "GET / HTTP/1.0\r\n\r\n" | socat -t 5 - TCP:'$NS':8081 2>/dev/null)]"
+		echo "raw=[$(echo hello | socat -t 5 - TCP:'$NS':8081 2>/dev/null)]"
 		socat -u /dev/null UDP:'$NS':53 2>&1 | tail -1
 		kill $agent; wait $agent' "$SBX_INIT" 2>&1)
-	[[ $out == *"synthetic=198.18."*"hello from api.test"*"denied=[]"*"Network is unreachable"* ]] ||
+	# Refused: an HTTP client gets 403 naming the reason, anything else a
+	# reset.
+	[[ $out == *"synthetic=198.18."*"hello from api.test"*"denied=[HTTP/1.1 403 Forbidden"*"sbx egress: $NS:8081 is not in the allow list"*"raw=[]"*"Network is unreachable"* ]] ||
 		fail "said: $out; agent: $(cat "$T_TMP/agent.err")" || return 1
 	audited $NS:8081 deny "not in the allow list"
 }
@@ -289,5 +357,6 @@ t "1 GiB through an allowed connection, hashes match" test_1gib_hash
 t "the agent in a namespace: DNS stub, nft redirect, proxy, no UDP" test_agent_side
 t "exits when the watched process ends" test_exits_with_watched_pid
 t "bad options are refused naming them" test_bad_options
+t "descriptor limit: cap below it, pause and one warning at EMFILE, then serves again" test_fd_limit
 t "the gateway stops on SIGTERM and removes its socket" test_clean_exit
 t_sanitizers "no sanitizer reports from the gateway or the agent" test_no_sanitizer_reports

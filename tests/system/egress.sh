@@ -73,43 +73,54 @@ test_names_resolve_synthetic() {
 	[[ $out == *"Address: 198.18."* || $out == *"Address 1: 198.18."* ]] || fail "said: $out"
 }
 
-# refused_in_guest CMD DEST WORDS: CMD fails with a reset, and the
-# gateway wrote a deny line.
+# refused_in_guest URL DEST WORDS: busybox wget gets 403 from the guest's
+# proxy, whose body (fetched with nc) names the reason; the gateway wrote a
+# deny line.
 refused_in_guest() {
-	local out
-	out=$(gexec $ON -- sh -c "$1 2>&1; echo rc=\$?")
-	[[ $out == *"Connection reset by peer"*"rc=1" ]] || fail "$1: $out" || return 1
+	local out hostport=${1#http://}
+	hostport=${hostport%%/*}
+	out=$(gexec $ON -- sh -c "wget -q -O - $1 2>&1; echo rc=\$?
+		{ printf 'GET / HTTP/1.0\r\n\r\n'; sleep 3; } | nc ${hostport%:*} ${hostport##*:}")
+	[[ $out == *"403 Forbidden"*"rc=1"* ]] || fail "wget $1: $out" || return 1
+	[[ $out == *"HTTP/1.1 403 Forbidden"*"sbx egress: "*"$3"* ]] ||
+		fail "the 403's body does not say '$3': $out" || return 1
 	[[ $out != *hello* ]] || fail "$1 reached the server" || return 1
 	audited "$2" deny "$3"
 }
 
 test_other_port_refused() {
-	refused_in_guest "wget -q -O - http://api.test:8081/" api.test:8081 "not in the allow list"
+	refused_in_guest http://api.test:8081/ api.test:8081 "not in the allow list"
 }
 
+# No pattern can match other.test: the guest's resolver says so at once.
 test_other_name_refused() {
-	refused_in_guest "wget -q -O - http://other.test:8080/" other.test:8080 "not in the allow list"
+	local out
+	out=$(gexec $ON -- sh -c 'nslookup other.test 2>&1; wget -q -O - http://other.test:8080/ 2>&1
+		echo rc=$?; nslookup api.test 2>&1')
+	[[ $out == *"NXDOMAIN"*"bad address 'other.test"*"rc=1"* ]] || fail "said: $out" || return 1
+	[[ $out == *"Address"*"198.18."* ]] || fail "api.test no longer resolves: $out" || return 1
+	[[ $out != *hello* ]] || fail "other.test reached the server"
 }
 
 test_ip_literal_refused() {
-	refused_in_guest "wget -q -O - http://$NS:8080/" $NS:8080 "not in the allow list"
+	refused_in_guest http://$NS:8080/ $NS:8080 "not in the allow list"
 }
 
 test_loopback_name_refused() {
-	refused_in_guest "wget -q -O - http://loop.test:8080/" loop.test:8080 "loopback"
+	refused_in_guest http://loop.test:8080/ loop.test:8080 "loopback"
 }
 
 test_private_name_refused() {
-	refused_in_guest "wget -q -O - http://priv.test/" priv.test:80 "private address"
+	refused_in_guest http://priv.test:80/ priv.test:80 "private address"
 }
 
 # Root in the guest: raw addresses through the kernel, its own requests
 # straight to the gateway's vsock port, and the rules removed.
 test_root_raw_address() {
 	local out
-	# busybox nc exits 0 on a reset; what matters is that nothing came
+	# Not HTTP: no answer, a reset; what matters is that nothing came
 	# back and that the gateway said no.
-	out=$(gexec $ON -- sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc $NS 8081" 2>&1)
+	out=$(gexec $ON -- sh -c "echo hello | nc $NS 8081" 2>&1)
 	[[ $out != *HTTP* && $out != *hello* ]] || fail "nc reached the server: $out" || return 1
 	audited $NS:8081 deny "not in the allow list"
 }
@@ -169,8 +180,8 @@ t "without --allow-net: connections fail at once" test_off_fails_fast
 t "without --allow-net: no nameserver, no route, no gateway" test_off_no_nameserver_no_gateway
 t "with api.test:8080: an HTTP GET reaches the server" test_http_get
 t "names resolve to synthetic addresses in the guest" test_names_resolve_synthetic
-t "api.test:8081 refused (a server listens there)" test_other_port_refused
-t "other.test refused" test_other_name_refused
+t "api.test:8081 refused (a server listens there): HTTP 403 naming the reason" test_other_port_refused
+t "other.test: no pattern can match it, the guest's resolver says NXDOMAIN" test_other_name_refused
 t "an unlisted IP literal refused" test_ip_literal_refused
 t "a listed name resolving to loopback refused" test_loopback_name_refused
 t "a listed name resolving to RFC 1918 refused" test_private_name_refused

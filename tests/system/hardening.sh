@@ -8,20 +8,25 @@
 # target as it was. Through all of it the agent's server is never
 # restarted: the workloads die, not the agent.
 #
-# What the tests hold the agent to (issue 7, docs/PROTOCOL.md, CONFIG.md):
-# workloads run in /sys/fs/cgroup/workloads, whose memory.max is the VM's
-# memory minus min(1/8, 128 MiB) and whose pids.max is 4096 by default,
-# each command in a child cgroup of its own; PID 1 and the server have
-# oom_score_adj -1000, commands 0; workloads cannot signal PID 1 or the
-# server, reboot, or read their memory (/proc/<pid>/mem, maps,
-# environ); the token is not in their reach.
+# What the tests hold the agent to (issues 7 and 18, docs/PROTOCOL.md,
+# CONFIG.md): workloads run in /sys/fs/cgroup/workloads, whose memory.max
+# is the VM's memory minus min(1/8, 128 MiB) and whose pids.max is 4096 by
+# default, each command in a child cgroup of its own (pids.max 32 lower,
+# the same memory.max), born there; each command has a cgroup namespace
+# rooted at that cgroup and sees only it, read-only, at /sys/fs/cgroup,
+# and a /proc without PID 1 and the server; commands get oom_score_adj 0;
+# workloads cannot signal PID 1 or the server, reboot, or read their
+# memory (/proc/<pid>/mem, maps, environ); the token is not in their
+# reach. Root included: the default user of the minimal image is root.
 . "$(dirname "$0")/../lib.sh"
 
 SUITE=hardening
 export SBX_STATE_DIR=$T_TMP/state
 on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
-CG=/sys/fs/cgroup/workloads
+CG=/sys/fs/cgroup    # a command's own cgroup, as it sees it
 PIDS_MAX=4096
+PIDS_RESERVE=32      # a command's pids.max leaves the others that many
+CMD_PIDS_MAX=$((PIDS_MAX - PIDS_RESERVE))
 
 # The pid (in the guest) of the agent's server: a command's parent.
 server_of() { "$SBX" exec "$ID" -- sh -c 'echo $PPID'; }
@@ -35,10 +40,10 @@ test_create() {
 
 test_agent_protected() {
 	local out
-	out=$("$SBX" exec "$ID" -- sh -c 'cat /proc/1/oom_score_adj /proc/$PPID/oom_score_adj \
-		/proc/self/oom_score_adj; cat /proc/self/cgroup')
-	expect_eq "oom_score_adj of PID 1, the server, a command; the command's cgroup" \
-		"$(echo "$out" | sed 's|/c[0-9]*$|/cN|')" $'-1000\n-1000\n0\n0::/workloads/cN'
+	out=$("$SBX" exec "$ID" -- sh -c 'cat /proc/self/oom_score_adj /proc/self/cgroup
+		for p in 1 $PPID; do [ -e /proc/$p ] && echo "agent pid $p in /proc"; done; true')
+	expect_eq "a command's oom_score_adj and cgroup; PID 1 and the server not in /proc" \
+		"$out" $'0\n0::/'
 }
 
 test_limits() {
@@ -48,9 +53,9 @@ test_limits() {
 	# total - min(total / 8, 128 MiB), as the kernel keeps it: in pages.
 	want=$(((total - (total / 8 < 134217728 ? total / 8 : 134217728)) / 4096 * 4096))
 	got=$("$SBX" exec "$ID" -- cat $CG/memory.max)
-	expect_eq "memory.max for $total bytes" "$got" "$want" || return 1
+	expect_eq "a command's memory.max for $total bytes" "$got" "$want" || return 1
 	pids=$("$SBX" exec "$ID" -- cat $CG/pids.max)
-	expect_eq "pids.max" "$pids" $PIDS_MAX
+	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX
 }
 
 # Asks the agent who it is every second until $1 ends; prints how many
@@ -80,39 +85,96 @@ test_oom() {
 	[ "${answers% *}" -ge 1 ] && [ "${answers#* }" -eq 0 ] ||
 		fail "INFO answers while memory ran out (ok, failed): $answers" || return 1
 	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive || return 1
-	expect_eq "the same server" "$(server_of)" "$SERVER" || return 1
-	"$SBX" exec "$ID" -- grep -q "^oom_kill [1-9]" $CG/memory.events ||
-		fail "memory.events: $("$SBX" exec "$ID" -- cat $CG/memory.events)"
+	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
+# As root, out of its cgroup and at the agent: each attempt fails (EROFS
+# on the read-only view, EPERM for the limits of the namespace's root,
+# no /proc/1, EPERM from the filter), and its cgroup stays "/".
+test_root_stays_in_cgroup() {
+	local out what
+	out=$("$SBX" exec "$ID" -- sh -c 'echo $$ >/sys/fs/cgroup/cgroup.procs; echo "escape $?"
+		echo 1000 >/proc/1/oom_score_adj; echo "oom $?"
+		echo max >/sys/fs/cgroup/pids.max; echo "pids.max $?"
+		mkdir -p /mnt/cg && mount -t cgroup2 none /mnt/cg; echo "mounted $?"
+		echo max >/mnt/cg/pids.max; echo "remounted-pids.max $?"
+		echo max >/mnt/cg/memory.max; echo "remounted-memory.max $?"
+		umount /mnt/cg
+		renice -n 19 -p 1 >/dev/null; echo "renice $?"
+		cat /proc/self/cgroup' 2>&1)
+	for what in escape oom pids.max remounted-pids.max remounted-memory.max renice; do
+		echo "$out" | grep -q "^$what [1-9]" || fail "as root ($what): $out" || return 1
+	done
+	echo "$out" | grep -qx "mounted 0" || fail "no cgroup2 mount to try with: $out" || return 1
+	[ "$(echo "$out" | tail -1)" = "0::/" ] || fail "left its cgroup: $out"
+}
+
+# The bomb, as root, tries to escape first; its shell then waits (a
+# builtin read, no fork) and reports its cgroup's pids.peak.
+BOMB='echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; mkfifo /dev/shm/bomb.fifo
+	bomb() { bomb | bomb & }; bomb
+	read -t 40 x <>/dev/shm/bomb.fifo; read p </sys/fs/cgroup/pids.peak; echo "peak $p"
+	rm -f /dev/shm/bomb.fifo'
+
 test_fork_bomb() {
-	local pid cur peak
-	"$SBX" exec "$ID" -- sh -c 'bomb() { bomb | bomb & }; bomb; sleep 100' >/dev/null 2>&1 &
+	local pid peak
+	"$SBX" exec "$ID" -- sh -c "$BOMB" >"$T_TMP/bomb.out" 2>/dev/null &
 	pid=$!
 	# Let it reach the limit (TCG is slow), then check on the agent.
 	sleep 10
 	timeout 60 "$SBX" info "$ID" >/dev/null || fail "no INFO during the fork bomb" || return 1
-	cur=$(timeout 60 "$SBX" exec "$ID" -- cat $CG/pids.current) ||
-		fail "no command could run during the fork bomb" || return 1
-	echo "#   $cur workload processes during the bomb" >&2
+	expect_eq "a command during the fork bomb" "$(timeout 60 "$SBX" exec "$ID" -- echo alive)" \
+		alive || return 1
+	wait_for 90 grep -q "^peak" "$T_TMP/bomb.out" || fail "the bomb's shell did not report" ||
+		{ kill -KILL $pid; return 1; }
+	peak=$(sed -n 's/^peak //p' "$T_TMP/bomb.out")
+	echo "#   the bomb's cgroup peaked at $peak processes" >&2
 	# Its client goes: the agent kills the whole group.
-	kill -KILL $pid
+	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
-	wait_for 60 bomb_gone || fail "workloads left: $("$SBX" exec "$ID" -- cat $CG/pids.current)" ||
-		return 1
-	# The most there ever were: up against the limit, and past it by at
-	# most the one command this test ran during the bomb. The agent moves
-	# each command into its cgroup by writing cgroup.procs, and the pids
-	# controller charges a move without checking the limit: that command
-	# gets in, but cannot fork.
-	peak=$("$SBX" exec "$ID" -- cat $CG/pids.peak)
-	[ "$peak" -le $((PIDS_MAX + 1)) ] && [ "$peak" -ge $((PIDS_MAX / 2)) ] ||
-		fail "pids.peak is $peak after the bomb (pids.max $PIDS_MAX)" || return 1
+	wait_for 60 bomb_gone || fail "workloads left: $(workload_count)" || return 1
+	[ "$peak" -le $CMD_PIDS_MAX ] && [ "$peak" -ge $((CMD_PIDS_MAX / 2)) ] ||
+		fail "pids.peak is $peak after the bomb (pids.max $CMD_PIDS_MAX)" || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
+# With the workloads at pids.max, a new command cannot start: it is born
+# in its cgroup (clone3, CLONE_INTO_CGROUP), and the pids controller
+# checks that fork. (It used to start: the agent moved it in by writing
+# cgroup.procs, which is not checked, and pids.peak passed pids.max.) One
+# command fills its cgroup, a second one takes the PIDS_RESERVE left.
+FILL='read m </sys/fs/cgroup/pids.max
+	while read c </sys/fs/cgroup/pids.current && [ "$c" -lt "$m" ]; do sleep 600 & done
+	echo full; exec sleep 600'
+REST="i=1; while [ \$i -lt $PIDS_RESERVE ]; do sleep 600 & i=\$((i + 1)); done
+	echo full; exec sleep 600"
+
+test_pids_never_past_max() {
+	local a b out
+	"$SBX" exec "$ID" -- sh -c "$FILL" >"$T_TMP/fill.a" 2>&1 &
+	a=$!
+	wait_for 180 grep -q full "$T_TMP/fill.a" || fail "first filler: $(cat "$T_TMP/fill.a")" ||
+		{ kill -KILL $a; return 1; }
+	"$SBX" exec "$ID" -- sh -c "$REST" >"$T_TMP/fill.b" 2>&1 &
+	b=$!
+	wait_for 60 grep -q full "$T_TMP/fill.b" || fail "second filler: $(cat "$T_TMP/fill.b")" ||
+		{ kill -KILL $a $b; return 1; }
+	out=$(timeout 60 "$SBX" exec "$ID" -- echo started 2>&1)
+	timeout 60 "$SBX" info "$ID" >/dev/null || fail "no INFO with the workloads full" ||
+		{ kill -KILL $a $b; return 1; }
+	kill -KILL $a $b
+	wait $a $b 2>/dev/null
+	echo "#   with the workloads full, a command got: $out" >&2
+	[[ $out != *started* ]] || fail "a command started with the workloads at pids.max" || return 1
+	[[ $out == *"Resource temporarily unavailable"* ]] || fail "the refusal says: $out" || return 1
+	wait_for 60 bomb_gone || fail "workloads left: $(workload_count)" || return 1
+	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive
+}
+
+# The processes a command sees: every workload's (root's), not the agent's.
+workload_count() { timeout 30 "$SBX" exec "$ID" -- sh -c 'ls -d /proc/[0-9]* 2>/dev/null | wc -l'; }
 # Only the command that looks is left in the workloads.
-bomb_gone() { [ "$(timeout 30 "$SBX" exec "$ID" -- cat $CG/pids.current)" -le 2 ]; }
+bomb_gone() { [ "$(workload_count)" -le 4 ]; }
 
 test_enospc_upload() {
 	local small=/mnt/small out
@@ -195,10 +257,14 @@ test_kill() {
 }
 
 t "create a sandbox (768 MiB)" test_create
-t "PID 1 and the server are OOM-proof, commands are not, each in its cgroup" test_agent_protected
-t "workloads' memory.max leaves the agent headroom; pids.max is $PIDS_MAX" test_limits
+t "a command: OOM score 0, its own cgroup namespace, no PID 1 or server in its /proc" test_agent_protected
+t "a command's memory.max leaves the agent headroom; its pids.max is $CMD_PIDS_MAX" test_limits
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
-t "a fork bomb stops at pids.max, the agent answers and runs commands" test_fork_bomb
+t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all fail" \
+	test_root_stays_in_cgroup
+t "a root fork bomb that tried to escape stops at pids.max, the agent answers and runs commands" \
+	test_fork_bomb
+t "at pids.max no command starts: pids.peak never passes pids.max" test_pids_never_past_max
 t "an upload into a full file system fails, the target is left as it was" test_enospc_upload
 t "a workload cannot kill PID 1 or the server, reboot, or open their memory (/proc mem, maps, environ)" \
 	test_workload_cannot_stop_agent

@@ -34,8 +34,9 @@ test_boot() {
 	create deb --image debian --disk 256M || return 1
 	expect_eq "os-release" "$(sh_in deb '. /etc/os-release; echo $ID $VERSION_ID')" "debian 12" ||
 		return 1
-	# PID 1 is sbx-init from the initramfs, not a second init.
-	expect_eq "PID 1" "$(sh_in deb 'tr "\0" " " </proc/1/cmdline')" "/init " || return 1
+	# PID 1 is sbx-init from the initramfs, not a second init. A command's
+	# /proc does not show PID 1: the agent's file operations see its own.
+	expect_eq "PID 1" "$("$SBX" fs cat deb /proc/1/cmdline | tr "\0" " ")" "/init " || return 1
 	expect_eq "/ is the overlay" "$(sh_in deb 'findmnt -no FSTYPE /')" overlay
 }
 
@@ -52,6 +53,21 @@ test_user_app() {
 /home/app" || return 1
 	expect_eq "sudo as app" "$(sh_in deb 'sudo -n true && echo yes')" yes || return 1
 	expect_eq "root with -u root" "$("$SBX" exec -u root deb -- id -u)" 0
+}
+
+# sudo makes root, and root stays in its cgroup: the escape and the
+# writes at the agent fail (issue 18 item 8; docs/PROTOCOL.md).
+test_sudo_stays_in_cgroup() {
+	local out what
+	out=$(sh_in deb 'sudo -n sh -c "echo \$\$ >/sys/fs/cgroup/cgroup.procs; echo escape \$?
+		echo 1000 >/proc/1/oom_score_adj; echo oom \$?
+		echo max >/sys/fs/cgroup/pids.max; echo pids.max \$?
+		cat /proc/self/cgroup" 2>&1')
+	for what in escape oom pids.max; do
+		echo "$out" | grep -q "^$what [1-9]" || fail "as root through sudo ($what): $out" ||
+			return 1
+	done
+	[ "$(echo "$out" | tail -1)" = "0::/" ] || fail "left its cgroup: $out"
 }
 
 test_git() {
@@ -191,6 +207,7 @@ i = tarfile.TarInfo("../escape/evil"); i.size = 4; t.addfile(i, io.BytesIO(b"evi
 t "the Debian image boots: sbx-init PID 1, / an overlay" test_boot || exit 1
 t "python3, node, deno and bash" test_tools
 t "commands run as app (passwordless sudo); -u root" test_user_app
+t "root through sudo: the cgroup escape and the writes at the agent fail" test_sudo_stays_in_cgroup
 t "git init and commit" test_git
 t "pip install of a local package into a venv" test_pip_local
 t "writes survive execs, not kill + create" test_writes_stay

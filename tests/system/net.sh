@@ -13,7 +13,8 @@ BIG=52428800
 sha() { sha256sum | cut -d' ' -f1; }
 
 test_create() {
-	"$SBX" create --name $ID --lifetime 10m >"$T_TMP/id" 2>"$T_TMP/create.err" ||
+	"$SBX" create --name $ID --lifetime 10m --env SBXENV=from-create >"$T_TMP/id" \
+		2>"$T_TMP/create.err" ||
 		fail "create: $(cat "$T_TMP/create.err")" || return 1
 	expect_eq id "$(cat "$T_TMP/id")" $ID || return 1
 	# A 50 MiB file and busybox httpd on guest port 8080.
@@ -50,6 +51,20 @@ test_refused() {
 		fail "said: $out"
 }
 
+# The minimal image's wget: -T crashed Debian's busybox-static (status
+# 139); ours has the feature: a download works with it and a silent server
+# times out.
+test_wget_timeout() {
+	local out
+	out=$("$SBX" exec $ID -- sh -c 'echo small-ok >/srv/small
+		wget -q -T 5 -O- http://127.0.0.1:8080/small; echo "rc=$?"
+		(sleep 30 | nc -l -p 9099) >/dev/null 2>&1 &
+		sleep 1; s=$(date +%s)
+		wget -T 2 -O- http://127.0.0.1:9099/ 2>&1; echo "rc=$? took=$(($(date +%s) - s))"')
+	[[ $out == *"small-ok"*"rc=0"* ]] || fail "wget -T 5 of a page: $out" || return 1
+	[[ $out == *"download timed out"*"rc=1 took="[2-5]* ]] || fail "wget -T 2, silent server: $out"
+}
+
 test_exposures_listed() {
 	local out
 	out=$("$SBX" expose --list $ID)
@@ -66,9 +81,22 @@ test_ssh_uname() {
 # workloads' cgroup, killable by the OOM killer (the agent is not).
 test_sshd_is_a_workload() {
 	local out
-	out=$("$SBX" ssh $ID -- 'cat /proc/$PPID/cgroup /proc/$PPID/oom_score_adj; \
-		cat /proc/$(cat /run/sbx-ssh/dropbear.pid)/oom_score_adj')
-	[[ $out == "0::/workloads/"*$'\n0\n0' ]] || fail "cgroup and OOM scores: $out"
+	# A login inherits both from the server: a cgroup namespace of its
+	# own (only workloads have one, rooted at their cgroup) and an OOM
+	# score of 0 (the agent's is -1000).
+	out=$("$SBX" ssh $ID -- 'cat /proc/self/cgroup /proc/self/oom_score_adj')
+	[[ $out == "0::/"$'\n0' ]] || fail "cgroup and OOM score: $out"
+}
+
+# The sandbox environment reaches SSH logins as it reaches commands, and a
+# change by `sbx env` reaches the next login.
+test_ssh_env() {
+	expect_eq "--env in an SSH login" "$("$SBX" ssh $ID -- 'echo $SBXENV' </dev/null)" \
+		from-create || return 1
+	"$SBX" env $ID set SBXENV=changed || return 1
+	expect_eq "sbx env set, then a new login" \
+		"$("$SBX" ssh $ID -- 'echo $SBXENV' </dev/null)" changed || return 1
+	"$SBX" env $ID set SBXENV=from-create
 }
 
 test_ssh_status() {
@@ -151,8 +179,10 @@ t "sbx expose --detach: 50 MiB, hash matches" test_expose_50m
 t "50 concurrent fetches of 50 MiB, every hash matches" test_expose_50_concurrent
 t "a refused port: an error that says so" test_refused
 t "sbx expose --list shows the exposure" test_exposures_listed
+t "minimal image: wget -T fetches, and times out on a silent server" test_wget_timeout
 t "sbx ssh ID -- uname -a (OpenSSH client)" test_ssh_uname
 t "the SSH server and its logins are workloads" test_sshd_is_a_workload
+t "sbx ssh: --env and sbx env reach the login's environment" test_ssh_env
 t "sbx ssh: the command's exit status" test_ssh_status
 t "sbx ssh: an interactive shell on a terminal" test_ssh_shell
 t "a removed key no longer logs in" test_ssh_removed_key

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -239,6 +240,33 @@ static void test_bounded_table(void **state)
 	assert_int_not_equal(dns_map_name("first.test"), first);
 }
 
+/* With the allow list's names set, a name none can match gets NXDOMAIN
+ * and no address; a listed name, or one under a *.domain pattern, does. */
+static void test_allowed_names(void **state)
+{
+	static const struct { const char *name; bool ok; } cases[] = {
+		{ "api.test", true }, { "API.Test", true }, { "other.test", false },
+		{ "a.wild.test", true }, { "x.y.wild.test", true }, { "wild.test", false },
+		{ "ild.test", false }, { "xwild.test", false }, { "api.test.evil", false },
+		{ "pi.test", false },
+	};
+	uint8_t q[512], r[DNS_REPLY_MAX];
+
+	setup_reset();
+	dns_set_names("api.test *.wild.test");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t ql = query(q, cases[i].name, T_A, 1), rl = dns_answer(q, ql, r);
+
+		assert_int_equal(rcode(r), cases[i].ok ? 0 : 3);
+		assert_int_equal(ancount(r), cases[i].ok ? 1 : 0);
+		assert_int_equal(rl, cases[i].ok ? ql + 16 : ql);
+	}
+	dns_set_names("");
+	assert_int_equal(rcode((dns_answer(q, query(q, "api.test", T_A, 1), r), r)), 3);
+	dns_set_names(NULL);
+	assert_int_equal(rcode((dns_answer(q, query(q, "other.test", T_A, 1), r), r)), 0);
+}
+
 static void test_synthetic_range(void **state)
 {
 	assert_true(dns_is_synthetic(0xc6120001));  /* 198.18.0.1 */
@@ -259,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_name_too_long),
 		cmocka_unit_test(test_bounded_table),
 		cmocka_unit_test(test_synthetic_range),
+		cmocka_unit_test(test_allowed_names),
 	};
 
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
