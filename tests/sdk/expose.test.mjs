@@ -1,0 +1,97 @@
+// exposeHttp of the unmodified @deno/sandbox SDK (0.13.2)
+// against `sbx serve`: an HTTP server in the sandbox answers at the
+// https://<name>.BASE[:port] the SDK returns, over TLS verified against the
+// CA sbx serve made (SBX_SERVE_CA, from run.sh); unknown names and the names
+// of a killed sandbox get 404.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import { Sandbox } from "@deno/sandbox";
+
+const T = { timeout: 180_000 };
+const CA = process.env.SBX_SERVE_CA;
+if (!CA) throw new Error("set SBX_SERVE_CA to the CA file sbx serve printed");
+const ca = readFileSync(CA);
+
+// The exposure's name resolves to 127.0.0.1 here, whatever the resolver
+// says of *.localhost; SNI and certificate checks still use the name.
+function lookup(host, options, callback) {
+  if (options && options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
+  else callback(null, "127.0.0.1", 4);
+}
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, lookup, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, body }));
+    });
+    req.on("error", reject);
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url}`)));
+  });
+}
+
+// Until the server in the sandbox listens, the relay answers 502.
+async function getWhenUp(url) {
+  for (let i = 0; ; i++) {
+    const r = await get(url);
+    if (r.status !== 502 || i >= 60) return r;
+    await new Promise((ok) => setTimeout(ok, 500));
+  }
+}
+
+async function serveFiles(sandbox, port, text) {
+  await sandbox.fs.mkdir("/tmp/www", { recursive: true });
+  await sandbox.fs.writeTextFile("/tmp/www/hello.txt", text);
+  // Runs until stopped; its output goes nowhere.
+  return await sandbox.spawn("python3", {
+    args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", "/tmp/www"],
+    stdout: "null",
+    stderr: "null",
+  });
+}
+
+test("exposeHttp: the sandbox's server answers over TLS at its name; others get 404; kill ends it", T, async () => {
+  // Sandbox.create({port}) calls exposeHttp itself, before the boot ends.
+  const sandbox = await Sandbox.create({ timeout: "5m", port: 8080 });
+  let killed = false;
+  try {
+    assert.match(sandbox.url, /^https:\/\/[0-9a-z]{24}\.[a-z0-9.-]+(:\d+)?$/);
+    const server = await serveFiles(sandbox, 8080, "hello from the sandbox\n");
+    const r = await getWhenUp(`${sandbox.url}/hello.txt`);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, "hello from the sandbox\n");
+
+    // A second name for the same port, by the call itself.
+    const url = await sandbox.exposeHttp({ port: 8080 });
+    assert.notEqual(url, sandbox.url);
+    assert.equal((await get(`${url}/hello.txt`)).body, "hello from the sandbox\n");
+
+    // A name nobody was given.
+    const host = new URL(url);
+    const other = `https://${"x".repeat(24)}.${host.host.split(".").slice(1).join(".")}`;
+    const miss = await get(`${other}/hello.txt`);
+    assert.equal(miss.status, 404);
+    assert.match(miss.body, /no sandbox port is exposed/);
+
+    // {pid} is refused with a reason, not a hang.
+    await assert.rejects(sandbox.exposeHttp({ pid: 1 }), (err) => {
+      assert.match(String(err.message), /pid/);
+      return true;
+    });
+
+    await server.kill();
+    await server.status;
+    await sandbox.kill();
+    killed = true;
+    for (const u of [url, sandbox.url]) {
+      const gone = await get(`${u}/hello.txt`);
+      assert.equal(gone.status, 404, `${u} after kill`);
+    }
+  } finally {
+    if (!killed) await sandbox.kill();
+  }
+});
