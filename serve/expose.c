@@ -1,4 +1,4 @@
-/* sbx serve: exposeHttp (deno.md §2.6, §8b). It stands on
+/* sbx serve: exposeHttp and exposeSsh (deno.md §2.6, §2.7). Both stand on
  * the relay `sbx expose --detach` already is (libsbx/expose.c): a process
  * tied to the sandbox (it ends with its QEMU, `sbx kill` stops it, `sbx
  * info` lists it) that listens on the host and forwards to a guest port.
@@ -6,7 +6,9 @@
  * HTTP: a TLS listener of its own (a libwebsockets vhost whose accepted
  * sockets are raw: lws decrypts, we see bytes) routes each connection by
  * its SNI name, <name>.BASE, to the relay of that name on 127.0.0.1 and
- * copies bytes both ways; unknown names get a 404. */
+ * copies bytes both ways; unknown names get a 404. SSH: a relay on port 22
+ * of a loopback address of its own, to the guest's SSH server, which lets
+ * in one account named by the unguessable username, with no password. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 
 #include <openssl/ssl.h>
 
+#include "libsbx/sbx.h"
+#include "libsbx/sbx_net.h"
 #include "lib/util.h"
 #include "serve/serve.h"
 
@@ -29,6 +33,7 @@
 #define PIPE_HIGH (256 * 1024)   /* queued towards one side before the other pauses */
 #define PIPE_LOW (64 * 1024)
 #define IDLE_404_S 30            /* an unknown name's client, waiting to send */
+#define SSH_TRIES 8              /* loopback addresses tried for one exposeSsh */
 
 static const char alphabet[] = "0123456789abcdefghjkmnpqrstuvwxyz";
 
@@ -183,8 +188,11 @@ static void names_drop(const char *box_id, const char *name)
 	}
 }
 
+static void ssh_waiting_run(struct sbox *b, const char *box_id);
+
 void expose_forget(const char *box_id)
 {
+	ssh_waiting_run(NULL, box_id);
 	pthread_mutex_lock(&X.lock);
 	names_drop(box_id, NULL);
 	pthread_mutex_unlock(&X.lock);
@@ -705,18 +713,168 @@ int expose_start(struct lws_context *ctx, const struct serve_opts *o)
 	return 0;
 }
 
+/* ---- exposeSsh ---- */
+
+/* Run as root in the guest: a passwd entry named $1, with app's uid, gid,
+ * home and shell (root's when the image has no app), and an empty
+ * password field, which the guest's SSH server accepts with no password
+ * (dropbear -B). Nothing is in /etc/shadow for it. */
+static const char ACCOUNT_SCRIPT[] =
+	"set -e\n"
+	"line=$(grep '^app:' /etc/passwd || grep '^root:' /etc/passwd)\n"
+	"IFS=: read -r _ _ uid gid _ home shell <<EOF\n"
+	"$line\n"
+	"EOF\n"
+	"printf '%s::%s:%s:sbx serve exposeSsh:%s:%s\\n' \"$1\" \"$uid\" \"$gid\" \"$home\" "
+	"\"$shell\" >> /etc/passwd\n";
+
+struct sshx {
+	uint64_t req_id;
+	char id[SERVE_ID_LEN + 1];
+	char addr[PATH_MAX + 32];
+	char token[65];
+};
+
+static void *ssh_main(void *arg)
+{
+	struct sshx *s = arg;
+	struct ssh_server_info srv;
+	struct sbx_error err = { 0 };
+	struct sbx_exit ex;
+	char user[NAME_LEN + 1], host[32], why[256], msg[600];
+	unsigned port;
+	int r = -EIO;
+
+	sbx_set_token(s->token);
+	if (sbx_ssh_start(s->addr, &srv, &err) < 0) {
+		snprintf(msg, sizeof(msg), "the sandbox's SSH server did not start: %s", err.msg);
+		goto fail;
+	}
+	name_new(user, NAME_LEN, true);
+	{
+		const char *argv[] = { "/bin/sh", "-c", ACCOUNT_SCRIPT, "sh", user, NULL };
+		struct sbx_exec_opts eo = { .argv = argv, .user = "root", .cwd = "/" };
+
+		if (sbx_run(s->addr, &eo, -1, -1, -1, &ex, &err) < 0) {
+			snprintf(msg, sizeof(msg), "cannot add the login account: %s", err.msg);
+			goto fail;
+		}
+		if (sbx_exit_status(&ex) != 0) {
+			snprintf(msg, sizeof(msg), "cannot add the login account: the script exited "
+				 "%d", sbx_exit_status(&ex));
+			goto fail;
+		}
+	}
+	/* A loopback address of its own, so that port 22 is free. */
+	for (int t = 0; t < SSH_TRIES; t++) {
+		uint8_t a[3];
+
+		if (getrandom(a, sizeof(a), 0) != sizeof(a))
+			break;
+		snprintf(host, sizeof(host), "127.%u.%u.%u", 1 + a[0] % 254, a[1], 1 + a[2] % 254);
+		r = relay_spawn(s->id, host, 22, srv.port, &port, why);
+		if (r == 0)
+			break;
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "cannot listen on port 22 of a loopback address: %s", why);
+		goto fail;
+	}
+	lwsl_user("sbx serve: %s: exposeSsh at %s@%s\n", s->id, user, host);
+	http_post(s->req_id, 200, json_pack("{s:s,s:s}", "hostname", host, "username", user));
+	free(s);
+	return NULL;
+fail:
+	lwsl_err("sbx serve: %s: exposeSsh: %s\n", s->id, msg);
+	http_refuse(s->req_id, 500, "EXPOSE_FAILED", msg);
+	free(s);
+	return NULL;
+}
+
+/* exposeSsh calls that came during a boot (Sandbox.create({ssh: true})
+ * makes one at once); loop only. */
+struct ssh_wait {
+	struct ssh_wait *next;
+	uint64_t req_id;
+	char box[SERVE_ID_LEN + 1];
+};
+static struct ssh_wait *ssh_waiting;
+
+static void rest_ssh(struct sbox *b, uint64_t req_id)
+{
+	struct sshx *s;
+
+	if (X.agent) {
+		http_refuse(req_id, 501, "NOT_SUPPORTED", X.why_off);
+		return;
+	}
+	if (b->state == SBOX_BOOTING) {
+		struct ssh_wait *w = calloc(1, sizeof(*w));
+
+		if (!w) {
+			http_refuse(req_id, 500, "INTERNAL", "out of memory");
+			return;
+		}
+		w->req_id = req_id;
+		str_copy(w->box, sizeof(w->box), b->id);
+		w->next = ssh_waiting;
+		ssh_waiting = w;
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		http_refuse(req_id, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	s->req_id = req_id;
+	str_copy(s->id, sizeof(s->id), b->id);
+	str_copy(s->addr, sizeof(s->addr), b->sb.addr);
+	str_copy(s->token, sizeof(s->token), b->sb.token);
+	if (thread_detached(ssh_main, s) < 0) {
+		free(s);
+		http_refuse(req_id, 500, "INTERNAL", "cannot start a thread");
+	}
+}
+
 void expose_rest(struct sbox *b, uint64_t req_id, const char *what)
 {
 	char msg[200];
 
 	if (!strcmp(what, "http")) {
 		rest_http(b, req_id);
+	} else if (!strcmp(what, "ssh")) {
+		rest_ssh(b, req_id);
 	} else {
-		snprintf(msg, sizeof(msg), "sbx serve: expose %.60s is not available yet", what);
+		snprintf(msg, sizeof(msg), "sbx serve: expose %.60s is not available (no VS Code in "
+			 "the images)", what);
 		http_refuse(req_id, 501, "NOT_SUPPORTED", msg);
+	}
+}
+
+/* Answers or starts the exposeSsh calls waiting for box (or all of
+ * box_id's when b is NULL: it was killed). */
+static void ssh_waiting_run(struct sbox *b, const char *box_id)
+{
+	struct ssh_wait **pp = &ssh_waiting;
+
+	while (*pp) {
+		struct ssh_wait *w = *pp;
+
+		if (strcmp(w->box, box_id)) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		if (b && b->state == SBOX_READY)
+			rest_ssh(b, w->req_id);
+		else
+			http_refuse(w->req_id, 404, "SANDBOX_NOT_FOUND", "the sandbox ended before "
+				    "its SSH could be exposed");
+		free(w);
 	}
 }
 
 void expose_booted(struct sbox *b)
 {
+	ssh_waiting_run(b, b->id);
 }

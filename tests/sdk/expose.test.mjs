@@ -1,10 +1,12 @@
-// exposeHttp of the unmodified @deno/sandbox SDK (0.13.2)
+// exposeHttp and exposeSsh of the unmodified @deno/sandbox SDK (0.13.2)
 // against `sbx serve`: an HTTP server in the sandbox answers at the
 // https://<name>.BASE[:port] the SDK returns, over TLS verified against the
 // CA sbx serve made (SBX_SERVE_CA, from run.sh); unknown names and the names
-// of a killed sandbox get 404.
+// of a killed sandbox get 404; `ssh USER@HOST` logs in as app with the
+// username as the only credential, and a wrong username is refused.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import { Sandbox } from "@deno/sandbox";
@@ -41,6 +43,19 @@ async function getWhenUp(url) {
     if (r.status !== 502 || i >= 60) return r;
     await new Promise((ok) => setTimeout(ok, 500));
   }
+}
+
+function ssh(user, host, command) {
+  return new Promise((resolve) => {
+    execFile(
+      "ssh",
+      ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+        `${user}@${host}`, command],
+      { timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 async function serveFiles(sandbox, port, text) {
@@ -91,6 +106,37 @@ test("exposeHttp: the sandbox's server answers over TLS at its name; others get 
       const gone = await get(`${u}/hello.txt`);
       assert.equal(gone.status, 404, `${u} after kill`);
     }
+  } finally {
+    if (!killed) await sandbox.kill();
+  }
+});
+
+test("exposeSsh: ssh USER@HOST logs in as app; a wrong username is refused", T, async () => {
+  // Sandbox.create({ssh: true}) calls exposeSsh itself, before the boot ends.
+  const sandbox = await Sandbox.create({ timeout: "5m", ssh: true });
+  let killed = false;
+  try {
+    const { hostname, username } = sandbox.ssh;
+    assert.match(hostname, /^127\.\d+\.\d+\.\d+$/);
+    assert.match(username, /^[a-z][0-9a-z]{23}$/);
+    const ok = await ssh(username, hostname, "whoami; pwd");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "app\n/home/app\n");
+
+    // The call itself: another address and username, as good.
+    const again = await sandbox.exposeSsh();
+    assert.notEqual(again.username, username);
+    const ok2 = await ssh(again.username, again.hostname, "id -un");
+    assert.equal(ok2.stdout, "app\n", ok2.stderr);
+
+    for (const user of ["app", "root", `${username.slice(0, -1)}${username.at(-1) === "x" ? "y" : "x"}`]) {
+      const wrong = await ssh(user, hostname, "true");
+      assert.notEqual(wrong.code, 0, `${user} must not log in without a key`);
+    }
+    await sandbox.kill();
+    killed = true;
+    const after = await ssh(username, hostname, "true");
+    assert.notEqual(after.code, 0, "the username is revoked with the sandbox");
   } finally {
     if (!killed) await sandbox.kill();
   }
