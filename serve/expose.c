@@ -139,6 +139,9 @@ static int relay_spawn(const char *id, const char *bind, unsigned host_port, uns
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
+		/* lws's sockets may lack CLOEXEC: the relay outlives us and must
+		 * not hold our listening ports. */
+		close_range(3, ~0U, 0);
 		execl("/proc/self/exe", "sbx", "expose", "--detach", "--bind", bind, "--host-port",
 		      hp, id, gp, (char *)NULL);
 		_exit(127);
@@ -246,8 +249,79 @@ struct bind {
 	json_t *id;
 	char name[NAME_LEN + 1];
 	char box[SERVE_ID_LEN + 1];
-	unsigned guest_port;
+	unsigned guest_port;         /* 0: the port pid listens on */
+	pid_t pid;
+	char addr[PATH_MAX + 32];
+	char token[65];
 };
+
+/* Run in the guest as the sandbox's user, the one the SDK's processes run
+ * as (root there lacks CAP_SYS_PTRACE and cannot read another user's
+ * /proc/PID/fd): the lowest TCP port that process $1 (or one of its
+ * children) listens on, from its sockets' inodes in /proc/PID/fd and the
+ * listening sockets (state 0A) of /proc/PID/net/tcp and tcp6. */
+static const char PID_PORT_SCRIPT[] =
+	"[ -d /proc/$1 ] || { echo \"no process $1 in the sandbox\" >&2; exit 3; }\n"
+	"inodes=' '\n"
+	"for p in $1 $(cat /proc/$1/task/*/children 2>/dev/null); do\n"
+	"  for f in /proc/$p/fd/*; do\n"
+	"    l=$(readlink \"$f\" 2>/dev/null) || continue\n"
+	"    case $l in socket:\\[*\\]) i=${l#socket:?}; inodes=\"$inodes${i%]} \";; esac\n"
+	"  done\n"
+	"done\n"
+	"cat /proc/$1/net/tcp /proc/$1/net/tcp6 2>/dev/null |\n"
+	"while read -r _ local _ st _ _ _ _ _ inode _; do\n"
+	"  [ \"$st\" = 0A ] || continue\n"
+	"  case \"$inodes\" in *\" $inode \"*) printf '%d\\n' \"0x${local##*:}\";; esac\n"
+	"done | sort -n | head -n 1\n";
+
+#define PID_WAIT_MS 10000        /* for the process to start listening */
+
+/* The port process pid listens on in the sandbox, waiting a little for it
+ * to listen (deno.run exposes before its server is up). */
+static int pid_port(struct bind *bd, unsigned *port, char err[256])
+{
+	char pidtxt[16], out[64];
+	const char *argv[] = { "/bin/sh", "-c", PID_PORT_SCRIPT, "sh", pidtxt, NULL };
+	struct sbx_exec_opts eo = { .argv = argv, .cwd = "/" };
+	struct sbx_error e = { 0 };
+	struct sbx_exit ex;
+
+	snprintf(pidtxt, sizeof(pidtxt), "%d", (int)bd->pid);
+	sbx_set_token(bd->token);
+	for (int waited = 0;; waited += 500) {
+		int pfd[2];
+		ssize_t n;
+
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			snprintf(err, 256, "cannot make a pipe: %s", strerror(errno));
+			return -errno;
+		}
+		/* A few bytes: the pipe holds them until the command is done. */
+		if (sbx_run(bd->addr, &eo, -1, pfd[1], -1, &ex, &e) < 0) {
+			close(pfd[0]);
+			close(pfd[1]);
+			snprintf(err, 256, "cannot look at process %d: %s", (int)bd->pid, e.msg);
+			return -EIO;
+		}
+		close(pfd[1]);
+		n = read(pfd[0], out, sizeof(out) - 1);
+		close(pfd[0]);
+		out[n > 0 ? n : 0] = '\0';
+		if (sbx_exit_status(&ex) == 3) {
+			snprintf(err, 256, "no process %d in the sandbox", (int)bd->pid);
+			return -ESRCH;
+		}
+		if (sscanf(out, "%u", port) == 1 && *port >= 1 && *port <= 65535)
+			return 0;
+		if (waited >= PID_WAIT_MS) {
+			snprintf(err, 256, "process %d listens on no TCP port (waited %d s)",
+				 (int)bd->pid, PID_WAIT_MS / 1000);
+			return -ENOENT;
+		}
+		usleep(500 * 1000);
+	}
+}
 
 static void *bind_main(void *arg)
 {
@@ -257,6 +331,12 @@ static void *bind_main(void *arg)
 	struct xname *n;
 	int r = 0;
 
+	if (bd->pid && (r = pid_port(bd, &bd->guest_port, err)) < 0) {
+		snprintf(msg, sizeof(msg), "exposeHttp {pid: %d}: %s", (int)bd->pid, err);
+		rpc_post(bd->conn_id, rpc_error_class(bd->id, r == -ESRCH ? "NotFound" : "Error",
+						      r == -ESRCH ? "ENOENT" : "EIO", msg));
+		goto out;
+	}
 	/* Another name of the sandbox on the same port shares its relay. */
 	pthread_mutex_lock(&X.lock);
 	for (n = X.names; n; n = n->next)
@@ -283,6 +363,7 @@ static void *bind_main(void *arg)
 			  X.base, bd->guest_port, relay);
 		rpc_post(bd->conn_id, rpc_ok(bd->id, NULL));
 	}
+out:
 	json_decref(bd->id);
 	free(bd);
 	return NULL;
@@ -305,7 +386,7 @@ static int thread_detached(void *(*fn)(void *), void *arg)
 void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params)
 {
 	const char *domain = json_string_value(json_object_get(params, "domain"));
-	json_t *port = json_object_get(params, "port");
+	json_t *port = json_object_get(params, "port"), *pid = json_object_get(params, "pid");
 	char name[NAME_LEN + 1], msg[300];
 	struct bind *bd;
 	struct sandbox *sb;
@@ -317,16 +398,20 @@ void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params)
 						  "a string"));
 		return;
 	}
-	if (!port && json_object_get(params, "pid")) {
-		rpc_post(conn_id, rpc_error_class(id, "NotSupported", "ENOTSUP", "exposeHttp {pid}: "
-						  "sbx serve cannot tell which port a process "
-						  "serves; expose its port with {port}"));
+	if (!port && !json_is_integer(pid)) {
+		rpc_post(conn_id, rpc_error_class(id, "TypeError", NULL, "exposeHttp: give {port} or "
+						  "{pid}"));
 		return;
 	}
-	if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-	    json_integer_value(port) > 65535) {
+	if (port && (!json_is_integer(port) || json_integer_value(port) < 1 ||
+		     json_integer_value(port) > 65535)) {
 		rpc_post(conn_id, rpc_error_class(id, "TypeError", NULL, "exposeHttp: port must be "
 						  "a number from 1 to 65535"));
+		return;
+	}
+	if (!port && (json_integer_value(pid) < 1 || json_integer_value(pid) > INT32_MAX)) {
+		rpc_post(conn_id, rpc_error_class(id, "TypeError", NULL, "exposeHttp: pid must be "
+						  "a process id"));
 		return;
 	}
 	str_copy(name, sizeof(name), domain);
@@ -363,7 +448,12 @@ void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params)
 	bd->id = json_incref(id);
 	str_copy(bd->name, sizeof(bd->name), name);
 	str_copy(bd->box, sizeof(bd->box), b->id);
-	bd->guest_port = (unsigned)json_integer_value(port);
+	if (port)
+		bd->guest_port = (unsigned)json_integer_value(port);
+	else
+		bd->pid = (pid_t)json_integer_value(pid);
+	str_copy(bd->addr, sizeof(bd->addr), b->sb.addr);
+	str_copy(bd->token, sizeof(bd->token), b->sb.token);
 	if (thread_detached(bind_main, bd) < 0) {
 		json_decref(bd->id);
 		free(bd);

@@ -113,9 +113,12 @@ test("exposeHttp: the sandbox's server answers over TLS at its name; others get 
     assert.equal(miss.status, 404);
     assert.match(miss.body, /no sandbox port is exposed/);
 
-    // {pid} is refused with a reason, not a hang.
-    await assert.rejects(sandbox.exposeHttp({ pid: 1 }), (err) => {
-      assert.match(String(err.message), /pid/);
+    // {pid}: the port that process listens on; a process that is not
+    // there is refused with a reason, not a hang.
+    const byPid = await sandbox.exposeHttp({ pid: server.pid });
+    assert.equal((await get(`${byPid}/hello.txt`)).body, "hello from the sandbox\n");
+    await assert.rejects(sandbox.exposeHttp({ pid: 999999 }), (err) => {
+      assert.match(String(err.message), /no process 999999/);
       return true;
     });
 
@@ -123,7 +126,7 @@ test("exposeHttp: the sandbox's server answers over TLS at its name; others get 
     await server.status;
     await sandbox.kill();
     killed = true;
-    for (const u of [url, sandbox.url]) {
+    for (const u of [url, byPid, sandbox.url]) {
       const gone = await get(`${u}/hello.txt`);
       assert.equal(gone.status, 404, `${u} after kill`);
     }
