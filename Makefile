@@ -114,8 +114,9 @@ $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
 
 HOST_LIBS := -lsodium
 # sbx serve (serve/): libwebsockets for HTTP and WebSockets, jansson for
-# JSON, worker threads for the agent calls.
-SERVE_LIBS := $(shell pkg-config --libs libwebsockets jansson 2>/dev/null || echo -lwebsockets -ljansson) -lpthread
+# JSON, OpenSSL (libwebsockets' own TLS library) for exposeHttp's
+# certificates, worker threads for the agent calls.
+SERVE_LIBS := $(shell pkg-config --libs libwebsockets jansson openssl 2>/dev/null || echo -lwebsockets -ljansson -lssl -lcrypto) -lpthread
 # The rooms the sbx command stands on, in link order (each only above the next).
 CLI_LIBS = $(addprefix $(1)/,libserve.a liblauncher.a libgateway.a libsbx.a)
 $(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/host)

@@ -450,7 +450,12 @@ static bool env_current(const struct config *cfg)
 
 static void sshd_spawn(void)
 {
-	char *argv[] = { SSHD_BIN, "-F", "-E", "-e", "-s", "-p", SSHD_LISTEN, "-r",
+	/* -B, not -s: an account with an empty password field logs in with
+	 * no password. The images have none; `sbx serve`'s exposeSsh adds one
+	 * whose unguessable name is the credential (serve/expose.c). Other
+	 * accounts have '*' or 'x' (no shadow entry), which no password
+	 * matches, so password logins stay closed for them. */
+	char *argv[] = { SSHD_BIN, "-F", "-E", "-e", "-B", "-p", SSHD_LISTEN, "-r",
 			 SSHD_DIR "/" SSHD_KEY_NAME, "-P", SSHD_DIR "/" SSHD_PID_NAME, "-W",
 			 SSHD_WINDOW, NULL };
 	char **envp = sshd_env(sshd.agent->config());

@@ -1,5 +1,6 @@
 /* sbx serve: the command line of the server (`sbx serve`, `sbx serve token
  * new`); the server itself is serve/serve.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: sbx serve [--listen ADDR:PORT] [--tokens FILE] [--image NAME]\n"
+		"                 [--expose-listen ADDR:PORT|none] [--domain BASE]\n"
+		"                 [--tls-cert FILE --tls-key FILE]\n"
 		"       sbx serve token new [--tokens FILE]\n\n"
 		"Serve the @deno/sandbox SDK: point it here with\n"
 		"  DENO_SANDBOX_ENDPOINT=http://ADDR:PORT DENO_DEPLOY_ENDPOINT=http://ADDR:PORT\n"
@@ -26,9 +29,38 @@ static void usage(FILE *out)
 		"  --max-sandboxes N    live sandboxes per token (default 16)\n"
 		"  --max-memory MIB     their memory together, per token (default 32768)\n"
 		"  --agent ADDR         development: no VMs, the agent at ADDR (unix:PATH) plays\n"
-		"                       every sandbox (sbx-init --listen unix:PATH)\n\n"
+		"                       every sandbox (sbx-init --listen unix:PATH)\n"
+		"  --expose-listen ADDR:PORT  the TLS listener of exposeHttp's\n"
+		"                       https://<name>.BASE[:PORT] (default 127.0.0.1:8443;\n"
+		"                       port 0: any; none: no exposeHttp)\n"
+		"  --domain BASE        the domain exposeHttp names end in (default\n"
+		"                       sbx.localhost: curl and browsers resolve *.localhost\n"
+		"                       to 127.0.0.1 themselves)\n"
+		"  --tls-cert FILE, --tls-key FILE  its certificate (for *.BASE) and key;\n"
+		"                       without them sbx serve makes a CA and a certificate\n"
+		"                       under the data directory and prints the CA's path\n\n"
 		"`token new` adds a new ddo_ token to FILE (made 0600) and prints it.\n",
 		tokens_default_path());
+}
+
+/* Two labels at least: a client refuses a wildcard of one (*.localhost). */
+static bool domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+	bool dot = false;
+
+	if (n == 0 || n > 200 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.')
+		return false;
+	for (const char *s = d; *s; s++) {
+		if (*s == '.') {
+			if (s[1] == '.')
+				return false;
+			dot = true;
+		} else if (!isalnum((unsigned char)*s) && *s != '-') {
+			return false;
+		}
+	}
+	return dot;
 }
 
 int serve_main(int argc, char **argv)
@@ -41,18 +73,23 @@ int serve_main(int argc, char **argv)
 		{ "max-sandboxes", required_argument, NULL, 'n' },
 		{ "max-memory", required_argument, NULL, 'm' },
 		{ "agent", required_argument, NULL, 'a' },
+		{ "expose-listen", required_argument, NULL, 'x' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct serve_opts o = { .listen_addr = "127.0.0.1", .port = 8600, .max_sandboxes = 16,
-				.max_memory_mib = 32768 };
-	static char addr[64];
+				.max_memory_mib = 32768, .expose_addr = "127.0.0.1",
+				.expose_port = 8443, .domain = "sbx.localhost" };
+	static char addr[64], xaddr[64];
 	char err[256];
 	uint64_t v;
 	int opt;
 
 	o.tokens_file = tokens_default_path();
-	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:a:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:a:x:d:c:k:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
@@ -101,6 +138,39 @@ int serve_main(int argc, char **argv)
 		case 'a':
 			o.agent = optarg;
 			break;
+		case 'x': {
+			const char *colon = strrchr(optarg, ':');
+
+			if (!strcmp(optarg, "none")) {
+				o.expose_addr = NULL;
+				break;
+			}
+			if (!colon || (size_t)(colon - optarg) >= sizeof(xaddr) ||
+			    str_to_u64(colon + 1, 65535, &v) < 0) {
+				fprintf(stderr, "sbx: serve: --expose-listen %s: expected ADDR:PORT or "
+					"none\n", optarg);
+				return 2;
+			}
+			memcpy(xaddr, optarg, (size_t)(colon - optarg));
+			xaddr[colon - optarg] = '\0';
+			o.expose_addr = xaddr;
+			o.expose_port = (int)v;
+			break;
+		}
+		case 'd':
+			if (!domain_ok(optarg)) {
+				fprintf(stderr, "sbx: serve: --domain %s: expected a DNS name of at least "
+					"two labels (letters, digits, '-'), like sbx.example.com\n", optarg);
+				return 2;
+			}
+			o.domain = optarg;
+			break;
+		case 'c':
+			o.tls_cert = optarg;
+			break;
+		case 'k':
+			o.tls_key = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -108,6 +178,10 @@ int serve_main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (!o.tls_cert != !o.tls_key) {
+		fprintf(stderr, "sbx: serve: --tls-cert and --tls-key go together\n");
+		return 2;
 	}
 	if (optind < argc) {
 		char token[128];

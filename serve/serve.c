@@ -869,7 +869,7 @@ static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NUL
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite",
+	"abort", "fetch", "vscode", "create", "fileWrite",
 	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
 	"umask", "expandGlob",
 };
@@ -906,6 +906,10 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 		if (!strcmp(methods[i].name, method))
 			m = &methods[i];
 	if (!m) {
+		if (!strcmp(method, "exposeHttp")) {
+			expose_rpc(c->id, c->box, id, params);
+			return;
+		}
 		if (!strcmp(method, "processWait")) {
 			j = job_by_pid(c, params);
 			if (!j) {
@@ -1383,6 +1387,7 @@ static int rest_run(struct lws *wsi, struct httpreq *h)
 	if (h->method == 'D' && !rest[0]) {
 		struct killer *k;
 
+		expose_forget(b->id);
 		if (b->state == SBOX_BOOTING) {
 			/* Answered once it has booted and been killed. */
 			b->state = SBOX_DEAD;
@@ -1433,9 +1438,10 @@ static int rest_run(struct lws *wsi, struct httpreq *h)
 		}
 		return 0;
 	}
-	if (h->method == 'P' && !strncmp(rest, "/expose/", 8))
-		return http_answer(wsi, 501, json_text("NOT_SUPPORTED", "sbx serve: expose %s is not "
-						       "available yet", rest + 8));
+	if (h->method == 'P' && !strncmp(rest, "/expose/", 8)) {
+		expose_rest(b, h->id, rest + 8); /* answered through EV_HTTP */
+		return 0;
+	}
 	return http_answer(wsi, 404, json_text("NOT_FOUND", "no such endpoint: %s", h->path));
 }
 
@@ -1767,6 +1773,7 @@ static void events_run(void)
 			break;
 		case EV_BOOTED:
 			box_booted(e->box, e->status, e->text);
+			expose_booted(e->box);
 			box_gc();
 			break;
 		case EV_PROC:
@@ -2027,7 +2034,8 @@ int serve_run(const struct serve_opts *o)
 	info.max_http_header_data2 = 262144;
 	info.max_http_header_pool = 64;
 	info.timeout_secs = 30;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* for exposeHttp's TLS vhost */
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_USER, NULL);
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
@@ -2035,6 +2043,11 @@ int serve_run(const struct serve_opts *o)
 		return -EADDRINUSE;
 	}
 	S.vh = lws_get_vhost_by_name(S.ctx, "default");
+	if (expose_start(S.ctx, o) < 0) {
+		lws_context_destroy(S.ctx);
+		S.ctx = NULL;
+		return -EADDRINUSE;
+	}
 	dash_start(S.ctx);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);

@@ -35,6 +35,12 @@ struct serve_opts {
 	const char *agent;           /* development: every sandbox is this agent, no VM */
 	unsigned max_sandboxes;      /* per token */
 	uint64_t max_memory_mib;     /* per token, all its sandboxes */
+	/* exposeHttp (serve/expose.c): the TLS listener, the domain its
+	 * names end in, and its certificate (NULL: made by serve/tls.c) */
+	const char *expose_addr;     /* NULL: no exposeHttp listener */
+	int expose_port;
+	const char *domain;
+	const char *tls_cert, *tls_key;
 };
 
 /* A sandbox this server knows. */
@@ -233,6 +239,25 @@ int proc_signal_number(const char *name);
 /* Deno's name for an errno (deno.md §6) and the errno's symbol. */
 const char *errno_class(int e);
 const char *errno_symbol(int e);
+
+/* ---- exposures (serve/expose.c, serve/tls.c) ---- */
+struct tls_files {
+	char dir[PATH_MAX];
+	char ca[PATH_MAX + 16], cert[PATH_MAX + 300], key[PATH_MAX + 300];
+};
+/* The CA and the certificate for base and *.base under the data
+ * directory, made when missing. */
+int tls_ensure(const char *base, struct tls_files *out, char err[256]);
+/* Opens the exposeHttp listener (a vhost of ctx) when o asks for one. */
+int expose_start(struct lws_context *ctx, const struct serve_opts *o);
+/* POST /api/v3/sandbox/<id>/expose/<what>: answered through EV_HTTP. */
+void expose_rest(struct sbox *b, uint64_t req_id, const char *what);
+/* The exposeHttp call of a socket of b: answered through EV_SEND. */
+void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params);
+/* b ended: its names answer 404 from now on. */
+void expose_forget(const char *box_id);
+/* b's boot ended (b->state READY or DEAD): calls that waited for it go on. */
+void expose_booted(struct sbox *b);
 
 /* ---- the server (serve/serve.c) ---- */
 int serve_run(const struct serve_opts *o);

@@ -43,7 +43,7 @@ token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token 
 token2=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token new failed"
 # Port 0: the server picks one and says which on its first line. The
 # minimal image: the tests run busybox tools only.
-"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --image minimal --session-grace 5 \
+"$sbx" serve --listen 127.0.0.1:0 --expose-listen none --tokens "$tmp/tokens" --image minimal --session-grace 5 \
 	>"$tmp/serve.log" 2>&1 &
 server=$!
 port=

@@ -56,8 +56,10 @@ token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token 
 # Port 0: the server picks one and says which on its first line.
 : >"$tmp/serve.log"
 unset SBX_IMAGE
-"$sbx" serve --listen 127.0.0.1:0 --tokens "$tmp/tokens" --session-grace 5 \
-	>"$tmp/serve.log" 2>&1 &
+# exposeHttp's TLS listener on any port too; its CA is made under the
+# data directory and named in the log.
+"$sbx" serve --listen 127.0.0.1:0 --expose-listen 127.0.0.1:0 --tokens "$tmp/tokens" \
+	--session-grace 5 >"$tmp/serve.log" 2>&1 &
 server=$!
 port=
 for _ in $(seq 100); do
@@ -67,6 +69,9 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ -n "$port" ] || bail "sbx serve did not start: $(cat "$tmp/serve.log")"
+ca=$(sed -n 's|.*clients trust the CA \(.*\))$|\1|p' "$tmp/serve.log")
+[ -n "$ca" ] && [ -e "$ca" ] || bail "sbx serve named no CA for exposeHttp: $(cat "$tmp/serve.log")"
+export SBX_SERVE_CA=$ca
 
 export DENO_SANDBOX_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_ENDPOINT=http://127.0.0.1:$port
