@@ -847,19 +847,35 @@ static const struct method {
 	{ "utime", m_utime, 0, NULL },
 };
 
-/* File handles: the loop makes or finds the handle (a job), then these. */
-static const struct method m_open_entry = { "open", m_open, 0, NULL };
-static const struct method m_file_read_entry = { "fileRead", m_file_read, 0, NULL };
-static const struct method m_file_stat_entry = { "fileStat", m_file_stat, 0, NULL };
-static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NULL };
+/* File handles (serve/handles.c): the loop makes the handle (a job) for
+ * the first two, finds it for the others, then runs these. */
+static const struct method handle_methods[] = {
+	{ "open", m_open, 0, NULL },
+	{ "create", m_open, 0, NULL },
+	{ "fileRead", m_file_read, 0, NULL },
+	{ "fileWrite", m_file_write, 0, NULL },
+	{ "fileStat", m_file_stat, 0, NULL },
+	{ "fileSeek", m_file_seek, 0, NULL },
+	{ "fileTruncate", m_file_truncate, 0, NULL },
+	{ "fileSync", m_file_sync, 0, NULL },
+	{ "fileSyncData", m_file_sync, 0, NULL },
+	{ "fileUtime", m_file_utime, 0, NULL },
+};
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "exposeHttp", "vscode", "create", "fileWrite",
-	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
-	"umask", "expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
+	"abort", "fetch", "exposeHttp", "vscode", "fileLock", "fileUnlock",
+	"expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
+
+static const struct method *handle_method(const char *name)
+{
+	for (size_t i = 0; i < sizeof(handle_methods) / sizeof(handle_methods[0]); i++)
+		if (!strcmp(handle_methods[i].name, name))
+			return &handle_methods[i];
+	return NULL;
+}
 
 static bool proc_answer_waiters(struct conn *c, struct job *j)
 {
@@ -936,9 +952,21 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			}
 			return;
 		}
-		if (!strcmp(method, "open") || !strcmp(method, "fileRead") ||
-		    !strcmp(method, "fileStat") || !strcmp(method, "fileSeek")) {
-			bool open = method[0] == 'o';
+		if (!strcmp(method, "umask")) {
+			/* The sandbox's mask for what its clients create
+			 * through this server (the agent's own stays 022). */
+			json_t *mask = json_object_get(params, "mask");
+			unsigned prev = c->box->umask_set ? c->box->umask : 022;
+
+			if (json_is_integer(mask)) {
+				c->box->umask = (unsigned)json_integer_value(mask) & 0777;
+				c->box->umask_set = true;
+			}
+			conn_send(c, rpc_ok(id, json_integer(prev)));
+			return;
+		}
+		if ((m = handle_method(method))) {
+			bool open = !strcmp(method, "open") || !strcmp(method, "create");
 
 			if (open) {
 				j = conn_job_new(c);
@@ -959,9 +987,6 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);
-			m = open ? &m_open_entry
-				 : !strcmp(method, "fileRead") ? &m_file_read_entry
-				 : !strcmp(method, "fileStat") ? &m_file_stat_entry : &m_file_seek_entry;
 		} else {
 			for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 				if (!strcmp(refused[i], method)) {
@@ -990,6 +1015,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 	str_copy(call->token, sizeof(call->token), c->box->sb.token);
 	call->fn = m->fn;
 	call->job = j;
+	call->umask = c->box->umask_set ? c->box->umask : 022;
 	if (m->job) {
 		json_t *sid = m->stream_key ? json_object_get(params, m->stream_key) : NULL;
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "launcher/sandbox.h"
+#include "libsbx/sbx_fs.h"
 
 #define SERVE_ID_LEN 28              /* sbx_loc_ + 20 */
 #define SERVE_OWNER_LABEL "sbx.serve.owner"
@@ -52,6 +53,8 @@ struct sbox {
 	uint64_t kill_req;           /* a DELETE that came during the boot */
 	bool boot_pending;           /* a boot thread holds this box */
 	uint64_t memory_mib;
+	bool umask_set;              /* fs.umask: the client's mask (else 022) */
+	unsigned umask;
 };
 
 /* Input handed from the loop to a worker (stdin, upload bodies, signals). */
@@ -86,10 +89,11 @@ struct job {
 	/* the server streams it sends on, and whether the client cancelled them */
 	uint64_t sid[2];
 	bool sid_cancelled[2];
-	/* file handles (open ... fileClose): read by path and offset */
+	/* file handles (open ... fileClose): a path, an offset, the modes */
 	uint64_t fh_id;
 	char *path;
 	uint64_t offset;
+	bool fh_read, fh_write, fh_append;
 };
 
 /* What workers post to the loop. */
@@ -178,6 +182,7 @@ struct call {
 	char user[33];
 	struct job *job;             /* for stream-carrying calls */
 	bool job_done;               /* post EV_DONE when the call ends */
+	unsigned umask;              /* the sandbox's fs.umask when the call came */
 	int (*fn)(struct call *c);
 };
 /* Runs c->fn on a new detached worker thread; frees the call after. */
@@ -211,12 +216,27 @@ int m_truncate(struct call *c);
 int m_make_temp_dir(struct call *c);
 int m_make_temp_file(struct call *c);
 int m_walk(struct call *c);
-int m_file_read(struct call *c);
-int m_open(struct call *c);
 int m_spawn(struct call *c);
 int m_utime(struct call *c);
+
+/* shared by the file methods (serve/methods.c) */
+const struct sbx_fs_opts *serve_fsopts(struct call *c);
+/* Deno's error message "<strerror> (os error N): <op> '<path>'". */
+char *serve_fs_fail(struct call *c, int r, const char *op, const char *path, const char *path2);
+json_t *serve_file_info(const struct fs_stat *st);
+int serve_read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
+		   uint8_t **data, size_t *len, struct sbx_error *err);
+int serve_parse_date(json_t *v, struct fs_time *t);
+
+/* file handles (serve/handles.c) */
+int m_open(struct call *c);   /* open and create */
+int m_file_read(struct call *c);
+int m_file_write(struct call *c);
 int m_file_stat(struct call *c);
 int m_file_seek(struct call *c);
+int m_file_truncate(struct call *c);
+int m_file_sync(struct call *c);
+int m_file_utime(struct call *c);
 
 /* SIGTERM-style names (serve/proc.c). */
 const char *proc_signal_name(int sig);

@@ -138,10 +138,62 @@ test("SIGKILL gives 137; a call not served answers an error naming it", T, async
   const status = await child.status;
   assert.deepEqual([status.code, status.signal, status.success], [137, "SIGKILL", false]);
 
-  await assert.rejects(sandbox.fs.umask(0o22), (err) => {
-    assert.match(err.message, /umask/);
+  const file = await sandbox.fs.open("/etc/hostname");
+  await assert.rejects(file.lock(true), (err) => {
+    assert.match(err.message, /fileLock/);
     return true;
   });
+  await file.close();
+});
+
+test("writable handles: open, create, write, seek, read, truncate, sync, utime, append; umask", T, async () => {
+  const dir = await sandbox.fs.makeTempDir({ prefix: "fh-" });
+  // The README's FsFile.seek example.
+  const f = await sandbox.fs.open(`${dir}/hello.txt`, { read: true, write: true, truncate: true, create: true });
+  assert.equal(await f.write(new Uint8Array([0, 1, 2, 3, 4, 5])), 6);
+  assert.equal(await f.seek(2, 0), 2);
+  const buf = new Uint8Array(100);
+  const n = await f.read(buf);
+  assert.deepEqual(buf.slice(0, n), new Uint8Array([2, 3, 4, 5]));
+  assert.equal(await f.seek(1, 0), 1);
+  assert.equal(await f.write(new Uint8Array([9, 9])), 2); // in place, nothing truncated
+  await f.sync();
+  await f.syncData();
+  assert.deepEqual(await sandbox.fs.readFile(`${dir}/hello.txt`), new Uint8Array([0, 9, 9, 3, 4, 5]));
+  await f.truncate(3);
+  assert.deepEqual(await sandbox.fs.readFile(`${dir}/hello.txt`), new Uint8Array([0, 9, 9]));
+  await f.utime(new Date(1_000_000_000_000), new Date(1_000_000_000_000));
+  const st = await f.stat();
+  assert.equal(st.size, 3);
+  assert.equal(st.mtime.getTime(), 1_000_000_000_000);
+  await f.close();
+
+  // create() and the README's FsFile.writable example; then an append.
+  const g = await sandbox.fs.create(`${dir}/stream.txt`);
+  await ReadableStream.from(["hello", " ", "world"]).pipeThrough(new TextEncoderStream()).pipeTo(g.writable);
+  await g.close();
+  assert.equal(await sandbox.fs.readTextFile(`${dir}/stream.txt`), "hello world");
+  const a = await sandbox.fs.open(`${dir}/stream.txt`, { append: true });
+  await a.write(new TextEncoder().encode("!"));
+  await a.close();
+  assert.equal(await sandbox.fs.readTextFile(`${dir}/stream.txt`), "hello world!");
+
+  await assert.rejects(sandbox.fs.open(`${dir}/stream.txt`, { write: true, createNew: true }), (e) => e.code === "EEXIST");
+  await assert.rejects(sandbox.fs.open(`${dir}/none`, { write: true }), (e) => e.code === "ENOENT");
+  const r = await sandbox.fs.open(`${dir}/stream.txt`);
+  await assert.rejects(r.write(new Uint8Array([1])), (e) => e.code === "EBADF");
+  await r.close();
+
+  // umask: the mask for what the client creates, the old one returned.
+  assert.equal(await sandbox.fs.umask(0o077), 0o022);
+  await sandbox.fs.writeTextFile(`${dir}/private`, "x");
+  await sandbox.fs.mkdir(`${dir}/privdir`);
+  await (await sandbox.fs.create(`${dir}/private2`)).close();
+  assert.equal((await sandbox.fs.stat(`${dir}/private`)).mode & 0o777, 0o600);
+  assert.equal((await sandbox.fs.stat(`${dir}/privdir`)).mode & 0o777, 0o700);
+  assert.equal((await sandbox.fs.stat(`${dir}/private2`)).mode & 0o777, 0o600);
+  assert.equal(await sandbox.fs.umask(), 0o077);
+  assert.equal(await sandbox.fs.umask(0o022), 0o077);
 });
 
 test("the server refuses a bad config header and a foreign sandbox id", T, async () => {
