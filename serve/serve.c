@@ -844,6 +844,7 @@ static const struct method {
 	{ "makeTempDir", m_make_temp_dir, 0, NULL },
 	{ "makeTempFile", m_make_temp_file, 0, NULL },
 	{ "walk", m_walk, 1, NULL },
+	{ "expandGlob", m_expand_glob, 1, NULL },
 	{ "utime", m_utime, 0, NULL },
 };
 
@@ -865,7 +866,7 @@ static const struct method handle_methods[] = {
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
 	"abort", "fetch", "exposeHttp", "vscode", "fileLock", "fileUnlock",
-	"expandGlob", "spawnDeno", "denoHttpWait", "spawnDenoRepl",
+	"spawnDeno", "denoHttpWait", "spawnDenoRepl",
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
 

@@ -215,7 +215,6 @@ int m_real_path(struct call *c);
 int m_truncate(struct call *c);
 int m_make_temp_dir(struct call *c);
 int m_make_temp_file(struct call *c);
-int m_walk(struct call *c);
 int m_spawn(struct call *c);
 int m_utime(struct call *c);
 
@@ -227,6 +226,16 @@ json_t *serve_file_info(const struct fs_stat *st);
 int serve_read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
 		   uint8_t **data, size_t *len, struct sbx_error *err);
 int serve_parse_date(json_t *v, struct fs_time *t);
+
+/* walk and expandGlob (serve/walk.c) */
+int m_walk(struct call *c);
+int m_expand_glob(struct call *c);
+/* A JavaScript RegExp's source as a POSIX extended regular expression
+ * (what the two share); -EINVAL with the reason in msg otherwise. */
+int serve_js_regex(const char *source, const char *flags, char **out, char *msg, size_t n);
+/* A glob (Deno std's globToRegExp options) as an anchored POSIX ERE. */
+int serve_glob_regex(const char *glob, bool extended, bool globstar, char **out, char *msg,
+		     size_t n);
 
 /* file handles (serve/handles.c) */
 int m_open(struct call *c);   /* open and create */

@@ -196,6 +196,42 @@ test("writable handles: open, create, write, seek, read, truncate, sync, utime, 
   assert.equal(await sandbox.fs.umask(0o022), 0o077);
 });
 
+test("walk with exts, match, skip, followSymlinks; expandGlob with root, exclude, braces, extglob", T, async () => {
+  const dir = await sandbox.fs.makeTempDir({ prefix: "glob-" });
+  await sandbox.fs.mkdir(`${dir}/src/lib`, { recursive: true });
+  await sandbox.fs.mkdir(`${dir}/node_modules/x`, { recursive: true });
+  await sandbox.fs.mkdir(`${dir}/other`);
+  for (const f of ["a.ts", "b.js", "src/c.ts", "src/lib/d.ts", "src/lib/e.md", "node_modules/x/f.ts", "other/g.ts"]) {
+    await sandbox.fs.writeTextFile(`${dir}/${f}`, f);
+  }
+  await sandbox.fs.symlink(`${dir}/other`, `${dir}/src/link`);
+  const paths = async (it) => {
+    const out = [];
+    for await (const e of it) out.push(e.path === dir ? "." : e.path.slice(dir.length + 1));
+    return out.sort();
+  };
+
+  assert.deepEqual(await paths(sandbox.fs.walk(dir, { exts: ["ts"], includeDirs: false, skip: [/node_modules/] })),
+    ["a.ts", "other/g.ts", "src/c.ts", "src/lib/d.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(dir, { match: [/\/lib\/\w+\.(?:ts|md)$/], includeDirs: false })),
+    ["src/lib/d.ts", "src/lib/e.md"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(`${dir}/src`, { followSymlinks: true, canonicalize: false, includeDirs: false, exts: [".ts"] })),
+    ["src/c.ts", "src/lib/d.ts", "src/link/g.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(`${dir}/src`, { followSymlinks: true, includeFiles: false })),
+    ["other", "src", "src/lib"]);
+  await assert.rejects(paths(sandbox.fs.walk(dir, { match: [/(?<=a)b/] })), (e) => /lookaround/.test(e.message));
+
+  assert.deepEqual(await paths(sandbox.fs.expandGlob("**/*.ts", { root: dir, exclude: ["node_modules"] })),
+    ["a.ts", "other/g.ts", "src/c.ts", "src/lib/d.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/src/**/*.{ts,md}`)), ["src/c.ts", "src/lib/d.ts", "src/lib/e.md"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob("*.ts", { root: dir })), ["a.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/*.TS`, { caseInsensitive: true })), ["a.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/+(a|b).@(ts|js)`)), ["a.ts", "b.js"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/s*`)), ["src"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/s*`, { includeDirs: false })), []);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/nothing/*.ts`)), []);
+});
+
 test("the server refuses a bad config header and a foreign sandbox id", T, async () => {
   const url = process.env.DENO_SANDBOX_ENDPOINT.replace(/^http/, "ws");
   const headers = { authorization: `Bearer ${process.env.DENO_DEPLOY_TOKEN}` };
