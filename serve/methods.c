@@ -21,11 +21,16 @@ static const char *pstr(struct call *c, const char *key)
 	return json_string_value(json_object_get(c->params, key));
 }
 
+/* Transfers stop when the client aborts the call (libsbx polls cancel). */
 const struct sbx_fs_opts *serve_fsopts(struct call *c)
 {
-	static const struct sbx_fs_opts none;
+	c->fsopts.cancel = c->job && c->job->has_abort ? &c->job->aborted : NULL;
+	return &c->fsopts;
+}
 
-	return &none;
+bool serve_call_aborted(struct call *c)
+{
+	return c->job && c->job->has_abort && c->job->aborted;
 }
 
 /* Deno's message form: "<strerror> (os error N): <op> '<path>'". */
@@ -289,6 +294,11 @@ static int do_read(struct call *c, bool text)
 		return -EFBIG;
 	}
 	r = serve_read_mem(c, path, 0, -1, &data, &len, &err);
+	if (serve_call_aborted(c)) {
+		free(data);
+		call_answer(c, rpc_aborted(c->id));
+		return -ECANCELED;
+	}
 	if (r < 0) {
 		call_answer(c, serve_fs_fail(c, r, "readfile", path, NULL));
 		return r;
@@ -380,6 +390,11 @@ static int write_stream(struct call *c, const char *path, const struct sbx_write
 			sbx_fs_writer_abort(wr);
 			return sbx_fail(err, ECONNRESET, "the client went away");
 		}
+		if (serve_call_aborted(c)) {
+			sbx_fs_writer_abort(wr);
+			r = sbx_fail(err, ECANCELED, "the client aborted the call");
+			goto drain;
+		}
 		job_wait(j, -1, 0, 1000);
 	}
 drain:
@@ -411,7 +426,7 @@ static int do_write(struct call *c, bool text)
 	PATH_PARAM(path, "path");
 
 	write_opts(c, &w);
-	if (c->job) {
+	if (json_is_integer(json_object_get(c->params, "contentStreamId"))) {
 		r = write_stream(c, path, &w, &err);
 	} else if (json_is_string(content)) {
 		const char *s = json_string_value(content);
@@ -437,7 +452,11 @@ static int do_write(struct call *c, bool text)
 					       "writeFile: give content or contentStreamId"));
 		return -EINVAL;
 	}
-	call_answer(c, r < 0 ? serve_fs_fail(c, r, "writefile", path, NULL) : rpc_ok(c->id, NULL));
+	if (serve_call_aborted(c))
+		call_answer(c, rpc_aborted(c->id));
+	else
+		call_answer(c, r < 0 ? serve_fs_fail(c, r, "writefile", path, NULL)
+				     : rpc_ok(c->id, NULL));
 	return r;
 }
 

@@ -865,7 +865,7 @@ static const struct method handle_methods[] = {
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "exposeHttp", "vscode", "fileLock", "fileUnlock",
+	"fetch", "exposeHttp", "vscode", "fileLock", "fileUnlock",
 	"spawnDeno", "denoHttpWait", "spawnDenoRepl",
 	"denoReplEval", "denoReplCall", "denoReplClose",
 };
@@ -878,13 +878,22 @@ static const struct method *handle_method(const char *name)
 	return NULL;
 }
 
+/* processWait's answer: the exit, or an error when the process was lost
+ * with its sandbox (proc.c marks that exit "$lost"). */
+static char *proc_exit_answer(json_t *id, json_t *exit)
+{
+	const char *lost = json_string_value(json_object_get(exit, "$lost"));
+
+	return lost ? rpc_errno(id, ECONNRESET, lost) : rpc_ok(id, json_deep_copy(exit));
+}
+
 static bool proc_answer_waiters(struct conn *c, struct job *j)
 {
 	size_t i, n = json_array_size(j->waiters);
 	json_t *id;
 
 	json_array_foreach(j->waiters, i, id)
-		conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+		conn_send(c, proc_exit_answer(id, j->exit));
 	json_array_clear(j->waiters);
 	return n > 0;
 }
@@ -904,6 +913,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 	const struct method *m = NULL;
 	struct call *call;
 	struct job *j = NULL;
+	json_t *abort_id;
 	char msg[256];
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -915,7 +925,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			if (!j) {
 				conn_send(c, rpc_errno(id, ENOENT, "processWait: no such process"));
 			} else if (j->exited) {
-				conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+				conn_send(c, proc_exit_answer(id, j->exit));
 				conn_job_drop(c, j);
 			} else {
 				if (!j->waiters)
@@ -951,6 +961,22 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 				conn_job_remove(c, j);
 				conn_send(c, rpc_ok(id, NULL));
 			}
+			return;
+		}
+		if (!strcmp(method, "abort")) {
+			/* The call with that abortId stops where libsbx polls
+			 * (transfers) or at its end, and answers AbortError;
+			 * a call already answered is left alone. */
+			json_t *aid = json_object_get(params, "abortId");
+
+			for (struct job *k = c->jobs; k && json_is_integer(aid); k = k->next)
+				if (k->has_abort && k->abort_id == json_integer_value(aid)) {
+					pthread_mutex_lock(&serve_lock);
+					k->aborted = 1;
+					pthread_mutex_unlock(&serve_lock);
+					job_kick(k);
+				}
+			conn_send(c, rpc_ok(id, NULL));
 			return;
 		}
 		if (!strcmp(method, "umask")) {
@@ -1017,10 +1043,15 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 	call->fn = m->fn;
 	call->job = j;
 	call->umask = c->box->umask_set ? c->box->umask : 022;
-	if (m->job) {
+	/* readFile, writeFile and their text forms carry an abortId when
+	 * the client passed a signal: such a call gets a job to abort. */
+	abort_id = j ? NULL : json_object_get(params, "abortId");
+	if (!json_is_integer(abort_id))
+		abort_id = NULL;
+	if (m->job || abort_id) {
 		json_t *sid = m->stream_key ? json_object_get(params, m->stream_key) : NULL;
 
-		if (m->job == 2 && !json_is_integer(sid))
+		if (m->job == 2 && !json_is_integer(sid) && !abort_id)
 			goto start;
 		j = conn_job_new(c);
 		if (!j) {
@@ -1033,6 +1064,10 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 		pthread_mutex_unlock(&serve_lock);
 		call->job = j;
 		call->job_done = true;
+		if (abort_id) {
+			j->has_abort = true;
+			j->abort_id = json_integer_value(abort_id);
+		}
 		if (json_is_integer(sid) && cstream_claim(c, json_integer_value(sid), j) < 0) {
 			snprintf(msg, sizeof(msg), "%s: stream %lld was not started", method,
 				 (long long)json_integer_value(sid));
@@ -1208,6 +1243,26 @@ static void box_close_conns(struct sbox *b, int code, const char *why)
 	for (struct conn *c = S.conns; c; c = c->next)
 		if (c->box == b)
 			conn_close(c, code, why);
+}
+
+/* A sandbox killed with `sbx kill`, powered off from inside or past its
+ * deadline: its sockets close with 1011 naming that, once a second, so
+ * that the calls in flight on them fail in the client instead of waiting
+ * for an answer that cannot come. */
+static lws_sorted_usec_list_t sweep_sul;
+
+static void box_sweep(lws_sorted_usec_list_t *sul)
+{
+	for (struct sbox *b = S.boxes; b; b = b->next)
+		if (b->state == SBOX_READY && !box_alive(b)) {
+			lwsl_user("sbx serve: %s ended outside sbx serve; closing its %u "
+				  "connection(s)\n", b->id, b->nconns);
+			b->state = SBOX_DEAD;
+			box_close_conns(b, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+					"the sandbox ended (killed or powered off)");
+		}
+	box_gc();
+	lws_sul_schedule(S.ctx, 0, sul, box_sweep, LWS_US_PER_SEC);
 }
 
 /* ---- extend ---- */
@@ -2054,6 +2109,7 @@ int serve_run(const struct serve_opts *o)
 	       o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
 	       o->image ? o->image : "minimal", adopted, adopted == 1 ? "" : "es");
 	fflush(stdout);
+	lws_sul_schedule(S.ctx, 0, &sweep_sul, box_sweep, LWS_US_PER_SEC);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;
 	{

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -94,6 +95,10 @@ struct job {
 	char *path;
 	uint64_t offset;
 	bool fh_read, fh_write, fh_append;
+	/* a call the client may abort (its abortId): libsbx polls aborted */
+	bool has_abort;
+	json_int_t abort_id;
+	volatile sig_atomic_t aborted;
 };
 
 /* What workers post to the loop. */
@@ -150,6 +155,7 @@ char *rpc_errno(json_t *id, int r, const char *msg);
 char *rpc_error_class(json_t *id, const char *cls, const char *code, const char *msg);
 /* A JSON-RPC level error. */
 char *rpc_fault(json_t *id, int code, const char *msg);
+char *rpc_aborted(json_t *id);
 char *rpc_notify(const char *method, json_t *params);
 
 /* ---- jobs (serve/job.c) ---- */
@@ -183,6 +189,7 @@ struct call {
 	struct job *job;             /* for stream-carrying calls */
 	bool job_done;               /* post EV_DONE when the call ends */
 	unsigned umask;              /* the sandbox's fs.umask when the call came */
+	struct sbx_fs_opts fsopts;   /* serve_fsopts: cancel = the job's aborted */
 	int (*fn)(struct call *c);
 };
 /* Runs c->fn on a new detached worker thread; frees the call after. */
@@ -219,6 +226,8 @@ int m_spawn(struct call *c);
 int m_utime(struct call *c);
 
 /* shared by the file methods (serve/methods.c) */
+/* Was the call aborted by the client (the abort method)? */
+bool serve_call_aborted(struct call *c);
 const struct sbx_fs_opts *serve_fsopts(struct call *c);
 /* Deno's error message "<strerror> (os error N): <op> '<path>'". */
 char *serve_fs_fail(struct call *c, int r, const char *op, const char *path, const char *path2);

@@ -68,7 +68,7 @@ export SBX=$sbx # for tests that look at the CLI side
 # Only the tests' own result lines start at column 0 in Node's TAP.
 # Bounded: a test that hangs fails (--test-timeout) and so does a runner
 # that never exits (a socket left open), rather than holding the VM lock.
-timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ${SBX_SDK_TESTS:-./*.test.mjs}
+timeout 1800 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ${SBX_SDK_TESTS:-./*.test.mjs}
 status=$?
 if ! kill -0 "$server" 2>/dev/null; then
 	echo "not ok - sbx serve died during the tests"
