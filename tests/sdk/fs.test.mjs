@@ -232,6 +232,20 @@ test("walk with exts, match, skip, followSymlinks; expandGlob with root, exclude
   assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/nothing/*.ts`)), []);
 });
 
+test("abort: a readFile whose signal fires rejects with AbortError; an unfired signal changes nothing", T, async () => {
+  const big = `/tmp/abort-${run}`;
+  await sandbox.sh`head -c 60000000 /dev/zero > ${big}`; // streams for seconds under TCG
+  const ctl = new AbortController();
+  const reading = sandbox.fs.readFile(big, { signal: ctl.signal });
+  setTimeout(() => ctl.abort(), 300);
+  await assert.rejects(reading, (e) => e.name === "AbortError");
+  const quiet = new AbortController();
+  assert.equal((await sandbox.fs.readFile("/etc/hostname", { signal: quiet.signal })).length > 0, true);
+  await sandbox.fs.writeTextFile(`${big}.txt`, "kept", { signal: quiet.signal });
+  assert.equal(await sandbox.fs.readTextFile(`${big}.txt`), "kept");
+  await sandbox.fs.remove(big);
+});
+
 test("the server refuses a bad config header and a foreign sandbox id", T, async () => {
   const url = process.env.DENO_SANDBOX_ENDPOINT.replace(/^http/, "ws");
   const headers = { authorization: `Bearer ${process.env.DENO_DEPLOY_TOKEN}` };
