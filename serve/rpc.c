@@ -238,6 +238,7 @@ void job_put(struct job *j)
 	json_decref(j->exit);
 	json_decref(j->waiters);
 	free(j->path);
+	free(j->ra);
 	close(j->efd);
 	free(j);
 }

@@ -95,6 +95,10 @@ struct job {
 	char *path;
 	uint64_t offset;
 	bool fh_read, fh_write, fh_append;
+	/* read-ahead of a handle read in sequence: bytes [ra_off, +ra_len) */
+	uint8_t *ra;
+	size_t ra_len;
+	uint64_t ra_off, ra_next;
 	/* a call the client may abort (its abortId): libsbx polls aborted */
 	bool has_abort;
 	json_int_t abort_id;

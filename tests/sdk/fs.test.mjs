@@ -184,6 +184,27 @@ test("writable handles: open, create, write, seek, read, truncate, sync, utime, 
   await assert.rejects(r.write(new Uint8Array([1])), (e) => e.code === "EBADF");
   await r.close();
 
+  // Reads in sequence (served with a read-ahead) give the file's bytes; a
+  // write through the handle is seen by its next read.
+  const big = new Uint8Array(3 << 20).map((_, i) => (i * 31 + (i >> 16)) & 0xff);
+  await sandbox.fs.writeFile(`${dir}/big`, big);
+  const hb = await sandbox.fs.open(`${dir}/big`, { read: true, write: true });
+  const parts = [];
+  const chunk = new Uint8Array(65536);
+  for (let got; (got = await hb.read(chunk)) !== null;) parts.push(Buffer.from(chunk.slice(0, got)));
+  assert.ok(Buffer.concat(parts).equals(Buffer.from(big)), "sequential reads differ from the file");
+  assert.equal(await hb.seek(70_000, 0), 70_000);
+  const part = new Uint8Array(65536);
+  await hb.read(part);
+  await hb.read(part); // in sequence: a read-ahead now holds these bytes
+  await hb.seek(140_000, 0);
+  await hb.write(new Uint8Array([1, 2, 3]));
+  await hb.seek(140_000, 0);
+  const three = new Uint8Array(3);
+  assert.equal(await hb.read(three), 3);
+  assert.deepEqual(three, new Uint8Array([1, 2, 3]));
+  await hb.close();
+
   // umask: the mask for what the client creates, the old one returned.
   assert.equal(await sandbox.fs.umask(0o077), 0o022);
   await sandbox.fs.writeTextFile(`${dir}/private`, "x");
