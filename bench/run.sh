@@ -17,6 +17,8 @@
 #              context switches per exec, seccomp on/off, stdin's syscalls)
 #   footprint  bench/footprint.sh (memory at rest and with N commands; sizes)
 #   vm         bench/vm.sh (boot, exec and throughput over vsock under QEMU)
+#   sdk        bench/sdk.sh (the @deno/sandbox SDK through sbx serve vs the
+#              CLI: sh of true, fs.upload/download, create -> first command)
 #
 # Environment (defaults; BENCH_QUICK=1 makes every size small, to check the
 # scripts in a few minutes, and writes to build/bench-quick/ instead):
@@ -26,6 +28,7 @@
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
 #   VM_BYTES=256M VM_RUNS=3 PROF_N=1000 PROF_STDIN_BYTES=256M;
+#   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
 #   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
 cd "$(dirname "$0")/.."
@@ -39,6 +42,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
 	: "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
+	: "${SDK_EXEC_N:=10}" "${SDK_FS_MIB:=16}" "${SDK_FS_RUNS:=1}" "${SDK_BOOT_RUNS:=1}"
 	: "${BENCH_OUT:=$B/bench-quick}"
 fi
 EXEC_N=${EXEC_N:-2000}
@@ -59,10 +63,12 @@ VM_EXEC_N=${VM_EXEC_N:-1000}
 VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm sdk}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
+export SDK_EXEC_N=${SDK_EXEC_N:-100} SDK_FS_MIB=${SDK_FS_MIB:-256} SDK_FS_RUNS=${SDK_FS_RUNS:-3}
+export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3}
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
@@ -255,6 +261,10 @@ sec_vm() {
 	bench/vm.sh
 }
 
+sec_sdk() {
+	bench/sdk.sh
+}
+
 # ---- run --------------------------------------------------------------------
 LOAD_START=$(load)
 BUSY_START=$(busy)
@@ -285,6 +295,8 @@ LOAD_BEFORE=$(load)
 section footprint "Footprint" sec_footprint
 LOAD_BEFORE=$(load)
 section vm "In a VM under QEMU" sec_vm
+LOAD_BEFORE=$(load)
+section sdk "Through the @deno/sandbox SDK (sbx serve)" sec_sdk
 T_END=$(date +%s)
 
 # ---- results.md ---------------------------------------------------------------
@@ -309,7 +321,7 @@ T_END=$(date +%s)
 	echo "VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress restart profile footprint vm; do
+	for s in exec streams files net egress restart profile footprint vm sdk; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
