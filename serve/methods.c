@@ -1,7 +1,8 @@
-/* sbx serve: the environment and file-system methods (deno.md §5.1,
- * §5.3, §5.4), each run on its own worker thread as one or a few libsbx
- * calls, answered with the value the SDK's schema wants or a Deno error
- * object built from the agent's errno. */
+/* sbx serve: the environment and file-by-path methods (deno.md §5.1,
+ * §5.3; file handles are in handles.c, walk and expandGlob in walk.c),
+ * each run on its own worker thread as one or a few libsbx calls,
+ * answered with the value the SDK's schema wants or a Deno error object
+ * built from the agent's errno. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
