@@ -1255,8 +1255,8 @@ static void box_sweep(lws_sorted_usec_list_t *sul)
 {
 	for (struct sbox *b = S.boxes; b; b = b->next)
 		if (b->state == SBOX_READY && !box_alive(b)) {
-			lwsl_user("sbx serve: %s ended outside sbx serve; closing its %u "
-				  "connection(s)\n", b->id, b->nconns);
+			lwsl_user("sbx serve: %s is gone (killed, powered off or past its "
+				  "deadline); closing its %u connection(s)\n", b->id, b->nconns);
 			b->state = SBOX_DEAD;
 			box_close_conns(b, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 					"the sandbox ended (killed or powered off)");
