@@ -243,6 +243,10 @@ static int prepare(struct fs_write *w, const struct fs_req *r)
 	if (!exists && (fl & FS_F_NO_CREATE))
 		return -ENOENT;
 	w->in_place = fl & (FS_F_APPEND | FS_F_IN_PLACE);
+	/* OFFSET: write in place at that offset, nothing truncated (a
+	 * writable handle's pwrite, deno.md §5.4). */
+	if (fs_req_has(r, FS_OFFSET) && !(fl & FS_F_IN_PLACE))
+		return -EINVAL;
 	if (exists && !S_ISREG(st.st_mode) && !w->in_place)
 		return -EINVAL; /* a device or fifo is written in place, not replaced */
 	if (fs_req_has(r, FS_SIZE) && !w->in_place) {
@@ -280,13 +284,16 @@ static int prepare(struct fs_write *w, const struct fs_req *r)
 		return atomic_open(&w->a, w->dirfd, name);
 	}
 	oflags = O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-		 ((fl & FS_F_APPEND) ? O_APPEND : O_TRUNC) | ((fl & FS_F_NO_CREATE) ? 0 : O_CREAT) |
+		 ((fl & FS_F_APPEND) ? O_APPEND : fs_req_has(r, FS_OFFSET) ? 0 : O_TRUNC) |
+		 ((fl & FS_F_NO_CREATE) ? 0 : O_CREAT) |
 		 ((fl & FS_F_CREATE_NEW) ? O_EXCL : 0);
 	w->a.fd = openat(w->dirfd, name, oflags, w->mode);
 	if (w->a.fd < 0)
 		return -errno;
 	/* O_NONBLOCK only kept a fifo from blocking the open. */
 	fd_set_nonblock(w->a.fd, false);
+	if (fs_req_has(r, FS_OFFSET) && lseek(w->a.fd, (off_t)r->offset, SEEK_SET) < 0)
+		return -errno;
 	if (!fs_req_has(r, FS_MODE))
 		w->set_mode = false;
 	return 0;

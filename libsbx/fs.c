@@ -514,6 +514,10 @@ static void write_req(struct fs_req *r, const char *path, const struct sbx_write
 		r->size = w->size;
 		r->have |= FS_HAVE(FS_SIZE);
 	}
+	if (w->has_offset) {
+		r->offset = w->offset;
+		r->have |= FS_HAVE(FS_OFFSET);
+	}
 }
 
 int sbx_fs_writer_open(const char *addr, const char *path, const struct sbx_write_opts *w,

@@ -108,6 +108,9 @@ struct sbx_write_opts {
 	bool has_size;
 	uint64_t size;         /* the size to come, if known: the agent
 				  refuses at once what cannot fit */
+	bool has_offset;
+	uint64_t offset;       /* with FS_F_IN_PLACE: write at this offset,
+				  nothing truncated */
 };
 
 /* Uploads everything read from fd (until EOF) to path. */

@@ -1,7 +1,8 @@
-/* sbx serve: the environment and file-system methods (deno.md §5.1,
- * §5.3, §5.4), each run on its own worker thread as one or a few libsbx
- * calls, answered with the value the SDK's schema wants or a Deno error
- * object built from the agent's errno. */
+/* sbx serve: the environment and file-by-path methods (deno.md §5.1,
+ * §5.3; file handles are in handles.c, walk and expandGlob in walk.c),
+ * each run on its own worker thread as one or a few libsbx calls,
+ * answered with the value the SDK's schema wants or a Deno error object
+ * built from the agent's errno. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,28 +17,29 @@
 #include "libsbx/sbx_fs.h"
 #include "serve/serve.h"
 
-#define WALK_DEPTH_MAX 64
-
 static const char *pstr(struct call *c, const char *key)
 {
 	return json_string_value(json_object_get(c->params, key));
 }
 
-static const struct sbx_fs_opts *fsopts(struct call *c)
+/* Transfers stop when the client aborts the call (libsbx polls cancel). */
+const struct sbx_fs_opts *serve_fsopts(struct call *c)
 {
-	static const struct sbx_fs_opts none;
+	c->fsopts.cancel = c->job && c->job->has_abort ? &c->job->aborted : NULL;
+	return &c->fsopts;
+}
 
-	return &none;
+bool serve_call_aborted(struct call *c)
+{
+	return c->job && c->job->has_abort && c->job->aborted;
 }
 
 /* Deno's message form: "<strerror> (os error N): <op> '<path>'". */
-static char *fail(struct call *c, int r, const struct sbx_error *err, const char *op,
-		  const char *path, const char *path2)
+char *serve_fs_fail(struct call *c, int r, const char *op, const char *path, const char *path2)
 {
 	char msg[PATH_MAX * 2 + 256];
 	int e = r < 0 ? -r : r;
 
-	(void)err;
 	if (path2)
 		snprintf(msg, sizeof(msg), "%s (os error %d): %s '%s' -> '%s'", strerror(e), e, op,
 			 path, path2);
@@ -188,7 +190,7 @@ static json_t *iso_time(const struct fs_time *t)
 	return json_string(s);
 }
 
-static json_t *file_info(const struct fs_stat *st)
+json_t *serve_file_info(const struct fs_stat *st)
 {
 	json_t *v = json_object();
 
@@ -224,9 +226,9 @@ static int do_stat(struct call *c, bool follow)
 	int r;
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_stat(c->addr, path, follow, fsopts(c), &st, NULL, 0, &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, follow ? "stat" : "lstat", path, NULL)
-			     : rpc_ok(c->id, file_info(&st)));
+	r = sbx_fs_stat(c->addr, path, follow, serve_fsopts(c), &st, NULL, 0, &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, follow ? "stat" : "lstat", path, NULL)
+			     : rpc_ok(c->id, serve_file_info(&st)));
 	return r;
 }
 
@@ -236,8 +238,8 @@ int m_lstat(struct call *c) { return do_stat(c, false); }
 /* ---- reading ---- */
 
 /* Reads up to max bytes of path from offset into memory. */
-static int read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
-		    uint8_t **data, size_t *len, struct sbx_error *err)
+int serve_read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
+		   uint8_t **data, size_t *len, struct sbx_error *err)
 {
 	int fd = memfd_create("sbx-serve-read", MFD_CLOEXEC);
 	struct sbx_xfer x;
@@ -248,7 +250,7 @@ static int read_mem(struct call *c, const char *path, uint64_t offset, int64_t l
 	*len = 0;
 	if (fd < 0)
 		return sbx_fail(err, errno, "memfd_create: %s", strerror(errno));
-	r = sbx_fs_read_fd(c->addr, path, offset, length, fd, fsopts(c), NULL, &x, err);
+	r = sbx_fs_read_fd(c->addr, path, offset, length, fd, serve_fsopts(c), NULL, &x, err);
 	if (r < 0)
 		goto out;
 	if (fstat(fd, &st) < 0) {
@@ -276,11 +278,11 @@ static int do_read(struct call *c, bool text)
 	int r;
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_stat(c->addr, path, true, fsopts(c), &st, NULL, 0, &err);
+	r = sbx_fs_stat(c->addr, path, true, serve_fsopts(c), &st, NULL, 0, &err);
 	if (r == 0 && S_ISDIR(st.mode))
 		r = -EISDIR;
 	if (r < 0) {
-		call_answer(c, fail(c, r, &err, "readfile", path, NULL));
+		call_answer(c, serve_fs_fail(c, r, "readfile", path, NULL));
 		return r;
 	}
 	if (st.size > SERVE_READ_MAX) {
@@ -292,9 +294,14 @@ static int do_read(struct call *c, bool text)
 		call_answer(c, rpc_errno(c->id, EFBIG, msg));
 		return -EFBIG;
 	}
-	r = read_mem(c, path, 0, -1, &data, &len, &err);
+	r = serve_read_mem(c, path, 0, -1, &data, &len, &err);
+	if (serve_call_aborted(c)) {
+		free(data);
+		call_answer(c, rpc_aborted(c->id));
+		return -ECANCELED;
+	}
 	if (r < 0) {
-		call_answer(c, fail(c, r, &err, "readfile", path, NULL));
+		call_answer(c, serve_fs_fail(c, r, "readfile", path, NULL));
 		return r;
 	}
 	if (text) {
@@ -314,75 +321,6 @@ static int do_read(struct call *c, bool text)
 int m_read_file(struct call *c) { return do_read(c, false); }
 int m_read_text_file(struct call *c) { return do_read(c, true); }
 
-int m_file_read(struct call *c)
-{
-	struct job *h = c->job;
-	json_t *jl = json_object_get(c->params, "length");
-	struct sbx_error err;
-	uint64_t offset;
-	json_int_t want = json_is_integer(jl) ? json_integer_value(jl) : 65536;
-	uint8_t *data;
-	size_t len;
-	int r;
-
-	if (want <= 0 || want > (16 << 20))
-		want = 65536;
-	pthread_mutex_lock(&serve_lock);
-	offset = h->offset;
-	pthread_mutex_unlock(&serve_lock);
-	r = read_mem(c, h->path, offset, want, &data, &len, &err);
-	if (r < 0) {
-		call_answer(c, fail(c, r, &err, "read", h->path, NULL));
-		return r;
-	}
-	pthread_mutex_lock(&serve_lock);
-	h->offset = offset + len;
-	pthread_mutex_unlock(&serve_lock);
-	if (len == 0) {
-		call_answer(c, rpc_ok(c->id, json_pack("{s:n}", "data")));
-	} else {
-		char *b = serve_b64(data, len);
-
-		call_answer(c, b ? rpc_ok(c->id, json_pack("{s:s}", "data", b))
-				 : rpc_errno(c->id, ENOMEM, "out of memory"));
-		free(b);
-	}
-	free(data);
-	return 0;
-}
-
-/* open: handles read by path and offset (the agent has no open files
- * across connections); a handle that would write is refused. */
-int m_open(struct call *c)
-{
-	json_t *o = json_object_get(c->params, "options");
-	struct sbx_error err;
-	struct fs_stat st;
-	int r;
-	PATH_PARAM(path, "path");
-
-	if (json_is_true(json_object_get(o, "write")) || json_is_true(json_object_get(o, "append")) ||
-	    json_is_true(json_object_get(o, "create")) ||
-	    json_is_true(json_object_get(o, "truncate")) ||
-	    json_is_true(json_object_get(o, "createNew"))) {
-		call_answer(c, rpc_errno(c->id, ENOTSUP, "sbx serve: open for writing is not "
-					 "available yet (read-only handles only)"));
-		return -ENOTSUP;
-	}
-	r = sbx_fs_stat(c->addr, path, true, fsopts(c), &st, NULL, 0, &err);
-	if (r == 0 && S_ISDIR(st.mode))
-		r = -EISDIR;
-	if (r < 0) {
-		call_answer(c, fail(c, r, &err, "open", path, NULL));
-		return r;
-	}
-	pthread_mutex_lock(&serve_lock);
-	c->job->path = strdup(path);
-	pthread_mutex_unlock(&serve_lock);
-	call_answer(c, rpc_ok(c->id, json_pack("{s:I}", "fileHandleId", (json_int_t)c->job->fh_id)));
-	return 0;
-}
-
 /* ---- writing ---- */
 
 static int write_opts(struct call *c, struct sbx_write_opts *w)
@@ -400,6 +338,18 @@ static int write_opts(struct call *c, struct sbx_write_opts *w)
 	if (json_is_integer(mode)) {
 		w->set_mode = true;
 		w->mode = (uint32_t)json_integer_value(mode) & 07777;
+	} else if (c->umask != 022) {
+		/* The client's fs.umask for a file this makes; the agent's
+		 * own umask (022) otherwise. */
+		const char *path = pstr(c, "path");
+		struct sbx_error err;
+		struct fs_stat st;
+
+		if (path && sbx_fs_stat(c->addr, path, true, serve_fsopts(c), &st, NULL, 0, &err) ==
+				    -ENOENT) {
+			w->set_mode = true;
+			w->mode = 0666 & ~c->umask;
+		}
 	}
 	return 0;
 }
@@ -412,7 +362,7 @@ static int write_stream(struct call *c, const char *path, const struct sbx_write
 	struct job *j = c->job;
 	int r;
 
-	if ((r = sbx_fs_writer_open(c->addr, path, w, fsopts(c), &wr, err)) < 0)
+	if ((r = sbx_fs_writer_open(c->addr, path, w, serve_fsopts(c), &wr, err)) < 0)
 		goto drain;
 	for (;;) {
 		struct in_item *it;
@@ -440,6 +390,11 @@ static int write_stream(struct call *c, const char *path, const struct sbx_write
 		if (job_cancelled(j)) {
 			sbx_fs_writer_abort(wr);
 			return sbx_fail(err, ECONNRESET, "the client went away");
+		}
+		if (serve_call_aborted(c)) {
+			sbx_fs_writer_abort(wr);
+			r = sbx_fail(err, ECANCELED, "the client aborted the call");
+			goto drain;
 		}
 		job_wait(j, -1, 0, 1000);
 	}
@@ -472,14 +427,14 @@ static int do_write(struct call *c, bool text)
 	PATH_PARAM(path, "path");
 
 	write_opts(c, &w);
-	if (c->job) {
+	if (json_is_integer(json_object_get(c->params, "contentStreamId"))) {
 		r = write_stream(c, path, &w, &err);
 	} else if (json_is_string(content)) {
 		const char *s = json_string_value(content);
 		size_t len = json_string_length(content);
 
 		if (text) {
-			r = sbx_fs_write_buf(c->addr, s, len, path, &w, fsopts(c), &err);
+			r = sbx_fs_write_buf(c->addr, s, len, path, &w, serve_fsopts(c), &err);
 		} else {
 			char *raw = malloc(len + 1);
 			int n = raw ? lws_b64_decode_string_len(s, (int)len, raw, (int)len + 1) : -1;
@@ -490,7 +445,7 @@ static int do_write(struct call *c, bool text)
 							       "writeFile: content is not base64"));
 				return -EINVAL;
 			}
-			r = sbx_fs_write_buf(c->addr, raw, (size_t)n, path, &w, fsopts(c), &err);
+			r = sbx_fs_write_buf(c->addr, raw, (size_t)n, path, &w, serve_fsopts(c), &err);
 			free(raw);
 		}
 	} else {
@@ -498,7 +453,11 @@ static int do_write(struct call *c, bool text)
 					       "writeFile: give content or contentStreamId"));
 		return -EINVAL;
 	}
-	call_answer(c, r < 0 ? fail(c, r, &err, "writefile", path, NULL) : rpc_ok(c->id, NULL));
+	if (serve_call_aborted(c))
+		call_answer(c, rpc_aborted(c->id));
+	else
+		call_answer(c, r < 0 ? serve_fs_fail(c, r, "writefile", path, NULL)
+				     : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -515,10 +474,13 @@ int m_mkdir(struct call *c)
 	int r;
 	PATH_PARAM(path, "path");
 
+	/* An explicit mode is exact for the agent: the client's umask
+	 * applies here, as mkdir(2) would. */
 	r = sbx_fs_mkdir(c->addr, path,
-			 json_is_integer(mode) ? (int)(json_integer_value(mode) & 07777) : -1,
-			 json_is_true(json_object_get(o, "recursive")), fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "mkdir", path, NULL) : rpc_ok(c->id, NULL));
+			 (json_is_integer(mode) ? (int)(json_integer_value(mode) & 07777) : 0777) &
+				 ~(int)c->umask,
+			 json_is_true(json_object_get(o, "recursive")), serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "mkdir", path, NULL) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -537,10 +499,10 @@ int m_read_dir(struct call *c)
 	int r;
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_readdir(c->addr, path, false, fsopts(c), dirent_add, list, &err);
+	r = sbx_fs_readdir(c->addr, path, false, serve_fsopts(c), dirent_add, list, &err);
 	if (r < 0) {
 		json_decref(list);
-		call_answer(c, fail(c, r, &err, "readdir", path, NULL));
+		call_answer(c, serve_fs_fail(c, r, "readdir", path, NULL));
 		return r;
 	}
 	call_answer(c, rpc_ok(c->id, list));
@@ -554,9 +516,9 @@ int m_remove(struct call *c)
 	int r;
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_remove(c->addr, path, json_is_true(json_object_get(o, "recursive")), fsopts(c),
+	r = sbx_fs_remove(c->addr, path, json_is_true(json_object_get(o, "recursive")), serve_fsopts(c),
 			  &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "remove", path, NULL) : rpc_ok(c->id, NULL));
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "remove", path, NULL) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -567,8 +529,8 @@ int m_rename(struct call *c)
 	PATH_PARAM(from, "oldPath");
 	PATH_PARAM(to, "newPath");
 
-	r = sbx_fs_rename(c->addr, from, to, 0, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "rename", from, to) : rpc_ok(c->id, NULL));
+	r = sbx_fs_rename(c->addr, from, to, 0, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "rename", from, to) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -579,8 +541,8 @@ int m_copy_file(struct call *c)
 	PATH_PARAM(from, "fromPath");
 	PATH_PARAM(to, "toPath");
 
-	r = sbx_fs_copy(c->addr, from, to, 0, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "copy", from, to) : rpc_ok(c->id, NULL));
+	r = sbx_fs_copy(c->addr, from, to, 0, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "copy", from, to) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -595,8 +557,8 @@ int m_chmod(struct call *c)
 		call_answer(c, rpc_error_class(c->id, "TypeError", NULL, "chmod: mode must be a number"));
 		return -EINVAL;
 	}
-	r = sbx_fs_chmod(c->addr, path, (uint32_t)json_integer_value(mode) & 07777, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "chmod", path, NULL) : rpc_ok(c->id, NULL));
+	r = sbx_fs_chmod(c->addr, path, (uint32_t)json_integer_value(mode) & 07777, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "chmod", path, NULL) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -608,8 +570,8 @@ int m_chown(struct call *c)
 	PATH_PARAM(path, "path");
 
 	r = sbx_fs_chown(c->addr, path, json_is_integer(uid) ? json_integer_value(uid) : -1,
-			 json_is_integer(gid) ? json_integer_value(gid) : -1, true, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "chown", path, NULL) : rpc_ok(c->id, NULL));
+			 json_is_integer(gid) ? json_integer_value(gid) : -1, true, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "chown", path, NULL) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -620,8 +582,8 @@ int m_symlink(struct call *c)
 	PATH_PARAM(target, "target");
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_symlink(c->addr, target, path, 0, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "symlink", target, path) : rpc_ok(c->id, NULL));
+	r = sbx_fs_symlink(c->addr, target, path, 0, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "symlink", target, path) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -632,8 +594,8 @@ int m_link(struct call *c)
 	PATH_PARAM(target, "target");
 	PATH_PARAM(path, "path");
 
-	r = sbx_fs_link(c->addr, target, path, 0, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "link", target, path) : rpc_ok(c->id, NULL));
+	r = sbx_fs_link(c->addr, target, path, 0, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "link", target, path) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -644,9 +606,9 @@ static int do_path_query(struct call *c, bool real)
 	int r;
 	PATH_PARAM(path, "path");
 
-	r = real ? sbx_fs_realpath(c->addr, path, out, sizeof(out), fsopts(c), &err)
-		 : sbx_fs_readlink(c->addr, path, out, sizeof(out), fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, real ? "realpath" : "readlink", path, NULL)
+	r = real ? sbx_fs_realpath(c->addr, path, out, sizeof(out), serve_fsopts(c), &err)
+		 : sbx_fs_readlink(c->addr, path, out, sizeof(out), serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, real ? "realpath" : "readlink", path, NULL)
 			     : rpc_ok(c->id, json_string(out)));
 	return r;
 }
@@ -662,8 +624,8 @@ int m_truncate(struct call *c)
 	PATH_PARAM(name, "name");
 
 	r = sbx_fs_truncate(c->addr, name, json_is_integer(len) ? (uint64_t)json_integer_value(len) : 0,
-			    fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "truncate", name, NULL) : rpc_ok(c->id, NULL));
+			    serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "truncate", name, NULL) : rpc_ok(c->id, NULL));
 	return r;
 }
 
@@ -677,8 +639,8 @@ static int do_mktemp(struct call *c, bool dir)
 
 	r = sbx_fs_mktemp(c->addr, d, json_string_value(json_object_get(o, "prefix")),
 			  json_string_value(json_object_get(o, "suffix")), dir, out, sizeof(out),
-			  fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, dir ? "mkdtemp" : "mkstemp", d ? d : "/tmp", NULL)
+			  serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, dir ? "mkdtemp" : "mkstemp", d ? d : "/tmp", NULL)
 			     : rpc_ok(c->id, json_string(out)));
 	return r;
 }
@@ -686,148 +648,10 @@ static int do_mktemp(struct call *c, bool dir)
 int m_make_temp_dir(struct call *c) { return do_mktemp(c, true); }
 int m_make_temp_file(struct call *c) { return do_mktemp(c, false); }
 
-/* ---- walk: one WalkEntry per enqueue, root first, parents first ---- */
-
-struct walk {
-	struct call *c;
-	uint64_t sid;
-	json_int_t max_depth;
-	bool files, dirs, links;
-	struct sbx_error err;
-};
-
-static int walk_emit(struct walk *w, const char *path, const char *name, int type)
-{
-	struct job *j = w->c->job;
-	json_t *e;
-	char *text, *b;
-
-	if ((type == DT_REG && !w->files) || (type == DT_DIR && !w->dirs) ||
-	    (type == DT_LNK && !w->links))
-		return 0;
-	while (!job_may_send(j))
-		job_wait(j, -1, 0, 1000);
-	if (job_stream_cancelled(j, 0))
-		return -ECANCELED;
-	e = json_pack("{s:s,s:s,s:b,s:b,s:b}", "path", path, "name", name, "isFile",
-		      type == DT_REG, "isDirectory", type == DT_DIR, "isSymlink", type == DT_LNK);
-	text = json_dumps(e, JSON_COMPACT);
-	json_decref(e);
-	if (!text)
-		return -ENOMEM;
-	b = serve_b64(text, strlen(text));
-	free(text);
-	if (!b)
-		return -ENOMEM;
-	job_send(j, rpc_notify("$sandbox.stream.enqueue",
-			       json_pack("{s:I,s:s}", "streamId", (json_int_t)w->sid, "data", b)));
-	free(b);
-	return 0;
-}
-
-struct walk_dir {
-	json_t *names; /* [name, type] pairs, collected before recursing */
-};
-
-static int walk_collect(void *arg, const struct fs_dirent *d)
-{
-	json_array_append_new(arg, json_pack("[s,i]", d->name, d->type));
-	return json_array_size(arg) > 1000000 ? -E2BIG : 0;
-}
-
-static int walk_dir(struct walk *w, const char *path, int depth)
-{
-	json_t *names = json_array();
-	size_t i;
-	json_t *v;
-	int r;
-
-	if (w->max_depth >= 0 && depth >= w->max_depth) {
-		json_decref(names);
-		return 0;
-	}
-	r = sbx_fs_readdir(w->c->addr, path, false, fsopts(w->c), walk_collect, names, &w->err);
-	json_array_foreach(names, i, v) {
-		const char *name = json_string_value(json_array_get(v, 0));
-		int type = (int)json_integer_value(json_array_get(v, 1));
-		char *child;
-
-		if (r < 0)
-			break;
-		if (asprintf(&child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
-			     name) < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		r = walk_emit(w, child, name, type);
-		if (r == 0 && type == DT_DIR && depth < WALK_DEPTH_MAX)
-			r = walk_dir(w, child, depth + 1);
-		free(child);
-	}
-	json_decref(names);
-	return r;
-}
-
-int m_walk(struct call *c)
-{
-	json_t *md = json_object_get(c->params, "maxDepth");
-	struct walk w = { .c = c };
-	struct job *j = c->job;
-	struct fs_stat st;
-	const char *base;
-	int r, type;
-	PATH_PARAM(path, "path");
-
-	w.max_depth = json_is_integer(md) ? json_integer_value(md) : -1;
-	w.files = !json_is_false(json_object_get(c->params, "includeFiles"));
-	w.dirs = !json_is_false(json_object_get(c->params, "includeDirs"));
-	w.links = !json_is_false(json_object_get(c->params, "includeSymlinks"));
-	if (json_object_get(c->params, "match") || json_object_get(c->params, "skip") ||
-	    json_object_get(c->params, "exts") ||
-	    json_is_true(json_object_get(c->params, "followSymlinks"))) {
-		call_answer(c, rpc_errno(c->id, ENOTSUP, "sbx serve: walk with match, skip, exts or "
-					 "followSymlinks is not available yet"));
-		return -ENOTSUP;
-	}
-	r = sbx_fs_stat(c->addr, path, false, fsopts(c), &st, NULL, 0, &w.err);
-	if (r < 0) {
-		call_answer(c, fail(c, r, &w.err, "walk", path, NULL));
-		return r;
-	}
-	w.sid = serve_stream_id();
-	job_stream_set(j, 0, w.sid);
-	job_send(j, rpc_notify("$sandbox.stream.start",
-			       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
-	job_send(j, rpc_ok(c->id, json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
-	type = S_ISDIR(st.mode) ? DT_DIR : S_ISLNK(st.mode) ? DT_LNK : DT_REG;
-	base = strrchr(path, '/');
-	base = base && base[1] ? base + 1 : path;
-	r = walk_emit(&w, path, base, type);
-	if (r == 0 && type == DT_DIR)
-		r = walk_dir(&w, path, 0);
-	if (r == -ECANCELED) {
-		/* The client cancelled: nothing more on the stream. */
-	} else if (r < 0) {
-		char msg[1200];
-
-		snprintf(msg, sizeof(msg), "walk %s: %s", path,
-			 w.err.msg[0] ? w.err.msg : strerror(-r));
-		job_send(j, rpc_notify("$sandbox.stream.error",
-				       json_pack("{s:I,s:{s:s,s:s,s:s}}", "streamId",
-						 (json_int_t)w.sid, "error", "constructorName",
-						 errno_class(-r), "message", msg, "code",
-						 errno_symbol(-r))));
-	} else {
-		job_send(j, rpc_notify("$sandbox.stream.end",
-				       json_pack("{s:I}", "streamId", (json_int_t)w.sid)));
-	}
-	return r;
-}
-
-/* ---- times and handles ---- */
+/* ---- times ---- */
 
 /* An ISO-8601 date as the SDK sends it ("2026-12-06T01:02:03.456Z"). */
-static int parse_date(json_t *v, struct fs_time *t)
+int serve_parse_date(json_t *v, struct fs_time *t)
 {
 	const char *s = json_string_value(v);
 	struct tm tm = { 0 };
@@ -860,67 +684,13 @@ int m_utime(struct call *c)
 	int r;
 	PATH_PARAM(path, "path");
 
-	if (parse_date(json_object_get(c->params, "atime"), &at) < 0 ||
-	    parse_date(json_object_get(c->params, "mtime"), &mt) < 0) {
+	if (serve_parse_date(json_object_get(c->params, "atime"), &at) < 0 ||
+	    serve_parse_date(json_object_get(c->params, "mtime"), &mt) < 0) {
 		call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
 					       "utime: atime and mtime must be dates"));
 		return -EINVAL;
 	}
-	r = sbx_fs_utimes(c->addr, path, &at, &mt, true, fsopts(c), &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "utime", path, NULL) : rpc_ok(c->id, NULL));
+	r = sbx_fs_utimes(c->addr, path, &at, &mt, true, serve_fsopts(c), &err);
+	call_answer(c, r < 0 ? serve_fs_fail(c, r, "utime", path, NULL) : rpc_ok(c->id, NULL));
 	return r;
-}
-
-int m_file_stat(struct call *c)
-{
-	struct sbx_error err;
-	struct fs_stat st;
-	int r;
-
-	r = sbx_fs_stat(c->addr, c->job->path, true, fsopts(c), &st, NULL, 0, &err);
-	call_answer(c, r < 0 ? fail(c, r, &err, "fstat", c->job->path, NULL)
-			     : rpc_ok(c->id, file_info(&st)));
-	return r;
-}
-
-int m_file_seek(struct call *c)
-{
-	json_t *off = json_object_get(c->params, "offset");
-	json_int_t whence = json_integer_value(json_object_get(c->params, "whence"));
-	struct job *h = c->job;
-	struct sbx_error err;
-	struct fs_stat st;
-	long long o = 0, base = 0;
-	int r;
-
-	if (json_is_integer(off))
-		o = json_integer_value(off);
-	else if (json_is_real(off))
-		o = (long long)json_real_value(off);
-	else if (!json_is_string(off) || sscanf(json_string_value(off), "%lld", &o) != 1 ||
-		 whence < 0 || whence > 2) {
-		call_answer(c, rpc_error_class(c->id, "TypeError", NULL,
-					       "fileSeek: offset and whence (0, 1, 2) expected"));
-		return -EINVAL;
-	}
-	if (whence == 2) {
-		r = sbx_fs_stat(c->addr, h->path, true, fsopts(c), &st, NULL, 0, &err);
-		if (r < 0) {
-			call_answer(c, fail(c, r, &err, "seek", h->path, NULL));
-			return r;
-		}
-		base = (long long)st.size;
-	}
-	pthread_mutex_lock(&serve_lock);
-	if (whence == 1)
-		base = (long long)h->offset;
-	if (base + o >= 0)
-		h->offset = (uint64_t)(base + o);
-	pthread_mutex_unlock(&serve_lock);
-	if (base + o < 0) {
-		call_answer(c, fail(c, -EINVAL, &err, "seek", h->path, NULL));
-		return -EINVAL;
-	}
-	call_answer(c, rpc_ok(c->id, json_pack("{s:I}", "position", (json_int_t)(base + o))));
-	return 0;
 }

@@ -337,8 +337,8 @@ int m_spawn(struct call *c)
 		e = serve_event_new(EV_PROC, j->conn_id, msg, strlen(msg));
 		if (e) {
 			e->job = j;
-			e->exit = json_pack("{s:b,s:i,s:n,s:n}", "success", 0, "code", 255,
-					    "signal", "oom");
+			/* processWait answers an error, not an exit status */
+			e->exit = json_pack("{s:s}", "$lost", msg);
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);

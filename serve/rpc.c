@@ -56,6 +56,17 @@ char *rpc_error_class(json_t *id, const char *cls, const char *code, const char 
 	return dump(m);
 }
 
+/* What Deno throws for an aborted call: DOMException "AbortError". */
+char *rpc_aborted(json_t *id)
+{
+	json_t *m = reply(id);
+
+	json_object_set_new(m, "result",
+			    json_pack("{s:{s:s,s:s,s:s}}", "error", "constructorName", "DOMException",
+				      "name", "AbortError", "message", "The signal has been aborted"));
+	return dump(m);
+}
+
 char *rpc_errno(json_t *id, int r, const char *msg)
 {
 	int e = r < 0 ? -r : r;
@@ -227,6 +238,7 @@ void job_put(struct job *j)
 	json_decref(j->exit);
 	json_decref(j->waiters);
 	free(j->path);
+	free(j->ra);
 	close(j->efd);
 	free(j);
 }

@@ -852,6 +852,7 @@ static const struct method {
 	{ "makeTempDir", m_make_temp_dir, 0, NULL },
 	{ "makeTempFile", m_make_temp_file, 0, NULL },
 	{ "walk", m_walk, 1, NULL },
+	{ "expandGlob", m_expand_glob, 1, NULL },
 	{ "utime", m_utime, 0, NULL },
 	{ "spawnDeno", m_spawn_deno, 1, "stdinStreamId" },
 	{ "spawnDenoRepl", m_spawn_deno_repl, 1, "stdinStreamId" },
@@ -861,18 +862,42 @@ static const struct method {
 	{ "denoReplClose", m_deno_repl_close, 0, NULL },
 };
 
-/* File handles: the loop makes or finds the handle (a job), then these. */
-static const struct method m_open_entry = { "open", m_open, 0, NULL };
-static const struct method m_file_read_entry = { "fileRead", m_file_read, 0, NULL };
-static const struct method m_file_stat_entry = { "fileStat", m_file_stat, 0, NULL };
-static const struct method m_file_seek_entry = { "fileSeek", m_file_seek, 0, NULL };
+/* File handles (serve/handles.c): the loop makes the handle (a job) for
+ * the first two, finds it for the others, then runs these. */
+static const struct method handle_methods[] = {
+	{ "open", m_open, 0, NULL },
+	{ "create", m_open, 0, NULL },
+	{ "fileRead", m_file_read, 0, NULL },
+	{ "fileWrite", m_file_write, 0, NULL },
+	{ "fileStat", m_file_stat, 0, NULL },
+	{ "fileSeek", m_file_seek, 0, NULL },
+	{ "fileTruncate", m_file_truncate, 0, NULL },
+	{ "fileSync", m_file_sync, 0, NULL },
+	{ "fileSyncData", m_file_sync, 0, NULL },
+	{ "fileUtime", m_file_utime, 0, NULL },
+};
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"abort", "fetch", "vscode", "create", "fileWrite",
-	"fileTruncate", "fileSync", "fileSyncData", "fileLock", "fileUnlock", "fileUtime",
-	"umask", "expandGlob",
+	"fetch", "vscode", "fileLock", "fileUnlock",
 };
+
+static const struct method *handle_method(const char *name)
+{
+	for (size_t i = 0; i < sizeof(handle_methods) / sizeof(handle_methods[0]); i++)
+		if (!strcmp(handle_methods[i].name, name))
+			return &handle_methods[i];
+	return NULL;
+}
+
+/* processWait's answer: the exit, or an error when the process was lost
+ * with its sandbox (proc.c marks that exit "$lost"). */
+static char *proc_exit_answer(json_t *id, json_t *exit)
+{
+	const char *lost = json_string_value(json_object_get(exit, "$lost"));
+
+	return lost ? rpc_errno(id, ECONNRESET, lost) : rpc_ok(id, json_deep_copy(exit));
+}
 
 static bool proc_answer_waiters(struct conn *c, struct job *j)
 {
@@ -880,7 +905,7 @@ static bool proc_answer_waiters(struct conn *c, struct job *j)
 	json_t *id;
 
 	json_array_foreach(j->waiters, i, id)
-		conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+		conn_send(c, proc_exit_answer(id, j->exit));
 	json_array_clear(j->waiters);
 	return n > 0;
 }
@@ -900,6 +925,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 	const struct method *m = NULL;
 	struct call *call;
 	struct job *j = NULL;
+	json_t *abort_id;
 	char msg[256];
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
@@ -915,7 +941,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			if (!j) {
 				conn_send(c, rpc_errno(id, ENOENT, "processWait: no such process"));
 			} else if (j->exited) {
-				conn_send(c, rpc_ok(id, json_deep_copy(j->exit)));
+				conn_send(c, proc_exit_answer(id, j->exit));
 				conn_job_drop(c, j);
 			} else {
 				if (!j->waiters)
@@ -953,9 +979,37 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			}
 			return;
 		}
-		if (!strcmp(method, "open") || !strcmp(method, "fileRead") ||
-		    !strcmp(method, "fileStat") || !strcmp(method, "fileSeek")) {
-			bool open = method[0] == 'o';
+		if (!strcmp(method, "abort")) {
+			/* The call with that abortId stops where libsbx polls
+			 * (transfers) or at its end, and answers AbortError;
+			 * a call already answered is left alone. */
+			json_t *aid = json_object_get(params, "abortId");
+
+			for (struct job *k = c->jobs; k && json_is_integer(aid); k = k->next)
+				if (k->has_abort && k->abort_id == json_integer_value(aid)) {
+					pthread_mutex_lock(&serve_lock);
+					k->aborted = 1;
+					pthread_mutex_unlock(&serve_lock);
+					job_kick(k);
+				}
+			conn_send(c, rpc_ok(id, NULL));
+			return;
+		}
+		if (!strcmp(method, "umask")) {
+			/* The sandbox's mask for what its clients create
+			 * through this server (the agent's own stays 022). */
+			json_t *mask = json_object_get(params, "mask");
+			unsigned prev = c->box->umask_set ? c->box->umask : 022;
+
+			if (json_is_integer(mask)) {
+				c->box->umask = (unsigned)json_integer_value(mask) & 0777;
+				c->box->umask_set = true;
+			}
+			conn_send(c, rpc_ok(id, json_integer(prev)));
+			return;
+		}
+		if ((m = handle_method(method))) {
+			bool open = !strcmp(method, "open") || !strcmp(method, "create");
 
 			if (open) {
 				j = conn_job_new(c);
@@ -976,9 +1030,6 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			pthread_mutex_lock(&serve_lock);
 			j->refs++;
 			pthread_mutex_unlock(&serve_lock);
-			m = open ? &m_open_entry
-				 : !strcmp(method, "fileRead") ? &m_file_read_entry
-				 : !strcmp(method, "fileStat") ? &m_file_stat_entry : &m_file_seek_entry;
 		} else {
 			for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 				if (!strcmp(refused[i], method)) {
@@ -1007,10 +1058,16 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 	str_copy(call->token, sizeof(call->token), c->box->sb.token);
 	call->fn = m->fn;
 	call->job = j;
-	if (m->job) {
+	call->umask = c->box->umask_set ? c->box->umask : 022;
+	/* readFile, writeFile and their text forms carry an abortId when
+	 * the client passed a signal: such a call gets a job to abort. */
+	abort_id = j ? NULL : json_object_get(params, "abortId");
+	if (!json_is_integer(abort_id))
+		abort_id = NULL;
+	if (m->job || abort_id) {
 		json_t *sid = m->stream_key ? json_object_get(params, m->stream_key) : NULL;
 
-		if (m->job == 2 && !json_is_integer(sid))
+		if (m->job == 2 && !json_is_integer(sid) && !abort_id)
 			goto start;
 		j = conn_job_new(c);
 		if (!j) {
@@ -1023,6 +1080,10 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 		pthread_mutex_unlock(&serve_lock);
 		call->job = j;
 		call->job_done = true;
+		if (abort_id) {
+			j->has_abort = true;
+			j->abort_id = json_integer_value(abort_id);
+		}
 		if (json_is_integer(sid) && cstream_claim(c, json_integer_value(sid), j) < 0) {
 			snprintf(msg, sizeof(msg), "%s: stream %lld was not started", method,
 				 (long long)json_integer_value(sid));
@@ -1198,6 +1259,26 @@ static void box_close_conns(struct sbox *b, int code, const char *why)
 	for (struct conn *c = S.conns; c; c = c->next)
 		if (c->box == b)
 			conn_close(c, code, why);
+}
+
+/* A sandbox killed with `sbx kill`, powered off from inside or past its
+ * deadline: its sockets close with 1011 naming that, once a second, so
+ * that the calls in flight on them fail in the client instead of waiting
+ * for an answer that cannot come. */
+static lws_sorted_usec_list_t sweep_sul;
+
+static void box_sweep(lws_sorted_usec_list_t *sul)
+{
+	for (struct sbox *b = S.boxes; b; b = b->next)
+		if (b->state == SBOX_READY && !box_alive(b)) {
+			lwsl_user("sbx serve: %s is gone (killed, powered off or past its "
+				  "deadline); closing its %u connection(s)\n", b->id, b->nconns);
+			b->state = SBOX_DEAD;
+			box_close_conns(b, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+					"the sandbox ended (killed or powered off)");
+		}
+	box_gc();
+	lws_sul_schedule(S.ctx, 0, sul, box_sweep, LWS_US_PER_SEC);
 }
 
 /* ---- extend ---- */
@@ -2056,6 +2137,7 @@ int serve_run(const struct serve_opts *o)
 	       o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
 	       o->image ? o->image : image_default(), adopted, adopted == 1 ? "" : "es");
 	fflush(stdout);
+	lws_sul_schedule(S.ctx, 0, &sweep_sul, box_sweep, LWS_US_PER_SEC);
 	while (!S.stop && lws_service(S.ctx, 0) >= 0)
 		;
 	{

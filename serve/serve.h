@@ -10,10 +10,12 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "launcher/sandbox.h"
+#include "libsbx/sbx_fs.h"
 
 #define SERVE_ID_LEN 28              /* sbx_loc_ + 20 */
 #define SERVE_OWNER_LABEL "sbx.serve.owner"
@@ -58,6 +60,8 @@ struct sbox {
 	uint64_t kill_req;           /* a DELETE that came during the boot */
 	bool boot_pending;           /* a boot thread holds this box */
 	uint64_t memory_mib;
+	bool umask_set;              /* fs.umask: the client's mask (else 022) */
+	unsigned umask;
 };
 
 /* Input handed from the loop to a worker (stdin, upload bodies, signals). */
@@ -92,10 +96,19 @@ struct job {
 	/* the server streams it sends on, and whether the client cancelled them */
 	uint64_t sid[2];
 	bool sid_cancelled[2];
-	/* file handles (open ... fileClose): read by path and offset */
+	/* file handles (open ... fileClose): a path, an offset, the modes */
 	uint64_t fh_id;
 	char *path;
 	uint64_t offset;
+	bool fh_read, fh_write, fh_append;
+	/* read-ahead of a handle read in sequence: bytes [ra_off, +ra_len) */
+	uint8_t *ra;
+	size_t ra_len;
+	uint64_t ra_off, ra_next;
+	/* a call the client may abort (its abortId): libsbx polls aborted */
+	bool has_abort;
+	json_int_t abort_id;
+	volatile sig_atomic_t aborted;
 };
 
 /* What workers post to the loop. */
@@ -152,6 +165,7 @@ char *rpc_errno(json_t *id, int r, const char *msg);
 char *rpc_error_class(json_t *id, const char *cls, const char *code, const char *msg);
 /* A JSON-RPC level error. */
 char *rpc_fault(json_t *id, int code, const char *msg);
+char *rpc_aborted(json_t *id);
 char *rpc_notify(const char *method, json_t *params);
 
 /* ---- jobs (serve/job.c) ---- */
@@ -184,6 +198,8 @@ struct call {
 	char user[33];
 	struct job *job;             /* for stream-carrying calls */
 	bool job_done;               /* post EV_DONE when the call ends */
+	unsigned umask;              /* the sandbox's fs.umask when the call came */
+	struct sbx_fs_opts fsopts;   /* serve_fsopts: cancel = the job's aborted */
 	int (*fn)(struct call *c);
 };
 /* Runs c->fn on a new detached worker thread; frees the call after. */
@@ -216,13 +232,39 @@ int m_real_path(struct call *c);
 int m_truncate(struct call *c);
 int m_make_temp_dir(struct call *c);
 int m_make_temp_file(struct call *c);
-int m_walk(struct call *c);
-int m_file_read(struct call *c);
-int m_open(struct call *c);
 int m_spawn(struct call *c);
 int m_utime(struct call *c);
+
+/* shared by the file methods (serve/methods.c) */
+/* Was the call aborted by the client (the abort method)? */
+bool serve_call_aborted(struct call *c);
+const struct sbx_fs_opts *serve_fsopts(struct call *c);
+/* Deno's error message "<strerror> (os error N): <op> '<path>'". */
+char *serve_fs_fail(struct call *c, int r, const char *op, const char *path, const char *path2);
+json_t *serve_file_info(const struct fs_stat *st);
+int serve_read_mem(struct call *c, const char *path, uint64_t offset, int64_t length,
+		   uint8_t **data, size_t *len, struct sbx_error *err);
+int serve_parse_date(json_t *v, struct fs_time *t);
+
+/* walk and expandGlob (serve/walk.c) */
+int m_walk(struct call *c);
+int m_expand_glob(struct call *c);
+/* A JavaScript RegExp's source as a POSIX extended regular expression
+ * (what the two share); -EINVAL with the reason in msg otherwise. */
+int serve_js_regex(const char *source, const char *flags, char **out, char *msg, size_t n);
+/* A glob (Deno std's globToRegExp options) as an anchored POSIX ERE. */
+int serve_glob_regex(const char *glob, bool extended, bool globstar, char **out, char *msg,
+		     size_t n);
+
+/* file handles (serve/handles.c) */
+int m_open(struct call *c);   /* open and create */
+int m_file_read(struct call *c);
+int m_file_write(struct call *c);
 int m_file_stat(struct call *c);
 int m_file_seek(struct call *c);
+int m_file_truncate(struct call *c);
+int m_file_sync(struct call *c);
+int m_file_utime(struct call *c);
 
 /* The Deno calls (serve/deno.c). */
 int m_spawn_deno(struct call *c);

@@ -62,7 +62,8 @@ static const struct req_rule {
 	uint32_t required;
 	uint32_t flags;
 } rules[] = {
-	{ FT_FS_WRITE, COMMON | H(FS_MODE) | H(FS_UID) | H(FS_GID) | H(FS_ATIME) | H(FS_MTIME) | H(FS_SIZE),
+	{ FT_FS_WRITE, COMMON | H(FS_MODE) | H(FS_UID) | H(FS_GID) | H(FS_ATIME) | H(FS_MTIME) | H(FS_SIZE) |
+			      H(FS_OFFSET),
 	  H(FS_PATH),
 	  FS_F_CREATE_NEW | FS_F_NO_CREATE | FS_F_APPEND | FS_F_IN_PLACE | FS_F_MKDIRS | FS_F_NO_VERIFY },
 	{ FT_FS_READ, COMMON | H(FS_OFFSET) | H(FS_LENGTH), H(FS_PATH), FS_F_NO_VERIFY | FS_F_NOFOLLOW },

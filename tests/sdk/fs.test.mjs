@@ -138,10 +138,133 @@ test("SIGKILL gives 137; a call not served answers an error naming it", T, async
   const status = await child.status;
   assert.deepEqual([status.code, status.signal, status.success], [137, "SIGKILL", false]);
 
-  await assert.rejects(sandbox.fs.umask(0o22), (err) => {
-    assert.match(err.message, /umask/);
+  const file = await sandbox.fs.open("/etc/hostname");
+  await assert.rejects(file.lock(true), (err) => {
+    assert.match(err.message, /fileLock/);
     return true;
   });
+  await file.close();
+});
+
+test("writable handles: open, create, write, seek, read, truncate, sync, utime, append; umask", T, async () => {
+  const dir = await sandbox.fs.makeTempDir({ prefix: "fh-" });
+  // The README's FsFile.seek example.
+  const f = await sandbox.fs.open(`${dir}/hello.txt`, { read: true, write: true, truncate: true, create: true });
+  assert.equal(await f.write(new Uint8Array([0, 1, 2, 3, 4, 5])), 6);
+  assert.equal(await f.seek(2, 0), 2);
+  const buf = new Uint8Array(100);
+  const n = await f.read(buf);
+  assert.deepEqual(buf.slice(0, n), new Uint8Array([2, 3, 4, 5]));
+  assert.equal(await f.seek(1, 0), 1);
+  assert.equal(await f.write(new Uint8Array([9, 9])), 2); // in place, nothing truncated
+  await f.sync();
+  await f.syncData();
+  assert.deepEqual(await sandbox.fs.readFile(`${dir}/hello.txt`), new Uint8Array([0, 9, 9, 3, 4, 5]));
+  await f.truncate(3);
+  assert.deepEqual(await sandbox.fs.readFile(`${dir}/hello.txt`), new Uint8Array([0, 9, 9]));
+  await f.utime(new Date(1_000_000_000_000), new Date(1_000_000_000_000));
+  const st = await f.stat();
+  assert.equal(st.size, 3);
+  assert.equal(st.mtime.getTime(), 1_000_000_000_000);
+  await f.close();
+
+  // create() and the README's FsFile.writable example; then an append.
+  const g = await sandbox.fs.create(`${dir}/stream.txt`);
+  await ReadableStream.from(["hello", " ", "world"]).pipeThrough(new TextEncoderStream()).pipeTo(g.writable);
+  await g.close();
+  assert.equal(await sandbox.fs.readTextFile(`${dir}/stream.txt`), "hello world");
+  const a = await sandbox.fs.open(`${dir}/stream.txt`, { append: true });
+  await a.write(new TextEncoder().encode("!"));
+  await a.close();
+  assert.equal(await sandbox.fs.readTextFile(`${dir}/stream.txt`), "hello world!");
+
+  await assert.rejects(sandbox.fs.open(`${dir}/stream.txt`, { write: true, createNew: true }), (e) => e.code === "EEXIST");
+  await assert.rejects(sandbox.fs.open(`${dir}/none`, { write: true }), (e) => e.code === "ENOENT");
+  const r = await sandbox.fs.open(`${dir}/stream.txt`);
+  await assert.rejects(r.write(new Uint8Array([1])), (e) => e.code === "EBADF");
+  await r.close();
+
+  // Reads in sequence (served with a read-ahead) give the file's bytes; a
+  // write through the handle is seen by its next read.
+  const big = new Uint8Array(3 << 20).map((_, i) => (i * 31 + (i >> 16)) & 0xff);
+  await sandbox.fs.writeFile(`${dir}/big`, big);
+  const hb = await sandbox.fs.open(`${dir}/big`, { read: true, write: true });
+  const parts = [];
+  const chunk = new Uint8Array(65536);
+  for (let got; (got = await hb.read(chunk)) !== null;) parts.push(Buffer.from(chunk.slice(0, got)));
+  assert.ok(Buffer.concat(parts).equals(Buffer.from(big)), "sequential reads differ from the file");
+  assert.equal(await hb.seek(70_000, 0), 70_000);
+  const part = new Uint8Array(65536);
+  await hb.read(part);
+  await hb.read(part); // in sequence: a read-ahead now holds these bytes
+  await hb.seek(140_000, 0);
+  await hb.write(new Uint8Array([1, 2, 3]));
+  await hb.seek(140_000, 0);
+  const three = new Uint8Array(3);
+  assert.equal(await hb.read(three), 3);
+  assert.deepEqual(three, new Uint8Array([1, 2, 3]));
+  await hb.close();
+
+  // umask: the mask for what the client creates, the old one returned.
+  assert.equal(await sandbox.fs.umask(0o077), 0o022);
+  await sandbox.fs.writeTextFile(`${dir}/private`, "x");
+  await sandbox.fs.mkdir(`${dir}/privdir`);
+  await (await sandbox.fs.create(`${dir}/private2`)).close();
+  assert.equal((await sandbox.fs.stat(`${dir}/private`)).mode & 0o777, 0o600);
+  assert.equal((await sandbox.fs.stat(`${dir}/privdir`)).mode & 0o777, 0o700);
+  assert.equal((await sandbox.fs.stat(`${dir}/private2`)).mode & 0o777, 0o600);
+  assert.equal(await sandbox.fs.umask(), 0o077);
+  assert.equal(await sandbox.fs.umask(0o022), 0o077);
+});
+
+test("walk with exts, match, skip, followSymlinks; expandGlob with root, exclude, braces, extglob", T, async () => {
+  const dir = await sandbox.fs.makeTempDir({ prefix: "glob-" });
+  await sandbox.fs.mkdir(`${dir}/src/lib`, { recursive: true });
+  await sandbox.fs.mkdir(`${dir}/node_modules/x`, { recursive: true });
+  await sandbox.fs.mkdir(`${dir}/other`);
+  for (const f of ["a.ts", "b.js", "src/c.ts", "src/lib/d.ts", "src/lib/e.md", "node_modules/x/f.ts", "other/g.ts"]) {
+    await sandbox.fs.writeTextFile(`${dir}/${f}`, f);
+  }
+  await sandbox.fs.symlink(`${dir}/other`, `${dir}/src/link`);
+  const paths = async (it) => {
+    const out = [];
+    for await (const e of it) out.push(e.path === dir ? "." : e.path.slice(dir.length + 1));
+    return out.sort();
+  };
+
+  assert.deepEqual(await paths(sandbox.fs.walk(dir, { exts: ["ts"], includeDirs: false, skip: [/node_modules/] })),
+    ["a.ts", "other/g.ts", "src/c.ts", "src/lib/d.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(dir, { match: [/\/lib\/\w+\.(?:ts|md)$/], includeDirs: false })),
+    ["src/lib/d.ts", "src/lib/e.md"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(`${dir}/src`, { followSymlinks: true, canonicalize: false, includeDirs: false, exts: [".ts"] })),
+    ["src/c.ts", "src/lib/d.ts", "src/link/g.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.walk(`${dir}/src`, { followSymlinks: true, includeFiles: false })),
+    ["other", "src", "src/lib"]);
+  await assert.rejects(paths(sandbox.fs.walk(dir, { match: [/(?<=a)b/] })), (e) => /lookaround/.test(e.message));
+
+  assert.deepEqual(await paths(sandbox.fs.expandGlob("**/*.ts", { root: dir, exclude: ["node_modules"] })),
+    ["a.ts", "other/g.ts", "src/c.ts", "src/lib/d.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/src/**/*.{ts,md}`)), ["src/c.ts", "src/lib/d.ts", "src/lib/e.md"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob("*.ts", { root: dir })), ["a.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/*.TS`, { caseInsensitive: true })), ["a.ts"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/+(a|b).@(ts|js)`)), ["a.ts", "b.js"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/s*`)), ["src"]);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/s*`, { includeDirs: false })), []);
+  assert.deepEqual(await paths(sandbox.fs.expandGlob(`${dir}/nothing/*.ts`)), []);
+});
+
+test("abort: a readFile whose signal fires rejects with AbortError; an unfired signal changes nothing", T, async () => {
+  const big = `/tmp/abort-${run}`;
+  await sandbox.sh`head -c 60000000 /dev/zero > ${big}`; // streams for seconds under TCG
+  const ctl = new AbortController();
+  const reading = sandbox.fs.readFile(big, { signal: ctl.signal });
+  setTimeout(() => ctl.abort(), 300);
+  await assert.rejects(reading, (e) => e.name === "AbortError");
+  const quiet = new AbortController();
+  assert.equal((await sandbox.fs.readFile("/etc/hostname", { signal: quiet.signal })).length > 0, true);
+  await sandbox.fs.writeTextFile(`${big}.txt`, "kept", { signal: quiet.signal });
+  assert.equal(await sandbox.fs.readTextFile(`${big}.txt`), "kept");
+  await sandbox.fs.remove(big);
 });
 
 test("the server refuses a bad config header and a foreign sandbox id", T, async () => {

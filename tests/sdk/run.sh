@@ -83,10 +83,10 @@ export SBX=$sbx # for tests that look at the CLI side
 if [ "$runtime" = sdk-deno ]; then
 	deno=$here/node_modules/@deno/linux-x64-glibc/deno
 	[ -x "$deno" ] || bail "$deno is missing (npm ci in tests/sdk)"
-	NO_COLOR=1 timeout 900 "$deno" test -A --no-check --node-modules-dir=manual --reporter=tap \
+	NO_COLOR=1 timeout 1800 "$deno" test -A --no-check --node-modules-dir=manual --reporter=tap \
 		${SBX_SDK_FILES:-./*.test.mjs ./*.test.ts}
 else
-	timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 \
+	timeout 1800 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 \
 		${SBX_SDK_FILES:-./*.test.mjs}
 fi
 status=$?

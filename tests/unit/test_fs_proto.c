@@ -194,8 +194,8 @@ static void test_field_rules(void **state)
 	add_field(p, &n, FS_PATH, "/a", 2);
 	put_le64(v8, 1);
 	add_field(p, &n, FS_OFFSET, v8, 8);
-	assert_int_equal(decode_raw(FT_FS_WRITE, p, n, &e), -EINVAL);
-	assert_string_equal(e.msg, "FS_WRITE: field OFFSET is not allowed");
+	assert_int_equal(decode_raw(FT_FS_STAT, p, n, &e), -EINVAL);
+	assert_string_equal(e.msg, "FS_STAT: field OFFSET is not allowed");
 	/* an unknown tag */
 	n = 0;
 	add_field(p, &n, 99, "x", 1);
@@ -248,6 +248,12 @@ static void test_field_rules(void **state)
 	put_le64(v8, (uint64_t)INT64_MAX + 1);
 	add_field(p, &n, FS_OFFSET, v8, 8);
 	assert_int_equal(decode_raw(FT_FS_READ, p, n, &e), -EINVAL);
+	/* a write takes an offset (in place at that offset) */
+	n = 0;
+	add_field(p, &n, FS_PATH, "/a", 2);
+	put_le64(v8, 4096);
+	add_field(p, &n, FS_OFFSET, v8, 8);
+	assert_int_equal(decode_raw(FT_FS_WRITE, p, n, &e), 0);
 }
 
 static void test_flag_rules(void **state)
