@@ -184,7 +184,7 @@ static int fail(struct subst *s, int e, char *err, size_t errn, const char *fmt,
 int subst_feed(struct subst *s, const char *d, size_t n, struct buf *out, char *err, size_t errn)
 {
 	while (n) {
-		size_t c, from;
+		size_t c = 0, from;
 		enum http_errno e;
 
 		switch (s->state) {
@@ -228,6 +228,8 @@ int subst_feed(struct subst *s, const char *d, size_t n, struct buf *out, char *
 			if (e != HPE_OK && e != HPE_PAUSED)
 				return fail(s, -EPROTO, err, errn, "malformed HTTP request body: %s",
 					    http_errno_description(e));
+			if (c == 0 && e == HPE_OK)  /* never loop without progress */
+				return fail(s, -EPROTO, err, errn, "%s", "the parser stopped");
 			from = MIN(s->skip, c);
 			s->skip -= from;
 			if (c > from && buf_append(out, d + from, c - from) < 0)
@@ -241,9 +243,6 @@ int subst_feed(struct subst *s, const char *d, size_t n, struct buf *out, char *
 			s->state = s->p.upgrade ? SUBST_RAW : SUBST_HEAD;
 			break;
 		}
-		if (s->state == SUBST_BODY && n && c == 0 &&
-		    HTTP_PARSER_ERRNO(&s->p) == HPE_OK)
-			return fail(s, -EPROTO, err, errn, "%s", "the parser stopped");
 	}
 	return 0;
 }
