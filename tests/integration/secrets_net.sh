@@ -4,8 +4,10 @@
 # told to trust (SBX_EGRESS_CA_FILE), a rogue CA it does not, and
 # secrets_peer.py's echo server on port 443 of both addresses:
 #   $SECRETS_GOOD (certificate of the test CA for api.test, other.test,
-#   plain.test) and $SECRETS_BAD (the same names, from the rogue CA).
-#   secrets_net_up NS HOST_ADDR GOOD_ADDR BAD_ADDR  (one /29)
+#   *.other.test, plain.test) and $SECRETS_BAD (the same names, from the rogue CA).
+#   secrets_net_up NS HOST_ADDR GOOD_ADDR BAD_ADDR [LOG]  (one /29)
+# With LOG the good server logs what it receives there and answers only
+# "received" (secrets_peer.py).
 secrets_net_up() {
 	local ns=$1 host=$2 d=$T_TMP/pki
 	SECRETS_GOOD=$3
@@ -26,7 +28,7 @@ secrets_net_up() {
 		ip -n "$ns" addr add "$SECRETS_BAD/29" dev "${ns}n" &&
 		ip -n "$ns" link set "${ns}n" up && ip -n "$ns" link set lo up || return 1
 	ip netns exec "$ns" python3 "$SECRETS_PEER" server "$SECRETS_GOOD" 443 "$d/good.pem" \
-		"$d/srv.key" 2>"$T_TMP/good.err" &
+		"$d/srv.key" ${5:-} 2>"$T_TMP/good.err" &
 	on_exit "kill $!"
 	ip netns exec "$ns" python3 "$SECRETS_PEER" server "$SECRETS_BAD" 443 "$d/bad.pem" \
 		"$d/srv.key" 2>"$T_TMP/bad.err" &
@@ -38,7 +40,7 @@ secrets_net_up() {
 # certificate from each (good.pem, bad.pem).
 secrets_pki() {
 	local d=$1 ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-	printf 'subjectAltName=DNS:api.test,DNS:other.test,DNS:plain.test\n' >"$d/ext"
+	printf 'subjectAltName=DNS:api.test,DNS:other.test,DNS:plain.test,DNS:*.other.test\n' >"$d/ext"
 	openssl req -x509 $ec -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
 		-subj /CN=sbx-test-ca 2>/dev/null &&
 		openssl req -x509 $ec -keyout "$d/rogue.key" -out "$d/rogue.pem" -days 2 \
