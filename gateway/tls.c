@@ -342,8 +342,10 @@ static _Noreturn void child_main(int gfd, int ufd)
 				}
 				if (side == SERVER) {
 					down_bytes += (size_t)n;
-					if (write_all(ssl[GUEST], gfd, in, (size_t)n) < 0)
+					if (write_all(ssl[GUEST], gfd, in, (size_t)n) < 0) {
 						done = GUEST;
+						break;
+					}
 					continue;
 				}
 				up_bytes += (size_t)n;
@@ -353,8 +355,10 @@ static _Noreturn void child_main(int gfd, int ufd)
 					send_error(ssl[GUEST], gfd, r == -E2BIG ? 431 : 400, err);
 					_exit(1);
 				}
-				if (write_all(ssl[SERVER], ufd, buf_head(&out), buf_len(&out)) < 0)
+				if (write_all(ssl[SERVER], ufd, buf_head(&out), buf_len(&out)) < 0) {
 					done = SERVER;
+					break;
+				}
 				buf_consume(&out, buf_len(&out));
 			}
 		}
