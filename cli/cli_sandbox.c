@@ -320,6 +320,13 @@ static int boot(struct create_args *a, struct sandbox *sb)
 	a->o.cancel_mask = &mask;
 	r = sandbox_create(&a->o, sb, &err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* A session keeps this process alive: forget the values now. */
+	for (size_t i = 0; i < a->nsecrets; i++) {
+		explicit_bzero(a->secrets[i], strlen(a->secrets[i]));
+		free(a->secrets[i]);
+		a->secrets[i] = NULL;
+	}
+	a->nsecrets = 0;
 	if (r < 0)
 		cli_error("%s", err.msg);
 	return r;
