@@ -942,6 +942,9 @@ pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
 		int out = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		setsid();
+		/* Out of the way of the dup2s below (it may be 3 or 4). */
+		if (secrets_fd >= 0 && secrets_fd < 5)
+			secrets_fd = fcntl(secrets_fd, F_DUPFD, 5);
 		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 		    dup2(p[1], 3) < 0 || (secrets_fd >= 0 && dup2(secrets_fd, 4) < 0))
 			_exit(127);
