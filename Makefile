@@ -113,6 +113,9 @@ $(eval $(call host_rules,$(BUILD)/host,$(HOST_CFLAGS)))
 $(eval $(call host_rules,$(BUILD)/asan,$(ASAN_CFLAGS)))
 
 HOST_LIBS := -lsodium
+# The secrets of the egress gateway (gateway/tls.c, ca.c, subst.c): OpenSSL
+# for TLS and the CA, http-parser for requests.
+GATEWAY_LIBS := -lssl -lcrypto -lhttp_parser
 # sbx serve (serve/): libwebsockets for HTTP and WebSockets, jansson for
 # JSON, OpenSSL (libwebsockets' own TLS library) for exposeHttp's
 # certificates, worker threads for the agent calls.
@@ -120,10 +123,10 @@ SERVE_LIBS := $(shell pkg-config --libs libwebsockets jansson openssl 2>/dev/nul
 # The rooms the sbx command stands on, in link order (each only above the next).
 CLI_LIBS = $(addprefix $(1)/,libserve.a liblauncher.a libgateway.a libsbx.a)
 $(BUILD)/sbx: $(call obj,$(BUILD)/host,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/host)
-	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(SERVE_LIBS)
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(GATEWAY_LIBS) $(SERVE_LIBS)
 # sbx-oci (oci/): the OCI runtime; jansson reads the bundle's config.json.
 $(BUILD)/sbx-oci: $(call obj,$(BUILD)/host,$(OCI_SRC)) $(addprefix $(BUILD)/host/,liblauncher.a libgateway.a libsbx.a)
-	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS) $(GATEWAY_LIBS) $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 $(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUILD)/host/libsbx.a
 	$(CC) $(LDHARDEN) -o $@ $^ $(HOST_LIBS)
 
@@ -131,7 +134,7 @@ $(BUILD)/sbx-vsockd: $(BUILD)/host/vsockd/main.o $(BUILD)/host/libvsockd.a $(BUI
 $(BUILD)/asan/sbx-init: $(call obj,$(BUILD)/asan,$(GUEST_SRC))
 	$(CC) -fsanitize=address,undefined -o $@ $^ -lsodium -lseccomp
 $(BUILD)/asan/sbx: $(call obj,$(BUILD)/asan,$(CLI_SRC)) $(call CLI_LIBS,$(BUILD)/asan)
-	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS) $(SERVE_LIBS)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(HOST_LIBS) $(GATEWAY_LIBS) $(SERVE_LIBS)
 
 # ---- install: libsbx for programs that link it ---------------------------
 # PREFIX/lib/libsbx.a, the public headers under PREFIX/include/sbx (kept in
@@ -169,11 +172,11 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_ARCHIVES = $(addprefix $(1)/,libvsockd.a libguest.a liblauncher.a libgateway.a libsbx.a)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(call UNIT_ARCHIVES,$(BUILD)/host)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/host) -lcmocka -lsodium -lseccomp
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/host) -lcmocka -lsodium -lseccomp $(GATEWAY_LIBS)
 ASAN_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 $(BUILD)/asan/tests/test_%: tests/unit/test_%.c $(call UNIT_ARCHIVES,$(BUILD)/asan)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/asan) -lcmocka -lsodium -lseccomp
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(call UNIT_ARCHIVES,$(BUILD)/asan) -lcmocka -lsodium -lseccomp $(GATEWAY_LIBS)
 
 # ---- benchmarks -------------------------------------------------------------
 BENCH_SRC := $(wildcard bench/*.c)

@@ -12,6 +12,7 @@
 #   files      bench/fs.sh (sbx upload/download, scp) and qemu-ga's file calls
 #   net        bench/net.sh (port forwarding vs loopback TCP, socat, ssh -L)
 #   egress     bench/egress.sh (the egress gateway vs going direct), if present
+#   secrets    bench/secrets.sh (HTTPS through the substituting gateway vs the plain one)
 #   restart    bench/restart.sh (server killed -> next exec)
 #   profile    bench/profile.sh (where the agent's time goes: CPU time and
 #              context switches per exec, seccomp on/off, stdin's syscalls)
@@ -69,7 +70,7 @@ VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
 MEM_N=${MEM_N:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress restart profile footprint vm memory sdk}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory sdk}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
@@ -226,6 +227,14 @@ sec_egress() {
 	bench/egress.sh
 }
 
+sec_secrets() {
+	echo "bench/secrets.sh: HTTPS through the gateway that substitutes secrets against the"
+	echo "same client through the plain gateway, alternated (host side; see that script)."
+	echo
+	echo "$STREAM_HEAD"
+	bench/secrets.sh
+}
+
 sec_restart() {
 	local a rc=0
 	echo "bench/restart.sh: the agent's server killed (SIGKILL) mid-command; time from the"
@@ -303,6 +312,8 @@ section net "Port forwarding" sec_net
 LOAD_BEFORE=$(load)
 section egress "Egress" sec_egress
 LOAD_BEFORE=$(load)
+section secrets "Secrets" sec_secrets
+LOAD_BEFORE=$(load)
 section restart "Restart of the agent's server" sec_restart
 peers_stop
 kill "$AGENT" 2>/dev/null
@@ -341,7 +352,7 @@ T_END=$(date +%s)
 	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress restart profile footprint vm memory sdk; do
+	for s in exec streams files net egress secrets restart profile footprint vm memory sdk; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "gateway/gateway.h"
 #include "gateway/allow.h"
+#include "gateway/secrets.h"
 #include "launcher/image.h"
 #include "launcher/pause.h"
 #include "launcher/sandbox.h"
@@ -58,7 +59,14 @@ static const char create_opts_help[] =
 	"      --resolve N=ADDR  for tests: the egress gateway resolves N to ADDR\n"
 	"      --pausable        boot it so that sbx pause can save it to disk (a -M pc\n"
 	"                        machine instead of microvm; a duration lifetime, no\n"
-	"                        --allow-net)\n";
+	"                        --allow-net)\n"
+	"      --secret NAME=HOSTS:VALUE  a secret the sandbox never sees (repeatable):\n"
+	"                        NAME holds a stand-in, which the egress gateway\n"
+	"                        replaces with VALUE in HTTPS requests to HOSTS (names\n"
+	"                        or *.DOMAIN, comma-separated; port 443; added to the\n"
+	"                        allow list). VALUE as @FILE reads it from FILE, as -\n"
+	"                        from standard input (a value on the command line is\n"
+	"                        visible to every user of this host)\n";
 
 struct create_args {
 	struct sandbox_opts o;
@@ -70,11 +78,14 @@ struct create_args {
 	size_t nallow, nresolve;
 	const char *volumes[SANDBOX_VOLUMES_MAX + 2];
 	size_t nvolumes;
+	char *secrets[SECRETS_MAX + 2];
+	size_t nsecrets;
+	bool stdin_taken;
 };
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
        OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME,
-       OPT_ROOTFS, OPT_PAUSABLE };
+       OPT_ROOTFS, OPT_PAUSABLE, OPT_SECRET };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -86,6 +97,7 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "disk", required_argument, NULL, OPT_DISK },                  \
 	{ "volume", required_argument, NULL, OPT_VOLUME },              \
 	{ "rootfs", required_argument, NULL, OPT_ROOTFS },              \
+	{ "secret", required_argument, NULL, OPT_SECRET },              \
 	{ "cpus", required_argument, NULL, OPT_CPUS },                  \
 	{ "kernel", required_argument, NULL, OPT_KERNEL },              \
 	{ "initrd", required_argument, NULL, OPT_INITRD },              \
@@ -106,7 +118,74 @@ static int create_args_init(struct create_args *a)
 	a->o.allow_net = a->allow;
 	a->o.resolve = a->resolve;
 	a->o.volumes = a->volumes;
+	a->o.secrets = (const char *const *)a->secrets;
 	return 0;
+}
+
+/* --secret NAME=HOSTS:VALUE with VALUE itself, @FILE or - (standard
+ * input, once): the spec with the value read, or NULL after saying why.
+ * One line break at the end of a file or of the input is dropped. */
+static char *secret_spec(const char *arg, bool *stdin_taken)
+{
+	const char *colon = strchr(arg, ':'), *v = colon ? colon + 1 : NULL;
+	char *out;
+	size_t len = 0, prefix;
+	int fd;
+
+	if (!v || (v[0] != '@' && strcmp(v, "-")))
+		return strdup(arg);
+	prefix = (size_t)(v - arg);
+	out = calloc(1, prefix + SECRET_VALUE_MAX + 3);
+	if (!out) {
+		cli_error("out of memory");
+		return NULL;
+	}
+	memcpy(out, arg, prefix);
+	if (!strcmp(v, "-")) {
+		if (*stdin_taken) {
+			cli_error("--secret %.*s: only one secret can be read from standard input",
+				  (int)(strchr(arg, '=') ? strchr(arg, '=') - arg : 0), arg);
+			free(out);
+			return NULL;
+		}
+		*stdin_taken = true;
+		fd = 0;
+	} else if ((fd = open(v + 1, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_error("--secret: cannot read %s: %s", v + 1, strerror(errno));
+		free(out);
+		return NULL;
+	}
+	for (ssize_t n; len < SECRET_VALUE_MAX + 2; len += (size_t)n) {
+		n = read(fd, out + prefix + len, SECRET_VALUE_MAX + 2 - len);
+		if (n < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n < 0) {
+			cli_error("--secret: cannot read %s: %s", fd ? v + 1 : "standard input",
+				  strerror(errno));
+			len = 0;
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	if (fd > 0)
+		close(fd);
+	if (len && out[prefix + len - 1] == '\n')
+		out[prefix + --len] = '\0';
+	if (len && out[prefix + len - 1] == '\r')
+		out[prefix + --len] = '\0';
+	if (len == 0 || len > SECRET_VALUE_MAX) {
+		if (len)
+			cli_error("--secret: %s holds more than %d bytes", fd ? v + 1 :
+				  "standard input", SECRET_VALUE_MAX);
+		else
+			cli_error("--secret: %s is empty", fd ? v + 1 : "standard input");
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 /* Returns 0 when opt was a create option, 1 when it was not, 2 on a bad
@@ -198,6 +277,15 @@ static int create_option(int opt, struct create_args *a)
 		}
 		a->allow[a->nallow++] = optarg;
 		return 0;
+	case OPT_SECRET:
+		if (a->nsecrets == SECRETS_MAX) {
+			cli_error("too many secrets (at most %d)", SECRETS_MAX);
+			return 2;
+		}
+		if (!(a->secrets[a->nsecrets] = secret_spec(optarg, &a->stdin_taken)))
+			return 2;
+		a->nsecrets++;
+		return 0;
 	case OPT_RESOLVE:
 		if (a->nresolve > GATEWAY_RESOLVE_MAX) {
 			cli_error("too many --resolve entries (at most %d)", GATEWAY_RESOLVE_MAX);
@@ -248,6 +336,13 @@ static int boot(struct create_args *a, struct sandbox *sb)
 	a->o.cancel_mask = &mask;
 	r = sandbox_create(&a->o, sb, &err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* A session keeps this process alive: forget the values now. */
+	for (size_t i = 0; i < a->nsecrets; i++) {
+		explicit_bzero(a->secrets[i], strlen(a->secrets[i]));
+		free(a->secrets[i]);
+		a->secrets[i] = NULL;
+	}
+	a->nsecrets = 0;
 	if (r < 0)
 		cli_error("%s", err.msg);
 	return r;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/tls.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/relay.h"
@@ -285,6 +286,19 @@ static void conn_connected(struct gconn *c)
 	}
 	audit(c, "allow", addr, NULL, "connected in %llu ms",
 	      (unsigned long long)((time_mono_ns() - c->t0) / NSEC_PER_MSEC));
+	if (!c->dest.is_addr && c->dest.port == SECRETS_PORT &&
+	    secrets_for_host(secrets_gateway, c->dest.name)) {
+		r = tls_intercept(gfd, ufd, &(struct tls_conn){ c->id, c->t0, c->dest_text,
+				  c->dest.name, a, audit_fd });
+		close(gfd);
+		close(ufd);
+		if (r < 0)
+			audit(c, "close", addr, NULL, "cannot intercept TLS for secrets: %s",
+			      strerror(-r));
+		nconns--;
+		loop_free_later(c);
+		return;
+	}
 	c->state = G_RELAY;
 	r = relay_start(&(struct relay_end){ gfd, gfd }, &(struct relay_end){ ufd, ufd },
 			on_relay_done, c);
@@ -790,8 +804,8 @@ static void on_signal(struct watch *w, uint32_t events)
 		if (si.ssi_signo != SIGCHLD)
 			stopping = true;
 		else
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
+			for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
+				tls_reaped(pid);
 }
 
 static void on_pid(struct watch *w, uint32_t events)
@@ -928,7 +942,7 @@ int gateway_check(const char *const *allow, const char *const *resolve, char *ca
 }
 
 pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
-		    const char *const *resolve, char *err, size_t errn)
+		    const char *const *resolve, int secrets_fd, char *err, size_t errn)
 {
 	char self[4096], sbx[4096], sock[4096], audit_path[4096], logp[4096], pidarg[16];
 	const char **argv;
@@ -954,7 +968,7 @@ pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
 	snprintf(audit_path, sizeof(audit_path), "%s/egress.log", dir);
 	snprintf(logp, sizeof(logp), "%s/gateway.log", dir);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)watch_pid);
-	argv = calloc(12 + 2 * (na + nr), sizeof(*argv));
+	argv = calloc(14 + 2 * (na + nr), sizeof(*argv));
 	if (!argv || pipe2(p, O_CLOEXEC) < 0) {
 		free(argv);
 		snprintf(err, errn, "cannot start the egress gateway: %s", strerror(errno));
@@ -978,6 +992,10 @@ pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
 		argv[n++] = "--resolve";
 		argv[n++] = resolve[i];
 	}
+	if (secrets_fd >= 0) {
+		argv[n++] = "--secrets-fd";
+		argv[n++] = "4";
+	}
 	argv[n] = NULL;
 	pid = fork();
 	if (pid == 0) {
@@ -985,10 +1003,13 @@ pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
 		int out = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		setsid();
+		/* Out of the way of the dup2s below (it may be 3 or 4). */
+		if (secrets_fd >= 0 && secrets_fd < 5)
+			secrets_fd = fcntl(secrets_fd, F_DUPFD, 5);
 		if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-		    dup2(p[1], 3) < 0)
+		    dup2(p[1], 3) < 0 || (secrets_fd >= 0 && dup2(secrets_fd, 4) < 0))
 			_exit(127);
-		syscall(SYS_close_range, 4, ~0U, 0);
+		syscall(SYS_close_range, secrets_fd >= 0 ? 5 : 4, ~0U, 0);
 		execv(sbx, (char *const *)argv);
 		execvp("sbx", (char *const *)argv);
 		dprintf(2, "sbx: cannot execute %s: %s\n", sbx, strerror(errno));

@@ -58,9 +58,10 @@ int gateway_check(const char *const *allow, const char *const *resolve, char *ca
 /* Starts `sbx gateway` (the sbx next to this program) for the sandbox in
  * dir: it listens on dir/vsock.sock_GATEWAY_PORT, audits to
  * dir/egress.log, logs to dir/gateway.log and exits with watch_pid.
+ * secrets_fd (-1: none) is the read end of secrets_pipe (gateway/secrets.h).
  * Returns its pid once it listens, or -errno. */
 pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
-		    const char *const *resolve, char *err, size_t errn);
+		    const char *const *resolve, int secrets_fd, char *err, size_t errn);
 
 /* The hidden `sbx gateway` command (cli/cli_gateway.c). */
 struct cli;

@@ -3,6 +3,7 @@
  * agent's READY, and tearing everything down. See sandbox.h. */
 #include "launcher/sandbox.h"
 #include "gateway/gateway.h"
+#include "gateway/secrets.h"
 #include "launcher/image.h"
 #include "launcher/qemu.h"
 #include "launcher/store.h"
@@ -581,8 +582,8 @@ static void egress_names_write(FILE *f, const char *allow_net)
 
 
 static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
-			const struct image *im, uint32_t ready_port, char **text, size_t *len,
-			struct sbx_error *err)
+			const struct image *im, uint32_t ready_port, const struct secret_set *secrets,
+			char **text, size_t *len, struct sbx_error *err)
 {
 	FILE *f = open_memstream(text, len);
 	char key[300], num[32];
@@ -637,6 +638,8 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 		snprintf(key, sizeof(key), "env.%.*s", (int)(eq - o->env[i]), o->env[i]);
 		kv_write(f, key, eq + 1);
 	}
+	if (secrets)
+		secrets_config(secrets, f);
 	fclose(f);
 	return 0;
 }
@@ -1146,7 +1149,33 @@ int sandbox_start_vsockd(struct sandbox *sb, struct sbx_error *err)
 	return 0;
 }
 
-int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
+/* The secrets (gateway/secrets.h): checked, given stand-ins and a CA,
+ * their hosts added to the allow list. */
+static int secrets_begin(const struct sandbox_opts *o, const char *id, struct secret_set **set,
+			 struct secrets_allow **allow, struct sbx_error *err)
+{
+	char why[512];
+	uint64_t valid_s = o->session || !o->lifetime_s ? SECRETS_CA_VALID_S :
+			   o->lifetime_s + SECRETS_CA_EXTEND_S;
+
+	if (!o->secrets || !o->secrets[0])
+		return 0;
+	*set = calloc(1, sizeof(**set));
+	*allow = calloc(1, sizeof(**allow));
+	if (!*set || !*allow)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	for (size_t i = 0; o->secrets[i]; i++)
+		if (secrets_add(*set, o->secrets[i], why, sizeof(why)) < 0)
+			return sbx_fail(err, EINVAL, "%s", why);
+	if (secrets_allow(*set, o->allow_net, *allow, why, sizeof(why)) < 0 ||
+	    secrets_make_ca(*set, id, valid_s, why, sizeof(why)) < 0)
+		return sbx_fail(err, EINVAL, "%s", why);
+	return 0;
+}
+
+static int create(const struct sandbox_opts *o, struct sandbox *sb,
+		  const struct secret_set *secrets, const struct secrets_allow *allow,
+		  struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char qlog[PATH_MAX], qmp[PATH_MAX], name[80], share[PATH_MAX] = "";
@@ -1180,8 +1209,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	{
 		char why[512];
 
-		if (gateway_check(o->allow_net, o->resolve, sb->allow_net, sizeof(sb->allow_net), why,
-				  sizeof(why)) < 0)
+		if (gateway_check(allow ? allow->list : o->allow_net, o->resolve, sb->allow_net,
+				  sizeof(sb->allow_net), why, sizeof(why)) < 0)
 			return sbx_fail(err, EINVAL, "%s", why);
 	}
 	/* The gateway listens where sbx-vsockd relays guest connections. */
@@ -1263,7 +1292,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
 		goto fail_dir;
 	}
-	if ((r = write_config(o, sb, &im, ready_port, &config, &config_len, err)) < 0 ||
+	if ((r = write_config(o, sb, &im, ready_port, secrets, &config, &config_len, err)) < 0 ||
 	    (r = make_initrd(initrd, img, config, config_len, err)) < 0)
 		goto fail_dir;
 
@@ -1317,8 +1346,14 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (sb->allow_net[0]) {
 		char why[512];
 
-		sb->gateway_pid = gateway_spawn(sb->dir, sb->qemu_pid, o->allow_net, o->resolve, why,
-						sizeof(why));
+		int sfd = secrets ? secrets_pipe(secrets, why, sizeof(why)) : -1;
+
+		sb->gateway_pid = secrets && sfd < 0 ? sfd :
+				  gateway_spawn(sb->dir, sb->qemu_pid,
+						allow ? allow->list : o->allow_net, o->resolve, sfd,
+						why, sizeof(why));
+		if (sfd >= 0)
+			close(sfd);
 		if (sb->gateway_pid < 0) {
 			sb->gateway_pid = 0;
 			r = boot_failed(sb, err, "%s", why);
@@ -1415,6 +1450,22 @@ out:
 	}
 	free(config);
 	free(drives);
+	return r;
+}
+
+int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
+{
+	struct secret_set *secrets = NULL;
+	struct secrets_allow *allow = NULL;
+	int r = secrets_begin(o, o->name ? o->name : "sbx", &secrets, &allow, err);
+
+	if (r == 0)
+		r = create(o, sb, secrets, allow, err);
+	if (secrets) {
+		secrets_wipe(secrets);
+		free(secrets);
+	}
+	free(allow);
 	return r;
 }
 

@@ -40,6 +40,8 @@ struct sandbox_opts {
 	const sigset_t *cancel_mask;  /* a pending one of these aborts the boot */
 	const char *const *allow_net; /* egress allow list (gateway/allow.h), NULL-terminated */
 	const char *const *resolve;   /* test-only NAME=ADDR for the gateway */
+	const char *const *secrets;   /* NAME=HOSTS:VALUE, the values themselves
+				       * (gateway/secrets.h), NULL-terminated or NULL */
 	const char *image;            /* launcher/image.h; NULL: "minimal" */
 	const char *const *volumes;   /* NAME:/PATH, NULL-terminated or NULL */
 	uint64_t disk_bytes;          /* the writable disk's size; 0: 10 GiB */

@@ -237,6 +237,13 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		c->egress_names = copy;
 		return 0;
 	}
+	if (strcmp(key, "egress_ca") == 0) {
+		if (strncmp(value, "-----BEGIN CERTIFICATE-----\n", 28) ||
+		    str_copy(c->egress_ca, sizeof(c->egress_ca), value) < 0)
+			return fail(err, n, EINVAL, "%s: not one PEM certificate of at most %s bytes",
+				    key, "4095");
+		return 0;
+	}
 	if (strcmp(key, "root.lower") == 0) {
 		char list[CONFIG_LAYERS_MAX * (CONFIG_SERIAL_MAX + 1)], *save, *one;
 		size_t k = 0;

@@ -20,6 +20,7 @@
 #define CONFIG_LAYERS_MAX 8
 #define CONFIG_VOLUMES_MAX 8
 #define CONFIG_VOLUME_PATH_MAX 256
+#define CONFIG_CA_MAX 4096
 
 struct config {
 	char hostname[CONFIG_HOSTNAME_MAX + 1];
@@ -43,6 +44,7 @@ struct config {
 	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */
 	char *egress_names;            /* the allow list's name patterns, space-separated
 					* ("api.test *.example.com"); NULL: not told */
+	char egress_ca[CONFIG_CA_MAX]; /* PEM: the CA of the sandbox's secrets; "": none */
 	/* A root on disks (init/root.c): the read-only layers' serials, top
 	 * first (the image last), and the writable layer's; none: the
 	 * initramfs is the root. */

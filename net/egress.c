@@ -380,6 +380,58 @@ static void write_resolv_conf(void)
 	}
 }
 
+static int write_file(const char *path, const char *text, bool append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+	int r = fd < 0 ? -errno : fd_write_all(fd, text, strlen(text)) < 0 ? -errno : 0;
+
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* Whether the file at path already holds text (a restarted agent). */
+static bool file_has(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "re");
+	char *data = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	bool has = false;
+
+	if (!f)
+		return false;
+	n = getdelim(&data, &cap, '\0', f);
+	has = n > 0 && memmem(data, (size_t)n, text, strlen(text));
+	free(data);
+	fclose(f);
+	return has;
+}
+
+/* The CA of the sandbox's secrets (docs/protocol/secrets.md) into the
+ * trust stores: a file of its own (NODE_EXTRA_CA_CERTS, DENO_CERT), the
+ * system bundle (OpenSSL, curl, Python: SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
+ * and Debian's local store, so that update-ca-certificates keeps it. */
+static void install_ca(const char *pem)
+{
+	static const char own[] = "/run/sbx/egress-ca.pem",
+			  bundle[] = "/etc/ssl/certs/ca-certificates.crt",
+			  local[] = "/usr/local/share/ca-certificates";
+	int r;
+
+	if ((r = write_file(own, pem, false)) < 0)
+		log_warn(r, "egress: unable to write %s", own);
+	if (access(local, F_OK) == 0 &&
+	    (r = write_file("/usr/local/share/ca-certificates/sbx-egress.crt", pem, false)) < 0)
+		log_warn(r, "egress: unable to write %s/sbx-egress.crt", local);
+	if (access(bundle, F_OK) < 0) {
+		mkdir("/etc/ssl", 0755);
+		mkdir("/etc/ssl/certs", 0755);
+	}
+	if (!file_has(bundle, pem) && (r = write_file(bundle, pem, true)) < 0)
+		log_warn(r, "egress: unable to add the secrets' CA to %s", bundle);
+}
+
 void egress_start(const struct config *c, bool in_vm)
 {
 	const char *dev = getenv("SBX_EGRESS_GATEWAY");
@@ -393,6 +445,8 @@ void egress_start(const struct config *c, bool in_vm)
 					 .port = c->egress_port };
 		if (access(KMOD_EGRESS_LIST, F_OK) == 0)
 			kmod_load_list(KMOD_EGRESS_LIST);
+		if (c->egress_ca[0])
+			install_ca(c->egress_ca);
 	} else if (addr_parse(dev, &gateway, err, sizeof(err)) < 0 || gateway.kind != ADDR_UNIX) {
 		log_warn(0, "egress: SBX_EGRESS_GATEWAY=%s: expected unix:PATH", dev);
 		return;

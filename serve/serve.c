@@ -300,8 +300,52 @@ struct boot {
 	struct sandbox_opts o;
 	char **labels;
 	char **allow;
+	char **secrets;               /* NAME=HOSTS:VALUE: wiped when freed */
 	json_t *labels_json;
 };
+
+/* The SDK's secrets, { NAME: { hosts: [HOST...], value } }, as sbx
+ * create's NAME=HOSTS:VALUE (the launcher checks them: docs/protocol/secrets.md). */
+static int boot_secrets(struct boot *b, json_t *secrets, char **body)
+{
+	const char *name;
+	json_t *one;
+	size_t k = 0;
+
+	if (!json_is_object(secrets) || json_object_size(secrets) > 64) {
+		*body = json_text("INVALID_SECRETS", "secrets must be an object of %s", "{ hosts, value }");
+		return -EINVAL;
+	}
+	b->secrets = calloc(json_object_size(secrets) + 1, sizeof(char *));
+	if (!b->secrets)
+		return -ENOMEM;
+	json_object_foreach(secrets, name, one) {
+		json_t *hosts = json_object_get(one, "hosts"), *value = json_object_get(one, "value"), *h;
+		char list[2048] = "";
+		size_t i, at = 0;
+
+		if (!json_is_array(hosts) || !json_array_size(hosts) || !json_is_string(value) ||
+		    strlen(json_string_value(value)) != json_string_length(value)) {
+			*body = json_text("INVALID_SECRETS", "secrets.%s: expected { hosts: [names], "
+					  "value: string }", name);
+			return -EINVAL;
+		}
+		json_array_foreach(hosts, i, h) {
+			if (!json_is_string(h) || strpbrk(json_string_value(h), ",:") ||
+			    at + json_string_length(h) + 2 > sizeof(list)) {
+				*body = json_text("INVALID_SECRETS", "secrets.%s.hosts[%zu]: not a host "
+						  "name", name, i);
+				return -EINVAL;
+			}
+			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s", i ? "," : "",
+					       json_string_value(h));
+		}
+		if (asprintf(&b->secrets[k++], "%s=%s:%s", name, list, json_string_value(value)) < 0)
+			return -ENOMEM;
+	}
+	b->o.secrets = (const char *const *)b->secrets;
+	return 0;
+}
 
 static void boot_free(struct boot *b)
 {
@@ -309,6 +353,11 @@ static void boot_free(struct boot *b)
 		free(b->labels[i]);
 	for (size_t i = 0; b->allow && b->allow[i]; i++)
 		free(b->allow[i]);
+	for (size_t i = 0; b->secrets && b->secrets[i]; i++) {
+		explicit_bzero(b->secrets[i], strlen(b->secrets[i]));
+		free(b->secrets[i]);
+	}
+	free(b->secrets);
 	free(b->labels);
 	free(b->allow);
 	json_decref(b->labels_json);
@@ -448,10 +497,9 @@ static int config_parse(const char *raw, size_t rawlen, const char *owner, struc
 		}
 	}
 	v = json_object_get(cfg, "volumes");
-	if ((v && json_array_size(v) > 0) || json_object_get(cfg, "root") ||
-	    json_object_size(json_object_get(cfg, "secrets")) > 0) {
+	if ((v && json_array_size(v) > 0) || json_object_get(cfg, "root")) {
 		*status = 501;
-		*body = json_text("NOT_SUPPORTED", "sbx serve: volumes, root and secrets are not "
+		*body = json_text("NOT_SUPPORTED", "sbx serve: volumes and root are not "
 				  "available yet");
 		goto fail;
 	}
@@ -504,6 +552,15 @@ static int config_parse(const char *raw, size_t rawlen, const char *owner, struc
 		}
 		if (json_array_size(allow) > 0)
 			b->o.allow_net = (const char *const *)b->allow;
+	}
+	v = json_object_get(cfg, "secrets");
+	if (v && !json_is_null(v)) {
+		int r = boot_secrets(b, v, body);
+
+		if (r == -ENOMEM)
+			goto oom;
+		if (r < 0)
+			goto fail;
 	}
 	json_decref(cfg);
 	free(latin);

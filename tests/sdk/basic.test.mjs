@@ -48,6 +48,23 @@ test("create, sh echo, close", T, async () => {
   });
 });
 
+// docs/protocol/secrets.md: the guest sees a stand-in, never the value
+// (the HTTPS substitution itself is tests/system/secrets.sh).
+test("create with secrets: a stand-in in the environment, the CA trusted", T, async () => {
+  const value = `sk-sdk-${run}`;
+  await withSandbox(
+    { secrets: { SBX_API_KEY: { hosts: ["api.test"], value } } },
+    async (sandbox) => {
+      const seen = await sandbox.sh`echo "$SBX_API_KEY"`.text();
+      assert.match(seen, /^sbxsecret_[0-9a-f]{40}\n$/);
+      assert.ok(!seen.includes(value));
+      const env = await sandbox.sh`cat /proc/[0-9]*/environ 2>/dev/null; true`.text();
+      assert.ok(!env.includes(value));
+      assert.match(await sandbox.sh`head -1 /run/sbx/egress-ca.pem`.text(), /BEGIN CERTIFICATE/);
+    },
+  );
+});
+
 test("create with env: seen by commands and env.get", T, async () => {
   await withSandbox({ env: { SBX_GREETING: "hello world" } }, async (sandbox) => {
     assert.equal(await sandbox.sh`echo "$SBX_GREETING"`.text(), "hello world\n");

@@ -1,0 +1,156 @@
+#!/bin/bash
+# System tests for secrets (docs/protocol/secrets.md): a real Debian
+# sandbox created with --secret, whose programs (curl, Python, Node, Deno)
+# send the stand-in of $OPENAI_API_KEY to HTTPS servers in a network
+# namespace this suite creates (secrets_net.sh); the server logs what it
+# receives on the host and answers only "received", so that the value
+# never travels back into the guest. Needs root.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/integration/secrets_net.sh"
+
+export SBX_STATE_DIR=$T_TMP/state
+on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+HOST=198.51.100.25
+GOOD=198.51.100.26
+BAD=198.51.100.27
+ID=sec
+VALUE=sk-live-$RANDOM$RANDOM-7c0ffee
+VALUE2=second-$RANDOM$RANDOM-value
+SEEN=$T_TMP/received.log
+
+setup() {
+	[ "$(id -u)" = 0 ] || fail "needs root (network namespaces)" || return 1
+	secrets_net_up sbxss$$ $HOST $GOOD $BAD "$SEEN" || fail "cannot create the test network" ||
+		return 1
+	printf '%s\n' "$VALUE" >"$T_TMP/value" && chmod 600 "$T_TMP/value"
+	printf '%s' "$VALUE2" | SBX_EGRESS_CA_FILE=$SECRETS_CA "$SBX" create --name $ID \
+		--lifetime 10m --image debian \
+		--secret "OPENAI_API_KEY=api.test,bad.test:@$T_TMP/value" \
+		--secret "OTHER_KEY=*.other.test:-" --allow-net plain.test:443 \
+		--resolve api.test=$GOOD --resolve plain.test=$GOOD --resolve bad.test=$BAD \
+		--resolve x.other.test=$GOOD >/dev/null 2>"$T_TMP/create.err" ||
+		fail "create: $(cat "$T_TMP/create.err")" || return 1
+	"$SBX" cp "$SECRETS_CA" $ID:/tmp/testca.pem || fail "cannot copy the test CA in"
+}
+
+gsh() { "$SBX" exec $ID -- bash -c "$1"; }
+
+test_standin_in_guest() {
+	local s
+	s=$(gsh 'echo "$OPENAI_API_KEY"')
+	[[ $s == sbxsecret_* ]] || fail "the guest sees '$s'" || return 1
+	[[ $s != *"$VALUE"* ]] || fail "the guest sees the value" || return 1
+	STANDIN=$s
+	"$SBX" info $ID | grep -q 'api.test:443' || fail "api.test:443 not in the allow list: $("$SBX" info $ID)"
+}
+
+test_curl() {
+	local out
+	out=$(gsh 'curl -sS https://api.test/curl -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1')
+	expect_eq "curl" "$out" "received" || return 1
+	grep -F "target=/curl" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
+		fail "curl: $(grep /curl "$SEEN")" || return 1
+	"$SBX" logs --net $ID | grep -q 'secret=OPENAI_API_KEY .*substituted in the Authorization header' ||
+		fail "no audit line: $("$SBX" logs --net $ID | tail -3)"
+}
+
+test_python() {
+	local out
+	out=$(gsh 'python3 -c "
+import os, urllib.request
+r = urllib.request.Request(\"https://api.test/python\", headers={\"Authorization\": \"Bearer \" + os.environ[\"OPENAI_API_KEY\"]})
+print(urllib.request.urlopen(r).read().decode().strip())" 2>&1')
+	expect_eq "python urllib" "$out" "received" || return 1
+	grep -F "target=/python" "$SEEN" | grep -qF "Bearer $VALUE" || fail "python: $(grep python "$SEEN")"
+}
+
+test_node() {
+	local out
+	out=$(gsh 'node -e "fetch(\"https://api.test/node\", {headers: {Authorization: \"Bearer \" + process.env.OPENAI_API_KEY}}).then(r => r.text()).then(t => console.log(t.trim()), e => console.log(String(e.cause || e)))" 2>&1')
+	expect_eq "node fetch" "$out" "received" || return 1
+	grep -F "target=/node" "$SEEN" | grep -qF "Bearer $VALUE" || fail "node: $(grep node "$SEEN")"
+}
+
+test_deno() {
+	local out
+	out=$(gsh 'cd /tmp && deno eval "const r = await fetch(\"https://api.test/deno\", {headers: {Authorization: \"Bearer \" + Deno.env.get(\"OPENAI_API_KEY\")}}); console.log((await r.text()).trim())" 2>&1')
+	expect_eq "deno fetch" "$out" "received" || return 1
+	grep -F "target=/deno" "$SEEN" | grep -qF "Bearer $VALUE" || fail "deno: $(grep deno "$SEEN")"
+}
+
+# The same stand-in to an allowed host without that secret: as it was.
+test_other_host_unchanged() {
+	local out
+	out=$(gsh 'curl -sS --cacert /tmp/testca.pem https://plain.test/plain -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1')
+	expect_eq "curl plain.test" "$out" "received" || return 1
+	grep -F "target=/plain" "$SEEN" | grep -qF "authorization=Bearer $STANDIN" ||
+		fail "plain.test: $(grep /plain "$SEEN")"
+}
+
+# A wildcard secret read from standard input.
+test_stdin_wildcard() {
+	local out
+	out=$(gsh 'curl -sS https://x.other.test/w -H "X-Key: $OTHER_KEY" 2>&1')
+	expect_eq "curl x.other.test" "$out" "received" || return 1
+	grep -F "target=/w" "$SEEN" | grep -qF "x-key=$VALUE2" || fail "stdin secret: $(grep /w "$SEEN")"
+}
+
+test_untrusted_refused() {
+	local out
+	out=$(gsh 'curl -sS https://bad.test/ -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1; echo')
+	[[ $out == *"the certificate of bad.test is not trusted"* ]] || fail "curl said: $out" || return 1
+	"$SBX" logs --net $ID | grep -q 'verdict=deny dest="bad.test:443".*not trusted' ||
+		fail "no deny line: $("$SBX" logs --net $ID | grep bad.test)"
+}
+
+test_oversized_then_serving() {
+	local out
+	out=$(gsh 'curl -sS -o /dev/null -w "%{http_code}" https://api.test/ -H "X-Big: $(head -c 40000 /dev/zero | tr "\0" a)" 2>&1')
+	expect_eq "oversized head" "$out" "431" || return 1
+	out=$(gsh 'printf "GET / HTTP/1.1\r\nHost api.test\r\n\r\n" | timeout 20 openssl s_client -quiet -connect api.test:443 -servername api.test 2>/dev/null | head -1')
+	[[ $out == "HTTP/1.1 400 Bad Request"* ]] || fail "malformed: '$out'" || return 1
+	out=$(gsh 'curl -sS https://api.test/after -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1')
+	expect_eq "then" "$out" "received"
+}
+
+test_value_nowhere_in_guest() {
+	# Read out of the guest and searched here: the value never goes in.
+	gsh 'cat /proc/[0-9]*/environ 2>/dev/null; true' >"$T_TMP/environ" || return 1
+	grep -qaF "OPENAI_API_KEY=$STANDIN" "$T_TMP/environ" || fail "no stand-in in any environment" ||
+		return 1
+	! grep -qaF -e "$VALUE" -e "$VALUE2" "$T_TMP/environ" || fail "the value in an environment" ||
+		return 1
+	! grep -qaF -e "$VALUE" -e "$VALUE2" "$SBX_STATE_DIR/$ID/console.log" \
+		"$SBX_STATE_DIR/$ID/initrd.img" "$SBX_STATE_DIR/$ID/meta" ||
+		fail "the value is in the console log, the guest's configuration or the metadata" ||
+		return 1
+	! "$SBX" logs --net $ID | grep -qF -e "$VALUE" -e "$VALUE2" || fail "the value in the audit log"
+}
+
+# The guest's RAM is QEMU's shared memfd: read it whole from the host,
+# after the requests above. The stand-in is there (the positive control).
+test_value_not_in_guest_memory() {
+	local pid fd mem=
+	pid=$(sed -n 's/^qemu_pid = //p' "$SBX_STATE_DIR/$ID/meta")
+	[ -n "$pid" ] || fail "no qemu_pid in $(cat "$SBX_STATE_DIR/$ID/meta")" || return 1
+	for fd in /proc/$pid/fd/*; do
+		[[ $(readlink "$fd") == /memfd:mem* ]] && mem=$fd
+	done
+	[ -n "$mem" ] || fail "no memfd among QEMU's files" || return 1
+	grep -qaF "$STANDIN" "$mem" || fail "the stand-in is not in guest memory: wrong file?" ||
+		return 1
+	! grep -qaF -e "$VALUE" -e "$VALUE2" "$mem" || fail "the value is in guest memory"
+}
+
+t "setup" setup || exit 1
+t "the guest sees a stand-in, not the value" test_standin_in_guest
+t "curl: the server receives the value" test_curl
+t "python urllib: the server receives the value" test_python
+t "node fetch: the server receives the value" test_node
+t "deno fetch: the server receives the value" test_deno
+t "the stand-in to another allowed host arrives unchanged" test_other_host_unchanged
+t "a wildcard secret given on standard input" test_stdin_wildcard
+t "a server the host does not trust is refused" test_untrusted_refused
+t "oversized and malformed requests: 431, 400, then serving" test_oversized_then_serving
+t "the value is in no environment, console log or guest configuration" test_value_nowhere_in_guest
+t "the value is nowhere in the guest's memory" test_value_not_in_guest_memory
