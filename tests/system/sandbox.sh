@@ -172,7 +172,7 @@ test_quiet_console() {
 # item 5), and sbx logs shows both, the older first.
 test_console_rotated() {
 	local d=$SBX_STATE_DIR/$ID size old n
-	"$SBX" exec "$ID" -- sh -c 'i=0; while [ $i -lt 12 ]; do
+	"$SBX" exec -u root "$ID" -- sh -c 'i=0; while [ $i -lt 12 ]; do
 		head -c 65536 /dev/zero | tr "\0" x >/dev/ttyS0; echo " block-$i" >/dev/ttyS0
 		i=$((i + 1)); done' || return 1
 	wait_for 30 grep -qs block-11 "$d/console.log" || fail "block-11 never came" || return 1
