@@ -24,6 +24,7 @@
 #define FETCH_HEADERS_MAX 256
 #define FETCH_CHUNK (64u << 10)
 #define FETCH_ERR_MAX 1024
+#define TCHARS "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 /* In the guest: $1 the URL, $2 the method, then curl's options. Exit 90:
  * no curl; else curl's own exit status (its message on stderr). */
@@ -185,8 +186,11 @@ static void answer(struct call *c, const char *method, const char *url, char *ou
 		job_send(j, rpc_notify("$sandbox.stream.start",
 				       json_pack("{s:I}", "streamId", (json_int_t)sid)));
 	}
-	res = json_pack("{s:I,s:s,s:o,s:o}", "status", status, "statusText", out, "headers", list,
-			"bodyStreamId", sid ? json_integer((json_int_t)sid) : json_null());
+	/* a reason phrase that is not UTF-8 (JSON cannot carry it): none */
+	v = json_string(out);
+	res = json_pack("{s:I,s:o,s:o,s:o}", "status", status, "statusText", v ? v : json_string(""),
+			"headers", list, "bodyStreamId",
+			sid ? json_integer((json_int_t)sid) : json_null());
 	job_send(j, rpc_ok(c->id, res));
 	for (off = 0; sid && off < left; off += FETCH_CHUNK) {
 		size_t n = left - off < FETCH_CHUNK ? left - off : FETCH_CHUNK;
@@ -287,7 +291,8 @@ int m_fetch(struct call *c)
 		const char *n = json_string_value(json_array_get(h, 0));
 		const char *v = json_string_value(json_array_get(h, 1));
 
-		if (!n || !v || !*n || strpbrk(n, ":\r\n") || strpbrk(v, "\r\n")) {
+		/* a name is an RFC 9110 token (so never curl's "@file") */
+		if (!n || !v || !*n || n[strspn(n, TCHARS)] || strpbrk(v, "\r\n")) {
 			call_answer(c, fail(c, 0, "TypeError", "fetch %s: header %s is not a valid "
 					    "[name, value] pair", url, n ? n : "?"));
 			goto out;
