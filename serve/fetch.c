@@ -10,8 +10,9 @@
  * then the body, all read whole (up to SERVE_READ_MAX) before the answer,
  * whose body goes out as a server stream in 64 KiB chunks. So the answer
  * comes once the response is complete: an endless response (server-sent
- * events) never answers. */
+ * events) never answers, until the client aborts it (run_curl). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "serve/serve.h"
 
 #define FETCH_HEADERS_MAX 256
@@ -80,6 +82,86 @@ static int read_body(struct call *c, int fd, struct sbx_error *err)
 			return sbx_fail(err, ECANCELED, "the client aborted the call");
 		job_wait(j, -1, 0, 1000);
 	}
+}
+
+/* Runs o in the guest as sbx_run does (in: stdin, out and errout: the
+ * output, errout only its first FETCH_ERR_MAX bytes), but gives up when
+ * the client aborts the call or goes away: closing the agent connection
+ * hangs up on curl in the guest. */
+static int run_curl(struct call *c, const struct sbx_exec_opts *o, int in, int out, int errout,
+		    struct sbx_exit *x, struct sbx_error *err)
+{
+	struct job *j = c->job;
+	struct sbx_conn *conn = NULL;
+	bool want_write = false, in_open = in >= 0;
+	size_t got = 0, errlen = 0;
+	uint8_t chunk[FETCH_CHUNK];
+	int r;
+
+	if ((r = sbx_connect(c->addr, &conn, err)) < 0 || (r = sbx_exec_send(conn, o, err)) < 0 ||
+	    (r = sbx_flush(conn, err)) < 0)
+		goto out;
+	for (;;) {
+		struct sbx_event ev;
+		struct frame f;
+		short events = POLLIN;
+
+		while (in_open && buf_len(sbx_txbuf(conn)) < (1u << 20)) {
+			ssize_t n = read(in, chunk, sizeof(chunk));
+
+			if (n < 0) {
+				r = sbx_fail(err, errno, "the request body: %s", strerror(errno));
+				goto out;
+			}
+			r = n ? sbx_exec_stdin(conn, chunk, (size_t)n, err) : sbx_exec_stdin_eof(conn, err);
+			if (r < 0)
+				goto out;
+			in_open = n > 0;
+		}
+		if (buf_len(sbx_txbuf(conn)))
+			events |= POLLOUT;
+		job_wait(j, sbx_fd(conn), events, 1000);
+		if (job_cancelled(j)) {
+			r = sbx_fail(err, ECONNRESET, "the client went away");
+			goto out;
+		}
+		if (serve_call_aborted(c)) {
+			r = sbx_fail(err, ECANCELED, "the client aborted the call");
+			goto out;
+		}
+		if ((r = sbx_pump(conn, &want_write, err)) < 0)
+			goto out;
+		while ((r = sbx_next_frame(conn, &f, err)) == 1) {
+			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
+				goto out;
+			if (ev.kind == SBX_EV_STDOUT) {
+				got += ev.len;
+				if (got > SERVE_READ_MAX) {
+					r = sbx_fail(err, EFBIG, "the response is larger than 64 MiB");
+					goto out;
+				}
+				if (write(out, ev.data, ev.len) != (ssize_t)ev.len) {
+					r = sbx_fail(err, errno ? errno : EIO, "keeping the response: %s",
+						     strerror(errno ? errno : EIO));
+					goto out;
+				}
+			} else if (ev.kind == SBX_EV_STDERR && errlen < FETCH_ERR_MAX) {
+				size_t n = ev.len < FETCH_ERR_MAX - errlen ? ev.len : FETCH_ERR_MAX - errlen;
+
+				if (write(errout, ev.data, n) == (ssize_t)n)
+					errlen += n;
+			} else if (ev.kind == SBX_EV_EXIT) {
+				*x = ev.exit;
+				r = 0;
+				goto out;
+			}
+		}
+		if (r < 0)
+			goto out;
+	}
+out:
+	sbx_close(conn);
+	return r;
 }
 
 static int memfd(const char *name)
@@ -349,13 +431,11 @@ int m_fetch(struct call *c)
 	o.argv = argv;
 	o.stdin_pipe = body;
 	o.cwd = "/";
-	if ((r = sbx_run(c->addr, &o, in, of, ef, &x, &err)) < 0) {
-		call_answer(c, fail(c, r, NULL, "fetch %s: %s", url, err.msg));
-		goto out;
-	}
-	if (serve_call_aborted(c)) {
-		call_answer(c, rpc_aborted(c->id));
-		r = -ECANCELED;
+	if ((r = run_curl(c, &o, in, of, ef, &x, &err)) < 0) {
+		if (r == -ECANCELED && serve_call_aborted(c))
+			call_answer(c, rpc_aborted(c->id));
+		else
+			call_answer(c, fail(c, r, NULL, "fetch %s: %s", url, err.msg));
 		goto out;
 	}
 	if (x.how != EXIT_EXITED || x.code != 0) {

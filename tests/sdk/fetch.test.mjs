@@ -10,9 +10,11 @@ const T = { timeout: 180_000 };
 let sandbox;
 
 // Answers GET /hello with a header and a body, echoes a POST's method,
-// content type and body, redirects /moved to /hello, 204 on /empty.
+// content type and body, redirects /moved to /hello, 204 on /empty,
+// answers /slow after two minutes.
 const server_py = `
 import http.server
+import time
 
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -22,6 +24,8 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path == "/slow":
+            time.sleep(120)
         if self.path == "/empty":
             self.send_response(204, "Nothing Here")
             self.end_headers()
@@ -125,9 +129,20 @@ test("DenoProcess.fetch reaches a deno.run server by its pid", T, async () => {
   await assert.rejects(server.fetch("http://x/"), /fetch http:\/\/x\/: no process \d+ in the sandbox/);
 });
 
-test("fetch errors name the call: a refused port", T, async () => {
+test("fetch errors name the call: a refused port; an abort stops a slow request", T, async () => {
   await assert.rejects(sandbox.fetch("http://localhost:1/"), (err) => {
     assert.match(err.message, /fetch http:\/\/localhost:1\/.*(refused|connect)/i);
     return true;
   });
+
+  const ac = new AbortController();
+  const t0 = Date.now();
+  setTimeout(() => ac.abort(), 1000);
+  await assert.rejects(sandbox.fetch("http://localhost:8071/slow", { signal: ac.signal }), (err) => {
+    assert.equal(err.name, "AbortError");
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 30_000, `the abort took ${Date.now() - t0} ms`);
+  // The sandbox serves on.
+  assert.equal(await (await sandbox.fetch("http://localhost:8071/hello")).text(), "hello from /hello -");
 });
