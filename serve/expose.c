@@ -277,9 +277,11 @@ static const char PID_PORT_SCRIPT[] =
 
 #define PID_WAIT_MS 10000        /* for the process to start listening */
 
-/* The port process pid listens on in the sandbox, waiting a little for it
- * to listen (deno.run exposes before its server is up). */
-static int pid_port(struct bind *bd, unsigned *port, char err[256])
+/* The port process pid listens on in the sandbox at addr, waiting a
+ * little for it to listen (deno.run exposes before its server is up).
+ * Shared with fetch {pid} (serve/fetch.c). */
+int serve_pid_port(const char *addr, const char *token, pid_t pid, unsigned *port,
+		   char err[256])
 {
 	char pidtxt[16], out[64];
 	const char *argv[] = { "/bin/sh", "-c", PID_PORT_SCRIPT, "sh", pidtxt, NULL };
@@ -287,8 +289,8 @@ static int pid_port(struct bind *bd, unsigned *port, char err[256])
 	struct sbx_error e = { 0 };
 	struct sbx_exit ex;
 
-	snprintf(pidtxt, sizeof(pidtxt), "%d", (int)bd->pid);
-	sbx_set_token(bd->token);
+	snprintf(pidtxt, sizeof(pidtxt), "%d", (int)pid);
+	sbx_set_token(token);
 	for (int waited = 0;; waited += 500) {
 		int pfd[2];
 		ssize_t n;
@@ -298,10 +300,10 @@ static int pid_port(struct bind *bd, unsigned *port, char err[256])
 			return -errno;
 		}
 		/* A few bytes: the pipe holds them until the command is done. */
-		if (sbx_run(bd->addr, &eo, -1, pfd[1], -1, &ex, &e) < 0) {
+		if (sbx_run(addr, &eo, -1, pfd[1], -1, &ex, &e) < 0) {
 			close(pfd[0]);
 			close(pfd[1]);
-			snprintf(err, 256, "cannot look at process %d: %s", (int)bd->pid, e.msg);
+			snprintf(err, 256, "cannot look at process %d: %s", (int)pid, e.msg);
 			return -EIO;
 		}
 		close(pfd[1]);
@@ -309,14 +311,14 @@ static int pid_port(struct bind *bd, unsigned *port, char err[256])
 		close(pfd[0]);
 		out[n > 0 ? n : 0] = '\0';
 		if (sbx_exit_status(&ex) == 3) {
-			snprintf(err, 256, "no process %d in the sandbox", (int)bd->pid);
+			snprintf(err, 256, "no process %d in the sandbox", (int)pid);
 			return -ESRCH;
 		}
 		if (sscanf(out, "%u", port) == 1 && *port >= 1 && *port <= 65535)
 			return 0;
 		if (waited >= PID_WAIT_MS) {
 			snprintf(err, 256, "process %d listens on no TCP port (waited %d s)",
-				 (int)bd->pid, PID_WAIT_MS / 1000);
+				 (int)pid, PID_WAIT_MS / 1000);
 			return -ENOENT;
 		}
 		usleep(500 * 1000);
@@ -331,7 +333,8 @@ static void *bind_main(void *arg)
 	struct xname *n;
 	int r = 0;
 
-	if (bd->pid && (r = pid_port(bd, &bd->guest_port, err)) < 0) {
+	if (bd->pid &&
+	    (r = serve_pid_port(bd->addr, bd->token, bd->pid, &bd->guest_port, err)) < 0) {
 		snprintf(msg, sizeof(msg), "exposeHttp {pid: %d}: %s", (int)bd->pid, err);
 		rpc_post(bd->conn_id, rpc_error_class(bd->id, r == -ESRCH ? "NotFound" : "Error",
 						      r == -ESRCH ? "ENOENT" : "EIO", msg));

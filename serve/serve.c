@@ -917,6 +917,7 @@ static const struct method {
 	{ "denoReplEval", m_deno_repl_eval, 0, NULL },
 	{ "denoReplCall", m_deno_repl_call, 0, NULL },
 	{ "denoReplClose", m_deno_repl_close, 0, NULL },
+	{ "fetch", m_fetch, 1, "bodyStreamId" },
 };
 
 /* File handles (serve/handles.c): the loop makes the handle (a job) for
@@ -936,7 +937,7 @@ static const struct method handle_methods[] = {
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"fetch", "vscode", "fileLock", "fileUnlock",
+	"vscode", "fileLock", "fileUnlock",
 };
 
 static const struct method *handle_method(const char *name)

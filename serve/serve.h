@@ -274,6 +274,9 @@ int m_deno_repl_eval(struct call *c);
 int m_deno_repl_call(struct call *c);
 int m_deno_repl_close(struct call *c);
 
+/* fetch: an HTTP request from inside the sandbox (serve/fetch.c). */
+int m_fetch(struct call *c);
+
 /* SIGTERM-style names (serve/proc.c). */
 const char *proc_signal_name(int sig);
 int proc_signal_number(const char *name);
@@ -296,6 +299,10 @@ int expose_start(struct lws_context *ctx, const struct serve_opts *o);
 void expose_rest(struct sbox *b, uint64_t req_id, const char *what);
 /* The exposeHttp call of a socket of b: answered through EV_SEND. */
 void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params);
+/* The lowest TCP port process pid (or a child) listens on in the sandbox
+ * at addr, waiting up to 10 s for it to listen (any thread). */
+int serve_pid_port(const char *addr, const char *token, pid_t pid, unsigned *port,
+		   char err[256]);
 /* b ended: its names answer 404 from now on. */
 void expose_forget(const char *box_id);
 /* b's boot ended (b->state READY or DEAD): calls that waited for it go on. */

@@ -137,6 +137,15 @@ test("bad messages over a raw WebSocket get JSON-RPC errors; the socket serves o
   const st = await next();
   assert.equal(st.id, 7);
   assert.equal(st.result.ok.isDirectory, true);
+  // fetch: a header name that is no token (curl would read "@FILE" as
+  // headers from that file), no URL: TypeErrors naming the call.
+  const fetchParams = { url: "http://127.0.0.1:1/", method: "GET", headers: [["@/etc/passwd", "x"]], redirect: "follow" };
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 8, method: "fetch", params: fetchParams }));
+  const badName = (await next()).result.error;
+  assert.equal(badName.constructorName, "TypeError");
+  assert.match(badName.message, /^fetch http:\/\/127\.0\.0\.1:1\/: header @\/etc\/passwd/);
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 9, method: "fetch", params: { method: "GET", headers: [] } }));
+  assert.match((await next()).result.error.message, /^fetch: url and method/);
   ws.close();
 });
 
