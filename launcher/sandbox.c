@@ -591,7 +591,19 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	if (!f)
 		return sbx_fail(err, errno, "out of memory");
 	fprintf(f, "# written by sbx create\n");
-	kv_write(f, "hostname", sb->id);
+	/* The id as a host name: '_' (sbx serve's ids, sbx_loc_...) is not
+	 * allowed in one, '-' is. */
+	{
+		char host[SANDBOX_ID_MAX + 1];
+
+		str_copy(host, sizeof(host), sb->id);
+		for (char *p = host; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		for (size_t k = strlen(host); k > 1 && host[k - 1] == '-'; k--)
+			host[k - 1] = '\0';
+		kv_write(f, "hostname", host);
+	}
 	write_image_config(f, im);
 	if (o->rootfs) {
 		kv_write(f, "root.share", SHARE_TAG);

@@ -1360,6 +1360,17 @@ static void *extend_main(void *arg)
 	int status = 200;
 
 	(void)now_ms;
+	/* From the saved state, not the loop's copy: an earlier extend moved
+	 * the end (and saved it), and the add is counted from there. */
+	{
+		struct sandbox cur;
+
+		if (sandbox_load(x->sb.id, &cur, &err) == 0) {
+			x->sb = cur;
+			end_ms = (json_int_t)(x->sb.created + x->sb.lifetime_s) * 1000;
+			add_s = (x->want_ms - end_ms) / 1000;
+		}
+	}
 	sbx_set_token(x->sb.token);
 	if (add_s > EXTEND_MAX_S)
 		add_s = EXTEND_MAX_S;

@@ -132,6 +132,13 @@ test("a sandbox of sbx serve shows in sbx ls; extendTimeout", T, async () => {
   assert.ok(until instanceof Date && until.getTime() > Date.now() + 4 * 60_000, `${until}`);
 });
 
+test("extendTimeout twice: the second counts from the end the first set", T, async () => {
+  const first = await sandbox.extendTimeout("20m");
+  const second = await sandbox.extendTimeout("21m");
+  const moved = (second.getTime() - first.getTime()) / 1000;
+  assert.ok(moved > 40 && moved < 80, `the second moved the end by ${moved} s, not about 60`);
+});
+
 test("SIGKILL gives 137; a call not served answers an error naming it", T, async () => {
   const child = await sandbox.spawn("sleep", { args: ["60"], stdout: "null", stderr: "null" });
   await child.kill("SIGKILL");
