@@ -269,8 +269,8 @@ fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c conn/conn.c server/ops
 		    server/control.c exec/exec.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
 fuzz_src_vsockd  := lib/log.c lib/util.c vsockd/virtq.c vsockd/vsock.c
-fuzz_src_gateway := lib/buf.c lib/log.c lib/util.c lib/loop.c lib/relay.c vsock/addr.c \
-		    gateway/allow.c gateway/gateway.c
+fuzz_src_gateway := lib/buf.c lib/log.c lib/util.c lib/loop.c lib/relay.c lib/config.c vsock/addr.c \
+		    $(wildcard gateway/*.c)
 # A table of 64 connections, not 4,096: every input walks it a few times
 # (that was most of the run time), and the fuzzer can reach a full table.
 $(FUZZ_DIR)/obj/vsockd/%.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz_vsockd.o: FUZZ_CFLAGS += -DVSOCK_MAX_CONNS=64
@@ -281,7 +281,7 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 define fuzz_rule
 $(FUZZ_DIR)/fuzz_$(1): $(call obj,$(FUZZ_DIR)/obj,tests/fuzz/fuzz_$(1).c $(fuzz_src_$(1)))
-	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ -lsodium
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ -lsodium $(GATEWAY_LIBS)
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
 
