@@ -116,15 +116,22 @@ BOMB='echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; mkfifo /dev/shm/bomb.fif
 	read -t 40 x <>/dev/shm/bomb.fifo; read p </sys/fs/cgroup/pids.peak; echo "peak $p"
 	rm -f /dev/shm/bomb.fifo'
 
+info_ok() { timeout 20 "$SBX" info "$ID" >/dev/null 2>"$T_TMP/info.err"; }
+alive_ok() { [ "$(timeout 20 "$SBX" exec "$ID" -- echo alive 2>"$T_TMP/alive.err")" = alive ]; }
+
 test_fork_bomb() {
 	local pid peak
 	"$SBX" exec "$ID" -- sh -c "$BOMB" >"$T_TMP/bomb.out" 2>/dev/null &
 	pid=$!
 	# Let it reach the limit (TCG is slow), then check on the agent.
 	sleep 10
-	timeout 60 "$SBX" info "$ID" >/dev/null || fail "no INFO during the fork bomb" || return 1
-	expect_eq "a command during the fork bomb" "$(timeout 60 "$SBX" exec "$ID" -- echo alive)" \
-		alive || return 1
+	# Under the bomb's memory pressure the guest may reset a connection
+	# now and then (seen on a loaded host): the agent must answer within
+	# 60 s, and be the same server at the end (no restart).
+	wait_for 60 info_ok || fail "no INFO during the fork bomb: $(cat "$T_TMP/info.err")" ||
+		return 1
+	wait_for 60 alive_ok || fail "no command during the fork bomb: $(cat "$T_TMP/alive.err")" ||
+		return 1
 	wait_for 90 grep -q "^peak" "$T_TMP/bomb.out" || fail "the bomb's shell did not report" ||
 		{ kill -KILL $pid; return 1; }
 	peak=$(sed -n 's/^peak //p' "$T_TMP/bomb.out")
@@ -132,7 +139,7 @@ test_fork_bomb() {
 	# Its client goes: the agent kills the whole group.
 	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
-	wait_for 60 bomb_gone || fail "workloads left: $(workload_count)" || return 1
+	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
 	[ "$peak" -le $CMD_PIDS_MAX ] && [ "$peak" -ge $((CMD_PIDS_MAX / 2)) ] ||
 		fail "pids.peak is $peak after the bomb (pids.max $CMD_PIDS_MAX)" || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
@@ -167,7 +174,7 @@ test_pids_never_past_max() {
 	echo "#   with the workloads full, a command got: $out" >&2
 	[[ $out != *started* ]] || fail "a command started with the workloads at pids.max" || return 1
 	[[ $out == *"Resource temporarily unavailable"* ]] || fail "the refusal says: $out" || return 1
-	wait_for 60 bomb_gone || fail "workloads left: $(workload_count)" || return 1
+	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
 	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive
 }
 
