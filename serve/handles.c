@@ -196,11 +196,16 @@ int m_file_read(struct call *c)
 		return r;
 	}
 	n = len > (size_t)want ? (size_t)want : len;
-	answer_data(c, data, n);
+	/* The position moves before the answer goes: the client's next call
+	 * (a seek, a write) may arrive as soon as it has the answer. */
 	pthread_mutex_lock(&serve_lock);
 	readahead_drop(h);
 	h->offset = h->ra_next = offset + n;
-	if (len > n) {
+	pthread_mutex_unlock(&serve_lock);
+	answer_data(c, data, n);
+	/* The rest is kept for the next read, unless the handle moved since. */
+	pthread_mutex_lock(&serve_lock);
+	if (len > n && !h->ra && h->offset == offset + n) {
 		h->ra = data;
 		h->ra_off = offset;
 		h->ra_len = len;
