@@ -266,6 +266,11 @@ static bool owned_alive(pid_t pid, const char *dir)
 	return strstr(cmd, dir) != NULL;
 }
 
+bool sandbox_pid_owned(pid_t pid, const char *mark)
+{
+	return owned_alive(pid, mark);
+}
+
 bool sandbox_alive(const struct sandbox *sb)
 {
 	return owned_alive(sb->qemu_pid, sb->dir);

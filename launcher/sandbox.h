@@ -116,6 +116,10 @@ int sandbox_load_any(const char *id, struct sandbox *sb, struct sbx_error *err);
 /* Is its QEMU still running? */
 bool sandbox_alive(const struct sandbox *sb);
 
+/* Whether pid runs (not a zombie) with mark in its command line: how a
+ * recorded pid is told from a reused one. */
+bool sandbox_pid_owned(pid_t pid, const char *mark);
+
 /* Asks the guest to power off, waits, kills what is left, and removes
  * the state directory. */
 int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);

@@ -127,35 +127,12 @@ static int rec_read(const char *id, const char *name, char *out, size_t n)
  * another program: its command line must name the container). */
 static pid_t monitor_alive(const char *id)
 {
-	char text[32], path[64], cmd[4096], stat_text[256];
-	ssize_t len;
+	char text[32];
 	pid_t pid;
-	int fd;
 
 	if (rec_read(id, "pid", text, sizeof(text)) < 0 || (pid = atoi(text)) <= 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	len = read(fd, stat_text, sizeof(stat_text) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	stat_text[len] = '\0';
-	if (strstr(stat_text, ") Z") || strstr(stat_text, ") X"))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	len = read(fd, cmd, sizeof(cmd) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	for (ssize_t i = 0; i < len; i++)
-		if (cmd[i] == '\0')
-			cmd[i] = ' ';
-	cmd[len] = '\0';
-	return strstr(cmd, "sbx-oci") && strstr(cmd, id) ? pid : 0;
+	return sandbox_pid_owned(pid, id) && sandbox_pid_owned(pid, "sbx-oci") ? pid : 0;
 }
 
 static const char *status_of(const char *id)
