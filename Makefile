@@ -289,10 +289,21 @@ $(FUZZ_DIR)/mkcorpus: tests/fuzz/mkcorpus.c $(BUILD)/host/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/host/libsbx.a $(HOST_LIBS)
 
-TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+# sbx-hostile is a folder (tests/tools/hostile: a table of cases per area,
+# one runner); each other tool is one file.
+HOSTILE_SRC := $(wildcard tests/tools/hostile/*.c)
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c)) \
+	     $(BUILD)/tests/tools/sbx-hostile
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/host/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/host/libsbx.a $(HOST_LIBS)
+$(BUILD)/tests/tools/sbx-hostile: $(call obj,$(BUILD)/host,$(HOSTILE_SRC)) $(BUILD)/host/libsbx.a
+	@mkdir -p $(dir $@)
+	rm -f $@.d
+	$(CC) $(LDHARDEN) -o $@ $(filter %.o %.a,$^) $(HOST_LIBS)
+# A build/ made when sbx-hostile was one file has a .d naming that file (the
+# recipe above removes it): an empty rule, as -MP writes for a header.
+tests/tools/sbx-hostile.c:
 
 .PHONY: fuzz-build fuzz-corpus tools
 fuzz-build: $(FUZZ_BIN)

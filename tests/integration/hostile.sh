@@ -1,14 +1,15 @@
 #!/bin/bash
-# Hostile inputs against the real agent (issue 7): the table of
-# tests/tools/sbx-hostile.c (build/tests/tools/sbx-hostile, `make tools`),
-# sent over the agent's Unix socket, with the agent as an ordinary process
-# and as PID 1 of its own user+pid+mount namespaces. Each case checks the
-# answer (ERROR code and message, or EXIT), then that the same server
-# process still runs commands and is back to its fd count and RSS (within
-# HOSTILE_RSS_SLACK_KIB, 512 KiB by default; with the ASan build (make
-# asan) RSS says nothing, its quarantine keeps freed memory: 1 GiB, so
-# only fds count). Afterwards: the server was never restarted, nothing is
-# left as a zombie, and an instrumented agent logged no sanitizer report.
+# Hostile inputs against the real agent (issue 7): the tables of
+# tests/tools/hostile/ (one per area; build/tests/tools/sbx-hostile, `make
+# tools`), sent over the agent's Unix socket, with the agent as an
+# ordinary process and as PID 1 of its own user+pid+mount namespaces.
+# Each case checks the answer (ERROR code and message, or EXIT), then that
+# the same server process still runs commands and is back to its fd count
+# and RSS (within HOSTILE_RSS_SLACK_KIB, 512 KiB by default; with the ASan
+# build (make asan) RSS says nothing, its quarantine keeps freed memory:
+# 1 GiB, so only fds count). Afterwards: the server was never restarted,
+# nothing is left as a zombie, and an instrumented agent logged no
+# sanitizer report.
 #
 # A third agent has a token (docs/PROTOCOL.md, "Authentication"): the
 # "auth:" cases of the table run against it.

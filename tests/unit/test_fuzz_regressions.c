@@ -1,5 +1,5 @@
 /* Regressions from fuzzing (tests/fuzz) and from the hostile-input table
- * (tests/tools/sbx-hostile.c), in the ordinary build, so `make unit` and
+ * (tests/tools/hostile/), in the ordinary build, so `make unit` and
  * `make asan` run them without clang:
  *
  *  - every fuzz corpus (tests/fuzz/corpus/<target>/, one test each for
