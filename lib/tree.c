@@ -2,7 +2,7 @@
  * received tree without following links, removing a tree, and writing one
  * that arrives entry by entry, in pre-order, so that a new tree appears
  * whole or not at all (see tree.h). The agent's FS_TREE_WRITE
- * (fs/tree_write.c) and libsbx's tree downloads (libsbx/fs.c) are adapters
+ * (fs/tree_write.c) and libsbx's tree downloads (libsbx/fs_tree.c) are adapters
  * between this and the protocol. */
 #include "lib/tree.h"
 

@@ -1,7 +1,7 @@
 /* Codec for the file operations (docs/protocol/files.md): the request
  * frames 0x0020-0x003f, the stream and reply frames 0x0200-0x02ff, the
  * fixed stat record, directory entry batches and tree entries. Shared by
- * the agent (fs/) and libsbx (libsbx/fs.c), like the rest of the codec. */
+ * the agent (fs/) and libsbx (libsbx/fs_*.c), like the rest of the codec. */
 #ifndef SBX_PROTO_FS_H
 #define SBX_PROTO_FS_H
 

@@ -1,4 +1,4 @@
-/* Unit tests for the host side of downloads (libsbx/fs.c over
+/* Unit tests for the host side of downloads (libsbx/fs_read.c, fs_tree.c over
  * lib/tree.c) against a hostile agent: a child process on a Unix socket
  * that answers the way the table says, lying about sizes. What the
  * sandbox sends is not trusted, so the host's memory and disk must stay
