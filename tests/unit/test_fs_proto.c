@@ -14,29 +14,7 @@
 
 #include "lib/util.h"
 #include "vsock/proto_fs.h"
-
-static struct buf b;
-
-static int setup(void **state)
-{
-	buf_init(&b, 4 * PROTO_FRAME_MAX);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	buf_free(&b);
-	return 0;
-}
-
-/* The single frame in b. */
-static void one_frame(struct frame *f)
-{
-	struct proto_err e;
-	long n = proto_frame_parse(buf_head(&b), buf_len(&b), f, &e);
-
-	assert_int_equal(n, (long)buf_len(&b));
-}
+#include "tests/unit/codec.h"
 
 /* A frame of type with a hand-made payload. */
 static struct frame raw(uint16_t type, const void *p, size_t len)

@@ -17,8 +17,7 @@
 
 #include <cmocka.h>
 
-static char current_input[512];
-#define FUZZ_FAIL() fail_msg("corpus input %s", current_input)
+#include "tests/unit/corpus.h"
 
 #define LLVMFuzzerInitialize fuzz_vsockd_init
 #define LLVMFuzzerTestOneInput fuzz_vsockd_one
@@ -34,46 +33,21 @@ static char current_input[512];
 #undef LLVMFuzzerInitialize
 #undef LLVMFuzzerTestOneInput
 
-#define CORPUS "tests/fuzz/corpus"
-
-/* Calls fn on every file of CORPUS/target; returns how many. */
-static size_t each_input(const char *target, int (*fn)(const uint8_t *p, size_t len))
+/* The targets' entry points, as each_input calls them. */
+static void vsockd_input(const uint8_t *p, size_t len)
 {
-	char path[512], cdir[256];
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
+	fuzz_vsockd_one(p, len);
+}
 
-	snprintf(cdir, sizeof(cdir), "%s/%s", CORPUS, target);
-	dp = opendir(cdir);
-	assert_non_null(dp);
-	while ((d = readdir(dp))) {
-		struct stat st;
-		uint8_t *p;
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", cdir, d->d_name);
-		snprintf(current_input, sizeof(current_input), "%s", path);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		assert_true(fd >= 0);
-		p = malloc((size_t)st.st_size + 1);
-		assert_non_null(p);
-		assert_int_equal(read(fd, p, (size_t)st.st_size), st.st_size);
-		close(fd);
-		fn(p, (size_t)st.st_size);
-		free(p);
-		n++;
-	}
-	closedir(dp);
-	return n;
+static void gateway_input(const uint8_t *p, size_t len)
+{
+	fuzz_gateway_one(p, len);
 }
 
 static void test_corpus_vsockd(void **state)
 {
 	fuzz_vsockd_init(NULL, NULL);
-	assert_true(each_input("vsockd", fuzz_vsockd_one) > 0);
+	assert_true(each_input("vsockd", vsockd_input) > 0);
 	vsock_dev_fini(&dev);
 	close(lfd_host);
 	close(lfd_guest);
@@ -89,7 +63,7 @@ static void test_corpus_vsockd(void **state)
 static void test_corpus_gateway(void **state)
 {
 	fuzz_gateway_init(NULL, NULL);
-	assert_true(each_input("gateway", fuzz_gateway_one) > 0);
+	assert_true(each_input("gateway", gateway_input) > 0);
 }
 
 int main(void)

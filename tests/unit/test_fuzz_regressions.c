@@ -35,10 +35,7 @@
 
 #include <cmocka.h>
 
-/* A failed check of the fuzz oracles is a cmocka failure here, naming
- * the input. */
-static char current_input[512];
-#define FUZZ_FAIL() fail_msg("corpus input %s", current_input)
+#include "tests/unit/corpus.h"
 #include "tests/fuzz/config_check.c"
 #include "tests/fuzz/decode_all.c"
 
@@ -92,7 +89,6 @@ int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 #include "conn/conn.h"
 #include "server/server.h"
 
-#define CORPUS "tests/fuzz/corpus"
 
 /* With make asan, UBSan stops the process at its first report (it only
  * prints by default), so undefined behaviour fails a test here. */
@@ -103,40 +99,6 @@ const char *__ubsan_default_options(void)
 }
 
 /* ---- the corpora ---- */
-
-/* Calls fn on every file of CORPUS/target; returns how many. */
-static size_t each_input(const char *target, void (*fn)(const uint8_t *p, size_t len))
-{
-	char dir[256], path[512];
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-
-	snprintf(dir, sizeof(dir), "%s/%s", CORPUS, target);
-	dp = opendir(dir);
-	assert_non_null(dp);
-	while ((d = readdir(dp))) {
-		struct stat st;
-		uint8_t *p;
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		snprintf(current_input, sizeof(current_input), "%s", path);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		assert_true(fd >= 0);
-		p = malloc((size_t)st.st_size + 1);
-		assert_non_null(p);
-		assert_int_equal(read(fd, p, (size_t)st.st_size), st.st_size);
-		close(fd);
-		fn(p, (size_t)st.st_size);
-		free(p);
-		n++;
-	}
-	closedir(dp);
-	return n;
-}
 
 /* As fuzz_frame does: cut into frames, every decoder on each. */
 static void frames(const uint8_t *p, size_t len)

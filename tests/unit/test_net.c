@@ -17,27 +17,7 @@
 
 #include "lib/util.h"
 #include "vsock/proto_net.h"
-
-static struct buf b;
-
-static int setup(void **state)
-{
-	buf_init(&b, 4 * PROTO_FRAME_MAX);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	buf_free(&b);
-	return 0;
-}
-
-static void one_frame(struct frame *f)
-{
-	struct proto_err e;
-
-	assert_int_equal(proto_frame_parse(buf_head(&b), buf_len(&b), f, &e), (long)buf_len(&b));
-}
+#include "tests/unit/codec.h"
 
 /* A frame of `type` with the given raw payload. */
 static void raw_frame(struct frame *f, uint16_t type, const void *payload, size_t len)

@@ -12,29 +12,7 @@
 
 #include "lib/util.h"
 #include "vsock/proto.h"
-
-static struct buf b;
-
-static int setup(void **state)
-{
-	buf_init(&b, 4 * PROTO_FRAME_MAX);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	buf_free(&b);
-	return 0;
-}
-
-/* Parses the single frame in b. */
-static void one_frame(struct frame *f)
-{
-	struct proto_err e;
-	long n = proto_frame_parse(buf_head(&b), buf_len(&b), f, &e);
-
-	assert_int_equal(n, (long)buf_len(&b));
-}
+#include "tests/unit/codec.h"
 
 static void test_header_fields(void **state)
 {
