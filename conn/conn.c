@@ -263,6 +263,11 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 	conn_flush(c);
 }
 
+void conn_fail_err(struct conn *c, const struct proto_err *e)
+{
+	conn_fail(c, e->code, "%s", e->msg);
+}
+
 void conn_finish(struct conn *c)
 {
 	c->released = true;
@@ -287,7 +292,7 @@ static void hello(struct conn *c, const struct frame *f)
 	uint16_t vmin, vmax;
 
 	if (proto_hello_decode(f, &vmin, &vmax, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	if (vmin > PROTO_VERSION || vmax < PROTO_VERSION) {
@@ -402,7 +407,7 @@ static size_t process(struct conn *c, const uint8_t *p, size_t len)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			conn_fail(c, e.code, "%s", e.msg);
+			conn_fail_err(c, &e);
 			break;
 		}
 		c->rx_after = len - used - (size_t)n;

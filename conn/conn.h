@@ -106,6 +106,9 @@ int conn_take_socket(struct conn *c);
 
 /* Sends ERROR and closes; a running operation gets hangup. */
 void conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same for an error the codec or an operation described in a struct
+ * proto_err (its code and message go into the ERROR as they are). */
+void conn_fail_err(struct conn *c, const struct proto_err *e);
 /* The operation is done: flush what is queued, then close. */
 void conn_finish(struct conn *c);
 /* The operation is done after a hangup (the socket is already gone). */

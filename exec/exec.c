@@ -221,7 +221,7 @@ void exec_start(struct conn *c, const struct frame *f)
 	const char *who;
 
 	if (proto_exec_decode(f, &req, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	js.keep = req.flags & EXEC_F_DETACH;

@@ -508,7 +508,7 @@ static void on_ack(struct job *j, const struct frame *f)
 	struct ack a;
 
 	if (proto_ack_decode(f, &a, &e) < 0) {
-		conn_fail(j->conn, e.code, "%s", e.msg);
+		conn_fail_err(j->conn, &e);
 		return;
 	}
 	if (!j->keep) {
@@ -607,7 +607,7 @@ static void job_frame(struct conn *c, const struct frame *f)
 		return;
 	case FT_SIGNAL:
 		if (proto_signal_decode(f, &sig, &e) < 0) {
-			conn_fail(c, e.code, "%s", e.msg);
+			conn_fail_err(c, &e);
 			return;
 		}
 		kill_group(j, sig);
@@ -616,7 +616,7 @@ static void job_frame(struct conn *c, const struct frame *f)
 		struct winsize ws = { 0 };
 
 		if (proto_resize_decode(f, &rows, &cols, &e) < 0) {
-			conn_fail(c, e.code, "%s", e.msg);
+			conn_fail_err(c, &e);
 			return;
 		}
 		if (!j->pty) {

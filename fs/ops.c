@@ -404,7 +404,7 @@ void fs_dispatch(struct conn *c, const struct frame *f)
 	int rc;
 
 	if (proto_fs_req_decode(f, &r, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	if ((rc = fs_cred_init(c->agent->config(), r.user, &cr)) < 0) {

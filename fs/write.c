@@ -117,7 +117,7 @@ static void write_end(struct fs_write *w, const struct frame *f)
 
 	if (proto_fs_end_decode(f, &count, want, &has_digest, &e) < 0) {
 		write_abort(w);
-		conn_fail(w->c, e.code, "%s", e.msg);
+		conn_fail_err(w->c, &e);
 		return;
 	}
 	if (has_digest != w->verify) {

@@ -211,7 +211,7 @@ void forward_start(struct conn *c, const struct frame *f)
 	uint16_t port;
 
 	if (proto_forward_decode(f, &port, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	if (c->rx_after > 0) {

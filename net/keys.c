@@ -310,11 +310,11 @@ void keys_op(struct conn *c, const struct frame *f)
 	int r;
 
 	if (proto_ssh_key_decode(f, &req, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	if (f->type != FT_SSH_KEY_LIST && ssh_key_parse(req.key, req.key_len, &want, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	who = req.user[0] ? req.user : c->agent->config()->user;

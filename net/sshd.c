@@ -534,7 +534,7 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 	int r;
 
 	if (proto_ssh_start_decode(f, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	if ((r = host_key_ready(why, sizeof(why))) < 0) {

@@ -236,7 +236,7 @@ void control_shutdown(struct conn *c, const struct frame *f)
 	int r;
 
 	if (proto_shutdown_decode(f, reason, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	r = server_request_shutdown(reason[0] ? reason : "requested by the host");
@@ -298,7 +298,7 @@ void control_extend(struct conn *c, const struct frame *f)
 	uint64_t s;
 
 	if (proto_want_len(f, 8, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	s = get_le64(f->payload);

@@ -115,7 +115,7 @@ void fs_dispatch(struct conn *c, const struct frame *f)
 	struct proto_err e;
 
 	if (proto_fs_req_decode(f, &r, &e) < 0) {
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 		return;
 	}
 	proto_fs_req_free(&r);
@@ -146,7 +146,7 @@ void net_dispatch(struct conn *c, const struct frame *f)
 		return;
 	}
 	if (r < 0)
-		conn_fail(c, e.code, "%s", e.msg);
+		conn_fail_err(c, &e);
 	else
 		conn_fail(c, ENOSYS, "network operations are not run by the fuzzer");
 }
