@@ -5,28 +5,10 @@
  * is the payload. Accepted requests and entries are encoded again and
  * must decode to the same values. */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/reencode.h"
 #include "vsock/proto_fs.h"
 
 _Static_assert(NREQ == FT_FS_TREE_WRITE - FT_FS_WRITE + 1, "fuzz.h: NREQ");
-
-static struct buf b;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_quiet();
-	buf_init(&b, 2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX));
-	return 0;
-}
-
-static struct frame reencoded(uint16_t type)
-{
-	struct proto_err e;
-	struct frame g;
-	long n = proto_frame_parse(buf_head(&b), buf_len(&b), &g, &e);
-
-	FUZZ_CHECK(n > 0 && (size_t)n == buf_len(&b) && g.type == type);
-	return g;
-}
 
 static bool same_str(const char *a, const char *c)
 {

@@ -5,26 +5,7 @@
  * payload. What a decoder accepts is encoded again and must decode to
  * the same values. */
 #include "tests/fuzz/fuzz.h"
-
-static struct buf b;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_quiet();
-	buf_init(&b, 2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX));
-	return 0;
-}
-
-/* The single frame the encoder just put in b. */
-static struct frame reencoded(uint16_t type)
-{
-	struct proto_err e;
-	struct frame g;
-	long n = proto_frame_parse(buf_head(&b), buf_len(&b), &g, &e);
-
-	FUZZ_CHECK(n > 0 && (size_t)n == buf_len(&b) && g.type == type);
-	return g;
-}
+#include "tests/fuzz/reencode.h"
 
 #define OK(call)                                  \
 	do {                                      \

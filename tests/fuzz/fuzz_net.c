@@ -5,26 +5,8 @@
  * the rest is the payload or the key line. A key that parses is
  * formatted again and must parse to the same key. */
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/reencode.h"
 #include "vsock/proto_net.h"
-
-static struct buf b;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_quiet();
-	buf_init(&b, 2 * (PROTO_HDR_LEN + PROTO_FRAME_MAX));
-	return 0;
-}
-
-static struct frame reencoded(uint16_t type)
-{
-	struct proto_err e;
-	struct frame g;
-	long n = proto_frame_parse(buf_head(&b), buf_len(&b), &g, &e);
-
-	FUZZ_CHECK(n > 0 && (size_t)n == buf_len(&b) && g.type == type);
-	return g;
-}
 
 static void count_line(void *arg, const char *line)
 {
