@@ -10,23 +10,12 @@
 # Environment: IMG_BOOTS (5), IMG_IDLE_S (10), IMG_MEM (1024).
 set -eu
 cd "$(dirname "$0")/.."
-B=$(realpath "${SBX_BUILD:-build}")
-SBX=$B/sbx
+. bench/lib.sh
+bench_sandboxes images
 IMG_BOOTS=${IMG_BOOTS:-5}
 IMG_IDLE_S=${IMG_IDLE_S:-10}
 IMG_MEM=${IMG_MEM:-1024}
-KV=${BENCH_KV:-/dev/null}
-TMP=$(mktemp -d /tmp/sbx-images.XXXXXX)
-export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
-cleanup() {
-	local d
-	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
-say() { echo "bench/images.sh: $*" >&2; }
-now_ns() { date +%s%N; }
 # "n median min max" of a column of numbers
 stats() { sort -g | awk '{ v[NR] = $1 } END {
 	if (!NR) { print "0 0 0 0"; exit }

@@ -19,23 +19,12 @@
 # Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_MIB (1024).
 set -eu
 cd "$(dirname "$0")/.."
-B=$(realpath "${SBX_BUILD:-build}")
-SBX=$B/sbx
+. bench/lib.sh
+bench_sandboxes memory
 MEM_N=${MEM_N:-3}
 MEM_SETTLE_S=${MEM_SETTLE_S:-5}
 MEM_MIB=${MEM_MIB:-1024}
-KV=${BENCH_KV:-/dev/null}
-TMP=$(mktemp -d /tmp/sbx-mem.XXXXXX)
-export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
-cleanup() {
-	local d
-	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 
-say() { echo "bench/memory.sh: $*" >&2; }
-now_ns() { date +%s%N; }
 # the median of a column of numbers
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }

@@ -1,0 +1,26 @@
+# bench/lib.sh: what the benchmark scripts that boot their own sandboxes
+# share. Sourced from the top of the tree, after `set -eu`;
+# `bench_sandboxes NAME` sets B and SBX (the build), KV (BENCH_KV, where
+# figures go as key=value lines), TMP (a temporary directory holding
+# SBX_STATE_DIR and SBX_DATA_DIR, exported), and at exit kills every
+# sandbox of that state directory and removes TMP. say and now_ns are for
+# the script's messages and timings.
+
+bench_sandboxes() { # NAME: the script's name, in its messages
+	BENCH_NAME=$1
+	B=$(realpath "${SBX_BUILD:-build}")
+	SBX=$B/sbx
+	KV=${BENCH_KV:-/dev/null}
+	TMP=$(mktemp -d "/tmp/sbx-$1.XXXXXX")
+	export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
+	trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+	local d
+	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+
+say() { echo "bench/$BENCH_NAME.sh: $*" >&2; }
+now_ns() { date +%s%N; }
