@@ -346,6 +346,34 @@ int out_is(struct buf *out, const char *want)
 	return 0;
 }
 
+/* EXIT 0 on p, with stdout exactly want. */
+int exit_prints(struct peer *p, const char *want)
+{
+	struct buf out;
+	int r;
+
+	buf_init(&out, 4096);
+	r = expect_exit(p, EXIT_EXITED, 0, "", &out);
+	if (r == 0)
+		r = out_is(&out, want);
+	buf_free(&out);
+	return r;
+}
+
+/* A command run to EXIT 0, with stdout exactly want. */
+int run_prints(char **argv, char **env, const char *cwd, const char *want)
+{
+	struct buf out;
+	int r;
+
+	buf_init(&out, 4096);
+	r = run(argv, env, cwd, 0, EXIT_EXITED, 0, "", &out);
+	if (r == 0)
+		r = out_is(&out, want);
+	buf_free(&out);
+	return r;
+}
+
 char *long_path(size_t len)
 {
 	char *p = malloc(len + 1);

@@ -16,38 +16,23 @@
 static int c_invalid_utf8_argv(void)
 {
 	char *argv[] = { "printf", "%s|%s", "\xff\xfe\xc0\x80", "\xed\xa0\x80 ok", NULL };
-	struct buf out;
-	int r;
 
 	/* Arguments are bytes, not UTF-8: they reach the command as sent. */
-	buf_init(&out, 4096);
-	r = run(argv, NULL, NULL, 0, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "\xff\xfe\xc0\x80|\xed\xa0\x80 ok");
-	buf_free(&out);
-	return r;
+	return run_prints(argv, NULL, NULL, "\xff\xfe\xc0\x80|\xed\xa0\x80 ok");
 }
 
 static int c_invalid_utf8_env(void)
 {
 	char *argv[] = { "sh", "-c", "printf %s \"$BYTES\"", NULL };
 	char *env[] = { "BYTES=\x80\xbf\xf8\x88\x80\x80\x80", NULL };
-	struct buf out;
-	int r;
 
-	buf_init(&out, 4096);
-	r = run(argv, env, NULL, 0, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "\x80\xbf\xf8\x88\x80\x80\x80");
-	buf_free(&out);
-	return r;
+	return run_prints(argv, env, NULL, "\x80\xbf\xf8\x88\x80\x80\x80");
 }
 
 static int c_100k_argv(void)
 {
 	size_t n = 100000;
 	char **argv = calloc(n + 1, sizeof(char *));
-	struct buf out;
 	int r;
 
 	if (!argv)
@@ -58,11 +43,7 @@ static int c_100k_argv(void)
 	argv[3] = "sh";
 	for (size_t i = 4; i < n; i++)
 		argv[i] = "x";
-	buf_init(&out, 4096);
-	r = run(argv, NULL, NULL, 0, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "99996\n");
-	buf_free(&out);
+	r = run_prints(argv, NULL, NULL, "99996\n");
 	free(argv);
 	return r;
 }
@@ -156,18 +137,13 @@ static int c_pty_9999(void)
 {
 	char *argv[] = { "stty", "size", NULL };
 	struct exec_req r = { .argv = argv, .argc = 2, .pty = true, .rows = 9999, .cols = 9999 };
-	struct buf out;
 	struct peer p;
 	int rc;
 
 	/* The largest size is accepted and reaches the terminal. */
 	if (open_exec(&p, &r) < 0)
 		return -1;
-	buf_init(&out, 4096);
-	rc = expect_exit(&p, EXIT_EXITED, 0, "", &out);
-	if (rc == 0)
-		rc = out_is(&out, "9999 9999\r\n");
-	buf_free(&out);
+	rc = exit_prints(&p, "9999 9999\r\n");
 	peer_close(&p);
 	return rc;
 }
@@ -176,7 +152,6 @@ static int c_stdin_1m_frame(void)
 {
 	char *argv[] = { "wc", "-c", NULL };
 	uint8_t *big = calloc(1, PROTO_FRAME_MAX);
-	struct buf out;
 	struct peer p;
 	int r;
 
@@ -193,11 +168,7 @@ static int c_stdin_1m_frame(void)
 	send_frame(&p, FT_STDIN, big, PROTO_FRAME_MAX);
 	send_frame(&p, FT_STDIN_EOF, NULL, 0);
 	free(big);
-	buf_init(&out, 4096);
-	r = expect_exit(&p, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "2097152\n");
-	buf_free(&out);
+	r = exit_prints(&p, "2097152\n");
 	peer_close(&p);
 	return r;
 }
@@ -205,7 +176,7 @@ static int c_stdin_1m_frame(void)
 static int c_stdin_empty_frames(void)
 {
 	char *argv[] = { "wc", "-c", NULL };
-	struct buf b, out;
+	struct buf b;
 	struct peer p;
 	int r;
 
@@ -219,11 +190,7 @@ static int c_stdin_empty_frames(void)
 	proto_put(&b, FT_STDIN_EOF, NULL, 0);
 	send_buf(&p, &b);
 	buf_free(&b);
-	buf_init(&out, 4096);
-	r = expect_exit(&p, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "0\n");
-	buf_free(&out);
+	r = exit_prints(&p, "0\n");
 	peer_close(&p);
 	return r;
 }

@@ -144,7 +144,7 @@ static int c_one_byte_writes(void)
 {
 	char *argv[] = { "echo", "bytewise", NULL };
 	struct exec_req r = { .argv = argv, .argc = 2 };
-	struct buf b, out;
+	struct buf b;
 	struct peer p;
 	int rc;
 
@@ -159,11 +159,7 @@ static int c_one_byte_writes(void)
 		usleep(1000);
 	}
 	buf_free(&b);
-	buf_init(&out, 4096);
-	rc = expect_exit(&p, EXIT_EXITED, 0, "", &out);
-	if (rc == 0)
-		rc = out_is(&out, "bytewise\n");
-	buf_free(&out);
+	rc = exit_prints(&p, "bytewise\n");
 	peer_close(&p);
 	return rc;
 }

@@ -65,15 +65,8 @@ static bool server_alive(void)
 int echo_works(void)
 {
 	char *argv[] = { "echo", "still-serving", NULL };
-	struct buf out;
-	int r;
 
-	buf_init(&out, 4096);
-	r = run(argv, NULL, NULL, 0, EXIT_EXITED, 0, "", &out);
-	if (r == 0)
-		r = out_is(&out, "still-serving\n");
-	buf_free(&out);
-	return r;
+	return run_prints(argv, NULL, NULL, "still-serving\n");
 }
 
 /* Processes whose command line contains `marker`. */

@@ -70,6 +70,8 @@ int request_error(uint16_t type, const void *payload, size_t len, int code, cons
 int run(char **argv, char **env, const char *cwd, uint32_t flags, int how, int value,
 	const char *text, struct buf *out);
 int out_is(struct buf *out, const char *want);
+int exit_prints(struct peer *p, const char *want);
+int run_prints(char **argv, char **env, const char *cwd, const char *want);
 char *long_path(size_t len);
 int open_exec(struct peer *p, const struct exec_req *r);
 int start_cmd(struct peer *p, bool pty, uint32_t flags, pid_t *pid);
