@@ -146,7 +146,9 @@ static void audit(const char *verdict, const char *secret, bool stats, const cha
 
 static void on_standin(void *arg, const struct secret *s, const char *where, bool done)
 {
-	if (done)
+	if (!s)
+		audit("secret", NULL, false, "%s", where);
+	else if (done)
 		audit("secret", s->name, false, "%s substituted in %s", s->name, where);
 	else
 		audit("secret", s->name, false, "%s left as is in %s: %s is not one of its hosts",

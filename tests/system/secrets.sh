@@ -23,6 +23,7 @@ setup() {
 	secrets_net_up sbxss$$ $HOST $GOOD $BAD "$SEEN" || fail "cannot create the test network" ||
 		return 1
 	printf '%s\n' "$VALUE" >"$T_TMP/value" && chmod 600 "$T_TMP/value"
+	CREATED=$(date +%s)
 	printf '%s' "$VALUE2" | SBX_EGRESS_CA_FILE=$SECRETS_CA "$SBX" create --name $ID \
 		--lifetime 10m --image debian \
 		--secret "OPENAI_API_KEY=api.test,bad.test:@$T_TMP/value" \
@@ -76,6 +77,48 @@ test_deno() {
 	out=$(gsh 'cd /tmp && deno eval "const r = await fetch(\"https://api.test/deno\", {headers: {Authorization: \"Bearer \" + Deno.env.get(\"OPENAI_API_KEY\")}}); console.log((await r.text()).trim())" 2>&1')
 	expect_eq "deno fetch" "$out" "received" || return 1
 	grep -F "target=/deno" "$SEEN" | grep -qF "Bearer $VALUE" || fail "deno: $(grep deno "$SEEN")"
+}
+
+# URL-encoded (curl -d) and JSON (curl --json) bodies: rewritten, with
+# their Content-Length, which the server reads the body by.
+test_bodies() {
+	local out
+	out=$(gsh 'curl -sS https://api.test/form -d "key=$OPENAI_API_KEY&x=1"; curl -sS https://api.test/json --json "{\"key\": \"$OPENAI_API_KEY\"}"' 2>&1)
+	expect_eq "curl -d, curl --json" "$out" "received
+received" || return 1
+	grep -F "target=/form" "$SEEN" | grep -qF "body=key=$VALUE&x=1" ||
+		fail "form: $(grep /form "$SEEN")" || return 1
+	grep -F "target=/json" "$SEEN" | grep -qF "body={\"key\": \"$VALUE\"}" ||
+		fail "json: $(grep /json "$SEEN")" || return 1
+	"$SBX" logs --net $ID | grep -q 'secret=OPENAI_API_KEY .*substituted in the JSON body' ||
+		fail "no audit line for the JSON body: $("$SBX" logs --net $ID | tail -3)"
+}
+
+# ALPN: the gateway chooses http/1.1 when the client offers h2 too.
+test_http2_falls_back() {
+	local out
+	out=$(gsh 'curl -sS --http2 -o /dev/null -w "%{http_version}" https://api.test/h2 -H "Authorization: Bearer $OPENAI_API_KEY"' 2>&1)
+	expect_eq "curl --http2: HTTP version" "$out" "1.1" || return 1
+	grep -F "target=/h2" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
+		fail "curl --http2: $(grep /h2 "$SEEN")"
+}
+
+# The CA the guest trusts: valid from 5 minutes before create to the end
+# of the sandbox's lifetime (10m) plus 5 minutes for the boot, no more;
+# constrained to the secrets' hosts.
+test_ca_lifetime() {
+	local ca=$T_TMP/guest-ca.pem start end
+	gsh 'cat /run/sbx/egress-ca.pem' >"$ca" || return 1
+	start=$(date -d "$(openssl x509 -in "$ca" -noout -startdate | cut -d= -f2)" +%s) &&
+		end=$(date -d "$(openssl x509 -in "$ca" -noout -enddate | cut -d= -f2)" +%s) ||
+		fail "cannot read the CA's dates" || return 1
+	(((end - start) >= 1199 && (end - start) <= 1201)) ||
+		fail "valid for $((end - start)) s, not 1200" || return 1
+	((start >= CREATED - 300 - 5 && start <= CREATED - 300 + 30)) ||
+		fail "notBefore $start, created $CREATED" || return 1
+	openssl x509 -in "$ca" -noout -ext nameConstraints >"$T_TMP/nc" &&
+		grep -q 'DNS:api.test' "$T_TMP/nc" && grep -q 'DNS:other.test' "$T_TMP/nc" &&
+		! grep -q 'plain.test' "$T_TMP/nc" || fail "name constraints: $(cat "$T_TMP/nc")"
 }
 
 # The same stand-in to an allowed host without that secret: as it was.
@@ -148,6 +191,9 @@ t "curl: the server receives the value" test_curl
 t "python urllib: the server receives the value" test_python
 t "node fetch: the server receives the value" test_node
 t "deno fetch: the server receives the value" test_deno
+t "curl -d and --json: the server receives the value in the body" test_bodies
+t "curl --http2 falls back to HTTP/1.1, the value substituted" test_http2_falls_back
+t "the guest's CA: valid for the lifetime only, for the secrets' hosts" test_ca_lifetime
 t "the stand-in to another allowed host arrives unchanged" test_other_host_unchanged
 t "a wildcard secret given on standard input" test_stdin_wildcard
 t "a server the host does not trust is refused" test_untrusted_refused
