@@ -22,12 +22,17 @@ setup() {
 	[ "$(id -u)" = 0 ] || fail "needs root (network namespaces)" || return 1
 	secrets_net_up sbxss$$ $HOST $GOOD $BAD "$SEEN" || fail "cannot create the test network" ||
 		return 1
+	# Plain HTTP on port 80 of the same address.
+	mkdir -p "$T_TMP/www" && echo plain >"$T_TMP/www/index.html"
+	ip netns exec sbxss$$ python3 -m http.server --bind $GOOD --directory "$T_TMP/www" 80 \
+		>/dev/null 2>&1 &
+	on_exit "kill $!"
 	printf '%s\n' "$VALUE" >"$T_TMP/value" && chmod 600 "$T_TMP/value"
 	CREATED=$(date +%s)
 	printf '%s' "$VALUE2" | SBX_EGRESS_CA_FILE=$SECRETS_CA "$SBX" create --name $ID \
 		--lifetime 10m --image debian \
 		--secret "OPENAI_API_KEY=api.test,bad.test:@$T_TMP/value" \
-		--secret "OTHER_KEY=*.other.test:-" --allow-net plain.test:443 \
+		--secret "OTHER_KEY=*.other.test:-" --allow-net plain.test:443 --allow-net plain.test:80 \
 		--resolve api.test=$GOOD --resolve plain.test=$GOOD --resolve bad.test=$BAD \
 		--resolve x.other.test=$GOOD >/dev/null 2>"$T_TMP/create.err" ||
 		fail "create: $(cat "$T_TMP/create.err")" || return 1
@@ -130,6 +135,20 @@ test_other_host_unchanged() {
 		fail "plain.test: $(grep /plain "$SEEN")"
 }
 
+# In plain HTTP the stand-in goes as it is, and the audit says so (the
+# gateway looks at a connection's first bytes; retried: under load they
+# may come after its 200 ms wait).
+test_plain_http_audited() {
+	local i out
+	for i in 1 2 3; do
+		out=$(gsh 'curl -sS http://plain.test/ -H "Authorization: Bearer $OPENAI_API_KEY"' 2>&1)
+		expect_eq "curl http://plain.test/" "$out" "plain" || return 1
+		"$SBX" logs --net $ID | grep -q 'dest="plain.test:80".*OPENAI_API_KEY sent unchanged' &&
+			return 0
+	done
+	fail "no audit line: $("$SBX" logs --net $ID | grep plain.test:80)"
+}
+
 # A wildcard secret read from standard input.
 test_stdin_wildcard() {
 	local out
@@ -195,6 +214,7 @@ t "curl -d and --json: the server receives the value in the body" test_bodies
 t "curl --http2 falls back to HTTP/1.1, the value substituted" test_http2_falls_back
 t "the guest's CA: valid for the lifetime only, for the secrets' hosts" test_ca_lifetime
 t "the stand-in to another allowed host arrives unchanged" test_other_host_unchanged
+t "plain HTTP: the stand-in goes unchanged, audited" test_plain_http_audited
 t "a wildcard secret given on standard input" test_stdin_wildcard
 t "a server the host does not trust is refused" test_untrusted_refused
 t "oversized and malformed requests: 431, 400, then serving" test_oversized_then_serving
