@@ -176,6 +176,7 @@ test_oversized_then_serving() {
 }
 
 test_value_nowhere_in_guest() {
+	local disk
 	# Read out of the guest and searched here: the value never goes in.
 	gsh 'cat /proc/[0-9]*/environ 2>/dev/null; true' >"$T_TMP/environ" || return 1
 	grep -qaF "OPENAI_API_KEY=$STANDIN" "$T_TMP/environ" || fail "no stand-in in any environment" ||
@@ -186,7 +187,18 @@ test_value_nowhere_in_guest() {
 		"$SBX_STATE_DIR/$ID/initrd.img" "$SBX_STATE_DIR/$ID/meta" ||
 		fail "the value is in the console log, the guest's configuration or the metadata" ||
 		return 1
-	! "$SBX" logs --net $ID | grep -qF -e "$VALUE" -e "$VALUE2" || fail "the value in the audit log"
+	! "$SBX" logs --net $ID | grep -qF -e "$VALUE" -e "$VALUE2" || fail "the value in the audit log" ||
+		return 1
+	gsh 'cat /proc/cmdline' >"$T_TMP/cmdline" && grep -q . "$T_TMP/cmdline" &&
+		! grep -qF -e "$VALUE" -e "$VALUE2" -e "$STANDIN" "$T_TMP/cmdline" ||
+		fail "the kernel command line: $(cat "$T_TMP/cmdline")" || return 1
+	# The guest's disk, after the guest has written its caches out.
+	disk=$(sed -n 's/^disk = //p' "$SBX_STATE_DIR/$ID/meta")
+	[ -f "$disk" ] || fail "no disk in $(cat "$SBX_STATE_DIR/$ID/meta")" || return 1
+	gsh 'echo "$OPENAI_API_KEY" >"$HOME/standin.txt" && sync' || return 1
+	grep -qaF "$STANDIN" "$disk" || fail "the stand-in written in the guest is not in $disk: wrong file?" ||
+		return 1
+	! grep -qaF -e "$VALUE" -e "$VALUE2" "$disk" || fail "the value is on the guest's disk"
 }
 
 # The guest's RAM is QEMU's shared memfd: read it whole from the host,
@@ -218,5 +230,5 @@ t "plain HTTP: the stand-in goes unchanged, audited" test_plain_http_audited
 t "a wildcard secret given on standard input" test_stdin_wildcard
 t "a server the host does not trust is refused" test_untrusted_refused
 t "oversized and malformed requests: 431, 400, then serving" test_oversized_then_serving
-t "the value is in no environment, console log or guest configuration" test_value_nowhere_in_guest
+t "the value is in no environment, console log, configuration, command line or disk" test_value_nowhere_in_guest
 t "the value is nowhere in the guest's memory" test_value_not_in_guest_memory
