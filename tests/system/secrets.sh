@@ -201,6 +201,46 @@ test_value_nowhere_in_guest() {
 	! grep -qaF -e "$VALUE" -e "$VALUE2" "$disk" || fail "the value is on the guest's disk"
 }
 
+# The SDK's secrets option through sbx serve (docs/protocol/deno.md): a
+# second sandbox, made by the unmodified @deno/sandbox SDK, whose curl
+# sends the stand-in to api.test. serve has no --resolve: it runs in a
+# mount namespace of its own where /etc/hosts names api.test.
+test_sdk_through_serve() {
+	local sdk=$ROOT/tests/sdk port= out i pid
+	if [ ! -e "$sdk/node_modules/@deno/sandbox" ]; then
+		(cd "$sdk" && npm ci --no-audit --no-fund >&2) || fail "npm ci in tests/sdk" || return 1
+	fi
+	printf '%s api.test\n' $GOOD >"$T_TMP/hosts"
+	"$SBX" serve --tokens "$T_TMP/tokens" token new >"$T_TMP/token" || return 1
+	# Its own state directory: the sandbox above is not its to find.
+	mkdir -p "$T_TMP/state2" || return 1
+	on_exit 'for d in "$T_TMP"/state2/*/; do [ -d "$d" ] && SBX_STATE_DIR=$T_TMP/state2 "$SBX" kill "$(basename "$d")"; done'
+	SBX_STATE_DIR=$T_TMP/state2 SBX_IMAGE=debian SBX_EGRESS_CA_FILE=$SECRETS_CA unshare --mount sh -c \
+		'mount --bind "$1" /etc/hosts && exec "$2" serve --listen 127.0.0.1:0 --tokens "$3"' \
+		sh "$T_TMP/hosts" "$SBX" "$T_TMP/tokens" >"$T_TMP/serve.log" 2>&1 &
+	pid=$!
+	on_exit "kill $pid"
+	for i in $(seq 100); do
+		port=$(sed -n 's|^sbx serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$T_TMP/serve.log")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || fail "sbx serve did not start: $(cat "$T_TMP/serve.log")" || return 1
+	out=$(cd "$sdk" && DENO_SANDBOX_ENDPOINT=http://127.0.0.1:$port \
+		DENO_DEPLOY_ENDPOINT=http://127.0.0.1:$port DENO_DEPLOY_TOKEN=$(cat "$T_TMP/token") \
+		V=$VALUE timeout 300 node --input-type=module -e '
+import { Sandbox } from "@deno/sandbox";
+const sb = await Sandbox.create({ timeout: "5m",
+  secrets: { OPENAI_API_KEY: { hosts: ["api.test"], value: process.env.V } } });
+try {
+  console.log((await sb.sh`curl -sS https://api.test/sdk -H "Authorization: Bearer $OPENAI_API_KEY"`.text()).trim());
+} finally { await sb.close(); }' 2>&1)
+	kill $pid
+	expect_eq "SDK sandbox: curl" "$out" "received" || return 1
+	grep -F "target=/sdk" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
+		fail "through sbx serve: $(grep /sdk "$SEEN")"
+}
+
 # The guest's RAM is QEMU's shared memfd: read it whole from the host,
 # after the requests above. The stand-in is there (the positive control).
 test_value_not_in_guest_memory() {
@@ -232,3 +272,4 @@ t "a server the host does not trust is refused" test_untrusted_refused
 t "oversized and malformed requests: 431, 400, then serving" test_oversized_then_serving
 t "the value is in no environment, console log, configuration, command line or disk" test_value_nowhere_in_guest
 t "the value is nowhere in the guest's memory" test_value_not_in_guest_memory
+t "the SDK's secrets option through sbx serve: the server receives the value" test_sdk_through_serve
