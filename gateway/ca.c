@@ -97,6 +97,8 @@ int ca_load(const struct secret_set *set, char *err, size_t n)
 	BIO *kb = BIO_new_mem_buf(set->ca_key, -1), *cb = BIO_new_mem_buf(set->ca_cert, -1);
 	int r = 0;
 
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
 	ca_key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 	ca_cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	if (!ca_key || !ca_cert || !X509_check_private_key(ca_cert, ca_key))

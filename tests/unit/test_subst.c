@@ -263,7 +263,7 @@ static void test_ca(void **state)
 	static const char *const ok[] = { "api.test", "x.w.test", "w.test", "other.test" };
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	time_t now = time(NULL);
-	char err[256];
+	char err[256], when[64];
 	BIO *b;
 	X509 *ca, *leaf;
 	int day;
@@ -294,6 +294,12 @@ static void test_ca(void **state)
 	assert_int_equal(day, 0);
 	X509_free(ca);
 	EVP_PKEY_free(key);
+	/* Past its end (a sandbox extended): the gateway can tell. */
+	assert_false(ca_expired(when, sizeof(when)));
+	assert_non_null(strstr(when, "GMT"));
+	assert_int_equal(secrets_make_ca(&set, "t2", 0, err, sizeof(err)), 0);
+	assert_int_equal(ca_load(&set, err, sizeof(err)), 0);
+	assert_true(ca_expired(when, sizeof(when)));
 }
 
 static void test_bad_specs(void **state)
