@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench/secrets.sh: HTTPS through the gateway that substitutes secrets
-# (TLS terminated and re-made, request heads parsed and rewritten) against
+# (TLS terminated and re-made, request heads parsed and rewritten, small
+# JSON bodies held and rewritten) against
 # the same client through the plain gateway (TLS end to end, relayed with
 # splice), as markdown table rows
 #   | measurement | path | N | median | range | ratio |
@@ -67,9 +68,9 @@ def open_conn(subst):
         raise SystemExit("gateway said %r" % line)
     return ctx[subst].wrap_socket(s, server_hostname=host[subst])
 
-def request(t, subst, path, body=b""):
-    h = "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (
-        path, host[subst], standin, len(body))
+def request(t, subst, path, body=b"", ctype=None):
+    h = "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n%sContent-Length: %d\r\n\r\n" % (
+        path, host[subst], standin, "Content-Type: %s\r\n" % ctype if ctype else "", len(body))
     t.sendall(h.encode() + body if len(body) < 65536 else h.encode())
     if len(body) >= 65536:
         mv = memoryview(body)
@@ -125,6 +126,15 @@ def keepalive(subst, t=[None, None]):
     request(t[subst], subst, "/sink")
     return (time.perf_counter() - t0) * 1e6
 
+JSON = b'{"key": "%s", "pad": "%s"}' % (standin.encode(), b"x" * (16384 - 22 - len(standin)))
+
+def json_body(subst, t=[None, None]):
+    if t[subst] is None:
+        t[subst] = open_conn(subst)
+    t0 = time.perf_counter()
+    request(t[subst], subst, "/sink", JSON, "application/json")
+    return (time.perf_counter() - t0) * 1e6
+
 def row(what, unit, sub, plain, fmt):
     r = [a / b for a, b in zip(sub, plain)]
     for side, v in (("substituting gateway", sub), ("plain gateway", plain)):
@@ -134,7 +144,9 @@ def row(what, unit, sub, plain, fmt):
 for fn, n, what, unit, fmt in ((upload, runs, "HTTPS upload, %d MiB body" % (nbytes >> 20), "MB/s", "%.0f"),
                                (download, runs, "HTTPS download, %d MiB" % (nbytes >> 20), "MB/s", "%.0f"),
                                (new_conn, conns, "new connection + TLS + 1 request", "ms", "%.2f"),
-                               (keepalive, reqs, "1 request on a kept-alive connection", "µs", "%.0f")):
+                               (keepalive, reqs, "1 request on a kept-alive connection", "µs", "%.0f"),
+                               (json_body, reqs, "1 request, 16 KiB JSON body with the stand-in, kept-alive",
+                                "µs", "%.0f")):
     sub, plain = [], []
     for i in range(n):
         for s in ((True, False) if i % 2 == 0 else (False, True)):

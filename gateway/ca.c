@@ -6,16 +6,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "gateway/cert.h"
 #include "gateway/secrets.h"
 #include "gateway/tls.h"
 #include "lib/util.h"
@@ -35,63 +31,37 @@ static int ssl_fail(char *err, size_t n, const char *what)
 	return -EIO;
 }
 
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+static int pem_out(EVP_PKEY *key, X509 *cert, char *out, size_t cap)
 {
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return -EINVAL;
-	ok = X509_add_ext(cert, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -EINVAL;
-}
-
-static int random_serial(X509 *cert)
-{
-	BIGNUM *bn = BN_new();
-	int ok = bn && BN_rand(bn, 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
-		 BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));
-
-	BN_free(bn);
-	return ok ? 0 : -EIO;
-}
-
-static int set_cn(X509_NAME *name, const char *cn)
-{
-	return X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"sbx",
-					  -1, -1, 0) &&
-	       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
-					  -1, -1, 0) ? 0 : -EINVAL;
-}
-
-static int pem_out(BIO *b, char *out, size_t cap)
-{
+	BIO *b = cert_pem(key, cert);
 	char *p;
-	long len = BIO_get_mem_data(b, &p);
+	long len = b ? BIO_get_mem_data(b, &p) : 0;
+	int r = len <= 0 ? -EIO : (size_t)len >= cap ? -E2BIG : 0;
 
-	if (len <= 0 || (size_t)len >= cap)
-		return -E2BIG;
-	memcpy(out, p, (size_t)len);
-	out[len] = '\0';
-	return 0;
+	if (r == 0) {
+		memcpy(out, p, (size_t)len);
+		out[len] = '\0';
+	}
+	BIO_free(b);
+	return r;
 }
 
 int secrets_make_ca(struct secret_set *set, const char *sandbox_id, uint64_t valid_s, char *err,
 		    size_t n)
 {
 	char cn[128], nc[SECRETS_MAX * SECRET_HOSTS_MAX * (ALLOW_NAME_MAX + 16)];
+	const struct cert_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:TRUE,pathlen:0" },
+		{ NID_key_usage, "critical,keyCertSign,cRLSign" },
+		{ NID_subject_key_identifier, "hash" },
+		{ NID_name_constraints, nc },
+	};
 	size_t at = 0;
 	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509 *cert = X509_new();
-	BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
+	X509 *cert = NULL;
 	int r = -EIO;
 
-	if (!key || !cert || !kb || !cb) {
+	if (!key) {
 		r = ssl_fail(err, n, "cannot make the secrets' CA");
 		goto out;
 	}
@@ -103,30 +73,20 @@ int secrets_make_ca(struct secret_set *set, const char *sandbox_id, uint64_t val
 			at += (size_t)snprintf(nc + at, sizeof(nc) - MIN(at, sizeof(nc)),
 					       ",permitted;DNS:%s", set->s[i].hosts[k].name);
 	snprintf(cn, sizeof(cn), "sbx secrets CA of sandbox %.60s", sandbox_id);
-	if (!X509_set_version(cert, 2) || random_serial(cert) < 0 ||
-	    !X509_gmtime_adj(X509_getm_notBefore(cert), -CA_BACKDATE_S) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(cert), (long)valid_s) ||
-	    set_cn(X509_get_subject_name(cert), cn) < 0 ||
-	    !X509_set_issuer_name(cert, X509_get_subject_name(cert)) ||
-	    !X509_set_pubkey(cert, key) ||
-	    add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
-	    add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-	    add_ext(cert, cert, NID_subject_key_identifier, "hash") < 0 ||
-	    add_ext(cert, cert, NID_name_constraints, nc) < 0 ||
-	    !X509_sign(cert, key, EVP_sha256())) {
+	cert = cert_make(key, &(struct cert_spec){ .org = "sbx", .cn = cn, .ca_key = key,
+						  .from_s = -CA_BACKDATE_S, .to_s = (long)valid_s,
+						  .ext = ext, .next = ARRAY_SIZE(ext) });
+	if (!cert) {
 		r = ssl_fail(err, n, "cannot make the secrets' CA certificate");
 		goto out;
 	}
-	if (!PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) ||
-	    !PEM_write_bio_X509(cb, cert) || pem_out(kb, set->ca_key, sizeof(set->ca_key)) < 0 ||
-	    pem_out(cb, set->ca_cert, sizeof(set->ca_cert)) < 0) {
+	if (pem_out(key, NULL, set->ca_key, sizeof(set->ca_key)) < 0 ||
+	    pem_out(NULL, cert, set->ca_cert, sizeof(set->ca_cert)) < 0) {
 		r = ssl_fail(err, n, "cannot write the secrets' CA");
 		goto out;
 	}
 	r = 0;
 out:
-	BIO_free(kb);
-	BIO_free(cb);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return r;
@@ -137,6 +97,8 @@ int ca_load(const struct secret_set *set, char *err, size_t n)
 	BIO *kb = BIO_new_mem_buf(set->ca_key, -1), *cb = BIO_new_mem_buf(set->ca_cert, -1);
 	int r = 0;
 
+	EVP_PKEY_free(ca_key);
+	X509_free(ca_cert);
 	ca_key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 	ca_cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
 	if (!ca_key || !ca_cert || !X509_check_private_key(ca_cert, ca_key))
@@ -149,23 +111,31 @@ int ca_load(const struct secret_set *set, char *err, size_t n)
 X509 *ca_leaf(const char *host, EVP_PKEY *key)
 {
 	char san[ALLOW_NAME_MAX + 8];
-	X509 *cert = X509_new();
+	const struct cert_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature" },
+		{ NID_ext_key_usage, "serverAuth" },
+		{ NID_authority_key_identifier, "keyid:always" },
+		{ NID_subject_alt_name, san },
+	};
 
 	snprintf(san, sizeof(san), "DNS:%s", host);
-	if (!cert || !X509_set_version(cert, 2) || random_serial(cert) < 0 ||
-	    !X509_set1_notBefore(cert, X509_get0_notBefore(ca_cert)) ||
-	    !X509_set1_notAfter(cert, X509_get0_notAfter(ca_cert)) ||
-	    set_cn(X509_get_subject_name(cert), host) < 0 ||
-	    !X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) ||
-	    !X509_set_pubkey(cert, key) ||
-	    add_ext(cert, ca_cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-	    add_ext(cert, ca_cert, NID_key_usage, "critical,digitalSignature") < 0 ||
-	    add_ext(cert, ca_cert, NID_ext_key_usage, "serverAuth") < 0 ||
-	    add_ext(cert, ca_cert, NID_authority_key_identifier, "keyid:always") < 0 ||
-	    add_ext(cert, ca_cert, NID_subject_alt_name, san) < 0 ||
-	    !X509_sign(cert, ca_key, EVP_sha256())) {
-		X509_free(cert);
-		return NULL;
-	}
-	return cert;
+	return cert_make(key, &(struct cert_spec){ .org = "sbx", .cn = host, .ca = ca_cert,
+						  .ca_key = ca_key, .dates_of = ca_cert,
+						  .ext = ext, .next = ARRAY_SIZE(ext) });
+}
+
+bool ca_expired(char *when, size_t n)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long len;
+	bool expired = X509_cmp_current_time(X509_get0_notAfter(ca_cert)) < 0;
+
+	when[0] = '\0';
+	if (b && ASN1_TIME_print(b, X509_get0_notAfter(ca_cert)) &&
+	    (len = BIO_get_mem_data(b, &p)) > 0)
+		snprintf(when, n, "%.*s", (int)len, p);
+	BIO_free(b);
+	return expired;
 }

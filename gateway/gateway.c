@@ -47,7 +47,13 @@
 #define ACCEPT_PAUSE_NS (100 * NSEC_PER_MSEC)
 #define ACCEPT_WARN_NS (10 * NSEC_PER_SEC)
 
-enum gstate { G_REQUEST, G_RESOLVE, G_CONNECT, G_RELAY };
+/* With secrets, a connection that is not intercepted waits up to
+ * PEEK_WAIT for its first bytes, which are looked at (not taken) for
+ * stand-ins sent where they are worthless, to audit them. */
+#define PEEK_WAIT_NS (200 * NSEC_PER_MSEC)
+#define PEEK_MAX 16384
+
+enum gstate { G_REQUEST, G_RESOLVE, G_CONNECT, G_PEEK, G_RELAY };
 
 struct gconn {
 	struct watch gw, uw;          /* the guest's socket, the upstream socket */
@@ -260,6 +266,50 @@ static void on_relay_done(void *arg, const struct relay_stats *st)
 }
 
 static void try_next_address(struct gconn *c);
+static void on_timeout(struct timer *t);
+
+static void conn_relay(struct gconn *c, int gfd, int ufd)
+{
+	int r;
+
+	c->state = G_RELAY;
+	r = relay_start(&(struct relay_end){ gfd, gfd }, &(struct relay_end){ ufd, ufd },
+			on_relay_done, c);
+	if (r < 0) {
+		audit(c, "close", &c->addrs[c->next - 1], NULL, "cannot relay: %s", strerror(-r));
+		nconns--;
+		loop_free_later(c);
+	}
+}
+
+/* The first bytes of a connection that is not intercepted, as they are
+ * in the socket: a stand-in there goes out unchanged (plain text, or a
+ * host it does not belong to), which the audit says. */
+static void conn_peeked(struct gconn *c)
+{
+	static char buf[PEEK_MAX];
+	const struct allow_addr *addr = &c->addrs[c->next - 1];
+	int gfd = c->gw.fd, ufd = c->uw.fd;
+	ssize_t n = recv(gfd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+
+	timer_cancel(&c->timer);
+	loop_del(&c->gw);
+	c->gw.fd = c->uw.fd = -1;
+	for (size_t i = 0; n > 0 && i < secrets_gateway->n; i++) {
+		const struct secret *sec = &secrets_gateway->s[i];
+
+		if (memmem(buf, (size_t)n, sec->standin, SECRET_STANDIN_LEN))
+			audit(c, "secret", addr, NULL, "%s sent unchanged to %s: in plain text, or "
+			      "to a host that is not one of its own, its stand-in stays a stand-in",
+			      sec->name, c->dest_text);
+	}
+	conn_relay(c, gfd, ufd);
+}
+
+static void on_guest_peek(struct watch *w, uint32_t events)
+{
+	conn_peeked(container_of(w, struct gconn, gw));
+}
 
 static void conn_connected(struct gconn *c)
 {
@@ -299,14 +349,16 @@ static void conn_connected(struct gconn *c)
 		loop_free_later(c);
 		return;
 	}
-	c->state = G_RELAY;
-	r = relay_start(&(struct relay_end){ gfd, gfd }, &(struct relay_end){ ufd, ufd },
-			on_relay_done, c);
-	if (r < 0) {
-		audit(c, "close", addr, NULL, "cannot relay: %s", strerror(-r));
-		nconns--;
-		loop_free_later(c);
+	if (secrets_gateway && secrets_gateway->n) {
+		c->state = G_PEEK;
+		c->uw.fd = ufd;
+		if (loop_add(&c->gw, gfd, EPOLLIN | EPOLLRDHUP, on_guest_peek) == 0) {
+			timer_arm(&c->timer, PEEK_WAIT_NS, on_timeout);
+			return;
+		}
+		c->gw.fd = c->uw.fd = -1;
 	}
+	conn_relay(c, gfd, ufd);
 }
 
 static void on_upstream(struct watch *w, uint32_t events)
@@ -346,6 +398,9 @@ static void on_timeout(struct timer *t)
 		loop_del(&c->uw);
 		fd_close(&c->uw.fd);
 		try_next_address(c);
+		return;
+	case G_PEEK:
+		conn_peeked(c);
 		return;
 	case G_RELAY:
 		return;

@@ -146,7 +146,9 @@ static void audit(const char *verdict, const char *secret, bool stats, const cha
 
 static void on_standin(void *arg, const struct secret *s, const char *where, bool done)
 {
-	if (done)
+	if (!s)
+		audit("secret", NULL, false, "%s", where);
+	else if (done)
 		audit("secret", s->name, false, "%s substituted in %s", s->name, where);
 	else
 		audit("secret", s->name, false, "%s left as is in %s: %s is not one of its hosts",
@@ -281,9 +283,16 @@ static _Noreturn void child_main(int gfd, int ufd)
 	X509 *leaf = ca_leaf(conn->host, leaf_key);
 	static struct subst sub;
 	static char in[IO_CHUNK];
-	char upstream_err[512] = "", err[300];
+	char upstream_err[512] = "", err[300], when[64];
 	struct buf out;
 	int r;
+
+	/* Past the sandbox's lifetime (sbx extend): the guest refuses the
+	 * leaf; say why here, where the guest's client cannot. */
+	if (ca_expired(when, sizeof(when)))
+		audit("deny", NULL, false, "the sandbox's CA expired at %s, the end of the lifetime "
+		      "it was created with (sbx extend does not renew it): the guest refuses its "
+		      "certificates", when);
 
 	if (!ssl[GUEST] || !ssl[SERVER] || !leaf) {
 		audit("fail", NULL, false, "cannot set up TLS: %s", ssl_why());

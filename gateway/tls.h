@@ -6,6 +6,8 @@
 #ifndef SBX_TLS_H
 #define SBX_TLS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,5 +42,7 @@ struct x509_st;
 struct evp_pkey_st;
 int ca_load(const struct secret_set *set, char *err, size_t n);
 struct x509_st *ca_leaf(const char *host, struct evp_pkey_st *key);
+/* Is the CA past its notAfter (when says it, as OpenSSL prints it)? */
+bool ca_expired(char *when, size_t n);
 
 #endif

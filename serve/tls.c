@@ -2,7 +2,8 @@
  * (--tls-cert/--tls-key): a private CA made once under the data directory
  * and, signed by it, a certificate for BASE and *.BASE, made once per BASE.
  * Clients trust the CA file (its path is printed at start). OpenSSL's C
- * API, the library libwebsockets is built against. */
+ * API, the library libwebsockets is built against, through the one
+ * certificate maker of sbx (gateway/cert.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,14 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "gateway/cert.h"
 #include "launcher/image.h"
 #include "lib/atomic.h"
 #include "lib/util.h"
@@ -64,18 +62,13 @@ fail:
 /* Writes a PEM object (key or certificate) to dir/name through a rename. */
 static int pem_save(const char *dir, const char *name, EVP_PKEY *key, X509 *cert, char err[256])
 {
-	BIO *b = BIO_new(BIO_s_mem());
+	BIO *b = cert_pem(key, cert);
 	char *data;
 	long len;
 	int dfd, r;
 
 	if (!b)
-		return ssl_fail(err, "BIO_new");
-	if (key ? !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)
-		: !PEM_write_bio_X509(b, cert)) {
-		BIO_free(b);
 		return ssl_fail(err, "PEM_write");
-	}
 	len = BIO_get_mem_data(b, &data);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = dfd < 0 ? -errno : atomic_write(dfd, name, data, (size_t)len, key ? 0600 : 0644);
@@ -111,68 +104,25 @@ static X509 *pem_cert(const char *path)
 	return x;
 }
 
-static int ext_add(X509 *x, X509 *issuer, int nid, const char *value)
+/* A certificate of sbx serve for key, named cn, valid from an hour ago
+ * for days, signed by ca_key (issuer: ca, or itself when ca is NULL). */
+static X509 *serve_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, int days,
+			const struct cert_ext *ext, size_t next)
 {
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-	int ok;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!e)
-		return -1;
-	ok = X509_add_ext(x, e, -1);
-	X509_EXTENSION_free(e);
-	return ok ? 0 : -1;
-}
-
-/* A certificate for key, named cn, signed by ca_key (issuer: ca, or
- * itself when ca is NULL), with the extensions exts (nid, value pairs). */
-static X509 *cert_make(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key, int days,
-		       const int *nids, const char *const *values, size_t n)
-{
-	X509 *x = X509_new();
-	X509_NAME *name;
-	unsigned char serial[16];
-	BIGNUM *bn = NULL;
-
-	if (!x || RAND_bytes(serial, sizeof(serial)) != 1)
-		goto fail;
-	serial[0] &= 0x7f; /* positive */
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
-	    !X509_set_version(x, 2) ||
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) ||
-	    !X509_set_pubkey(x, key))
-		goto fail;
-	name = X509_get_subject_name(x);
-	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"sbx serve",
-					-1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) ||
-	    !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name))
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (ext_add(x, ca ? ca : x, nids[i], values[i]) < 0)
-			goto fail;
-	if (!X509_sign(x, ca_key, EVP_sha256()))
-		goto fail;
-	BN_free(bn);
-	return x;
-fail:
-	BN_free(bn);
-	X509_free(x);
-	return NULL;
+	return cert_make(key, &(struct cert_spec){ .org = "sbx serve", .cn = cn, .ca = ca,
+						  .ca_key = ca_key, .from_s = -3600,
+						  .to_s = (long)days * 86400, .ext = ext,
+						  .next = next });
 }
 
 /* The CA of dir (ca.pem, ca.key), made when missing. */
 static int ca_load(const char *dir, X509 **ca, EVP_PKEY **key, char err[256])
 {
-	static const int nids[] = { NID_basic_constraints, NID_key_usage,
-				    NID_subject_key_identifier };
-	static const char *const values[] = { "critical,CA:TRUE", "critical,keyCertSign,cRLSign",
-					      "hash" };
+	static const struct cert_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:TRUE" },
+		{ NID_key_usage, "critical,keyCertSign,cRLSign" },
+		{ NID_subject_key_identifier, "hash" },
+	};
 	char cpath[PATH_MAX + 16], kpath[PATH_MAX + 16];
 	int r;
 
@@ -192,7 +142,7 @@ static int ca_load(const char *dir, X509 **ca, EVP_PKEY **key, char err[256])
 	*key = EVP_EC_gen("P-256");
 	if (!*key)
 		return ssl_fail(err, "cannot make the CA's key");
-	*ca = cert_make(*key, "sbx serve local CA", NULL, *key, CA_DAYS, nids, values, 3);
+	*ca = serve_cert(*key, "sbx serve local CA", NULL, *key, CA_DAYS, ext, ARRAY_SIZE(ext));
 	if (!*ca) {
 		EVP_PKEY_free(*key);
 		return ssl_fail(err, "cannot make the CA's certificate");
@@ -208,10 +158,13 @@ static int ca_load(const char *dir, X509 **ca, EVP_PKEY **key, char err[256])
 
 int tls_ensure(const char *base, struct tls_files *out, char err[256])
 {
-	int nids[] = { NID_basic_constraints, NID_ext_key_usage, NID_subject_alt_name,
-		       NID_authority_key_identifier };
 	char san[600], cname[300], kname[300];
-	const char *values[] = { "CA:FALSE", "serverAuth", san, "keyid" };
+	const struct cert_ext ext[] = {
+		{ NID_basic_constraints, "CA:FALSE" },
+		{ NID_ext_key_usage, "serverAuth" },
+		{ NID_subject_alt_name, san },
+		{ NID_authority_key_identifier, "keyid" },
+	};
 	X509 *ca = NULL, *leaf = NULL;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	int r;
@@ -233,7 +186,7 @@ int tls_ensure(const char *base, struct tls_files *out, char err[256])
 		ssl_fail(err, "cannot make the certificate's key");
 		goto out;
 	}
-	leaf = cert_make(key, base, ca, ca_key, LEAF_DAYS, nids, values, 4);
+	leaf = serve_cert(key, base, ca, ca_key, LEAF_DAYS, ext, ARRAY_SIZE(ext));
 	if (!leaf) {
 		ssl_fail(err, "cannot make the certificate");
 		goto out;
