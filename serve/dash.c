@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define MEMINFO_MAX 8192          /* bytes of the guest's /proc/meminfo read */
 #define GUEST_NONE UINT32_MAX     /* no guest memory sample (the agent did not answer) */
 #define COOKIE "sbx_session"
+#define HUP_CHECK_US (100 * 1000) /* how soon a closed page's stream is dropped */
 
 /* A signed-in browser. sid is the cookie, csrf what its page sends back in
  * X-SBX-CSRF with every API request. Loop thread only. */
@@ -81,6 +83,7 @@ struct target {
 static struct {
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t tick;
+	lws_sorted_usec_list_t hup;
 	struct session sessions[SESSIONS_MAX];
 	struct dash_req *streams;
 	pthread_mutex_t mu;
@@ -621,6 +624,27 @@ void dash_start(struct lws_context *ctx)
 
 /* ---- the event stream ---- */
 
+/* A page that closes leaves its HTTP/1 stream's socket readable, and lws
+ * 4.1 reads nothing during a transaction: the loop spun on it until the
+ * next event's write failed (up to the 1 s tick, a whole core for that
+ * time). So every 100 ms while there are streams, one poll(2) per stream
+ * notices the hang-up and has lws close it. An HTTP/2 stream shares its
+ * connection, whose reads lws does handle. */
+static void hup_check(lws_sorted_usec_list_t *sul)
+{
+	for (struct dash_req *r = D.streams; r; r = r->next) {
+		struct pollfd p = { .events = POLLRDHUP };
+
+		if (lws_get_network_wsi(r->wsi) != r->wsi)
+			continue;
+		p.fd = lws_get_socket_fd(r->wsi);
+		if (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			lws_set_timeout(r->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+	if (D.streams)
+		lws_sul_schedule(D.ctx, 0, &D.hup, hup_check, HUP_CHECK_US);
+}
+
 static json_t *box_item(struct sbox *b)
 {
 	struct target *t = target_find(b->id);
@@ -727,10 +751,14 @@ static int stream_start(struct lws *wsi, struct dash_req *r)
 	    add_headers(wsi, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	r->streaming = true;
+	if (!D.streams)
+		lws_sul_schedule(D.ctx, 0, &D.hup, hup_check, HUP_CHECK_US);
 	r->next = D.streams;
 	D.streams = r;
-	/* The stream lives as long as the page: no idle timeout. */
+	/* The stream lives as long as the page: no idle timeout (and under
+	 * HTTP/2, none for its connection either). */
 	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_http_mark_sse(wsi);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
