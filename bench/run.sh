@@ -21,6 +21,8 @@
 #   memory     bench/memory.sh (host memory per idle sandbox, memory given back)
 #   sdk        bench/sdk.sh (the @deno/sandbox SDK through sbx serve vs the
 #              CLI: sh of true, fs.upload/download, create -> first command)
+#   dashboard  bench/dashboard.sh (sbx serve's dashboard in Chromium: first
+#              paint of a 100-sandbox list; the server's CPU idle vs watched)
 #
 # Environment (defaults; BENCH_QUICK=1 makes every size small, to check the
 # scripts in a few minutes, and writes to build/bench-quick/ instead):
@@ -32,6 +34,7 @@
 #   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 PROF_N=1000
 #   PROF_STDIN_BYTES=256M;
 #   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
+#   DASH_N=100 DASH_RUNS=5 DASH_PAGES=10 DASH_WINDOW_S=30 (bench/dashboard.sh);
 #   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
 cd "$(dirname "$0")/.."
@@ -49,6 +52,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
 	: "${MEM_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${SDK_EXEC_N:=10}" "${SDK_FS_MIB:=16}" "${SDK_FS_RUNS:=1}" "${SDK_BOOT_RUNS:=1}"
+	: "${DASH_RUNS:=2}" "${DASH_WINDOW_S:=5}"
 	: "${BENCH_OUT:=$B/bench-quick}"
 fi
 EXEC_N=${EXEC_N:-2000}
@@ -70,12 +74,13 @@ VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
 MEM_N=${MEM_N:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory sdk}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory sdk dashboard}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export SDK_EXEC_N=${SDK_EXEC_N:-100} SDK_FS_MIB=${SDK_FS_MIB:-256} SDK_FS_RUNS=${SDK_FS_RUNS:-3}
 export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3}
+export DASH_N=${DASH_N:-100} DASH_RUNS=${DASH_RUNS:-5} DASH_PAGES=${DASH_PAGES:-10} DASH_WINDOW_S=${DASH_WINDOW_S:-30}
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
@@ -293,6 +298,10 @@ sec_sdk() {
 	bench/sdk.sh
 }
 
+sec_dashboard() {
+	bench/dashboard.sh
+}
+
 # ---- run --------------------------------------------------------------------
 LOAD_START=$(load)
 BUSY_START=$(busy)
@@ -328,6 +337,8 @@ section vm "In a VM under QEMU" sec_vm
 LOAD_BEFORE=$(load)
 section memory "Host memory per sandbox" sec_memory
 section sdk "Through the @deno/sandbox SDK (sbx serve)" sec_sdk
+LOAD_BEFORE=$(load)
+section dashboard "The dashboard of sbx serve" sec_dashboard
 T_END=$(date +%s)
 
 # ---- results.md ---------------------------------------------------------------
@@ -352,7 +363,7 @@ T_END=$(date +%s)
 	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress secrets restart profile footprint vm memory sdk; do
+	for s in exec streams files net egress secrets restart profile footprint vm memory sdk dashboard; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
@@ -458,6 +469,15 @@ row_exec() { # key label goal
 			read -r n c p sz r <<<"$(kv "mem.pause.$m")"
 			[ -n "${r:-}" ] && echo "| pause / resume, idle minimal, $m MiB (\`--pausable\`, -M pc) | $p ms / $r ms | state $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }'); create → ready $c ms | |"
 		done
+	fi
+	if [ -n "$(kv dash.paint)" ]; then
+		read -r n med lo hi <<<"$(kv dash.paint)"
+		read -r pages idle1 watched idle2 <<<"$(kv dash.cpu)"
+		echo
+		echo "| the dashboard (\`sbx serve\`, Chromium), $n sandboxes' records | figure | against |"
+		echo "|---|---|---|"
+		echo "| page load → list painted, median | $(printf '%.0f' "$med") ms (min $(printf '%.0f' "$lo"), max $(printf '%.0f' "$hi")) | |"
+		[ -n "${idle2:-}" ] && echo "| server CPU with $pages pages watching live | $watched % of a core | idle $idle1 % before, $idle2 % after |"
 	fi
 } >"$SUM"
 say "wrote $OUT and $SUM in $(((T_END - T_START) / 60)) min $(((T_END - T_START) % 60)) s"

@@ -8,7 +8,7 @@ set -eu
 BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev libwebsockets-dev libjansson-dev libssl-dev libhttp-parser-dev"
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
-TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs chromium"
+TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs chromium openssl"
 BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace"
 FUZZ="clang libclang-rt-14-dev"
 # The OCI runtime's tests (tests/system/oci.sh): the engines that call it.

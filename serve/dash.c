@@ -4,19 +4,25 @@
  * sign-in request), streams the session's sandboxes as server-sent events,
  * and lends the API its sessions (dash_auth) so that kill and extend take
  * the API's own code paths. A sampler thread reads each sandbox's QEMU
- * RSS and CPU once a second and, for the sandboxes someone watches, its
- * console and egress log tails, `ps` and exposures. */
+ * RSS and CPU and the guest's own memory use (its /proc/meminfo, through
+ * the agent) once a second and, for the sandboxes someone watches, its
+ * host name (the agent's INFO), console and egress log tails, `ps` and
+ * exposures. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/util.h"
 #include "libsbx/sbx.h"
+#include "libsbx/sbx_fs.h"
 #include "libsbx/sbx_net.h"
 #include "serve/dash.h"
 
@@ -27,7 +33,10 @@
 #define CONSOLE_TAIL (16 * 1024)  /* bytes of console.log shown */
 #define EGRESS_TAIL (24 * 1024)   /* bytes of egress.log shown */
 #define PS_MAX 200
+#define MEMINFO_MAX 8192          /* bytes of the guest's /proc/meminfo read */
+#define GUEST_NONE UINT32_MAX     /* no guest memory sample (the agent did not answer) */
 #define COOKIE "sbx_session"
+#define HUP_CHECK_US (100 * 1000) /* how soon a closed page's stream is dropped */
 
 /* A signed-in browser. sid is the cookie, csrf what its page sends back in
  * X-SBX-CSRF with every API request. Loop thread only. */
@@ -63,6 +72,7 @@ struct target {
 	bool seen;
 	unsigned watchers;
 	uint32_t rss_kib[SAMPLES];
+	uint32_t guest_kib[SAMPLES];  /* MemTotal - MemAvailable, or GUEST_NONE */
 	uint16_t cpu_pm[SAMPLES];     /* per mille of one CPU */
 	unsigned nsamples, head;      /* head: the next slot */
 	uint64_t last_ticks, last_ns;
@@ -73,6 +83,7 @@ struct target {
 static struct {
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t tick;
+	lws_sorted_usec_list_t hup;
 	struct session sessions[SESSIONS_MAX];
 	struct dash_req *streams;
 	pthread_mutex_t mu;
@@ -161,7 +172,9 @@ static bool origin_ok(struct lws *wsi, bool required)
 
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
 		return !required;
-	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+	/* HTTP/2 (TLS with ALPN) names the host in :authority, not Host. */
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 &&
+	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HTTP_COLON_AUTHORITY) <= 0)
 		return false;
 	snprintf(want, sizeof(want), "%s://%s", lws_is_ssl(wsi) ? "https" : "http", host);
 	return !strcmp(origin, want);
@@ -311,6 +324,61 @@ static json_t *file_tail(const char *path, size_t max)
 	return s ? s : json_string("");
 }
 
+/* The guest's memory in use, MemTotal - MemAvailable of its /proc/meminfo
+ * (KiB), read through the agent at addr with the token already set; the
+ * guest writes that file, so every number is checked. GUEST_NONE when the
+ * agent does not answer or the file makes no sense. */
+static uint32_t guest_used_kib(const char *addr)
+{
+	struct sbx_fs_opts o = { .no_verify = true }; /* it changes between reads */
+	struct sbx_error err = { 0 };
+	char buf[MEMINFO_MAX + 1];
+	unsigned long long total = 0, avail = 0;
+	bool have_total = false, have_avail = false;
+	ssize_t n;
+	int fd = memfd_create("sbx-serve-meminfo", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return GUEST_NONE;
+	if (sbx_fs_read_fd(addr, "/proc/meminfo", 0, MEMINFO_MAX, fd, &o, NULL, NULL, &err) < 0 ||
+	    (n = pread(fd, buf, MEMINFO_MAX, 0)) <= 0) {
+		close(fd);
+		return GUEST_NONE;
+	}
+	close(fd);
+	buf[n] = '\0';
+	for (char *line = buf, *next; line; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		if (sscanf(line, "MemTotal: %llu kB", &total) == 1)
+			have_total = true;
+		else if (sscanf(line, "MemAvailable: %llu kB", &avail) == 1)
+			have_avail = true;
+	}
+	if (!have_total || !have_avail || avail > total || total >= GUEST_NONE)
+		return GUEST_NONE;
+	return (uint32_t)(total - avail);
+}
+
+/* A string the guest chose, as JSON: bytes that are not UTF-8 become '?'. */
+static json_t *guest_string(const char *text)
+{
+	json_t *s = json_string(text);
+	char *copy;
+
+	if (s)
+		return s;
+	copy = strdup(text);
+	if (!copy)
+		return json_string("");
+	for (char *c = copy; *c; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	s = json_string(copy);
+	free(copy);
+	return s ? s : json_string("");
+}
+
 static void ps_one(void *arg, const struct ps_entry *p)
 {
 	json_t *a = arg;
@@ -339,12 +407,15 @@ static void expose_one(void *arg, const struct sbx_exposure *e)
 }
 
 /* What the sandbox page shows beyond the list: configuration (never a
- * secret: serve keeps none), console and egress tails, ps, exposures. */
+ * secret: serve keeps none), the host name the guest reports, console and
+ * egress tails, ps, exposures. */
 static char *detail_build(const struct sandbox *sb, const char *token)
 {
 	char path[PATH_MAX + 32];
 	json_t *allow = json_array(), *ps = json_array(), *ex = json_array(), *d, *console, *egress;
-	struct sbx_error err = { 0 };
+	json_t *hostname = json_null();
+	struct sbx_error err = { 0 }, ierr = { 0 };
+	struct info info;
 	char *text, *line, *save = NULL, *copy = strdup(sb->allow_net);
 	int r;
 
@@ -354,16 +425,18 @@ static char *detail_build(const struct sandbox *sb, const char *token)
 	free(copy);
 	sbx_set_token(token);
 	r = sbx_ps(sb->addr, ps_one, ps, &err);
+	if (sbx_info(sb->addr, &info, &ierr) == 0)
+		hostname = guest_string(info.hostname);
 	sbx_expose_list(sb->dir, expose_one, ex);
 	snprintf(path, sizeof(path), "%s/console.log", sb->dir);
 	console = file_tail(path, CONSOLE_TAIL);
 	snprintf(path, sizeof(path), "%s/egress.log", sb->dir);
 	egress = file_tail(path, EGRESS_TAIL);
-	d = json_pack("{s:{s:I,s:i,s:s,s:b,s:I,s:I,s:o,s:b},s:o,s:o,s:o,s:o,s:s?}",
+	d = json_pack("{s:{s:I,s:i,s:s,s:b,s:I,s:I,s:o,s:b},s:o,s:o,s:o,s:o,s:o,s:s?}",
 		      "config", "memory_mib", (json_int_t)sb->memory_mib, "cpus", (int)sb->cpus,
 		      "image", sb->image, "session", sb->session, "created", (json_int_t)sb->created,
 		      "lifetime_s", (json_int_t)sb->lifetime_s, "allow_net", allow, "egress",
-		      sb->gateway_pid > 0,
+		      sb->gateway_pid > 0, "hostname", hostname,
 		      "console", console, "egress", egress,
 		      "ps", ps, "exposures", ex, "ps_error", r < 0 ? err.msg : NULL);
 	text = d ? json_dumps(d, JSON_COMPACT) : NULL;
@@ -374,10 +447,11 @@ static char *detail_build(const struct sandbox *sb, const char *token)
 struct work {
 	char id[SERVE_ID_LEN + 1];
 	pid_t qemu_pid;
+	char addr[PATH_MAX + 32];
 	char token[65];
 	bool watched;
 	bool alive;
-	uint32_t rss_kib;
+	uint32_t rss_kib, guest_kib;
 	uint64_t ticks, ns, ends;
 	char *detail;
 };
@@ -397,6 +471,11 @@ static void sample_one(struct work *w)
 
 	w->alive = proc_sample(w->qemu_pid, &w->rss_kib, &w->ticks);
 	w->ns = now_ns();
+	w->guest_kib = GUEST_NONE;
+	if (w->alive) {
+		sbx_set_token(w->token);
+		w->guest_kib = guest_used_kib(w->addr);
+	}
 	/* The saved state, not the loop's copy: an extend rewrites it. */
 	if (sandbox_load(w->id, &sb, &err) < 0)
 		return;
@@ -426,6 +505,7 @@ static void sample_store(struct work *w)
 			      (w->ns - t->last_ns);
 
 		t->rss_kib[t->head] = w->rss_kib;
+		t->guest_kib[t->head] = w->guest_kib;
 		t->cpu_pm[t->head] = (uint16_t)(pm > 60000 ? 60000 : pm);
 		t->head = (t->head + 1) % SAMPLES;
 		if (t->nsamples < SAMPLES)
@@ -450,6 +530,7 @@ static void *sampler_main(void *arg)
 		for (struct target *t = D.targets; t && w; t = t->next, i++) {
 			str_copy(w[i].id, sizeof(w[i].id), t->id);
 			w[i].qemu_pid = t->qemu_pid;
+			str_copy(w[i].addr, sizeof(w[i].addr), t->addr);
 			str_copy(w[i].token, sizeof(w[i].token), t->token);
 			w[i].watched = t->watchers > 0;
 		}
@@ -543,27 +624,54 @@ void dash_start(struct lws_context *ctx)
 
 /* ---- the event stream ---- */
 
+/* A page that closes leaves its HTTP/1 stream's socket readable, and lws
+ * 4.1 reads nothing during a transaction: the loop spun on it until the
+ * next event's write failed (up to the 1 s tick, a whole core for that
+ * time). So every 100 ms while there are streams, one poll(2) per stream
+ * notices the hang-up and has lws close it. An HTTP/2 stream shares its
+ * connection, whose reads lws does handle. */
+static void hup_check(lws_sorted_usec_list_t *sul)
+{
+	for (struct dash_req *r = D.streams; r; r = r->next) {
+		struct pollfd p = { .events = POLLRDHUP };
+
+		if (lws_get_network_wsi(r->wsi) != r->wsi)
+			continue;
+		p.fd = lws_get_socket_fd(r->wsi);
+		if (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			lws_set_timeout(r->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+	if (D.streams)
+		lws_sul_schedule(D.ctx, 0, &D.hup, hup_check, HUP_CHECK_US);
+}
+
 static json_t *box_item(struct sbox *b)
 {
 	struct target *t = target_find(b->id);
 	json_t *ends = json_null();
-	json_int_t rss = -1;
+	json_int_t rss = -1, guest = -1;
 
 	if (!b->session)
 		ends = json_integer(t ? (json_int_t)t->ends :
 				    (json_int_t)(b->sb.created + b->sb.lifetime_s));
-	if (t && t->nsamples)
-		rss = t->rss_kib[(t->head + SAMPLES - 1) % SAMPLES];
-	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:I,s:O}", "id", b->id, "state",
+	if (t && t->nsamples) {
+		unsigned k = (t->head + SAMPLES - 1) % SAMPLES;
+
+		rss = t->rss_kib[k];
+		if (t->guest_kib[k] != GUEST_NONE)
+			guest = t->guest_kib[k];
+	}
+	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:I,s:I,s:O}", "id", b->id, "state",
 			 b->state == SBOX_BOOTING ? "booting" : "running", "created",
 			 (json_int_t)b->created, "memory_mib", (json_int_t)b->memory_mib, "ends",
-			 ends, "rss_kib", rss, "labels", b->labels ? b->labels : json_object());
+			 ends, "rss_kib", rss, "guest_kib", guest, "labels",
+			 b->labels ? b->labels : json_object());
 }
 
 static json_t *detail_json(struct sbox *b)
 {
 	struct target *t = target_find(b->id);
-	json_t *d = NULL, *rss = json_array(), *cpu = json_array();
+	json_t *d = NULL, *rss = json_array(), *guest = json_array(), *cpu = json_array();
 
 	if (t && t->detail)
 		d = json_loads(t->detail, 0, NULL);
@@ -573,13 +681,15 @@ static json_t *detail_json(struct sbox *b)
 		unsigned k = (t->head + SAMPLES - t->nsamples + i) % SAMPLES;
 
 		json_array_append_new(rss, json_integer(t->rss_kib[k]));
+		json_array_append_new(guest, t->guest_kib[k] == GUEST_NONE ? json_null() :
+				      json_integer(t->guest_kib[k]));
 		json_array_append_new(cpu, json_integer(t->cpu_pm[k]));
 	}
 	json_object_set_new(d, "id", json_string(b->id));
 	json_object_set_new(d, "labels", json_deep_copy(b->labels ? b->labels : json_object()));
 	json_object_set_new(d, "state", json_string(b->state == SBOX_BOOTING ? "booting" : "running"));
-	json_object_set_new(d, "samples", json_pack("{s:i,s:o,s:o}", "step_s", 1, "rss_kib", rss,
-						     "cpu_pm", cpu));
+	json_object_set_new(d, "samples", json_pack("{s:i,s:o,s:o,s:o}", "step_s", 1, "rss_kib",
+						     rss, "guest_kib", guest, "cpu_pm", cpu));
 	return d;
 }
 
@@ -641,10 +751,14 @@ static int stream_start(struct lws *wsi, struct dash_req *r)
 	    add_headers(wsi, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	r->streaming = true;
+	if (!D.streams)
+		lws_sul_schedule(D.ctx, 0, &D.hup, hup_check, HUP_CHECK_US);
 	r->next = D.streams;
 	D.streams = r;
-	/* The stream lives as long as the page: no idle timeout. */
+	/* The stream lives as long as the page: no idle timeout (and under
+	 * HTTP/2, none for its connection either). */
 	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_http_mark_sse(wsi);
 	lws_callback_on_writable(wsi);
 	return 0;
 }

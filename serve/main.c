@@ -14,6 +14,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: sbx serve [--listen ADDR:PORT] [--tokens FILE] [--image NAME]\n"
+		"                 [--listen-cert FILE --listen-key FILE]\n"
 		"                 [--expose-listen ADDR:PORT|none] [--domain BASE]\n"
 		"                 [--tls-cert FILE --tls-key FILE]\n"
 		"       sbx serve token new [--tokens FILE]\n\n"
@@ -21,6 +22,8 @@ static void usage(FILE *out)
 		"  DENO_SANDBOX_ENDPOINT=http://ADDR:PORT DENO_DEPLOY_ENDPOINT=http://ADDR:PORT\n"
 		"  DENO_DEPLOY_TOKEN=<a token of FILE>\n\n"
 		"  --listen ADDR:PORT   where to listen (default 127.0.0.1:8600; port 0: any)\n"
+		"  --listen-cert FILE, --listen-key FILE  serve the API and the dashboard\n"
+		"                       over TLS (https://) with this certificate and key\n"
 		"  --tokens FILE        the tokens let in (default %s)\n"
 		"  --image NAME         the image sandboxes boot (default $SBX_IMAGE, else\n"
 		"                       debian; the SDK's sh needs bash and its deno calls Deno)\n"
@@ -77,6 +80,8 @@ int serve_main(int argc, char **argv)
 		{ "domain", required_argument, NULL, 'd' },
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
+		{ "listen-cert", required_argument, NULL, 'C' },
+		{ "listen-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -89,7 +94,7 @@ int serve_main(int argc, char **argv)
 	int opt;
 
 	o.tokens_file = tokens_default_path();
-	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:a:x:d:c:k:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:t:i:g:n:m:a:x:d:c:k:C:K:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
@@ -171,6 +176,12 @@ int serve_main(int argc, char **argv)
 		case 'k':
 			o.tls_key = optarg;
 			break;
+		case 'C':
+			o.listen_cert = optarg;
+			break;
+		case 'K':
+			o.listen_key = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -181,6 +192,10 @@ int serve_main(int argc, char **argv)
 	}
 	if (!o.tls_cert != !o.tls_key) {
 		fprintf(stderr, "sbx: serve: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (!o.listen_cert != !o.listen_key) {
+		fprintf(stderr, "sbx: serve: --listen-cert and --listen-key go together\n");
 		return 2;
 	}
 	if (optind < argc) {

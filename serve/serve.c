@@ -2186,6 +2186,8 @@ int serve_run(const struct serve_opts *o)
 	info.timeout_secs = 30;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* for exposeHttp's TLS vhost */
+	info.ssl_cert_filepath = o->listen_cert;       /* NULL: plain HTTP */
+	info.ssl_private_key_filepath = o->listen_key;
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_USER, NULL);
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
@@ -2202,8 +2204,8 @@ int serve_run(const struct serve_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("sbx serve: listening on http://%s:%d (image %s, %u sandbox%s found again)\n",
-	       o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
+	printf("sbx serve: listening on %s://%s:%d (image %s, %u sandbox%s found again)\n",
+	       o->listen_cert ? "https" : "http", o->listen_addr, S.vh ? lws_get_vhost_listen_port(S.vh) : o->port,
 	       o->image ? o->image : image_default(), adopted, adopted == 1 ? "" : "es");
 	fflush(stdout);
 	lws_sul_schedule(S.ctx, 0, &sweep_sul, box_sweep, LWS_US_PER_SEC);

@@ -43,6 +43,8 @@ struct serve_opts {
 	int expose_port;
 	const char *domain;
 	const char *tls_cert, *tls_key;
+	/* The API's listener: TLS with this certificate and key (NULL: plain) */
+	const char *listen_cert, *listen_key;
 };
 
 /* A sandbox this server knows. */

@@ -2,10 +2,13 @@
 // playwright-core, against sandboxes made with the unmodified
 // @deno/sandbox SDK. The tests run in order and share the two sandboxes
 // (two VMs of the minimal image): A with agentId=agent-a-<run> and an
-// allow list, B with agentId=agent-b-<run> and labels that carry markup.
+// allow list, B with agentId=agent-b-<run> and labels and a host name
+// that carry markup. A second server, without sandboxes, listens over TLS.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
 import { chromium } from "playwright-core";
 import { Sandbox } from "@deno/sandbox";
 
@@ -13,13 +16,20 @@ const base = process.env.DENO_SANDBOX_ENDPOINT;
 const token = process.env.DENO_DEPLOY_TOKEN;
 const token2 = process.env.SBX_TOKEN2;
 const shots = process.env.SBX_SHOTS;
-if (!base || !token || !token2 || !shots) throw new Error("run through tests/dashboard/run.sh");
+const tlsBase = process.env.SBX_TLS_BASE;
+const tlsCa = process.env.SBX_TLS_CA;
+if (!base || !token || !token2 || !shots || !tlsBase || !tlsCa) throw new Error("run through tests/dashboard/run.sh");
 
 const T = { timeout: 180_000 };
 const run = randomBytes(4).toString("hex");
-const XSS_IMG = `<img src=x onerror="window.__pwned='img'">`;
+// Were any of these parsed as markup, the page would fetch /pwned-* (the
+// CSP allows images of the server) or log a CSP refusal of the handler,
+// and have an <img> or <script> element: the tests look for all three.
+const XSS_IMG = `<img src=/pwned-label onerror="window.__pwned='img'">`;
 const XSS_SCRIPT = `<script>window.__pwned='script'</script>`;
+const XSS_HOST = `<img src=/pwned-host onerror="window.__pwned='host'">`; // at most 64 bytes
 let browser, ctx, page, A, B, child;
+const injected = []; // what the page did that only markup from a sandbox would do
 
 after(async () => {
   for (const sb of [A, B]) {
@@ -41,8 +51,8 @@ async function waitFor(p, fn, arg = null, timeout = 30_000) {
   }
 }
 
-async function signIn(p, tok) {
-  await p.goto(`${base}/`);
+async function signIn(p, tok, at = base) {
+  await p.goto(`${at}/`);
   await p.waitForSelector("#signin:not([hidden])");
   await p.fill("#token", tok);
   await p.click("#signin-form button[type=submit]");
@@ -64,6 +74,11 @@ test("sign in: a wrong token is refused, a token of the server lets in; the cook
   ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await ctx.newPage();
   page.on("pageerror", (e) => console.log(`# page error: ${e.message}`));
+  page.on("request", (r) => { if (r.url().includes("/pwned")) injected.push(`request ${r.url()}`); });
+  page.on("console", (m) => {
+    if (/Content Security Policy|pwned/i.test(m.text())) injected.push(`console ${m.text()}`);
+  });
+  page.on("dialog", (d) => { if (d.type() === "alert") injected.push(`alert ${d.message()}`); });
   await page.goto(`${base}/`);
   await page.waitForSelector("#signin:not([hidden])");
   await page.fill("#token", "ddo_not_a_token_of_this_server");
@@ -75,6 +90,7 @@ test("sign in: a wrong token is refused, a token of the server lets in; the cook
   assert.ok(cookie, "no sbx_session cookie");
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.sameSite, "Strict");
+  assert.equal(cookie.secure, false, "Secure over plain HTTP");
   assert.ok(!page.url().includes(token), "the token is in the URL");
   assert.ok(!(await page.content()).includes(token), "the token is in the page");
 });
@@ -86,6 +102,11 @@ test("the list shows both SDK sandboxes live, and the filter shows one", T, asyn
     Sandbox.create({ timeout: "10m", memory: "768MiB",
       labels: { agentId: `agent-b-${run}`, note: XSS_IMG, html: XSS_SCRIPT } }),
   ]);
+  // B's host name, set inside B as root: what its agent reports in INFO.
+  const named = await B.spawn("sh", { args: ["-c", 'printf %s "$1" >/proc/sys/kernel/hostname', "sh", XSS_HOST],
+    stdout: "piped", stderr: "piped" });
+  const namedOut = await named.output();
+  assert.equal(namedOut.status.success, true, `setting B's host name: ${namedOut.stderrText}`);
   // No reload: the open page learns of them from its event stream.
   await waitFor(page, ([a, b]) => {
     const running = [...document.querySelectorAll("#rows tr")]
@@ -107,7 +128,7 @@ test("the list shows both SDK sandboxes live, and the filter shows one", T, asyn
   await page.screenshot({ path: `${shots}/list.png` });
 });
 
-test("markup in labels is shown as text and runs no script; the page has a CSP", T, async () => {
+test("markup in labels and the host name is shown as text and runs no script; the page has a CSP", T, async () => {
   const res = await fetch(`${base}/`);
   const csp = res.headers.get("content-security-policy") || "";
   assert.match(csp, /script-src 'self'/);
@@ -120,9 +141,14 @@ test("markup in labels is shown as text and runs no script; the page has a CSP",
   await waitFor(page, () => document.body.dataset.sandboxReady === "1");
   const labels = await page.textContent("#sb-labels");
   assert.ok(labels.includes(XSS_IMG) && labels.includes(XSS_SCRIPT), labels);
+  // The host name as B's agent reports it, character for character.
+  await waitFor(page, (h) => document.getElementById("sb-host").textContent === h, XSS_HOST, 20_000);
   assert.equal(await page.$$eval("main img, main script", (e) => e.length), 0);
-  await page.waitForTimeout(500);
+  await page.waitForTimeout(1500); // a few more events re-render all of it
+  assert.equal(await page.$$eval("main img, main script", (e) => e.length), 0);
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.deepEqual(injected, [], "the page treated a sandbox's text as markup");
+  await page.screenshot({ path: `${shots}/markup.png` });
 });
 
 test("the sandbox page: console, an egress denial, a command left running, a memory plot", T, async () => {
@@ -147,18 +173,30 @@ test("the sandbox page: console, an egress denial, a command left running, a mem
     .some((tr) => tr.textContent.includes("deny") && tr.textContent.includes("allowed.test:81")), null, 20_000);
   await waitFor(page, () => [...document.querySelectorAll("#sb-ps tr")]
     .some((tr) => tr.textContent.includes("sleep 600") && tr.textContent.includes("running")), null, 20_000);
-  // At least three samples, and the line is drawn: pixels of its colour.
-  await waitFor(page, () => Number(document.getElementById("plot-mem").dataset.points) >= 3,
-    null, 20_000);
-  const blue = await page.evaluate(() => {
+  // At least three samples of each, host RSS (blue) and the guest's own
+  // use (green), and both lines are drawn: pixels of their colours.
+  await waitFor(page, () => {
+    const c = document.getElementById("plot-mem").dataset;
+    return Number(c.host) >= 3 && Number(c.guest) >= 3;
+  }, null, 20_000);
+  const px = await page.evaluate(() => {
     const c = document.getElementById("plot-mem");
     const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 120 && d[i + 3] > 0) n++;
-    return n;
+    let blue = 0, green = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] === 0) continue;
+      if (d[i + 2] > 150 && d[i] < 120) blue++;
+      if (d[i + 1] > 110 && d[i] < 80 && d[i + 2] < 80) green++;
+    }
+    return { blue, green };
   });
-  // A few seconds of samples make a short line at the right ("now") end.
-  assert.ok(blue >= 10, `the memory plot has ${blue} pixels of its line`);
+  // A few seconds of samples make short lines at the right ("now") end.
+  assert.ok(px.blue >= 10, `the host RSS line has ${px.blue} pixels`);
+  assert.ok(px.green >= 10, `the guest memory line has ${px.green} pixels`);
+  // The guest's figure is the agent's, not QEMU's: less than the VM's 768 MiB.
+  const guestNow = await page.textContent("#guest-now");
+  const m = guestNow.match(/now (\d+) MiB/);
+  assert.ok(m && Number(m[1]) > 0 && Number(m[1]) < 768, `guest memory: ${guestNow}`);
   const config = await page.textContent("#sb-config");
   assert.ok(config.includes("768 MiB") && config.includes("allowed.test"), config);
   await page.screenshot({ path: `${shots}/sandbox.png`, fullPage: true });
@@ -245,4 +283,43 @@ test("sign out ends the session", T, async () => {
   await page.click("#signout");
   await page.waitForSelector("#signin:not([hidden])");
   assert.equal((await fetch(`${base}/dashboard/api/session`, { headers: { Cookie: cookie } })).status, 401);
+});
+
+// Over TLS the session cookie is Secure (and the page works there: the
+// list arrives over the event stream); over plain HTTP on loopback it is
+// not (the first test), or the browser would never send it back.
+test("under TLS the session cookie is Secure", T, async () => {
+  const body = JSON.stringify({ token });
+  const setCookie = await new Promise((resolve, reject) => {
+    const req = request(`${tlsBase}/dashboard/api/login`, { method: "POST", ca: readFileSync(tlsCa),
+      headers: { Origin: tlsBase, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } },
+    (res) => {
+      res.resume();
+      if (res.statusCode !== 200) reject(new Error(`sign-in over TLS: ${res.statusCode}`));
+      else resolve(res.headers["set-cookie"] || []);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+  assert.equal(setCookie.length, 1, JSON.stringify(setCookie));
+  assert.match(setCookie[0], /^sbx_session=[0-9a-f]{64};/);
+  assert.match(setCookie[0], /; Secure(;|$)/, setCookie[0]);
+  assert.match(setCookie[0], /; HttpOnly(;|$)/, setCookie[0]);
+  const plain = await fetch(`${base}/dashboard/api/login`, { method: "POST",
+    headers: { Origin: base, "Content-Type": "application/json" }, body });
+  assert.equal(plain.status, 200);
+  assert.doesNotMatch(plain.headers.get("set-cookie"), /Secure/i);
+  // The browser: signs in over TLS, keeps a Secure cookie, sees the list.
+  const tctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  try {
+    const p = await tctx.newPage();
+    await signIn(p, token, tlsBase);
+    const cookie = (await tctx.cookies()).find((k) => k.name === "sbx_session");
+    assert.ok(cookie, "no sbx_session cookie over TLS");
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(await p.textContent("#count"), "0 sandboxes");
+  } finally {
+    await tctx.close();
+  }
 });

@@ -4,7 +4,9 @@
 # `sbx serve` on 127.0.0.1 and looks at sandboxes the @deno/sandbox SDK
 # made (two small VMs of the minimal image). Installs the pinned packages
 # from the committed lockfile (npm ci), makes two tokens, starts the server
-# with its own state directory, and kills whatever sandbox is left.
+# with its own state directory, and kills whatever sandbox is left. A
+# second server, without sandboxes, listens over TLS (a self-signed
+# certificate for 127.0.0.1 made here) for the Secure cookie's test.
 # Screenshots are kept in build/dashboard/ (artifacts).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,8 +32,10 @@ tmp=$(mktemp -d /tmp/sbx-dash.XXXXXX) || bail "mktemp"
 export SBX_STATE_DIR=$tmp/state SBX_DATA_DIR=$tmp/data
 mkdir -p "$SBX_STATE_DIR" "$SBX_DATA_DIR" "$build/dashboard"
 server=
+tls_server=
 cleanup() {
 	[ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+	[ -n "$tls_server" ] && kill "$tls_server" 2>/dev/null && wait "$tls_server" 2>/dev/null
 	for id in $(ls "$SBX_STATE_DIR" 2>/dev/null); do
 		[ -e "$SBX_STATE_DIR/$id/meta" ] && "$sbx" kill "$id" >/dev/null 2>&1
 	done
@@ -43,6 +47,7 @@ token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token 
 token2=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token new failed"
 # Port 0: the server picks one and says which on its first line. The
 # minimal image: the tests run busybox tools only.
+: >"$tmp/serve.log"
 "$sbx" serve --listen 127.0.0.1:0 --expose-listen none --tokens "$tmp/tokens" --image minimal --session-grace 5 \
 	>"$tmp/serve.log" 2>&1 &
 server=$!
@@ -55,10 +60,29 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || bail "sbx serve did not start: $(cat "$tmp/serve.log")"
 
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$tmp/tls.key" -out "$tmp/tls.pem" 2>"$tmp/openssl.log" ||
+	bail "openssl could not make a certificate: $(cat "$tmp/openssl.log")"
+: >"$tmp/serve-tls.log"
+SBX_STATE_DIR=$tmp/state-tls "$sbx" serve --listen 127.0.0.1:0 --expose-listen none \
+	--tokens "$tmp/tokens" --listen-cert "$tmp/tls.pem" --listen-key "$tmp/tls.key" \
+	>"$tmp/serve-tls.log" 2>&1 &
+tls_server=$!
+tls_port=
+for _ in $(seq 100); do
+	tls_port=$(sed -n 's|^sbx serve: listening on https://127.0.0.1:\([0-9]*\) .*|\1|p' "$tmp/serve-tls.log")
+	[ -n "$tls_port" ] && break
+	kill -0 "$tls_server" 2>/dev/null || break
+	sleep 0.1
+done
+[ -n "$tls_port" ] || bail "sbx serve over TLS did not start: $(cat "$tmp/serve-tls.log")"
+
 export DENO_SANDBOX_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_TOKEN=$token
 export SBX_TOKEN2=$token2 SBX_CHROMIUM=$chromium SBX_SHOTS=$build/dashboard
+export SBX_TLS_BASE=https://127.0.0.1:$tls_port SBX_TLS_CA=$tmp/tls.pem
 timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ./*.test.mjs
 status=$?
 if ! kill -0 "$server" 2>/dev/null; then
