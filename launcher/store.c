@@ -513,11 +513,9 @@ static void snapshot_fill(FILE *f, const void *arg)
 int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error *err)
 {
 	char stage[PATH_MAX], dest[PATH_MAX], layer[PATH_MAX], why[512];
-	const char *const sync_argv[] = { "sync", NULL };
-	struct sbx_exec_opts x = { .argv = sync_argv, .user = "root" };
 	struct image parent;
 	struct snapshot snap = { sb, &parent };
-	struct sbx_exit status;
+	struct sbx_conn *frozen = NULL;
 	int r;
 
 	if (!sb->disk[0])
@@ -530,20 +528,18 @@ int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error 
 				"can have", parent.name, IMAGE_LAYERS_MAX);
 	if ((r = stage_begin(name, "snapshot", stage, sizeof(stage), dest, sizeof(dest), err)) < 0)
 		return r;
-	/* What the guest has written is on its disk once it synced. */
+	/* The guest syncs its disk and holds its writers (FREEZE) while we
+	 * copy it: the copy is whole, its journal empty. */
 	sbx_set_token(sb->token);
-	if ((r = sbx_run(sb->addr, &x, -1, -1, -1, &status, err)) < 0)
+	if ((r = sbx_freeze(sb->addr, &frozen, err)) < 0)
 		goto out;
-	if (sbx_exit_status(&status) != 0) {
-		r = sbx_fail(err, EIO, "sync in sandbox %s failed (status %d)", sb->id,
-			     sbx_exit_status(&status));
-		goto out;
-	}
 	snprintf(layer, sizeof(layer), "%s/layer.ext4", stage);
 	{
 		char *argv[] = { "cp", "--sparse=always", "--", (char *)sb->disk, layer, NULL };
 
-		if (image_tool_run(argv, -1, why, sizeof(why)) != 0) {
+		r = image_tool_run(argv, -1, why, sizeof(why));
+		sbx_close(frozen);
+		if (r != 0) {
 			r = sbx_fail(err, EIO, "cannot copy %s: %s", sb->disk, why);
 			goto out;
 		}

@@ -32,8 +32,8 @@ void store_image_list(void (*fn)(void *arg, const struct image *im, const char *
 int store_image_remove(const char *name, struct sbx_error *err);
 
 /* Turns a sandbox's writable disk into a new image over the sandbox's
- * own image (after a sync in the guest; docs/IMAGES.md says what is not
- * caught of writes still under way). */
+ * own image: the guest syncs and freezes the disk's file system while it
+ * is copied (FREEZE, docs/PROTOCOL.md). */
 int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error *err);
 
 /* Volumes: DATA/volumes/NAME.ext4. */

@@ -138,14 +138,20 @@ test_volume() {
 }
 
 test_snapshot() {
+	local want
 	create snapsrc --image debian || return 1
 	sh_in snapsrc 'sudo sh -c "echo from-snapshot >/etc/marker; rm /usr/bin/less"' || return 1
+	# Written just before the snapshot, with nothing in between: 8 MiB
+	# still in the guest's page cache when the snapshot begins.
+	want=$(sh_in snapsrc 'head -c 8388608 /dev/urandom | tee last | sha256sum') || return 1
 	"$SBX" snapshot create snapsrc snap1 >/dev/null || return 1
 	"$SBX" kill snapsrc || return 1
 	expect_eq "a sandbox of the snapshot" \
 		"$("$SBX" run --image snap1 -- sh -c 'cat /etc/marker; ls /usr/bin/less 2>/dev/null; id -un')" \
 		"from-snapshot
 app" || return 1
+	expect_eq "the file written just before" \
+		"$("$SBX" run --image snap1 -- sh -c 'sha256sum <last')" "$want" || return 1
 	"$SBX" image rm debian 2>"$T_TMP/rm.err" && { fail "rm of a built image"; return 1; }
 	"$SBX" image rm snap1 || return 1
 	[ ! -e "$SBX_DATA_DIR/images/snap1" ] || fail "snap1 left behind"
