@@ -61,8 +61,9 @@ static const char image_usage[] =
 	"initramfs), those built with sbx (make image: \"debian\"), and those imported\n"
 	"or snapshotted into the data directory ($SBX_DATA_DIR, $XDG_DATA_HOME/sbx, or\n"
 	"/var/lib/sbx for root). import takes any Linux root file system, a directory\n"
-	"or a tar archive as `docker export` writes it; it needs /bin/sh and\n"
-	"/etc/passwd, and gets sbx-init as /sbin/sbx-init. Import as root to keep\n"
+	"or a tar archive as `docker export` writes it; it needs /bin/sh and a user\n"
+	"root in /etc/passwd, and gets sbx-init as /sbin/sbx-init; its commands run\n"
+	"as user app if it has one, else as root. Import as root to keep\n"
 	"the files' owners. rm is refused while a sandbox or a snapshot uses it.\n";
 
 int cli_image(struct cli *cli, int argc, char **argv)
@@ -79,10 +80,14 @@ int cli_image(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "import") && argc == 4) {
-		if (store_image_import(argv[2], argv[3], &err) < 0) {
+		char notes[512];
+
+		if (store_image_import(argv[2], argv[3], notes, sizeof(notes), &err) < 0) {
 			cli_error("image import %s: %s", argv[2], err.msg);
 			return CLI_FAIL;
 		}
+		for (char *line = strtok(notes, "\n"); line; line = strtok(NULL, "\n"))
+			fprintf(stderr, "sbx: image import %s: note: %s\n", argv[2], line);
 		printf("%s\n", argv[2]);
 		return 0;
 	}

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -158,8 +159,9 @@ static void start_server(void)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		int from[] = { st.listen_fd, sv[1], st.config_fd };
-		const int to[] = { SERVER_LISTEN_FD, SERVER_CTL_FD, SERVER_CONFIG_FD };
+		int from[] = { st.listen_fd, sv[1], st.config_fd, root_upper_fd() };
+		const int to[] = { SERVER_LISTEN_FD, SERVER_CTL_FD, SERVER_CONFIG_FD,
+				   SERVER_UPPER_FD };
 
 		/* Out of the way first: a source may sit on another's
 		 * target number. */
@@ -209,6 +211,10 @@ static void on_server_exit(struct child *c, int status)
 	 * just before must be held for the next server. */
 	handle_ctl();
 	fd_close(&st.ctl);
+	/* A FREEZE it held ends with it: a frozen disk would hang every
+	 * writer (EINVAL when it was not frozen). */
+	if (root_upper_fd() >= 0)
+		ioctl(root_upper_fd(), FITHAW, 0);
 	if (st.stopping)
 		return;
 	/* Its sessions ended with it; the clients may come back. */

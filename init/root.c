@@ -29,6 +29,8 @@
  * with what is mounted below it (/dev/pts, /sys/fs/cgroup, ...). */
 static const char *const moved[] = { "/dev", "/proc", "/sys", "/run" };
 
+static int upper_fd = -1; /* root_upper_fd */
+
 /* mkdir -p, for a volume's mount point. */
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -276,6 +278,10 @@ int root_switch(const struct config *c)
 		log_error(r, "unable to prepare the writable layer");
 		return r;
 	}
+	/* Kept for FREEZE: the disk's mount leaves every path with the switch. */
+	upper_fd = open(ROOT_DIR "/rw", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (upper_fd < 0)
+		log_warn(errno, "unable to open " ROOT_DIR "/rw: snapshots will not freeze it");
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=" ROOT_DIR "/rw/upper,workdir="
 		 ROOT_DIR "/rw/work", lower);
 	if (mount("overlay", NEW_ROOT, "overlay", MS_NOATIME, opts) < 0) {
@@ -284,6 +290,11 @@ int root_switch(const struct config *c)
 		return r;
 	}
 	return root_enter(c, true);
+}
+
+int root_upper_fd(void)
+{
+	return upper_fd;
 }
 
 int root_mount_volumes(const struct config *c)

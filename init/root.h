@@ -12,6 +12,10 @@
  * -errno: the sandbox cannot run its image, and PID 1 powers off. */
 int root_switch(const struct config *c);
 
+/* A directory on the writable disk's file system (out of reach of the
+ * workloads once the root switched), or -1 without a disk. */
+int root_upper_fd(void);
+
 /* Mounts every volume (volume.SERIAL = PATH) on its path, after the
  * switch. 0, or the first -errno (the others are still mounted). */
 int root_mount_volumes(const struct config *c);

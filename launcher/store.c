@@ -199,8 +199,87 @@ static bool tree_has(int rootfd, const char *path, mode_t type, mode_t any_bits)
 	return ok;
 }
 
+/* An image's default user, found in its /etc/passwd, and what sbx ssh
+ * will lack (notes for the person importing, not refusals). */
+struct import_result {
+	const char *src;
+	char user[33];
+	char workdir[256];
+	char notes[512];
+};
+
+/* Looks up `name` in the tree's /etc/passwd (name:pw:uid:gid:gecos:home:
+ * shell): its uid and home; false when it has no such line. */
+static bool passwd_find(int rootfd, const char *name, long *uid, char *home, size_t n)
+{
+	int fd = openat_beneath(rootfd, "etc/passwd", O_RDONLY, RESOLVE_IN_ROOT);
+	FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	char line[1024];
+	bool found = false;
+
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *field[7] = { line }, *end;
+		int i;
+
+		line[strcspn(line, "\n")] = '\0';
+		for (i = 1; i < 7 && (field[i] = strchr(field[i - 1], ':')); i++)
+			*field[i]++ = '\0';
+		if (i < 7 || strcmp(field[0], name) != 0)
+			continue;
+		*uid = strtol(field[2], &end, 10);
+		if (*end || end == field[2])
+			continue;
+		str_copy(home, n, field[5]);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+static void note_add(struct import_result *res, const char *text)
+{
+	size_t len = strlen(res->notes);
+
+	snprintf(res->notes + len, sizeof(res->notes) - len, "%s%s", len ? "\n" : "", text);
+}
+
+/* The users the agent needs: root (uid 0) runs the agent's helpers and
+ * `-u root`; commands run as `app` when the image has one (as on the
+ * Debian image), in its home when the tree has it, else as root. The SSH
+ * pieces are noted when missing: the sandbox runs, sbx ssh says why not. */
+static int import_users(int rootfd, const char *src, struct import_result *res,
+			struct sbx_error *err)
+{
+	char home[256];
+	long uid;
+
+	if (!passwd_find(rootfd, "root", &uid, home, sizeof(home)) || uid != 0)
+		return sbx_fail(err, ENOENT, "%s: its /etc/passwd has no user root with uid 0 "
+				"(the agent runs `-u root` commands and the SSH server as root)",
+				src);
+	str_copy(res->user, sizeof(res->user), "root");
+	if (passwd_find(rootfd, "app", &uid, home, sizeof(home))) {
+		str_copy(res->user, sizeof(res->user), "app");
+		if (home[0] == '/' && tree_has(rootfd, home + 1, S_IFDIR, 0))
+			str_copy(res->workdir, sizeof(res->workdir), home);
+		else
+			note_add(res, "the home of user app is missing: its commands start in /");
+	}
+	if (!tree_has(rootfd, "usr/sbin/dropbear", S_IFREG, 0111))
+		note_add(res, "no /usr/sbin/dropbear: sbx ssh will not work in this image");
+	else if (!tree_has(rootfd, "usr/lib/sftp-server", S_IFREG, 0111))
+		note_add(res, "no /usr/lib/sftp-server: sbx ssh --scp will not work in this image");
+	return 0;
+}
+
 /* What the agent needs of a root file system; sbx-init put in place. */
-static int import_check(const char *dir, const char *src, struct sbx_error *err)
+static int import_check(const char *dir, const char *src, struct import_result *res,
+			struct sbx_error *err)
 {
 	char root[PATH_MAX], init[PATH_MAX];
 	int rootfd, sbin, in = -1, out = -1, r = 0;
@@ -221,6 +300,8 @@ static int import_check(const char *dir, const char *src, struct sbx_error *err)
 			     "are looked up there)", src);
 		goto out;
 	}
+	if ((r = import_users(rootfd, src, res, err)) < 0)
+		goto out;
 	/* /sbin may be a link (usr/sbin on merged-/usr systems), but one that
 	 * stays in the tree: writing through it must not reach the host. */
 	sbin = openat_beneath(rootfd, "sbin", O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
@@ -252,23 +333,29 @@ out:
 	return r;
 }
 
-static void import_fill(FILE *f, const void *src)
+static void import_fill(FILE *f, const void *arg)
 {
+	const struct import_result *res = arg;
+
 	fprintf(f, "# imported by sbx image import\n");
 	kv_write(f, "base", "base.erofs");
-	kv_write(f, "user", "root");
-	kv_write(f, "source", src);
+	kv_write(f, "user", res->user);
+	if (res->workdir[0])
+		kv_write(f, "workdir", res->workdir);
+	kv_write(f, "source", res->src);
 }
 
-int store_image_import(const char *name, const char *src, struct sbx_error *err)
+int store_image_import(const char *name, const char *src, char *notes, size_t notes_n,
+		       struct sbx_error *err)
 {
+	struct import_result res = { .src = src };
 	char stage[PATH_MAX], dest[PATH_MAX], base[PATH_MAX], root[PATH_MAX], names[PATH_MAX];
 	char why[512];
 	int r;
 
 	if ((r = stage_begin(name, "import", stage, sizeof(stage), dest, sizeof(dest), err)) < 0)
 		return r;
-	if ((r = import_unpack(src, stage, err)) < 0 || (r = import_check(stage, src, err)) < 0)
+	if ((r = import_unpack(src, stage, err)) < 0 || (r = import_check(stage, src, &res, err)) < 0)
 		goto out;
 	snprintf(base, sizeof(base), "%s/base.erofs", stage);
 	snprintf(root, sizeof(root), "%s/root", stage);
@@ -284,8 +371,9 @@ int store_image_import(const char *name, const char *src, struct sbx_error *err)
 	remove_tree(root);
 	snprintf(names, sizeof(names), "%s/names", stage);
 	unlink(names);
-	if ((r = stage_publish(stage, dest, import_fill, src, err)) < 0)
+	if ((r = stage_publish(stage, dest, import_fill, &res, err)) < 0)
 		goto out;
+	str_copy(notes, notes_n, res.notes);
 	return 0;
 out:
 	remove_tree(stage);
@@ -425,11 +513,9 @@ static void snapshot_fill(FILE *f, const void *arg)
 int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error *err)
 {
 	char stage[PATH_MAX], dest[PATH_MAX], layer[PATH_MAX], why[512];
-	const char *const sync_argv[] = { "sync", NULL };
-	struct sbx_exec_opts x = { .argv = sync_argv, .user = "root" };
 	struct image parent;
 	struct snapshot snap = { sb, &parent };
-	struct sbx_exit status;
+	struct sbx_conn *frozen = NULL;
 	int r;
 
 	if (!sb->disk[0])
@@ -442,20 +528,18 @@ int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error 
 				"can have", parent.name, IMAGE_LAYERS_MAX);
 	if ((r = stage_begin(name, "snapshot", stage, sizeof(stage), dest, sizeof(dest), err)) < 0)
 		return r;
-	/* What the guest has written is on its disk once it synced. */
+	/* The guest syncs its disk and holds its writers (FREEZE) while we
+	 * copy it: the copy is whole, its journal empty. */
 	sbx_set_token(sb->token);
-	if ((r = sbx_run(sb->addr, &x, -1, -1, -1, &status, err)) < 0)
+	if ((r = sbx_freeze(sb->addr, &frozen, err)) < 0)
 		goto out;
-	if (sbx_exit_status(&status) != 0) {
-		r = sbx_fail(err, EIO, "sync in sandbox %s failed (status %d)", sb->id,
-			     sbx_exit_status(&status));
-		goto out;
-	}
 	snprintf(layer, sizeof(layer), "%s/layer.ext4", stage);
 	{
 		char *argv[] = { "cp", "--sparse=always", "--", (char *)sb->disk, layer, NULL };
 
-		if (image_tool_run(argv, -1, why, sizeof(why)) != 0) {
+		r = image_tool_run(argv, -1, why, sizeof(why));
+		sbx_close(frozen);
+		if (r != 0) {
 			r = sbx_fail(err, EIO, "cannot copy %s: %s", sb->disk, why);
 			goto out;
 		}

@@ -13,11 +13,15 @@
 
 /* Makes an image of a root file system: a directory, or a tar archive
  * (compressed or not, as `docker export` writes). sbx-init is installed
- * as /sbin/sbx-init; a tree without /bin/sh or /etc/passwd, an archive
- * with absolute or "../" names, and a /sbin that leads outside the tree
- * are refused naming the problem. Nothing is written outside the data
- * directory, and nothing is left behind on failure. */
-int store_image_import(const char *name, const char *src, struct sbx_error *err);
+ * as /sbin/sbx-init; a tree without /bin/sh, /etc/passwd or a user root
+ * (uid 0), an archive with absolute or "../" names, and a /sbin that
+ * leads outside the tree are refused naming the problem. Its commands run
+ * as `app` when its /etc/passwd has that user, else as root. Nothing is
+ * written outside the data directory, and nothing is left behind on
+ * failure. On success, notes (lines) says what the image lacks that some
+ * commands need (the SSH server): empty when nothing. */
+int store_image_import(const char *name, const char *src, char *notes, size_t notes_n,
+		       struct sbx_error *err);
 
 /* Calls fn for each image of the data directory and each built one. */
 void store_image_list(void (*fn)(void *arg, const struct image *im, const char *where),
@@ -28,8 +32,8 @@ void store_image_list(void (*fn)(void *arg, const struct image *im, const char *
 int store_image_remove(const char *name, struct sbx_error *err);
 
 /* Turns a sandbox's writable disk into a new image over the sandbox's
- * own image (after a sync in the guest; docs/IMAGES.md says what is not
- * caught of writes still under way). */
+ * own image: the guest syncs and freezes the disk's file system while it
+ * is copied (FREEZE, docs/PROTOCOL.md). */
 int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error *err);
 
 /* Volumes: DATA/volumes/NAME.ext4. */

@@ -14,6 +14,15 @@
  * channel. */
 #define SERVER_LISTEN_FD 3
 #define SERVER_CTL_FD 4
+/* A directory of the sandbox's writable disk (its file system), when the
+ * root is an image's overlay: what FREEZE freezes (server/control.c). */
+#define SERVER_UPPER_FD 6
+/* The file system freeze ioctls of linux/fs.h (which clashes with
+ * sys/mount.h): FIFREEZE syncs and blocks writers, FITHAW lets them go. */
+#ifndef FIFREEZE
+#define FIFREEZE _IOWR('X', 119, int)
+#define FITHAW _IOWR('X', 120, int)
+#endif
 #define CTL_TEXT_MAX 256
 #define CTL_FDS_MAX 4
 

@@ -210,6 +210,23 @@ int sbx_session(const char *addr, struct sbx_conn **out, struct lifetime *l,
 	return r;
 }
 
+int sbx_freeze(const char *addr, struct sbx_conn **out, struct sbx_error *err)
+{
+	static const uint16_t type = FT_FREEZE;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, out, &f, build_empty, &type, err)) < 0)
+		return r;
+	if (f.type != FT_OK) {
+		r = sbx_fail(err, EPROTO, "%s answered FREEZE with %s", addr,
+			     proto_type_name(f.type));
+		sbx_close(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
 static int build_extend(struct buf *b, const void *arg)
 {
 	uint8_t p[8];

@@ -164,6 +164,9 @@ int sbx_session(const char *addr, struct sbx_conn **out, struct lifetime *l,
 		struct sbx_error *err);
 int sbx_extend(const char *addr, uint64_t seconds, struct lifetime *l, struct sbx_error *err);
 int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct sbx_error *err);
+/* FREEZE: the sandbox's writable disk synced and its writers blocked until
+ * the returned connection is closed (or 5 minutes pass), for a copy. */
+int sbx_freeze(const char *addr, struct sbx_conn **out, struct sbx_error *err);
 /* SHUTDOWN: power the sandbox off; reason may be NULL. */
 int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err);
 

@@ -1,13 +1,16 @@
 /* Operations on the sandbox as a whole (see control.h): what it is
- * (INFO), how long it lives (SESSION, EXTEND, SET_TIME, SHUTDOWN), and the
- * environment its commands start with (ENV). */
+ * (INFO), how long it lives (SESSION, EXTEND, SET_TIME, SHUTDOWN), the
+ * environment its commands start with (ENV), and its writable disk held
+ * still for a snapshot (FREEZE). */
 #include "server/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -15,7 +18,9 @@
 
 #include "exec/job.h"
 #include "lib/config.h"
+#include "lib/ctl.h"
 #include "lib/log.h"
+#include "lib/reap.h"
 #include "lib/util.h"
 #include "server/server.h"
 
@@ -288,6 +293,92 @@ void control_session(struct conn *c, const struct frame *f)
 	c->ops = &session_ops;
 	lifetime_now(&l);
 	proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
+	conn_flush(c);
+}
+
+/* ---- FREEZE: the writable disk held still while the host copies it ---- */
+
+#define FREEZE_MAX_MS (300 * 1000)
+
+static struct conn *freezer;  /* the connection that holds the freeze */
+static struct child watcher;  /* the process that thaws when it ends */
+
+/* A process of its own watches the connection and thaws when the host
+ * hangs up (or after FREEZE_MAX_MS): the server itself may be blocked
+ * writing to the frozen disk (a file operation of another client) and
+ * could not. */
+static void freeze_watch(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+	poll(&p, 1, FREEZE_MAX_MS);
+	ioctl(SERVER_UPPER_FD, FITHAW, 0);
+	_exit(0);
+}
+
+static void on_watcher_exit(struct child *ch, int status)
+{
+	(void)ch;
+	(void)status;
+}
+
+static void freeze_frame(struct conn *c, const struct frame *f)
+{
+	conn_fail(c, EPROTO, "a frozen disk's connection carries no %s frames",
+		  proto_type_name(f->type));
+}
+
+static void freeze_hangup(struct conn *c)
+{
+	/* EINVAL: the watcher thawed it first. */
+	if (ioctl(SERVER_UPPER_FD, FITHAW, 0) < 0 && errno != EINVAL)
+		log_warn(errno, "unable to thaw the writable disk");
+	freezer = NULL;
+	conn_release(c);
+}
+
+static const struct conn_ops freeze_ops = {
+	.name = "freeze",
+	.frame = freeze_frame,
+	.hangup = freeze_hangup,
+};
+
+void control_freeze(struct conn *c, const struct frame *f)
+{
+	pid_t pid;
+	int r;
+
+	if (f->len != 0) {
+		conn_fail(c, EBADMSG, "FREEZE payload is %u bytes, expected 0", f->len);
+		return;
+	}
+	if (freezer) {
+		conn_fail(c, EBUSY, "the writable disk is frozen already (another snapshot)");
+		return;
+	}
+	if (fcntl(SERVER_UPPER_FD, F_GETFD) < 0) {
+		conn_fail(c, EOPNOTSUPP, "this sandbox has no writable disk to freeze");
+		return;
+	}
+	/* The kernel syncs the file system, then blocks its writers until
+	 * FITHAW: what the host copies is whole, its journal empty. */
+	if (ioctl(SERVER_UPPER_FD, FIFREEZE, 0) < 0) {
+		conn_fail(c, errno, "cannot freeze the writable disk");
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		freeze_watch(c->w.fd);
+	if (pid < 0) {
+		r = errno;
+		ioctl(SERVER_UPPER_FD, FITHAW, 0);
+		conn_fail(c, r, "cannot start the freeze's watcher");
+		return;
+	}
+	reap_watch(&watcher, pid, on_watcher_exit);
+	freezer = c;
+	c->ops = &freeze_ops;
+	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_flush(c);
 }
 

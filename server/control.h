@@ -19,5 +19,6 @@ void control_session(struct conn *c, const struct frame *f);
 void control_extend(struct conn *c, const struct frame *f);
 void control_set_time(struct conn *c, const struct frame *f);
 void control_env(struct conn *c, const struct frame *f);
+void control_freeze(struct conn *c, const struct frame *f);
 
 #endif

@@ -430,6 +430,7 @@ int server_main(int argc, char **argv)
 		die(errno, "server: no listening socket on fd %d", SERVER_LISTEN_FD);
 	if ((r = loop_add(&w_signal, sfd, EPOLLIN, on_signal)) < 0)
 		die(r, "server: unable to watch signals");
+	fd_set_cloexec(SERVER_UPPER_FD, true); /* EBADF without a disk */
 	if (fd_set_cloexec(SERVER_CTL_FD, true) == 0) {
 		ctl_fd = SERVER_CTL_FD;
 		restore_jobs();

@@ -4,6 +4,9 @@
 # guest use names and addresses as usual (busybox wget and nc, no proxy
 # settings) and reach exactly what the gateway allows. "The internet" is
 # a network namespace this suite creates (egress_net.sh). Needs root.
+# On an image other than minimal (SBX_TEST_IMAGE=debian) the checks that
+# read busybox's own messages get the minimal image's busybox and
+# vsock-tool in /usr/local/bin; the HTTP GET is the image's curl.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/integration/egress_net.sh"
 
@@ -25,10 +28,24 @@ setup() {
 	"$SBX" create --name $ON --lifetime 10m --allow-net api.test:8080 --allow-net loop.test \
 		--allow-net priv.test --resolve api.test=$NS --resolve other.test=$NS \
 		--resolve loop.test=127.0.0.1 --resolve priv.test=10.0.0.1 >/dev/null \
-		2>"$T_TMP/on.err" || fail "create with --allow-net: $(cat "$T_TMP/on.err")"
+		2>"$T_TMP/on.err" || fail "create with --allow-net: $(cat "$T_TMP/on.err")" || return 1
+	[ "$SBX_IMAGE" = minimal ] || { tools_in $OFF && tools_in $ON; }
+}
+
+# tools_in ID: the minimal image's busybox (wget, nc, nslookup) and
+# vsock-tool, for an image that has other tools or none.
+tools_in() {
+	"$SBX" exec -i -u root "$1" -- sh -c 'cat >/usr/local/bin/busybox &&
+		chmod 755 /usr/local/bin/busybox && for a in wget nc nslookup; do
+		ln -sf busybox /usr/local/bin/$a; done' <"$BUILD/busybox/busybox" &&
+		"$SBX" exec -i -u root "$1" -- sh -c 'cat >/usr/local/bin/vsock-tool &&
+		chmod 755 /usr/local/bin/vsock-tool' <"$BUILD/vsock-tool" ||
+		fail "cannot install busybox and vsock-tool in $1"
 }
 
 gexec() { "$SBX" exec "$@"; }
+# As root (the default user of the minimal image, not of Debian's).
+rexec() { "$SBX" exec -u root "$@"; }
 
 # audited DEST VERDICT [WORDS]
 audited() {
@@ -62,7 +79,8 @@ test_off_no_nameserver_no_gateway() {
 
 test_http_get() {
 	local out
-	out=$(gexec $ON -- wget -q -O - http://api.test:8080/ 2>&1)
+	out=$(gexec $ON -- sh -c 'if command -v curl >/dev/null; then curl -sS http://api.test:8080/
+		else wget -q -O - http://api.test:8080/; fi' 2>&1)
 	expect_eq "the page" "$out" "hello from api.test" || return 1
 	audited api.test:8080 allow && audited api.test:8080 close "down="
 }
@@ -120,14 +138,14 @@ test_root_raw_address() {
 	local out
 	# Not HTTP: no answer, a reset; what matters is that nothing came
 	# back and that the gateway said no.
-	out=$(gexec $ON -- sh -c "echo hello | nc $NS 8081" 2>&1)
+	out=$(rexec $ON -- sh -c "echo hello | nc $NS 8081" 2>&1)
 	[[ $out != *HTTP* && $out != *hello* ]] || fail "nc reached the server: $out" || return 1
 	audited $NS:8081 deny "not in the allow list"
 }
 
 test_root_talks_to_gateway() {
 	local out
-	out=$(gexec $ON -- sh -c 'printf "CONNECT '$NS' 8080\n" | vsock-tool connect 2 1025
+	out=$(rexec $ON -- sh -c 'printf "CONNECT '$NS' 8080\n" | vsock-tool connect 2 1025
 		printf "CONNECT 10.0.0.1 80\n" | vsock-tool connect 2 1025
 		printf "CONNECT 127.0.0.1 22\n" | vsock-tool connect 2 1025' 2>&1)
 	[[ $out == *"ERR EACCES $NS:8080 is not in the allow list"*"ERR EACCES 10.0.0.1:80"*"ERR EACCES 127.0.0.1:22"* ]] ||
@@ -137,7 +155,7 @@ test_root_talks_to_gateway() {
 
 test_root_removes_the_rules() {
 	local out
-	out=$(gexec $ON -- sh -c 'ip rule del pref 100; ip route flush table 99
+	out=$(rexec $ON -- sh -c 'ip rule del pref 100; ip route flush table 99
 		wget -q -O - http://'$NS':8080/ 2>&1; echo "rc=$?"')
 	[[ $out == *"Network is unreachable"*"rc=1" ]] || fail "said: $out"
 }

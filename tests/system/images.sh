@@ -138,14 +138,20 @@ test_volume() {
 }
 
 test_snapshot() {
+	local want
 	create snapsrc --image debian || return 1
 	sh_in snapsrc 'sudo sh -c "echo from-snapshot >/etc/marker; rm /usr/bin/less"' || return 1
+	# Written just before the snapshot, with nothing in between: 8 MiB
+	# still in the guest's page cache when the snapshot begins.
+	want=$(sh_in snapsrc 'head -c 8388608 /dev/urandom | tee last | sha256sum') || return 1
 	"$SBX" snapshot create snapsrc snap1 >/dev/null || return 1
 	"$SBX" kill snapsrc || return 1
 	expect_eq "a sandbox of the snapshot" \
 		"$("$SBX" run --image snap1 -- sh -c 'cat /etc/marker; ls /usr/bin/less 2>/dev/null; id -un')" \
 		"from-snapshot
 app" || return 1
+	expect_eq "the file written just before" \
+		"$("$SBX" run --image snap1 -- sh -c 'sha256sum <last')" "$want" || return 1
 	"$SBX" image rm debian 2>"$T_TMP/rm.err" && { fail "rm of a built image"; return 1; }
 	"$SBX" image rm snap1 || return 1
 	[ ! -e "$SBX_DATA_DIR/images/snap1" ] || fail "snap1 left behind"
@@ -159,9 +165,12 @@ test_import_debian_tarball() {
 	"$SBX" image import deb-tar "$T_TMP/debian.tar.gz" >/dev/null || return 1
 	rm -f "$T_TMP/debian.tar.gz"
 	expect_eq "booted from the import" \
-		"$("$SBX" run --image deb-tar -- bash -c '. /etc/os-release; echo $ID; ls -l /sbin/sbx-init | cut -c1-10')" \
+		"$("$SBX" run --image deb-tar -- bash -c '. /etc/os-release; echo $ID; ls -l /sbin/sbx-init | cut -c1-10; id -un; pwd')" \
 		"debian
--rwxr-xr-x" || return 1
+-rwxr-xr-x
+app
+/home/app" || return 1
+	expect_eq "root with -u root" "$("$SBX" run --image deb-tar -u root -- id -u)" 0 || return 1
 	"$SBX" image rm deb-tar
 }
 
@@ -172,9 +181,14 @@ test_import_busybox_dir() {
 	cp /bin/busybox "$r/bin/" && ln -s busybox "$r/bin/sh" || return 1
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
 	echo 'NAME=tiny' >"$r/etc/os-release"
-	"$SBX" image import tiny "$r" >/dev/null || return 1
-	expect_eq "booted" "$("$SBX" run --image tiny -- /bin/busybox cat /etc/os-release)" NAME=tiny ||
+	"$SBX" image import tiny "$r" >/dev/null 2>"$T_TMP/tiny.err" || return 1
+	expect_eq "import's note" "$(cat "$T_TMP/tiny.err")" \
+		"sbx: image import tiny: note: no /usr/sbin/dropbear: sbx ssh will not work in this image" ||
 		return 1
+	# No user app: commands run as root.
+	expect_eq "booted" "$("$SBX" run --image tiny -- /bin/busybox sh -c 'cat /etc/os-release; id -u')" \
+		"NAME=tiny
+0" || return 1
 	[ ! -e "$r/sbin" ] || fail "the source directory was changed"
 }
 
@@ -188,6 +202,17 @@ t = tarfile.open(sys.argv[1], "w")
 i = tarfile.TarInfo("../escape/evil"); i.size = 4; t.addfile(i, io.BytesIO(b"evil")); t.close()' \
 		"$h/dotdot.tar" || return 1
 	echo "not an archive" >"$h/junk.tar"
+	# A tar archive, but of documents, not of a root file system.
+	tar -C "$ROOT/docs" -cf "$h/docs.tar" . || return 1
+	# A root file system whose /etc/passwd has no root.
+	cp -a "$T_TMP/bb" "$h/noroot" && echo 'app:x:1000:1000::/:/bin/sh' >"$h/noroot/etc/passwd" ||
+		return 1
+	# A link to outside the tree, then a file through it.
+	python3 -c 'import io, sys, tarfile
+t = tarfile.open(sys.argv[1], "w")
+l = tarfile.TarInfo("out"); l.type = tarfile.SYMTYPE; l.linkname = sys.argv[2]; t.addfile(l)
+i = tarfile.TarInfo("out/evil"); i.size = 4; t.addfile(i, io.BytesIO(b"evil")); t.close()' \
+		"$h/linkout.tar" "$h/outside" || return 1
 	before=$(find "$T_TMP" -path "$SBX_DATA_DIR" -prune -o -print | sort)
 	out=$("$SBX" image import h1 "$h/nosh" 2>&1)
 	[[ $out == *"not a root file system: no /bin/sh"* ]] || fail "no /bin/sh: $out" || return 1
@@ -198,6 +223,14 @@ i = tarfile.TarInfo("../escape/evil"); i.size = 4; t.addfile(i, io.BytesIO(b"evi
 	[[ $out == *'leads outside the tree ("..")'* ]] || fail "../ entries: $out" || return 1
 	out=$("$SBX" image import h4 "$h/junk.tar" 2>&1)
 	[[ $out == *"is not a tar archive"* ]] || fail "junk: $out" || return 1
+	out=$("$SBX" image import h5 "$h/docs.tar" 2>&1)
+	[[ $out == *"docs.tar is not a root file system: no /bin/sh"* ]] ||
+		fail "a tarball of documents: $out" || return 1
+	out=$("$SBX" image import h6 "$h/noroot" 2>&1)
+	[[ $out == *"its /etc/passwd has no user root with uid 0"* ]] || fail "no root: $out" ||
+		return 1
+	out=$("$SBX" image import h7 "$h/linkout.tar" 2>&1)
+	[[ $out == *"cannot unpack"* ]] || fail "a file through a link to outside: $out" || return 1
 	expect_eq "nothing written outside the data directory" \
 		"$(find "$T_TMP" -path "$SBX_DATA_DIR" -prune -o -print | sort)" "$before" || return 1
 	expect_eq "no image made" "$(ls "$SBX_DATA_DIR/images")" tiny || return 1
@@ -217,4 +250,4 @@ t "a volume outlives its sandbox, one sandbox at a time" test_volume
 t "a snapshot boots with what the sandbox wrote" test_snapshot
 t "import of a tarball of the Debian image" test_import_debian_tarball
 t "import of a busybox-only directory" test_import_busybox_dir
-t "hostile imports refused, nothing written outside" test_hostile_imports
+t "hostile or foreign imports refused, nothing written outside" test_hostile_imports
