@@ -607,7 +607,15 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 				*p = '-';
 		for (size_t k = strlen(host); k > 1 && host[k - 1] == '-'; k--)
 			host[k - 1] = '\0';
-		kv_write(f, "hostname", host);
+		kv_write(f, "hostname", o->hostname ? o->hostname : host);
+	}
+	for (size_t i = 0; o->rlimits && o->rlimits[i]; i++) {
+		const char *eq = strchr(o->rlimits[i], '=');
+
+		if (!eq)
+			continue;
+		snprintf(key, sizeof(key), "rlimit.%.*s", (int)(eq - o->rlimits[i]), o->rlimits[i]);
+		kv_write(f, key, eq + 1);
 	}
 	write_image_config(f, im);
 	if (o->rootfs) {

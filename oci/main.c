@@ -410,6 +410,8 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 			  (unsigned long long)o.memory_mib, SANDBOX_MEM_MAX);
 		goto fail_dir;
 	}
+	o.hostname = s.hostname[0] ? s.hostname : NULL;
+	o.rlimits = (const char *const *)s.rlimits;
 	o.rootfs = s.rootfs;
 	o.rootfs_readonly = s.readonly;
 	if (sandbox_create(&o, &sb, &err) < 0) {

@@ -86,6 +86,22 @@ test_options() {
 	[ "$kb" -gt 1300000 ] && [ "$kb" -lt 1536000 ] || fail "--memory 1500m: MemTotal $kb kB"
 }
 
+test_limits_and_hostname() {
+	local out
+	out=$(prun --ulimit nofile=1234:2345 --ulimit core=0:0 --hostname oci-box --rootfs "$ROOTFS" \
+		/bin/sh -c 'ulimit -n; ulimit -Hn; ulimit -c; hostname' 2>"$T_TMP/err")
+	expect_eq "ulimit -n, -Hn, -c and hostname in the VM" "$out" "1234
+2345
+0
+oci-box" || { cat "$T_TMP/err" >&2; return 1; }
+	# A host name the guest would refuse: an error of create, naming it.
+	if out=$(prun --hostname bad_name --rootfs "$ROOTFS" /bin/true 2>&1); then
+		fail "an invalid host name was accepted"
+		return 1
+	fi
+	case $out in *"bad_name"*"not a host name"*) ;; *) fail "unclear error: $out" ;; esac
+}
+
 test_terminal() {
 	local out
 	out=$(script -qec "${PODMAN[*]} run --rm -it --network none --rootfs $ROOTFS /bin/sh -c 'tty; exit 4'" /dev/null)
@@ -190,6 +206,7 @@ t "unpack the test root file systems" test_setup || exit 0
 t "podman run --rootfs DEBIAN: output and exit status 3" test_exit_status
 t "the container is a VM: the guest kernel, sbx's kernel command line" test_is_a_vm
 t "-e, -w, -u and --memory take effect in the VM" test_options
+t "--ulimit and --hostname take effect in the VM" test_limits_and_hostname
 t "-it gets a terminal" test_terminal
 t "podman ps shows it running; podman stop stops it" test_ps_and_stop
 t "an imported image runs with podman run IMAGE" test_imported_image
