@@ -703,8 +703,6 @@ int main(int argc, char **argv)
 	bool detach = false, force = false;
 	int opt;
 
-	/* Nothing the engine left open reaches the VM's processes. */
-	close_range(3, ~0u, 0);
 	/* Global options, then the command word and its options (runc's). */
 	while ((opt = getopt_long(argc, argv, "+b:p:dFDah", opts, NULL)) != -1) {
 		switch (opt) {

@@ -188,6 +188,24 @@ test_faults() {
 	nothing_left
 }
 
+# The launcher starts QEMU, virtiofsd and sbx-vsockd with nothing of its
+# caller's but their stdio: a descriptor the engine left open in sbx-oci
+# (fd 7 here) must not live on in them.
+test_no_fd_leak() {
+	local b=$T_TMP/leak pid left=
+	mkdir -p "$b"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/sleep","600"],"cwd":"/","user":{"uid":0,"gid":0}}}' \
+		"$ROOTFS" >"$b/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$b" leak 7>"$T_TMP/marker" </dev/null \
+		>"$T_TMP/leak.out" 2>"$T_TMP/err" || fail "create: $(cat "$T_TMP/err")" || return 1
+	for pid in $(pgrep -f "$VMS/oci-leak/"); do
+		ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$T_TMP/marker" && left="$left $pid"
+	done
+	"$OCI" --root "$T_TMP/ocir" delete --force leak || fail "delete --force" || return 1
+	[ -z "$left" ] || fail "the engine's descriptor lives on in:$left" || return 1
+	nothing_left
+}
+
 test_vm_dies() {
 	"${PODMAN[@]}" run -d --name dies --network none --rootfs "$ROOTFS" /bin/sh -c 'sleep 600' \
 		>/dev/null 2>"$T_TMP/err" || fail "run -d: $(cat "$T_TMP/err")" || return 1
@@ -213,3 +231,4 @@ t "an imported image runs with podman run IMAGE" test_imported_image
 t "containerd: ctr run's exit status, ctr task kill" test_containerd
 t "faults: missing program 127, bind mount refused, missing rootfs" test_faults
 t "a VM that dies ends the container with 137, nothing left" test_vm_dies
+t "no descriptor of the engine reaches QEMU, virtiofsd or sbx-vsockd" test_no_fd_leak
