@@ -282,6 +282,8 @@ void exec_start(struct conn *c, const struct frame *f)
 	sr.confine = cg >= 0;
 	sr.reset_oom = a->in_vm();
 	sr.nofile = a->workload_nofile();
+	sr.rlimits = cfg->rlimits;
+	sr.nrlimits = cfg->nrlimits;
 	sr.restricted = cfg->seccomp;
 	sr.filter = restrict_filter();
 

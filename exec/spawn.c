@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "exec/restrict.h"
+#include "lib/config.h"
 #include "lib/util.h"
 
 #define SPAWN_STACK (64 * 1024)
@@ -127,6 +128,9 @@ static int child_main(void *arg)
 	}
 	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
 		child_fail(ctx, SPAWN_SETUP, errno);
+	for (size_t i = 0; i < r->nrlimits; i++)
+		if (setrlimit(r->rlimits[i].resource, &r->rlimits[i].lim) < 0)
+			child_fail(ctx, SPAWN_SETUP, errno);
 	if (r->restricted) {
 		int e = restrict_apply(r->filter);
 

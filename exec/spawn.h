@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct sock_fprog;
+struct config_rlimit;
 
 #define SPAWN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -31,6 +32,8 @@ struct spawn_req {
 	bool confine;          /* namespaces of its own: restrict_confine() */
 	bool reset_oom;        /* the agent is OOM-proof; the workload must not be */
 	const struct rlimit *nofile; /* RLIMIT_NOFILE for the workload, or NULL */
+	const struct config_rlimit *rlimits; /* then these (the config's rlimit.*) */
+	size_t nrlimits;
 	bool restricted;       /* drop capabilities, install the seccomp filter */
 	const struct sock_fprog *filter;
 };

@@ -289,7 +289,10 @@ static bool wait_gone(pid_t pid, const char *dir, int ms)
 }
 
 /* Starts a long-lived helper process in its own session with stdin on
- * /dev/null and stdout/stderr appended to log; keep_fd becomes fd 3. */
+ * /dev/null and stdout/stderr appended to log; keep_fd becomes fd 3, and
+ * nothing else of the caller's reaches it (a descriptor its caller was
+ * given without O_CLOEXEC, such as a container engine's pipe that sbx-oci
+ * inherits, would otherwise live as long as the helper). */
 static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
 {
 	pid_t pid = fork();
@@ -304,6 +307,7 @@ static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
 		_exit(127);
 	if (keep_fd >= 0 && (dup2(keep_fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0))
 		_exit(127);
+	syscall(SYS_close_range, keep_fd >= 0 ? 4 : 3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
 	execvp(argv[0], argv);
 	dprintf(2, "sbx: cannot execute %s: %s\n", argv[0], strerror(errno));
@@ -607,7 +611,15 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 				*p = '-';
 		for (size_t k = strlen(host); k > 1 && host[k - 1] == '-'; k--)
 			host[k - 1] = '\0';
-		kv_write(f, "hostname", host);
+		kv_write(f, "hostname", o->hostname ? o->hostname : host);
+	}
+	for (size_t i = 0; o->rlimits && o->rlimits[i]; i++) {
+		const char *eq = strchr(o->rlimits[i], '=');
+
+		if (!eq)
+			continue;
+		snprintf(key, sizeof(key), "rlimit.%.*s", (int)(eq - o->rlimits[i]), o->rlimits[i]);
+		kv_write(f, key, eq + 1);
 	}
 	write_image_config(f, im);
 	if (o->rootfs) {

@@ -48,6 +48,9 @@ struct sandbox_opts {
 	const char *rootfs;           /* a host directory shared as the root (virtio-fs,
 				       * not copied: oci/); instead of an image */
 	bool rootfs_readonly;
+	const char *hostname;         /* the guest's host name; NULL: the id (oci/) */
+	const char *const *rlimits;   /* NAME=SOFT:HARD (lib/config.h's rlimit.NAME) every
+				       * workload starts with, NULL-terminated or NULL (oci/) */
 	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
 };
 

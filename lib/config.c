@@ -147,6 +147,64 @@ static int fail(char *err, size_t n, int code, const char *fmt, const char *key,
 	return -code;
 }
 
+/* rlimit.NAME: the names of setrlimit(2)'s RLIMIT_* constants, lower case. */
+static const struct { const char *name; int resource; } rlimit_names[] = {
+	{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU },
+	{ "data", RLIMIT_DATA }, { "fsize", RLIMIT_FSIZE }, { "locks", RLIMIT_LOCKS },
+	{ "memlock", RLIMIT_MEMLOCK }, { "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE },
+	{ "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC }, { "rss", RLIMIT_RSS },
+	{ "rtprio", RLIMIT_RTPRIO }, { "rttime", RLIMIT_RTTIME },
+	{ "sigpending", RLIMIT_SIGPENDING }, { "stack", RLIMIT_STACK },
+};
+_Static_assert(ARRAY_SIZE(rlimit_names) <= CONFIG_RLIMITS_MAX, "one slot per resource");
+
+/* "unlimited" or a number. */
+static int rlim_parse(const char *s, rlim_t *out)
+{
+	uint64_t v;
+
+	if (strcmp(s, "unlimited") == 0) {
+		*out = RLIM_INFINITY;
+		return 0;
+	}
+	if (str_to_u64(s, UINT64_MAX - 1, &v) < 0)
+		return -EINVAL;
+	*out = (rlim_t)v;
+	return 0;
+}
+
+/* rlimit.NAME = SOFT:HARD */
+static int rlimit_set(struct config *c, const char *key, const char *value, char *err, size_t n)
+{
+	char soft[32], *hard;
+	struct config_rlimit *rl = NULL;
+	struct rlimit lim;
+	int resource = -1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rlimit_names); i++)
+		if (strcmp(key + 7, rlimit_names[i].name) == 0)
+			resource = rlimit_names[i].resource;
+	if (resource < 0)
+		return fail(err, n, EINVAL, "%s: '%s' is not a resource limit (nofile, nproc, "
+			    "core, stack, ...: setrlimit(2)'s names)", key, key + 7);
+	hard = strchr(value, ':');
+	if (!hard || (size_t)(hard - value) >= sizeof(soft))
+		return fail(err, n, EINVAL, "%s: '%s' is not SOFT:HARD", key, value);
+	snprintf(soft, sizeof(soft), "%.*s", (int)(hard - value), value);
+	if (rlim_parse(soft, &lim.rlim_cur) < 0 || rlim_parse(hard + 1, &lim.rlim_max) < 0 ||
+	    lim.rlim_cur > lim.rlim_max)
+		return fail(err, n, EINVAL, "%s: '%s' is not SOFT:HARD (numbers or unlimited, "
+			    "SOFT at most HARD)", key, value);
+	for (size_t i = 0; i < c->nrlimits; i++)
+		if (c->rlimits[i].resource == resource)
+			rl = &c->rlimits[i]; /* set again: the later one wins */
+	if (!rl)
+		rl = &c->rlimits[c->nrlimits++]; /* one slot per resource: never full */
+	rl->resource = resource;
+	rl->lim = lim;
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t n)
 {
 	uint64_t v;
@@ -304,6 +362,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		str_copy(vol->path, sizeof(vol->path), value);
 		return 0;
 	}
+	if (str_starts_with(key, "rlimit."))
+		return rlimit_set(c, key, value, err, n);
 	if (strcmp(key, "pids_max") == 0) {
 		if (str_to_u64(value, 4194304, &v) < 0)
 			return fail(err, n, EINVAL, "%s: '%s' is not a number of processes (0: no limit)",

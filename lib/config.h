@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #define CONFIG_PATH "/etc/sbx/config"
 #define CONFIG_HOSTNAME_MAX 64
@@ -21,6 +22,7 @@
 #define CONFIG_VOLUMES_MAX 8
 #define CONFIG_VOLUME_PATH_MAX 256
 #define CONFIG_CA_MAX 4096
+#define CONFIG_RLIMITS_MAX 16 /* RLIMIT_NLIMITS */
 
 struct config {
 	char hostname[CONFIG_HOSTNAME_MAX + 1];
@@ -60,6 +62,13 @@ struct config {
 		char path[CONFIG_VOLUME_PATH_MAX];
 	} volumes[CONFIG_VOLUMES_MAX];
 	size_t nvolumes;
+	/* Resource limits every workload starts with (sbx-oci's
+	 * process.rlimits), on top of the agent's own RLIMIT_NOFILE. */
+	struct config_rlimit {
+		int resource;          /* RLIMIT_* */
+		struct rlimit lim;
+	} rlimits[CONFIG_RLIMITS_MAX];
+	size_t nrlimits;
 };
 
 #define CONFIG_PIDS_MAX 4096

@@ -410,6 +410,8 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 			  (unsigned long long)o.memory_mib, SANDBOX_MEM_MAX);
 		goto fail_dir;
 	}
+	o.hostname = s.hostname[0] ? s.hostname : NULL;
+	o.rlimits = (const char *const *)s.rlimits;
 	o.rootfs = s.rootfs;
 	o.rootfs_readonly = s.readonly;
 	if (sandbox_create(&o, &sb, &err) < 0) {
@@ -701,8 +703,6 @@ int main(int argc, char **argv)
 	bool detach = false, force = false;
 	int opt;
 
-	/* Nothing the engine left open reaches the VM's processes. */
-	close_range(3, ~0u, 0);
 	/* Global options, then the command word and its options (runc's). */
 	while ((opt = getopt_long(argc, argv, "+b:p:dFDah", opts, NULL)) != -1) {
 		switch (opt) {

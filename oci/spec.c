@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config.h"
 #include "lib/util.h"
 
 static int fail(char *msg, size_t n, int code, const char *fmt, const char *a, const char *b)
@@ -96,6 +97,51 @@ static int process_read(json_t *p, struct oci_spec *s, char *msg, size_t n)
 	return 0;
 }
 
+/* process.rlimits, as the guest's configuration has them (rlimit.nofile
+ * = SOFT:HARD): checked here by the guest's own parser, so that a limit
+ * the VM would skip is an error of create. */
+static int rlimits_read(json_t *rls, struct oci_spec *s, char *msg, size_t n)
+{
+	struct config c;
+	char key[64], value[64], why[256];
+	size_t i, k = 0;
+	json_t *rl;
+	int r = 0;
+
+	config_init(&c);
+	json_array_foreach(rls, i, rl) {
+		const char *type = json_string_value(json_object_get(rl, "type"));
+		json_t *soft = json_object_get(rl, "soft"), *hard = json_object_get(rl, "hard");
+
+		if (!type || strncmp(type, "RLIMIT_", 7) != 0 || strlen(type) > 40 ||
+		    !json_is_integer(soft) || !json_is_integer(hard)) {
+			r = fail(msg, n, EINVAL, "config.json: process.rlimits[%s] is not {type: "
+				 "RLIMIT_..., soft: N, hard: N}%s", type ? type : "?", "");
+			break;
+		}
+		snprintf(key, sizeof(key), "rlimit.%s", type + 7);
+		for (char *p = key; *p; p++)
+			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		snprintf(value, sizeof(value), "%llu:%llu",
+			 (unsigned long long)json_integer_value(soft),
+			 (unsigned long long)json_integer_value(hard));
+		if (config_set(&c, key, value, why, sizeof(why)) < 0) {
+			r = fail(msg, n, EINVAL, "config.json: process.rlimits %s: %s", type, why);
+			break;
+		}
+		if (k == OCI_RLIMITS_MAX) {
+			r = fail(msg, n, E2BIG, "config.json: more than 16 process.rlimits%s%s", "", "");
+			break;
+		}
+		snprintf(key, sizeof(key), "%s=%s", type + 7, value);
+		for (char *p = key; *p != '='; p++)
+			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		s->rlimits[k++] = strdup(key);
+	}
+	config_free(&c);
+	return r;
+}
+
 static json_t *read_json(const char *file, char *msg, size_t n)
 {
 	json_error_t je;
@@ -134,13 +180,26 @@ int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n)
 		snprintf(s->rootfs, sizeof(s->rootfs), "%s/%s", bundle, path);
 	s->readonly = json_is_true(json_object_get(root, "readonly"));
 	host = json_string_value(json_object_get(j, "hostname"));
-	str_copy(s->hostname, sizeof(s->hostname), host ? host : "");
+	if (host && *host) {
+		struct config c;
+		char why[256];
+
+		config_init(&c);
+		r = config_set(&c, "hostname", host, why, sizeof(why));
+		config_free(&c);
+		if (r < 0) {
+			r = fail(msg, n, EINVAL, "%s: %s", file, why);
+			goto out;
+		}
+		str_copy(s->hostname, sizeof(s->hostname), host);
+	}
 	p = json_object_get(j, "process");
 	if (!json_is_object(p)) {
 		r = fail(msg, n, EINVAL, "%s: no process to run (process is missing)%s", file, "");
 		goto out;
 	}
 	if ((r = process_read(p, s, msg, n)) < 0 ||
+	    (r = rlimits_read(json_object_get(p, "rlimits"), s, msg, n)) < 0 ||
 	    (r = mounts_check(json_object_get(j, "mounts"), msg, n)) < 0)
 		goto out;
 	s->memory_limit = (uint64_t)json_integer_value(json_object_get(
@@ -172,6 +231,8 @@ int oci_process_load(const char *file, struct oci_spec *s, char *msg, size_t n)
 
 void oci_spec_free(struct oci_spec *s)
 {
+	for (size_t i = 0; s->rlimits[i]; i++)
+		free(s->rlimits[i]);
 	for (size_t i = 0; s->args[i]; i++)
 		free(s->args[i]);
 	for (size_t i = 0; s->env[i]; i++)

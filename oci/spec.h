@@ -1,6 +1,6 @@
 /* What sbx-oci takes from an OCI bundle's config.json (the OCI Runtime
  * Specification, config.md): the process to run, the root file system,
- * the memory limit and the mounts; everything else a VM cannot honour is
+ * the memory limit, the host name, the rlimits and the mounts; everything else a VM cannot honour is
  * either ignored because the VM already provides it (/proc, /dev, /sys,
  * cgroups, namespaces) or refused with an error naming it. */
 #ifndef SBX_OCI_SPEC_H
@@ -13,6 +13,7 @@
 
 #define OCI_ARGS_MAX 256
 #define OCI_ENV_MAX 256
+#define OCI_RLIMITS_MAX 16
 
 struct oci_spec {
 	char *args[OCI_ARGS_MAX + 1];  /* NULL-terminated */
@@ -22,7 +23,8 @@ struct oci_spec {
 	bool terminal;
 	char rootfs[PATH_MAX];         /* absolute */
 	bool readonly;
-	char hostname[64];
+	char hostname[65];             /* "": none given (the VM's is its sandbox id) */
+	char *rlimits[OCI_RLIMITS_MAX + 1]; /* name=SOFT:HARD (nofile=1024:1024), NULL-terminated */
 	uint64_t memory_limit;         /* bytes; 0: none given */
 	char *json;                    /* the annotations, as JSON text ("{}" if none) */
 };

@@ -86,6 +86,22 @@ test_options() {
 	[ "$kb" -gt 1300000 ] && [ "$kb" -lt 1536000 ] || fail "--memory 1500m: MemTotal $kb kB"
 }
 
+test_limits_and_hostname() {
+	local out
+	out=$(prun --ulimit nofile=1234:2345 --ulimit core=0:0 --hostname oci-box --rootfs "$ROOTFS" \
+		/bin/sh -c 'ulimit -n; ulimit -Hn; ulimit -c; hostname' 2>"$T_TMP/err")
+	expect_eq "ulimit -n, -Hn, -c and hostname in the VM" "$out" "1234
+2345
+0
+oci-box" || { cat "$T_TMP/err" >&2; return 1; }
+	# A host name the guest would refuse: an error of create, naming it.
+	if out=$(prun --hostname bad_name --rootfs "$ROOTFS" /bin/true 2>&1); then
+		fail "an invalid host name was accepted"
+		return 1
+	fi
+	case $out in *"bad_name"*"not a host name"*) ;; *) fail "unclear error: $out" ;; esac
+}
+
 test_terminal() {
 	local out
 	out=$(script -qec "${PODMAN[*]} run --rm -it --network none --rootfs $ROOTFS /bin/sh -c 'tty; exit 4'" /dev/null)
@@ -172,6 +188,24 @@ test_faults() {
 	nothing_left
 }
 
+# The launcher starts QEMU, virtiofsd and sbx-vsockd with nothing of its
+# caller's but their stdio: a descriptor the engine left open in sbx-oci
+# (fd 7 here) must not live on in them.
+test_no_fd_leak() {
+	local b=$T_TMP/leak pid left=
+	mkdir -p "$b"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/sleep","600"],"cwd":"/","user":{"uid":0,"gid":0}}}' \
+		"$ROOTFS" >"$b/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$b" leak 7>"$T_TMP/marker" </dev/null \
+		>"$T_TMP/leak.out" 2>"$T_TMP/err" || fail "create: $(cat "$T_TMP/err")" || return 1
+	for pid in $(pgrep -f "$VMS/oci-leak/"); do
+		ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$T_TMP/marker" && left="$left $pid"
+	done
+	"$OCI" --root "$T_TMP/ocir" delete --force leak || fail "delete --force" || return 1
+	[ -z "$left" ] || fail "the engine's descriptor lives on in:$left" || return 1
+	nothing_left
+}
+
 test_vm_dies() {
 	"${PODMAN[@]}" run -d --name dies --network none --rootfs "$ROOTFS" /bin/sh -c 'sleep 600' \
 		>/dev/null 2>"$T_TMP/err" || fail "run -d: $(cat "$T_TMP/err")" || return 1
@@ -190,9 +224,11 @@ t "unpack the test root file systems" test_setup || exit 0
 t "podman run --rootfs DEBIAN: output and exit status 3" test_exit_status
 t "the container is a VM: the guest kernel, sbx's kernel command line" test_is_a_vm
 t "-e, -w, -u and --memory take effect in the VM" test_options
+t "--ulimit and --hostname take effect in the VM" test_limits_and_hostname
 t "-it gets a terminal" test_terminal
 t "podman ps shows it running; podman stop stops it" test_ps_and_stop
 t "an imported image runs with podman run IMAGE" test_imported_image
 t "containerd: ctr run's exit status, ctr task kill" test_containerd
 t "faults: missing program 127, bind mount refused, missing rootfs" test_faults
 t "a VM that dies ends the container with 137, nothing left" test_vm_dies
+t "no descriptor of the engine reaches QEMU, virtiofsd or sbx-vsockd" test_no_fd_leak

@@ -217,6 +217,25 @@ static void test_egress(void **state)
 	assert_false(c.egress);
 }
 
+/* rlimit.NAME (sbx-oci's process.rlimits): SOFT:HARD, the later wins. */
+static void test_rlimits(void **state)
+{
+	assert_int_equal(parse("rlimit.nofile = 100:200\nrlimit.core = 0:unlimited\n"
+			       "rlimit.nofile = 300:400\n"), 0);
+	assert_int_equal(c.nrlimits, 2);
+	assert_int_equal(c.rlimits[0].resource, RLIMIT_NOFILE);
+	assert_int_equal(c.rlimits[0].lim.rlim_cur, 300);
+	assert_int_equal(c.rlimits[0].lim.rlim_max, 400);
+	assert_int_equal(c.rlimits[1].resource, RLIMIT_CORE);
+	assert_true(c.rlimits[1].lim.rlim_max == RLIM_INFINITY);
+	expect_error("rlimit.files = 1:2\n", "rlimit.files: 'files' is not a resource limit");
+	expect_error("rlimit.nofile = 5\n", "rlimit.nofile: '5' is not SOFT:HARD");
+	expect_error("rlimit.nofile = 5:4\n", "rlimit.nofile: '5:4' is not SOFT:HARD");
+	expect_error("rlimit.nproc = x:4\n", "rlimit.nproc: 'x:4' is not SOFT:HARD");
+	assert_int_equal(c.nrlimits, 2);
+	assert_int_equal(c.rlimits[0].lim.rlim_cur, 300);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -225,7 +244,7 @@ int main(void)
 		T(test_later_wins),	 T(test_errors_name_the_key),
 		T(test_bad_lines_do_not_stop_the_rest),	 T(test_nul_and_long_lines),
 		T(test_cmdline),	 T(test_cmdline_errors), T(test_env_set_unset),
-		T(test_load_file),	 T(test_egress),
+		T(test_load_file),	 T(test_egress),		T(test_rlimits),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
