@@ -41,6 +41,11 @@ setup() {
 
 gsh() { "$SBX" exec $ID -- bash -c "$1"; }
 
+# received PATH TEXT: the server logged a request for PATH carrying TEXT.
+received() {
+	grep -F "target=$1 " "$SEEN" | grep -qF "$2" || fail "$1: $(grep -F "target=$1 " "$SEEN")"
+}
+
 test_standin_in_guest() {
 	local s
 	s=$(gsh 'echo "$OPENAI_API_KEY"')
@@ -54,8 +59,7 @@ test_curl() {
 	local out
 	out=$(gsh 'curl -sS https://api.test/curl -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1')
 	expect_eq "curl" "$out" "received" || return 1
-	grep -F "target=/curl" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
-		fail "curl: $(grep /curl "$SEEN")" || return 1
+	received /curl "authorization=Bearer $VALUE" || return 1
 	"$SBX" logs --net $ID | grep -q 'secret=OPENAI_API_KEY .*substituted in the Authorization header' ||
 		fail "no audit line: $("$SBX" logs --net $ID | tail -3)"
 }
@@ -67,21 +71,21 @@ import os, urllib.request
 r = urllib.request.Request(\"https://api.test/python\", headers={\"Authorization\": \"Bearer \" + os.environ[\"OPENAI_API_KEY\"]})
 print(urllib.request.urlopen(r).read().decode().strip())" 2>&1')
 	expect_eq "python urllib" "$out" "received" || return 1
-	grep -F "target=/python" "$SEEN" | grep -qF "Bearer $VALUE" || fail "python: $(grep python "$SEEN")"
+	received /python "Bearer $VALUE"
 }
 
 test_node() {
 	local out
 	out=$(gsh 'node -e "fetch(\"https://api.test/node\", {headers: {Authorization: \"Bearer \" + process.env.OPENAI_API_KEY}}).then(r => r.text()).then(t => console.log(t.trim()), e => console.log(String(e.cause || e)))" 2>&1')
 	expect_eq "node fetch" "$out" "received" || return 1
-	grep -F "target=/node" "$SEEN" | grep -qF "Bearer $VALUE" || fail "node: $(grep node "$SEEN")"
+	received /node "Bearer $VALUE"
 }
 
 test_deno() {
 	local out
 	out=$(gsh 'cd /tmp && deno eval "const r = await fetch(\"https://api.test/deno\", {headers: {Authorization: \"Bearer \" + Deno.env.get(\"OPENAI_API_KEY\")}}); console.log((await r.text()).trim())" 2>&1')
 	expect_eq "deno fetch" "$out" "received" || return 1
-	grep -F "target=/deno" "$SEEN" | grep -qF "Bearer $VALUE" || fail "deno: $(grep deno "$SEEN")"
+	received /deno "Bearer $VALUE"
 }
 
 # URL-encoded (curl -d) and JSON (curl --json) bodies: rewritten, with
@@ -91,10 +95,8 @@ test_bodies() {
 	out=$(gsh 'curl -sS https://api.test/form -d "key=$OPENAI_API_KEY&x=1"; curl -sS https://api.test/json --json "{\"key\": \"$OPENAI_API_KEY\"}"' 2>&1)
 	expect_eq "curl -d, curl --json" "$out" "received
 received" || return 1
-	grep -F "target=/form" "$SEEN" | grep -qF "body=key=$VALUE&x=1" ||
-		fail "form: $(grep /form "$SEEN")" || return 1
-	grep -F "target=/json" "$SEEN" | grep -qF "body={\"key\": \"$VALUE\"}" ||
-		fail "json: $(grep /json "$SEEN")" || return 1
+	received /form "body=key=$VALUE&x=1" || return 1
+	received /json "body={\"key\": \"$VALUE\"}" || return 1
 	"$SBX" logs --net $ID | grep -q 'secret=OPENAI_API_KEY .*substituted in the JSON body' ||
 		fail "no audit line for the JSON body: $("$SBX" logs --net $ID | tail -3)"
 }
@@ -104,8 +106,7 @@ test_http2_falls_back() {
 	local out
 	out=$(gsh 'curl -sS --http2 -o /dev/null -w "%{http_version}" https://api.test/h2 -H "Authorization: Bearer $OPENAI_API_KEY"' 2>&1)
 	expect_eq "curl --http2: HTTP version" "$out" "1.1" || return 1
-	grep -F "target=/h2" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
-		fail "curl --http2: $(grep /h2 "$SEEN")"
+	received /h2 "authorization=Bearer $VALUE"
 }
 
 # The CA the guest trusts: valid from 5 minutes before create to the end
@@ -131,8 +132,7 @@ test_other_host_unchanged() {
 	local out
 	out=$(gsh 'curl -sS --cacert /tmp/testca.pem https://plain.test/plain -H "Authorization: Bearer $OPENAI_API_KEY" 2>&1')
 	expect_eq "curl plain.test" "$out" "received" || return 1
-	grep -F "target=/plain" "$SEEN" | grep -qF "authorization=Bearer $STANDIN" ||
-		fail "plain.test: $(grep /plain "$SEEN")"
+	received /plain "authorization=Bearer $STANDIN"
 }
 
 # In plain HTTP the stand-in goes as it is, and the audit says so (the
@@ -154,7 +154,7 @@ test_stdin_wildcard() {
 	local out
 	out=$(gsh 'curl -sS https://x.other.test/w -H "X-Key: $OTHER_KEY" 2>&1')
 	expect_eq "curl x.other.test" "$out" "received" || return 1
-	grep -F "target=/w" "$SEEN" | grep -qF "x-key=$VALUE2" || fail "stdin secret: $(grep /w "$SEEN")"
+	received /w "x-key=$VALUE2"
 }
 
 test_untrusted_refused() {
@@ -237,8 +237,7 @@ try {
 } finally { await sb.close(); }' 2>&1)
 	kill $pid
 	expect_eq "SDK sandbox: curl" "$out" "received" || return 1
-	grep -F "target=/sdk" "$SEEN" | grep -qF "authorization=Bearer $VALUE" ||
-		fail "through sbx serve: $(grep /sdk "$SEEN")"
+	received /sdk "authorization=Bearer $VALUE"
 }
 
 # The guest's RAM is QEMU's shared memfd: read it whole from the host,
