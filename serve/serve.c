@@ -2191,7 +2191,9 @@ int serve_run(const struct serve_opts *o)
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_USER, NULL);
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
-		fprintf(stderr, "sbx: serve: cannot listen on %s:%d\n", o->listen_addr, o->port);
+		fprintf(stderr, "sbx: serve: cannot listen on %s:%d%s\n", o->listen_addr, o->port,
+			o->listen_cert ? " with the certificate and key of --listen-cert/--listen-key" :
+			"");
 		return -EADDRINUSE;
 	}
 	S.vh = lws_get_vhost_by_name(S.ctx, "default");

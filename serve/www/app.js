@@ -254,8 +254,14 @@ function plot(canvas, series, scale, unit) {
         return;
       }
       const px = x(i), py = y(v / scale);
-      if (open) ctx.lineTo(px, py);
-      else ctx.moveTo(px, py), ctx.lineTo(px + 2, py);
+      if (open) {
+        ctx.lineTo(px, py);
+      } else {
+        // A line starts (or starts again after a gap) with a stub, so
+        // that a single sample shows too.
+        ctx.moveTo(px, py);
+        ctx.lineTo(px + 2, py);
+      }
       open = true;
       drawn++;
     });

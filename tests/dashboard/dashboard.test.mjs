@@ -7,6 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { chromium } from "playwright-core";
@@ -18,7 +19,8 @@ const token2 = process.env.SBX_TOKEN2;
 const shots = process.env.SBX_SHOTS;
 const tlsBase = process.env.SBX_TLS_BASE;
 const tlsCa = process.env.SBX_TLS_CA;
-if (!base || !token || !token2 || !shots || !tlsBase || !tlsCa) throw new Error("run through tests/dashboard/run.sh");
+const sbxBin = process.env.SBX_BIN;
+if (!base || !token || !token2 || !shots || !tlsBase || !tlsCa || !sbxBin) throw new Error("run through tests/dashboard/run.sh");
 
 const T = { timeout: 180_000 };
 const run = randomBytes(4).toString("hex");
@@ -141,17 +143,20 @@ test("markup in labels and the host name is shown as text and runs no script; th
   await waitFor(page, () => document.body.dataset.sandboxReady === "1");
   const labels = await page.textContent("#sb-labels");
   assert.ok(labels.includes(XSS_IMG) && labels.includes(XSS_SCRIPT), labels);
-  // The host name as B's agent reports it, character for character.
-  await waitFor(page, (h) => document.getElementById("sb-host").textContent === h, XSS_HOST, 20_000);
-  assert.equal(await page.$$eval("main img, main script", (e) => e.length), 0);
-  await page.waitForTimeout(1500); // a few more events re-render all of it
+  // B's host name arrives with the detail (its agent's INFO): once shown,
+  // a few more events re-render all of it, then nothing may have been
+  // parsed as markup, and the host name reads as B's agent reports it.
+  await waitFor(page, () => !["", "–"].includes(document.getElementById("sb-host").textContent) ||
+    document.querySelector("#sb-host *") !== null, null, 20_000);
+  await page.waitForTimeout(1500);
+  assert.deepEqual(injected, [], "the page treated a sandbox's text as markup");
   assert.equal(await page.$$eval("main img, main script", (e) => e.length), 0);
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
-  assert.deepEqual(injected, [], "the page treated a sandbox's text as markup");
+  assert.equal(await page.textContent("#sb-host"), XSS_HOST);
   await page.screenshot({ path: `${shots}/markup.png` });
 });
 
-test("the sandbox page: console, an egress denial, a command left running, a memory plot", T, async () => {
+test("the sandbox page: console, an egress denial, commands left running (one detached), a memory plot", T, async () => {
   // The page is open first: what follows must reach it live.
   await page.goto(`${base}/#/sandbox/${A.id}`);
   await waitFor(page, () => document.body.dataset.sandboxReady === "1");
@@ -167,12 +172,20 @@ test("the sandbox page: console, an egress denial, a command left running, a mem
   // busybox nc may exit 0 after a reset: what counts is the gateway's deny line.
   assert.ok(!/HTTP/.test(out.stdoutText), `nc: ${out.stdoutText}`);
   child = await A.spawn("sleep", { args: ["600"], stdout: "null", stderr: "null" });
+  // The SDK has no detached commands: the CLI starts one in the same
+  // sandbox (same state directory), as an operator would.
+  const detachedPid = execFileSync(sbxBin, ["exec", "--detach", A.id, "--", "sleep", "601"],
+    { encoding: "utf8", env: process.env }).trim();
+  assert.match(detachedPid, /^\d+$/, `sbx exec --detach printed ${detachedPid}`);
   await waitFor(page, (m) => document.getElementById("sb-console").textContent.includes(m), mark, 20_000);
   await waitFor(page, () => document.getElementById("sb-config").textContent.includes("allowed.test"), null, 20_000);
   await waitFor(page, () => [...document.querySelectorAll("#sb-egress tr")]
     .some((tr) => tr.textContent.includes("deny") && tr.textContent.includes("allowed.test:81")), null, 20_000);
   await waitFor(page, () => [...document.querySelectorAll("#sb-ps tr")]
     .some((tr) => tr.textContent.includes("sleep 600") && tr.textContent.includes("running")), null, 20_000);
+  await waitFor(page, (pid) => [...document.querySelectorAll("#sb-ps tr")]
+    .some((tr) => tr.children[0].textContent === pid && tr.textContent.includes("sleep 601") &&
+      tr.textContent.includes("running") && tr.children[3].textContent === "detached"), detachedPid, 20_000);
   // At least three samples of each, host RSS (blue) and the guest's own
   // use (green), and both lines are drawn: pixels of their colours.
   await waitFor(page, () => {

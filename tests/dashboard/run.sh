@@ -81,7 +81,7 @@ done
 export DENO_SANDBOX_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_ENDPOINT=http://127.0.0.1:$port
 export DENO_DEPLOY_TOKEN=$token
-export SBX_TOKEN2=$token2 SBX_CHROMIUM=$chromium SBX_SHOTS=$build/dashboard
+export SBX_TOKEN2=$token2 SBX_CHROMIUM=$chromium SBX_SHOTS=$build/dashboard SBX_BIN=$sbx
 export SBX_TLS_BASE=https://127.0.0.1:$tls_port SBX_TLS_CA=$tmp/tls.pem
 timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 ./*.test.mjs
 status=$?
