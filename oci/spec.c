@@ -215,6 +215,18 @@ int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n)
 	s->memory_limit = (uint64_t)json_integer_value(json_object_get(
 		json_object_get(json_object_get(json_object_get(j, "linux"), "resources"), "memory"),
 		"limit"));
+	{
+		json_t *nss = json_object_get(json_object_get(j, "linux"), "namespaces"), *ns;
+		size_t i;
+
+		json_array_foreach(nss, i, ns) {
+			const char *type = json_string_value(json_object_get(ns, "type"));
+			const char *nsp = json_string_value(json_object_get(ns, "path"));
+
+			if (type && nsp && strcmp(type, "network") == 0)
+				str_copy(s->netns, sizeof(s->netns), nsp);
+		}
+	}
 	ann = json_object_get(j, "annotations");
 	s->json = json_is_object(ann) ? json_dumps(ann, JSON_COMPACT) : strdup("{}");
 	r = 0;
