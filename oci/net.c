@@ -147,6 +147,13 @@ int oci_net_setup(const char *netns, struct sandbox_nic *nic, char *msg, size_t 
 		 mac[2], mac[3], mac[4], mac[5]);
 	gw_find(dev, nic->gw, sizeof(nic->gw));
 	str_copy(nic->tap, sizeof(nic->tap), TAP_NAME);
+	/* One VM per namespace: its interface cannot be handed out twice. */
+	if (if_nametoindex(TAP_NAME) != 0) {
+		r = -EBUSY;
+		snprintf(msg, n, "the network namespace %s is bridged into another container's VM "
+			 "already: sbx-oci gives a namespace's interface to one container", netns);
+		goto out;
+	}
 	if ((r = tap_create()) < 0) {
 		snprintf(msg, n, "cannot create the tap %s in %s: %s", TAP_NAME, netns, strerror(-r));
 		goto out;
