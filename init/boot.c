@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,51 @@ void boot_loopback(void)
 	    (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(fd, SIOCSIFFLAGS, &ifr) < 0))
 		log_warn(errno, "unable to bring up lo");
 	close(fd);
+}
+
+void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	struct ifreq ifr = { 0 };
+	struct rtentry rt = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	for (i = ifs; i && i->if_index; i++)
+		if (strcmp(i->if_name, "lo") != 0)
+			break;
+	if (fd < 0 || !i || !i->if_index) {
+		log_warn(fd < 0 ? errno : ENODEV, "unable to configure the NIC");
+		goto out;
+	}
+	str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), i->if_name);
+	sin->sin_family = AF_INET;
+	sin->sin_addr = addr;
+	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
+		goto fail;
+	sin->sin_addr.s_addr = htonl(prefix ? ~0u << (32 - prefix) : 0);
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		goto fail;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail;
+	if (gw.s_addr) {
+		((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+		((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+		((struct sockaddr_in *)&rt.rt_gateway)->sin_family = AF_INET;
+		((struct sockaddr_in *)&rt.rt_gateway)->sin_addr = gw;
+		rt.rt_flags = RTF_UP | RTF_GATEWAY;
+		if (ioctl(fd, SIOCADDRT, &rt) < 0)
+			goto fail;
+	}
+	goto out;
+fail:
+	log_warn(errno, "unable to configure the NIC %s", ifr.ifr_name);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ifs)
+		if_freenameindex(ifs);
 }
 
 void boot_unmount_all(void)

@@ -5,11 +5,16 @@
 #ifndef SBX_BOOT_H
 #define SBX_BOOT_H
 
+#include <netinet/in.h>
+
 void boot_mounts(void);
 /* Makes fds 0-2 valid (the console, else /dev/null). */
 void boot_stdio(void);
 void boot_hostname(const char *name);
 void boot_loopback(void);
+/* The guest's one NIC (the first interface that is not lo): addr/prefix,
+ * up, and a default route via gw (none when gw is 0.0.0.0). */
+void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw);
 /* Shutdown: sync and unmount everything we can, detaching what is busy. */
 void boot_unmount_all(void);
 

@@ -572,6 +572,10 @@ int init_main(int argc, char **argv)
 		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();
+		if (st.cfg.net) {
+			kmod_load_list(KMOD_NET_LIST);
+			boot_nic(st.cfg.net_addr, st.cfg.net_prefix, st.cfg.net_gw);
+		}
 		st.listen.port = st.cfg.port;
 	} else if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		die(errno, "unable to become a child subreaper");

@@ -113,6 +113,15 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 		v[n++] = "-device";
 		v[n++] = a->share_device;
 	}
+	if (q->tap) {
+		snprintf(a->netdev, sizeof(a->netdev), "tap,id=net0,ifname=%s,script=no,downscript=no",
+			 q->tap);
+		snprintf(a->nic, sizeof(a->nic), "virtio-net-device,netdev=net0,mac=%s", q->mac);
+		v[n++] = "-netdev";
+		v[n++] = a->netdev;
+		v[n++] = "-device";
+		v[n++] = a->nic;
+	}
 	for (unsigned i = 0; i < q->ndrives && i < QEMU_DRIVES_MAX; i++) {
 		v[n++] = "-drive";
 		v[n++] = (char *)q->drives[i].drive;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define QEMU_DRIVES_MAX 20         /* image layers, the writable disk, volumes */
-#define QEMU_ARGV_MAX (52 + 4 * QEMU_DRIVES_MAX)
+#define QEMU_ARGV_MAX (56 + 4 * QEMU_DRIVES_MAX)
 #define QEMU_VSOCK_ID "vsock"      /* the vsock device's id on a pausable sandbox */
 #define QEMU_VSOCK_SLOT 2          /* and its PCI slot; the balloon's is 3, disks' 4 on */
 #define QEMU_VHOST_USER_CHARDEV "vu"
@@ -41,6 +41,9 @@ struct qemu_spec {
 	const char *share_tag;
 	bool pausable;             /* -M pc, PCI devices at fixed slots (see above) */
 	const char *qmp;           /* a QMP socket to listen on, or NULL */
+	const char *tap;           /* a NIC on this tap device (QEMU runs in its network
+				    * namespace: sbx-oci), or NULL: none */
+	const char *mac;           /* the NIC's MAC address */
 };
 
 /* The argument vector and the strings it points into. */
@@ -52,6 +55,7 @@ struct qemu_argv {
 	char kernel[PATH_MAX], initrd[PATH_MAX];
 	char balloon[64], qmp[PATH_MAX + 32];
 	char drive_dev[QEMU_DRIVES_MAX][128];
+	char netdev[64], nic[96];
 };
 
 /* Fills a->argv (NULL-terminated) for q. */

@@ -613,6 +613,11 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 			host[k - 1] = '\0';
 		kv_write(f, "hostname", o->hostname ? o->hostname : host);
 	}
+	if (o->nic) {
+		kv_write(f, "net.addr", o->nic->addr);
+		if (o->nic->gw[0])
+			kv_write(f, "net.gw", o->nic->gw);
+	}
 	for (size_t i = 0; o->rlimits && o->rlimits[i]; i++) {
 		const char *eq = strchr(o->rlimits[i], '=');
 
@@ -1357,6 +1362,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			.drives = drives, .ndrives = ndrives,
 			.share = share[0] ? share : NULL, .share_tag = SHARE_TAG,
 			.pausable = sb->pausable, .qmp = sb->pausable ? qmp : NULL,
+			.tap = o->nic ? o->nic->tap : NULL, .mac = o->nic ? o->nic->mac : NULL,
 		};
 
 		qemu_argv_build(&q, &qa);

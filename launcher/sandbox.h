@@ -24,6 +24,16 @@
 #define SANDBOX_LABEL_VALUE_MAX 255
 #define SANDBOX_VOLUMES_MAX 8
 
+/* A NIC for the guest (sbx-oci, docs/OCI.md): a tap device that the caller
+ * made in the network namespace it is in (QEMU opens it there), and the
+ * address the guest takes. */
+struct sandbox_nic {
+	char tap[16];                 /* IFNAMSIZ */
+	char mac[18];                 /* aa:bb:cc:dd:ee:ff */
+	char addr[19];                /* a.b.c.d/prefix */
+	char gw[16];                  /* the default route; "": none */
+};
+
 struct sandbox_opts {
 	const char *name;             /* NULL: a generated id */
 	uint64_t memory_mib;
@@ -51,6 +61,7 @@ struct sandbox_opts {
 	const char *hostname;         /* the guest's host name; NULL: the id (oci/) */
 	const char *const *rlimits;   /* NAME=SOFT:HARD (lib/config.h's rlimit.NAME) every
 				       * workload starts with, NULL-terminated or NULL (oci/) */
+	const struct sandbox_nic *nic; /* NULL: no NIC (sbx's default) */
 	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
 };
 

@@ -1,6 +1,7 @@
 /* Configuration parser shared by PID 1 and the server: see config.h. */
 #include "lib/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -364,6 +365,24 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 	}
 	if (str_starts_with(key, "rlimit."))
 		return rlimit_set(c, key, value, err, n);
+	if (strcmp(key, "net.addr") == 0) {
+		char a[INET_ADDRSTRLEN], *slash = strchr(value, '/');
+
+		if (!slash || (size_t)(slash - value) >= sizeof(a) ||
+		    str_to_u64(slash + 1, 32, &v) < 0 || v == 0 ||
+		    (snprintf(a, sizeof(a), "%.*s", (int)(slash - value), value),
+		     inet_pton(AF_INET, a, &c->net_addr) != 1))
+			return fail(err, n, EINVAL, "%s: '%s' is not an IPv4 address/prefix", key,
+				    value);
+		c->net_prefix = (unsigned)v;
+		c->net = true;
+		return 0;
+	}
+	if (strcmp(key, "net.gw") == 0) {
+		if (inet_pton(AF_INET, value, &c->net_gw) != 1)
+			return fail(err, n, EINVAL, "%s: '%s' is not an IPv4 address", key, value);
+		return 0;
+	}
 	if (strcmp(key, "pids_max") == 0) {
 		if (str_to_u64(value, 4194304, &v) < 0)
 			return fail(err, n, EINVAL, "%s: '%s' is not a number of processes (0: no limit)",

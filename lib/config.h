@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 
 #define CONFIG_PATH "/etc/sbx/config"
@@ -69,6 +70,11 @@ struct config {
 		struct rlimit lim;
 	} rlimits[CONFIG_RLIMITS_MAX];
 	size_t nrlimits;
+	/* A NIC (sbx-oci with an engine's network namespace): the address of
+	 * the guest's one virtio-net interface and its default route. */
+	bool net;
+	struct in_addr net_addr, net_gw;
+	unsigned net_prefix;
 };
 
 #define CONFIG_PIDS_MAX 4096

@@ -18,5 +18,7 @@ int kmod_load_list(const char *list);
 #define KMOD_DISK_LIST "/etc/sbx/modules.disk"
 /* Loaded by PID 1 for a root shared over virtio-fs (init/root.c). */
 #define KMOD_SHARE_LIST "/etc/sbx/modules.share"
+/* Loaded by PID 1 for a sandbox given a NIC (net.addr, init/boot.c). */
+#define KMOD_NET_LIST "/etc/sbx/modules.net"
 
 #endif

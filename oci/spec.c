@@ -97,13 +97,23 @@ static int process_read(json_t *p, struct oci_spec *s, char *msg, size_t n)
 	return 0;
 }
 
+/* A limit as the guest's configuration writes it: a negative one (-1, as
+ * engines write "unlimited") is unlimited. */
+static void rlim_text(char *out, size_t n, json_int_t v)
+{
+	if (v < 0)
+		snprintf(out, n, "unlimited");
+	else
+		snprintf(out, n, "%lld", (long long)v);
+}
+
 /* process.rlimits, as the guest's configuration has them (rlimit.nofile
  * = SOFT:HARD): checked here by the guest's own parser, so that a limit
  * the VM would skip is an error of create. */
 static int rlimits_read(json_t *rls, struct oci_spec *s, char *msg, size_t n)
 {
 	struct config c;
-	char key[64], value[64], why[256];
+	char key[64], value[64], soft_s[24], hard_s[24], why[256];
 	size_t i, k = 0;
 	json_t *rl;
 	int r = 0;
@@ -122,9 +132,9 @@ static int rlimits_read(json_t *rls, struct oci_spec *s, char *msg, size_t n)
 		snprintf(key, sizeof(key), "rlimit.%s", type + 7);
 		for (char *p = key; *p; p++)
 			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-		snprintf(value, sizeof(value), "%llu:%llu",
-			 (unsigned long long)json_integer_value(soft),
-			 (unsigned long long)json_integer_value(hard));
+		rlim_text(soft_s, sizeof(soft_s), json_integer_value(soft));
+		rlim_text(hard_s, sizeof(hard_s), json_integer_value(hard));
+		snprintf(value, sizeof(value), "%s:%s", soft_s, hard_s);
 		if (config_set(&c, key, value, why, sizeof(why)) < 0) {
 			r = fail(msg, n, EINVAL, "config.json: process.rlimits %s: %s", type, why);
 			break;
@@ -205,6 +215,18 @@ int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n)
 	s->memory_limit = (uint64_t)json_integer_value(json_object_get(
 		json_object_get(json_object_get(json_object_get(j, "linux"), "resources"), "memory"),
 		"limit"));
+	{
+		json_t *nss = json_object_get(json_object_get(j, "linux"), "namespaces"), *ns;
+		size_t i;
+
+		json_array_foreach(nss, i, ns) {
+			const char *type = json_string_value(json_object_get(ns, "type"));
+			const char *nsp = json_string_value(json_object_get(ns, "path"));
+
+			if (type && nsp && strcmp(type, "network") == 0)
+				str_copy(s->netns, sizeof(s->netns), nsp);
+		}
+	}
 	ann = json_object_get(j, "annotations");
 	s->json = json_is_object(ann) ? json_dumps(ann, JSON_COMPACT) : strdup("{}");
 	r = 0;

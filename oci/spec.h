@@ -26,6 +26,7 @@ struct oci_spec {
 	char hostname[65];             /* "": none given (the VM's is its sandbox id) */
 	char *rlimits[OCI_RLIMITS_MAX + 1]; /* name=SOFT:HARD (nofile=1024:1024), NULL-terminated */
 	uint64_t memory_limit;         /* bytes; 0: none given */
+	char netns[PATH_MAX];          /* linux.namespaces' network path; "": none */
 	char *json;                    /* the annotations, as JSON text ("{}" if none) */
 };
 

@@ -26,6 +26,9 @@ DISK_MODULES="virtio_blk erofs overlay"
 # Loaded by PID 1 only for a root shared from the host over virtio-fs (the
 # OCI runtime, oci/: a container's rootfs directory, not copied).
 SHARE_MODULES="fuse virtiofs"
+# Loaded by PID 1 only for a sandbox given a NIC (sbx-oci with an engine's
+# network namespace, docs/OCI.md): virtio-net.
+NET_MODULES="virtio_net"
 KERNEL_META=linux-image-cloud-amd64
 
 # Debian programs the guest carries, as HOST_PATH[:GUEST_PATH]: the SSH
@@ -88,7 +91,7 @@ GUEST_LIBS=$(guest_libs)
 
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.gz $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
-stamp=$( (echo "$MODULES $EGRESS_MODULES $DISK_MODULES $SHARE_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
+stamp=$( (echo "$MODULES $EGRESS_MODULES $DISK_MODULES $SHARE_MODULES $NET_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
 	cat rootfs/build.sh rootfs/*.c lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c \
 		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-* $GUEST_LIBS \
@@ -152,6 +155,7 @@ modules_in_order > "$W/modules.rel"
 MODULES=$EGRESS_MODULES modules_in_order > "$W/modules-egress.rel"
 MODULES=$DISK_MODULES modules_in_order > "$W/modules-disk.rel"
 MODULES=$SHARE_MODULES modules_in_order > "$W/modules-share.rel"
+MODULES=$NET_MODULES modules_in_order > "$W/modules-net.rel"
 
 # ---- /etc ---------------------------------------------------------------------
 mkdir -p "$W/etc"
@@ -159,6 +163,7 @@ sed "s|^|/lib/modules/$KVER/|" "$W/modules.rel" > "$W/etc/modules"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-egress.rel" > "$W/etc/modules.egress"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-disk.rel" > "$W/etc/modules.disk"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-share.rel" > "$W/etc/modules.share"
+sed "s|^|/lib/modules/$KVER/|" "$W/modules-net.rel" > "$W/etc/modules.net"
 cat > "$W/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 user:x:1000:1000:user:/home/user:/bin/sh
@@ -214,7 +219,9 @@ initramfs_spec() {
 	echo "file etc/sbx/modules.egress $W/etc/modules.egress 0644 0 0"
 	echo "file etc/sbx/modules.disk $W/etc/modules.disk 0644 0 0"
 	echo "file etc/sbx/modules.share $W/etc/modules.share 0644 0 0"
-	cat "$W/modules.rel" "$W/modules-egress.rel" "$W/modules-disk.rel" "$W/modules-share.rel" | sort -u | while read -r ko; do
+	echo "file etc/sbx/modules.net $W/etc/modules.net 0644 0 0"
+	cat "$W/modules.rel" "$W/modules-egress.rel" "$W/modules-disk.rel" "$W/modules-share.rel" \
+		"$W/modules-net.rel" | sort -u | while read -r ko; do
 		echo "file lib/modules/$KVER/$ko $MODDIR/$ko 0644 0 0"
 	done
 }

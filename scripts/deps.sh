@@ -9,7 +9,7 @@ BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-de
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio busybox-static kmod qemu-system-x86 dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
 TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs chromium openssl"
-BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace"
+BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace runc"
 FUZZ="clang libclang-rt-14-dev"
 # The OCI runtime's tests (tests/system/oci.sh): the engines that call it.
 OCI="podman containerd conmon crun"

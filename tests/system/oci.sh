@@ -102,6 +102,28 @@ oci-box" || { cat "$T_TMP/err" >&2; return 1; }
 	case $out in *"bad_name"*"not a host name"*) ;; *) fail "unclear error: $out" ;; esac
 }
 
+# The one case where the VM gets a NIC: Podman's CNI bridge namespace. The
+# guest takes the namespace's address and route, and reaches a server on
+# the host side of the bridge (its gateway); with --network none (the
+# other tests) it has lo only.
+test_network_bridge() {
+	local port=18457 srv out
+	socat -u TCP-LISTEN:$port,reuseaddr OPEN:"$T_TMP/got",creat,trunc &
+	srv=$!
+	out=$("${PODMAN[@]}" run --rm --network bridge --rootfs "$ROOTFS" /bin/sh -c \
+		'ip addr show eth0 | grep "inet "; gw=$(ip route | awk "/^default/ {print \$3}");
+		 echo "from the VM" | nc -w 10 "$gw" '$port 2>"$T_TMP/err")
+	local rc=$?
+	sleep 1
+	kill $srv 2>/dev/null
+	[ $rc -eq 0 ] || fail "podman run --network bridge: $rc: $(cat "$T_TMP/err")" || return 1
+	case $out in *"inet "*"eth0"*) ;; *) fail "no address on eth0 in the VM: $out" || return 1 ;; esac
+	expect_eq "what the host-side server got" "$(cat "$T_TMP/got" 2>/dev/null)" "from the VM" ||
+		return 1
+	out=$(prun --rootfs "$ROOTFS" /bin/sh -c 'ls /sys/class/net' 2>&1)
+	expect_eq "--network none: interfaces" "$out" "lo"
+}
+
 test_terminal() {
 	local out
 	out=$(script -qec "${PODMAN[*]} run --rm -it --network none --rootfs $ROOTFS /bin/sh -c 'tty; exit 4'" /dev/null)
@@ -225,6 +247,7 @@ t "podman run --rootfs DEBIAN: output and exit status 3" test_exit_status
 t "the container is a VM: the guest kernel, sbx's kernel command line" test_is_a_vm
 t "-e, -w, -u and --memory take effect in the VM" test_options
 t "--ulimit and --hostname take effect in the VM" test_limits_and_hostname
+t "podman run --network bridge: a NIC with the namespace's address reaches the host side" test_network_bridge
 t "-it gets a terminal" test_terminal
 t "podman ps shows it running; podman stop stops it" test_ps_and_stop
 t "an imported image runs with podman run IMAGE" test_imported_image

@@ -1,5 +1,6 @@
 /* Unit tests for the configuration parser (lib/config.c): the file format,
  * quoting, the kernel command line, and errors that name the bad key. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +237,22 @@ static void test_rlimits(void **state)
 	assert_int_equal(c.rlimits[0].lim.rlim_cur, 300);
 }
 
+/* net.addr and net.gw (sbx-oci's bridged namespace): no NIC unless given. */
+static void test_net_keys(void **state)
+{
+	assert_false(c.net);
+	assert_int_equal(parse("net.addr = 10.88.0.4/16\nnet.gw = 10.88.0.1\n"), 0);
+	assert_true(c.net);
+	assert_int_equal(c.net_prefix, 16);
+	assert_int_equal(ntohl(c.net_addr.s_addr), 0x0a580004);
+	assert_int_equal(ntohl(c.net_gw.s_addr), 0x0a580001);
+	expect_error("net.addr = 10.88.0.4\n", "net.addr: '10.88.0.4' is not an IPv4 address/prefix");
+	expect_error("net.addr = 10.88.0.4/33\n", "net.addr:");
+	expect_error("net.addr = 10.88.0/8\n", "net.addr:");
+	expect_error("net.gw = ::1\n", "net.gw: '::1' is not an IPv4 address");
+	assert_int_equal(ntohl(c.net_addr.s_addr), 0x0a580004);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -245,6 +262,7 @@ int main(void)
 		T(test_bad_lines_do_not_stop_the_rest),	 T(test_nul_and_long_lines),
 		T(test_cmdline),	 T(test_cmdline_errors), T(test_env_set_unset),
 		T(test_load_file),	 T(test_egress),		T(test_rlimits),
+		T(test_net_keys),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
