@@ -111,7 +111,7 @@ static void send_lifetime(bool reply, int err, const char *why)
 
 static void start_server(void)
 {
-	char *argv[12], ready[80];
+	char *argv[14], ready[80];
 	int argc = 0, sv[2];
 	pid_t pid;
 
@@ -128,6 +128,8 @@ static void start_server(void)
 		argv[argc++] = "--cmdline";
 	if (st.pid1)
 		argv[argc++] = "--pid1";
+	if (root_upper_fd() >= 0)
+		argv[argc++] = "--upper-fd"; /* SERVER_UPPER_FD is the disk's */
 	if (st.state_dir[0]) {
 		argv[argc++] = "--state";
 		argv[argc++] = st.state_dir;

@@ -312,7 +312,7 @@ static void freeze_watch(int sock)
 	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
 
 	poll(&p, 1, FREEZE_MAX_MS);
-	ioctl(SERVER_UPPER_FD, FITHAW, 0);
+	ioctl(server_upper_fd(), FITHAW, 0);
 	_exit(0);
 }
 
@@ -331,7 +331,7 @@ static void freeze_frame(struct conn *c, const struct frame *f)
 static void freeze_hangup(struct conn *c)
 {
 	/* EINVAL: the watcher thawed it first. */
-	if (ioctl(SERVER_UPPER_FD, FITHAW, 0) < 0 && errno != EINVAL)
+	if (ioctl(server_upper_fd(), FITHAW, 0) < 0 && errno != EINVAL)
 		log_warn(errno, "unable to thaw the writable disk");
 	freezer = NULL;
 	conn_release(c);
@@ -345,6 +345,7 @@ static const struct conn_ops freeze_ops = {
 
 void control_freeze(struct conn *c, const struct frame *f)
 {
+	struct stat st;
 	pid_t pid;
 	int r;
 
@@ -356,13 +357,13 @@ void control_freeze(struct conn *c, const struct frame *f)
 		conn_fail(c, EBUSY, "the writable disk is frozen already (another snapshot)");
 		return;
 	}
-	if (fcntl(SERVER_UPPER_FD, F_GETFD) < 0) {
+	if (server_upper_fd() < 0 || fstat(server_upper_fd(), &st) < 0 || !S_ISDIR(st.st_mode)) {
 		conn_fail(c, EOPNOTSUPP, "this sandbox has no writable disk to freeze");
 		return;
 	}
 	/* The kernel syncs the file system, then blocks its writers until
 	 * FITHAW: what the host copies is whole, its journal empty. */
-	if (ioctl(SERVER_UPPER_FD, FIFREEZE, 0) < 0) {
+	if (ioctl(server_upper_fd(), FIFREEZE, 0) < 0) {
 		conn_fail(c, errno, "cannot freeze the writable disk");
 		return;
 	}
@@ -371,7 +372,7 @@ void control_freeze(struct conn *c, const struct frame *f)
 		freeze_watch(c->w.fd);
 	if (pid < 0) {
 		r = errno;
-		ioctl(SERVER_UPPER_FD, FITHAW, 0);
+		ioctl(server_upper_fd(), FITHAW, 0);
 		conn_fail(c, r, "cannot start the freeze's watcher");
 		return;
 	}

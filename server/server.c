@@ -54,12 +54,14 @@ static int ctl_fd = -1;
 static char state_dir[256];
 static uint8_t auth_key[32];
 static bool have_token;
+static int upper_fd = -1; /* --upper-fd: SERVER_UPPER_FD is the writable disk */
 static struct rlimit workload_nofile;
 
 const struct config *server_config(void) { return &cfg; }
 struct config *server_config_mut(void) { return &cfg; }
 int server_devnull(void) { return devnull_fd; }
 bool server_under_pid1(void) { return pid1; }
+int server_upper_fd(void) { return upper_fd; }
 bool server_in_vm(void) { return in_vm; }
 const char *server_state_dir(void) { return state_dir; }
 const uint8_t *server_auth_key(void) { return have_token ? auth_key : NULL; }
@@ -347,6 +349,7 @@ int server_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
+		{ "upper-fd", no_argument, NULL, 'u' },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -373,6 +376,9 @@ int server_main(int argc, char **argv)
 			break;
 		case '1':
 			pid1 = true;
+			break;
+		case 'u':
+			upper_fd = SERVER_UPPER_FD;
 			break;
 		case 'r':
 			want_ready = sscanf(optarg, "%" SCNu64 ",%" SCNu64 ",%" SCNu64, &ready.start_ns,
@@ -430,7 +436,8 @@ int server_main(int argc, char **argv)
 		die(errno, "server: no listening socket on fd %d", SERVER_LISTEN_FD);
 	if ((r = loop_add(&w_signal, sfd, EPOLLIN, on_signal)) < 0)
 		die(r, "server: unable to watch signals");
-	fd_set_cloexec(SERVER_UPPER_FD, true); /* EBADF without a disk */
+	if (upper_fd >= 0 && fd_set_cloexec(upper_fd, true) < 0)
+		upper_fd = -1;
 	if (fd_set_cloexec(SERVER_CTL_FD, true) == 0) {
 		ctl_fd = SERVER_CTL_FD;
 		restore_jobs();

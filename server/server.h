@@ -49,6 +49,9 @@ void server_job_done(pid_t pid);
 int server_devnull(void);
 /* True when the agent is the init of a VM or of a PID namespace. */
 bool server_under_pid1(void);
+/* A directory of the sandbox's writable disk (PID 1 passes it with
+ * --upper-fd), or -1: what FREEZE freezes. */
+int server_upper_fd(void);
 /* True in a VM (not development mode): the agent may set the clock. */
 bool server_in_vm(void);
 

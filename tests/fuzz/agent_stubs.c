@@ -14,6 +14,7 @@
 #include "exec/spawn.h"
 #include "fs/fs.h"
 #include "lib/config.h"
+#include "lib/reap.h"
 #include "net/net.h"
 #include "server/server.h"
 #include "tests/fuzz/fuzz.h"
@@ -48,6 +49,9 @@ const struct config *server_config(void) { return &fuzz_cfg; }
 struct config *server_config_mut(void) { return &fuzz_cfg; }
 const char *server_state_dir(void) { return ""; }
 bool server_under_pid1(void) { return false; }
+/* No writable disk: FREEZE is refused before it would fork a watcher. */
+int server_upper_fd(void) { return -1; }
+void reap_watch(struct child *c, pid_t pid, child_fn fn) { FUZZ_CHECK(false); }
 bool server_in_vm(void) { return false; }
 
 int server_devnull(void)

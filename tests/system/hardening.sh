@@ -17,7 +17,8 @@
 # and a /proc without PID 1 and the server; commands get oom_score_adj 0;
 # workloads cannot signal PID 1 or the server, reboot, or read their
 # memory (/proc/<pid>/mem, maps, environ); the token is not in their
-# reach. Root included: the default user of the minimal image is root.
+# reach. Root included: every command here runs as root (-u root: the
+# default user of the minimal image, not of Debian's), on either image.
 . "$(dirname "$0")/../lib.sh"
 
 SUITE=hardening
@@ -29,18 +30,20 @@ PIDS_RESERVE=32      # a command's pids.max leaves the others that many
 CMD_PIDS_MAX=$((PIDS_MAX - PIDS_RESERVE))
 
 # The pid (in the guest) of the agent's server: a command's parent.
-server_of() { "$SBX" exec "$ID" -- sh -c 'echo $PPID'; }
+server_of() { "$SBX" exec -u root "$ID" -- sh -c 'echo $PPID'; }
 
 test_create() {
 	ID=$("$SBX" create --name hard --lifetime 10m --memory 768 2>"$T_TMP/create.err")
 	expect_eq "create printed the id" "$ID" hard || { cat "$T_TMP/create.err" >&2; return 1; }
 	SERVER=$(server_of)
-	[ -n "$SERVER" ] || fail "no server pid"
+	[ -n "$SERVER" ] || fail "no server pid" || return 1
+	# The bomb's shell needs `read -t`: busybox sh has it, dash not.
+	BOMB_SH=$("$SBX" exec -u root "$ID" -- sh -c 'command -v bash || echo sh')
 }
 
 test_agent_protected() {
 	local out
-	out=$("$SBX" exec "$ID" -- sh -c 'cat /proc/self/oom_score_adj /proc/self/cgroup
+	out=$("$SBX" exec -u root "$ID" -- sh -c 'cat /proc/self/oom_score_adj /proc/self/cgroup
 		for p in 1 $PPID; do [ -e /proc/$p ] && echo "agent pid $p in /proc"; done; true')
 	expect_eq "a command's oom_score_adj and cgroup; PID 1 and the server not in /proc" \
 		"$out" $'0\n0::/'
@@ -48,13 +51,13 @@ test_agent_protected() {
 
 test_limits() {
 	local total want got pids
-	total=$("$SBX" exec "$ID" -- awk '/^MemTotal/ {print $2 * 1024}' /proc/meminfo)
+	total=$("$SBX" exec -u root "$ID" -- awk '/^MemTotal/ {print $2 * 1024}' /proc/meminfo)
 	[ -n "$total" ] || fail "no MemTotal" || return 1
 	# total - min(total / 8, 128 MiB), as the kernel keeps it: in pages.
 	want=$(((total - (total / 8 < 134217728 ? total / 8 : 134217728)) / 4096 * 4096))
-	got=$("$SBX" exec "$ID" -- cat $CG/memory.max)
+	got=$("$SBX" exec -u root "$ID" -- cat $CG/memory.max)
 	expect_eq "a command's memory.max for $total bytes" "$got" "$want" || return 1
-	pids=$("$SBX" exec "$ID" -- cat $CG/pids.max)
+	pids=$("$SBX" exec -u root "$ID" -- cat $CG/pids.max)
 	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX
 }
 
@@ -72,7 +75,7 @@ poll_info_while() { # PID
 test_oom() {
 	local pid rc answers
 	# A string that doubles until nothing is left.
-	"$SBX" exec "$ID" -- sh -c 'a=0123456789abcdef; while :; do a="$a$a"; done' \
+	"$SBX" exec -u root "$ID" -- sh -c 'a=0123456789abcdef; while :; do a="$a$a"; done' \
 		2>"$T_TMP/oom.err" &
 	pid=$!
 	answers=$(poll_info_while $pid)
@@ -84,7 +87,7 @@ test_oom() {
 		fail "the exit does not say oom: $(cat "$T_TMP/oom.err")" || return 1
 	[ "${answers% *}" -ge 1 ] && [ "${answers#* }" -eq 0 ] ||
 		fail "INFO answers while memory ran out (ok, failed): $answers" || return 1
-	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive || return 1
+	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
@@ -93,7 +96,7 @@ test_oom() {
 # no /proc/1, EPERM from the filter), and its cgroup stays "/".
 test_root_stays_in_cgroup() {
 	local out what
-	out=$("$SBX" exec "$ID" -- sh -c 'echo $$ >/sys/fs/cgroup/cgroup.procs; echo "escape $?"
+	out=$("$SBX" exec -u root "$ID" -- sh -c 'echo $$ >/sys/fs/cgroup/cgroup.procs; echo "escape $?"
 		echo 1000 >/proc/1/oom_score_adj; echo "oom $?"
 		echo max >/sys/fs/cgroup/pids.max; echo "pids.max $?"
 		mkdir -p /mnt/cg && mount -t cgroup2 none /mnt/cg; echo "mounted $?"
@@ -109,19 +112,20 @@ test_root_stays_in_cgroup() {
 	[ "$(echo "$out" | tail -1)" = "0::/" ] || fail "left its cgroup: $out"
 }
 
-# The bomb, as root, tries to escape first; its shell then waits (a
-# builtin read, no fork) and reports its cgroup's pids.peak.
+# The bomb, as root, tries to escape first; its shell (bash when the image
+# has it) then waits (a builtin read, no fork) and reports its cgroup's
+# pids.peak.
 BOMB='echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; mkfifo /dev/shm/bomb.fifo
 	bomb() { bomb | bomb & }; bomb
 	read -t 40 x <>/dev/shm/bomb.fifo; read p </sys/fs/cgroup/pids.peak; echo "peak $p"
 	rm -f /dev/shm/bomb.fifo'
 
 info_ok() { timeout 20 "$SBX" info "$ID" >/dev/null 2>"$T_TMP/info.err"; }
-alive_ok() { [ "$(timeout 20 "$SBX" exec "$ID" -- echo alive 2>"$T_TMP/alive.err")" = alive ]; }
+alive_ok() { [ "$(timeout 20 "$SBX" exec -u root "$ID" -- echo alive 2>"$T_TMP/alive.err")" = alive ]; }
 
 test_fork_bomb() {
 	local pid peak
-	"$SBX" exec "$ID" -- sh -c "$BOMB" >"$T_TMP/bomb.out" 2>/dev/null &
+	"$SBX" exec -u root "$ID" -- "$BOMB_SH" -c "$BOMB" >"$T_TMP/bomb.out" 2>/dev/null &
 	pid=$!
 	# Let it reach the limit (TCG is slow), then check on the agent.
 	sleep 10
@@ -158,15 +162,15 @@ REST="i=1; while [ \$i -lt $PIDS_RESERVE ]; do sleep 600 & i=\$((i + 1)); done
 
 test_pids_never_past_max() {
 	local a b out
-	"$SBX" exec "$ID" -- sh -c "$FILL" >"$T_TMP/fill.a" 2>&1 &
+	"$SBX" exec -u root "$ID" -- sh -c "$FILL" >"$T_TMP/fill.a" 2>&1 &
 	a=$!
 	wait_for 180 grep -q full "$T_TMP/fill.a" || fail "first filler: $(cat "$T_TMP/fill.a")" ||
 		{ kill -KILL $a; return 1; }
-	"$SBX" exec "$ID" -- sh -c "$REST" >"$T_TMP/fill.b" 2>&1 &
+	"$SBX" exec -u root "$ID" -- sh -c "$REST" >"$T_TMP/fill.b" 2>&1 &
 	b=$!
 	wait_for 60 grep -q full "$T_TMP/fill.b" || fail "second filler: $(cat "$T_TMP/fill.b")" ||
 		{ kill -KILL $a $b; return 1; }
-	out=$(timeout 60 "$SBX" exec "$ID" -- echo started 2>&1)
+	out=$(timeout 60 "$SBX" exec -u root "$ID" -- echo started 2>&1)
 	timeout 60 "$SBX" info "$ID" >/dev/null || fail "no INFO with the workloads full" ||
 		{ kill -KILL $a $b; return 1; }
 	kill -KILL $a $b
@@ -175,17 +179,17 @@ test_pids_never_past_max() {
 	[[ $out != *started* ]] || fail "a command started with the workloads at pids.max" || return 1
 	[[ $out == *"Resource temporarily unavailable"* ]] || fail "the refusal says: $out" || return 1
 	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
-	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive
+	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive
 }
 
 # The processes a command sees: every workload's (root's), not the agent's.
-workload_count() { timeout 30 "$SBX" exec "$ID" -- sh -c 'ls -d /proc/[0-9]* 2>/dev/null | wc -l'; }
+workload_count() { timeout 30 "$SBX" exec -u root "$ID" -- sh -c 'ls -d /proc/[0-9]* 2>/dev/null | wc -l'; }
 # Only the command that looks is left in the workloads.
 bomb_gone() { [ "$(workload_count)" -le 4 ]; }
 
 test_enospc_upload() {
 	local small=/mnt/small out
-	"$SBX" exec "$ID" -- sh -c "mkdir -p $small && mount -t tmpfs -o size=4m sbx-small $small &&
+	"$SBX" exec -u root "$ID" -- sh -c "mkdir -p $small && mount -t tmpfs -o size=4m sbx-small $small &&
 		echo 'the old content' >$small/target" || fail "cannot mount a small tmpfs" || return 1
 	head -c 8M /dev/urandom >"$T_TMP/8m"
 	# From a file the size is known ...
@@ -196,11 +200,11 @@ test_enospc_upload() {
 	out=$(cat "$T_TMP/8m" | "$SBX" cp - "$ID:$small/target" 2>&1)
 	expect_eq status $? 125 || return 1
 	[[ $out == *"no space left on device: $small/target"* ]] || fail "said: $out" || return 1
-	expect_eq "target untouched" "$("$SBX" exec "$ID" -- cat $small/target)" "the old content" ||
+	expect_eq "target untouched" "$("$SBX" exec -u root "$ID" -- cat $small/target)" "the old content" ||
 		return 1
-	expect_eq "nothing else there" "$("$SBX" exec "$ID" -- ls -A $small)" target || return 1
+	expect_eq "nothing else there" "$("$SBX" exec -u root "$ID" -- ls -A $small)" target || return 1
 	expect_eq "space given back (KiB used)" \
-		"$("$SBX" exec "$ID" -- df -k $small | awk 'NR == 2 {print $3}')" 4 || return 1
+		"$("$SBX" exec -u root "$ID" -- df -k $small | awk 'NR == 2 {print $3}')" 4 || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
@@ -211,7 +215,7 @@ test_workload_cannot_stop_agent() {
 	# lack CAP_SYS_PTRACE, so the kernel refuses to open /proc/<pid>/mem,
 	# maps and environ of either (the open is where it checks). The guest
 	# has no ptrace tool: ptrace and process_vm_readv are not tried here.
-	out=$("$SBX" exec "$ID" -- sh -c 'kill -9 1 2>&1; echo "pid1 $?"; kill -9 $PPID 2>&1;
+	out=$("$SBX" exec -u root "$ID" -- sh -c 'kill -9 1 2>&1; echo "pid1 $?"; kill -9 $PPID 2>&1;
 		echo "server $?"; kill -9 -1 2>&1; echo "all $?"; reboot -f 2>&1; echo "reboot $?";
 		for p in 1 $PPID; do for f in mem maps environ; do
 			(exec 3</proc/$p/$f) 2>/dev/null; echo "$f-$p $?"; done; done')
@@ -223,7 +227,7 @@ test_workload_cannot_stop_agent() {
 		[ "$(echo "$out" | grep -c "^$what-[0-9]* [1-9]")" = 2 ] ||
 			fail "a workload could ($what of the server): $out" || return 1
 	done
-	expect_eq "a command afterwards" "$("$SBX" exec "$ID" -- echo alive)" alive || return 1
+	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive || return 1
 	expect_eq "the same server" "$(server_of)" "$SERVER"
 }
 
@@ -235,7 +239,7 @@ test_token_hidden() {
 	# The guest prints a marker once it has searched everywhere: an exec
 	# that failed (or a search cut short) prints no marker, and fails,
 	# instead of finding nothing.
-	found=$("$SBX" exec -i "$ID" -- sh -c 'read t; for f in /etc /run /tmp /root /proc/cmdline \
+	found=$("$SBX" exec -u root -i "$ID" -- sh -c 'read t; for f in /etc /run /tmp /root /proc/cmdline \
 		/proc/1/environ /proc/$PPID/environ /proc/1/cmdline /proc/$PPID/cmdline; do
 		grep -rlF "$t" $f 2>/dev/null; done; env | grep -F "$t"; test -e /etc/sbx/config && echo /etc/sbx/config
 		[ -n "$t" ] && echo sbx-token-search-done' \
