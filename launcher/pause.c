@@ -33,7 +33,7 @@ static long long now_ms(void)
 }
 
 /* The vsock device back, as the command line had it. */
-static int vsock_plug(struct qmp *q, struct sbx_error *err)
+int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err)
 {
 	char addr[16];
 	json_t *args;
@@ -157,7 +157,7 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 		/* Running again, as it was: a failed migration resumes the VM. */
 		unlink(tmp);
 		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
-		vsock_plug(&q, &e2);
+		sandbox_vsock_plug(&q, &e2);
 		goto out;
 	}
 	sb->paused = true;
@@ -168,7 +168,7 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 		sb->paused = false;
 		unlink(state);
 		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
-		vsock_plug(&q, &e2);
+		sandbox_vsock_plug(&q, &e2);
 		goto out;
 	}
 	{
@@ -225,7 +225,7 @@ static int restore_argv(const struct sandbox *sb, const char *state, char *buf, 
 }
 
 /* Polls query-status until the incoming migration is loaded. */
-static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+int sandbox_incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
 {
 	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
 
@@ -305,7 +305,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	}
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = incoming_wait(&q, sb, err)) < 0 || (r = vsock_plug(&q, err)) < 0 ||
+	    (r = sandbox_incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
 	    (r = agent_wait(sb, err)) < 0)
 		goto fail;
 	sb->paused = false;

@@ -6,6 +6,7 @@
 #include "gateway/secrets.h"
 #include "launcher/image.h"
 #include "launcher/qemu.h"
+#include "launcher/template.h"
 #include "launcher/store.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
@@ -657,6 +658,8 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	}
 	if (secrets)
 		secrets_config(secrets, f);
+	if (o->template_boot)
+		kv_write(f, "template", "on");
 	fclose(f);
 	return 0;
 }
@@ -1192,7 +1195,7 @@ static int secrets_begin(const struct sandbox_opts *o, const char *id, struct se
 
 static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		  const struct secret_set *secrets, const struct secrets_allow *allow,
-		  struct sbx_error *err)
+		  const struct template *tp, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char qlog[PATH_MAX], qmp[PATH_MAX], name[80], share[PATH_MAX] = "";
@@ -1262,9 +1265,13 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
-	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : o->image ? o->image : image_default(), &im,
-			      err)) < 0)
+	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : tp ? tp->image : o->image ? o->image :
+			      image_default(), &im, err)) < 0)
 		return r;
+	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0]) || im.base[0]))
+		return sbx_fail(err, EINVAL, "template %s: a clone has no %s yet", tp->name,
+				o->rootfs ? "--rootfs" : sb->allow_net[0] ? "--allow-net or --secret" :
+				o->volumes && o->volumes[0] ? "--volume" : "disks (image with disks)");
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
 		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
@@ -1278,17 +1285,17 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		return sbx_fail(err, errno, "cannot create %s: %s", sb->dir, strerror(errno));
 	}
 	sb->created = (uint64_t)time(NULL);
-	sb->memory_mib = o->memory_mib;
+	sb->memory_mib = tp ? tp->memory_mib : o->memory_mib;
 	sb->session = o->session;
 	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
-	sb->cpus = o->cpus ? o->cpus : 1;
+	sb->cpus = tp ? tp->cpus : o->cpus ? o->cpus : 1;
 	str_copy(sb->accel, sizeof(sb->accel), kvm ? "kvm" : "tcg");
 	path_in(img, sizeof(img), sb, "initrd.img");
 	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
 	path_in(uds, sizeof(uds), sb, "vsock.sock");
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
 	path_in(qmp, sizeof(qmp), sb, "qmp.sock");
-	sb->pausable = o->pausable;
+	sb->pausable = o->pausable || tp; /* a clone is a -M pc machine, as its template */
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
 	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
@@ -1355,6 +1362,14 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		goto out;
 	}
 	t0 = time_mono_ns();
+	if (tp) {
+		/* Its agent is ready once it has taken the clone's identity. */
+		if ((r = template_restore(sb, tp, qa.argv, config, config_len, err)) < 0) {
+			cleanup(sb);
+			goto out;
+		}
+		goto ready;
+	}
 	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
@@ -1433,6 +1448,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		if (r == 0)
 			break;
 	}
+ready:
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
 	/* The guest's wall clock starts from a virtual RTC: set it. */
 	{
@@ -1475,9 +1491,26 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	struct secret_set *secrets = NULL;
 	struct secrets_allow *allow = NULL;
 	int r = secrets_begin(o, o->name ? o->name : "sbx", &secrets, &allow, err);
+	struct template t;
+	bool picked = false;
 
-	if (r == 0)
-		r = create(o, sb, secrets, allow, err);
+	if (r == 0 && o->from)
+		r = template_load(o->from, &t, err);
+	else if (r == 0 && !o->cold && !o->template_boot && !o->rootfs && !secrets &&
+		 !(o->allow_net && o->allow_net[0]) && !(o->volumes && o->volumes[0]) &&
+		 !o->kernel && !o->initrd && !getenv("SBX_KERNEL") && !getenv("SBX_INITRD") &&
+		 template_find(o->image ? o->image : image_default(), o->memory_mib, o->cpus, &t) == 0)
+		picked = true;
+	if (r == 0 && (o->from || picked)) {
+		r = create(o, sb, secrets, allow, &t, err);
+		if (r < 0 && picked) {
+			fprintf(stderr, "sbx: warning: %s; booting instead\n", err->msg);
+			r = create(o, sb, secrets, allow, NULL, err);
+		}
+	} else if (r == 0) {
+		r = create(o, sb, secrets, allow, NULL, err);
+	}
+	explicit_bzero(t.token, sizeof(t.token));
 	if (secrets) {
 		secrets_wipe(secrets);
 		free(secrets);

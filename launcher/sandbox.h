@@ -49,6 +49,9 @@ struct sandbox_opts {
 				       * not copied: oci/); instead of an image */
 	bool rootfs_readonly;
 	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
+	const char *from;             /* restore template NAME (launcher/template.h) */
+	bool cold;                    /* boot even when a template fits */
+	bool template_boot;           /* booted to become a template (template_create) */
 };
 
 struct sandbox_label {
@@ -102,7 +105,11 @@ void sandbox_find_file(const char *name, char *out, size_t n);
 
 /* Boots a sandbox and waits until its agent is ready. On failure nothing
  * is left running or on disk, and err holds the reason (with the tail of
- * the guest console when the guest got that far). */
+ * the guest console when the guest got that far). With o->from, or when
+ * o->cold is not set and a template fits (launcher/template.h: same image,
+ * memory and CPUs; no egress, secrets, volumes, shared root or kernel of
+ * its own), the sandbox is a clone of that template instead: a failed
+ * clone of a template picked this way falls back to a boot. */
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err);
 
 /* Loads a sandbox's metadata; -ENOENT when there is no such sandbox or

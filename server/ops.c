@@ -44,6 +44,7 @@ static const struct conn_route routes[] = {
 	{ FT_EXTEND, control_extend },
 	{ FT_SET_TIME, control_set_time },
 	{ FT_ENV, control_env },
+	{ FT_IDENTITY, control_identity },
 };
 
 static void op_dispatch(struct conn *c, const struct frame *f)

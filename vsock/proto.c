@@ -29,6 +29,7 @@ static const struct {
 	{ FT_ATTACH, "ATTACH" },       { FT_PS, "PS" },		    { FT_SESSION, "SESSION" },
 	{ FT_EXTEND, "EXTEND" },       { FT_ENV, "ENV" },	    { FT_ENV_LIST, "ENV_LIST" },
 	{ FT_LIFETIME, "LIFETIME" },   { FT_SET_TIME, "SET_TIME" }, { FT_ACK, "ACK" },
+	{ FT_IDENTITY, "IDENTITY" },
 	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },
 };
 
