@@ -719,6 +719,8 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	kv_write(f, "addr", sb->addr);
 	kv_write(f, "accel", sb->accel);
 	kv_write(f, "image", sb->image);
+	if (sb->template[0])
+		kv_write(f, "template", sb->template);
 	if (sb->disk[0])
 		kv_write(f, "disk", sb->disk);
 	for (unsigned i = 0; i < sb->nvolumes; i++)
@@ -787,6 +789,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->pausable = !strcmp(value, "pc");
 	else if (!strcmp(key, "state"))
 		sb->paused = !strcmp(value, "paused");
+	else if (!strcmp(key, "template"))
+		str_copy(sb->template, sizeof(sb->template), value);
 	else if (!strcmp(key, "paused_at"))
 		sb->paused_at = v;
 	else if (!strcmp(key, "created"))
@@ -1298,6 +1302,8 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	sb->pausable = o->pausable || tp; /* a clone is a -M pc machine, as its template */
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
+	if (tp)
+		str_copy(sb->template, sizeof(sb->template), tp->name);
 	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
 	if (!drives) {
 		r = sbx_fail(err, ENOMEM, "out of memory");

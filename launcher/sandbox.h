@@ -80,6 +80,7 @@ struct sandbox {
 	pid_t share_pid;              /* virtiofsd sharing the root, 0: none */
 	char allow_net[8192];         /* canonical allow-list patterns, one per line */
 	char image[64];               /* the image it booted */
+	char template[64];            /* the template it was cloned from; "": booted */
 	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */
 	char volumes[SANDBOX_VOLUMES_MAX][64]; /* the volumes it has (launcher/store.h) */
 	unsigned nvolumes;
