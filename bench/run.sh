@@ -19,6 +19,7 @@
 #   footprint  bench/footprint.sh (memory at rest and with N commands; sizes)
 #   vm         bench/vm.sh (boot, exec and throughput over vsock under QEMU)
 #   memory     bench/memory.sh (host memory per idle sandbox, memory given back)
+#   template   bench/template.sh (create -> ready: cold boot vs from a template)
 #   sdk        bench/sdk.sh (the @deno/sandbox SDK through sbx serve vs the
 #              CLI: sh of true, fs.upload/download, create -> first command)
 #
@@ -30,7 +31,7 @@
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
 #   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 PROF_N=1000
-#   PROF_STDIN_BYTES=256M;
+#   PROF_STDIN_BYTES=256M; TMPL_N=5 (bench/template.sh);
 #   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
 #   BENCH_OUT=DIR (where results.md and summary.md go)
 set -eu
@@ -47,7 +48,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}" "${PROF_N:=100}" "${PROF_STDIN_BYTES:=32M}"
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
-	: "${MEM_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
+	: "${MEM_N:=1}" "${TMPL_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${SDK_EXEC_N:=10}" "${SDK_FS_MIB:=16}" "${SDK_FS_RUNS:=1}" "${SDK_BOOT_RUNS:=1}"
 	: "${BENCH_OUT:=$B/bench-quick}"
 fi
@@ -70,12 +71,12 @@ VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
 MEM_N=${MEM_N:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory sdk}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory template sdk}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export SDK_EXEC_N=${SDK_EXEC_N:-100} SDK_FS_MIB=${SDK_FS_MIB:-256} SDK_FS_RUNS=${SDK_FS_RUNS:-3}
-export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3}
+export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3} TMPL_N=${TMPL_N:-5}
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
 mkdir -p "$OUTDIR"
 OUT=$OUTDIR/results.md
@@ -289,6 +290,13 @@ sec_memory() {
 	bench/memory.sh
 }
 
+sec_template() {
+	echo "\`sbx create\` of a minimal sandbox booted cold against one restored from a"
+	echo "template (\`sbx template create\`), alternately in the same run. See bench/template.sh."
+	echo
+	bench/template.sh
+}
+
 sec_sdk() {
 	bench/sdk.sh
 }
@@ -327,6 +335,7 @@ LOAD_BEFORE=$(load)
 section vm "In a VM under QEMU" sec_vm
 LOAD_BEFORE=$(load)
 section memory "Host memory per sandbox" sec_memory
+section template "Templates: create from a warm snapshot" sec_template
 section sdk "Through the @deno/sandbox SDK (sbx serve)" sec_sdk
 T_END=$(date +%s)
 
@@ -352,7 +361,7 @@ T_END=$(date +%s)
 	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress secrets restart profile footprint vm memory sdk; do
+	for s in exec streams files net egress secrets restart profile footprint vm memory template sdk; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"

@@ -23,9 +23,10 @@ static const char template_usage[] =
 	"A clone is a new sandbox: its agent takes the clone's id, host name,\n"
 	"token, environment, labels and lifetime (counted from the clone's start),\n"
 	"the host's clock and fresh seed for its random number generator before\n"
-	"sbx create returns. Only the minimal image can be a template yet.\n"
-	"rm is safe while clones run: they do not use the template after their\n"
-	"start.\n\n"
+	"sbx create returns. A clone of an image with disks writes into an overlay\n"
+	"of its own over the template's disk. rm is safe while clones of the\n"
+	"minimal image run (they do not use the template after their start), and\n"
+	"refused while a clone with a disk exists.\n\n"
 	"  --image NAME     the image (default: $SBX_IMAGE, else debian)\n"
 	"  -m, --memory M   its memory, as sbx create --memory (default 1024)\n";
 

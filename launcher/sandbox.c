@@ -1028,7 +1028,8 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
  * own writable disk in the data directory (not the state directory,
  * which may be in RAM). Fills drives with QEMU's -drive/-device pairs. */
 static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const struct image *im,
-		      struct qemu_drive *drives, unsigned *n, struct sbx_error *err)
+		      const struct template *tp, struct qemu_drive *drives, unsigned *n,
+		      struct sbx_error *err)
 {
 	char dir[PATH_MAX];
 	int r;
@@ -1050,15 +1051,17 @@ static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const st
 	snprintf(dir, sizeof(dir), "%s/disks", image_data_dir());
 	if ((r = mkdir_parents(dir)) < 0)
 		return sbx_fail(err, -r, "cannot create %s: %s", dir, strerror(-r));
-	snprintf(sb->disk, sizeof(sb->disk), "%s/%s.ext4", dir, sb->id);
+	/* A clone's: an overlay over its template's disk (launcher/template.h). */
+	snprintf(sb->disk, sizeof(sb->disk), "%s/%s.%s", dir, sb->id, tp ? "qcow2" : "ext4");
 	unlink(sb->disk); /* a leftover of a sandbox of that name that died */
-	r = image_disk_create(sb->disk, o->disk_bytes ? o->disk_bytes : IMAGE_DEFAULT_DISK, err);
+	r = tp ? template_disk_clone(tp, sb->disk, err) :
+		 image_disk_create(sb->disk, o->disk_bytes ? o->disk_bytes : IMAGE_DEFAULT_DISK, err);
 	if (r < 0) {
 		sb->disk[0] = '\0';
 		return r;
 	}
 	snprintf(drives[*n].drive, sizeof(drives[0].drive),
-		 "file=%s,if=none,id=rw,format=raw,discard=unmap", sb->disk);
+		 "file=%s,if=none,id=rw,format=%s,discard=unmap", sb->disk, tp ? "qcow2" : "raw");
 	snprintf(drives[*n].device, sizeof(drives[0].device), "virtio-blk-device,drive=rw,serial=%s",
 		 DISK_SERIAL_RW);
 	(*n)++;
@@ -1272,10 +1275,12 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : tp ? tp->image : o->image ? o->image :
 			      image_default(), &im, err)) < 0)
 		return r;
-	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0]) || im.base[0]))
+	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0])))
 		return sbx_fail(err, EINVAL, "template %s: a clone has no %s yet", tp->name,
 				o->rootfs ? "--rootfs" : sb->allow_net[0] ? "--allow-net or --secret" :
-				o->volumes && o->volumes[0] ? "--volume" : "disks (image with disks)");
+				"--volume");
+	if (tp && (r = template_image_check(tp, &im, err)) < 0)
+		return r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
 		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
@@ -1315,7 +1320,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		goto fail_dir;
 	if ((r = token_new(sb, err)) < 0)
 		goto fail_dir;
-	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
+	if (im.base[0] && (r = make_disks(o, sb, &im, tp, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
@@ -1503,7 +1508,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	if (r == 0 && o->from)
 		r = template_load(o->from, &t, err);
 	else if (r == 0 && !o->cold && !o->template_boot && !o->rootfs && !secrets &&
-		 !(o->allow_net && o->allow_net[0]) && !(o->volumes && o->volumes[0]) &&
+		 !(o->allow_net && o->allow_net[0]) && !(o->volumes && o->volumes[0]) && !o->disk_bytes &&
 		 !o->kernel && !o->initrd && !getenv("SBX_KERNEL") && !getenv("SBX_INITRD") &&
 		 template_find(o->image ? o->image : image_default(), o->memory_mib, o->cpus, &t) == 0)
 		picked = true;

@@ -1,8 +1,11 @@
 /* Templates and their clones: see template.h. A template is a directory
- * <data>/templates/NAME holding `meta` (key = value) and `memory.state`
+ * <data>/templates/NAME holding `meta` (key = value), `memory.state`
  * (QEMU's migration stream, made by sandbox_pause: the vsock device, which
  * QEMU 7.2 cannot migrate, is unplugged for the save and a fresh one is
- * plugged into each clone). Published by renaming a staging directory,
+ * plugged into each clone) and, for an image with disks, `disk.ext4`: the
+ * writable disk of the saved sandbox, consistent with the memory (QEMU
+ * flushes it when the migration completes), which clones' qcow2 overlays
+ * have as their read-only backing file. Published by renaming a staging directory,
  * removed by renaming it away first: a reader sees a whole one or none. */
 #include "launcher/template.h"
 
@@ -27,6 +30,7 @@
 #define QMP_TIMEOUT_MS 10000
 #define AGENT_TIMEOUT_MS 30000
 #define STATE_FILE "memory.state"
+#define DISK_FILE "disk.ext4"
 
 static long long now_ms(void)
 {
@@ -48,6 +52,10 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 
 	if (!strcmp(key, "image"))
 		str_copy(t->image, sizeof(t->image), value);
+	else if (!strcmp(key, "stamp"))
+		str_copy(t->stamp, sizeof(t->stamp), value);
+	else if (!strcmp(key, "disk"))
+		t->disk = !strcmp(value, "yes");
 	else if (!strcmp(key, "token"))
 		str_copy(t->token, sizeof(t->token), value);
 	else if (str_to_u64(value, UINT64_MAX, &v) < 0)
@@ -85,6 +93,9 @@ static int meta_read(const char *name, struct template *t)
 	if (stat(path, &st) < 0)
 		return -ENOENT;
 	t->state_bytes = (uint64_t)st.st_size;
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, t->dir);
+	if (t->disk && access(path, R_OK) < 0)
+		return -EBADMSG;
 	if (!t->image[0] || !t->memory_mib || !t->cpus || strlen(t->token) < 16)
 		return -EBADMSG;
 	return 0;
@@ -162,19 +173,42 @@ static void remove_files(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, dir);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/meta", dir);
 	unlink(path);
 	rmdir(dir);
 }
 
+struct user {
+	const char *name;
+	char id[SANDBOX_ID_MAX + 1];
+};
+
+static void find_user(void *arg, const struct sandbox *sb)
+{
+	struct user *u = arg;
+
+	if (!u->id[0] && sb->disk[0] && !strcmp(sb->template, u->name))
+		str_copy(u->id, sizeof(u->id), sb->id);
+}
+
 int template_remove(const char *name, struct sbx_error *err)
 {
 	char dir[PATH_MAX], gone[PATH_MAX + 32];
+	struct user u = { .name = name };
 	struct template t;
 	int r;
 
 	if ((r = template_load(name, &t, err)) < 0 && r != -EBADMSG)
 		return r;
+	if (t.disk) {
+		sandbox_list(find_user, &u);
+		if (u.id[0])
+			return sbx_fail(err, EBUSY, "template %s is in use: the disk of sandbox %s "
+					"is an overlay over its disk (sbx kill %s first)", name, u.id,
+					u.id);
+	}
 	templates_dir(dir, sizeof(dir));
 	snprintf(gone, sizeof(gone), "%s/.%s.rm-%d", dir, name, (int)getpid());
 	if (rename(t.dir, gone) < 0)
@@ -206,6 +240,8 @@ static int meta_write(const char *dir, const struct template *t, struct sbx_erro
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)t->created);
 	kv_write(f, "created", num);
 	kv_write(f, "token", t->token);
+	kv_write(f, "disk", t->disk ? "yes" : "no");
+	kv_write(f, "stamp", t->stamp);
 	if (fflush(f) != 0 || fsync(fd) < 0) {
 		int e = errno;
 
@@ -213,6 +249,57 @@ static int meta_write(const char *dir, const struct template *t, struct sbx_erro
 		return sbx_fail(err, e, "cannot write %s: %s", path, strerror(e));
 	}
 	fclose(f);
+	return 0;
+}
+
+/* The image's files as a clone's guest expects them: its page cache came
+ * from them. */
+static void image_stamp(const struct image *im, char *out, size_t n)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i <= im->nlayers && im->base[0]; i++) {
+		const char *file = i < im->nlayers ? im->layers[i] : im->base;
+		struct stat st;
+
+		if (stat(file, &st) < 0)
+			memset(&st, 0, sizeof(st));
+		at += (size_t)snprintf(out + at, n - at, "%s%lld.%lld.%lld", i ? "," : "",
+				       (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+				       (long long)st.st_ino);
+		if (at >= n)
+			break;
+	}
+}
+
+int template_image_check(const struct template *t, const struct image *im,
+			 struct sbx_error *err)
+{
+	char stamp[sizeof(t->stamp)];
+
+	image_stamp(im, stamp, sizeof(stamp));
+	if (strcmp(stamp, t->stamp) || (im->base[0] != '\0') != t->disk)
+		return sbx_fail(err, ESTALE, "image %s changed since template %s was made (make the "
+				"template again)", im->name, t->name);
+	return 0;
+}
+
+int template_disk_clone(const struct template *t, const char *path, struct sbx_error *err)
+{
+	char backing[PATH_MAX + 16], out[256];
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing,
+			 (char *)path, NULL };
+	int st;
+
+	snprintf(backing, sizeof(backing), "%s/" DISK_FILE, t->dir);
+	st = image_tool_run(argv, -1, out, sizeof(out));
+	if (st != 0) {
+		unlink(path);
+		return sbx_fail(err, st == 127 ? ENOENT : EIO, "cannot make the disk of a clone of "
+				"template %s: qemu-img %s", t->name, st == 127 ?
+				"is missing (Debian's qemu-utils)" : out);
+	}
 	return 0;
 }
 
@@ -231,10 +318,6 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 				"'_' and '.', starting with a letter or digit)", name);
 	if ((r = image_find(image ? image : image_default(), &im, err)) < 0)
 		return r;
-	if (im.base[0])
-		return sbx_fail(err, EOPNOTSUPP, "image %s has disks: only the minimal image can be "
-				"a template yet (a clone's own copy-on-write disk is not done)",
-				im.name);
 	templates_dir(dir, sizeof(dir));
 	if ((r = sandbox_mkdirs(dir)) < 0)
 		return sbx_fail(err, -r, "cannot create %s: %s", dir, strerror(-r));
@@ -268,6 +351,8 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	t->memory_mib = sb.memory_mib;
 	t->cpus = sb.cpus;
 	t->created = (uint64_t)time(NULL);
+	t->disk = sb.disk[0] != '\0';
+	image_stamp(&im, t->stamp, sizeof(t->stamp));
 	sandbox_memory_path(&sb, state, sizeof(state));
 	remove_files(stage);
 	if (mkdir(stage, 0700) < 0) {
@@ -277,6 +362,12 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, stage);
 	if (rename(state, path) < 0) {
 		r = sbx_fail(err, errno, "cannot move %s to %s: %s", state, path, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, stage);
+	/* The clones' backing file: nobody writes it again. */
+	if (t->disk && (rename(sb.disk, path) < 0 || chmod(path, 0400) < 0)) {
+		r = sbx_fail(err, errno, "cannot move %s to %s: %s", sb.disk, path, strerror(errno));
 		goto fail;
 	}
 	if ((r = meta_write(stage, t, err)) < 0)

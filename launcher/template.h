@@ -3,8 +3,9 @@
  * new sandboxes start from its memory instead of booting. A clone is a
  * new sandbox, not a copy: after the restore, before it counts as ready,
  * its agent takes the clone's identity (IDENTITY: token, environment,
- * labels, host name, lifetime from now, wall clock, RNG reseeded). Only
- * the minimal image (no disks) can be a template yet. */
+ * labels, host name, lifetime from now, wall clock, RNG reseeded). The
+ * template of an image with disks keeps the writable disk it booted with
+ * (disk.ext4); each clone writes into a qcow2 overlay of its own over it. */
 #ifndef SBX_TEMPLATE_H
 #define SBX_TEMPLATE_H
 
@@ -26,6 +27,8 @@ struct template {
 	uint64_t created;             /* unix time */
 	uint64_t state_bytes;         /* the saved memory and device state */
 	char token[65];               /* its agent's token: only a clone's restore uses it */
+	bool disk;                    /* it has disk.ext4, the backing file of clones' disks */
+	char stamp[512];              /* the image's files as they were (sizes, mtimes) */
 };
 
 /* Boots a sandbox of image (NULL: the default) and memory_mib, saves it as
@@ -44,8 +47,18 @@ int template_find(const char *image, uint64_t memory_mib, unsigned cpus, struct 
 int template_list(void (*fn)(void *arg, const struct template *t), void *arg);
 
 /* Removes template NAME. Safe while clones run or start: a clone reads the
- * saved state only while it is restored, from a file it keeps open. */
+ * saved state only while it is restored, from a file it keeps open. A
+ * template with a disk is refused while a clone exists (its disk's
+ * backing file). */
 int template_remove(const char *name, struct sbx_error *err);
+
+/* For launcher/sandbox.c: -ESTALE when the image changed since the
+ * template was made (its guest has the old files cached); the clone's own
+ * disk at path, a qcow2 overlay over the template's (qemu-img). */
+struct image;
+int template_image_check(const struct template *t, const struct image *im,
+			 struct sbx_error *err);
+int template_disk_clone(const struct template *t, const char *path, struct sbx_error *err);
 
 /* For launcher/sandbox.c: starts QEMU for sandbox sb from t's saved state
  * (argv: the clone's own command line, vsock device included), plugs the

@@ -632,9 +632,9 @@ void control_identity(struct conn *c, const struct frame *f)
 	next.nlabels = 0;
 	cfg->session = next.session;
 	cfg->lifetime = next.lifetime;
-	if ((r = write_state("env", 0600, fill_env)) < 0)
+	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0)
 		log_warn(r, "unable to write %s/env", server_state_dir());
-	if ((r = write_state("labels", 0644, fill_labels)) < 0)
+	if (server_state_dir()[0] && (r = write_state("labels", 0644, fill_labels)) < 0)
 		log_warn(r, "unable to write %s/labels", server_state_dir());
 	m.flags = next.session ? LIFE_SESSION : next.lifetime ? LIFE_DURATION : LIFE_NONE;
 	m.arg = (int64_t)next.lifetime;
