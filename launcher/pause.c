@@ -225,7 +225,7 @@ static int restore_argv(const struct sandbox *sb, const char *state, char *buf, 
 }
 
 /* Polls query-status until the incoming migration is loaded. */
-int sandbox_incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
 {
 	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
 
@@ -305,7 +305,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	}
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = sandbox_incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
+	    (r = incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
 	    (r = agent_wait(sb, err)) < 0)
 		goto fail;
 	sb->paused = false;

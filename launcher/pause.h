@@ -19,10 +19,8 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err);
 int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
 
 /* For launcher/template.c, whose clones restore the same way: plugs the
- * vsock device in again; waits until an incoming migration is loaded and
- * the VM runs. */
+ * vsock device in again. */
 struct qmp;
 int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err);
-int sandbox_incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,10 @@
 
 #define QMP_TIMEOUT_MS 10000
 #define AGENT_TIMEOUT_MS 30000
+#define RESTORE_TIMEOUT_MS 600000
+#define TRIM_CHUNK (2u << 20)
+#define TRIM_PAGE 4096u
+#define RAM_MEMFD "/memfd:memory-backend-memfd" /* QEMU's name for the guest's RAM */
 #define STATE_FILE "memory.state"
 #define DISK_FILE "disk.ext4"
 
@@ -389,7 +394,8 @@ fail:
 }
 
 /* The clone's command line less its vsock device (plugged in after the
- * restore), plus -incoming from the template's saved state. */
+ * restore), plus -incoming from the template's saved state and -S: the
+ * VM stays stopped once loaded, for ram_trim. */
 static int clone_argv(const struct template *t, char *const argv[], char **out, size_t max,
 		      char *incoming, size_t ilen, struct sbx_error *err)
 {
@@ -402,7 +408,7 @@ static int clone_argv(const struct template *t, char *const argv[], char **out, 
 		return sbx_fail(err, EINVAL, "cannot restore from %s: a quote or backslash in the "
 				"path", state);
 	for (size_t i = 0; argv[i]; i++) {
-		if (k + 3 >= max)
+		if (k + 4 >= max)
 			return sbx_fail(err, E2BIG, "QEMU's command line is too long");
 		if (!strcmp(argv[i], "-device") && argv[i + 1] &&
 		    str_starts_with(argv[i + 1], "vhost-user-vsock-pci")) {
@@ -412,10 +418,124 @@ static int clone_argv(const struct template *t, char *const argv[], char **out, 
 		out[k++] = argv[i];
 	}
 	snprintf(incoming, ilen, "exec:cat '%s'", state);
+	out[k++] = "-S";
 	out[k++] = "-incoming";
 	out[k++] = incoming;
 	out[k] = NULL;
 	return 0;
+}
+
+/* Polls query-status until the incoming migration is loaded (the VM then
+ * stopped, -S). */
+static int loaded_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+{
+	long long deadline = now_ms() + RESTORE_TIMEOUT_MS;
+
+	for (;;) {
+		json_t *ret;
+		const char *st;
+		int r = qmp_run(q, "query-status", NULL, &ret, QMP_TIMEOUT_MS, err);
+
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		if (st && strcmp(st, "inmigrate") != 0) {
+			r = !strcmp(st, "paused") || !strcmp(st, "prelaunch") ? 0 :
+				sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s", sb->id,
+					 st);
+			json_decref(ret);
+			return r;
+		}
+		json_decref(ret);
+		if (now_ms() >= deadline)
+			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s", sb->id,
+					RESTORE_TIMEOUT_MS / 1000);
+		usleep(10000);
+	}
+}
+
+/* The guest's RAM (QEMU's memfd), opened through /proc for writing. */
+static int ram_open(pid_t pid)
+{
+	char dir[64], path[96], link[128];
+	struct dirent *de;
+	int fd = -ENOENT;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(dir)))
+		return -errno;
+	while (fd == -ENOENT && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		if (str_starts_with(link, RAM_MEMFD) && (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			fd = -errno;
+	}
+	closedir(d);
+	return fd;
+}
+
+/* QEMU 7.2 reads every page of the guest as it loads a migration stream
+ * (a zero page in the stream is written only where the page is not zero
+ * already), and a read of a hole in a memfd allocates it: a clone would
+ * hold all of its RAM, and the guest, whose free pages were reported to
+ * the host before the save, would never give it back. So the pages that
+ * are zero are punched out again, while the VM is stopped (nothing writes
+ * them meanwhile; they read as zeros after). Returns the bytes freed. */
+static int64_t ram_trim(pid_t pid)
+{
+	static const uint8_t zero[TRIM_PAGE];
+	int64_t freed = 0;
+	off_t off = 0, end;
+	uint8_t *buf;
+	int fd = ram_open(pid);
+
+	if (fd < 0)
+		return fd;
+	if (!(buf = malloc(TRIM_CHUNK))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	end = lseek(fd, 0, SEEK_END);
+	while (off < end) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole, run = -1;
+
+		if (data < 0)
+			break; /* ENXIO: no data after off */
+		hole = lseek(fd, data, SEEK_HOLE);
+		for (off_t at = data; at < hole;) {
+			ssize_t got = pread(fd, buf, (size_t)MIN((off_t)TRIM_CHUNK, hole - at), at);
+
+			if (got <= 0)
+				goto out;
+			for (ssize_t p = 0; p + (ssize_t)TRIM_PAGE <= got; p += TRIM_PAGE) {
+				bool z = memcmp(buf + p, zero, TRIM_PAGE) == 0;
+
+				if (z && run < 0)
+					run = at + p;
+				if (!z && run >= 0) {
+					if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						      run, at + p - run) == 0)
+						freed += at + p - run;
+					run = -1;
+				}
+			}
+			at += got;
+		}
+		if (run >= 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, run,
+					  hole - run) == 0)
+			freed += hole - run;
+		off = hole;
+	}
+out:
+	free(buf);
+	close(fd);
+	return freed;
 }
 
 /* The agent answers once the guest has probed the new vsock device. Only
@@ -465,8 +585,17 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	if (sb->qemu_pid < 0)
 		return sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
-	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = sandbox_incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0)
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = loaded_wait(&q, sb, err)) < 0)
+		goto out;
+	{
+		int64_t freed = ram_trim(sb->qemu_pid);
+
+		if (freed < 0)
+			fprintf(stderr, "sbx: warning: cannot give the zero pages of %s's memory "
+				"back: %s\n", sb->id, strerror((int)-freed));
+	}
+	if ((r = qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err)) < 0 ||
+	    (r = sandbox_vsock_plug(&q, err)) < 0)
 		goto out;
 	r = identify(sb, t, config, config_len, err);
 out:
