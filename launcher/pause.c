@@ -95,6 +95,13 @@ static int fsync_path(const char *path)
 
 int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 {
+	return sandbox_pause_then(sb, NULL, NULL, err);
+}
+
+int sandbox_pause_then(struct sandbox *sb,
+		       int (*saved)(struct sandbox *sb, void *arg, struct sbx_error *err), void *arg,
+		       struct sbx_error *err)
+{
 	char path[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], uri[PATH_MAX + 32];
 	struct qmp q;
 	json_t *args;
@@ -147,6 +154,8 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 	json_decref(args);
 	if (r == 0)
 		r = migrate_wait(&q, sb, err);
+	if (r == 0 && saved)
+		r = saved(sb, arg, err);
 	if (r == 0 && (r = fsync_path(tmp)) < 0)
 		sbx_fail(err, -r, "cannot sync %s: %s", tmp, strerror(-r));
 	if (r == 0 && rename(tmp, state) < 0)

@@ -5,7 +5,8 @@
  * plugged into each clone) and, for an image with disks, `disk.ext4`: the
  * writable disk of the saved sandbox, consistent with the memory (QEMU
  * flushes it when the migration completes), which clones' qcow2 overlays
- * have as their read-only backing file. Published by renaming a staging directory,
+ * have as their read-only backing file; and `zero.map`, where the saved
+ * RAM is zero (see ram_trim). Published by renaming a staging directory,
  * removed by renaming it away first: a reader sees a whole one or none. */
 #include "launcher/template.h"
 
@@ -34,6 +35,7 @@
 #define TRIM_CHUNK (2u << 20)
 #define TRIM_PAGE 4096u
 #define RAM_MEMFD "/memfd:memory-backend-memfd" /* QEMU's name for the guest's RAM */
+#define ZERO_MAP "zero.map"
 #define STATE_FILE "memory.state"
 #define DISK_FILE "disk.ext4"
 
@@ -180,6 +182,8 @@ static void remove_files(const char *dir)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/" DISK_FILE, dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, dir);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/meta", dir);
 	unlink(path);
 	rmdir(dir);
@@ -308,6 +312,158 @@ int template_disk_clone(const struct template *t, const char *path, struct sbx_e
 	return 0;
 }
 
+/* ---- the guest's RAM ---- */
+
+/* The guest's RAM (QEMU's memfd), opened through /proc. */
+static int ram_open(pid_t pid)
+{
+	char dir[64], path[96], link[128];
+	struct dirent *de;
+	int fd = -ENOENT;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(dir)))
+		return -errno;
+	while (fd == -ENOENT && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		if (str_starts_with(link, RAM_MEMFD) && (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			fd = -errno;
+	}
+	closedir(d);
+	return fd;
+}
+
+/* Calls fn for each run of zero bytes (holes and zero pages) of the RAM,
+ * adjacent ones joined; 0 or -errno. */
+static int ram_zero_runs(int fd, int (*fn)(void *arg, int fd, off_t at, off_t len), void *arg)
+{
+	static const uint8_t zero[TRIM_PAGE];
+	off_t end = lseek(fd, 0, SEEK_END), off = 0, run = -1;
+	uint8_t *buf;
+	int r = 0;
+
+	if (end < 0)
+		return -errno;
+	if (!(buf = malloc(TRIM_CHUNK)))
+		return -ENOMEM;
+	while (off < end && r == 0) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0)
+			data = end; /* ENXIO: a hole up to the end */
+		if (run < 0 && data > off)
+			run = off;
+		if (data >= end)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		for (off_t at = data; at < hole && r == 0;) {
+			ssize_t got = pread(fd, buf, (size_t)MIN((off_t)TRIM_CHUNK, hole - at), at);
+
+			if (got <= 0) {
+				r = got < 0 ? -errno : -EIO;
+				break;
+			}
+			for (ssize_t p = 0; p + (ssize_t)TRIM_PAGE <= got && r == 0; p += TRIM_PAGE) {
+				bool z = memcmp(buf + p, zero, TRIM_PAGE) == 0;
+
+				if (z && run < 0)
+					run = at + p;
+				if (!z && run >= 0) {
+					r = fn(arg, fd, run, at + p - run);
+					run = -1;
+				}
+			}
+			at += got;
+		}
+		off = hole;
+	}
+	if (r == 0 && run >= 0)
+		r = fn(arg, fd, run, end - run);
+	free(buf);
+	return r;
+}
+
+static int run_punch(void *arg, int fd, off_t at, off_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at, len) < 0)
+		return -errno;
+	*(int64_t *)arg += len;
+	return 0;
+}
+
+static int run_write(void *arg, int fd, off_t at, off_t len)
+{
+	return fprintf(arg, "%lld %lld\n", (long long)at, (long long)len) < 0 ? -EIO : 0;
+}
+
+/* After the template's save, its VM stopped: where its RAM is zero, the
+ * clones' RAM is zero too, once loaded (zero.map, "offset length" lines). */
+static int zero_map_write(struct sandbox *sb, void *stage, struct sbx_error *err)
+{
+	char path[PATH_MAX + 16];
+	int fd = ram_open(sb->qemu_pid), r;
+	FILE *f;
+
+	if (fd < 0)
+		return sbx_fail(err, -fd, "cannot open the RAM of %s: %s", sb->id, strerror(-fd));
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, (const char *)stage);
+	if (!(f = fopen(path, "we"))) {
+		r = sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	r = ram_zero_runs(fd, run_write, f);
+	close(fd);
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0)
+		return sbx_fail(err, -r, "cannot map the zero pages of %s: %s", sb->id, strerror(-r));
+	return 0;
+}
+
+/* QEMU 7.2 reads every page of the guest as it loads a migration stream
+ * (a zero page in the stream is written only where the page is not zero
+ * already), and a read of a hole in a memfd allocates it: a clone would
+ * hold all of its RAM, and the guest, whose free pages were reported to
+ * the host before the save, would never give it back. So the runs the
+ * template's zero.map names are punched out again, while the VM is stopped
+ * (nothing writes them meanwhile; they read as zeros after); without a
+ * map, the pages are read to find them. Returns the bytes freed. */
+static int64_t ram_trim(const struct template *t, pid_t pid)
+{
+	char path[PATH_MAX + 16], line[64];
+	int64_t freed = 0;
+	int fd = ram_open(pid), r = 0;
+	FILE *f;
+
+	if (fd < 0)
+		return fd;
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, t->dir);
+	if ((f = fopen(path, "re"))) {
+		while (r == 0 && fgets(line, sizeof(line), f)) {
+			long long at, len;
+
+			if (sscanf(line, "%lld %lld", &at, &len) != 2 || at < 0 || len <= 0) {
+				r = -EBADMSG;
+				break;
+			}
+			r = run_punch(&freed, fd, (off_t)at, (off_t)len);
+		}
+		fclose(f);
+	} else {
+		r = ram_zero_runs(fd, run_punch, &freed);
+	}
+	close(fd);
+	return r < 0 ? r : freed;
+}
+
 int template_create(const char *name, const char *image, uint64_t memory_mib,
 		    struct template *t, struct sbx_error *err)
 {
@@ -344,7 +500,14 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	/* READY comes before boot's last stragglers (module loading, the
 	 * first page-ins): let them finish so that clones start quiet. */
 	usleep(TEMPLATE_SETTLE_MS * 1000);
-	if ((r = sandbox_pause(&sb, err)) < 0) {
+	remove_files(stage);
+	if (mkdir(stage, 0700) < 0) {
+		r = sbx_fail(err, errno, "cannot create %s: %s", stage, strerror(errno));
+		sandbox_kill(&sb, "template not saved", &e2);
+		return r;
+	}
+	if ((r = sandbox_pause_then(&sb, zero_map_write, stage, err)) < 0) {
+		remove_files(stage);
 		sandbox_kill(&sb, "template not saved", &e2);
 		return r;
 	}
@@ -359,11 +522,6 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	t->disk = sb.disk[0] != '\0';
 	image_stamp(&im, t->stamp, sizeof(t->stamp));
 	sandbox_memory_path(&sb, state, sizeof(state));
-	remove_files(stage);
-	if (mkdir(stage, 0700) < 0) {
-		r = sbx_fail(err, errno, "cannot create %s: %s", stage, strerror(errno));
-		goto fail;
-	}
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, stage);
 	if (rename(state, path) < 0) {
 		r = sbx_fail(err, errno, "cannot move %s to %s: %s", state, path, strerror(errno));
@@ -454,90 +612,6 @@ static int loaded_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error
 	}
 }
 
-/* The guest's RAM (QEMU's memfd), opened through /proc for writing. */
-static int ram_open(pid_t pid)
-{
-	char dir[64], path[96], link[128];
-	struct dirent *de;
-	int fd = -ENOENT;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if (!(d = opendir(dir)))
-		return -errno;
-	while (fd == -ENOENT && (de = readdir(d))) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;
-		link[n] = '\0';
-		if (str_starts_with(link, RAM_MEMFD) && (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
-			fd = -errno;
-	}
-	closedir(d);
-	return fd;
-}
-
-/* QEMU 7.2 reads every page of the guest as it loads a migration stream
- * (a zero page in the stream is written only where the page is not zero
- * already), and a read of a hole in a memfd allocates it: a clone would
- * hold all of its RAM, and the guest, whose free pages were reported to
- * the host before the save, would never give it back. So the pages that
- * are zero are punched out again, while the VM is stopped (nothing writes
- * them meanwhile; they read as zeros after). Returns the bytes freed. */
-static int64_t ram_trim(pid_t pid)
-{
-	static const uint8_t zero[TRIM_PAGE];
-	int64_t freed = 0;
-	off_t off = 0, end;
-	uint8_t *buf;
-	int fd = ram_open(pid);
-
-	if (fd < 0)
-		return fd;
-	if (!(buf = malloc(TRIM_CHUNK))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	end = lseek(fd, 0, SEEK_END);
-	while (off < end) {
-		off_t data = lseek(fd, off, SEEK_DATA), hole, run = -1;
-
-		if (data < 0)
-			break; /* ENXIO: no data after off */
-		hole = lseek(fd, data, SEEK_HOLE);
-		for (off_t at = data; at < hole;) {
-			ssize_t got = pread(fd, buf, (size_t)MIN((off_t)TRIM_CHUNK, hole - at), at);
-
-			if (got <= 0)
-				goto out;
-			for (ssize_t p = 0; p + (ssize_t)TRIM_PAGE <= got; p += TRIM_PAGE) {
-				bool z = memcmp(buf + p, zero, TRIM_PAGE) == 0;
-
-				if (z && run < 0)
-					run = at + p;
-				if (!z && run >= 0) {
-					if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						      run, at + p - run) == 0)
-						freed += at + p - run;
-					run = -1;
-				}
-			}
-			at += got;
-		}
-		if (run >= 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, run,
-					  hole - run) == 0)
-			freed += hole - run;
-		off = hole;
-	}
-out:
-	free(buf);
-	close(fd);
-	return freed;
-}
-
 /* The agent answers once the guest has probed the new vsock device. Only
  * a connection that did not reach it is tried again: an answer that
  * refuses is final. */
@@ -588,7 +662,7 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = loaded_wait(&q, sb, err)) < 0)
 		goto out;
 	{
-		int64_t freed = ram_trim(sb->qemu_pid);
+		int64_t freed = ram_trim(t, sb->qemu_pid);
 
 		if (freed < 0)
 			fprintf(stderr, "sbx: warning: cannot give the zero pages of %s's memory "
