@@ -50,10 +50,11 @@ test_clones() {
 }
 
 # Not proof of IDENTITY's reseed by itself: with an agent that skips it,
-# these clones still differed (2026-12-06), since this template's guest is
-# seconds old and its kernel reseeds within that (with RDSEED under TCG's
-# -cpu max); the reseed is for clones of a template whose CRNG was seeded
-# less than its interval (up to 60 s) before the save.
+# these clones still differed (2026-12-06), most likely because this
+# template's guest is seconds old and its kernel reseeds on its own after
+# as much (with RDSEED under TCG's -cpu max); the reseed is for clones of a
+# template whose CRNG was seeded less than its interval (up to 60 s)
+# before the save.
 test_rng() {
 	differ "/proc/sys/kernel/random/uuid" 'cat /proc/sys/kernel/random/uuid' || return 1
 	differ "/dev/urandom" 'head -c32 /dev/urandom | od -An -tx1 | tr -d " \n"'
