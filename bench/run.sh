@@ -21,6 +21,7 @@
 #   memory     bench/memory.sh (host memory per idle sandbox, memory given back)
 #   oci        bench/oci.sh (podman run --rm … true and an idle container's
 #              host memory through sbx-oci vs runc)
+#   template   bench/template.sh (create -> ready: cold boot vs from a template)
 #   sdk        bench/sdk.sh (the @deno/sandbox SDK through sbx serve vs the
 #              CLI: sh of true, fs.upload/download, create -> first command)
 #   dashboard  bench/dashboard.sh (sbx serve's dashboard in Chromium: first
@@ -34,7 +35,7 @@
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
 #   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 PROF_N=1000
-#   PROF_STDIN_BYTES=256M;
+#   PROF_STDIN_BYTES=256M; TMPL_N=5 (bench/template.sh);
 #   OCI_RUNS=5 OCI_SETTLE_S=5 (bench/oci.sh);
 #   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
 #   DASH_N=100 DASH_RUNS=5 DASH_PAGES=10 DASH_WINDOW_S=30 (bench/dashboard.sh);
@@ -53,7 +54,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}" "${PROF_N:=100}" "${PROF_STDIN_BYTES:=32M}"
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
-	: "${MEM_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
+	: "${MEM_N:=1}" "${TMPL_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${OCI_RUNS:=2}" "${OCI_SETTLE_S:=2}"
 	: "${SDK_EXEC_N:=10}" "${SDK_FS_MIB:=16}" "${SDK_FS_RUNS:=1}" "${SDK_BOOT_RUNS:=1}"
 	: "${DASH_RUNS:=2}" "${DASH_WINDOW_S:=5}"
@@ -78,12 +79,12 @@ VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
 MEM_N=${MEM_N:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory oci sdk dashboard}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory oci template sdk dashboard}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
 export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export SDK_EXEC_N=${SDK_EXEC_N:-100} SDK_FS_MIB=${SDK_FS_MIB:-256} SDK_FS_RUNS=${SDK_FS_RUNS:-3}
-export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3}
+export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3} TMPL_N=${TMPL_N:-5}
 export DASH_N=${DASH_N:-100} DASH_RUNS=${DASH_RUNS:-5} DASH_PAGES=${DASH_PAGES:-10} DASH_WINDOW_S=${DASH_WINDOW_S:-30}
 export OCI_RUNS=${OCI_RUNS:-5} OCI_SETTLE_S=${OCI_SETTLE_S:-5}
 export EGRESS_BYTES EGRESS_RUNS EGRESS_CONN_N EGRESS_VM_BYTES EGRESS_VM_RUNS EGRESS_VM_CONN_N
@@ -303,6 +304,13 @@ sec_oci() {
 	bench/oci.sh
 }
 
+sec_template() {
+	echo "\`sbx create\` of a minimal sandbox booted cold against one restored from a"
+	echo "template (\`sbx template create\`), alternately in the same run. See bench/template.sh."
+	echo
+	bench/template.sh
+}
+
 sec_sdk() {
 	bench/sdk.sh
 }
@@ -347,6 +355,8 @@ LOAD_BEFORE=$(load)
 section memory "Host memory per sandbox" sec_memory
 LOAD_BEFORE=$(load)
 section oci "Containers through sbx-oci (Podman) against runc" sec_oci
+LOAD_BEFORE=$(load)
+section template "Templates: create from a warm snapshot" sec_template
 section sdk "Through the @deno/sandbox SDK (sbx serve)" sec_sdk
 LOAD_BEFORE=$(load)
 section dashboard "The dashboard of sbx serve" sec_dashboard
@@ -374,7 +384,7 @@ T_END=$(date +%s)
 	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
 		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress secrets restart profile footprint vm memory oci sdk dashboard; do
+	for s in exec streams files net egress secrets restart profile footprint vm memory oci template sdk dashboard; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
@@ -465,6 +475,11 @@ row_exec() { # key label goal
 		read -r n mmed dmed ratio mr dr <<<"$(kv vm.images)"
 		echo "| \`sbx create\` → ready, Debian image (median of $n) | $dmed ms | $mmed ms (minimal image) | $ratio | ≤ 1.15 |"
 		echo "| host RSS of an idle sandbox (QEMU + sbx-vsockd), Debian | $(awk -v k="$dr" 'BEGIN { printf "%.0f", k / 1024 }') MiB | $(awk -v k="$mr" 'BEGIN { printf "%.0f", k / 1024 }') MiB (minimal image) | | |"
+	fi
+	if [ -n "$(kv tmpl.create)" ]; then
+		read -r n cm wm ratio make_ms size <<<"$(kv tmpl.create)"
+		[ -n "$(kv vm.boot)" ] || { echo "| templates (TCG, 1 vCPU) | sbx | baseline | ratio | goal |"; echo "|---|---|---|---|---|"; }
+		echo "| \`sbx create\` → ready from a template, minimal (median of $n pairs) | $wm ms | $cm ms (\`--cold\`, same run) | $(printf '%.2f' "$ratio") | ≤ 0.1 |"
 	fi
 	if [ -n "$(kv mem.idle.minimal)" ]; then
 		echo

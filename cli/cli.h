@@ -53,6 +53,7 @@ int cli_env(struct cli *cli, int argc, char **argv);
 int cli_image(struct cli *cli, int argc, char **argv);
 int cli_volume(struct cli *cli, int argc, char **argv);
 int cli_snapshot(struct cli *cli, int argc, char **argv);
+int cli_template(struct cli *cli, int argc, char **argv);
 
 /* Holds a session on sb until a signal or the sandbox's end. */
 struct sandbox;

@@ -42,12 +42,16 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 			cli_text_str(stdout, sb->labels[i].value);
 		}
 		printf("\n");
-		printf("boot:       %llu ms from QEMU start to agent ready; in the guest: agent "
-		       "started at %.1f ms, listening at %.1f ms (%.1f ms loading modules), "
-		       "ready at %.1f ms\n",
-		       (unsigned long long)sb->boot_ms, sb->ready.start_ns / 1e6,
-		       sb->ready.listen_ns / 1e6, sb->ready.modules_ns / 1e6,
-		       sb->ready.uptime_ns / 1e6);
+		if (sb->template[0])
+			printf("boot:       %llu ms from QEMU start to agent ready as a clone of "
+			       "template %s\n", (unsigned long long)sb->boot_ms, sb->template);
+		else
+			printf("boot:       %llu ms from QEMU start to agent ready; in the guest: agent "
+			       "started at %.1f ms, listening at %.1f ms (%.1f ms loading modules), "
+			       "ready at %.1f ms\n",
+			       (unsigned long long)sb->boot_ms, sb->ready.start_ns / 1e6,
+			       sb->ready.listen_ns / 1e6, sb->ready.modules_ns / 1e6,
+			       sb->ready.uptime_ns / 1e6);
 		printf("pids:       qemu %d, sbx-vsockd %d\n", (int)sb->qemu_pid, (int)sb->vsockd_pid);
 		sbx_expose_list(sb->dir, print_exposure, NULL);
 		if (!sb->allow_net[0]) {

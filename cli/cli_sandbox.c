@@ -60,6 +60,12 @@ static const char create_opts_help[] =
 	"      --pausable        boot it so that sbx pause can save it to disk (a -M pc\n"
 	"                        machine instead of microvm; a duration lifetime, no\n"
 	"                        --allow-net)\n"
+	"      --from NAME       restore it from template NAME (sbx template) instead\n"
+	"                        of booting; its image, memory and CPUs are the\n"
+	"                        template's\n"
+	"      --cold            boot, even when a template of the same image, memory\n"
+	"                        and CPUs exists (without it, sbx create starts from\n"
+	"                        such a template when its options allow)\n"
 	"      --secret NAME=HOSTS:VALUE  a secret the sandbox never sees (repeatable):\n"
 	"                        NAME holds a stand-in, which the egress gateway\n"
 	"                        replaces with VALUE in HTTPS requests to HOSTS (names\n"
@@ -85,7 +91,7 @@ struct create_args {
 
 enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GRACE,
        OPT_STOP_GRACE, OPT_ALLOW_NET, OPT_RESOLVE, OPT_DISK, OPT_IMAGE, OPT_VOLUME,
-       OPT_ROOTFS, OPT_PAUSABLE, OPT_SECRET };
+       OPT_ROOTFS, OPT_PAUSABLE, OPT_SECRET, OPT_FROM, OPT_COLD };
 
 #define CREATE_LONGOPTS                                                 \
 	{ "memory", required_argument, NULL, 'm' },                     \
@@ -106,7 +112,9 @@ enum { OPT_CPUS = 1000, OPT_KERNEL, OPT_INITRD, OPT_BOOT_TIMEOUT, OPT_SESSION_GR
 	{ "stop-grace", required_argument, NULL, OPT_STOP_GRACE },      \
 	{ "allow-net", required_argument, NULL, OPT_ALLOW_NET },        \
 	{ "resolve", required_argument, NULL, OPT_RESOLVE },            \
-	{ "pausable", no_argument, NULL, OPT_PAUSABLE }
+	{ "pausable", no_argument, NULL, OPT_PAUSABLE },                \
+	{ "from", required_argument, NULL, OPT_FROM },                  \
+	{ "cold", no_argument, NULL, OPT_COLD }
 
 static int create_args_init(struct create_args *a)
 {
@@ -308,6 +316,12 @@ static int create_option(int opt, struct create_args *a)
 		return 0;
 	case OPT_PAUSABLE:
 		a->o.pausable = true;
+		return 0;
+	case OPT_FROM:
+		a->o.from = optarg;
+		return 0;
+	case OPT_COLD:
+		a->o.cold = true;
 		return 0;
 	case OPT_BOOT_TIMEOUT:
 		if (str_to_u64(optarg, 3600, &v) < 0 || v == 0) {

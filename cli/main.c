@@ -48,6 +48,7 @@ static const struct {
 	{ "image", cli_image, "list, import and remove images" },
 	{ "volume", cli_volume, "create, list and remove volumes" },
 	{ "snapshot", cli_snapshot, "turn a sandbox's disk into an image" },
+	{ "template", cli_template, "warm snapshots new sandboxes start from" },
 	{ "serve", cli_serve, "serve the @deno/sandbox SDK (HTTP/WebSocket)" },
 	{ "gateway", cli_gateway, NULL }, /* hidden: started by create --allow-net */
 };

@@ -412,6 +412,20 @@ static void handle_ctl(void)
 						     watchdog_set_left((uint64_t)m.arg, why, sizeof(why));
 			send_lifetime(true, err, why);
 			break;
+		case CTL_IDENTITY:
+			/* A clone of a template: a restarted server reads the
+			 * clone's configuration, and its lifetime starts now. */
+			if (nfds == 1) {
+				fd_close(&st.config_fd);
+				st.config_fd = fds[0];
+				nfds = 0;
+			}
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			watchdog_restart(m.flags, m.arg > 0 ? (uint64_t)m.arg : 0,
+					 m.arg2 > 0 ? (uint64_t)m.arg2 : 0);
+			send_lifetime(true, 0, NULL);
+			break;
 		default:
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);

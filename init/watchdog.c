@@ -107,6 +107,25 @@ int watchdog_set_left(uint64_t ns, char *why, size_t n)
 	return r < 0 ? r : set_deadline(time_boot_ns() + ns, why, n);
 }
 
+void watchdog_restart(uint32_t kind, uint64_t lifetime_s, uint64_t grace_s)
+{
+	uint64_t now = time_boot_ns();
+
+	if (grace_s)
+		wd.grace = grace_s * NSEC_PER_SEC;
+	wd.kind = LIFE_NONE;
+	wd.deadline = wd.grace_end = 0;
+	if (kind == LIFE_SESSION) {
+		wd.kind = LIFE_SESSION;
+		wd.grace_end = now + wd.grace;
+	} else if (kind == LIFE_DURATION && lifetime_s) {
+		wd.kind = LIFE_DURATION;
+		wd.deadline = now + MIN(lifetime_s, CONFIG_LIFETIME_MAX) * NSEC_PER_SEC;
+	}
+	arm(wd.dfd, wd.deadline);
+	arm(wd.gfd, wd.grace_end);
+}
+
 void watchdog_describe(struct ctl_msg *m)
 {
 	memset(m, 0, sizeof(*m));

@@ -20,6 +20,9 @@ void watchdog_sessions(unsigned n);
 /* EXTEND and SET_LEFT: 0, or -errno with why filled in. */
 int watchdog_extend(uint64_t seconds, char *why, size_t n);
 int watchdog_set_left(uint64_t ns, char *why, size_t n);
+/* A template's clone starts its own lifetime (kind LIFE_*, seconds; a
+ * grace of 0 keeps the current one), counted from now. */
+void watchdog_restart(uint32_t kind, uint64_t lifetime_s, uint64_t grace_s);
 /* The CTL_LIFETIME message that describes the current state. */
 void watchdog_describe(struct ctl_msg *m);
 

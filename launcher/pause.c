@@ -33,7 +33,7 @@ static long long now_ms(void)
 }
 
 /* The vsock device back, as the command line had it. */
-static int vsock_plug(struct qmp *q, struct sbx_error *err)
+int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err)
 {
 	char addr[16];
 	json_t *args;
@@ -95,6 +95,13 @@ static int fsync_path(const char *path)
 
 int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 {
+	return sandbox_pause_then(sb, NULL, NULL, err);
+}
+
+int sandbox_pause_then(struct sandbox *sb,
+		       int (*saved)(struct sandbox *sb, void *arg, struct sbx_error *err), void *arg,
+		       struct sbx_error *err)
+{
 	char path[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], uri[PATH_MAX + 32];
 	struct qmp q;
 	json_t *args;
@@ -147,6 +154,8 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 	json_decref(args);
 	if (r == 0)
 		r = migrate_wait(&q, sb, err);
+	if (r == 0 && saved)
+		r = saved(sb, arg, err);
 	if (r == 0 && (r = fsync_path(tmp)) < 0)
 		sbx_fail(err, -r, "cannot sync %s: %s", tmp, strerror(-r));
 	if (r == 0 && rename(tmp, state) < 0)
@@ -157,7 +166,7 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 		/* Running again, as it was: a failed migration resumes the VM. */
 		unlink(tmp);
 		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
-		vsock_plug(&q, &e2);
+		sandbox_vsock_plug(&q, &e2);
 		goto out;
 	}
 	sb->paused = true;
@@ -168,7 +177,7 @@ int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
 		sb->paused = false;
 		unlink(state);
 		qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, &e2);
-		vsock_plug(&q, &e2);
+		sandbox_vsock_plug(&q, &e2);
 		goto out;
 	}
 	{
@@ -305,7 +314,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	}
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = incoming_wait(&q, sb, err)) < 0 || (r = vsock_plug(&q, err)) < 0 ||
+	    (r = incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
 	    (r = agent_wait(sb, err)) < 0)
 		goto fail;
 	sb->paused = false;

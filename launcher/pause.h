@@ -13,9 +13,20 @@
  * failure the sandbox keeps running (its vsock device plugged again). */
 int sandbox_pause(struct sandbox *sb, struct sbx_error *err);
 
+/* The same, calling saved(sb, arg, err) once its state is saved, while the
+ * VM is still there, stopped (a failure there fails the pause). */
+int sandbox_pause_then(struct sandbox *sb,
+		       int (*saved)(struct sandbox *sb, void *arg, struct sbx_error *err), void *arg,
+		       struct sbx_error *err);
+
 /* Restores a paused sandbox and waits until its agent answers (setting
  * its wall clock); the saved state is removed. On failure it stays
  * paused, its state kept. */
 int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
+
+/* For launcher/template.c, whose clones restore the same way: plugs the
+ * vsock device in again. */
+struct qmp;
+int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err);
 
 #endif

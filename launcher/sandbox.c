@@ -6,6 +6,7 @@
 #include "gateway/secrets.h"
 #include "launcher/image.h"
 #include "launcher/qemu.h"
+#include "launcher/template.h"
 #include "launcher/store.h"
 #include "launcher/tsc.h"
 #include "libsbx/sbx_net.h"
@@ -674,6 +675,8 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	}
 	if (secrets)
 		secrets_config(secrets, f);
+	if (o->template_boot)
+		kv_write(f, "template", "on");
 	fclose(f);
 	return 0;
 }
@@ -733,6 +736,8 @@ int sandbox_save(const struct sandbox *sb, struct sbx_error *err)
 	kv_write(f, "addr", sb->addr);
 	kv_write(f, "accel", sb->accel);
 	kv_write(f, "image", sb->image);
+	if (sb->template[0])
+		kv_write(f, "template", sb->template);
 	if (sb->disk[0])
 		kv_write(f, "disk", sb->disk);
 	for (unsigned i = 0; i < sb->nvolumes; i++)
@@ -801,6 +806,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->pausable = !strcmp(value, "pc");
 	else if (!strcmp(key, "state"))
 		sb->paused = !strcmp(value, "paused");
+	else if (!strcmp(key, "template"))
+		str_copy(sb->template, sizeof(sb->template), value);
 	else if (!strcmp(key, "paused_at"))
 		sb->paused_at = v;
 	else if (!strcmp(key, "created"))
@@ -1038,7 +1045,8 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
  * own writable disk in the data directory (not the state directory,
  * which may be in RAM). Fills drives with QEMU's -drive/-device pairs. */
 static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const struct image *im,
-		      struct qemu_drive *drives, unsigned *n, struct sbx_error *err)
+		      const struct template *tp, struct qemu_drive *drives, unsigned *n,
+		      struct sbx_error *err)
 {
 	char dir[PATH_MAX];
 	int r;
@@ -1060,15 +1068,17 @@ static int make_disks(const struct sandbox_opts *o, struct sandbox *sb, const st
 	snprintf(dir, sizeof(dir), "%s/disks", image_data_dir());
 	if ((r = mkdir_parents(dir)) < 0)
 		return sbx_fail(err, -r, "cannot create %s: %s", dir, strerror(-r));
-	snprintf(sb->disk, sizeof(sb->disk), "%s/%s.ext4", dir, sb->id);
+	/* A clone's: an overlay over its template's disk (launcher/template.h). */
+	snprintf(sb->disk, sizeof(sb->disk), "%s/%s.%s", dir, sb->id, tp ? "qcow2" : "ext4");
 	unlink(sb->disk); /* a leftover of a sandbox of that name that died */
-	r = image_disk_create(sb->disk, o->disk_bytes ? o->disk_bytes : IMAGE_DEFAULT_DISK, err);
+	r = tp ? template_disk_clone(tp, sb->disk, err) :
+		 image_disk_create(sb->disk, o->disk_bytes ? o->disk_bytes : IMAGE_DEFAULT_DISK, err);
 	if (r < 0) {
 		sb->disk[0] = '\0';
 		return r;
 	}
 	snprintf(drives[*n].drive, sizeof(drives[0].drive),
-		 "file=%s,if=none,id=rw,format=raw,discard=unmap", sb->disk);
+		 "file=%s,if=none,id=rw,format=%s,discard=unmap", sb->disk, tp ? "qcow2" : "raw");
 	snprintf(drives[*n].device, sizeof(drives[0].device), "virtio-blk-device,drive=rw,serial=%s",
 		 DISK_SERIAL_RW);
 	(*n)++;
@@ -1209,7 +1219,7 @@ static int secrets_begin(const struct sandbox_opts *o, const char *id, struct se
 
 static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		  const struct secret_set *secrets, const struct secrets_allow *allow,
-		  struct sbx_error *err)
+		  const struct template *tp, struct sbx_error *err)
 {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
 	char qlog[PATH_MAX], qmp[PATH_MAX], name[80], share[PATH_MAX] = "";
@@ -1279,8 +1289,14 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
-	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : o->image ? o->image : image_default(), &im,
-			      err)) < 0)
+	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : tp ? tp->image : o->image ? o->image :
+			      image_default(), &im, err)) < 0)
+		return r;
+	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0])))
+		return sbx_fail(err, EINVAL, "template %s: a clone has no %s yet", tp->name,
+				o->rootfs ? "--rootfs" : sb->allow_net[0] ? "--allow-net or --secret" :
+				"--volume");
+	if (tp && (r = template_image_check(tp, &im, err)) < 0)
 		return r;
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
@@ -1295,19 +1311,21 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		return sbx_fail(err, errno, "cannot create %s: %s", sb->dir, strerror(errno));
 	}
 	sb->created = (uint64_t)time(NULL);
-	sb->memory_mib = o->memory_mib;
+	sb->memory_mib = tp ? tp->memory_mib : o->memory_mib;
 	sb->session = o->session;
 	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
-	sb->cpus = o->cpus ? o->cpus : 1;
+	sb->cpus = tp ? tp->cpus : o->cpus ? o->cpus : 1;
 	str_copy(sb->accel, sizeof(sb->accel), kvm ? "kvm" : "tcg");
 	path_in(img, sizeof(img), sb, "initrd.img");
 	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
 	path_in(uds, sizeof(uds), sb, "vsock.sock");
 	path_in(qlog, sizeof(qlog), sb, "qemu.log");
 	path_in(qmp, sizeof(qmp), sb, "qmp.sock");
-	sb->pausable = o->pausable;
+	sb->pausable = o->pausable || tp; /* a clone is a -M pc machine, as its template */
 
 	str_copy(sb->image, sizeof(sb->image), im.name);
+	if (tp)
+		str_copy(sb->template, sizeof(sb->template), tp->name);
 	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
 	if (!drives) {
 		r = sbx_fail(err, ENOMEM, "out of memory");
@@ -1319,7 +1337,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		goto fail_dir;
 	if ((r = token_new(sb, err)) < 0)
 		goto fail_dir;
-	if (im.base[0] && (r = make_disks(o, sb, &im, drives, &ndrives, err)) < 0)
+	if (im.base[0] && (r = make_disks(o, sb, &im, tp, drives, &ndrives, err)) < 0)
 		goto fail_dir;
 	rfd = ready_listen(sb, vhost_mode, &ready_port);
 	if (rfd < 0) {
@@ -1373,6 +1391,14 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		goto out;
 	}
 	t0 = time_mono_ns();
+	if (tp) {
+		/* Its agent is ready once it has taken the clone's identity. */
+		if ((r = template_restore(sb, tp, qa.argv, config, config_len, err)) < 0) {
+			cleanup(sb);
+			goto out;
+		}
+		goto ready;
+	}
 	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
 	if (sb->qemu_pid < 0) {
 		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
@@ -1451,6 +1477,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		if (r == 0)
 			break;
 	}
+ready:
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
 	/* The guest's wall clock starts from a virtual RTC: set it. */
 	{
@@ -1493,9 +1520,26 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 	struct secret_set *secrets = NULL;
 	struct secrets_allow *allow = NULL;
 	int r = secrets_begin(o, o->name ? o->name : "sbx", &secrets, &allow, err);
+	struct template t;
+	bool picked = false;
 
-	if (r == 0)
-		r = create(o, sb, secrets, allow, err);
+	if (r == 0 && o->from)
+		r = template_load(o->from, &t, err);
+	else if (r == 0 && !o->cold && !o->template_boot && !o->rootfs && !secrets &&
+		 !(o->allow_net && o->allow_net[0]) && !(o->volumes && o->volumes[0]) && !o->disk_bytes &&
+		 !o->kernel && !o->initrd && !getenv("SBX_KERNEL") && !getenv("SBX_INITRD") &&
+		 template_find(o->image ? o->image : image_default(), o->memory_mib, o->cpus, &t) == 0)
+		picked = true;
+	if (r == 0 && (o->from || picked)) {
+		r = create(o, sb, secrets, allow, &t, err);
+		if (r < 0 && picked) {
+			fprintf(stderr, "sbx: warning: %s; booting instead\n", err->msg);
+			r = create(o, sb, secrets, allow, NULL, err);
+		}
+	} else if (r == 0) {
+		r = create(o, sb, secrets, allow, NULL, err);
+	}
+	explicit_bzero(t.token, sizeof(t.token));
 	if (secrets) {
 		secrets_wipe(secrets);
 		free(secrets);

@@ -63,6 +63,9 @@ struct sandbox_opts {
 				       * workload starts with, NULL-terminated or NULL (oci/) */
 	const struct sandbox_nic *nic; /* NULL: no NIC (sbx's default) */
 	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
+	const char *from;             /* restore template NAME (launcher/template.h) */
+	bool cold;                    /* boot even when a template fits */
+	bool template_boot;           /* booted to become a template (template_create) */
 };
 
 struct sandbox_label {
@@ -91,6 +94,7 @@ struct sandbox {
 	pid_t share_pid;              /* virtiofsd sharing the root, 0: none */
 	char allow_net[8192];         /* canonical allow-list patterns, one per line */
 	char image[64];               /* the image it booted */
+	char template[64];            /* the template it was cloned from; "": booted */
 	char disk[PATH_MAX];          /* its writable disk, removed with it; "": none */
 	char volumes[SANDBOX_VOLUMES_MAX][64]; /* the volumes it has (launcher/store.h) */
 	unsigned nvolumes;
@@ -116,7 +120,11 @@ void sandbox_find_file(const char *name, char *out, size_t n);
 
 /* Boots a sandbox and waits until its agent is ready. On failure nothing
  * is left running or on disk, and err holds the reason (with the tail of
- * the guest console when the guest got that far). */
+ * the guest console when the guest got that far). With o->from, or when
+ * o->cold is not set and a template fits (launcher/template.h: same image,
+ * memory and CPUs; no egress, secrets, volumes, shared root or kernel of
+ * its own), the sandbox is a clone of that template instead: a failed
+ * clone of a template picked this way falls back to a boot. */
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err);
 
 /* Loads a sandbox's metadata; -ENOENT when there is no such sandbox or

@@ -521,6 +521,10 @@ int store_snapshot(const struct sandbox *sb, const char *name, struct sbx_error 
 	if (!sb->disk[0])
 		return sbx_fail(err, EINVAL, "sandbox %s runs the minimal image: it has no disk "
 				"to snapshot (create it with --image)", sb->id);
+	if (sb->template[0])
+		return sbx_fail(err, EOPNOTSUPP, "sandbox %s is a clone of template %s: its disk "
+				"is an overlay, which sbx snapshot cannot take yet", sb->id,
+				sb->template);
 	if ((r = image_find(sb->image, &parent, err)) < 0)
 		return r;
 	if (parent.nlayers >= IMAGE_LAYERS_MAX)

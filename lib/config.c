@@ -268,6 +268,12 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		str_copy(c->token, sizeof(c->token), value);
 		return 0;
 	}
+	if (strcmp(key, "template") == 0) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);
+		c->template = strcmp(value, "on") == 0;
+		return 0;
+	}
 	if (strcmp(key, "seccomp") == 0) {
 		if (strcmp(value, "on") && strcmp(value, "off"))
 			return fail(err, n, EINVAL, "%s: '%s' is not on or off", key, value);

@@ -42,6 +42,8 @@ struct config {
 	size_t nlabels;
 	char token[257];               /* clients must prove it; empty: no token */
 	bool seccomp;                  /* restrict workloads (seccomp, capabilities) */
+	bool template;                 /* booted to be saved as a template: takes a
+					* clone's identity once (IDENTITY) */
 	uint64_t pids_max;             /* workloads' pids.max (0: no limit) */
 	bool egress;                   /* outbound TCP through the host's gateway */
 	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */

@@ -85,7 +85,8 @@ int ctl_recv(int fd, struct ctl_msg *m, int *fds, int *nfds)
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n != sizeof(*m) ||
 	    m->type < CTL_SHUTDOWN || m->type > CTL_TYPE_MAX)
 		bad = true;
-	if (!bad && *nfds > 0 && m->type != CTL_JOB_HOLD && m->type != CTL_JOB_RESTORE)
+	if (!bad && *nfds > 0 && m->type != CTL_JOB_HOLD && m->type != CTL_JOB_RESTORE &&
+	    m->type != CTL_IDENTITY)
 		bad = true;
 	if (bad) {
 		for (int i = 0; i < *nfds; i++)

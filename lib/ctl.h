@@ -47,7 +47,12 @@ enum ctl_type {
 			    * CLOCK_BOOTTIME in ns (0: none), arg2 = grace
 			    * deadline (0: none), arg3 = -errno of a refused
 			    * EXTEND/SET_LEFT or 0, text = why */
-	CTL_TYPE_MAX = CTL_LIFETIME,
+	/* A template's clone takes its identity (server/control.c, IDENTITY). */
+	CTL_IDENTITY,      /* server -> PID 1: flags LIFE_*, arg = lifetime s, arg2 =
+			    * session grace s (0: as before); fd: the new
+			    * configuration, a sealed memfd; answered with
+			    * CTL_LIFETIME */
+	CTL_TYPE_MAX = CTL_IDENTITY,
 };
 
 #define JOBF_KEEP 0x1u

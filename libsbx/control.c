@@ -277,6 +277,45 @@ int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct 
 	return r;
 }
 
+struct identity_arg {
+	const char *config;
+	size_t len;
+	const uint8_t *seed;
+	size_t seed_len;
+};
+
+static int build_identity(struct buf *b, const void *arg)
+{
+	const struct identity_arg *a = arg;
+	struct timespec ts;
+	size_t mark;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if ((r = proto_begin(b, FT_IDENTITY, &mark)) < 0 ||
+	    (r = proto_field_put(b, IDENT_CONFIG, a->config, a->len)) < 0 ||
+	    (r = proto_field_put(b, IDENT_SEED, a->seed, a->seed_len)) < 0 ||
+	    (r = proto_field_put_u64(b, IDENT_REALTIME_NS, (uint64_t)ts.tv_sec * 1000000000ULL +
+								  (uint64_t)ts.tv_nsec)) < 0)
+		return r;
+	return proto_end(b, mark);
+}
+
+int sbx_identity(const char *addr, const char *config, size_t len, const uint8_t *seed,
+		 size_t seed_len, struct lifetime *l, struct sbx_error *err)
+{
+	struct identity_arg a = { config, len, seed, seed_len };
+	struct sbx_conn *c;
+	struct frame f;
+	int r;
+
+	if ((r = request(addr, &c, &f, build_identity, &a, err)) < 0)
+		return r;
+	r = lifetime_answer(c, &f, l, err);
+	sbx_close(c);
+	return r;
+}
+
 static int build_shutdown(struct buf *b, const void *reason)
 {
 	return proto_shutdown_put(b, reason);

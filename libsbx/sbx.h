@@ -167,6 +167,12 @@ int sbx_set_time(const char *addr, uint64_t left_ns, struct lifetime *l, struct 
 /* FREEZE: the sandbox's writable disk synced and its writers blocked until
  * the returned connection is closed (or 5 minutes pass), for a copy. */
 int sbx_freeze(const char *addr, struct sbx_conn **out, struct sbx_error *err);
+/* IDENTITY: a template's fresh clone (proving the template's token) takes
+ * its own configuration (the text of etc/sbx/config: token, environment,
+ * labels, lifetime counted from now, host name), seed for its RNG and the
+ * host's wall clock; the answer is its lifetime. */
+int sbx_identity(const char *addr, const char *config, size_t len, const uint8_t *seed,
+		 size_t seed_len, struct lifetime *l, struct sbx_error *err);
 /* SHUTDOWN: power the sandbox off; reason may be NULL. */
 int sbx_shutdown(const char *addr, const char *reason, struct sbx_error *err);
 

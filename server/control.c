@@ -1,7 +1,8 @@
 /* Operations on the sandbox as a whole (see control.h): what it is
  * (INFO), how long it lives (SESSION, EXTEND, SET_TIME, SHUTDOWN), the
  * environment its commands start with (ENV), and its writable disk held
- * still for a snapshot (FREEZE). */
+ * still for a snapshot (FREEZE); and IDENTITY, by which a template's clone
+ * becomes a sandbox of its own. */
 #include "server/control.h"
 
 #include <errno.h>
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -189,8 +192,8 @@ static void waiter_hangup(struct conn *c)
 
 static const struct conn_ops waiter_ops = { .name = "lifetime", .hangup = waiter_hangup };
 
-/* Sends m to PID 1 and parks c until it answers. */
-static void ask_init(struct conn *c, const struct ctl_msg *m)
+/* Sends m (and fds) to PID 1 and parks c until it answers. */
+static void ask_init_fds(struct conn *c, const struct ctl_msg *m, const int *fds, int nfds)
 {
 	int r;
 
@@ -198,13 +201,18 @@ static void ask_init(struct conn *c, const struct ctl_msg *m)
 		conn_fail(c, EBUSY, "too many lifetime requests at once");
 		return;
 	}
-	if ((r = server_ctl(m, NULL, 0)) < 0) {
+	if ((r = server_ctl(m, fds, nfds)) < 0) {
 		conn_fail(c, -r, "cannot reach the init process");
 		return;
 	}
 	waiters[(wait_head + wait_len) % WAITERS_MAX] = c;
 	wait_len++;
 	c->ops = &waiter_ops;
+}
+
+static void ask_init(struct conn *c, const struct ctl_msg *m)
+{
+	ask_init_fds(c, m, NULL, 0);
 }
 
 /* ---- operations ---- */
@@ -576,4 +584,153 @@ nomem:
 	 * the part queued, and say why. */
 	buf_truncate(conn_txbuf(c), base);
 	conn_fail(c, E2BIG, "ENV: the environment is too large to list (over 2 MiB)");
+}
+
+/* ---- IDENTITY ---- */
+
+/* Seed material from the host into the kernel's pool, credited, and a
+ * reseed of the CRNG now rather than at its next scheduled one: a clone's
+ * random numbers must not be its template's (random(4), RNDADDENTROPY,
+ * RNDRESEEDCRNG). */
+static int rng_reseed(const uint8_t *seed, uint32_t len)
+{
+	struct {
+		struct rand_pool_info info;
+		uint32_t words[IDENT_SEED_MAX / 4];
+	} p;
+	int fd, r = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.info.entropy_count = (int)(len / 4 * 4 * 8);
+	p.info.buf_size = (int)(len / 4 * 4);
+	memcpy(p.words, seed, (size_t)p.info.buf_size);
+	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, RNDADDENTROPY, &p) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+		r = -errno;
+	close(fd);
+	explicit_bzero(&p, sizeof(p));
+	return r;
+}
+
+/* The clone's configuration, sealed, for PID 1 to hand a restarted
+ * server. */
+static int config_memfd(const uint8_t *text, uint32_t len)
+{
+	int fd = memfd_create("sbx-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (fd_write_all(fd, text, len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void control_identity(struct conn *c, const struct frame *f)
+{
+	struct config *cfg = server_config_mut(), next;
+	struct ctl_msg m = { .type = CTL_IDENTITY };
+	const uint8_t *v, *text = NULL, *seed = NULL;
+	uint32_t len, text_len = 0, seed_len = 0;
+	struct field_iter it;
+	struct proto_err e;
+	char err[512];
+	uint64_t rt = 0;
+	uint16_t tag;
+	int r, fd;
+
+	if (!cfg->template) {
+		conn_fail(c, EPERM, "IDENTITY: this sandbox is not a template's fresh clone");
+		return;
+	}
+	proto_fields(&it, f);
+	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+		if (tag == IDENT_CONFIG && !text && len > 0 && len <= CONFIG_VALUE_MAX) {
+			text = v;
+			text_len = len;
+		} else if (tag == IDENT_SEED && !seed && len >= IDENT_SEED_MIN &&
+			   len <= IDENT_SEED_MAX) {
+			seed = v;
+			seed_len = len;
+		} else if (tag == IDENT_REALTIME_NS && !rt && len == 8) {
+			rt = get_le64(v);
+		} else {
+			conn_fail(c, EINVAL, "IDENTITY: expected CONFIG (up to %d bytes), SEED "
+				  "(%d-%d bytes) and REALTIME_NS, once each", CONFIG_VALUE_MAX,
+				  IDENT_SEED_MIN, IDENT_SEED_MAX);
+			return;
+		}
+	}
+	if (r < 0 || !text || !seed || !rt) {
+		conn_fail(c, EINVAL, "IDENTITY: %s", r < 0 ? e.msg : "CONFIG, SEED and REALTIME_NS "
+			  "are required");
+		return;
+	}
+	config_init(&next);
+	if (config_parse_text(&next, (const char *)text, text_len, "IDENTITY", err,
+			      sizeof(err)) < 0 || next.template || !next.token[0]) {
+		conn_fail(c, EINVAL, "IDENTITY: %s", next.template ? "the clone is a template" :
+			  !next.token[0] ? "the clone has no token" : err);
+		config_free(&next);
+		return;
+	}
+	if (server_in_vm()) {
+		struct timespec ts = { .tv_sec = (time_t)(rt / NSEC_PER_SEC),
+				       .tv_nsec = (long)(rt % NSEC_PER_SEC) };
+
+		if ((r = rng_reseed(seed, seed_len)) < 0 ||
+		    (next.hostname[0] && sethostname(next.hostname, strlen(next.hostname)) < 0 &&
+		     (r = -errno)) ||
+		    (clock_settime(CLOCK_REALTIME, &ts) < 0 && (r = -errno))) {
+			conn_fail(c, -r, "IDENTITY: cannot take the clone's identity: %s",
+				  strerror(-r));
+			config_free(&next);
+			return;
+		}
+	}
+	if ((fd = config_memfd(text, text_len)) < 0) {
+		conn_fail(c, -fd, "IDENTITY: cannot keep the configuration: %s", strerror(-fd));
+		config_free(&next);
+		return;
+	}
+	/* From here on the template is gone: its token no longer opens. */
+	server_set_token(next.token);
+	explicit_bzero(next.token, sizeof(next.token));
+	cfg->template = false;
+	str_copy(cfg->hostname, sizeof(cfg->hostname), next.hostname);
+	strv_free(cfg->env, cfg->envc);
+	cfg->env = next.env;
+	cfg->envc = next.envc;
+	next.env = NULL;
+	next.envc = 0;
+	strv_free(cfg->labels, cfg->nlabels);
+	cfg->labels = next.labels;
+	cfg->nlabels = next.nlabels;
+	next.labels = NULL;
+	next.nlabels = 0;
+	cfg->session = next.session;
+	cfg->lifetime = next.lifetime;
+	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0)
+		log_warn(r, "unable to write %s/env", server_state_dir());
+	if (server_state_dir()[0] && (r = write_state("labels", 0644, fill_labels)) < 0)
+		log_warn(r, "unable to write %s/labels", server_state_dir());
+	m.flags = next.session ? LIFE_SESSION : next.lifetime ? LIFE_DURATION : LIFE_NONE;
+	m.arg = (int64_t)next.lifetime;
+	m.arg2 = (int64_t)next.session_grace;
+	config_free(&next);
+	ask_init_fds(c, &m, &fd, 1);
+	close(fd);
 }

@@ -20,5 +20,7 @@ void control_extend(struct conn *c, const struct frame *f);
 void control_set_time(struct conn *c, const struct frame *f);
 void control_env(struct conn *c, const struct frame *f);
 void control_freeze(struct conn *c, const struct frame *f);
+/* IDENTITY: a template's clone takes its own configuration. */
+void control_identity(struct conn *c, const struct frame *f);
 
 #endif

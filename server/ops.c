@@ -45,6 +45,7 @@ static const struct conn_route routes[] = {
 	{ FT_SET_TIME, control_set_time },
 	{ FT_ENV, control_env },
 	{ FT_FREEZE, control_freeze },
+	{ FT_IDENTITY, control_identity },
 };
 
 static void op_dispatch(struct conn *c, const struct frame *f)

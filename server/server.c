@@ -65,6 +65,13 @@ int server_upper_fd(void) { return upper_fd; }
 bool server_in_vm(void) { return in_vm; }
 const char *server_state_dir(void) { return state_dir; }
 const uint8_t *server_auth_key(void) { return have_token ? auth_key : NULL; }
+
+void server_set_token(const char *token)
+{
+	have_token = token[0] != '\0';
+	if (have_token)
+		proto_auth_key(token, auth_key);
+}
 const struct rlimit *server_workload_nofile(void) { return &workload_nofile; }
 
 int server_ctl(const struct ctl_msg *m, const int *fds, int nfds)

@@ -31,6 +31,8 @@ int server_ctl(const struct ctl_msg *m, const int *fds, int nfds);
 /* The key clients must prove (docs/PROTOCOL.md, "Authentication"), or
  * NULL when the sandbox has no token. */
 const uint8_t *server_auth_key(void);
+/* A template's clone proves another token from now on. */
+void server_set_token(const char *token);
 
 /* The file limit workloads get (the agent's own is raised). */
 const struct rlimit *server_workload_nofile(void);

@@ -30,6 +30,8 @@ static const struct {
 	{ FT_EXTEND, "EXTEND" },       { FT_ENV, "ENV" },	    { FT_ENV_LIST, "ENV_LIST" },
 	{ FT_LIFETIME, "LIFETIME" },   { FT_SET_TIME, "SET_TIME" }, { FT_ACK, "ACK" },
 	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },  { FT_FREEZE, "FREEZE" },
+	{ FT_IDENTITY, "IDENTITY" },
+	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },
 };
 
 const char *proto_type_name(uint16_t type)

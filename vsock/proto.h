@@ -56,6 +56,7 @@ enum frame_type {
 	FT_LIFETIME = 0x0065,
 	FT_SET_TIME = 0x0066,
 	FT_FREEZE = 0x0067,
+	FT_IDENTITY = 0x0068,
 	FT_INFO = 0x0070,
 	FT_INFO_OK = 0x0071,
 	FT_READY = 0x0072,
@@ -101,6 +102,13 @@ enum { ENV_LIST = 1, ENV_SET, ENV_UNSET };
 /* LIFETIME / SET_TIME fields */
 enum { LIFE_KIND = 1, LIFE_LEFT_NS, LIFE_REALTIME_NS, LIFE_SESSIONS, LIFE_GRACE_LEFT_NS };
 enum { LIFE_NONE = 0, LIFE_DURATION = 1, LIFE_SESSION = 2 };
+
+/* IDENTITY fields (a template's clone, docs/PROTOCOL.md "Templates"):
+ * the clone's configuration text, seed for the guest's RNG, the host's
+ * wall clock */
+enum { IDENT_CONFIG = 1, IDENT_SEED, IDENT_REALTIME_NS };
+#define IDENT_SEED_MIN 32
+#define IDENT_SEED_MAX 512
 
 /* INFO_OK fields */
 enum { INFO_VERSION = 1, INFO_HOSTNAME, INFO_KERNEL, INFO_UPTIME_NS, INFO_PID1,

@@ -1,0 +1,678 @@
+/* Templates and their clones: see template.h. A template is a directory
+ * <data>/templates/NAME holding `meta` (key = value), `memory.state`
+ * (QEMU's migration stream, made by sandbox_pause: the vsock device, which
+ * QEMU 7.2 cannot migrate, is unplugged for the save and a fresh one is
+ * plugged into each clone) and, for an image with disks, `disk.ext4`: the
+ * writable disk of the saved sandbox, consistent with the memory (QEMU
+ * flushes it when the migration completes), which clones' qcow2 overlays
+ * have as their read-only backing file; and `zero.map`, where the saved
+ * RAM is zero (see ram_trim). Published by renaming a staging directory,
+ * removed by renaming it away first: a reader sees a whole one or none. */
+#include "launcher/template.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher/image.h"
+#include "launcher/pause.h"
+#include "launcher/qemu.h"
+#include "launcher/qmp.h"
+#include "lib/config.h"
+#include "lib/util.h"
+
+#define QMP_TIMEOUT_MS 10000
+#define AGENT_TIMEOUT_MS 30000
+#define RESTORE_TIMEOUT_MS 600000
+#define TRIM_CHUNK (2u << 20)
+#define TRIM_PAGE 4096u
+#define RAM_MEMFD "/memfd:memory-backend-memfd" /* QEMU's name for the guest's RAM */
+#define ZERO_MAP "zero.map"
+#define STATE_FILE "memory.state"
+#define DISK_FILE "disk.ext4"
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void templates_dir(char *out, size_t n)
+{
+	snprintf(out, n, "%s/templates", image_data_dir());
+}
+
+static int meta_set(void *ctx, const char *key, const char *value, char *err, size_t n)
+{
+	struct template *t = ctx;
+	uint64_t v = 0;
+
+	if (!strcmp(key, "image"))
+		str_copy(t->image, sizeof(t->image), value);
+	else if (!strcmp(key, "stamp"))
+		str_copy(t->stamp, sizeof(t->stamp), value);
+	else if (!strcmp(key, "disk"))
+		t->disk = !strcmp(value, "yes");
+	else if (!strcmp(key, "token"))
+		str_copy(t->token, sizeof(t->token), value);
+	else if (str_to_u64(value, UINT64_MAX, &v) < 0)
+		return 0;
+	else if (!strcmp(key, "memory"))
+		t->memory_mib = v;
+	else if (!strcmp(key, "cpus"))
+		t->cpus = (unsigned)v;
+	else if (!strcmp(key, "created"))
+		t->created = v;
+	return 0;
+}
+
+/* 0, -ENOENT when there is no such template (or a half-removed one). */
+static int meta_read(const char *name, struct template *t)
+{
+	char path[PATH_MAX + 16], err[256], text[4096];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	str_copy(t->name, sizeof(t->name), name);
+	templates_dir(path, sizeof(path));
+	snprintf(t->dir, sizeof(t->dir), "%s/%s", path, name);
+	snprintf(path, sizeof(path), "%s/meta", t->dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	kv_parse_text(text, (size_t)n, path, meta_set, t, err, sizeof(err));
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, t->dir);
+	if (stat(path, &st) < 0)
+		return -ENOENT;
+	t->state_bytes = (uint64_t)st.st_size;
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, t->dir);
+	if (t->disk && access(path, R_OK) < 0)
+		return -EBADMSG;
+	if (!t->image[0] || !t->memory_mib || !t->cpus || strlen(t->token) < 16)
+		return -EBADMSG;
+	return 0;
+}
+
+int template_load(const char *name, struct template *t, struct sbx_error *err)
+{
+	int r;
+
+	if (!image_name_ok(name))
+		return sbx_fail(err, EINVAL, "%s is not a template name (1-63 letters, digits, '-', "
+				"'_' and '.', starting with a letter or digit)", name);
+	r = meta_read(name, t);
+	if (r == -ENOENT)
+		return sbx_fail(err, ENOENT, "no template %s (`sbx template ls` lists them)", name);
+	if (r < 0)
+		return sbx_fail(err, -r, "template %s is damaged (%s/meta); remove it with "
+				"`sbx template rm %s`", name, t->dir, name);
+	return 0;
+}
+
+int template_list(void (*fn)(void *arg, const struct template *t), void *arg)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	templates_dir(dir, sizeof(dir));
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		struct template t;
+
+		if (de->d_name[0] == '.' || !image_name_ok(de->d_name))
+			continue;
+		if (meta_read(de->d_name, &t) == 0)
+			fn(arg, &t);
+	}
+	closedir(d);
+	return 0;
+}
+
+struct find {
+	const char *image;
+	uint64_t memory_mib;
+	unsigned cpus;
+	struct template *out;
+	bool found;
+};
+
+static void find_one(void *arg, const struct template *t)
+{
+	struct find *f = arg;
+
+	/* The oldest of the fitting ones: the same answer every time. */
+	if (strcmp(t->image, f->image) || t->memory_mib != f->memory_mib || t->cpus != f->cpus ||
+	    (f->found && (f->out->created < t->created ||
+			  (f->out->created == t->created && strcmp(f->out->name, t->name) < 0))))
+		return;
+	*f->out = *t;
+	f->found = true;
+}
+
+int template_find(const char *image, uint64_t memory_mib, unsigned cpus, struct template *t)
+{
+	struct find f = { image, memory_mib, cpus ? cpus : 1, t, false };
+
+	template_list(find_one, &f);
+	return f.found ? 0 : -ENOENT;
+}
+
+static void remove_files(const char *dir)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/meta", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+struct user {
+	const char *name;
+	char id[SANDBOX_ID_MAX + 1];
+};
+
+static void find_user(void *arg, const struct sandbox *sb)
+{
+	struct user *u = arg;
+
+	if (!u->id[0] && sb->disk[0] && !strcmp(sb->template, u->name))
+		str_copy(u->id, sizeof(u->id), sb->id);
+}
+
+int template_remove(const char *name, struct sbx_error *err)
+{
+	char dir[PATH_MAX], gone[PATH_MAX + 32];
+	struct user u = { .name = name };
+	struct template t;
+	int r;
+
+	if ((r = template_load(name, &t, err)) < 0 && r != -EBADMSG)
+		return r;
+	if (t.disk) {
+		sandbox_list(find_user, &u);
+		if (u.id[0])
+			return sbx_fail(err, EBUSY, "template %s is in use: the disk of sandbox %s "
+					"is an overlay over its disk (sbx kill %s first)", name, u.id,
+					u.id);
+	}
+	templates_dir(dir, sizeof(dir));
+	snprintf(gone, sizeof(gone), "%s/.%s.rm-%d", dir, name, (int)getpid());
+	if (rename(t.dir, gone) < 0)
+		return sbx_fail(err, errno, "cannot remove %s: %s", t.dir, strerror(errno));
+	remove_files(gone);
+	return 0;
+}
+
+static int meta_write(const char *dir, const struct template *t, struct sbx_error *err)
+{
+	char path[PATH_MAX + 16], num[32];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/meta", dir);
+	/* It holds the template's token. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+	}
+	fprintf(f, "# written by sbx template create\n");
+	kv_write(f, "image", t->image);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)t->memory_mib);
+	kv_write(f, "memory", num);
+	snprintf(num, sizeof(num), "%u", t->cpus);
+	kv_write(f, "cpus", num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)t->created);
+	kv_write(f, "created", num);
+	kv_write(f, "token", t->token);
+	kv_write(f, "disk", t->disk ? "yes" : "no");
+	kv_write(f, "stamp", t->stamp);
+	if (fflush(f) != 0 || fsync(fd) < 0) {
+		int e = errno;
+
+		fclose(f);
+		return sbx_fail(err, e, "cannot write %s: %s", path, strerror(e));
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The image's files as a clone's guest expects them: its page cache came
+ * from them. */
+static void image_stamp(const struct image *im, char *out, size_t n)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i <= im->nlayers && im->base[0]; i++) {
+		const char *file = i < im->nlayers ? im->layers[i] : im->base;
+		struct stat st;
+
+		if (stat(file, &st) < 0)
+			memset(&st, 0, sizeof(st));
+		at += (size_t)snprintf(out + at, n - at, "%s%lld.%lld.%lld", i ? "," : "",
+				       (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+				       (long long)st.st_ino);
+		if (at >= n)
+			break;
+	}
+}
+
+int template_image_check(const struct template *t, const struct image *im,
+			 struct sbx_error *err)
+{
+	char stamp[sizeof(t->stamp)];
+
+	image_stamp(im, stamp, sizeof(stamp));
+	if (strcmp(stamp, t->stamp) || (im->base[0] != '\0') != t->disk)
+		return sbx_fail(err, ESTALE, "image %s changed since template %s was made (make the "
+				"template again)", im->name, t->name);
+	return 0;
+}
+
+int template_disk_clone(const struct template *t, const char *path, struct sbx_error *err)
+{
+	char backing[PATH_MAX + 16], out[256];
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing,
+			 (char *)path, NULL };
+	int st;
+
+	snprintf(backing, sizeof(backing), "%s/" DISK_FILE, t->dir);
+	st = image_tool_run(argv, -1, out, sizeof(out));
+	if (st != 0) {
+		unlink(path);
+		return sbx_fail(err, st == 127 ? ENOENT : EIO, "cannot make the disk of a clone of "
+				"template %s: qemu-img %s", t->name, st == 127 ?
+				"is missing (Debian's qemu-utils)" : out);
+	}
+	return 0;
+}
+
+/* ---- the guest's RAM ---- */
+
+/* The guest's RAM (QEMU's memfd), opened through /proc. */
+static int ram_open(pid_t pid)
+{
+	char dir[64], path[96], link[128];
+	struct dirent *de;
+	int fd = -ENOENT;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(dir)))
+		return -errno;
+	while (fd == -ENOENT && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		if (str_starts_with(link, RAM_MEMFD) && (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			fd = -errno;
+	}
+	closedir(d);
+	return fd;
+}
+
+/* Calls fn for each run of zero bytes (holes and zero pages) of the RAM,
+ * adjacent ones joined; 0 or -errno. */
+static int ram_zero_runs(int fd, int (*fn)(void *arg, int fd, off_t at, off_t len), void *arg)
+{
+	static const uint8_t zero[TRIM_PAGE];
+	off_t end = lseek(fd, 0, SEEK_END), off = 0, run = -1;
+	uint8_t *buf;
+	int r = 0;
+
+	if (end < 0)
+		return -errno;
+	if (!(buf = malloc(TRIM_CHUNK)))
+		return -ENOMEM;
+	while (off < end && r == 0) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0)
+			data = end; /* ENXIO: a hole up to the end */
+		if (run < 0 && data > off)
+			run = off;
+		if (data >= end)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		for (off_t at = data; at < hole && r == 0;) {
+			ssize_t got = pread(fd, buf, (size_t)MIN((off_t)TRIM_CHUNK, hole - at), at);
+
+			if (got <= 0) {
+				r = got < 0 ? -errno : -EIO;
+				break;
+			}
+			for (ssize_t p = 0; p + (ssize_t)TRIM_PAGE <= got && r == 0; p += TRIM_PAGE) {
+				bool z = memcmp(buf + p, zero, TRIM_PAGE) == 0;
+
+				if (z && run < 0)
+					run = at + p;
+				if (!z && run >= 0) {
+					r = fn(arg, fd, run, at + p - run);
+					run = -1;
+				}
+			}
+			at += got;
+		}
+		off = hole;
+	}
+	if (r == 0 && run >= 0)
+		r = fn(arg, fd, run, end - run);
+	free(buf);
+	return r;
+}
+
+static int run_punch(void *arg, int fd, off_t at, off_t len)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at, len) < 0)
+		return -errno;
+	*(int64_t *)arg += len;
+	return 0;
+}
+
+static int run_write(void *arg, int fd, off_t at, off_t len)
+{
+	return fprintf(arg, "%lld %lld\n", (long long)at, (long long)len) < 0 ? -EIO : 0;
+}
+
+/* After the template's save, its VM stopped: where its RAM is zero, the
+ * clones' RAM is zero too, once loaded (zero.map, "offset length" lines). */
+static int zero_map_write(struct sandbox *sb, void *stage, struct sbx_error *err)
+{
+	char path[PATH_MAX + 16];
+	int fd = ram_open(sb->qemu_pid), r;
+	FILE *f;
+
+	if (fd < 0)
+		return sbx_fail(err, -fd, "cannot open the RAM of %s: %s", sb->id, strerror(-fd));
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, (const char *)stage);
+	if (!(f = fopen(path, "we"))) {
+		r = sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	r = ram_zero_runs(fd, run_write, f);
+	close(fd);
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0)
+		return sbx_fail(err, -r, "cannot map the zero pages of %s: %s", sb->id, strerror(-r));
+	return 0;
+}
+
+/* QEMU 7.2 reads every page of the guest as it loads a migration stream
+ * (a zero page in the stream is written only where the page is not zero
+ * already), and a read of a hole in a memfd allocates it: a clone would
+ * hold all of its RAM, and the guest, whose free pages were reported to
+ * the host before the save, would never give it back. So the runs the
+ * template's zero.map names are punched out again, while the VM is stopped
+ * (nothing writes them meanwhile; they read as zeros after); without a
+ * map, the pages are read to find them. Returns the bytes freed. */
+static int64_t ram_trim(const struct template *t, pid_t pid)
+{
+	char path[PATH_MAX + 16], line[64];
+	int64_t freed = 0;
+	int fd = ram_open(pid), r = 0;
+	FILE *f;
+
+	if (fd < 0)
+		return fd;
+	snprintf(path, sizeof(path), "%s/" ZERO_MAP, t->dir);
+	if ((f = fopen(path, "re"))) {
+		while (r == 0 && fgets(line, sizeof(line), f)) {
+			long long at, len;
+
+			if (sscanf(line, "%lld %lld", &at, &len) != 2 || at < 0 || len <= 0) {
+				r = -EBADMSG;
+				break;
+			}
+			r = run_punch(&freed, fd, (off_t)at, (off_t)len);
+		}
+		fclose(f);
+	} else {
+		r = ram_zero_runs(fd, run_punch, &freed);
+	}
+	close(fd);
+	return r < 0 ? r : freed;
+}
+
+int template_create(const char *name, const char *image, uint64_t memory_mib,
+		    struct template *t, struct sbx_error *err)
+{
+	char dir[PATH_MAX], stage[PATH_MAX + 32], state[PATH_MAX], path[PATH_MAX + 16];
+	struct sandbox_opts o = { 0 };
+	struct sbx_error e2;
+	struct sandbox sb;
+	struct image im;
+	int r;
+
+	if (!image_name_ok(name))
+		return sbx_fail(err, EINVAL, "%s is not a template name (1-63 letters, digits, '-', "
+				"'_' and '.', starting with a letter or digit)", name);
+	if ((r = image_find(image ? image : image_default(), &im, err)) < 0)
+		return r;
+	templates_dir(dir, sizeof(dir));
+	if ((r = sandbox_mkdirs(dir)) < 0)
+		return sbx_fail(err, -r, "cannot create %s: %s", dir, strerror(-r));
+	snprintf(stage, sizeof(stage), "%s/.%s.new-%d", dir, name, (int)getpid());
+	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s", name);
+	if (access(dir, F_OK) == 0)
+		return sbx_fail(err, EEXIST, "a template named %s already exists (sbx template rm %s)",
+				name, name);
+
+	o.memory_mib = memory_mib;
+	o.image = im.name;
+	o.pausable = true;        /* -M pc and the vsock device that can be unplugged */
+	o.session = false;        /* no lifetime: each clone gets its own */
+	o.template_boot = true;   /* the agent will take a clone's identity once */
+	o.cold = true;
+	o.cpus = 1;
+	if ((r = sandbox_create(&o, &sb, err)) < 0)
+		return r;
+	/* READY comes before boot's last stragglers (module loading, the
+	 * first page-ins): let them finish so that clones start quiet. */
+	usleep(TEMPLATE_SETTLE_MS * 1000);
+	remove_files(stage);
+	if (mkdir(stage, 0700) < 0) {
+		r = sbx_fail(err, errno, "cannot create %s: %s", stage, strerror(errno));
+		sandbox_kill(&sb, "template not saved", &e2);
+		return r;
+	}
+	if ((r = sandbox_pause_then(&sb, zero_map_write, stage, err)) < 0) {
+		remove_files(stage);
+		sandbox_kill(&sb, "template not saved", &e2);
+		return r;
+	}
+	memset(t, 0, sizeof(*t));
+	str_copy(t->name, sizeof(t->name), name);
+	str_copy(t->dir, sizeof(t->dir), dir);
+	str_copy(t->image, sizeof(t->image), im.name);
+	str_copy(t->token, sizeof(t->token), sb.token);
+	t->memory_mib = sb.memory_mib;
+	t->cpus = sb.cpus;
+	t->created = (uint64_t)time(NULL);
+	t->disk = sb.disk[0] != '\0';
+	image_stamp(&im, t->stamp, sizeof(t->stamp));
+	sandbox_memory_path(&sb, state, sizeof(state));
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, stage);
+	if (rename(state, path) < 0) {
+		r = sbx_fail(err, errno, "cannot move %s to %s: %s", state, path, strerror(errno));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/" DISK_FILE, stage);
+	/* The clones' backing file: nobody writes it again. */
+	if (t->disk && (rename(sb.disk, path) < 0 || chmod(path, 0400) < 0)) {
+		r = sbx_fail(err, errno, "cannot move %s to %s: %s", sb.disk, path, strerror(errno));
+		goto fail;
+	}
+	if ((r = meta_write(stage, t, err)) < 0)
+		goto fail;
+	if (rename(stage, dir) < 0) {
+		r = sbx_fail(err, errno == ENOTEMPTY ? EEXIST : errno, "cannot publish template %s: "
+			     "%s", dir, errno == ENOTEMPTY ? "one of that name was made meanwhile" :
+			     strerror(errno));
+		goto fail;
+	}
+	/* The paused sandbox is done with: its saved state moved out. */
+	sandbox_kill(&sb, "saved as a template", &e2);
+	return meta_read(name, t) == 0 ? 0 :
+	       sbx_fail(err, EIO, "template %s vanished as it was made", name);
+fail:
+	remove_files(stage);
+	sandbox_kill(&sb, "template not saved", &e2);
+	return r;
+}
+
+/* The clone's command line less its vsock device (plugged in after the
+ * restore), plus -incoming from the template's saved state and -S: the
+ * VM stays stopped once loaded, for ram_trim. */
+static int clone_argv(const struct template *t, char *const argv[], char **out, size_t max,
+		      char *incoming, size_t ilen, struct sbx_error *err)
+{
+	char state[PATH_MAX + 16];
+	size_t k = 0;
+
+	snprintf(state, sizeof(state), "%s/" STATE_FILE, t->dir);
+	/* QEMU runs the exec: URI with sh -c: the path goes in single quotes. */
+	if (strpbrk(state, "'\\\n"))
+		return sbx_fail(err, EINVAL, "cannot restore from %s: a quote or backslash in the "
+				"path", state);
+	for (size_t i = 0; argv[i]; i++) {
+		if (k + 4 >= max)
+			return sbx_fail(err, E2BIG, "QEMU's command line is too long");
+		if (!strcmp(argv[i], "-device") && argv[i + 1] &&
+		    str_starts_with(argv[i + 1], "vhost-user-vsock-pci")) {
+			i++;
+			continue;
+		}
+		out[k++] = argv[i];
+	}
+	snprintf(incoming, ilen, "exec:cat '%s'", state);
+	out[k++] = "-S";
+	out[k++] = "-incoming";
+	out[k++] = incoming;
+	out[k] = NULL;
+	return 0;
+}
+
+/* Polls query-status until the incoming migration is loaded (the VM then
+ * stopped, -S). */
+static int loaded_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+{
+	long long deadline = now_ms() + RESTORE_TIMEOUT_MS;
+
+	for (;;) {
+		json_t *ret;
+		const char *st;
+		int r = qmp_run(q, "query-status", NULL, &ret, QMP_TIMEOUT_MS, err);
+
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		if (st && strcmp(st, "inmigrate") != 0) {
+			r = !strcmp(st, "paused") || !strcmp(st, "prelaunch") ? 0 :
+				sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s", sb->id,
+					 st);
+			json_decref(ret);
+			return r;
+		}
+		json_decref(ret);
+		if (now_ms() >= deadline)
+			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s", sb->id,
+					RESTORE_TIMEOUT_MS / 1000);
+		usleep(10000);
+	}
+}
+
+/* The agent answers once the guest has probed the new vsock device. Only
+ * a connection that did not reach it is tried again: an answer that
+ * refuses is final. */
+static int identify(struct sandbox *sb, const struct template *t, const char *config,
+		    size_t len, struct sbx_error *err)
+{
+	long long deadline = now_ms() + AGENT_TIMEOUT_MS;
+	uint8_t seed[TEMPLATE_SEED_BYTES];
+	struct lifetime l;
+	int r;
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return sbx_fail(err, errno, "cannot make the clone's seed: %s", strerror(errno));
+	sbx_set_token(t->token);
+	for (;;) {
+		r = sbx_identity(sb->addr, config, len, seed, sizeof(seed), &l, err);
+		if (r == 0 || now_ms() >= deadline ||
+		    (err->code != ECONNREFUSED && err->code != ECONNRESET && err->code != ENOENT &&
+		     err->code != EPIPE && err->code != ETIMEDOUT && err->code != ENODEV &&
+		     err->code != ECONNABORTED && err->code != EHOSTUNREACH))
+			break;
+		usleep(20000);
+	}
+	explicit_bzero(seed, sizeof(seed));
+	sbx_set_token(sb->token);
+	if (r < 0)
+		return sbx_fail(err, err->code ? err->code : ETIMEDOUT, "the agent of %s (a clone "
+				"of template %s) did not take its identity: %s", sb->id, t->name,
+				err->msg);
+	return 0;
+}
+
+int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
+		     const char *config, size_t config_len, struct sbx_error *err)
+{
+	char incoming[PATH_MAX + 32], path[PATH_MAX];
+	char *cargv[QEMU_ARGV_MAX + 4];
+	struct qmp q = { .fd = -1 };
+	int r;
+
+	if ((r = clone_argv(t, argv, cargv, sizeof(cargv) / sizeof(cargv[0]), incoming,
+			    sizeof(incoming), err)) < 0)
+		return r;
+	sb->qemu_pid = sandbox_start_qemu(cargv, sb);
+	if (sb->qemu_pid < 0)
+		return sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
+	sandbox_path(path, sizeof(path), sb, "qmp.sock");
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = loaded_wait(&q, sb, err)) < 0)
+		goto out;
+	{
+		int64_t freed = ram_trim(t, sb->qemu_pid);
+
+		if (freed < 0)
+			fprintf(stderr, "sbx: warning: cannot give the zero pages of %s's memory "
+				"back: %s\n", sb->id, strerror((int)-freed));
+	}
+	if ((r = qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err)) < 0 ||
+	    (r = sandbox_vsock_plug(&q, err)) < 0)
+		goto out;
+	r = identify(sb, t, config, config_len, err);
+out:
+	qmp_close(&q);
+	return r;
+}

@@ -1,0 +1,153 @@
+#!/bin/bash
+# System tests for templates (sbx template, sbx create --from), with real
+# sandboxes under QEMU: a template is saved to the data directory; clones
+# restored from it answer, and each is a sandbox of its own: its host name,
+# environment, labels and token, a lifetime counted from its start, and a
+# kernel RNG reseeded apart from its template's and its siblings'; --cold
+# boots; a clone of an image with disks writes into a disk of its own;
+# removing a template leaves its clones running. The suite has a data directory of its own, so
+# no other suite's create picks its template up.
+. "$(dirname "$0")/../lib.sh"
+
+export SBX_STATE_DIR=$T_TMP/state SBX_DATA_DIR=$T_TMP/data
+on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+
+meta() { sed -n "s/^$2 = //p" "$SBX_STATE_DIR/$1/meta"; }
+left_s() { "$SBX" info --json "$1" | sed 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/' | awk '{ print int($1 / 1e9) }'; }
+listed() { "$SBX" ls | grep -q "^$1 "; }
+# What a command prints in each clone, one line per clone.
+both() { "$SBX" exec ca -- sh -c "$1" && "$SBX" exec cb -- sh -c "$1"; }
+differ() {
+	local a b
+	a=$("$SBX" exec ca -- sh -c "$2") && b=$("$SBX" exec cb -- sh -c "$2") || return 1
+	[ -n "$a" ] || fail "$1: nothing" || return 1
+	[ "$a" != "$b" ] || fail "$1: both clones have $a"
+}
+
+test_create() {
+	local dir=$SBX_DATA_DIR/templates/t1
+	"$SBX" template create t1 --memory 768 >/dev/null || return 1
+	"$SBX" template ls | grep -q "^t1 *minimal *768 *1 " || fail "ls: $("$SBX" template ls)" ||
+		return 1
+	[ -s "$dir/memory.state" ] || fail "no saved state in $dir" || return 1
+	expect_eq "the state's mode" "$(stat -c %a "$dir/memory.state")" 600 || return 1
+	expect_eq "meta's mode (it holds a token)" "$(stat -c %a "$dir/meta")" 600 || return 1
+	# the sandbox it was made from is gone
+	[ -z "$(ls "$SBX_STATE_DIR")" ] || fail "left in the state dir: $(ls "$SBX_STATE_DIR")"
+}
+
+test_clones() {
+	local rss
+	"$SBX" create --from t1 --name ca --lifetime 5m -e FOO=a -L who=a >/dev/null || return 1
+	# a plain create of the same image, memory and CPUs picks the template
+	"$SBX" create --name cb --memory 768 --lifetime 5m -e FOO=b -L who=b >/dev/null || return 1
+	expect_eq "ca's template" "$(meta ca template)" t1 || return 1
+	expect_eq "cb's template" "$(meta cb template)" t1 || return 1
+	expect_eq "exec in the clones" "$(both 'echo hi' | tr '\n' ' ')" "hi hi " || return 1
+	# the zero pages the restore allocated went back: not all of its 768 MiB
+	rss=$(awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$(meta ca qemu_pid)/status")
+	[ "$rss" -lt 450 ] || fail "a clone's QEMU holds $rss MiB"
+}
+
+# Not proof of IDENTITY's reseed by itself: with an agent that skips it,
+# these clones still differed (2026-12-06), most likely because this
+# template's guest is seconds old and its kernel reseeds on its own after
+# as much (with RDSEED under TCG's -cpu max); the reseed is for clones of a
+# template whose CRNG was seeded less than its interval (up to 60 s)
+# before the save.
+test_rng() {
+	differ "/proc/sys/kernel/random/uuid" 'cat /proc/sys/kernel/random/uuid' || return 1
+	differ "/dev/urandom" 'head -c32 /dev/urandom | od -An -tx1 | tr -d " \n"'
+}
+
+test_ssh_keys() {
+	"$SBX" ssh ca -- true >/dev/null 2>&1 || fail "sbx ssh ca failed" || return 1
+	"$SBX" ssh cb -- true >/dev/null 2>&1 || fail "sbx ssh cb failed" || return 1
+	differ "the SSH host key" 'od -An -tx1 /run/sbx-ssh/ssh_host_ed25519_key | tr -d " \n"'
+}
+
+test_identity() {
+	expect_eq "host names" "$(both hostname | tr '\n' ' ')" "ca cb " || return 1
+	expect_eq "environment" "$(both 'echo $FOO' | tr '\n' ' ')" "a b " || return 1
+	expect_eq "labels in the guest" "$(both 'cat /run/sbx/labels' | tr '\n' ' ')" "who=a who=b " ||
+		return 1
+	"$SBX" ls | grep -q "^ca .*who=a" || fail "ls: $("$SBX" ls)"
+}
+
+test_token() {
+	local tok
+	tok=$(sed -n 's/^token = //p' "$SBX_DATA_DIR/templates/t1/meta")
+	[ -n "$tok" ] || fail "no token in the template's meta" || return 1
+	SBX_TOKEN=$tok "$SBX" --connect "$(meta ca addr)" exec -- true 2>"$T_TMP/err" &&
+		{ fail "the template's token opened a clone"; return 1; }
+	"$SBX" exec ca -- true || fail "the clone's own token does not open it"
+}
+
+# The template was saved long before; the clone's 8 s start at its create.
+test_lifetime() {
+	local left
+	"$SBX" create --from t1 --name cl --lifetime 8s >/dev/null || return 1
+	left=$(left_s cl)
+	[ "$left" -ge 4 ] && [ "$left" -le 8 ] || fail "left after create: $left s" || return 1
+	wait_for 30 eval '! listed cl' || fail "still running 30 s after its 8 s lifetime"
+}
+
+# The default lifetime, a session: held in the background; once closed,
+# the clone's own grace period (2 s, not the template's) ends it.
+test_session() {
+	"$SBX" create --from t1 --name cs --session-grace 2s >/dev/null || return 1
+	"$SBX" info --json cs | grep -q '"lifetime":"session","lifetime_left_ns":[0-9]*,"sessions":1,' ||
+		fail "info: $("$SBX" info --json cs)" || return 1
+	"$SBX" exec cs -- true || return 1
+	"$SBX" close cs >/dev/null || return 1
+	wait_for 30 eval '! listed cs' || fail "still running 30 s after its session closed"
+}
+
+test_cold() {
+	"$SBX" create --cold --name cc --memory 768 --lifetime 5m >/dev/null || return 1
+	expect_eq "a cold sandbox's template" "$(meta cc template)" "" || return 1
+	"$SBX" exec cc -- true
+}
+
+# An image with disks: each clone writes into an overlay of its own over
+# the template's disk; the template cannot be removed under it.
+test_disks() {
+	"$SBX" template create deb --image debian --memory 1024 >/dev/null || return 1
+	"$SBX" create --from deb --name da --lifetime 5m >/dev/null || return 1
+	"$SBX" create --from deb --name db --lifetime 5m >/dev/null || return 1
+	expect_eq "da's disk" "$(meta da disk)" "$SBX_DATA_DIR/disks/da.qcow2" || return 1
+	"$SBX" exec da -- sh -c 'echo only-a > /home/app/f && sync' || return 1
+	expect_eq "db's view" "$("$SBX" exec db -- sh -c 'cat /home/app/f 2>/dev/null || echo none')" \
+		none || return 1
+	expect_eq "da's file" "$("$SBX" exec da -- cat /home/app/f)" only-a || return 1
+	"$SBX" template rm deb 2>"$T_TMP/err" && { fail "removed under its clones"; return 1; }
+	grep -q "is in use" "$T_TMP/err" || fail "rm said: $(cat "$T_TMP/err")" || return 1
+	"$SBX" kill da >/dev/null && "$SBX" kill db >/dev/null || return 1
+	[ ! -e "$SBX_DATA_DIR/disks/da.qcow2" ] || fail "da's disk is left" || return 1
+	"$SBX" template rm deb
+}
+
+test_rm() {
+	"$SBX" template rm t1 || return 1
+	[ -e "$SBX_DATA_DIR/templates/t1" ] && { fail "still on disk"; return 1; }
+	"$SBX" exec ca -- true || fail "a clone stopped with its template" || return 1
+	"$SBX" create --from t1 --lifetime 5m 2>"$T_TMP/err" && { fail "cloned a removed template"; return 1; }
+	grep -q "no template t1" "$T_TMP/err" || fail "said: $(cat "$T_TMP/err")"
+}
+
+t "template create: saved to the data directory (0600), listed, nothing left running" test_create || exit 1
+t "two clones, --from and a plain create, answer exec; the restore's zero pages given back" test_clones || exit 1
+t "the clones' kernel RNG differs: random/uuid and /dev/urandom" test_rng
+t "the clones make different SSH host keys" test_ssh_keys
+t "each clone has its own host name, environment and labels" test_identity
+t "the template's token does not open a clone" test_token
+t "a clone's lifetime counts from its start, and ends it" test_lifetime
+t "a clone with a session lifetime lives while held, then its own grace" test_session
+t "--cold boots even when a template fits" test_cold
+if [ -e "$BUILD/images/debian/base.erofs" ]; then
+	t "debian: each clone has its own disk over the template's, rm refused while in use" test_disks
+else
+	skip "debian: each clone has its own disk over the template's, rm refused while in use" \
+		"no debian image (make image)"
+fi
+t "template rm: its clones keep running, a new --from is refused" test_rm
