@@ -594,23 +594,23 @@ nomem:
  * RNDRESEEDCRNG). */
 static int rng_reseed(const uint8_t *seed, uint32_t len)
 {
-	struct {
-		struct rand_pool_info info;
-		uint32_t words[IDENT_SEED_MAX / 4];
-	} p;
+	/* struct rand_pool_info ends in a flexible array: room for it and
+	 * the seed, as words (the kernel reads buf as __u32s) */
+	uint32_t raw[(sizeof(struct rand_pool_info) + IDENT_SEED_MAX) / 4 + 1];
+	struct rand_pool_info *info = (struct rand_pool_info *)(void *)raw;
 	int fd, r = 0;
 
-	memset(&p, 0, sizeof(p));
-	p.info.entropy_count = (int)(len / 4 * 4 * 8);
-	p.info.buf_size = (int)(len / 4 * 4);
-	memcpy(p.words, seed, (size_t)p.info.buf_size);
+	memset(raw, 0, sizeof(raw));
+	info->entropy_count = (int)(len / 4 * 4 * 8);
+	info->buf_size = (int)(len / 4 * 4);
+	memcpy(info->buf, seed, (size_t)info->buf_size);
 	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ioctl(fd, RNDADDENTROPY, &p) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+	if (ioctl(fd, RNDADDENTROPY, info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
 		r = -errno;
 	close(fd);
-	explicit_bzero(&p, sizeof(p));
+	explicit_bzero(raw, sizeof(raw));
 	return r;
 }
 

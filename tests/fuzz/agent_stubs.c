@@ -52,6 +52,7 @@ bool server_under_pid1(void) { return false; }
 /* No writable disk: FREEZE is refused before it would fork a watcher. */
 int server_upper_fd(void) { return -1; }
 void reap_watch(struct child *c, pid_t pid, child_fn fn) { FUZZ_CHECK(false); }
+void server_set_token(const char *token) { FUZZ_CHECK(false); } /* IDENTITY: only a template's clone */
 bool server_in_vm(void) { return false; }
 
 int server_devnull(void)
