@@ -10,6 +10,8 @@ void boot_mounts(void);
 void boot_stdio(void);
 void boot_hostname(const char *name);
 void boot_loopback(void);
+/* After the balloon's module is loaded: smaller blocks reported. */
+void boot_page_reporting(void);
 /* Shutdown: sync and unmount everything we can, detaching what is busy. */
 void boot_unmount_all(void);
 

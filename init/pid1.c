@@ -564,6 +564,7 @@ int init_main(int argc, char **argv)
 
 		kmod_load_list(KMOD_BOOT_LIST);
 		st.t_modules = time_boot_ns() - t;
+		boot_page_reporting();
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();
 		st.listen.port = st.cfg.port;
