@@ -34,8 +34,8 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	/* microvm has no PCI: the kernel skips pci_arch_init, which would
 	 * only print "PCI: Fatal: No config space access function found".
 	 * No tracefs: 6.1 builds a dentry and an inode for each file of
-	 * each trace event at boot, ~6 MiB of slab no sandbox reads
-	 * (docs/MEMORY.md). */
+	 * each trace event at boot, ~6 MiB of slab for a tracing interface
+	 * sbx does not use (docs/MEMORY.md says what workloads lose). */
 	snprintf(a->append, sizeof(a->append),
 		 "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs%s%s%.0lu",
 		 q->pausable ? "" : ",pci_arch_init",
