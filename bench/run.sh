@@ -22,6 +22,7 @@
 #   oci        bench/oci.sh (podman run --rm … true and an idle container's
 #              host memory through sbx-oci vs runc)
 #   template   bench/template.sh (create -> ready: cold boot vs from a template)
+#   density    bench/density.sh (idle sandboxes in 8 GiB of host memory)
 #   sdk        bench/sdk.sh (the @deno/sandbox SDK through sbx serve vs the
 #              CLI: sh of true, fs.upload/download, create -> first command)
 #   dashboard  bench/dashboard.sh (sbx serve's dashboard in Chromium: first
@@ -34,7 +35,7 @@
 #   NET_BYTES NET_RUNS NET_RR_N NET_CONN_N (bench/net.sh's), EGRESS_* (bench/
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
-#   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 PROF_N=1000
+#   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 DENSITY_MAX=12 PROF_N=1000
 #   PROF_STDIN_BYTES=256M; TMPL_N=5 (bench/template.sh);
 #   OCI_RUNS=5 OCI_SETTLE_S=5 (bench/oci.sh);
 #   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
@@ -54,7 +55,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 	: "${RESTART_N:=3}" "${FOOT_N:=10 50}" "${FOOT_SSH_N:=8}" "${PROF_N:=100}" "${PROF_STDIN_BYTES:=32M}"
 	: "${EGRESS_BYTES:=16777216}" "${EGRESS_RUNS:=1}" "${EGRESS_CONN_N:=20}"
 	: "${EGRESS_VM_BYTES:=4194304}" "${EGRESS_VM_RUNS:=1}" "${EGRESS_VM_CONN_N:=3}"
-	: "${MEM_N:=1}" "${TMPL_N:=1}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
+	: "${MEM_N:=1}" "${TMPL_N:=1}" "${DENSITY_MAX:=3}" "${VM_BOOTS:=1}" "${VM_EXEC_N:=40}" "${VM_BLOCKS:=2}" "${VM_BYTES:=16M}" "${VM_RUNS:=1}"
 	: "${OCI_RUNS:=2}" "${OCI_SETTLE_S:=2}"
 	: "${SDK_EXEC_N:=10}" "${SDK_FS_MIB:=16}" "${SDK_FS_RUNS:=1}" "${SDK_BOOT_RUNS:=1}"
 	: "${DASH_RUNS:=2}" "${DASH_WINDOW_S:=5}"
@@ -79,10 +80,10 @@ VM_BLOCKS=${VM_BLOCKS:-10}
 VM_BYTES=${VM_BYTES:-256M}
 VM_RUNS=${VM_RUNS:-3}
 MEM_N=${MEM_N:-3}
-SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory oci template sdk dashboard}
+SECTIONS=${BENCH_SECTIONS:-exec streams files net egress secrets restart profile footprint vm memory oci template density sdk dashboard}
 OUTDIR=${BENCH_OUT:-bench}
 export FS_BYTES FS_RUNS NET_BYTES NET_RUNS NET_RR_N NET_CONN_N FOOT_N FOOT_SSH_N
-export MEM_N VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
+export MEM_N DENSITY_MAX=${DENSITY_MAX:-12} VM_BOOTS VM_EXEC_N VM_BLOCKS VM_BYTES VM_RUNS PROF_N PROF_STDIN_BYTES
 export SDK_EXEC_N=${SDK_EXEC_N:-100} SDK_FS_MIB=${SDK_FS_MIB:-256} SDK_FS_RUNS=${SDK_FS_RUNS:-3}
 export SDK_BOOT_RUNS=${SDK_BOOT_RUNS:-3} TMPL_N=${TMPL_N:-5}
 export DASH_N=${DASH_N:-100} DASH_RUNS=${DASH_RUNS:-5} DASH_PAGES=${DASH_PAGES:-10} DASH_WINDOW_S=${DASH_WINDOW_S:-30}
@@ -311,6 +312,13 @@ sec_template() {
 	bench/template.sh
 }
 
+sec_density() {
+	echo "How many idle sandboxes fit in 8 GiB of host memory: minimal sandboxes booted"
+	echo "one after another, the RSS of their QEMU and sbx-vsockd summed. See bench/density.sh."
+	echo
+	bench/density.sh
+}
+
 sec_sdk() {
 	bench/sdk.sh
 }
@@ -357,6 +365,8 @@ LOAD_BEFORE=$(load)
 section oci "Containers through sbx-oci (Podman) against runc" sec_oci
 LOAD_BEFORE=$(load)
 section template "Templates: create from a warm snapshot" sec_template
+LOAD_BEFORE=$(load)
+section density "Density" sec_density
 section sdk "Through the @deno/sandbox SDK (sbx serve)" sec_sdk
 LOAD_BEFORE=$(load)
 section dashboard "The dashboard of sbx serve" sec_dashboard
@@ -382,9 +392,9 @@ T_END=$(date +%s)
 	echo "STREAM_RUNS=$STREAM_RUNS FS_BYTES=$FS_BYTES FS_RUNS=$FS_RUNS" \
 		"QGA_FS_BYTES=$QGA_FS_BYTES RESTART_N=$RESTART_N FOOT_N=\"$FOOT_N\" FOOT_SSH_N=$FOOT_SSH_N"
 	echo "MEM_N=$MEM_N VM_BOOTS=$VM_BOOTS VM_EXEC_N=$VM_EXEC_N VM_BYTES=$VM_BYTES" \
-		"VM_RUNS=$VM_RUNS${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
+		"VM_RUNS=$VM_RUNS DENSITY_MAX=$DENSITY_MAX${BENCH_QUICK:+ (BENCH_QUICK: not for publishing)}."
 	echo
-	for s in exec streams files net egress secrets restart profile footprint vm memory oci template sdk dashboard; do
+	for s in exec streams files net egress secrets restart profile footprint vm memory oci template density sdk dashboard; do
 		[ -e "$TMP/$s.md" ] && cat "$TMP/$s.md"
 	done
 } >"$OUT.tmp"
@@ -495,6 +505,11 @@ row_exec() { # key label goal
 			read -r n c p sz r <<<"$(kv "mem.pause.$m")"
 			[ -n "${r:-}" ] && echo "| pause / resume, idle minimal, $m MiB (\`--pausable\`, -M pc) | $p ms / $r ms | state $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }'); create → ready $c ms | |"
 		done
+	fi
+	read -r n first last rss pss fit fitp <<<"$(kv density)"
+	if [ -n "${fitp:-}" ]; then
+		[ -n "$(kv mem.idle.minimal)" ] || printf '\n| host memory | | | goal |\n|---|---|---|---|\n'
+		echo "| idle minimal sandboxes in 8 GiB (by summed RSS; by PSS) | $fit; $fitp | $n booted ($([ "$n" -lt "$fit" ] && echo "extrapolated" || echo "measured")): $(mib $((rss / n))) MiB RSS each; create → ready 1st $first ms, last (no. $n) $last ms | |"
 	fi
 	if [ -n "$(kv dash.paint)" ]; then
 		read -r n med lo hi <<<"$(kv dash.paint)"

@@ -171,6 +171,25 @@ out:
 		if_freenameindex(ifs);
 }
 
+/* Free-page reporting (the balloon hands freed guest pages back to the
+ * host) only looks at free blocks of page_reporting_order and up, and
+ * only in a zone with more than 32 such blocks free above its low
+ * watermark. The kernel sets the order to a pageblock's (9: 2 MiB) when
+ * the balloon registers (6.1 ignores the boot parameter), so the 16 MiB
+ * DMA zone (where QEMU loaded the compressed kernel: ~14 MiB touched at
+ * boot, free afterwards) never qualifies. Order 5 (128 KiB blocks, 4 MiB
+ * to have free) reports it too: ~14 MiB less host RSS per sandbox. */
+void boot_page_reporting(void)
+{
+	static const char path[] = "/sys/module/page_reporting/parameters/page_reporting_order";
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, "5", 1) != 1)
+		log_warn(errno, "unable to set %s", path);
+	if (fd >= 0)
+		close(fd);
+}
+
 void boot_unmount_all(void)
 {
 	char mnts[64][256];

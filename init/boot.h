@@ -15,6 +15,8 @@ void boot_loopback(void);
 /* The guest's one NIC (the first interface that is not lo): addr/prefix,
  * up, and a default route via gw (none when gw is 0.0.0.0). */
 void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw);
+/* After the balloon's module is loaded: smaller blocks reported. */
+void boot_page_reporting(void);
 /* Shutdown: sync and unmount everything we can, detaching what is busy. */
 void boot_unmount_all(void);
 

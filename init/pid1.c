@@ -652,6 +652,9 @@ int init_main(int argc, char **argv)
 	st.t_listen = time_boot_ns();
 	watchdog_init(&st.cfg);
 	start_server();
+	/* Off the start-up path: the kernel reports 2 s after a free. */
+	if (st.vm)
+		boot_page_reporting();
 
 	for (;;) {
 		struct pollfd p[5] = { { .fd = st.sfd, .events = POLLIN },

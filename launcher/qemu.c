@@ -32,9 +32,13 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	snprintf(a->machine, sizeof(a->machine), "%s,memory-backend=mem",
 		 q->pausable ? "pc" : "microvm");
 	/* microvm has no PCI: the kernel skips pci_arch_init, which would
-	 * only print "PCI: Fatal: No config space access function found". */
-	snprintf(a->append, sizeof(a->append), "console=ttyS0 quiet panic=-1%s%s%.0lu",
-		 q->pausable ? "" : " initcall_blacklist=pci_arch_init",
+	 * only print "PCI: Fatal: No config space access function found".
+	 * No tracefs: 6.1 builds a dentry and an inode for each file of
+	 * each trace event at boot, ~6 MiB of slab for a tracing interface
+	 * sbx does not use (docs/MEMORY.md says what workloads lose). */
+	snprintf(a->append, sizeof(a->append),
+		 "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs%s%s%.0lu",
+		 q->pausable ? "" : ",pci_arch_init",
 		 q->tsc_khz ? " tsc_early_khz=" : "", q->tsc_khz);
 	snprintf(a->serial, sizeof(a->serial), "file:%s", q->console);
 	snprintf(a->cpus, sizeof(a->cpus), "%u", q->cpus);

@@ -50,8 +50,8 @@ static void test_vhost_vsock(void **state)
 	assert_string_equal(arg_of(a.argv, "-kernel"), "/k/vmlinuz");
 	assert_string_equal(arg_of(a.argv, "-initrd"), "/s/initrd.img");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init "
-			    "tsc_early_khz=2000000");
+			    "console=ttyS0 quiet panic=-1 "
+			    "initcall_blacklist=tracer_init_tracefs,pci_arch_init tsc_early_khz=2000000");
 }
 
 static void test_vhost_user(void **state)
@@ -68,7 +68,8 @@ static void test_vhost_user(void **state)
 	assert_string_equal(arg_of(a.argv, "-chardev"), "socket,id=vu,path=/s/vhost.sock");
 	assert_string_equal(arg_of(a.argv, "-device"), "vhost-user-vsock-device,chardev=vu");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 initcall_blacklist=pci_arch_init");
+			    "console=ttyS0 quiet panic=-1 "
+			    "initcall_blacklist=tracer_init_tracefs,pci_arch_init");
 }
 
 /* The balloon is there for its free-page reporting, whatever the vsock. */
@@ -119,7 +120,8 @@ static void test_pausable(void **state)
 	assert_int_equal(k, 3);
 	assert_string_equal(arg_of(a.argv, "-qmp"), "unix:/s/qmp.sock,server=on,wait=off");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000");
+			    "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs "
+			    "tsc_early_khz=2000000");
 }
 
 /* An image's disks follow as -drive/-device pairs, in order. */
