@@ -101,6 +101,13 @@ struct job {
 	char *path;
 	uint64_t offset;
 	bool fh_read, fh_write, fh_append;
+	/* fileLock: the agent connection that holds the lock (closed, and
+	 * the lock released, when the handle goes), a lock call running,
+	 * and closed: the handle is gone (libsbx polls it while waiting) */
+	struct sbx_conn *lock;
+	bool lock_exclusive;
+	bool locking;
+	volatile sig_atomic_t closed;
 	/* read-ahead of a handle read in sequence: bytes [ra_off, +ra_len) */
 	uint8_t *ra;
 	size_t ra_len;
@@ -265,6 +272,8 @@ int m_file_seek(struct call *c);
 int m_file_truncate(struct call *c);
 int m_file_sync(struct call *c);
 int m_file_utime(struct call *c);
+int m_file_lock(struct call *c);
+int m_file_unlock(struct call *c); /* also fileClose of a locked handle */
 
 /* The Deno calls (serve/deno.c). */
 int m_spawn_deno(struct call *c);
