@@ -2171,6 +2171,7 @@ static void adopt_one(void *arg, const struct sandbox *sb)
 					    json_string(sb->labels[i].value));
 	b->next = S.boxes;
 	S.boxes = b;
+	expose_adopt(b);
 	(*(unsigned *)arg)++;
 }
 

@@ -312,6 +312,9 @@ void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params);
  * at addr, waiting up to 10 s for it to listen (any thread). */
 int serve_pid_port(const char *addr, const char *token, pid_t pid, unsigned *port,
 		   char err[256]);
+/* A sandbox found again at start: its exposeHttp names (kept in its
+ * state directory) route again, their relays started anew if gone. */
+void expose_adopt(const struct sbox *b);
 /* b ended: its names answer 404 from now on. */
 void expose_forget(const char *box_id);
 /* b's boot ended (b->state READY or DEAD): calls that waited for it go on. */
