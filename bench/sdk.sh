@@ -1,10 +1,11 @@
 #!/bin/bash
 # bench/sdk.sh: the @deno/sandbox SDK through `sbx serve` against the CLI,
 # same sandbox, same run (bench/sdk.mjs), as markdown for
-# bench/results.md: `sh` of `true` vs `sbx exec`, SDK_FS_MIB through
-# fs.upload/download vs `sbx cp`, create -> first command. Starts its own
-# `sbx serve` (Debian image, as tests/sdk/run.sh finds it) with its own
-# state directory and token; leaves nothing running.
+# bench/results.md: `sh` of `true` vs `sbx exec` (and whether issue 17's
+# goal, at most 1.5x, is met), SDK_FS_MIB through fs.upload/download vs
+# `sbx cp`, create -> first command (both sides at the SDK's 1280 MiB).
+# Starts its own `sbx serve` (Debian image, as tests/sdk/run.sh finds it)
+# with its own state directory and token; leaves nothing running.
 # Environment: SDK_EXEC_N (100), SDK_FS_MIB (256), SDK_FS_RUNS (3),
 # SDK_BOOT_RUNS (3).
 set -eu

@@ -110,6 +110,7 @@ void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 		   const char *to);
 void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
 void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+void fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
 
 /* Calls conn_release(c) on the next turn of the loop. For hangup
  * callbacks: sock_close() in conn/conn.c looks at the connection again

@@ -2,7 +2,8 @@
  * it acts as, and either answers on the spot (stat, mkdir, remove,
  * rename, chmod, chown, links, realpath, truncate, times, temporary
  * names) or hands the connection to a streaming operation (write.c,
- * read.c, dir.c, copy.c, tree.c). */
+ * read.c, dir.c, copy.c, tree.c) or to a lock held while it lasts
+ * (lock.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -333,6 +334,7 @@ static void op_readdir(struct fs_ctx *x) { fs_readdir_start(x->c, x->r, x->cr, x
 static void op_copy(struct fs_ctx *x) { fs_copy_start(x->c, x->r, x->cr, x->path, x->path2); }
 static void op_tree_read(struct fs_ctx *x) { fs_tree_read_start(x->c, x->r, x->cr, x->path); }
 static void op_tree_write(struct fs_ctx *x) { fs_tree_write_start(x->c, x->r, x->cr, x->path); }
+static void op_lock(struct fs_ctx *x) { fs_lock_start(x->c, x->r, x->cr, x->path); }
 
 /* The file family's table, by request frame type. as_user: answered on
  * the spot, run as the request's user. */
@@ -346,6 +348,7 @@ static const struct fs_op {
 	[FT_FS_COPY - FT_FS_FIRST] = { op_copy, false },
 	[FT_FS_TREE_READ - FT_FS_FIRST] = { op_tree_read, false },
 	[FT_FS_TREE_WRITE - FT_FS_FIRST] = { op_tree_write, false },
+	[FT_FS_LOCK - FT_FS_FIRST] = { op_lock, false },
 	[FT_FS_STAT - FT_FS_FIRST] = { op_stat, true },
 	[FT_FS_MKDIR - FT_FS_FIRST] = { op_mkdir, true },
 	[FT_FS_REMOVE - FT_FS_FIRST] = { op_remove, true },

@@ -245,6 +245,47 @@ int sbx_fs_truncate(const char *addr, const char *path, uint64_t length,
 	return call_ok(addr, &r, err);
 }
 
+int sbx_fs_lock(const char *addr, const char *path, bool exclusive, const struct sbx_fs_opts *o,
+		struct sbx_conn **held, struct sbx_error *err)
+{
+	struct sbx_conn *c;
+	struct fs_req r;
+	struct frame f;
+	int rc;
+
+	*held = NULL;
+	xfer_req_init(&r, FT_FS_LOCK, path, o);
+	xfer_req_flags(&r, exclusive ? FS_F_EXCLUSIVE : 0);
+	if ((rc = xfer_start(addr, &r, &c, err)) < 0)
+		return rc;
+	/* The agent answers once the lock is held, however long that is. */
+	if ((rc = xfer_recv_frame(c, &f, o, err)) < 0) {
+		sbx_close(c);
+		return rc;
+	}
+	if (f.type != FT_OK) {
+		sbx_close(c);
+		return sbx_fail(err, EPROTO, "the agent answered FS_LOCK with %s",
+				proto_type_name(f.type));
+	}
+	*held = c;
+	return 0;
+}
+
+int sbx_fs_unlock(struct sbx_conn *held, struct sbx_error *err)
+{
+	uint8_t count[8] = { 0 };
+	struct frame f;
+	int rc;
+
+	if ((rc = sbx_send(held, FT_FS_END, count, sizeof(count), err)) == 0 &&
+	    (rc = sbx_recv(held, &f, -1, err)) == 0 && f.type != FT_OK)
+		rc = sbx_fail(err, EPROTO, "the agent answered an unlock with %s",
+			      proto_type_name(f.type));
+	sbx_close(held);
+	return rc;
+}
+
 int sbx_fs_utimes(const char *addr, const char *path, const struct fs_time *atime,
 		  const struct fs_time *mtime, bool follow, const struct sbx_fs_opts *o,
 		  struct sbx_error *err)

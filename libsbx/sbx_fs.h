@@ -93,6 +93,17 @@ int sbx_fs_mktemp(const char *addr, const char *dir, const char *prefix, const c
 		  bool directory, char *out, size_t n, const struct sbx_fs_opts *o,
 		  struct sbx_error *err);
 
+/* An advisory lock on path (flock(2) and a whole-file fcntl lock, as the
+ * guest's own programs see them), shared or exclusive; waits while others
+ * hold it (o->cancel stops the wait: -EINTR). The lock lasts as long as
+ * the connection returned in *held: sbx_fs_unlock releases it and waits
+ * for the agent to confirm; sbx_close(*held) releases it too, without
+ * waiting. */
+int sbx_fs_lock(const char *addr, const char *path, bool exclusive, const struct sbx_fs_opts *o,
+		struct sbx_conn **held, struct sbx_error *err);
+/* Releases a lock of sbx_fs_lock and closes its connection (always). */
+int sbx_fs_unlock(struct sbx_conn *held, struct sbx_error *err);
+
 /* ---- files ---- */
 
 /* How a file is written. */

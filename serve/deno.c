@@ -138,6 +138,36 @@ static int script_args(struct call *c, json_t *args)
 	return 0;
 }
 
+/* watch: Deno's own watcher in the guest: `--watch` (the entrypoint's
+ * module graph) or `--watch=A,B` (those paths too). NULL: not a boolean
+ * or an array of non-empty strings without commas (Deno's separator). */
+static char *watch_flag(json_t *watch)
+{
+	json_t *v;
+	size_t i, n = sizeof("--watch=");
+	char *out;
+
+	if (json_is_true(watch) || (json_is_array(watch) && !json_array_size(watch)))
+		return strdup("--watch");
+	if (!json_is_array(watch) || json_array_size(watch) > DENO_ARGS_MAX)
+		return NULL;
+	json_array_foreach(watch, i, v) {
+		if (!json_is_string(v) || !json_string_length(v) || strchr(json_string_value(v), ','))
+			return NULL;
+		n += json_string_length(v) + 1;
+	}
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	strcpy(out, "--watch=");
+	json_array_foreach(watch, i, v) {
+		if (i)
+			strcat(out, ",");
+		strcat(out, json_string_value(v));
+	}
+	return out;
+}
+
 /* spawnDeno's and spawnDenoRepl's params become spawn's: `deno run -A
  * ENTRYPOINT ARGS`, `deno eval --ext=EXT CODE -- ARGS` (eval grants every
  * permission, as run -A does) or the REPL helper. */
@@ -148,7 +178,7 @@ static int deno_command(struct call *c, bool repl)
 	const char *ext = json_string_value(json_object_get(c->params, "extension"));
 	json_t *watch = json_object_get(c->params, "watch");
 	json_t *args = json_array();
-	char flag[16];
+	char flag[32];
 	size_t i;
 
 	if (!args)
@@ -156,14 +186,23 @@ static int deno_command(struct call *c, bool repl)
 	if (repl) {
 		args_add(args, json_pack("[s,s,s,s]", "eval", "--ext=js", repl_js, "--"));
 	} else if (entry && *entry) {
-		if (json_is_true(watch) || (json_is_array(watch) && json_array_size(watch))) {
-			json_decref(args);
-			call_answer(c, rpc_error_class(c->id, "NotSupported", "ENOTSUP",
-						       "sbx serve: spawnDeno with watch is not "
-						       "available yet"));
-			return -ENOTSUP;
+		json_array_append_new(args, json_string("run"));
+		if (watch && !json_is_null(watch) && !json_is_false(watch)) {
+			char *flag_w = watch_flag(watch);
+
+			if (!flag_w) {
+				json_decref(args);
+				call_answer(c, type_error(c, "watch must be a boolean or an array of "
+							     "paths without commas"));
+				return -EINVAL;
+			}
+			snprintf(flag, sizeof(flag), "w%llu",
+				 (unsigned long long)serve_stream_id());
+			json_object_set_new(c->params, "$watcherId", json_string(flag));
+			args_add(args, json_pack("[s,s]", flag_w, "--no-clear-screen"));
+			free(flag_w);
 		}
-		args_add(args, json_pack("[s,s,s]", "run", "-A", entry));
+		args_add(args, json_pack("[s,s]", "-A", entry));
 	} else if (code) {
 		for (i = 0; ext && i < sizeof(extensions) / sizeof(extensions[0]); i++)
 			if (!strcmp(ext, extensions[i]))

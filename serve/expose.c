@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 
 #include "libsbx/sbx.h"
 #include "libsbx/sbx_net.h"
+#include "lib/atomic.h"
 #include "lib/util.h"
 #include "serve/serve.h"
 
@@ -34,6 +37,9 @@
 #define PIPE_LOW (64 * 1024)
 #define IDLE_404_S 30            /* an unknown name's client, waiting to send */
 #define SSH_TRIES 8              /* loopback addresses tried for one exposeSsh */
+/* A sandbox's exposeHttp names, in its state directory, so that a
+ * restarted server routes them again (expose_adopt). */
+#define NAMES_FILE "serve-expose.json"
 
 static const char alphabet[] = "0123456789abcdefghjkmnpqrstuvwxyz";
 
@@ -43,6 +49,7 @@ struct xname {
 	char name[NAME_LEN + 1];
 	char box[SERVE_ID_LEN + 1];
 	struct sandbox *sb;          /* to see whether it still runs */
+	char dir[PATH_MAX];          /* the sandbox's state directory ("": not known yet) */
 	unsigned guest_port;         /* 0: not bound yet */
 	unsigned relay_port;         /* the relay's port on 127.0.0.1 */
 };
@@ -191,6 +198,132 @@ static void names_drop(const char *box_id, const char *name)
 	}
 }
 
+/* Writes box_id's names to NAMES_FILE in its state directory, atomically
+ * (a restart finds the old list or the new one, never a mix). X.lock
+ * held. A failure is logged: the names work until the next restart. */
+static void names_save(const char *box_id)
+{
+	json_t *list = json_array(), *doc;
+	const char *dir = NULL;
+	char *text = NULL;
+	int dfd = -1, r = -ENOMEM;
+
+	for (struct xname *n = X.names; n && list; n = n->next)
+		if (!strcmp(n->box, box_id)) {
+			if (n->dir[0])
+				dir = n->dir;
+			json_array_append_new(list, json_pack("{s:s,s:i,s:i}", "name", n->name,
+							      "guestPort", (int)n->guest_port,
+							      "relayPort", (int)n->relay_port));
+		}
+	if (!dir) {
+		json_decref(list);
+		return;
+	}
+	doc = json_pack("{s:i,s:o}", "version", 1, "http", list);
+	if (doc)
+		text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (text && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = -errno;
+	else if (text)
+		r = atomic_write(dfd, NAMES_FILE, text, strlen(text), 0600);
+	if (r < 0)
+		lwsl_warn("sbx serve: %s: cannot save the exposeHttp names in %s/%s: %s\n", box_id,
+			  dir, NAMES_FILE, strerror(-r));
+	if (dfd >= 0)
+		close(dfd);
+	free(text);
+}
+
+/* Does something listen on 127.0.0.1:port? */
+static bool relay_listens(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool name_shape_ok(const char *name)
+{
+	if (strlen(name) != NAME_LEN)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!strchr(alphabet, *p))
+			return false;
+	return true;
+}
+
+void expose_adopt(const struct sbox *b)
+{
+	char path[PATH_MAX + 32], err[256];
+	json_t *doc, *v;
+	size_t i;
+	unsigned count = 0;
+	bool changed = false;
+
+	snprintf(path, sizeof(path), "%s/%s", b->sb.dir, NAMES_FILE);
+	doc = json_load_file(path, 0, NULL);
+	if (!doc)
+		return; /* no names (or not readable: they are gone) */
+	pthread_mutex_lock(&X.lock);
+	json_array_foreach(json_object_get(doc, "http"), i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		json_int_t gp = json_integer_value(json_object_get(v, "guestPort"));
+		json_int_t rp = json_integer_value(json_object_get(v, "relayPort"));
+		struct xname *n;
+
+		if (!name || !name_shape_ok(name) || name_find(name) || gp < 0 || gp > 65535 ||
+		    rp < 0 || rp > 65535 || count >= NAMES_MAX)
+			continue;
+		n = calloc(1, sizeof(*n));
+		if (!n || (gp && !(n->sb = malloc(sizeof(*n->sb))))) {
+			free(n);
+			break;
+		}
+		str_copy(n->name, sizeof(n->name), name);
+		str_copy(n->box, sizeof(n->box), b->id);
+		str_copy(n->dir, sizeof(n->dir), b->sb.dir);
+		if (n->sb)
+			*n->sb = b->sb;
+		n->guest_port = (unsigned)gp;
+		n->relay_port = (unsigned)rp;
+		/* The relay lives with the sandbox; one that is gone (stopped
+		 * by hand) is started again, for this name's port. */
+		if (gp && (!rp || !relay_listens((unsigned)rp))) {
+			unsigned relay = 0;
+
+			for (struct xname *o = X.names; o; o = o->next)
+				if (!strcmp(o->box, b->id) && o->guest_port == (unsigned)gp &&
+				    o->relay_port)
+					relay = o->relay_port;
+			if (!relay && relay_spawn(b->id, "127.0.0.1", 0, (unsigned)gp, &relay, err) < 0)
+				fprintf(stderr, "sbx serve: %s: exposeHttp name %s: %s\n", b->id, name,
+					err);
+			n->relay_port = relay;
+			changed = true;
+		}
+		n->next = X.names;
+		X.names = n;
+		count++;
+	}
+	if (changed)
+		names_save(b->id);
+	pthread_mutex_unlock(&X.lock);
+	json_decref(doc);
+	/* Before lws's log is set up: plain stdout, like the start lines. */
+	if (count)
+		printf("sbx serve: %s: %u exposeHttp name%s found again\n", b->id, count,
+		       count == 1 ? "" : "s");
+}
+
 static void ssh_waiting_run(struct sbox *b, const char *box_id);
 
 void expose_forget(const char *box_id)
@@ -236,8 +369,11 @@ static void rest_http(struct sbox *b, uint64_t req_id)
 			    "exposeHttp names");
 		return;
 	}
+	if (b->state == SBOX_READY)
+		str_copy(n->dir, sizeof(n->dir), b->sb.dir);
 	n->next = X.names;
 	X.names = n;
+	names_save(b->id);
 	pthread_mutex_unlock(&X.lock);
 	domain_of(n->name, domain, sizeof(domain));
 	lwsl_user("sbx serve: %s: exposeHttp name %s\n", b->id, domain);
@@ -353,6 +489,7 @@ static void *bind_main(void *arg)
 	if (r == 0 && n) {
 		n->guest_port = bd->guest_port;
 		n->relay_port = relay;
+		names_save(bd->box);
 	}
 	pthread_mutex_unlock(&X.lock);
 	if (r < 0) {
@@ -445,6 +582,8 @@ void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params)
 		n->sb = sb;
 		sb = NULL;
 	}
+	if (n && !n->dir[0])
+		str_copy(n->dir, sizeof(n->dir), b->sb.dir);
 	pthread_mutex_unlock(&X.lock);
 	free(sb);
 	bd->conn_id = conn_id;

@@ -384,3 +384,116 @@ int m_file_utime(struct call *c)
 			     : rpc_ok(c->id, NULL));
 	return r;
 }
+
+/* A handle's lock lives in the guest (fs/lock.c): an agent connection
+ * that holds flock and an fcntl lock on the file for as long as it stays
+ * open. Lock and unlock calls on one handle take turns (locking). */
+static bool lock_begin(struct call *c)
+{
+	struct job *h = c->job;
+	bool ok;
+
+	pthread_mutex_lock(&serve_lock);
+	ok = !h->locking && !h->closed;
+	if (ok)
+		h->locking = true;
+	pthread_mutex_unlock(&serve_lock);
+	if (!ok)
+		call_answer(c, h->closed ? rpc_error_class(c->id, "BadResource", NULL,
+							   "Bad resource ID")
+					 : serve_fs_fail(c, EBUSY, "flock", h->path, NULL));
+	return ok;
+}
+
+static struct sbx_conn *lock_take(struct job *h)
+{
+	struct sbx_conn *held;
+
+	pthread_mutex_lock(&serve_lock);
+	held = h->lock;
+	h->lock = NULL;
+	pthread_mutex_unlock(&serve_lock);
+	return held;
+}
+
+static void lock_end(struct job *h)
+{
+	pthread_mutex_lock(&serve_lock);
+	h->locking = false;
+	pthread_mutex_unlock(&serve_lock);
+}
+
+/* fileLock {exclusive}: Deno's FsFile.lock, shared unless exclusive;
+ * waits while others hold the file, until the handle or the socket goes
+ * (the wait is polled every 250 ms). Asking again for the mode held is
+ * a no-op; for the other mode the lock is let go and taken again, which
+ * is what flock(2) itself promises (the conversion is not atomic). */
+int m_file_lock(struct call *c)
+{
+	bool ex = json_is_true(json_object_get(c->params, "exclusive"));
+	struct sbx_fs_opts o = *serve_fsopts(c);
+	struct job *h = c->job;
+	struct sbx_conn *held;
+	struct sbx_error err;
+	bool closed;
+	int r = 0;
+
+	if (!lock_begin(c))
+		return -EBUSY;
+	pthread_mutex_lock(&serve_lock);
+	held = h->lock;
+	if (held && h->lock_exclusive == ex) {
+		h->locking = false;
+		pthread_mutex_unlock(&serve_lock);
+		call_answer(c, rpc_ok(c->id, NULL));
+		return 0;
+	}
+	pthread_mutex_unlock(&serve_lock);
+	if (held)
+		r = sbx_fs_unlock(lock_take(h), &err);
+	o.cancel = &h->closed;
+	if (r == 0)
+		r = sbx_fs_lock(c->addr, h->path, ex, &o, &held, &err);
+	pthread_mutex_lock(&serve_lock);
+	closed = h->closed;
+	if (r == 0 && !closed) {
+		h->lock = held;
+		h->lock_exclusive = ex;
+		held = NULL;
+	}
+	h->locking = false;
+	pthread_mutex_unlock(&serve_lock);
+	if (r == 0 && held) /* the handle went while the lock came */
+		sbx_fs_unlock(held, &err);
+	if (closed)
+		call_answer(c, rpc_error_class(c->id, "BadResource", NULL, "Bad resource ID"));
+	else
+		call_answer(c, r < 0 ? serve_fs_fail(c, r, "flock", h->path, NULL)
+				     : rpc_ok(c->id, NULL));
+	return r;
+}
+
+/* fileUnlock (nothing held: nothing to do, as with flock(2)), and
+ * fileClose of a locked handle: answered once the guest let go. */
+int m_file_unlock(struct call *c)
+{
+	struct job *h = c->job;
+	struct sbx_conn *held;
+	struct sbx_error err;
+	bool closing = !strcmp(json_string_value(json_object_get(c->params, "$method")),
+			       "fileClose");
+	int r = 0;
+
+	if (!closing && !lock_begin(c))
+		return -EBUSY;
+	held = lock_take(h);
+	if (held)
+		r = sbx_fs_unlock(held, &err);
+	if (!closing)
+		lock_end(h);
+	/* A close answers ok whatever happened: the connection that held
+	 * the lock is gone either way, and with it the lock. */
+	call_answer(c, r < 0 && !closing ? serve_fs_fail(c, r, "flock", h->path, NULL)
+					 : rpc_ok(c->id, NULL));
+	return r;
+}

@@ -142,6 +142,37 @@ static int spawn_args_parse(json_t *params, struct spawn_args *a, char *why, siz
 	return 0;
 }
 
+/* spawnDeno with watch (serve/deno.c): Deno's watcher writes this on
+ * stderr each time it restarts the program ("Watcher Restarting! File
+ * change detected: PATH", coloured or not); each one becomes a
+ * $sandbox.deno.watcher.restart notification. The end of each chunk is
+ * kept, since the words may straddle two. */
+#define WATCH_MARK "Restarting! File change detected"
+struct watch_scan {
+	const char *id;              /* NULL: no watcher */
+	char tail[sizeof(WATCH_MARK)];
+	size_t tail_len;
+};
+
+static void watch_scan(struct watch_scan *w, struct job *j, const uint8_t *data, size_t len)
+{
+	const size_t keep = sizeof(WATCH_MARK) - 2, ml = sizeof(WATCH_MARK) - 1;
+	size_t n = w->tail_len + len;
+	char *buf = malloc(n), *at, *p;
+
+	if (!buf)
+		return;
+	memcpy(buf, w->tail, w->tail_len);
+	memcpy(buf + w->tail_len, data, len);
+	for (p = buf; (at = memmem(p, n - (size_t)(p - buf), WATCH_MARK, ml)); p = at + ml)
+		job_send(j, rpc_notify("$sandbox.deno.watcher.restart",
+				       json_pack("{s:s}", "watcherId", w->id)));
+	/* What may start a mark the next chunk completes (never a whole one). */
+	w->tail_len = n - (size_t)(p - buf) < keep ? n - (size_t)(p - buf) : keep;
+	memcpy(w->tail, buf + n - w->tail_len, w->tail_len);
+	free(buf);
+}
+
 static void spawn_args_free(struct spawn_args *a)
 {
 	for (size_t i = 0; a->envbuf[i]; i++)
@@ -188,6 +219,9 @@ int m_spawn(struct call *c)
 	uint64_t out_sid = 0, err_sid = 0;
 	struct sbx_conn *conn = NULL;
 	struct sbx_error err = { 0 };
+	struct watch_scan watch = {
+		.id = json_string_value(json_object_get(c->params, "$watcherId")),
+	};
 	bool started = false, stdin_open, want_write = false;
 	char why[256];
 	int r;
@@ -201,6 +235,8 @@ int m_spawn(struct call *c)
 		goto out;
 	}
 	stdin_open = a->o.stdin_pipe;
+	if (watch.id)
+		a->o.no_stderr = false; /* read for the watcher, sent only if piped */
 	if ((r = sbx_connect(c->addr, &conn, &err)) < 0 ||
 	    (r = sbx_exec_send(conn, &a->o, &err)) < 0 || (r = sbx_flush(conn, &err)) < 0) {
 		call_answer(c, rpc_errno(c->id, r, err.msg));
@@ -256,7 +292,9 @@ int m_spawn(struct call *c)
 				/* spawnDeno's answer has one more key (serve/deno.c). */
 				if (!strcmp(json_string_value(json_object_get(c->params, "$method")),
 					    "spawnDeno"))
-					json_object_set_new(v, "watcherId", json_null());
+					json_object_set_new(v, "watcherId",
+							    watch.id ? json_string(watch.id)
+								     : json_null());
 				/* The loop registers the pid before the answer goes out. */
 				pthread_mutex_lock(&serve_lock);
 				j->pid = ev.pid;
@@ -274,6 +312,8 @@ int m_spawn(struct call *c)
 				int slot = ev.kind == SBX_EV_STDOUT ? 0 : 1;
 				uint64_t sid = slot == 0 ? out_sid : err_sid;
 
+				if (slot == 1 && watch.id && ev.len)
+					watch_scan(&watch, j, ev.data, ev.len);
 				/* A stream the client cancelled: drain, send nothing. */
 				if (sid && ev.len && !job_stream_cancelled(j, slot))
 					job_send(j, stream_msg("$sandbox.stream.enqueue", sid,

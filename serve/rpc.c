@@ -239,6 +239,8 @@ void job_put(struct job *j)
 	json_decref(j->waiters);
 	free(j->path);
 	free(j->ra);
+	if (j->lock)
+		sbx_close(j->lock); /* the agent releases the lock */
 	close(j->efd);
 	free(j);
 }

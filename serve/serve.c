@@ -848,6 +848,7 @@ static void conn_job_remove(struct conn *c, struct job *j)
 		*pp = j->next;
 	pthread_mutex_lock(&serve_lock);
 	j->cancelled = true;
+	j->closed = 1;
 	pthread_mutex_unlock(&serve_lock);
 	job_kick(j);
 	job_put(j);
@@ -933,11 +934,17 @@ static const struct method handle_methods[] = {
 	{ "fileSync", m_file_sync, 0, NULL },
 	{ "fileSyncData", m_file_sync, 0, NULL },
 	{ "fileUtime", m_file_utime, 0, NULL },
+	{ "fileLock", m_file_lock, 0, NULL },
+	{ "fileUnlock", m_file_unlock, 0, NULL },
 };
+
+/* fileClose of a handle that holds a lock: the handle goes at once, the
+ * answer once the agent has released the lock. */
+static const struct method close_locked = { "fileClose", m_file_unlock, 0, NULL };
 
 /* Known to the SDK, not served yet: an {error} naming the call. */
 static const char *const refused[] = {
-	"vscode", "fileLock", "fileUnlock",
+	"vscode",
 };
 
 static const struct method *handle_method(const char *name)
@@ -1028,14 +1035,26 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			return;
 		}
 		if (!strcmp(method, "fileClose")) {
+			bool locked;
+
 			j = job_by_fh(c, params);
-			if (!j)
+			if (!j) {
 				conn_send(c, rpc_error_class(id, "BadResource", NULL, "Bad resource ID"));
-			else {
-				conn_job_remove(c, j);
-				conn_send(c, rpc_ok(id, NULL));
+				return;
 			}
-			return;
+			pthread_mutex_lock(&serve_lock);
+			locked = j->lock != NULL && !j->locking;
+			if (locked)
+				j->refs++; /* the unlock call's */
+			pthread_mutex_unlock(&serve_lock);
+			/* A lock being taken sees the handle closed and lets go. */
+			conn_job_remove(c, j);
+			if (!locked) {
+				conn_send(c, rpc_ok(id, NULL));
+				return;
+			}
+			m = &close_locked;
+			goto run;
 		}
 		if (!strcmp(method, "abort")) {
 			/* The call with that abortId stops where libsbx polls
@@ -1101,6 +1120,7 @@ static void on_call(struct conn *c, json_t *id, const char *method, json_t *para
 			return;
 		}
 	}
+run:
 	call = calloc(1, sizeof(*call));
 	if (!call) {
 		if (j)
@@ -2151,6 +2171,7 @@ static void adopt_one(void *arg, const struct sandbox *sb)
 					    json_string(sb->labels[i].value));
 	b->next = S.boxes;
 	S.boxes = b;
+	expose_adopt(b);
 	(*(unsigned *)arg)++;
 }
 

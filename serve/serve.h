@@ -103,6 +103,13 @@ struct job {
 	char *path;
 	uint64_t offset;
 	bool fh_read, fh_write, fh_append;
+	/* fileLock: the agent connection that holds the lock (closed, and
+	 * the lock released, when the handle goes), a lock call running,
+	 * and closed: the handle is gone (libsbx polls it while waiting) */
+	struct sbx_conn *lock;
+	bool lock_exclusive;
+	bool locking;
+	volatile sig_atomic_t closed;
 	/* read-ahead of a handle read in sequence: bytes [ra_off, +ra_len) */
 	uint8_t *ra;
 	size_t ra_len;
@@ -267,6 +274,8 @@ int m_file_seek(struct call *c);
 int m_file_truncate(struct call *c);
 int m_file_sync(struct call *c);
 int m_file_utime(struct call *c);
+int m_file_lock(struct call *c);
+int m_file_unlock(struct call *c); /* also fileClose of a locked handle */
 
 /* The Deno calls (serve/deno.c). */
 int m_spawn_deno(struct call *c);
@@ -305,6 +314,9 @@ void expose_rpc(uint64_t conn_id, struct sbox *b, json_t *id, json_t *params);
  * at addr, waiting up to 10 s for it to listen (any thread). */
 int serve_pid_port(const char *addr, const char *token, pid_t pid, unsigned *port,
 		   char err[256]);
+/* A sandbox found again at start: its exposeHttp names (kept in its
+ * state directory) route again, their relays started anew if gone. */
+void expose_adopt(const struct sbox *b);
 /* b ended: its names answer 404 from now on. */
 void expose_forget(const char *box_id);
 /* b's boot ended (b->state READY or DEAD): calls that waited for it go on. */

@@ -33,6 +33,7 @@ static const struct {
 	{ FT_FS_MKTEMP, "FS_MKTEMP" },
 	{ FT_FS_TREE_READ, "FS_TREE_READ" },
 	{ FT_FS_TREE_WRITE, "FS_TREE_WRITE" },
+	{ FT_FS_LOCK, "FS_LOCK" },
 	{ FT_FS_DATA, "FS_DATA" },
 	{ FT_FS_END, "FS_END" },
 	{ FT_FS_STAT_OK, "FS_STAT_OK" },
@@ -85,6 +86,7 @@ static const struct req_rule {
 	{ FT_FS_TREE_READ, COMMON, H(FS_PATH), FS_F_NO_VERIFY | FS_F_NOFOLLOW },
 	{ FT_FS_TREE_WRITE, COMMON | H(FS_UID) | H(FS_GID), H(FS_PATH),
 	  FS_F_CREATE_NEW | FS_F_MKDIRS | FS_F_NO_VERIFY },
+	{ FT_FS_LOCK, COMMON, H(FS_PATH), FS_F_EXCLUSIVE },
 };
 
 static const char *const field_names[] = {

@@ -32,6 +32,7 @@ enum fs_frame_type {
 	FT_FS_MKTEMP = 0x0030,
 	FT_FS_TREE_READ = 0x0031,
 	FT_FS_TREE_WRITE = 0x0032,
+	FT_FS_LOCK = 0x0033,     /* held until the client's FS_END or hangup */
 	/* streams and replies */
 	FT_FS_DATA = 0x0200,     /* both ways: file bytes */
 	FT_FS_END = 0x0201,      /* both ways: u64 count [+ digest] */
@@ -74,7 +75,8 @@ enum {
 #define FS_F_RECURSIVE 0x0080u  /* remove: whole trees */
 #define FS_F_STAT 0x0100u       /* readdir: a stat record with each entry */
 #define FS_F_DIRECTORY 0x0200u  /* mktemp: a directory */
-#define FS_F_ALL 0x03ffu
+#define FS_F_EXCLUSIVE 0x0400u  /* lock: exclusive (else shared) */
+#define FS_F_ALL 0x07ffu
 
 /* Times: nsec 0..999999999, or one of these. */
 #define FS_TIME_NOW 0xffffffffu

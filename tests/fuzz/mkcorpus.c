@@ -301,7 +301,7 @@ static void fs(void)
 	char name[64];
 
 	/* Every request, with the fields it accepts. */
-	for (uint16_t t = FT_FS_WRITE; t <= FT_FS_TREE_WRITE; t++) {
+	for (uint16_t t = FT_FS_WRITE; t <= FT_FS_LOCK; t++) {
 		struct fs_req r = { .type = t, .path = "/tmp/sbx-fuzz/file", .user = "root" };
 
 		r.have = FS_HAVE(FS_FLAGS);
@@ -338,6 +338,9 @@ static void fs(void)
 			break;
 		case FT_FS_SYMLINK:
 			r.target = "../target";
+			break;
+		case FT_FS_LOCK:
+			r.flags = FS_F_EXCLUSIVE;
 			break;
 		case FT_FS_TRUNCATE:
 			r.length = 0;

@@ -3,13 +3,16 @@
 // https://<name>.BASE[:port] the SDK returns, over TLS verified against the
 // CA sbx serve made (SBX_SERVE_CA, from run.sh); unknown names and the names
 // of a killed sandbox get 404; `ssh USER@HOST` logs in as app with the
-// username as the only credential, and a wrong username is refused.
+// username as the only credential, and a wrong username is refused; the
+// names of a duration sandbox route again after sbx serve restarts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Sandbox } from "@deno/sandbox";
 
 const T = { timeout: 180_000 };
@@ -163,5 +166,83 @@ test("exposeSsh: ssh USER@HOST logs in as app; a wrong username is refused", T, 
     assert.notEqual(after.code, 0, "the username is revoked with the sandbox");
   } finally {
     if (!killed) await sandbox.kill();
+  }
+});
+
+// A server of this test's own (its own token file), with its exposeHttp
+// listener on exposePort (0: any; the port is in the URLs, so a restart
+// takes the same one).
+const SBX = process.env.SBX;
+async function startServer(tokens, exposePort) {
+  const proc = spawn(SBX, ["serve", "--listen", "127.0.0.1:0", "--expose-listen", `127.0.0.1:${exposePort}`,
+    "--tokens", tokens, "--image", "debian", "--session-grace", "5"], {
+    env: process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const s = { proc, log: "" };
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sbx serve did not start: ${s.log}`)), 60_000);
+    const look = (d) => {
+      s.log += d;
+      const m = s.log.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      const x = s.log.match(/TLS on 127\.0\.0\.1:(\d+)/);
+      if (m && x) {
+        clearTimeout(timer);
+        s.endpoint = `http://127.0.0.1:${m[1]}`;
+        s.exposePort = Number(x[1]);
+        resolve();
+      }
+    };
+    proc.stdout.on("data", look);
+    proc.stderr.on("data", look);
+    proc.on("exit", (code) => reject(new Error(`sbx serve exited ${code}: ${s.log}`)));
+  });
+  return s;
+}
+
+async function stopServer(s) {
+  if (s.proc.exitCode !== null) return;
+  const gone = new Promise((resolve) => s.proc.on("exit", resolve));
+  s.proc.kill("SIGTERM");
+  await gone;
+}
+
+test("exposeHttp names survive a restart of sbx serve: the same URL answers again, and ends with the sandbox", T, async () => {
+  const local = mkdtempSync(join(tmpdir(), "sbx-sdk-expose-"));
+  const tokens = join(local, "tokens");
+  const token = execFileSync(SBX, ["serve", "--tokens", tokens, "token", "new"], { env: process.env }).toString().trim();
+  let server = await startServer(tokens, 0);
+  let id;
+  try {
+    const first = await Sandbox.create({ timeout: "5m", sandboxEndpoint: server.endpoint, token });
+    id = first.id;
+    await serveFiles(first, 8080, `before ${id}\n`);
+    const url = await first.exposeHttp({ port: 8080 });
+    const unbound = await first.exposeHttp({ port: 8081 }); // nothing listens there
+    assert.equal((await getWhenUp(`${url}/hello.txt`)).body, `before ${id}\n`);
+    await first.close();
+    await stopServer(server);
+
+    server = await startServer(tokens, server.exposePort);
+    assert.match(server.log, /2 exposeHttp names found again/);
+    const again = await Sandbox.connect({ id, sandboxEndpoint: server.endpoint, token });
+    // The file server may or may not have outlived the first connection.
+    await again.fs.writeTextFile("/tmp/www/hello.txt", `after ${id}\n`);
+    if ((await get(`${url}/hello.txt`)).status === 502) await serveFiles(again, 8080, `after ${id}\n`);
+    const r = await getWhenUp(`${url}/hello.txt`);
+    assert.deepEqual([r.status, r.body], [200, `after ${id}\n`]);
+    assert.equal((await get(`${unbound}/`)).status, 502, "a name whose port has no server: 502, not 404");
+    await again.kill();
+    await again.close();
+    id = undefined;
+    assert.equal((await get(`${url}/hello.txt`)).status, 404, "the name ends with the sandbox");
+  } finally {
+    try {
+      if (id) execFileSync(SBX, ["kill", id], { env: process.env, stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+    await stopServer(server).catch(() => {});
+    rmSync(local, { recursive: true, force: true });
   }
 });

@@ -145,12 +145,96 @@ test("SIGKILL gives 137; a call not served answers an error naming it", T, async
   const status = await child.status;
   assert.deepEqual([status.code, status.signal, status.success], [137, "SIGKILL", false]);
 
-  const file = await sandbox.fs.open("/etc/hostname");
-  await assert.rejects(file.lock(true), (err) => {
-    assert.match(err.message, /fileLock/);
+  await assert.rejects(sandbox.exposeVscode("/home/app"), (err) => {
+    assert.match(err.message, /vscode/);
     return true;
   });
-  await file.close();
+});
+
+// What a guest program sees of the file: flock(1) (flock(2)) and Python's
+// lockf (fcntl), each asked without waiting: the exit code says free (0)
+// or held (1).
+async function guestSees(path) {
+  const code = async (cmd) => (await cmd.noThrow()).status.code;
+  const py = "import fcntl,sys\nf=open(sys.argv[1],'r+')\ntry: fcntl.lockf(f,fcntl.LOCK_EX|fcntl.LOCK_NB)\nexcept OSError: sys.exit(1)";
+  return {
+    flockEx: await code(sandbox.sh`flock -n ${path} true`),
+    flockSh: await code(sandbox.sh`flock -n -s ${path} true`),
+    fcntlEx: await code(sandbox.sh`python3 -c ${py} ${path}`),
+  };
+}
+const FREE = { flockEx: 0, flockSh: 0, fcntlEx: 0 };
+const EXCLUSIVE = { flockEx: 1, flockSh: 1, fcntlEx: 1 };
+const SHARED = { flockEx: 1, flockSh: 0, fcntlEx: 1 };
+
+const settled = (p) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 1500))]);
+
+test("FsFile.lock/unlock: real flock and fcntl locks in the guest; exclusive vs shared; released on unlock and close", T, async () => {
+  const path = `/tmp/lock-${run}`;
+  await sandbox.fs.writeTextFile(path, "locked\n");
+  const a = await sandbox.fs.open(path, { read: true, write: true });
+  const b = await sandbox.fs.open(path);
+  const c = await sandbox.fs.open(path);
+
+  await a.lock(true);
+  assert.deepEqual(await guestSees(path), EXCLUSIVE);
+  // Another handle waits for the exclusive holder, and gets it when a unlocks.
+  const shared = b.lock();
+  assert.equal(await settled(shared), false, "a shared lock must wait for the exclusive one");
+  await a.unlock();
+  await shared;
+  await c.lock(false); // shared with b: at once
+  assert.deepEqual(await guestSees(path), SHARED);
+  // An exclusive lock waits for both shared holders; closing them releases.
+  const exclusive = a.lock(true);
+  assert.equal(await settled(exclusive), false, "an exclusive lock must wait for the shared ones");
+  await b.unlock();
+  assert.equal(await settled(exclusive), false, "c still holds its shared lock");
+  await c.close();
+  await exclusive;
+  assert.deepEqual(await guestSees(path), EXCLUSIVE);
+  await a.close();
+  assert.deepEqual(await guestSees(path), FREE);
+  await b.close();
+
+  // Contention with a guest process that holds the file with flock(1):
+  // the SDK's lock waits until that process lets go.
+  const holder = await sandbox.spawn("flock", { args: [path, "sleep", "3"], stdout: "null", stderr: "null" });
+  for (let i = 0; i < 100 && (await guestSees(path)).flockEx === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const d = await sandbox.fs.open(path, { read: true, write: true });
+  const started = Date.now();
+  await d.lock(true);
+  const status = await holder.status;
+  assert.equal(status.code, 0, "the guest's flock holder ran to its end first");
+  assert.ok(Date.now() - started >= 1000, `the lock came after ${Date.now() - started} ms, before the holder ended`);
+  await d.unlock();
+  await d.unlock(); // nothing held: nothing to do, as with flock(2)
+  assert.deepEqual(await guestSees(path), FREE);
+  await d.close();
+});
+
+test("FsFile.lock: released when the client's connection ends; a lock waiting on a closed handle lets go", T, async () => {
+  const path = `/tmp/lock-conn-${run}`;
+  await sandbox.fs.writeTextFile(path, "x");
+  const other = await Sandbox.connect({ id: sandbox.id });
+  const f = await other.fs.open(path, { read: true, write: true });
+  await f.lock(true);
+  assert.deepEqual(await guestSees(path), EXCLUSIVE);
+  // A second handle of this client waits for it, then closes while waiting.
+  const g = await sandbox.fs.open(path);
+  const waiting = g.lock(true);
+  waiting.catch(() => {});
+  assert.equal(await settled(waiting), false);
+  await g.close();
+  await assert.rejects(waiting);
+  await other.close();
+  let seen;
+  for (let i = 0; i < 50; i++) {
+    seen = await guestSees(path);
+    if (seen.flockEx === 0 && seen.fcntlEx === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.deepEqual(seen, FREE, "the lock of a client that went away is released");
 });
 
 test("writable handles: open, create, write, seek, read, truncate, sync, utime, append; umask", T, async () => {

@@ -46,11 +46,12 @@ static void test_type_names(void **state)
 {
 	assert_string_equal(proto_fs_type_name(FT_FS_WRITE), "FS_WRITE");
 	assert_string_equal(proto_fs_type_name(FT_FS_TREE_WRITE), "FS_TREE_WRITE");
+	assert_string_equal(proto_fs_type_name(FT_FS_LOCK), "FS_LOCK");
 	assert_string_equal(proto_fs_type_name(FT_FS_TREE_END), "FS_TREE_END");
 	assert_string_equal(proto_fs_type_name(0x003f), "unknown");
 	/* The shared codec routes the feature's ranges here. */
 	assert_string_equal(proto_type_name(FT_FS_DATA), "FS_DATA");
-	for (uint16_t t = FT_FS_WRITE; t <= FT_FS_TREE_WRITE; t++)
+	for (uint16_t t = FT_FS_WRITE; t <= FT_FS_LOCK; t++)
 		assert_string_not_equal(proto_fs_type_name(t), "unknown");
 }
 
@@ -258,6 +259,44 @@ static void test_flag_rules(void **state)
 	assert_int_equal(decode_raw(FT_FS_WRITE, p, n, &e), -EINVAL);
 	put_le32(p + n - 4, FS_F_APPEND | FS_F_CREATE_NEW | FS_F_MKDIRS | FS_F_NO_VERIFY);
 	assert_int_equal(decode_raw(FT_FS_WRITE, p, n, &e), 0);
+}
+
+/* LOCK: a path (required), a user, and only the EXCLUSIVE flag; the
+ * flag means nothing to any other request. */
+static void test_lock_request(void **state)
+{
+	struct fs_req in = { .type = FT_FS_LOCK, .path = "/tmp/f", .user = "app",
+			     .flags = FS_F_EXCLUSIVE, .have = FS_HAVE(FS_FLAGS) };
+	uint8_t p[64], v4[4];
+	struct proto_err e;
+	struct fs_req out;
+	struct frame f;
+	size_t n = 0;
+
+	assert_int_equal(proto_fs_req_put(&b, &in), 0);
+	one_frame(&f);
+	assert_int_equal(proto_fs_req_decode(&f, &out, &e), 0);
+	assert_string_equal(out.path, "/tmp/f");
+	assert_string_equal(out.user, "app");
+	assert_int_equal(out.flags, FS_F_EXCLUSIVE);
+	proto_fs_req_free(&out);
+	add_field(p, &n, FS_PATH, "/a", 2);
+	put_le32(v4, FS_F_EXCLUSIVE);
+	add_field(p, &n, FS_FLAGS, v4, 4);
+	assert_int_equal(decode_raw(FT_FS_STAT, p, n, &e), -EINVAL);
+	put_le32(p + n - 4, FS_F_RECURSIVE);
+	assert_int_equal(decode_raw(FT_FS_LOCK, p, n, &e), -EINVAL);
+	put_le32(p + n - 4, 0);
+	assert_int_equal(decode_raw(FT_FS_LOCK, p, n, &e), 0);
+	/* no path */
+	assert_int_equal(decode_raw(FT_FS_LOCK, p + 8, n - 8, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "PATH"));
+	/* a length is not a lock's */
+	n = 0;
+	add_field(p, &n, FS_PATH, "/a", 2);
+	put_le64(p + 32, 5);
+	add_field(p, &n, FS_LENGTH, p + 32, 8);
+	assert_int_equal(decode_raw(FT_FS_LOCK, p, n, &e), -EINVAL);
 }
 
 static void test_unknown_request(void **state)
@@ -595,6 +634,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_field_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flag_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutated_requests, setup, teardown),
