@@ -233,8 +233,11 @@ static int restore_argv(const struct sandbox *sb, const char *state, char *buf, 
 	return 0;
 }
 
-/* Polls query-status until the incoming migration is loaded. */
-static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
+/* Polls query-status until the incoming migration is loaded: the VM then
+ * runs, or stays stopped when QEMU was started with -S (a template's
+ * clone, launcher/template.c). */
+int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
+			struct sbx_error *err)
 {
 	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
 
@@ -247,9 +250,11 @@ static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_err
 			return r;
 		st = json_string_value(json_object_get(ret, "status"));
 		if (st && strcmp(st, "inmigrate") != 0) {
-			r = strcmp(st, "running") == 0 ? 0 :
-				sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s", sb->id,
-					 st);
+			bool ok = stopped ? !strcmp(st, "paused") || !strcmp(st, "prelaunch") :
+					    !strcmp(st, "running");
+
+			r = ok ? 0 : sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s",
+					      sb->id, st);
 			json_decref(ret);
 			return r;
 		}
@@ -257,7 +262,7 @@ static int incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_err
 		if (now_ms() >= deadline)
 			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s",
 					sb->id, MIGRATE_TIMEOUT_MS / 1000);
-		usleep(20000);
+		usleep(10000);
 	}
 }
 
@@ -314,7 +319,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	}
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
+	    (r = pause_incoming_wait(&q, sb, false, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
 	    (r = agent_wait(sb, err)) < 0)
 		goto fail;
 	sb->paused = false;

@@ -28,5 +28,9 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
  * vsock device in again. */
 struct qmp;
 int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err);
+/* Waits until QEMU has loaded an incoming migration: running, or with
+ * stopped (QEMU started with -S) paused; other states are an error. */
+int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
+			struct sbx_error *err);
 
 #endif

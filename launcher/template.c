@@ -31,7 +31,6 @@
 
 #define QMP_TIMEOUT_MS 10000
 #define AGENT_TIMEOUT_MS 30000
-#define RESTORE_TIMEOUT_MS 600000
 #define TRIM_CHUNK (2u << 20)
 #define TRIM_PAGE 4096u
 #define RAM_MEMFD "/memfd:memory-backend-memfd" /* QEMU's name for the guest's RAM */
@@ -583,35 +582,6 @@ static int clone_argv(const struct template *t, char *const argv[], char **out, 
 	return 0;
 }
 
-/* Polls query-status until the incoming migration is loaded (the VM then
- * stopped, -S). */
-static int loaded_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
-{
-	long long deadline = now_ms() + RESTORE_TIMEOUT_MS;
-
-	for (;;) {
-		json_t *ret;
-		const char *st;
-		int r = qmp_run(q, "query-status", NULL, &ret, QMP_TIMEOUT_MS, err);
-
-		if (r < 0)
-			return r;
-		st = json_string_value(json_object_get(ret, "status"));
-		if (st && strcmp(st, "inmigrate") != 0) {
-			r = !strcmp(st, "paused") || !strcmp(st, "prelaunch") ? 0 :
-				sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s", sb->id,
-					 st);
-			json_decref(ret);
-			return r;
-		}
-		json_decref(ret);
-		if (now_ms() >= deadline)
-			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s", sb->id,
-					RESTORE_TIMEOUT_MS / 1000);
-		usleep(10000);
-	}
-}
-
 /* The agent answers once the guest has probed the new vsock device. Only
  * a connection that did not reach it is tried again: an answer that
  * refuses is final. */
@@ -659,7 +629,7 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	if (sb->qemu_pid < 0)
 		return sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
-	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = loaded_wait(&q, sb, err)) < 0)
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = pause_incoming_wait(&q, sb, true, err)) < 0)
 		goto out;
 	{
 		int64_t freed = ram_trim(t, sb->qemu_pid);
