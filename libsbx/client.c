@@ -187,6 +187,34 @@ int sbx_conn_lost(struct sbx_conn *c, struct sbx_error *err, int code)
 	return sbx_fail(err, code, "connection to %s: %s", c->addr, strerror(code));
 }
 
+/* A send found the connection gone. The agent may have closed it after
+ * saying why (an ERROR frame: "the sandbox is shutting down: …"), which a
+ * client that had something to send (stdin, a credit) would otherwise
+ * never read: that reason, if it is there, rather than the broken pipe.
+ * The frames before it are only looked at, not consumed. */
+static int tx_lost(struct sbx_conn *c, struct sbx_error *err, int code)
+{
+	struct sbx_error ignored = { 0 };
+	size_t at = 0;
+
+	while (!c->eof && rx_some(c, &ignored) > 0)
+		;
+	while (at < buf_len(&c->rx)) {
+		char msg[PROTO_MSG_MAX + 1];
+		struct proto_err pe;
+		struct frame f;
+		int ecode;
+		long n = proto_frame_parse(buf_head(&c->rx) + at, buf_len(&c->rx) - at, &f, &pe);
+
+		if (n <= 0)
+			break;
+		at += (size_t)n;
+		if (f.type == FT_ERROR && proto_error_decode(&f, &ecode, msg, sizeof(msg), &pe) == 0)
+			return sbx_fail(err, ecode, "%s", msg);
+	}
+	return sbx_conn_lost(c, err, code);
+}
+
 /* Non-blocking send of what is queued: 1 when all sent, 0 when not. */
 static int tx_some(struct sbx_conn *c, struct sbx_error *err)
 {
@@ -198,7 +226,7 @@ static int tx_some(struct sbx_conn *c, struct sbx_error *err)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			return sbx_conn_lost(c, err, errno);
+			return tx_lost(c, err, errno);
 		}
 		buf_consume(&c->tx, (size_t)n);
 	}
