@@ -76,14 +76,6 @@ bool cgroup_setup(const struct config *cfg)
 	}
 	/* Each command's own cgroup below needs the controllers too. */
 	write_file(CGROUP_WORKLOADS "/cgroup.subtree_control", "+memory +pids");
-	/* CPU: without the controller every workload process weighs as much
-	 * as the server, and a fork bomb's thousands of them starve it. With
-	 * it the workloads together weigh as one task of the root cgroup,
-	 * and each command as much as any other. */
-	if ((r = write_file(CGROUP_ROOT "/cgroup.subtree_control", "+cpu")) < 0)
-		log_warn(r, "unable to enable the cpu controller");
-	else
-		write_file(CGROUP_WORKLOADS "/cgroup.subtree_control", "+cpu");
 	if (total) {
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)cgroup_memory_max(total));
 		if ((r = write_file(CGROUP_WORKLOADS "/memory.max", num)) < 0)

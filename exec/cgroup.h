@@ -1,6 +1,5 @@
 /* The cgroup v2 subtree workloads run in (in a VM): memory.max leaves the
- * agent headroom, pids.max bounds forks, the cpu controller makes them all
- * weigh as one task against the server, and every command gets a child
+ * agent headroom, pids.max bounds forks, and every command gets a child
  * cgroup of its own so that an out-of-memory kill can be told apart from
  * any other SIGKILL. PID 1 and the server stay in the root cgroup. */
 #ifndef SBX_CGROUP_H
