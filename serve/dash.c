@@ -4,9 +4,8 @@
  * sign-in request), streams the session's sandboxes as server-sent events,
  * and lends the API its sessions (dash_auth) so that kill and extend take
  * the API's own code paths. A sampler thread reads each sandbox's QEMU
- * RSS and CPU once a second, the guest's own memory use (its /proc/meminfo,
- * through the agent) every GUEST_EVERY seconds (every second while a page
- * watches the sandbox) and, for the sandboxes someone watches, its
+ * RSS and CPU and the guest's own memory use (its /proc/meminfo, through
+ * the agent) once a second and, for the sandboxes someone watches, its
  * host name (the agent's INFO), console and egress log tails, `ps` and
  * exposures. */
 #include <errno.h>
@@ -35,7 +34,6 @@
 #define EGRESS_TAIL (24 * 1024)   /* bytes of egress.log shown */
 #define PS_MAX 200
 #define MEMINFO_MAX 8192          /* bytes of the guest's /proc/meminfo read */
-#define GUEST_EVERY 5             /* s between guest reads of an unwatched sandbox */
 #define GUEST_NONE UINT32_MAX     /* no guest memory sample (the agent did not answer) */
 #define COOKIE "sbx_session"
 #define HUP_CHECK_US (100 * 1000) /* how soon a closed page's stream is dropped */
@@ -452,7 +450,6 @@ struct work {
 	char addr[PATH_MAX + 32];
 	char token[65];
 	bool watched;
-	bool guest_due;               /* read the guest's memory this round */
 	bool alive;
 	uint32_t rss_kib, guest_kib;
 	uint64_t ticks, ns, ends;
@@ -475,7 +472,7 @@ static void sample_one(struct work *w)
 	w->alive = proc_sample(w->qemu_pid, &w->rss_kib, &w->ticks);
 	w->ns = now_ns();
 	w->guest_kib = GUEST_NONE;
-	if (w->alive && w->guest_due) {
+	if (w->alive) {
 		sbx_set_token(w->token);
 		w->guest_kib = guest_used_kib(w->addr);
 	}
@@ -507,13 +504,8 @@ static void sample_store(struct work *w)
 		uint64_t pm = (w->ticks - t->last_ticks) * 1000000000000ull / (uint64_t)hz /
 			      (w->ns - t->last_ns);
 
-		uint32_t guest = w->guest_kib;
-
-		/* between two reads of an unwatched guest: its last figure */
-		if (!w->guest_due && t->nsamples)
-			guest = t->guest_kib[(t->head + SAMPLES - 1) % SAMPLES];
 		t->rss_kib[t->head] = w->rss_kib;
-		t->guest_kib[t->head] = guest;
+		t->guest_kib[t->head] = w->guest_kib;
 		t->cpu_pm[t->head] = (uint16_t)(pm > 60000 ? 60000 : pm);
 		t->head = (t->head + 1) % SAMPLES;
 		if (t->nsamples < SAMPLES)
@@ -525,7 +517,7 @@ static void sample_store(struct work *w)
 
 static void *sampler_main(void *arg)
 {
-	for (unsigned round = 0;; round++) {
+	for (;;) {
 		struct work *w = NULL;
 		size_t n = 0, i = 0;
 		uint64_t start = now_ns(), spent;
@@ -541,10 +533,6 @@ static void *sampler_main(void *arg)
 			str_copy(w[i].addr, sizeof(w[i].addr), t->addr);
 			str_copy(w[i].token, sizeof(w[i].token), t->token);
 			w[i].watched = t->watchers > 0;
-			/* The guest's own figure costs the agent a connection
-			 * and a file read: every second while a page watches
-			 * the sandbox, every GUEST_EVERY seconds otherwise. */
-			w[i].guest_due = w[i].watched || round % GUEST_EVERY == 0;
 		}
 		pthread_mutex_unlock(&D.mu);
 		for (i = 0; w && i < n; i++)
