@@ -12,24 +12,13 @@
 # MEM_MIB (1024).
 set -eu
 cd "$(dirname "$0")/.."
-B=$(realpath "${SBX_BUILD:-build}")
-SBX=$B/sbx
 GIB=${DENSITY_GIB:-8}
 MAX=${DENSITY_MAX:-12}
 SETTLE=${DENSITY_SETTLE_S:-5}
 MEM_MIB=${MEM_MIB:-1024}
-KV=${BENCH_KV:-/dev/null}
-TMP=$(mktemp -d /tmp/sbx-density.XXXXXX)
-export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data
-cleanup() {
-	local d
-	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_sandboxes density
 
-say() { echo "bench/density.sh: $*" >&2; }
-now_ns() { date +%s%N; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 pid_of() { sed -n "s/^$2_pid = //p" "$SBX_STATE_DIR/$1/meta"; }
 

@@ -11,22 +11,12 @@
 # Environment: TMPL_N (5 pairs), TMPL_MIB (1024).
 set -eu
 cd "$(dirname "$0")/.."
-B=$(realpath "${SBX_BUILD:-build}")
-SBX=$B/sbx
 TMPL_N=${TMPL_N:-5}
 TMPL_MIB=${TMPL_MIB:-1024}
-KV=${BENCH_KV:-/dev/null}
-TMP=$(mktemp -d /tmp/sbx-tmpl.XXXXXX)
-export SBX_STATE_DIR=$TMP/state SBX_DATA_DIR=$TMP/data SBX_IMAGE=minimal
-cleanup() {
-	local d
-	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_sandboxes template
+export SBX_IMAGE=minimal
 
-say() { echo "bench/template.sh: $*" >&2; }
-now_ns() { date +%s%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
 range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
 
