@@ -17,6 +17,7 @@
 # Environment: DASH_N (100), DASH_RUNS (5), DASH_PAGES (10),
 # DASH_WINDOW_S (30).
 set -eu
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 B=$(realpath "${SBX_BUILD:-build}")
@@ -82,13 +83,7 @@ done
 : >"$TMP/serve.log"
 "$SBX" serve --listen 127.0.0.1:0 --expose-listen none --tokens "$TMP/tokens" >"$TMP/serve.log" 2>&1 &
 server=$!
-port=
-for _ in $(seq 100); do
-	port=$(sed -n 's|^sbx serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$TMP/serve.log")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { echo "bench/dashboard.sh: sbx serve did not start: $(cat "$TMP/serve.log")" >&2; exit 1; }
+port=$(serve_port "$TMP/serve.log") || exit 1
 found=$(sed -n 's/.* \([0-9]*\) sandbox\(es\)\? found again.*/\1/p' "$TMP/serve.log")
 [ "$found" = "$N" ] || { echo "bench/dashboard.sh: sbx serve found $found of the $N records: $(cat "$TMP/serve.log")" >&2; exit 1; }
 

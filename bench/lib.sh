@@ -24,3 +24,18 @@ bench_cleanup() {
 
 say() { echo "bench/$BENCH_NAME.sh: $*" >&2; }
 now_ns() { date +%s%N; }
+
+# serve_port LOG: the port of an `sbx serve --listen 127.0.0.1:0` whose
+# output goes to LOG, once it says it listens (up to 10 s); otherwise an
+# error naming the script, with the log, and status 1.
+serve_port() {
+	local port= i
+
+	for i in $(seq 100); do
+		port=$(sed -n 's|^sbx serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$1")
+		[ -n "$port" ] && { echo "$port"; return 0; }
+		sleep 0.1
+	done
+	echo "$0: sbx serve did not start: $(cat "$1")" >&2
+	return 1
+}

@@ -9,6 +9,7 @@
 # Environment: SDK_EXEC_N (100), SDK_FS_MIB (256), SDK_FS_RUNS (3),
 # SDK_BOOT_RUNS (3).
 set -eu
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 B=$(realpath "${SBX_BUILD:-build}")
@@ -38,13 +39,7 @@ trap cleanup EXIT
 token=$("$SBX" serve --tokens "$TMP/tokens" token new)
 "$SBX" serve --listen 127.0.0.1:0 --tokens "$TMP/tokens" --image debian >"$TMP/serve.log" 2>&1 &
 server=$!
-port=
-for _ in $(seq 100); do
-	port=$(sed -n 's|^sbx serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$TMP/serve.log")
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || { echo "bench/sdk.sh: sbx serve did not start: $(cat "$TMP/serve.log")" >&2; exit 1; }
+port=$(serve_port "$TMP/serve.log") || exit 1
 echo "Node $(node --version), @deno/sandbox $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' tests/sdk/node_modules/@deno/sandbox/package.json | head -n 1),"
 echo "\`sbx serve\` on 127.0.0.1 (plain HTTP), the Debian image, 1280 MiB (the SDK's default)."
 echo "Each pair runs the SDK side then the CLI side; the ratio is taken pair by pair."
