@@ -92,6 +92,33 @@ static void make_raw(int fd)
 	}
 }
 
+/* sbx attach on a terminal: bytes come as they are typed (no line
+ * editing: the detach keys work anywhere in a line) and Ctrl-Q is no
+ * longer the terminal's flow control, but Ctrl-C and Ctrl-\ still raise
+ * SIGINT and SIGQUIT here (detach, or forwarded with --sig-proxy): the
+ * command has no terminal of its own to give them a meaning. Ctrl-Z is an
+ * ordinary key, so that sbx is never stopped with the terminal changed.
+ * What is typed is echoed only when it goes to the command (-i). */
+static void make_keys_mode(int fd, bool echo)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &saved_termios) < 0)
+		return;
+	t = saved_termios;
+	t.c_lflag &= ~(tcflag_t)(ICANON | IEXTEN);
+	if (!echo)
+		t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	t.c_iflag &= ~(tcflag_t)(IXON | IXOFF);
+	t.c_cc[VSUSP] = _POSIX_VDISABLE;
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSADRAIN, &t) == 0) {
+		raw_fd = fd;
+		atexit(restore_terminal);
+	}
+}
+
 static void window_size(int fd, unsigned short *rows, unsigned short *cols)
 {
 	struct winsize ws;
@@ -158,15 +185,23 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy)
 
 	/* Attached to a detached command, leaving must not end it: Ctrl-P
 	 * Ctrl-Q on stdin, or a signal unless --sig-proxy forwards them. */
-	if (o->attach_pid) {
-		io.detach_keys = "\x10\x11";
-		st.detach_on_signal = !sig_proxy;
-	}
 	struct sbx_exit x;
 	struct sbx_error err;
 	struct sbx_conn *c;
 	sigset_t mask;
+	bool keys_tty = false;
 	int r;
+
+	if (o->attach_pid) {
+		io.detach_keys = "\x10\x11";
+		st.detach_on_signal = !sig_proxy;
+		/* On a terminal the keys are read also without -i. */
+		keys_tty = isatty(0);
+		if (keys_tty && !o->stdin_pipe) {
+			io.in_fd = 0;
+			io.keys_only = true;
+		}
+	}
 
 	if (o->stdin_pipe)
 		io.in_fd = 0;
@@ -195,6 +230,8 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy)
 	}
 	if (o->tty && o->stdin_pipe && isatty(0))
 		make_raw(0);
+	else if (keys_tty)
+		make_keys_mode(0, o->stdin_pipe);
 	if (o->attach_pid)
 		r = sbx_attach_io(c, o->attach_pid, o->stdin_pipe, &io, &x, &err);
 	else

@@ -197,7 +197,8 @@ static size_t detach_scan(const char *k, uint8_t *d, size_t n, bool *held, bool 
 static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct sbx_io *io,
 		     struct sbx_exit *exit, struct sbx_error *err)
 {
-	bool in_open = stdin_pipe && io->in_fd >= 0, want_write = false, held = false;
+	bool in_open = (stdin_pipe || io->keys_only) && io->in_fd >= 0, want_write = false,
+	     held = false;
 	struct ack a = { 0 };
 	int r;
 
@@ -276,7 +277,7 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 
 				n = (ssize_t)detach_scan(io->detach_keys, buf_tail(&c->tx) + PROTO_HDR_LEN,
 							 (size_t)n, &held, &found);
-				if (n > 0) {
+				if (n > 0 && !io->keys_only) {
 					proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
 					buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
 				}
@@ -284,10 +285,13 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 					goto out_detach;
 				if (n == 0 && held)
 					continue; /* only the first key so far */
+				if (io->keys_only && n > 0)
+					continue;
 			}
 			if (n == 0) {
 				in_open = false;
-				r = sbx_exec_stdin_eof(c, err);
+				if (!io->keys_only)
+					r = sbx_exec_stdin_eof(c, err);
 			} else if (n > 0 && !io->detach_keys) {
 				proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
 				buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);

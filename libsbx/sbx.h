@@ -124,6 +124,10 @@ struct sbx_io {
 	 * (Ctrl-P Ctrl-Q, "\x10\x11", as Docker) end the loop with
 	 * exit->detached instead of reaching the command; NULL: none. */
 	const char *detach_keys;
+	/* in_fd is read for the detach keys only: what else comes is
+	 * dropped, its end is no end of the command's input (sbx attach
+	 * without -i on a terminal). */
+	bool keys_only;
 	int extra_fd;
 	/* 0 to go on, SBX_IO_DETACH to detach now, or -errno. */
 #define SBX_IO_DETACH 1

@@ -178,6 +178,48 @@ test_attach_detach_keys() {
 	expect_eq "what the command read" "$(cat "$T_TMP/dk.out")" $'line:one\nline:three\nline:four\neof'
 }
 
+# On a terminal (issue 18, item 13): attach reads it key by key, so that
+# Ctrl-P Ctrl-Q typed in the middle of a line detaches (in line mode the
+# keys waited for Enter, and the terminal took Ctrl-Q as flow control);
+# what was typed before the keys reaches the command, what follows does
+# not; the terminal's settings come back however attach ends.
+PTY="python3 $ROOT/tests/integration/attach_pty.py"
+
+test_attach_tty_keys_mid_line() {
+	local pid res out
+	pid=$("$SBX" exec --detach -i -- sh -c 'while read -r l; do echo "line:$l"; done; echo eof') ||
+		return 1
+	res=$($PTY "$T_TMP/tk.out" 'type:ab\x10\x11cd' -- "$SBX" attach -i "$pid")
+	expect_eq "attach -i on a terminal, keys mid-line" "$res" "rc=0 restored=yes" || return 1
+	grep -q "detached from $pid" "$T_TMP/tk.out" || fail "attach said: $(cat "$T_TMP/tk.out")" ||
+		return 1
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	# Without -i the keys are read all the same (nothing else is sent).
+	res=$($PTY "$T_TMP/tk2.out" 'type:zz\x10\x11' -- "$SBX" attach "$pid")
+	expect_eq "attach on a terminal, no -i" "$res" "rc=0 restored=yes" || return 1
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	out=$(printf 'x\n' | "$SBX" attach -i "$pid" 2>/dev/null)
+	expect_eq "what the command read" "$out" $'line:abx\neof'
+}
+
+# Signals on a terminal: SIGTERM and a typed Ctrl-C detach and give the
+# terminal back; with --sig-proxy the typed Ctrl-C reaches the command.
+test_attach_tty_signals() {
+	local pid res
+	pid=$("$SBX" exec --detach -- sh -c 'trap "echo got-int; exit 3" INT; while :; do sleep 0.1; done') ||
+		return 1
+	res=$($PTY "$T_TMP/ts1.out" signal:TERM -- "$SBX" attach "$pid")
+	expect_eq "SIGTERM" "$res" "rc=0 restored=yes" || return 1
+	res=$($PTY "$T_TMP/ts2.out" 'type:\x03' -- "$SBX" attach "$pid")
+	expect_eq "Ctrl-C typed" "$res" "rc=0 restored=yes" || return 1
+	grep -q "detached from $pid" "$T_TMP/ts2.out" || fail "attach said: $(cat "$T_TMP/ts2.out")" ||
+		return 1
+	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
+	res=$($PTY "$T_TMP/ts3.out" 'type:\x03' -- "$SBX" attach --sig-proxy "$pid")
+	expect_eq "Ctrl-C typed, --sig-proxy" "$res" "rc=3 restored=yes" || return 1
+	grep -q got-int "$T_TMP/ts3.out" || fail "the command did not see SIGINT: $(cat "$T_TMP/ts3.out")"
+}
+
 for mode in dev pid1; do
 	SUITE="jobs[$mode]"
 	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
@@ -190,5 +232,7 @@ for mode in dev pid1; do
 	t "ps escapes the guest's control characters on a terminal" test_ps_escapes_on_a_terminal
 	t "Ctrl-C on attach detaches; --sig-proxy forwards it" test_attach_ctrl_c_detaches
 	t "Ctrl-P Ctrl-Q on attach -i detaches, the command reads on" test_attach_detach_keys
+	t "on a terminal: Ctrl-P Ctrl-Q mid-line detaches, also without -i" test_attach_tty_keys_mid_line
+	t "on a terminal: SIGTERM, Ctrl-C detach (--sig-proxy forwards); settings restored" test_attach_tty_signals
 	stop_agent $INIT_PID $AGENT_JOB
 done
