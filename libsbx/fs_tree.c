@@ -244,6 +244,8 @@ struct tree_down {
  * directories whose modes are applied at the end, and their paths. */
 #define DOWN_NAMES_MAX ((size_t)256 << 20)
 
+size_t sbx_dl_dirs_max = SBX_DL_DIRS_MAX;
+
 static void set_where(struct tree_down *d, const char *rel)
 {
 	snprintf(d->where, sizeof(d->where), "%s%s%s", d->local, rel[0] ? "/" : "", rel);
@@ -292,8 +294,8 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 					  tree_write_root(&d->w, en->st.mode, en->target, times);
 		}
 		if (r == -E2BIG)
-			return sbx_fail(err, E2BIG, "the agent sent more than %d directories",
-					SBX_DL_DIRS_MAX);
+			return sbx_fail(err, E2BIG, "the agent sent more than %zu directories",
+					sbx_dl_dirs_max);
 		if (r == -EPROTO || r == -EINVAL)
 			return sbx_fail(err, EPROTO, "the agent sent an entry that cannot be written: %s",
 				    d->where);
@@ -343,7 +345,7 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 	}
 	d->o = o;
 	d->m.o = o;
-	tree_write_init(&d->w, SBX_DL_DIRS_MAX, DOWN_NAMES_MAX);
+	tree_write_init(&d->w, sbx_dl_dirs_max, DOWN_NAMES_MAX);
 	d->w.mode_mask = xfer_download_mask(flags);
 	d->w.create_new = flags & FS_F_CREATE_NEW;
 	d->w.follow_dest = true;

@@ -181,6 +181,10 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
  * times; one that was there (local itself, in a merge) keeps its own. At
  * most SBX_DL_DIRS_MAX directories; a file longer than announced fails. */
 #define SBX_DL_DIRS_MAX (1024 * 1024)
+/* The cap in force: SBX_DL_DIRS_MAX. A test-only hook: the unit test of
+ * the cap (tests/unit/test_fs_download.c) lowers it, so that a hostile
+ * agent's million directories need not be made on disk to check it. */
+extern size_t sbx_dl_dirs_max;
 int sbx_fs_download_tree(const char *addr, const char *remote, const char *local, uint32_t flags,
 			 const struct sbx_fs_opts *o, struct sbx_xfer *x, struct sbx_error *err);
 

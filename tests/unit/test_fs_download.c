@@ -180,6 +180,90 @@ static void test_repeated_directory(void **state)
 	tree_write_free(&tw);
 }
 
+/* The hostile agent of a tree: the root, then n distinct directories
+ * d0..d(n-1), and an END that agrees. */
+static pid_t fake_agent_dirs(unsigned n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	unlink(sock);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static uint8_t in[65536];
+		struct hello_ok h = { .version = PROTO_VERSION };
+		struct fs_stat st = { .mode = S_IFDIR | 0755, .nlink = 2 };
+		struct fs_tree_end t = { .entries = n + 1 };
+		struct buf b;
+		char name[32];
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0 || read(fd, in, sizeof(in)) <= 0)
+			_exit(1);
+		buf_init(&b, 2 * PROTO_FRAME_MAX);
+		proto_hello_ok_put(&b, &h);
+		proto_fs_entry_put(&b, "", &st, NULL);
+		for (unsigned i = 0; i <= n; i++) {
+			if (i < n) {
+				snprintf(name, sizeof(name), "d%u", i);
+				proto_fs_entry_put(&b, name, &st, NULL);
+			} else {
+				proto_fs_tree_end_put(&b, &t);
+			}
+			if (write(fd, buf_head(&b), buf_len(&b)) != (ssize_t)buf_len(&b))
+				_exit(0); /* the host hung up */
+			buf_consume(&b, buf_len(&b));
+		}
+		while (read(fd, in, sizeof(in)) > 0)
+			;
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* The cap on the directories of a tree download: a million by default,
+ * lowered here through the test-only hook (the same code path, without a
+ * million directories on disk). Under the cap the tree arrives; past it
+ * the download stops with E2BIG. Fails if the cap is removed. */
+static void test_tree_directory_cap(void **state)
+{
+	struct sbx_fs_opts o = { .no_verify = true };
+	struct sbx_error err = { 0 };
+	struct sbx_xfer x;
+	char dest[128];
+	struct stat st;
+	int status, rc;
+	pid_t agent;
+
+	assert_int_equal(sbx_dl_dirs_max, 1024 * 1024);
+	sbx_dl_dirs_max = 128;
+	agent = fake_agent_dirs(100);
+	snprintf(dest, sizeof(dest), "%s/under", dir);
+	rc = sbx_fs_download_tree(addr, "/t", dest, 0, &o, &x, &err);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+	if (rc < 0)
+		fail_msg("100 directories under a cap of 128: %s", err.msg);
+	assert_int_equal(x.entries, 101);
+	snprintf(dest, sizeof(dest), "%s/under/d99", dir);
+	assert_int_equal(stat(dest, &st), 0);
+
+	agent = fake_agent_dirs(1000);
+	snprintf(dest, sizeof(dest), "%s/over", dir);
+	rc = sbx_fs_download_tree(addr, "/t", dest, 0, &o, &x, &err);
+	sbx_dl_dirs_max = SBX_DL_DIRS_MAX;
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+	assert_true(rc < 0);
+	assert_int_equal(err.code, E2BIG);
+	assert_non_null(strstr(err.msg, "the agent sent more than 128 directories"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tree_file_longer_than_announced, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_directory_cap, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
