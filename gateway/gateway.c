@@ -694,21 +694,9 @@ int gateway_parse_connect(char *line, struct allow_dest *d, char **host, char **
 	return allow_parse_dest(*host, (uint32_t)p, d, err, n) < 0 ? -EINVAL : 0;
 }
 
-/* "CONNECT <host> <port>" */
-static void handle_request(struct gconn *c, char *line)
+/* c->dest as the audit log shows it. */
+static void format_dest(struct gconn *c)
 {
-	char err[512], *host, *port;
-	int r;
-
-	if ((r = gateway_parse_connect(line, &c->dest, &host, &port, err, sizeof(err))) == -EPROTO) {
-		conn_refuse(c, EPROTO, "deny", NULL, "%s", err);
-		return;
-	}
-	if (r < 0) {
-		snprintf(c->dest_text, sizeof(c->dest_text), "%.*s:%.8s", 253, host, port);
-		conn_refuse(c, EINVAL, "deny", NULL, "bad destination: %s", err);
-		return;
-	}
 	if (c->dest.is_addr) {
 		char a[INET6_ADDRSTRLEN];
 
@@ -718,6 +706,92 @@ static void handle_request(struct gconn *c, char *line)
 	} else {
 		snprintf(c->dest_text, sizeof(c->dest_text), "%s:%u", c->dest.name, c->dest.port);
 	}
+}
+
+/* The first rule that lets d through on some port (d's own is ignored). */
+static const struct allow_rule *match_any_port(struct allow_dest d)
+{
+	for (size_t i = 0; i < opt->nrules; i++) {
+		d.port = opt->rules[i].port ? opt->rules[i].port : 1;
+		if (allow_match(&opt->rules[i], 1, &d))
+			return &opt->rules[i];
+	}
+	return NULL;
+}
+
+/* "NXDOMAIN <name>": the guest's DNS stub refused a name itself (no
+ * pattern can match it) and reports it for the audit log. Nothing is
+ * connected; the guest reads no reply. A name the list can match is
+ * logged as such: the report is the guest's word, never trusted. */
+static void handle_nxdomain(struct gconn *c, char *name)
+{
+	const struct allow_rule *rule;
+	struct allow_dest d;
+	char err[512];
+
+	if (allow_parse_dest(name, 1, &d, err, sizeof(err)) < 0 || d.is_addr) {
+		conn_refuse(c, EPROTO, "deny", NULL, "expected NXDOMAIN NAME");
+		return;
+	}
+	snprintf(c->dest_text, sizeof(c->dest_text), "%s", d.name);
+	rule = match_any_port(d);
+	if (rule)
+		conn_refuse(c, EACCES, "deny", NULL, "the guest's DNS stub refused %s, which "
+			    "the allow list can match (%s)", d.name, rule->text);
+	else
+		conn_refuse(c, EACCES, "deny", NULL, "%s does not resolve in the guest: no "
+			    "allow pattern can match it (NXDOMAIN)", d.name);
+}
+
+/* "REFUSED <address> <port>": the guest refused a connection to an
+ * address itself (a TCP reset to its SYN) and reports it, as
+ * handle_nxdomain. */
+static void handle_refused(struct gconn *c, char *line)
+{
+	char err[512], *host, *port;
+	struct allow_dest d;
+
+	memcpy(line, "CONNECT ", 8); /* "REFUSED " has the same length */
+	if (gateway_parse_connect(line, &d, &host, &port, err, sizeof(err)) < 0 || !d.is_addr ||
+	    d.addr.family != AF_INET) {
+		conn_refuse(c, EPROTO, "deny", NULL, "expected REFUSED IPV4 PORT");
+		return;
+	}
+	c->dest = d;
+	format_dest(c);
+	if (match_any_port(d))
+		conn_refuse(c, EACCES, "deny", &d.addr, "the guest refused %s itself, though the "
+			    "allow list names the address", c->dest_text);
+	else
+		conn_refuse(c, EACCES, "deny", &d.addr, "%s is not in the allow list: refused in "
+			    "the guest before connecting (connection refused)",
+			    c->dest_text);
+}
+
+/* "CONNECT <host> <port>"; the reports above. */
+static void handle_request(struct gconn *c, char *line)
+{
+	char err[512], *host, *port;
+	int r;
+
+	if (strncmp(line, "NXDOMAIN ", 9) == 0) {
+		handle_nxdomain(c, line + 9);
+		return;
+	}
+	if (strncmp(line, "REFUSED ", 8) == 0) {
+		handle_refused(c, line);
+		return;
+	}
+	if ((r = gateway_parse_connect(line, &c->dest, &host, &port, err, sizeof(err))) == -EPROTO) {
+		conn_refuse(c, EPROTO, "deny", NULL, "%s", err);
+		return;
+	}
+	if (r < 0) {
+		snprintf(c->dest_text, sizeof(c->dest_text), "%.*s:%.8s", 253, host, port);
+		conn_refuse(c, EINVAL, "deny", NULL, "bad destination: %s", err);
+		return;
+	}
+	format_dest(c);
 	c->rule = allow_match(opt->rules, opt->nrules, &c->dest);
 	if (!c->rule) {
 		conn_refuse(c, EACCES, "deny", c->dest.is_addr ? &c->dest.addr : NULL,

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -569,25 +570,39 @@ static void write_image_config(FILE *f, const struct image *im)
 }
 /* The names the allow list can match (host names and *.domain patterns,
  * ports left out), for the guest's DNS stub: a name none of them can match
- * does not resolve (docs/protocol/egress.md). */
+ * does not resolve; and the IPv4 addresses it names, for the guest's
+ * nftables rules: a connection to another address is refused before its
+ * handshake (docs/protocol/egress.md). */
 static void egress_names_write(FILE *f, const char *allow_net)
 {
 	char names[ALLOW_RULES_MAX * (ALLOW_NAME_MAX + 3)] = "", why[256];
-	size_t at = 0;
+	char addrs[ALLOW_RULES_MAX * 16] = "";
+	size_t at = 0, aat = 0;
 
 	for (const char *p = allow_net, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
 		char pat[ALLOW_PATTERN_MAX + 8];
 		struct allow_rule r;
 
 		snprintf(pat, sizeof(pat), "%.*s", (int)(nl - p), p);
-		if (allow_parse(pat, &r, why, sizeof(why)) < 0 || r.kind == ALLOW_IP)
+		if (allow_parse(pat, &r, why, sizeof(why)) < 0)
 			continue;
-		at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s%s", at ? " " : "",
-				       r.kind == ALLOW_SUFFIX ? "*." : "", r.name);
-		if (at >= sizeof(names))
-			break;
+		if (r.kind == ALLOW_IP) {
+			if (r.addr.family == AF_INET && aat < sizeof(addrs)) {
+				char a[INET6_ADDRSTRLEN];
+
+				allow_addr_format(&r.addr, a, sizeof(a));
+				aat += (size_t)snprintf(addrs + aat, sizeof(addrs) - aat, "%s%s",
+							aat ? " " : "", a);
+			}
+			continue;
+		}
+		if (at < sizeof(names))
+			at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s%s",
+					       at ? " " : "", r.kind == ALLOW_SUFFIX ? "*." : "",
+					       r.name);
 	}
 	kv_write(f, "egress_names", names);
+	kv_write(f, "egress_addrs", addrs);
 }
 
 

@@ -43,6 +43,8 @@ void config_free(struct config *c)
 	c->nlabels = 0;
 	free(c->egress_names);
 	c->egress_names = NULL;
+	free(c->egress_addrs);
+	c->egress_addrs = NULL;
 }
 
 static size_t env_name_len(const char *entry)
@@ -293,13 +295,14 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 		c->egress_port = (uint32_t)v;
 		return 0;
 	}
-	if (strcmp(key, "egress_names") == 0) {
+	if (strcmp(key, "egress_names") == 0 || strcmp(key, "egress_addrs") == 0) {
+		char **at = key[7] == 'n' ? &c->egress_names : &c->egress_addrs;
 		char *copy = strdup(value);
 
 		if (!copy)
 			return fail(err, n, ENOMEM, "%s: out of memory%s", key, "");
-		free(c->egress_names);
-		c->egress_names = copy;
+		free(*at);
+		*at = copy;
 		return 0;
 	}
 	if (strcmp(key, "egress_ca") == 0) {

@@ -49,6 +49,8 @@ struct config {
 	uint32_t egress_port;          /* the gateway's host vsock port (CID 2) */
 	char *egress_names;            /* the allow list's name patterns, space-separated
 					* ("api.test *.example.com"); NULL: not told */
+	char *egress_addrs;            /* the IPv4 addresses it names, space-separated;
+					* NULL: not told (no address refused at once) */
 	char egress_ca[CONFIG_CA_MAX]; /* PEM: the CA of the sandbox's secrets; "": none */
 	/* A root on disks (init/root.c): the read-only layers' serials, top
 	 * first (the image last), and the writable layer's; none: the

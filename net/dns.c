@@ -33,6 +33,7 @@ struct entry {
 
 static struct entry table[DNS_NAMES_MAX];
 static const char *allowed_names; /* space-separated; NULL: every name */
+static void (*refused_hook)(const char *name);
 static uint32_t next_index;
 static uint64_t clock_tick;
 
@@ -183,8 +184,11 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out)
 		rcode = RC_REFUSED;
 	/* No pattern can let a connection to it through: say so now rather
 	 * than hand out an address that leads to a reset. */
-	if (rcode == RC_OK && !dns_name_allowed(name))
+	if (rcode == RC_OK && !dns_name_allowed(name)) {
 		rcode = RC_NXDOMAIN;
+		if (refused_hook)
+			refused_hook(name);
+	}
 	header_only(q, out, rcode);
 	put_be16(out + 4, 1);
 	memcpy(out + 12, q + 12, qend - 12);  /* the question, as asked (0x20 case kept) */
@@ -210,6 +214,11 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out)
 void dns_set_names(const char *names)
 {
 	allowed_names = names;
+}
+
+void dns_set_refused_hook(void (*fn)(const char *name))
+{
+	refused_hook = fn;
 }
 
 /* Can the allow list match name (lower case)? "api.test" only itself,

@@ -44,6 +44,8 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out);
  * can match get NXDOMAIN. NULL (the default): every name resolves. */
 void dns_set_names(const char *names);
 bool dns_name_allowed(const char *name);
+/* fn is told each name refused that way (for the host's audit log). */
+void dns_set_refused_hook(void (*fn)(const char *name));
 
 /* Serves 127.0.0.53:53/udp in the caller's event loop. */
 int dns_start(void);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -280,6 +281,187 @@ static int gateway_open(void)
 	return fd;
 }
 
+/* ---- reports for the host's audit log ----
+ * What the guest refuses itself never reaches the gateway as a CONNECT:
+ * a name the DNS stub answers with NXDOMAIN, a connection the refuse
+ * chain rejects before its handshake. Each is reported on a connection
+ * of its own ("NXDOMAIN name", "REFUSED address port"), fire and forget,
+ * so that the audit log on the host still has its line. Bounded: the same
+ * report is sent once per REPORT_QUIET_NS, at most REPORTS_MAX at once. */
+#define REPORTS_MAX 16
+#define REPORT_RECENT 32
+#define REPORT_QUIET_NS (10 * NSEC_PER_SEC)
+#define REPORT_WAIT_NS (5 * NSEC_PER_SEC)
+#define REPORT_LINE_MAX (DNS_NAME_MAX + 16)
+
+struct report {
+	struct watch w;
+	struct timer timer;
+	char line[REPORT_LINE_MAX];
+	size_t len;
+};
+
+static unsigned nreports;
+static struct {
+	char line[REPORT_LINE_MAX];
+	uint64_t at;
+} recent[REPORT_RECENT];
+static unsigned recent_next;
+
+static void report_free(struct report *r)
+{
+	timer_cancel(&r->timer);
+	loop_del(&r->w);
+	close(r->w.fd);
+	nreports--;
+	loop_free_later(r);
+}
+
+static void on_report_ready(struct watch *w, uint32_t events)
+{
+	struct report *r = container_of(w, struct report, w);
+
+	(void)!send(w->fd, r->line, r->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	report_free(r);
+}
+
+static void on_report_timeout(struct timer *t)
+{
+	report_free(container_of(t, struct report, timer));
+}
+
+/* Was line reported within REPORT_QUIET_NS? If not, it is now. */
+static bool reported_lately(const char *line)
+{
+	uint64_t now = time_mono_ns();
+
+	for (size_t i = 0; i < REPORT_RECENT; i++)
+		if (recent[i].at && now - recent[i].at < REPORT_QUIET_NS &&
+		    strcmp(recent[i].line, line) == 0)
+			return true;
+	str_copy(recent[recent_next].line, sizeof(recent[0].line), line);
+	recent[recent_next].at = now;
+	recent_next = (recent_next + 1) % REPORT_RECENT;
+	return false;
+}
+
+static void report(const char *line)
+{
+	struct report *r;
+	int g;
+
+	if (nreports >= REPORTS_MAX || reported_lately(line) || !(r = calloc(1, sizeof(*r))))
+		return;
+	str_copy(r->line, sizeof(r->line), line);
+	r->len = strlen(r->line);
+	if ((g = gateway_open()) < 0 || loop_add(&r->w, g, EPOLLOUT, on_report_ready) < 0) {
+		log_debug(g < 0 ? g : errno, "egress: cannot report to the gateway: %s", line);
+		if (g >= 0)
+			close(g);
+		free(r);
+		return;
+	}
+	nreports++;
+	timer_arm(&r->timer, REPORT_WAIT_NS, on_report_timeout);
+}
+
+static void on_dns_refused(const char *name)
+{
+	char line[REPORT_LINE_MAX];
+
+	snprintf(line, sizeof(line), "NXDOMAIN %s\n", name);
+	report(line);
+}
+
+/* ---- addresses refused at once ---- */
+
+static struct watch w_rst;
+static uint32_t named[256]; /* the addresses the allow list names */
+static size_t nnamed;
+
+/* The resets the refuse chain answers SYNs with reach the workload over
+ * lo; a raw TCP socket gets a copy of each incoming TCP segment, which
+ * this classic BPF filter narrows in the kernel to resets from an
+ * address outside 127/8 (the relays' own traffic on lo never wakes us):
+ * IPv4 header, then TCP. */
+static const struct sock_filter rst_code[] = {
+	BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 12),          /* A = first byte of saddr */
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 127, 3, 0),  /* loopback: drop */
+	BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),          /* X = IP header length */
+	BPF_STMT(BPF_LD | BPF_B | BPF_IND, 13),          /* A = TCP flags */
+	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 1, 0), /* RST: keep */
+	BPF_STMT(BPF_RET | BPF_K, 0),
+	BPF_STMT(BPF_RET | BPF_K, 128),
+};
+
+static bool is_named(uint32_t a)
+{
+	for (size_t i = 0; i < nnamed; i++)
+		if (named[i] == a)
+			return true;
+	return false;
+}
+
+/* A reset from an address the list does not name came from the refuse
+ * chain (the proxy's resets carry a synthetic or a named address). */
+static void on_rst(struct watch *w, uint32_t events)
+{
+	uint8_t p[128];
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(w->fd, p, sizeof(p), MSG_DONTWAIT);
+		char a[INET_ADDRSTRLEN], line[REPORT_LINE_MAX];
+		size_t ihl;
+		uint32_t src;
+
+		if (n < 0)
+			return;
+		if (n < 20 || (ihl = (size_t)(p[0] & 0x0f) * 4) < 20 || (size_t)n < ihl + 14 ||
+		    p[9] != IPPROTO_TCP || !(p[ihl + 13] & 0x04))
+			continue;
+		memcpy(&src, p + 12, 4);
+		if (dns_is_synthetic(ntohl(src)) || (ntohl(src) >> 24) == 127 || is_named(src) ||
+		    !inet_ntop(AF_INET, &src, a, sizeof(a)))
+			continue;
+		snprintf(line, sizeof(line), "REFUSED %s %u\n", a, (unsigned)(p[ihl] << 8 | p[ihl + 1]));
+		report(line);
+	}
+}
+
+/* "a.b.c.d ...": the addresses the allow list names. */
+static int refuse_start(const char *list)
+{
+	struct sock_fprog prog = { .len = ARRAY_SIZE(rst_code),
+				   .filter = (struct sock_filter *)rst_code };
+	int fd, r;
+
+	for (const char *p = list; *p;) {
+		const char *end = strchrnul(p, ' ');
+		char a[INET_ADDRSTRLEN];
+
+		if (end > p) {
+			if (nnamed == ARRAY_SIZE(named) || (size_t)(end - p) >= sizeof(a))
+				return -E2BIG;
+			memcpy(a, p, (size_t)(end - p));
+			a[end - p] = '\0';
+			if (inet_pton(AF_INET, a, &named[nnamed++]) != 1)
+				return -EINVAL;
+		}
+		p = *end ? end + 1 : end;
+	}
+	if ((r = egress_refuse_install(named, nnamed)) < 0)
+		return r;
+	/* Without it refusals still happen, only without their audit line. */
+	fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    loop_add(&w_rst, fd, EPOLLIN, on_rst) < 0) {
+		log_warn(errno, "egress: refused addresses will not be reported to the audit log");
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
 /* The original destination as the gateway should see it: the name behind
  * a synthetic address, else the address itself. */
 static int destination(int fd, char *host, size_t n, uint16_t *port)
@@ -461,7 +643,11 @@ void egress_start(const struct config *c, bool in_vm)
 		log_warn(r, "egress: unable to listen on 127.0.0.1:%d; no way out", EGRESS_PROXY_PORT);
 		return;
 	}
+	if (c->egress_addrs && (r = refuse_start(c->egress_addrs)) < 0)
+		log_warn(r, "egress: unable to refuse unnamed addresses at once (egress_addrs '%s')",
+			 c->egress_addrs);
 	dns_set_names(c->egress_names);
+	dns_set_refused_hook(on_dns_refused);
 	if ((r = dns_start()) < 0)
 		log_warn(r, "egress: unable to serve DNS on 127.0.0.53:53");
 	else if (in_vm)

@@ -8,6 +8,7 @@
 #define SBX_EGRESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/config.h"
@@ -28,5 +29,9 @@ void egress_start(const struct config *c, bool in_vm);
 /* Kernel set-up (net/egress_rules.c); 0 or -errno. */
 int egress_rules_install(uint16_t proxy_port);
 int egress_route_install(void);
+/* Refuses at once, with a TCP reset to the SYN (ECONNREFUSED), outbound
+ * TCP to any address but the n in addrs (network byte order), the DNS
+ * stub's synthetic range and loopback. After egress_rules_install. */
+int egress_refuse_install(const uint32_t *addrs, size_t n);
 
 #endif

@@ -24,7 +24,7 @@
 
 #include "lib/util.h"
 
-#define MSG_BUF 4096
+#define MSG_BUF 65536 /* the refuse chain: about 200 bytes per allowed address */
 #define NEST_MAX 8
 
 struct nlbuf {
@@ -272,6 +272,118 @@ int egress_rules_install(uint16_t proxy_port)
 	expr_end(&nb);
 	expr_begin(&nb, "redir");                  /* redirect to :reg1 */
 	attr_be32(&nb, NFTA_REDIR_REG_PROTO_MIN, NFT_REG_1);
+	expr_end(&nb);
+	nest_end(&nb);
+	batch(&nb, NFNL_MSG_BATCH_END);
+	return nl_exchange(NETLINK_NETFILTER, &nb, 0);
+}
+
+static void rule_begin(struct nlbuf *nb, const char *chain)
+{
+	nft_msg(nb, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, NFPROTO_IPV4);
+	attr_str(nb, NFTA_RULE_TABLE, EGRESS_NFT_TABLE);
+	attr_str(nb, NFTA_RULE_CHAIN, chain);
+	nest_begin(nb, NFTA_RULE_EXPRESSIONS);
+}
+
+/* reg1 = len bytes of the IPv4 header at off */
+static void load_ip(struct nlbuf *nb, uint32_t off, uint32_t len)
+{
+	expr_begin(nb, "payload");
+	attr_be32(nb, NFTA_PAYLOAD_DREG, NFT_REG_1);
+	attr_be32(nb, NFTA_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+	attr_be32(nb, NFTA_PAYLOAD_OFFSET, off);
+	attr_be32(nb, NFTA_PAYLOAD_LEN, len);
+	expr_end(nb);
+}
+
+static void cmp_eq(struct nlbuf *nb, const void *v, size_t len)
+{
+	expr_begin(nb, "cmp");
+	attr_be32(nb, NFTA_CMP_SREG, NFT_REG_1);
+	attr_be32(nb, NFTA_CMP_OP, NFT_CMP_EQ);
+	data_value(nb, NFTA_CMP_DATA, v, len);
+	expr_end(nb);
+}
+
+/* ... accept; the end of the rule. */
+static void accept_end(struct nlbuf *nb)
+{
+	expr_begin(nb, "immediate");
+	attr_be32(nb, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	nest_begin(nb, NFTA_IMMEDIATE_DATA);
+	nest_begin(nb, NFTA_DATA_VERDICT);
+	attr_be32(nb, NFTA_VERDICT_CODE, NF_ACCEPT);
+	nest_end(nb);
+	nest_end(nb);
+	expr_end(nb);
+	nest_end(nb);
+}
+
+/* Added to the table of egress_rules_install, as a batch of its own (the
+ * redirect works without it):
+ *     chain refuse {
+ *         type filter hook output priority -150; policy accept;
+ *         ip daddr 198.18.0.0/15 accept       (the DNS stub's names)
+ *         ip daddr 127.0.0.0/8 accept
+ *         ip daddr A accept                   (each address the list names)
+ *         meta l4proto tcp reject with tcp reset
+ *     }
+ * Before the nat chain (-100) so that it sees the original destination.
+ * A TCP reset, not ICMP "administratively prohibited": the kernel sends
+ * no ICMP error for a packet of its own refused on the output hook (the
+ * connection would wait for its timeout), while the reset reaches the
+ * connecting socket at once (ECONNREFUSED). */
+int egress_refuse_install(const uint32_t *addrs, size_t n)
+{
+	static struct nlbuf nb;
+	const uint8_t tcp = IPPROTO_TCP, loopnet = 127;
+	const uint32_t synth = htonl(0xc6120000), synth_mask = htonl(0xfffe0000), zero = 0;
+
+	memset(&nb, 0, sizeof(nb));
+	batch(&nb, NFNL_MSG_BATCH_BEGIN);
+	nft_msg(&nb, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, NFPROTO_IPV4);
+	attr_str(&nb, NFTA_CHAIN_TABLE, EGRESS_NFT_TABLE);
+	attr_str(&nb, NFTA_CHAIN_NAME, "refuse");
+	nest_begin(&nb, NFTA_CHAIN_HOOK);
+	attr_be32(&nb, NFTA_HOOK_HOOKNUM, NF_INET_LOCAL_OUT);
+	attr_be32(&nb, NFTA_HOOK_PRIORITY, (uint32_t)-150);
+	nest_end(&nb);
+	attr_be32(&nb, NFTA_CHAIN_POLICY, NF_ACCEPT);
+	attr_str(&nb, NFTA_CHAIN_TYPE, "filter");
+
+	rule_begin(&nb, "refuse");
+	load_ip(&nb, 16, 4);
+	expr_begin(&nb, "bitwise");                /* reg1 &= 255.254.0.0 */
+	attr_be32(&nb, NFTA_BITWISE_SREG, NFT_REG_1);
+	attr_be32(&nb, NFTA_BITWISE_DREG, NFT_REG_1);
+	attr_be32(&nb, NFTA_BITWISE_LEN, 4);
+	data_value(&nb, NFTA_BITWISE_MASK, &synth_mask, 4);
+	data_value(&nb, NFTA_BITWISE_XOR, &zero, 4);
+	expr_end(&nb);
+	cmp_eq(&nb, &synth, 4);
+	accept_end(&nb);
+
+	rule_begin(&nb, "refuse");
+	load_ip(&nb, 16, 1);
+	cmp_eq(&nb, &loopnet, 1);
+	accept_end(&nb);
+
+	for (size_t i = 0; i < n; i++) {
+		rule_begin(&nb, "refuse");
+		load_ip(&nb, 16, 4);
+		cmp_eq(&nb, &addrs[i], 4);
+		accept_end(&nb);
+	}
+
+	rule_begin(&nb, "refuse");
+	expr_begin(&nb, "meta");
+	attr_be32(&nb, NFTA_META_DREG, NFT_REG_1);
+	attr_be32(&nb, NFTA_META_KEY, NFT_META_L4PROTO);
+	expr_end(&nb);
+	cmp_eq(&nb, &tcp, 1);
+	expr_begin(&nb, "reject");
+	attr_be32(&nb, NFTA_REJECT_TYPE, NFT_REJECT_TCP_RST);
 	expr_end(&nb);
 	nest_end(&nb);
 	batch(&nb, NFNL_MSG_BATCH_END);

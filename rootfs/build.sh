@@ -15,10 +15,10 @@ MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 	virtio_mmio vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
 	vsock_loopback virtio_balloon"
 # Loaded by the agent only when egress is on (docs/protocol/egress.md): the
-# nftables nat chain and redirect, with what they depend on (conntrack,
-# nf_nat, nfnetlink, ...). Listed in etc/sbx/modules.egress, so a sandbox
+# nftables nat chain and redirect, the refuse chain's reject, with what
+# they depend on (conntrack, nf_nat, nf_reject_ipv4, nfnetlink, ...). Listed in etc/sbx/modules.egress, so a sandbox
 # without --allow-net does not pay for them at boot.
-EGRESS_MODULES="nf_tables nft_chain_nat nft_redir"
+EGRESS_MODULES="nf_tables nft_chain_nat nft_redir nft_reject_ipv4"
 # Loaded by PID 1 only for a sandbox with disks (an image other than the
 # initramfs, or volumes: docs/IMAGES.md): virtio disks, the image's file
 # system (erofs), the overlay over it (ext4 is built in).

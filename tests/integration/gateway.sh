@@ -321,6 +321,57 @@ test_agent_side() {
 	audited $NS:8081 deny "not in the allow list"
 }
 
+# What the guest refuses itself (issue 18, item 14), with the allow list
+# passed as sbx create passes it: a name no pattern can match gets
+# NXDOMAIN, a connection to an address the list does not name fails at
+# once with ECONNREFUSED (a reset to its SYN, before any handshake), and
+# each still has its audit line on the host; a named address connects as
+# before.
+test_agent_refusals() {
+	local out
+	printf 'egress = on\negress_names = api.test\negress_addrs = %s\n' "$NS" >"$T_TMP/refuse.conf"
+	out=$(SBX_EGRESS_GATEWAY=unix:$SOCK unshare -n sh -c '
+		ip link set lo up
+		"$0" --listen unix:'"$T_TMP"'/refuse.sock --config '"$T_TMP"'/refuse.conf \
+			2>'"$T_TMP"'/refuse.err &
+		agent=$!
+		for i in $(seq 100); do [ -S '"$T_TMP"'/refuse.sock ] && break; sleep 0.05; done
+		sleep 0.3
+		echo "lookup=[$(busybox nslookup other.test 127.0.0.53 2>&1 | tr "\n" " ")]"
+		python3 -c "
+import errno, socket, time
+for dest in ((\"198.51.100.9\", 80), (\"'$NS'\", 8080)):
+    t = time.monotonic()
+    try:
+        socket.create_connection(dest, timeout=10).close()
+        r = \"connected\"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e))
+    print(\"%s:%d=%s in %.1f s\" % (dest[0], dest[1], r, time.monotonic() - t))
+"
+		sleep 0.5
+		kill $agent; wait $agent' "$SBX_INIT" 2>&1)
+	[[ $out == *"lookup=["*"NXDOMAIN"* || $out == *"lookup=["*"can't resolve"* ]] ||
+		fail "the lookup of other.test said: $out" || return 1
+	[[ $out == *"198.51.100.9:80=ECONNREFUSED in 0.0 s"* ]] ||
+		fail "an unnamed address: $out; agent: $(cat "$T_TMP/refuse.err")" || return 1
+	[[ $out == *"$NS:8080=connected"* ]] || fail "a named address: $out" || return 1
+	wait_for 5 grep -qF 'dest="other.test"' "$AUDIT" || fail "no audit line for other.test" ||
+		return 1
+	audited other.test deny "no allow pattern can match it (NXDOMAIN)" || return 1
+	audited 198.51.100.9:80 deny "refused in the guest before connecting"
+}
+
+# The reports are the guest's word: one naming what the list allows says
+# so in the audit line; a malformed one is refused.
+test_guest_reports() {
+	ask "NXDOMAIN api.test" >/dev/null
+	audited api.test deny "which the allow list can match (api.test:8080)" || return 1
+	ask "REFUSED $NS 8080" >/dev/null
+	audited "$NS:8080" deny "though the allow list names the address" || return 1
+	refused "REFUSED api.test 80" EPROTO "expected REFUSED IPV4 PORT" - deny
+}
+
 test_clean_exit() {
 	kill $GW
 	wait_for 5 sh -c "! kill -0 $GW 2>/dev/null" || fail "the gateway did not stop" || return 1
@@ -355,6 +406,8 @@ t "audit line fields" test_audit_fields
 t "100 concurrent allowed connections" test_100_concurrent
 t "1 GiB through an allowed connection, hashes match" test_1gib_hash
 t "the agent in a namespace: DNS stub, nft redirect, proxy, no UDP" test_agent_side
+t "the agent refuses unmatched names and unnamed addresses itself, audited" test_agent_refusals
+t "the guest's reports: the audit line says what the list allows" test_guest_reports
 t "exits when the watched process ends" test_exits_with_watched_pid
 t "bad options are refused naming them" test_bad_options
 t "descriptor limit: cap below it, pause and one warning at EMFILE, then serves again" test_fd_limit

@@ -117,11 +117,23 @@ test_other_name_refused() {
 		echo rc=$?; nslookup api.test 2>&1')
 	[[ $out == *"NXDOMAIN"*"bad address 'other.test"*"rc=1"* ]] || fail "said: $out" || return 1
 	[[ $out == *"Address"*"198.18."* ]] || fail "api.test no longer resolves: $out" || return 1
-	[[ $out != *hello* ]] || fail "other.test reached the server"
+	[[ $out != *hello* ]] || fail "other.test reached the server" || return 1
+	# The agent reports the refusal: the audit log has its line.
+	wait_for 5 eval '"$SBX" logs --net $ON | grep -qF "dest=\"other.test\""' ||
+		fail "no audit line for other.test" || return 1
+	audited other.test deny "no allow pattern can match it (NXDOMAIN)"
 }
 
+# An address the list does not name is refused in the guest before its
+# handshake: connection refused at once, and the gateway still writes the
+# deny line (reported by the agent: wait for it a moment).
 test_ip_literal_refused() {
-	refused_in_guest http://$NS:8080/ $NS:8080 "not in the allow list"
+	local out
+	out=$(gexec $ON -- sh -c "wget -q -O - http://$NS:8080/ 2>&1; echo rc=\$?")
+	[[ $out == *"Connection refused"*"rc=1"* ]] || fail "wget: $out" || return 1
+	wait_for 5 eval '"$SBX" logs --net $ON | grep -qF "dest=\"$NS:8080\""' ||
+		fail "no audit line for $NS:8080" || return 1
+	audited $NS:8080 deny "refused in the guest before connecting"
 }
 
 test_loopback_name_refused() {
@@ -136,10 +148,12 @@ test_private_name_refused() {
 # straight to the gateway's vsock port, and the rules removed.
 test_root_raw_address() {
 	local out
-	# Not HTTP: no answer, a reset; what matters is that nothing came
-	# back and that the gateway said no.
+	# Not HTTP: no answer, a refusal; what matters is that nothing came
+	# back and that the audit log says no.
 	out=$(rexec $ON -- sh -c "echo hello | nc $NS 8081" 2>&1)
 	[[ $out != *HTTP* && $out != *hello* ]] || fail "nc reached the server: $out" || return 1
+	wait_for 5 eval '"$SBX" logs --net $ON | grep -qF "dest=\"$NS:8081\""' ||
+		fail "no audit line for $NS:8081" || return 1
 	audited $NS:8081 deny "not in the allow list"
 }
 
@@ -199,8 +213,8 @@ t "without --allow-net: no nameserver, no route, no gateway" test_off_no_nameser
 t "with api.test:8080: an HTTP GET reaches the server" test_http_get
 t "names resolve to synthetic addresses in the guest" test_names_resolve_synthetic
 t "api.test:8081 refused (a server listens there): HTTP 403 naming the reason" test_other_port_refused
-t "other.test: no pattern can match it, the guest's resolver says NXDOMAIN" test_other_name_refused
-t "an unlisted IP literal refused" test_ip_literal_refused
+t "other.test: no pattern can match it, the guest's resolver says NXDOMAIN, audited" test_other_name_refused
+t "an unlisted IP literal refused at once in the guest (connection refused), audited" test_ip_literal_refused
 t "a listed name resolving to loopback refused" test_loopback_name_refused
 t "a listed name resolving to RFC 1918 refused" test_private_name_refused
 t "root: a raw address through the kernel refused" test_root_raw_address
