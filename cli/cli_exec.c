@@ -42,7 +42,9 @@ static void usage(FILE *out)
 		"                     stdin stays open for `sbx attach -i`\n"
 		"\n"
 		"SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the command's\n"
-		"process group; after %d interrupts sbx stops waiting and exits. A\n"
+		"process group; after %d interrupts sbx stops waiting and exits. Before\n"
+		"the command has started (a busy agent), any of them ends sbx at once\n"
+		"with 128+N. A\n"
 		"command started without --detach gets SIGHUP, then SIGKILL, when sbx\n"
 		"goes away before it ends.\n"
 		"Exit status: the command's, 128+N if it died of signal N, 126/127 if\n"
@@ -65,6 +67,7 @@ struct exec_state {
 	int tty_fd;       /* the local terminal, or -1 */
 	int interrupts;
 	bool detach_on_signal;
+	bool started;     /* the agent said STARTED */
 };
 
 static struct termios saved_termios;
@@ -152,9 +155,24 @@ static int on_signal(void *arg, struct sbx_conn *c, struct sbx_error *err)
 		}
 		if (st->detach_on_signal)
 			return SBX_IO_DETACH; /* sbx attach without --sig-proxy */
+		/* Not started yet (a slow or starved agent): there is no
+		 * command to forward it to, and waiting for one would make
+		 * SIGTERM (timeout(1)) and Ctrl-C do nothing. Leave: the
+		 * agent hangs up a command whose client went away. */
+		if (!st->started) {
+			restore_terminal();
+			cli_error("%s before the command started: not waiting for it",
+				  strsignal((int)si.ssi_signo));
+			exit(128 + (int)si.ssi_signo);
+		}
 		r = sbx_exec_signal(c, (int)si.ssi_signo, err);
 	}
 	return r;
+}
+
+static void on_started(void *arg, pid_t pid)
+{
+	((struct exec_state *)arg)->started = true;
 }
 
 /* Splits "ID [--] CMD..." / "[--] CMD...": see usage. */
@@ -222,6 +240,7 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy)
 	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	io.extra_fd = st.sfd;
 	io.on_extra = on_signal;
+	io.on_started = on_started;
 	io.arg = &st;
 
 	if (sbx_connect(addr, &c, &err) < 0) {

@@ -131,6 +131,43 @@ test_sigint_forwarded() {
 	expect_eq status $? 7 && expect_eq output "$(cat "$T_TMP/int")" $'ready\ngot-int'
 }
 
+# A starved agent (its server stopped) never starts the command: SIGTERM
+# (timeout(1)) still ends sbx exec at once, 128+15, saying why; it waited
+# for the command to start before.
+test_sigterm_before_start() {
+	local srv pid gone
+	srv=$(server_pid)
+	[ -n "$srv" ] || fail "no server process" || return 1
+	kill -STOP "$srv"
+	"$SBX" exec true 2>"$T_TMP/st.err" &
+	pid=$!
+	sleep 0.5
+	kill -TERM $pid
+	wait_for 3 is_gone $pid
+	gone=$?
+	kill -CONT "$srv"
+	[ $gone = 0 ] || { kill -KILL $pid; fail "sbx exec still waits 3 s after SIGTERM"; return 1; }
+	wait $pid
+	expect_eq status $? 143 || return 1
+	grep -q "before the command started" "$T_TMP/st.err" || fail "sbx said: $(cat "$T_TMP/st.err")"
+}
+
+# Started with SIGINT ignored (a background job of a script): sbx still
+# forwards it. (The kernel never discards a blocked signal, ignored or
+# not, so the signalfd sees it; this guards that sbx keeps reading its
+# signals that way rather than through handlers.)
+test_sigint_inherited_ignored() {
+	(trap '' INT; exec "$SBX" exec sh -c 'trap "echo got-int; exit 7" INT; echo ready
+		while :; do sleep 0.05; done') >"$T_TMP/ign" &
+	local pid=$! rc
+	wait_for 10 grep -q ready "$T_TMP/ign" || fail "command did not start" || return 1
+	kill -INT $pid
+	wait_for 3 is_gone $pid || { kill -TERM $pid; fail "SIGINT was ignored"; return 1; }
+	wait $pid
+	rc=$?
+	expect_eq status $rc 7 && expect_eq output "$(cat "$T_TMP/ign")" $'ready\ngot-int'
+}
+
 test_client_killed() {
 	local tag=7$RANDOM pid
 	"$SBX" exec sh -c "sleep $tag.1 & sleep $tag.2; :" &
@@ -203,6 +240,8 @@ for mode in dev pid1; do
 	t "PTY: a /dev/pts terminal of the requested size" test_pty
 	t "PTY: a resize reaches the command" test_pty_resize
 	t "SIGINT is forwarded to the command" test_sigint_forwarded
+	t "SIGTERM before the command started ends sbx exec at once" test_sigterm_before_start
+	t "SIGINT inherited ignored is still forwarded" test_sigint_inherited_ignored
 	t "a killed client leaves no process and no zombie" test_client_killed
 	t "kill -9 of the server: restarted, next exec works" test_server_restart
 	t "stopping the agent stops its commands" test_agent_stop
