@@ -1139,6 +1139,7 @@ pid_t gateway_spawn(const char *dir, pid_t watch_pid, const char *const *allow,
 		    dup2(p[1], 3) < 0 || (secrets_fd >= 0 && dup2(secrets_fd, 4) < 0))
 			_exit(127);
 		syscall(SYS_close_range, secrets_fd >= 0 ? 5 : 4, ~0U, 0);
+		signals_reset_for_exec();
 		execv(sbx, (char *const *)argv);
 		execvp("sbx", (char *const *)argv);
 		dprintf(2, "sbx: cannot execute %s: %s\n", sbx, strerror(errno));

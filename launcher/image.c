@@ -195,6 +195,7 @@ int image_tool_run(char *const argv[], int out_fd, char *out, size_t n)
 			dup2(null, 0);
 		dup2(out_fd >= 0 ? out_fd : p[1], 1);
 		dup2(p[1], 2);
+		signals_reset_for_exec();
 		execvp(argv[0], argv);
 		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

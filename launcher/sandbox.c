@@ -310,7 +310,8 @@ static pid_t start_daemon(char *const argv[], const char *log, int keep_fd)
 	if (keep_fd >= 0 && (dup2(keep_fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0))
 		_exit(127);
 	syscall(SYS_close_range, keep_fd >= 0 ? 4 : 3, ~0U, 0);
-	signal(SIGPIPE, SIG_DFL);
+	/* sbx create blocks SIGINT, SIGTERM and SIGHUP while it boots. */
+	signals_reset_for_exec();
 	execvp(argv[0], argv);
 	dprintf(2, "sbx: cannot execute %s: %s\n", argv[0], strerror(errno));
 	_exit(127);

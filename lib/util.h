@@ -29,6 +29,12 @@ int fd_read_full(int fd, void *buf, size_t len);
 unsigned long fd_limit_raise(unsigned long want);
 /* Closes *fd if it is >= 0 and sets it to -1. */
 void fd_close(int *fd);
+/* In a forked child about to exec a program of its own (QEMU, the
+ * gateway, a tool): no signal blocked, and the job-control signals and
+ * SIGPIPE back to their default, whatever the parent blocked or ignored
+ * for itself or inherited ignored (a background job of a script starts
+ * with SIGINT and SIGQUIT ignored). */
+void signals_reset_for_exec(void);
 
 /* CLOCK_MONOTONIC and CLOCK_BOOTTIME in nanoseconds. */
 uint64_t time_mono_ns(void);

@@ -25,9 +25,12 @@ setup() {
 	egress_httpd $NS 8081 "$T_TMP/www"
 	"$SBX" create --name $OFF --lifetime 10m >/dev/null 2>"$T_TMP/off.err" ||
 		fail "create without --allow-net: $(cat "$T_TMP/off.err")" || return 1
-	"$SBX" create --name $ON --lifetime 10m --allow-net api.test:8080 --allow-net loop.test \
+	# As a background job of a script would: SIGINT and SIGQUIT ignored
+	# (test_daemon_signals).
+	(trap '' INT QUIT
+	exec "$SBX" create --name $ON --lifetime 10m --allow-net api.test:8080 --allow-net loop.test \
 		--allow-net priv.test --resolve api.test=$NS --resolve other.test=$NS \
-		--resolve loop.test=127.0.0.1 --resolve priv.test=10.0.0.1 >/dev/null \
+		--resolve loop.test=127.0.0.1 --resolve priv.test=10.0.0.1) >/dev/null \
 		2>"$T_TMP/on.err" || fail "create with --allow-net: $(cat "$T_TMP/on.err")" || return 1
 	[ "$SBX_IMAGE" = minimal ] || { tools_in $OFF && tools_in $ON; }
 }
@@ -199,6 +202,30 @@ test_bad_pattern_refused_at_create() {
 	[ ! -e "$SBX_STATE_DIR/egbad" ] || fail "a state directory was left"
 }
 
+# sig_bit STATUS_LINE SIGNAL: is the signal's bit set in a /proc/PID/status
+# mask (SigBlk:, SigIgn:)?
+sig_bit() { (( 0x${1##*[[:space:]]} >> ($2 - 1) & 1 )); }
+
+# QEMU and the gateway are started with no signal blocked and none of the
+# job-control signals ignored, whatever sbx create blocked while it booted
+# (SIGINT, SIGTERM, SIGHUP: QEMU kept them blocked) or inherited ignored
+# (setup creates $ON with SIGINT and SIGQUIT ignored).
+test_daemon_signals() {
+	local json qemu gw blk ign
+	json=$("$SBX" info --json $ON)
+	qemu=$(sed -n 's/.*"qemu_pid":\([0-9]*\).*/\1/p' <<<"$json")
+	gw=$(sed -n 's/.*"gateway_pid":\([0-9]*\).*/\1/p' <<<"$json")
+	[ -n "$qemu" ] && [ -n "$gw" ] || fail "pids from info: $json" || return 1
+	blk=$(grep '^SigBlk:' /proc/$qemu/status) && ign=$(grep '^SigIgn:' /proc/$qemu/status) ||
+		return 1
+	for s in 1 2 15; do
+		! sig_bit "$blk" $s || fail "QEMU has signal $s blocked: $blk" || return 1
+	done
+	! sig_bit "$ign" 3 || fail "QEMU ignores SIGQUIT: $ign" || return 1
+	ign=$(grep '^SigIgn:' /proc/$gw/status) || return 1
+	! sig_bit "$ign" 2 && ! sig_bit "$ign" 3 || fail "the gateway ignores SIGINT or SIGQUIT: $ign"
+}
+
 test_kill_stops_gateway() {
 	local pid
 	pid=$("$SBX" info --json $ON | sed -n 's/.*"gateway_pid":\([0-9]*\).*/\1/p')
@@ -223,4 +250,5 @@ t "root: removing the route leaves no way out" test_root_removes_the_rules
 t "UDP (DNS to an outside server) fails at once" test_udp_fails_fast
 t "sbx info shows the allow list" test_info_shows_list
 t "an invalid pattern is refused at create" test_bad_pattern_refused_at_create
+t "QEMU and the gateway start with no signal blocked or inherited ignored" test_daemon_signals
 t "sbx kill stops the gateway" test_kill_stops_gateway
