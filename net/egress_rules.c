@@ -24,7 +24,7 @@
 
 #include "lib/util.h"
 
-#define MSG_BUF 65536 /* the refuse chain: about 200 bytes per allowed address */
+#define MSG_BUF 4096
 #define NEST_MAX 8
 
 struct nlbuf {
@@ -339,6 +339,7 @@ int egress_refuse_install(const uint32_t *addrs, size_t n)
 	static struct nlbuf nb;
 	const uint8_t tcp = IPPROTO_TCP, loopnet = 127;
 	const uint32_t synth = htonl(0xc6120000), synth_mask = htonl(0xfffe0000), zero = 0;
+	int r;
 
 	memset(&nb, 0, sizeof(nb));
 	batch(&nb, NFNL_MSG_BATCH_BEGIN);
@@ -369,7 +370,19 @@ int egress_refuse_install(const uint32_t *addrs, size_t n)
 	cmp_eq(&nb, &loopnet, 1);
 	accept_end(&nb);
 
-	for (size_t i = 0; i < n; i++) {
+	/* About 200 bytes a rule: the addresses go in batches of 12, and
+	 * the reject comes last, so that until then the chain refuses
+	 * nothing (a failure leaves egress as it was without it). */
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || (i > 0 && i % 12 == 0)) {
+			batch(&nb, NFNL_MSG_BATCH_END);
+			if ((r = nl_exchange(NETLINK_NETFILTER, &nb, 0)) < 0)
+				return r;
+			memset(&nb, 0, sizeof(nb));
+			batch(&nb, NFNL_MSG_BATCH_BEGIN);
+		}
+		if (i == n)
+			break;
 		rule_begin(&nb, "refuse");
 		load_ip(&nb, 16, 4);
 		cmp_eq(&nb, &addrs[i], 4);
