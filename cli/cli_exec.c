@@ -100,8 +100,9 @@ static void make_raw(int fd)
  * longer the terminal's flow control, but Ctrl-C and Ctrl-\ still raise
  * SIGINT and SIGQUIT here (detach, or forwarded with --sig-proxy): the
  * command has no terminal of its own to give them a meaning. Ctrl-Z is an
- * ordinary key, so that sbx is never stopped with the terminal changed.
- * What is typed is echoed only when it goes to the command (-i). */
+ * ordinary key, so that sbx is never stopped with the terminal changed;
+ * Ctrl-D ends the input (sbx_io.eof_key). What is typed is echoed only
+ * when it goes to the command (-i). */
 static void make_keys_mode(int fd, bool echo)
 {
 	struct termios t;
@@ -251,6 +252,9 @@ int cli_exec_attached(const char *addr, struct sbx_exec_opts *o, bool sig_proxy)
 		make_raw(0);
 	else if (keys_tty)
 		make_keys_mode(0, o->stdin_pipe);
+	/* Ctrl-D still ends what -i forwards, as in line mode. */
+	if (keys_tty && o->stdin_pipe && raw_fd >= 0)
+		io.eof_key = (char)saved_termios.c_cc[VEOF];
 	if (o->attach_pid)
 		r = sbx_attach_io(c, o->attach_pid, o->stdin_pipe, &io, &x, &err);
 	else

@@ -40,9 +40,9 @@ int cli_attach(struct cli *cli, int argc, char **argv)
 			       "and so does Ctrl-P Ctrl-Q, as with docker attach: on the forwarded\n"
 			       "stdin, and when stdin is a terminal anywhere in a line, also without\n"
 			       "-i (the terminal is read key by key while attached: no line editing,\n"
-			       "Ctrl-Z and Ctrl-Q are plain keys; its settings come back on every\n"
-			       "way out). What follows the keys is not sent. sbx attach then exits 0,\n"
-			       "and a later sbx attach resumes.\n\n"
+			       "Ctrl-Z and Ctrl-Q are plain keys, Ctrl-D ends the input; its settings\n"
+			       "come back on every way out). What follows the keys is not sent. sbx\n"
+			       "attach then exits 0, and a later sbx attach resumes.\n\n"
 			       "      --sig-proxy  forward SIGINT, SIGTERM, SIGHUP and SIGQUIT to the\n"
 			       "                   command's process group instead (Ctrl-C interrupts\n"
 			       "                   it)\n");

@@ -198,7 +198,7 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 		     struct sbx_exit *exit, struct sbx_error *err)
 {
 	bool in_open = (stdin_pipe || io->keys_only) && io->in_fd >= 0, want_write = false,
-	     held = false;
+	     held = false, keys_only = io->keys_only;
 	struct ack a = { 0 };
 	int r;
 
@@ -273,24 +273,35 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 				goto out;
 			}
 			if (n >= 0 && io->detach_keys) {
-				bool found;
+				uint8_t *d = buf_tail(&c->tx) + PROTO_HDR_LEN, *e;
+				bool found, eof = false;
 
-				n = (ssize_t)detach_scan(io->detach_keys, buf_tail(&c->tx) + PROTO_HDR_LEN,
-							 (size_t)n, &held, &found);
-				if (n > 0 && !io->keys_only) {
+				n = (ssize_t)detach_scan(io->detach_keys, d, (size_t)n, &held, &found);
+				if (io->eof_key && !keys_only && n > 0 &&
+				    (e = memchr(d, (uint8_t)io->eof_key, (size_t)n))) {
+					n = e - d;
+					eof = true;
+				}
+				if (n > 0 && !keys_only) {
 					proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);
 					buf_commit(&c->tx, PROTO_HDR_LEN + (size_t)n);
 				}
+				if (eof) {
+					/* The end of input; the keys still detach. */
+					keys_only = true;
+					if ((r = sbx_exec_stdin_eof(c, err)) < 0)
+						goto out;
+				}
 				if (found)
 					goto out_detach;
-				if (n == 0 && held)
-					continue; /* only the first key so far */
-				if (io->keys_only && n > 0)
+				if (eof || (n == 0 && held))
+					continue; /* or only the first key so far */
+				if (keys_only && n > 0)
 					continue;
 			}
 			if (n == 0) {
 				in_open = false;
-				if (!io->keys_only)
+				if (!keys_only)
 					r = sbx_exec_stdin_eof(c, err);
 			} else if (n > 0 && !io->detach_keys) {
 				proto_hdr_put(buf_tail(&c->tx), FT_STDIN, (uint32_t)n);

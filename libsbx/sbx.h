@@ -128,6 +128,11 @@ struct sbx_io {
 	 * dropped, its end is no end of the command's input (sbx attach
 	 * without -i on a terminal). */
 	bool keys_only;
+	/* With detach_keys: this byte read from in_fd (a terminal's VEOF,
+	 * Ctrl-D, when attach reads it key by key) ends the command's input
+	 * as a terminal in line mode would: the bytes before it go, then the
+	 * end of input; in_fd is then read for the detach keys only. 0: none. */
+	char eof_key;
 	int extra_fd;
 	/* 0 to go on, SBX_IO_DETACH to detach now, or -errno. */
 #define SBX_IO_DETACH 1

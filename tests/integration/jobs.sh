@@ -198,8 +198,12 @@ test_attach_tty_keys_mid_line() {
 	res=$($PTY "$T_TMP/tk2.out" 'type:zz\x10\x11' -- "$SBX" attach "$pid")
 	expect_eq "attach on a terminal, no -i" "$res" "rc=0 restored=yes" || return 1
 	"$SBX" ps | grep -q "^$pid .*running" || fail "the command ended: $("$SBX" ps)" || return 1
-	out=$(printf 'x\n' | "$SBX" attach -i "$pid" 2>/dev/null)
-	expect_eq "what the command read" "$out" $'line:abx\neof'
+	# Ctrl-D ends the input, as in line mode: the command reads the end.
+	res=$($PTY "$T_TMP/tk3.out" 'type:x\n\x04' -- "$SBX" attach -i "$pid")
+	expect_eq "Ctrl-D, then the command's status" "$res" "rc=0 restored=yes" || return 1
+	out=$(tr -d '\r' <"$T_TMP/tk3.out")
+	[[ $out == *"line:abx"$'\n'"eof"* && $out != *detached* ]] ||
+		fail "what the command read: $out" || return 1
 }
 
 # Signals on a terminal: SIGTERM and a typed Ctrl-C detach and give the
