@@ -29,6 +29,7 @@
 #include "lib/tree.h"
 #include "lib/util.h"
 #include "libsbx/sbx.h"
+#include "oci/mounts.h"
 #include "oci/net.h"
 #include "oci/spec.h"
 
@@ -421,6 +422,13 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 		}
 		o.nic = r ? &nic : NULL;
 	}
+	/* The bind mounts: from here on we are in the container's own mount
+	 * namespace, and so is everything we start. */
+	if ((r = oci_mounts_setup(&s, msg, sizeof(msg))) < 0) {
+		oci_error("%s", msg);
+		goto fail_dir;
+	}
+	o.tmpfs = (const char *const *)s.tmpfs;
 	o.hostname = s.hostname[0] ? s.hostname : NULL;
 	o.rlimits = (const char *const *)s.rlimits;
 	o.rootfs = s.rootfs;
@@ -485,7 +493,14 @@ static int cmd_start(const char *id)
 	}
 	rec_path(fifo, sizeof(fifo), id, "start.fifo");
 	rec_path(started, sizeof(started), id, "started");
-	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	/* The monitor may not have opened the FIFO yet (ENXIO: no reader):
+	 * create returns as soon as it is forked. */
+	for (int waited = 0;; waited += 10) {
+		fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 || errno != ENXIO || waited >= 10000 || !monitor_alive(id))
+			break;
+		usleep(10000);
+	}
 	if (fd < 0 || write(fd, "s", 1) != 1) {
 		oci_error("cannot start %s: %s", id, strerror(errno));
 		return 1;
