@@ -424,6 +424,15 @@ int oci_spec_load(const char *bundle, struct oci_spec *s, char *msg, size_t n)
 	}
 	ann = json_object_get(j, "annotations");
 	s->json = json_is_object(ann) ? json_dumps(ann, JSON_COMPACT) : strdup("{}");
+	{
+		const char *cri = json_string_value(json_object_get(ann,
+			"io.kubernetes.cri.container-type"));
+		const char *crio = json_string_value(json_object_get(ann,
+			"io.kubernetes.cri-o.ContainerType"));
+
+		s->pod_sandbox = (cri && strcmp(cri, "sandbox") == 0) ||
+				 (crio && strcmp(crio, "sandbox") == 0);
+	}
 	r = 0;
 out:
 	json_decref(j);

@@ -44,6 +44,9 @@ struct oci_spec {
 	uint64_t memory_limit;         /* bytes; 0: none given */
 	char netns[PATH_MAX];          /* linux.namespaces' network path; "": none */
 	char *json;                    /* the annotations, as JSON text ("{}" if none) */
+	bool pod_sandbox;              /* a Kubernetes pod's sandbox ("pause") container:
+					* annotation io.kubernetes.cri.container-type
+					* (CRI-O: io.kubernetes.cri-o.ContainerType) = sandbox */
 };
 
 /* Reads DIR/config.json. Returns 0, or -errno with why in msg. */

@@ -19,6 +19,7 @@ PODMAN=(podman --root "$T_TMP/podman/root" --runroot "$T_TMP/podman/run"
 on_exit 'for d in "$VMS"/oci-*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
 on_exit '"${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1'
 on_exit '[ -n "${CTRD_PID:-}" ] && kill $CTRD_PID'
+on_exit 'ip netns del sbxoci-pod 2>/dev/null; ip netns del sbxoci-peer 2>/dev/null'
 on_exit 'findmnt -rn -o TARGET | grep "^$T_TMP/" | sort -r | xargs -r umount -l'
 
 # nothing_left: no VM, virtiofsd or state of sbx or sbx-oci remains.
@@ -192,6 +193,50 @@ test_bind_ro() {
 	nothing_left
 }
 
+# A Kubernetes pod as containerd's CRI makes it, without Kubernetes: the
+# sandbox ("pause") container, annotated io.kubernetes.cri.container-type
+# = sandbox, in the pod's network namespace (a veth to a peer namespace,
+# both made here); then an application container whose namespace is the
+# sandbox's pid's, /proc/PID/ns/net, as containerd gives it. The sandbox
+# is a host process in the pod's namespace, no VM; the application's VM
+# gets the pod's interface and reaches the peer.
+test_pod_sandbox() {
+	local port=18458 srv pid app=$T_TMP/pod-app sbox=$T_TMP/pod-sandbox out
+	ip netns add sbxoci-pod && ip netns add sbxoci-peer &&
+		ip link add sbxoci0 type veth peer name sbxoci1 &&
+		ip link set sbxoci0 netns sbxoci-pod && ip link set sbxoci1 netns sbxoci-peer &&
+		ip -n sbxoci-pod addr add 10.77.0.2/24 dev sbxoci0 && ip -n sbxoci-pod link set sbxoci0 up &&
+		ip -n sbxoci-peer addr add 10.77.0.1/24 dev sbxoci1 && ip -n sbxoci-peer link set sbxoci1 up ||
+		fail "cannot make the pod's namespaces" || return 1
+	mkdir -p "$sbox" "$app"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/pause"],"cwd":"/","user":{"uid":0,"gid":0}},"annotations":{"io.kubernetes.cri.container-type":"sandbox"},"linux":{"namespaces":[{"type":"network","path":"/run/netns/sbxoci-pod"}]}}' \
+		"$ROOTFS" >"$sbox/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$sbox" pod </dev/null >/dev/null 2>"$T_TMP/err" &&
+		"$OCI" --root "$T_TMP/ocir" start pod 2>>"$T_TMP/err" ||
+		fail "the sandbox container: $(cat "$T_TMP/err")" || return 1
+	pid=$("$OCI" --root "$T_TMP/ocir" state pod | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	[ ! -e "$VMS/oci-pod" ] || fail "the sandbox container has a VM" || return 1
+	expect_eq "the sandbox's network namespace" "$(readlink "/proc/$pid/ns/net")" \
+		"$(ip netns exec sbxoci-pod readlink /proc/self/ns/net)" || return 1
+	ip netns exec sbxoci-peer socat -u TCP-LISTEN:$port,reuseaddr OPEN:"$T_TMP/pod-got",creat,trunc &
+	srv=$!
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/sh","-c","ip addr show eth0 | grep -o \\"inet [0-9./]*\\"; echo from-the-pod | nc -w 10 10.77.0.1 %s"],"cwd":"/","user":{"uid":0,"gid":0}},"annotations":{"io.kubernetes.cri.container-type":"container"},"linux":{"namespaces":[{"type":"network","path":"/proc/%s/ns/net"}]}}' \
+		"$ROOTFS" $port "$pid" >"$app/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$app" app </dev/null >"$T_TMP/pod-out" 2>"$T_TMP/err" &&
+		"$OCI" --root "$T_TMP/ocir" start app 2>>"$T_TMP/err" ||
+		fail "the application container: $(cat "$T_TMP/err")" || { kill $srv; return 1; }
+	wait_for 60 eval '"$OCI" --root "$T_TMP/ocir" state app | grep -q "\"stopped\""'
+	kill $srv 2>/dev/null
+	expect_eq "the application's VM: eth0" "$(cat "$T_TMP/pod-out")" "inet 10.77.0.2/24" ||
+		{ cat "$T_TMP/err" >&2; return 1; }
+	expect_eq "what the peer got" "$(cat "$T_TMP/pod-got" 2>/dev/null)" from-the-pod || return 1
+	"$OCI" --root "$T_TMP/ocir" kill pod TERM || fail "kill the sandbox" || return 1
+	wait_for 10 eval '! kill -0 '"$pid"' 2>/dev/null' || fail "the sandbox outlived SIGTERM" || return 1
+	"$OCI" --root "$T_TMP/ocir" delete app && "$OCI" --root "$T_TMP/ocir" delete pod ||
+		fail "delete" || return 1
+	nothing_left
+}
+
 test_terminal() {
 	local out
 	out=$(script -qec "${PODMAN[*]} run --rm -it --network none --rootfs $ROOTFS /bin/sh -c 'tty; exit 4'" /dev/null)
@@ -321,6 +366,7 @@ t "podman run --network bridge: a NIC with the namespace's address reaches the h
 t "--tmpfs /scratch:size=16m is a 16 MiB tmpfs; the engine's /etc/hostname and /etc/hosts are bound" test_tmpfs_and_engine_files
 t "-v HOSTDIR:/data: the VM reads and writes the host's directory; a single file is bound" test_bind_rw
 t "-v HOSTDIR:/data:ro: writes are refused" test_bind_ro
+t "a pod: the sandbox container on the host in the pod's namespace, the app's VM gets its NIC" test_pod_sandbox
 t "-it gets a terminal" test_terminal
 t "podman ps shows it running; podman stop stops it" test_ps_and_stop
 t "an imported image runs with podman run IMAGE" test_imported_image
