@@ -124,20 +124,23 @@ unlimited" || { cat "$T_TMP/err" >&2; return 1; }
 
 # The one case where the VM gets a NIC: Podman's CNI bridge namespace. The
 # guest takes the namespace's address and route, and reaches a server on
-# the host side of the bridge (its gateway); with --network none (the
-# other tests) it has lo only.
+# the host side of the bridge (its gateway), with the engine's
+# /etc/resolv.conf; with --network none (the other tests) it has lo only.
 test_network_bridge() {
 	local port=18457 srv out
 	socat -u TCP-LISTEN:$port,reuseaddr OPEN:"$T_TMP/got",creat,trunc &
 	srv=$!
-	out=$("${PODMAN[@]}" run --rm --network bridge --rootfs "$ROOTFS" /bin/sh -c \
-		'ip addr show eth0 | grep "inet "; gw=$(ip route | awk "/^default/ {print \$3}");
+	out=$("${PODMAN[@]}" run --rm --network bridge --dns 10.9.9.9 --rootfs "$ROOTFS" /bin/sh -c \
+		'ip addr show eth0 | grep "inet "; grep nameserver /etc/resolv.conf;
+		 gw=$(ip route | awk "/^default/ {print \$3}");
 		 echo "from the VM" | nc -w 10 "$gw" '$port 2>"$T_TMP/err")
 	local rc=$?
 	sleep 1
 	kill $srv 2>/dev/null
 	[ $rc -eq 0 ] || fail "podman run --network bridge: $rc: $(cat "$T_TMP/err")" || return 1
 	case $out in *"inet "*"eth0"*) ;; *) fail "no address on eth0 in the VM: $out" || return 1 ;; esac
+	# The engine's /etc/resolv.conf (--dns) is the guest's: a bind mount.
+	case $out in *"nameserver 10.9.9.9"*) ;; *) fail "not the engine's resolv.conf: $out" || return 1 ;; esac
 	expect_eq "what the host-side server got" "$(cat "$T_TMP/got" 2>/dev/null)" "from the VM" ||
 		return 1
 	out=$(prun --rootfs "$ROOTFS" /bin/sh -c 'ls /sys/class/net' 2>&1)
@@ -362,7 +365,7 @@ t "the container is a VM: the guest kernel, sbx's kernel command line" test_is_a
 t "-e, -w, -u and --memory take effect in the VM" test_options
 t "--ulimit and --hostname take effect in the VM" test_limits_and_hostname
 t "--ulimit core=-1:-1 (18446744073709551615 in config.json) is unlimited in the VM" test_unlimited_rlimit
-t "podman run --network bridge: a NIC with the namespace's address reaches the host side" test_network_bridge
+t "podman run --network bridge: a NIC with the namespace's address reaches the host side; the engine's resolv.conf" test_network_bridge
 t "--tmpfs /scratch:size=16m is a 16 MiB tmpfs; the engine's /etc/hostname and /etc/hosts are bound" test_tmpfs_and_engine_files
 t "-v HOSTDIR:/data: the VM reads and writes the host's directory; a single file is bound" test_bind_rw
 t "-v HOSTDIR:/data:ro: writes are refused" test_bind_ro
