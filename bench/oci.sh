@@ -9,6 +9,9 @@
 #     costs: conmon and what it reaps (runc's container process; sbx-oci's
 #     monitor, QEMU, virtiofsd, sbx-vsockd and the console supervisor).
 # The root file system is the minimal image's busybox tree for both.
+#  3. start-up from a template: sbx-oci cannot use one (docs/OCI.md, "What
+#     it costs"); the run asks QEMU to save a VM with the vhost-user-fs
+#     device a container's root needs, and prints QEMU's answer.
 #
 # crun (Debian's default for Podman) refuses this host's cgroups ("cgroups
 # in hybrid mode not supported", with --cgroups=disabled too); runc runs
@@ -109,6 +112,32 @@ idle_one() { # RUNTIME: "rss_kb pss_kb nprocs"
 mem_runc=$(idle_one runc)
 mem_sbx=$(idle_one sbx-oci)
 
+# 3. Why no template: QEMU (paused, no guest) with the vhost-user-fs device
+# of a container's root, asked to save its state as sbx template create
+# does (a migration stream).
+template_probe() {
+	local d=$TMP/probe qp vp answer
+	mkdir -p "$d"
+	/usr/lib/qemu/virtiofsd --socket-path="$d/fs.sock" -o source="$TMP/rootfs" >"$d/vfs.log" 2>&1 &
+	vp=$!
+	for _ in $(seq 100); do [ -S "$d/fs.sock" ] && break; sleep 0.05; done
+	qemu-system-x86_64 -S -M microvm,memory-backend=mem -m 256 -nodefaults -display none \
+		-object memory-backend-memfd,id=mem,size=256M,share=on \
+		-global virtio-mmio.force-legacy=false -chardev socket,id=fs,path="$d/fs.sock" \
+		-device vhost-user-fs-device,chardev=fs,tag=probe \
+		-qmp unix:"$d/qmp.sock",server=on,wait=off >"$d/qemu.log" 2>&1 &
+	qp=$!
+	for _ in $(seq 100); do [ -S "$d/qmp.sock" ] && break; sleep 0.05; done
+	answer=$(printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		'{"execute":"migrate","arguments":{"uri":"exec:cat >/dev/null"}}' |
+		socat -t 2 - UNIX-CONNECT:"$d/qmp.sock" 2>&1 | sed -n 's/.*"desc": "\([^"]*\)".*/\1/p' | tail -1)
+	kill "$qp" "$vp" 2>/dev/null || true
+	wait "$qp" "$vp" 2>/dev/null || true
+	echo "${answer:-saved (no error)}"
+}
+probe=$(template_probe)
+say "QEMU asked to save a VM with vhost-user-fs: $probe"
+
 read -r n rmed rmin rmax < <(stats <"$TMP/runc.ms")
 read -r _ smed smin smax < <(stats <"$TMP/sbx-oci.ms")
 read -r rrss rpss rn <<<"$mem_runc"
@@ -126,4 +155,12 @@ echo "| runc | $rmed ($rmin–$rmax) | $(mib "$rrss") | $(mib "$rpss") | $rn |"
 echo "| sbx-oci | $smed ($smin–$smax) | $(mib "$srss") | $(mib "$spss") | $sn |"
 echo
 echo "sbx-oci / runc: ${ratio}× the time of \`podman run --rm … true\`."
+echo
+echo "Start-up from a template: not measured, sbx-oci cannot use one. A template is a"
+echo "VM saved as QEMU's migration stream; a container's root reaches the guest over a"
+echo "vhost-user-fs device, and QEMU $(qemu-system-x86_64 --version | awk 'NR == 1 {print $4}') refuses to save a VM that has one (asked in"
+echo "this run: \"$probe\"). A template saved without the device cannot take it"
+echo "later (microvm has no hot-plug), and the root is the bundle's, mounted by PID 1"
+echo "at boot. bench/template.sh measures what a template saves a sandbox without one."
 echo "oci.run $n $rmed $smed $ratio $rrss $srss" >>"$KV"
+echo "oci.template unsupported" >>"$KV"

@@ -616,6 +616,7 @@ int init_main(int argc, char **argv)
 		if (root_switch(&st.cfg) < 0)
 			shutdown_now("the root file system cannot be mounted (see above)");
 		root_mount_volumes(&st.cfg);
+		root_mount_tmpfs(&st.cfg);
 		/* Each workload has a mount namespace of its own
 		 * (exec/restrict.c): what one mounts must still reach the
 		 * agent and the others. */

@@ -297,6 +297,28 @@ int root_upper_fd(void)
 	return upper_fd;
 }
 
+int root_mount_tmpfs(const struct config *c)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < CONFIG_TMPFS_MAX; i++) {
+		const struct config_tmpfs *t = &c->tmpfs[i];
+		int v;
+
+		if (!t->path[0])
+			continue;
+		v = mkdir_p(t->path, 0755);
+		if (v == 0 && mount("tmpfs", t->path, "tmpfs", t->flags, t->data) < 0)
+			v = -errno;
+		if (v < 0) {
+			log_error(v, "unable to mount a tmpfs on %s (%s)", t->path, t->data);
+			if (r == 0)
+				r = v;
+		}
+	}
+	return r;
+}
+
 int root_mount_volumes(const struct config *c)
 {
 	int r = 0;

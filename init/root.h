@@ -20,4 +20,9 @@ int root_upper_fd(void);
  * switch. 0, or the first -errno (the others are still mounted). */
 int root_mount_volumes(const struct config *c);
 
+/* Mounts every tmpfs of the configuration (tmpfs.N = PATH:OPTIONS) on
+ * its path, making the path when missing, after the switch. 0, or the
+ * first -errno (the others are still mounted). */
+int root_mount_tmpfs(const struct config *c);
+
 #endif

@@ -643,6 +643,10 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 		snprintf(key, sizeof(key), "rlimit.%.*s", (int)(eq - o->rlimits[i]), o->rlimits[i]);
 		kv_write(f, key, eq + 1);
 	}
+	for (size_t i = 0; o->tmpfs && o->tmpfs[i] && i < CONFIG_TMPFS_MAX; i++) {
+		snprintf(key, sizeof(key), "tmpfs.%zu", i);
+		kv_write(f, key, o->tmpfs[i]);
+	}
 	write_image_config(f, im);
 	if (o->rootfs) {
 		kv_write(f, "root.share", SHARE_TAG);
@@ -1308,10 +1312,11 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : tp ? tp->image : o->image ? o->image :
 			      image_default(), &im, err)) < 0)
 		return r;
-	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0])))
+	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0]) ||
+		   (o->tmpfs && o->tmpfs[0])))
 		return sbx_fail(err, EINVAL, "template %s: a clone has no %s yet", tp->name,
 				o->rootfs ? "--rootfs" : sb->allow_net[0] ? "--allow-net or --secret" :
-				"--volume");
+				o->tmpfs && o->tmpfs[0] ? "tmpfs mount" : "--volume");
 	if (tp && (r = template_image_check(tp, &im, err)) < 0)
 		return r;
 
@@ -1543,6 +1548,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		r = template_load(o->from, &t, err);
 	else if (r == 0 && !o->cold && !o->template_boot && !o->rootfs && !secrets &&
 		 !(o->allow_net && o->allow_net[0]) && !(o->volumes && o->volumes[0]) && !o->disk_bytes &&
+		 !(o->tmpfs && o->tmpfs[0]) &&
 		 !o->kernel && !o->initrd && !getenv("SBX_KERNEL") && !getenv("SBX_INITRD") &&
 		 template_find(o->image ? o->image : image_default(), o->memory_mib, o->cpus, &t) == 0)
 		picked = true;

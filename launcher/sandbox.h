@@ -61,6 +61,8 @@ struct sandbox_opts {
 	const char *hostname;         /* the guest's host name; NULL: the id (oci/) */
 	const char *const *rlimits;   /* NAME=SOFT:HARD (lib/config.h's rlimit.NAME) every
 				       * workload starts with, NULL-terminated or NULL (oci/) */
+	const char *const *tmpfs;     /* PATH:OPTIONS (lib/config.h's tmpfs.N) the guest
+				       * mounts, at most 8, NULL-terminated or NULL (oci/) */
 	const struct sandbox_nic *nic; /* NULL: no NIC (sbx's default) */
 	bool pausable;                /* -M pc, so that sbx pause works (launcher/pause.h) */
 	const char *from;             /* restore template NAME (launcher/template.h) */

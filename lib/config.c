@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -208,6 +209,67 @@ static int rlimit_set(struct config *c, const char *key, const char *value, char
 	return 0;
 }
 
+/* tmpfs.N = PATH:OPTIONS, N from 0 to 7: the flags mount(2) takes
+ * (ro, nosuid, nodev, noexec, the atime ones) and tmpfs(5)'s size, mode,
+ * nr_inodes, nr_blocks, uid and gid. Anything else names the option. */
+static int tmpfs_set(struct config *c, const char *key, const char *value, char *err, size_t n)
+{
+	static const struct { const char *name; unsigned long set, clear; } flags[] = {
+		{ "ro", MS_RDONLY, 0 }, { "rw", 0, MS_RDONLY }, { "nosuid", MS_NOSUID, 0 },
+		{ "suid", 0, MS_NOSUID }, { "nodev", MS_NODEV, 0 }, { "dev", 0, MS_NODEV },
+		{ "noexec", MS_NOEXEC, 0 }, { "exec", 0, MS_NOEXEC }, { "noatime", MS_NOATIME, 0 },
+		{ "relatime", MS_RELATIME, 0 }, { "strictatime", MS_STRICTATIME, 0 },
+		{ "nodiratime", MS_NODIRATIME, 0 },
+	};
+	static const char *const data[] = { "size=", "mode=", "nr_inodes=", "nr_blocks=", "uid=",
+					    "gid=" };
+	struct config_tmpfs t = { .flags = 0 };
+	const char *colon = strchr(value, ':'), *o;
+	uint64_t v;
+
+	if (str_to_u64(key + 6, CONFIG_TMPFS_MAX - 1, &v) < 0)
+		return fail(err, n, EINVAL, "%s: '%s' is not a tmpfs slot (0 to 7)", key, key + 6);
+	if (!colon)
+		colon = value + strlen(value);
+	if (value[0] != '/' || (size_t)(colon - value) >= sizeof(t.path) || colon - value < 2 ||
+	    (snprintf(t.path, sizeof(t.path), "%.*s", (int)(colon - value), value),
+	     strstr(t.path, "/../") || strcmp(t.path + strlen(t.path) - 3, "/..") == 0))
+		return fail(err, n, EINVAL, "%s: '%s' is not PATH:OPTIONS with an absolute path "
+			    "under /", key, value);
+	for (o = *colon ? colon + 1 : colon; *o;) {
+		size_t len = strcspn(o, ","), i, at = strlen(t.data);
+		bool known = false;
+
+		for (i = 0; i < ARRAY_SIZE(flags) && !known; i++)
+			if (strlen(flags[i].name) == len && strncmp(o, flags[i].name, len) == 0) {
+				t.flags = (t.flags & ~flags[i].clear) | flags[i].set;
+				known = true;
+			}
+		for (i = 0; i < ARRAY_SIZE(data) && !known; i++) {
+			size_t k = strlen(data[i]);
+
+			if (len > k && strncmp(o, data[i], k) == 0 &&
+			    strspn(o + k, "0123456789kmgKMG%") >= len - k) {
+				if (at + len + 2 > sizeof(t.data))
+					return fail(err, n, E2BIG, "%s: too many options in '%s'",
+						    key, value);
+				snprintf(t.data + at, sizeof(t.data) - at, "%s%.*s", at ? "," : "",
+					 (int)len, o);
+				known = true;
+			}
+		}
+		if (!known)
+			return fail(err, n, EINVAL, "%s: unknown or malformed tmpfs option in '%s' "
+				    "(ro, nosuid, nodev, noexec, size=, mode=, nr_inodes=, uid=, gid=, "
+				    "...)", key, value);
+		o += len;
+		if (*o == ',')
+			o++;
+	}
+	c->tmpfs[v] = t;
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t n)
 {
 	uint64_t v;
@@ -374,6 +436,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 	}
 	if (str_starts_with(key, "rlimit."))
 		return rlimit_set(c, key, value, err, n);
+	if (str_starts_with(key, "tmpfs."))
+		return tmpfs_set(c, key, value, err, n);
 	if (strcmp(key, "net.addr") == 0) {
 		char a[INET_ADDRSTRLEN], *slash = strchr(value, '/');
 

@@ -24,6 +24,8 @@
 #define CONFIG_VOLUME_PATH_MAX 256
 #define CONFIG_CA_MAX 4096
 #define CONFIG_RLIMITS_MAX 16 /* RLIMIT_NLIMITS */
+#define CONFIG_TMPFS_MAX 8
+#define CONFIG_TMPFS_DATA_MAX 128
 
 struct config {
 	char hostname[CONFIG_HOSTNAME_MAX + 1];
@@ -74,6 +76,13 @@ struct config {
 		struct rlimit lim;
 	} rlimits[CONFIG_RLIMITS_MAX];
 	size_t nrlimits;
+	/* tmpfs mounts PID 1 makes once the root is in place (sbx-oci's
+	 * config.json mounts of type tmpfs): tmpfs.N = PATH:OPTIONS. */
+	struct config_tmpfs {
+		char path[CONFIG_VOLUME_PATH_MAX]; /* "": slot unused */
+		unsigned long flags;              /* MS_RDONLY, MS_NOSUID, ... */
+		char data[CONFIG_TMPFS_DATA_MAX]; /* size=16m,mode=1777 */
+	} tmpfs[CONFIG_TMPFS_MAX];
 	/* A NIC (sbx-oci with an engine's network namespace): the address of
 	 * the guest's one virtio-net interface and its default route. */
 	bool net;

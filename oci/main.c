@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "lib/tree.h"
 #include "lib/util.h"
 #include "libsbx/sbx.h"
+#include "oci/mounts.h"
 #include "oci/net.h"
 #include "oci/spec.h"
 
@@ -340,6 +342,12 @@ static int write_pid_file(const char *file, pid_t pid)
 	return 0;
 }
 
+static void pod_sandbox_stop(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
 /* ---- commands ------------------------------------------------------------------- */
 
 /* mkdir -p of the state root (containerd's is /run/containerd/runc/NS). */
@@ -358,6 +366,56 @@ static int mkdir_parents(const char *path)
 		*s = '/';
 	}
 	return mkdir(p, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* A Kubernetes pod's sandbox ("pause") container stays on the host, as a
+ * process and no VM: all it does for a pod is hold its namespaces, and
+ * containerd gives the pod's other containers the network namespace of
+ * its pid (/proc/PID/ns/net), so the monitor enters the pod's namespace
+ * and waits there, as pause(8) does, until SIGTERM or SIGINT (exit 0) or
+ * SIGKILL. The application container that joins the namespace is the one
+ * whose VM gets the pod's interface (oci/net.h). */
+static int pod_sandbox_create(const char *id, const struct oci_spec *s, const char *fifo,
+			      const char *pid_file)
+{
+	char text[32];
+	pid_t pid;
+	int ns;
+
+	if (s->netns[0]) {
+		ns = open(s->netns, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+			oci_error("the network namespace %s: %s", s->netns, strerror(errno));
+			if (ns >= 0)
+				close(ns);
+			return -1;
+		}
+		close(ns);
+	}
+	pid = fork();
+	if (pid < 0) {
+		oci_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char byte;
+		int fd = open(fifo, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || read(fd, &byte, 1) != 1)
+			_exit(128 + SIGKILL);
+		close(fd);
+		signal(SIGTERM, pod_sandbox_stop);
+		signal(SIGINT, pod_sandbox_stop);
+		for (;;)
+			pause();
+	}
+	snprintf(text, sizeof(text), "%d", (int)pid);
+	if (rec_write(id, "pid", text) < 0 || write_pid_file(pid_file, pid) < 0) {
+		oci_error("cannot write the pid of %s: %s", id, strerror(errno));
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	return 0;
 }
 
 static int cmd_create(const char *id, const char *bundle, const char *pid_file,
@@ -400,6 +458,12 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 		oci_error("cannot write the state of %s in %s: %s", id, dir, strerror(errno));
 		goto fail_dir;
 	}
+	if (s.pod_sandbox) {
+		if (pod_sandbox_create(id, &s, fifo, pid_file) < 0)
+			goto fail_dir;
+		oci_spec_free(&s);
+		return 0;
+	}
 	/* The VM: memory.limit within sbx's bounds (a smaller limit gets the
 	 * smallest VM), no lifetime (the engine decides), no network. */
 	sandbox_name(id, name, sizeof(name));
@@ -421,6 +485,13 @@ static int cmd_create(const char *id, const char *bundle, const char *pid_file,
 		}
 		o.nic = r ? &nic : NULL;
 	}
+	/* The bind mounts: from here on we are in the container's own mount
+	 * namespace, and so is everything we start. */
+	if ((r = oci_mounts_setup(&s, msg, sizeof(msg))) < 0) {
+		oci_error("%s", msg);
+		goto fail_dir;
+	}
+	o.tmpfs = (const char *const *)s.tmpfs;
 	o.hostname = s.hostname[0] ? s.hostname : NULL;
 	o.rlimits = (const char *const *)s.rlimits;
 	o.rootfs = s.rootfs;
@@ -485,7 +556,14 @@ static int cmd_start(const char *id)
 	}
 	rec_path(fifo, sizeof(fifo), id, "start.fifo");
 	rec_path(started, sizeof(started), id, "started");
-	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	/* The monitor may not have opened the FIFO yet (ENXIO: no reader):
+	 * create returns as soon as it is forked. */
+	for (int waited = 0;; waited += 10) {
+		fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 || errno != ENXIO || waited >= 10000 || !monitor_alive(id))
+			break;
+		usleep(10000);
+	}
 	if (fd < 0 || write(fd, "s", 1) != 1) {
 		oci_error("cannot start %s: %s", id, strerror(errno));
 		return 1;

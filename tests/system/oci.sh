@@ -19,6 +19,7 @@ PODMAN=(podman --root "$T_TMP/podman/root" --runroot "$T_TMP/podman/run"
 on_exit 'for d in "$VMS"/oci-*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
 on_exit '"${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1'
 on_exit '[ -n "${CTRD_PID:-}" ] && kill $CTRD_PID'
+on_exit 'ip netns del sbxoci-pod 2>/dev/null; ip netns del sbxoci-peer 2>/dev/null'
 on_exit 'findmnt -rn -o TARGET | grep "^$T_TMP/" | sort -r | xargs -r umount -l'
 
 # nothing_left: no VM, virtiofsd or state of sbx or sbx-oci remains.
@@ -102,26 +103,141 @@ oci-box" || { cat "$T_TMP/err" >&2; return 1; }
 	case $out in *"bad_name"*"not a host name"*) ;; *) fail "unclear error: $out" ;; esac
 }
 
+# Engines write "unlimited" as 18446744073709551615 (UINT64_MAX), above
+# jansson's int64: it is read as unlimited; another integer that large is
+# still refused, naming it, before any VM.
+test_unlimited_rlimit() {
+	local out b=$T_TMP/big
+	out=$(prun --ulimit core=-1:-1 --rootfs "$ROOTFS" /bin/sh -c 'ulimit -c; ulimit -Hc' 2>"$T_TMP/err")
+	expect_eq "--ulimit core=-1:-1 in the VM" "$out" "unlimited
+unlimited" || { cat "$T_TMP/err" >&2; return 1; }
+	mkdir -p "$b"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0},"rlimits":[{"type":"RLIMIT_CORE","soft":18446744073709551614,"hard":18446744073709551615}]}}' \
+		"$ROOTFS" >"$b/config.json"
+	if out=$("$OCI" --root "$T_TMP/ocir" create --bundle "$b" big 2>&1); then
+		"$OCI" --root "$T_TMP/ocir" delete --force big
+		fail "an rlimit of 18446744073709551614 was accepted" || return 1
+	fi
+	case $out in *"too big integer"*18446744073709551614*) ;; *) fail "unclear error: $out" || return 1 ;; esac
+	nothing_left
+}
+
 # The one case where the VM gets a NIC: Podman's CNI bridge namespace. The
 # guest takes the namespace's address and route, and reaches a server on
-# the host side of the bridge (its gateway); with --network none (the
-# other tests) it has lo only.
+# the host side of the bridge (its gateway), with the engine's
+# /etc/resolv.conf; with --network none (the other tests) it has lo only.
 test_network_bridge() {
 	local port=18457 srv out
 	socat -u TCP-LISTEN:$port,reuseaddr OPEN:"$T_TMP/got",creat,trunc &
 	srv=$!
-	out=$("${PODMAN[@]}" run --rm --network bridge --rootfs "$ROOTFS" /bin/sh -c \
-		'ip addr show eth0 | grep "inet "; gw=$(ip route | awk "/^default/ {print \$3}");
+	out=$("${PODMAN[@]}" run --rm --network bridge --dns 10.9.9.9 --rootfs "$ROOTFS" /bin/sh -c \
+		'ip addr show eth0 | grep "inet "; grep nameserver /etc/resolv.conf;
+		 gw=$(ip route | awk "/^default/ {print \$3}");
 		 echo "from the VM" | nc -w 10 "$gw" '$port 2>"$T_TMP/err")
 	local rc=$?
 	sleep 1
 	kill $srv 2>/dev/null
 	[ $rc -eq 0 ] || fail "podman run --network bridge: $rc: $(cat "$T_TMP/err")" || return 1
 	case $out in *"inet "*"eth0"*) ;; *) fail "no address on eth0 in the VM: $out" || return 1 ;; esac
+	# The engine's /etc/resolv.conf (--dns) is the guest's: a bind mount.
+	case $out in *"nameserver 10.9.9.9"*) ;; *) fail "not the engine's resolv.conf: $out" || return 1 ;; esac
 	expect_eq "what the host-side server got" "$(cat "$T_TMP/got" 2>/dev/null)" "from the VM" ||
 		return 1
 	out=$(prun --rootfs "$ROOTFS" /bin/sh -c 'ls /sys/class/net' 2>&1)
 	expect_eq "--network none: interfaces" "$out" "lo"
+}
+
+# config.json's mounts: a tmpfs made in the guest with the size asked
+# for; the files Podman binds (/etc/hostname, /etc/hosts) as the guest's.
+test_tmpfs_and_engine_files() {
+	local out
+	out=$(prun --tmpfs /scratch:size=16m,mode=1777 --hostname bound-name --add-host db.test:10.9.8.7 \
+		--rootfs "$ROOTFS" /bin/sh -c 'grep " /scratch " /proc/mounts; echo "$(cat /etc/hostname)";
+		grep db.test /etc/hosts; echo x >/scratch/f && cat /scratch/f' 2>"$T_TMP/err")
+	case $out in
+	"tmpfs /scratch tmpfs "*nosuid*nodev*size=16384k*) ;;
+	*) fail "no 16 MiB tmpfs on /scratch in the VM: $out $(cat "$T_TMP/err")" || return 1 ;;
+	esac
+	expect_eq "the engine's files and the tmpfs" "$(echo "$out" | tail -3 | tr -s ' \t' ' ')" \
+		"bound-name
+10.9.8.7 db.test
+x" || return 1
+	nothing_left
+}
+
+# -v HOSTDIR:/data: the VM reads the host's file and writes one the host
+# sees; a single file is bound too.
+test_bind_rw() {
+	local d=$T_TMP/hostdir out
+	mkdir -p "$d" && echo from-host >"$d/in.txt" && echo one-file >"$T_TMP/single.txt"
+	rm -f "$d/out.txt"
+	out=$(prun -v "$d:/data" -v "$T_TMP/single.txt:/etc/single.txt:ro" --rootfs "$DEBIAN" \
+		/bin/sh -c 'cat /data/in.txt /etc/single.txt; echo from-vm >/data/out.txt' 2>"$T_TMP/err")
+	expect_eq "what the VM read" "$out" "from-host
+one-file" || { cat "$T_TMP/err" >&2; return 1; }
+	expect_eq "what the host got" "$(cat "$d/out.txt" 2>&1)" from-vm || return 1
+	! findmnt -rn -o TARGET | grep -q "^$DEBIAN/data" || fail "the bind mount is on the host" ||
+		return 1
+	nothing_left
+}
+
+# -v HOSTDIR:/data:ro: reads work, writes are refused and reach nothing.
+test_bind_ro() {
+	local d=$T_TMP/hostdir out
+	mkdir -p "$d" && echo from-host >"$d/in.txt"
+	rm -f "$d/no.txt"
+	out=$(prun -v "$d:/data:ro" --rootfs "$ROOTFS" \
+		/bin/sh -c 'cat /data/in.txt; echo x >/data/no.txt && echo WROTE' 2>&1)
+	case $out in
+	from-host*"Read-only file system"*) ;;
+	*) fail "a read-only bind mount: $out" || return 1 ;;
+	esac
+	[ ! -e "$d/no.txt" ] || fail "the write reached the host" || return 1
+	nothing_left
+}
+
+# A Kubernetes pod as containerd's CRI makes it, without Kubernetes: the
+# sandbox ("pause") container, annotated io.kubernetes.cri.container-type
+# = sandbox, in the pod's network namespace (a veth to a peer namespace,
+# both made here); then an application container whose namespace is the
+# sandbox's pid's, /proc/PID/ns/net, as containerd gives it. The sandbox
+# is a host process in the pod's namespace, no VM; the application's VM
+# gets the pod's interface and reaches the peer.
+test_pod_sandbox() {
+	local port=18458 srv pid app=$T_TMP/pod-app sbox=$T_TMP/pod-sandbox out
+	ip netns add sbxoci-pod && ip netns add sbxoci-peer &&
+		ip link add sbxoci0 type veth peer name sbxoci1 &&
+		ip link set sbxoci0 netns sbxoci-pod && ip link set sbxoci1 netns sbxoci-peer &&
+		ip -n sbxoci-pod addr add 10.77.0.2/24 dev sbxoci0 && ip -n sbxoci-pod link set sbxoci0 up &&
+		ip -n sbxoci-peer addr add 10.77.0.1/24 dev sbxoci1 && ip -n sbxoci-peer link set sbxoci1 up ||
+		fail "cannot make the pod's namespaces" || return 1
+	mkdir -p "$sbox" "$app"
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/pause"],"cwd":"/","user":{"uid":0,"gid":0}},"annotations":{"io.kubernetes.cri.container-type":"sandbox"},"linux":{"namespaces":[{"type":"network","path":"/run/netns/sbxoci-pod"}]}}' \
+		"$ROOTFS" >"$sbox/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$sbox" pod </dev/null >/dev/null 2>"$T_TMP/err" &&
+		"$OCI" --root "$T_TMP/ocir" start pod 2>>"$T_TMP/err" ||
+		fail "the sandbox container: $(cat "$T_TMP/err")" || return 1
+	pid=$("$OCI" --root "$T_TMP/ocir" state pod | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+	[ ! -e "$VMS/oci-pod" ] || fail "the sandbox container has a VM" || return 1
+	expect_eq "the sandbox's network namespace" "$(readlink "/proc/$pid/ns/net")" \
+		"$(ip netns exec sbxoci-pod readlink /proc/self/ns/net)" || return 1
+	ip netns exec sbxoci-peer socat -u TCP-LISTEN:$port,reuseaddr OPEN:"$T_TMP/pod-got",creat,trunc &
+	srv=$!
+	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/sh","-c","ip addr show eth0 | grep -o \\"inet [0-9./]*\\"; echo from-the-pod | nc -w 10 10.77.0.1 %s"],"cwd":"/","user":{"uid":0,"gid":0}},"annotations":{"io.kubernetes.cri.container-type":"container"},"linux":{"namespaces":[{"type":"network","path":"/proc/%s/ns/net"}]}}' \
+		"$ROOTFS" $port "$pid" >"$app/config.json"
+	"$OCI" --root "$T_TMP/ocir" create --bundle "$app" app </dev/null >"$T_TMP/pod-out" 2>"$T_TMP/err" &&
+		"$OCI" --root "$T_TMP/ocir" start app 2>>"$T_TMP/err" ||
+		fail "the application container: $(cat "$T_TMP/err")" || { kill $srv; return 1; }
+	wait_for 60 eval '"$OCI" --root "$T_TMP/ocir" state app | grep -q "\"stopped\""'
+	kill $srv 2>/dev/null
+	expect_eq "the application's VM: eth0" "$(cat "$T_TMP/pod-out")" "inet 10.77.0.2/24" ||
+		{ cat "$T_TMP/err" >&2; return 1; }
+	expect_eq "what the peer got" "$(cat "$T_TMP/pod-got" 2>/dev/null)" from-the-pod || return 1
+	"$OCI" --root "$T_TMP/ocir" kill pod TERM || fail "kill the sandbox" || return 1
+	wait_for 10 eval '! kill -0 '"$pid"' 2>/dev/null' || fail "the sandbox outlived SIGTERM" || return 1
+	"$OCI" --root "$T_TMP/ocir" delete app && "$OCI" --root "$T_TMP/ocir" delete pod ||
+		fail "delete" || return 1
+	nothing_left
 }
 
 test_terminal() {
@@ -193,11 +309,12 @@ test_faults() {
 	rc=$?
 	expect_eq "missing program" "$rc" 127 || return 1
 	case $out in *"/no/such/program"*) ;; *) fail "no name in: $out" || return 1 ;; esac
-	# A bind mount the VM cannot have: refused, naming the mount.
-	out=$(prun -v /etc:/hostetc --rootfs "$ROOTFS" /bin/true 2>&1)
+	# A mount the VM cannot have: refused, naming the mount and its type.
+	out=$(prun --mount type=devpts,destination=/mnt/pts --rootfs "$ROOTFS" /bin/true 2>&1)
 	rc=$?
-	[ $rc -ne 0 ] || fail "a bind mount was accepted" || return 1
-	case $out in *"/hostetc"*"not supported"*) ;; *) fail "unclear error: $out" || return 1 ;; esac
+	[ $rc -ne 0 ] || fail "a devpts mount at /mnt/pts was accepted" || return 1
+	case $out in *"/mnt/pts"*"devpts"*"not supported"*) ;; *) fail "unclear error: $out" || return 1 ;; esac
+	nothing_left || return 1
 	# A bundle whose rootfs is missing: sbx-oci create alone.
 	mkdir -p "$T_TMP/bundle"
 	printf '{"ociVersion":"1.0.2","root":{"path":"%s"},"process":{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0}}}' \
@@ -247,11 +364,16 @@ t "podman run --rootfs DEBIAN: output and exit status 3" test_exit_status
 t "the container is a VM: the guest kernel, sbx's kernel command line" test_is_a_vm
 t "-e, -w, -u and --memory take effect in the VM" test_options
 t "--ulimit and --hostname take effect in the VM" test_limits_and_hostname
-t "podman run --network bridge: a NIC with the namespace's address reaches the host side" test_network_bridge
+t "--ulimit core=-1:-1 (18446744073709551615 in config.json) is unlimited in the VM" test_unlimited_rlimit
+t "podman run --network bridge: a NIC with the namespace's address reaches the host side; the engine's resolv.conf" test_network_bridge
+t "--tmpfs /scratch:size=16m is a 16 MiB tmpfs; the engine's /etc/hostname and /etc/hosts are bound" test_tmpfs_and_engine_files
+t "-v HOSTDIR:/data: the VM reads and writes the host's directory; a single file is bound" test_bind_rw
+t "-v HOSTDIR:/data:ro: writes are refused" test_bind_ro
+t "a pod: the sandbox container on the host in the pod's namespace, the app's VM gets its NIC" test_pod_sandbox
 t "-it gets a terminal" test_terminal
 t "podman ps shows it running; podman stop stops it" test_ps_and_stop
 t "an imported image runs with podman run IMAGE" test_imported_image
 t "containerd: ctr run's exit status, ctr task kill" test_containerd
-t "faults: missing program 127, bind mount refused, missing rootfs" test_faults
+t "faults: missing program 127, unsupported mount type refused, missing rootfs" test_faults
 t "a VM that dies ends the container with 137, nothing left" test_vm_dies
 t "no descriptor of the engine reaches QEMU, virtiofsd or sbx-vsockd" test_no_fd_leak

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -253,6 +254,28 @@ static void test_net_keys(void **state)
 	assert_int_equal(ntohl(c.net_addr.s_addr), 0x0a580004);
 }
 
+/* tmpfs.N (sbx-oci's tmpfs mounts): mount(2)'s flags and tmpfs's own
+ * options apart; a path under /, a known option, a slot from 0 to 7. */
+static void test_tmpfs(void **state)
+{
+	assert_int_equal(parse("tmpfs.0 = /scratch:size=16m,mode=1777,nosuid,nodev,noexec,ro\n"
+			       "tmpfs.3 = /run/x\n"), 0);
+	assert_string_equal(c.tmpfs[0].path, "/scratch");
+	assert_string_equal(c.tmpfs[0].data, "size=16m,mode=1777");
+	assert_true(c.tmpfs[0].flags == (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY));
+	assert_string_equal(c.tmpfs[3].path, "/run/x");
+	assert_string_equal(c.tmpfs[3].data, "");
+	assert_string_equal(c.tmpfs[1].path, "");
+	expect_error("tmpfs.8 = /a\n", "tmpfs.8: '8' is not a tmpfs slot (0 to 7)");
+	expect_error("tmpfs.1 = a:size=1m\n", "tmpfs.1: 'a:size=1m' is not PATH:OPTIONS");
+	expect_error("tmpfs.1 = /:size=1m\n", "tmpfs.1:");
+	expect_error("tmpfs.1 = /a/..\n", "tmpfs.1:");
+	expect_error("tmpfs.1 = /a:size=1m,bogus\n", "tmpfs.1: unknown or malformed tmpfs option");
+	expect_error("tmpfs.1 = /a:size=1m;rm\n", "tmpfs.1: unknown or malformed tmpfs option");
+	expect_error("tmpfs.1 = /a:size=\n", "tmpfs.1: unknown or malformed tmpfs option");
+	assert_string_equal(c.tmpfs[1].path, "");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -262,7 +285,7 @@ int main(void)
 		T(test_bad_lines_do_not_stop_the_rest),	 T(test_nul_and_long_lines),
 		T(test_cmdline),	 T(test_cmdline_errors), T(test_env_set_unset),
 		T(test_load_file),	 T(test_egress),		T(test_rlimits),
-		T(test_net_keys),
+		T(test_net_keys),	 T(test_tmpfs),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
