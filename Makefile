@@ -76,7 +76,8 @@ $(MUSL_LIBS) &: | $(DEPS_STAMP)
 	scripts/musl-libs.sh $(MUSL)
 
 # ---- guest: sbx-init -------------------------------------------------------
-$(BUILD)/guest/%.o: %.c | $(MUSL_LIBS)
+# On the Makefile too: a change of GUEST_CFLAGS must reach every object.
+$(BUILD)/guest/%.o: %.c Makefile | $(MUSL_LIBS)
 	@mkdir -p $(dir $@)
 	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 
