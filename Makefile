@@ -192,7 +192,7 @@ $(BUILD)/sbx-bench: $(call obj,$(BUILD)/host,$(BENCH_SRC)) $(BUILD)/host/libsbx.
 # takes from the system (busybox, dropbear, their libraries) and says "up
 # to date" when nothing changed; after a system upgrade, or with
 # SBX_KERNEL_REFRESH=1, run `make -B image`.
-IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.gz baseline-initramfs.cpio.gz \
+IMAGE_OUT := $(addprefix $(BUILD)/,vmlinuz initramfs.cpio.lz4 baseline-initramfs.cpio.gz \
 		mkcpio tsc-khz vsock-tool)
 IMAGE_IN  := rootfs/build.sh $(wildcard rootfs/*.c) lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c $(BUILD)/sbx-init $(wildcard $(BUILD)/kernel/deb/*.deb)
