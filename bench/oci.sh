@@ -53,8 +53,8 @@ command -v runc >/dev/null || { say "runc is not installed (scripts/deps.sh --be
 command -v podman >/dev/null || { say "podman is not installed (scripts/deps.sh)"; exit 1; }
 [ -x "$OCI" ] || { say "$OCI is missing (make all)"; exit 1; }
 mkdir -p "$TMP/rootfs"
-(cd "$TMP/rootfs" && zcat "$B/initramfs.cpio.gz" | cpio -id --quiet) ||
-	{ say "cannot unpack $B/initramfs.cpio.gz"; exit 1; }
+(cd "$TMP/rootfs" && lz4 -dc "$B/initramfs.cpio.lz4" | cpio -id --quiet) ||
+	{ say "cannot unpack $B/initramfs.cpio.lz4"; exit 1; }
 
 # 1. podman run --rm ... true, alternated.
 one_run() { # RUNTIME: the wall time of podman run in ms

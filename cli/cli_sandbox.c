@@ -49,7 +49,7 @@ static const char create_opts_help[] =
 	"  -n, --name ID         the sandbox id (default: sbx-XXXXXXXX)\n"
 	"      --cpus N          virtual CPUs (default 1)\n"
 	"      --kernel FILE     guest kernel (default: vmlinuz next to sbx)\n"
-	"      --initrd FILE     guest initramfs (default: initramfs.cpio.gz next to sbx)\n"
+	"      --initrd FILE     guest initramfs (default: initramfs.cpio.lz4 next to sbx)\n"
 	"      --boot-timeout S  give up when the agent is not ready after S seconds\n"
 	"                        (default 60)\n"
 	"      --allow-net P     let the sandbox reach P over TCP (repeatable): HOST,\n"

@@ -2,6 +2,7 @@
  * boot.h. Nothing here parses input from outside the image. */
 #include "init/boot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -101,6 +102,19 @@ void boot_stdio(void)
 	}
 	if (fd > 2)
 		close(fd);
+}
+
+bool boot_has_pci(void)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	bool any = false;
+
+	while (d && !any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any;
 }
 
 void boot_hostname(const char *name)

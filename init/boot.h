@@ -6,10 +6,14 @@
 #define SBX_BOOT_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 
 void boot_mounts(void);
 /* Makes fds 0-2 valid (the console, else /dev/null). */
 void boot_stdio(void);
+/* Whether the machine has PCI devices (a `pc` machine; microvm has none):
+ * then PID 1 loads virtio over PCI too. */
+bool boot_has_pci(void);
 void boot_hostname(const char *name);
 void boot_loopback(void);
 /* The guest's one NIC (the first interface that is not lo): addr/prefix,

@@ -585,6 +585,8 @@ int init_main(int argc, char **argv)
 		uint64_t t = time_boot_ns();
 
 		kmod_load_list(KMOD_BOOT_LIST);
+		if (boot_has_pci())
+			kmod_load_list(KMOD_PCI_LIST);
 		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
 		boot_loopback();

@@ -701,12 +701,15 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
 	return 0;
 }
 
-/* The initramfs for this sandbox: the image, padded to 4 bytes, then a
- * second archive holding etc/sbx/config (the kernel unpacks both). */
+/* The initramfs for this sandbox: an archive holding etc/sbx/config, then
+ * the image's (the kernel unpacks both). The image's comes last: it is
+ * lz4-compressed (rootfs/build.sh), and an lz4 stream has no end the
+ * kernel can find, so an archive after it would be lost, the token with
+ * it. The config is written whole (entries end 4-byte aligned, as the
+ * kernel wants the next archive). */
 static int make_initrd(const char *base, const char *out, const char *config, size_t len,
 		       struct sbx_error *err)
 {
-	static const char zeros[4];
 	struct stat st;
 	int in = open(base, O_RDONLY | O_CLOEXEC), fd = -1, r;
 	off_t off = 0;
@@ -718,16 +721,14 @@ static int make_initrd(const char *base, const char *out, const char *config, si
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto io;
-	while (off < st.st_size)
-		if (sendfile(fd, in, &off, (size_t)(st.st_size - off)) <= 0)
-			goto io;
-	if (st.st_size % 4 && write(fd, zeros, 4 - (size_t)(st.st_size % 4)) < 0)
-		goto io;
 	r = cpio_write_single_file(fd, "etc/sbx/config", config, len, 0);
 	if (r < 0) {
 		errno = -r;
 		goto io;
 	}
+	while (off < st.st_size)
+		if (sendfile(fd, in, &off, (size_t)(st.st_size - off)) <= 0)
+			goto io;
 	close(in);
 	close(fd);
 	return 0;
@@ -1304,7 +1305,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	else if (getenv("SBX_INITRD"))
 		str_copy(initrd, sizeof(initrd), getenv("SBX_INITRD"));
 	else
-		sandbox_find_file("initramfs.cpio.gz", initrd, sizeof(initrd));
+		sandbox_find_file("initramfs.cpio.lz4", initrd, sizeof(initrd));
 	if (access(kernel, R_OK) < 0)
 		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
 	if (access(initrd, R_OK) < 0)

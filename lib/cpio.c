@@ -74,7 +74,20 @@ int cpio_write_single_file(int fd, const char *name, const void *data,
 	int r;
 
 	cpio_writer_init(&w, fd, mtime);
-	r = cpio_write_entry(&w, name, S_IFREG | 0600, 0, 0, data, len, 0, 0);
+	/* Its parent directories first: the archive stands alone, before
+	 * the image's or after it. */
+	r = 0;
+	for (const char *s = strchr(name, '/'); s && !r; s = strchr(s + 1, '/')) {
+		char dir[256];
+
+		if ((size_t)(s - name) >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, name, (size_t)(s - name));
+		dir[s - name] = '\0';
+		r = cpio_write_entry(&w, dir, S_IFDIR | 0755, 0, 0, NULL, 0, 0, 0);
+	}
+	if (!r)
+		r = cpio_write_entry(&w, name, S_IFREG | 0600, 0, 0, data, len, 0, 0);
 	if (!r)
 		r = cpio_write_trailer(&w);
 	return r;

@@ -27,8 +27,9 @@ int cpio_write_entry(struct cpio_writer *w, const char *name, uint32_t mode,
 int cpio_write_trailer(struct cpio_writer *w);
 
 /* Writes a complete archive holding one regular file `name` (mode 0600,
- * owner root) with `len` bytes of `data`: the per-sandbox config the host
- * appends to the initramfs ("etc/sbx/config"). Returns 0 or -errno. */
+ * owner root) with `len` bytes of `data`, after its parent directories
+ * (0755): the per-sandbox config the host puts before the initramfs
+ * ("etc/sbx/config"). Returns 0 or -errno. */
 int cpio_write_single_file(int fd, const char *name, const void *data,
 			   size_t len, uint32_t mtime);
 

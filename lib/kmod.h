@@ -14,6 +14,9 @@ int kmod_load_list(const char *list);
  * (by the server; by PID 1 before it leaves the initramfs for a disk). */
 #define KMOD_BOOT_LIST "/etc/sbx/modules"
 #define KMOD_EGRESS_LIST "/etc/sbx/modules.egress"
+/* Loaded by PID 1 after the boot list when the machine has PCI devices
+ * (init/boot.c): virtio over PCI. */
+#define KMOD_PCI_LIST "/etc/sbx/modules.pci"
 /* Loaded by PID 1 for a sandbox with disks (init/root.c). */
 #define KMOD_DISK_LIST "/etc/sbx/modules.disk"
 /* Loaded by PID 1 for a root shared over virtio-fs (init/root.c). */

@@ -22,7 +22,7 @@ static const char usage[] =
 	"  file  NAME SRC MODE UID GID\n"
 	"  slink NAME TARGET MODE UID GID\n"
 	"  nod   NAME MODE UID GID c MAJOR MINOR\n"
-	"--config FILE writes one entry etc/sbx/config (0600, root) holding FILE.\n"
+	"--config FILE writes etc/sbx/config (0600, root) holding FILE, after its directories.\n"
 	"MTIME defaults to $SOURCE_DATE_EPOCH, else 0.\n";
 
 /* Reads a whole file into a malloc'd buffer; the cap keeps a wrong path

@@ -7,7 +7,7 @@ set -eu
 # Packages by purpose. Keep this list the single source of truth.
 BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev libwebsockets-dev libjansson-dev libssl-dev libhttp-parser-dev"
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
-IMAGE="cpio busybox-static kmod qemu-system-x86 qemu-utils dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
+IMAGE="cpio lz4 busybox-static kmod qemu-system-x86 qemu-utils dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
 TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs chromium openssl"
 BENCH="qemu-guest-agent openssh-server dropbear-bin socat valgrind linux-perf strace runc"
 FUZZ="clang libclang-rt-14-dev"

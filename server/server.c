@@ -349,6 +349,17 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
+/* What only commands need: their cgroups and their seccomp filter (built
+ * by libseccomp, the dearest step of the start under TCG). Done after
+ * READY, while the host's first request is on its way: no request is read
+ * before this returns (one thread, the listening socket queues). */
+static void workloads_setup(void)
+{
+	if (in_vm)
+		cgroup_setup(&cfg);
+	restrict_init(cfg.seccomp, getpid());
+}
+
 int server_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -424,13 +435,10 @@ int server_main(int argc, char **argv)
 		sodium_memzero(cfg.token, sizeof(cfg.token));
 	}
 	control_init();
-	if (in_vm) {
-		/* Workloads cannot read this process's memory (they also lose
-		 * CAP_SYS_PTRACE): the key is in it. */
+	/* Workloads cannot read this process's memory (they also lose
+	 * CAP_SYS_PTRACE): the key is in it. */
+	if (in_vm)
 		prctl(PR_SET_DUMPABLE, 0);
-		cgroup_setup(&cfg);
-	}
-	restrict_init(cfg.seccomp, getpid());
 	devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull_fd < 0)
 		die(errno, "server: unable to open /dev/null");
@@ -447,7 +455,11 @@ int server_main(int argc, char **argv)
 		upper_fd = -1;
 	if (fd_set_cloexec(SERVER_CTL_FD, true) == 0) {
 		ctl_fd = SERVER_CTL_FD;
-		restore_jobs();
+		/* The first server of a boot (the one that announces it)
+		 * has no predecessor whose jobs PID 1 could hold: no
+		 * round trip on the way to READY. */
+		if (!want_ready)
+			restore_jobs();
 		loop_add(&w_ctl, ctl_fd, EPOLLIN, on_ctl);
 	}
 	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0)
@@ -456,6 +468,7 @@ int server_main(int argc, char **argv)
 	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
+	workloads_setup();
 	/* A command may have exited while we were starting. */
 	reap_all();
 

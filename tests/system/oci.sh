@@ -39,7 +39,7 @@ prun() { # prun ARGS...: podman run --rm with no network
 }
 
 test_setup() {
-	mkdir -p "$ROOTFS" && (cd "$ROOTFS" && zcat "$BUILD/initramfs.cpio.gz" | cpio -id --quiet) ||
+	mkdir -p "$ROOTFS" && (cd "$ROOTFS" && lz4 -dc "$BUILD/initramfs.cpio.lz4" | cpio -id --quiet) ||
 		fail "cannot unpack the minimal image into $ROOTFS" || return 1
 	command -v podman >/dev/null || fail "podman is not installed (scripts/deps.sh)" || return 1
 	# The Debian tree, once per image build: the image's erofs unpacked.

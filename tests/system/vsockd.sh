@@ -23,7 +23,7 @@ check() { # name, then a command: ok when it succeeds
 diag() { echo "# $*"; }
 
 echo "1..12"
-for f in vmlinuz initramfs.cpio.gz sbx-vsockd vsock-tool mkcpio tsc-khz; do
+for f in vmlinuz initramfs.cpio.lz4 sbx-vsockd vsock-tool mkcpio tsc-khz; do
 	if [ ! -e "$B/$f" ]; then
 		echo "Bail out! $B/$f is missing (make build/sbx-vsockd image)"
 		exit 1
@@ -53,10 +53,12 @@ echo "GUEST ready"
 while :; do sleep 1000; done
 EOF
 echo "file init $W/init 0755 0 0" | "$B/mkcpio" > "$W/init.cpio"
-# ...and a per-sandbox config, appended the way the launcher does it
+# ...and a per-sandbox config archive, as the launcher writes it
 printf 'hostname=test\nsecret=s3cr3t\n' > "$W/config"
 "$B/mkcpio" --config "$W/config" > "$W/config.cpio"
-cat "$B/initramfs.cpio.gz" "$W/init.cpio" "$W/config.cpio" > "$W/initrd"
+# (the image uncompressed first: nothing that follows an lz4 stream is found)
+lz4 -dc "$B/initramfs.cpio.lz4" > "$W/image.cpio"
+cat "$W/image.cpio" "$W/init.cpio" "$W/config.cpio" > "$W/initrd"
 
 # ---- boot: vsockd first (--ready-fd says when it listens), then QEMU -------
 mkfifo "$W/ready"
