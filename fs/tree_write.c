@@ -90,12 +90,13 @@ static int tw_entry(struct fs_tree_write *tw, const struct frame *f, struct prot
 	int r;
 
 	if (tw->w.in_file)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_ENTRY while a file's data was expected"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_ENTRY while a file's data was expected"));
 	if (proto_fs_entry_decode(f, tw->cur, e) < 0)
 		return tw_undo(tw, -e->code);
 	if (!tw->w.root_seen != !en->path[0])
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", tw->w.root_seen ? "FS_ENTRY: a second root entry" :
-			 "FS_ENTRY: the first entry must be the root (an empty path)"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "%s", tw->w.root_seen ?
+					      "FS_ENTRY: a second root entry" :
+					      "FS_ENTRY: the first entry must be the root (an empty path)"));
 	tw->t.entries++;
 	tw->cur_bytes = 0;
 	set_where(tw, en->path);
@@ -109,12 +110,12 @@ static int tw_entry(struct fs_tree_write *tw, const struct frame *f, struct prot
 		fs_cred_leave(&tw->cred);
 	}
 	if (r == -EPROTO)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_ENTRY below a root that is not a directory"));
-	else if (r == -EINVAL)
-		return tw_undo(tw, proto_fail(e, EINVAL, "%s", "FS_ENTRY: only directories, files and symbolic links can be written"));
-	else if (r == -E2BIG)
-		return tw_undo(tw, proto_fail(e, E2BIG, "%s", "too many directories in one tree"));
-	else if (r < 0)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_ENTRY below a root that is not a directory"));
+	if (r == -EINVAL)
+		return tw_undo(tw, proto_fail(e, EINVAL, "FS_ENTRY: only directories, files and symbolic links can be written"));
+	if (r == -E2BIG)
+		return tw_undo(tw, proto_fail(e, E2BIG, "too many directories in one tree"));
+	if (r < 0)
 		return tw_fail(tw, r, e);
 	return 0;
 }
@@ -124,7 +125,7 @@ static int tw_data(struct fs_tree_write *tw, const struct frame *f, struct proto
 	size_t done = 0;
 
 	if (!tw->w.in_file)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_DATA outside a regular file"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_DATA outside a regular file"));
 	while (done < f->len) {
 		ssize_t n = write(tw->w.a.fd, f->payload + done, f->len - done);
 
@@ -150,11 +151,11 @@ static int tw_file_end(struct fs_tree_write *tw, const struct frame *f, struct p
 	int r;
 
 	if (!tw->w.in_file)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_END outside a regular file"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END outside a regular file"));
 	if (proto_fs_end_decode(f, &count, want, &has_digest, e) < 0)
 		return tw_undo(tw, -e->code);
 	if (has_digest != tw->verify || count != tw->cur_bytes)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_END does not match what was sent for the file"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END does not match what was sent for the file"));
 	if (tw->verify) {
 		fs_hash_final(&tw->h, got);
 		if (sodium_memcmp(got, want, sizeof(got)) != 0)
@@ -180,7 +181,7 @@ static int tw_end(struct fs_tree_write *tw, const struct frame *f, struct proto_
 		return tw_undo(tw, -e->code);
 	if (tw->w.in_file || !tw->w.root_seen || t.entries != tw->t.entries ||
 	    t.bytes != tw->t.bytes)
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "FS_TREE_END does not match the entries that were sent"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_TREE_END does not match the entries that were sent"));
 	if ((r = fs_cred_enter(&tw->cred)) == 0) {
 		r = tree_write_finish(&tw->w);
 		fs_cred_leave(&tw->cred);
@@ -208,7 +209,7 @@ static int tw_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 	case FT_FS_TREE_END:
 		return tw_end(tw, f, e);
 	default:
-		return tw_undo(tw, proto_fail(e, EPROTO, "%s", "unexpected frame during FS_TREE_WRITE"));
+		return tw_undo(tw, proto_fail(e, EPROTO, "unexpected frame during FS_TREE_WRITE"));
 	}
 	return 0;
 }
