@@ -46,20 +46,21 @@ serve_cleanup() {
 # it is alive; bails out with its log otherwise. The server's pid is
 # ${serve_pids[-1]}.
 serve_start() {
-	local var=$1 log=$2 scheme=$3 pid port= i
+	# Locals prefixed: VAR may be any name, "port" too.
+	local _var=$1 _log=$2 _scheme=$3 _pid _port= _i
 	shift 3
-	: >"$log"
-	"$sbx" serve "$@" >"$log" 2>&1 &
-	pid=$!
-	serve_pids+=("$pid")
-	for i in $(seq 100); do
-		port=$(sed -n "s|^sbx serve: listening on $scheme://127.0.0.1:\([0-9]*\) .*|\1|p" "$log")
-		[ -n "$port" ] && break
-		kill -0 "$pid" 2>/dev/null || break
+	: >"$_log"
+	"$sbx" serve "$@" >"$_log" 2>&1 &
+	_pid=$!
+	serve_pids+=("$_pid")
+	for _i in $(seq 100); do
+		_port=$(sed -n "s|^sbx serve: listening on $_scheme://127.0.0.1:\([0-9]*\) .*|\1|p" "$_log")
+		[ -n "$_port" ] && break
+		kill -0 "$_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ -n "$port" ] || bail "sbx serve$([ "$scheme" = https ] && echo ' over TLS') did not start: $(cat "$log")"
-	printf -v "$var" %s "$port"
+	[ -n "$_port" ] || bail "sbx serve$([ "$_scheme" = https ] && echo ' over TLS') did not start: $(cat "$_log")"
+	printf -v "$_var" %s "$_port"
 }
 
 # serve_finish STATUS LOG: the suite's status, failed too if the first
