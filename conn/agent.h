@@ -13,6 +13,7 @@
 
 struct config;
 struct conn;
+struct proto_err;
 struct frame;
 
 /* A job's fds that PID 1 keeps open across a restart of the server (any
@@ -27,8 +28,9 @@ struct agent {
 	const struct config *(*config)(void);
 	/* The key clients must prove, or NULL when the sandbox has no token. */
 	const uint8_t *(*auth_key)(void);
-	/* Starts the operation a request frame names. */
-	void (*dispatch)(struct conn *c, const struct frame *f);
+	/* Starts the operation a request frame names; -errno with e filled
+	 * fails the connection (conn_fail). */
+	int (*dispatch)(struct conn *c, const struct frame *f, struct proto_err *e);
 	/* An O_RDWR fd on /dev/null, shared by all operations. */
 	int (*devnull)(void);
 	/* True in a VM (not development mode). */

@@ -57,9 +57,11 @@ static void conn_maybe_free(struct conn *c)
 static void handshake_timeout(struct timer *t)
 {
 	struct conn *c = container_of(t, struct conn, timer);
+	struct proto_err e;
 
-	conn_fail(c, ETIMEDOUT, "no request within %llu seconds of connecting",
-		  (unsigned long long)(HANDSHAKE_NS / NSEC_PER_SEC));
+	proto_fail(&e, ETIMEDOUT, "no request within %llu seconds of connecting",
+		   (unsigned long long)(HANDSHAKE_NS / NSEC_PER_SEC));
+	conn_fail(c, &e);
 }
 
 int conn_open(int fd, const struct agent *a)
@@ -237,23 +239,17 @@ int conn_send_spliced(struct conn *c, uint16_t type, int fd, size_t len)
 	return 0;
 }
 
-void conn_fail(struct conn *c, int code, const char *fmt, ...)
+void conn_fail(struct conn *c, const struct proto_err *e)
 {
-	char msg[PROTO_MSG_MAX + 1];
-	va_list ap;
-
 	if (c->sock_closed)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_debug(0, "connection failed: %s", msg);
+	log_debug(0, "connection failed: %s", e->msg);
 	timer_cancel(&c->timer);
 	if (c->closing) {
 		hangup_op(c);
 		return;
 	}
-	if (c->body_left || proto_error_put(&c->tx, code, "%s", msg) < 0) {
+	if (c->body_left || proto_error_put(&c->tx, e->code, "%s", e->msg) < 0) {
 		/* Mid-body there is no frame boundary to put ERROR at. */
 		sock_close(c);
 		return;
@@ -261,11 +257,6 @@ void conn_fail(struct conn *c, int code, const char *fmt, ...)
 	c->closing = true;
 	hangup_op(c);
 	conn_flush(c);
-}
-
-void conn_fail_err(struct conn *c, const struct proto_err *e)
-{
-	conn_fail(c, e->code, "%s", e->msg);
 }
 
 void conn_finish(struct conn *c)
@@ -285,82 +276,80 @@ void conn_release(struct conn *c)
 	conn_maybe_free(c);
 }
 
-static void hello(struct conn *c, const struct frame *f)
+static int hello(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct hello_ok ok = { .version = PROTO_VERSION };
-	struct proto_err e;
 	uint16_t vmin, vmax;
+	int r;
 
-	if (proto_hello_decode(f, &vmin, &vmax, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
-	if (vmin > PROTO_VERSION || vmax < PROTO_VERSION) {
-		conn_fail(c, EPROTONOSUPPORT, "no common protocol version: client %u-%u, agent %u-%u",
-			  vmin, vmax, PROTO_VERSION, PROTO_VERSION);
-		return;
-	}
+	if ((r = proto_hello_decode(f, &vmin, &vmax, e)) < 0)
+		return r;
+	if (vmin > PROTO_VERSION || vmax < PROTO_VERSION)
+		return proto_fail(e, EPROTONOSUPPORT, "no common protocol version: client %u-%u, "
+				  "agent %u-%u", vmin, vmax, PROTO_VERSION, PROTO_VERSION);
 	if (c->agent->auth_key()) {
 		/* A fresh challenge per connection: a recorded answer is
 		 * worth nothing. */
-		if (getrandom(c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce)) {
-			conn_fail(c, EAGAIN, "no randomness for the authentication challenge");
-			return;
-		}
+		if (getrandom(c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce))
+			return proto_fail(e, EAGAIN, "no randomness for the authentication challenge");
 		ok.flags = HELLO_F_AUTH;
 		memcpy(ok.nonce, c->nonce, sizeof(ok.nonce));
 	}
-	if (proto_hello_ok_put(&c->tx, &ok) < 0) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (proto_hello_ok_put(&c->tx, &ok) < 0)
+		return proto_fail(e, ENOMEM, "out of memory");
 	c->state = c->agent->auth_key() ? CONN_AUTH : CONN_OP;
 	conn_flush(c);
+	return 0;
 }
 
-static void auth(struct conn *c, const struct frame *f)
+static int auth(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	if (f->type != FT_AUTH) {
-		conn_fail(c, EACCES, "authentication required: this agent has a token");
-		return;
-	}
+	if (f->type != FT_AUTH)
+		return proto_fail(e, EACCES, "authentication required: this agent has a token");
 	if (f->len != PROTO_AUTH_LEN ||
 	    !proto_auth_check(c->agent->auth_key(), c->nonce, f->payload)) {
 		log_warn(0, "refused a client that could not prove the token");
-		conn_fail(c, EACCES, "authentication failed: wrong token");
-		return;
+		return proto_fail(e, EACCES, "authentication failed: wrong token");
 	}
 	c->state = CONN_OP;
+	return 0;
 }
 
+/* Hands f to what the connection's state says; the error any of them
+ * returns fails the connection here. */
 static void dispatch(struct conn *c, const struct frame *f)
 {
+	struct proto_err e;
+	int r = 0;
+
 	switch (c->state) {
 	case CONN_HELLO:
-		hello(c, f);
+		r = hello(c, f, &e);
 		break;
 	case CONN_AUTH:
-		auth(c, f);
+		r = auth(c, f, &e);
 		break;
 	case CONN_OP:
 		timer_cancel(&c->timer);
 		c->state = CONN_RUNNING;
-		c->agent->dispatch(c, f);
+		r = c->agent->dispatch(c, f, &e);
 		break;
 	case CONN_RUNNING:
 		if (c->ops && !c->released && c->ops->frame)
-			c->ops->frame(c, f);
+			r = c->ops->frame(c, f, &e);
 		else
-			conn_fail(c, EPROTO, "unexpected %s frame: the operation has ended",
-				  proto_type_name(f->type));
+			r = proto_fail(&e, EPROTO, "unexpected %s frame: the operation has ended",
+				       proto_type_name(f->type));
 		break;
 	}
+	if (r < 0)
+		conn_fail(c, &e);
 }
 
 /* Before HELLO and AUTH a client is nobody: refuse on the header alone a
  * frame that is not the expected one, rather than buffer up to 1 MiB of
- * it. 0, or -1 after failing the connection. */
-static int admit(struct conn *c, const uint8_t *p, size_t len)
+ * it. 0, or -errno with e filled. */
+static int admit(struct conn *c, const uint8_t *p, size_t len, struct proto_err *e)
 {
 	uint32_t flen;
 	uint16_t type;
@@ -371,23 +360,15 @@ static int admit(struct conn *c, const uint8_t *p, size_t len)
 	type = get_le16(p + 4);
 	if (flen > PROTO_FRAME_MAX)
 		return 0; /* the frame parser says EMSGSIZE */
-	if (c->state == CONN_HELLO && type != FT_HELLO) {
-		conn_fail(c, EPROTO, "expected HELLO, got frame type 0x%04x (%s)", type,
-			  proto_type_name(type));
-		return -1;
-	}
-	if (c->state == CONN_HELLO && flen != 8) {
-		conn_fail(c, EBADMSG, "HELLO payload is %u bytes, expected 8", flen);
-		return -1;
-	}
-	if (c->state == CONN_AUTH && type == FT_AUTH && flen != PROTO_AUTH_LEN) {
-		conn_fail(c, EBADMSG, "AUTH payload is %u bytes, expected %d", flen, PROTO_AUTH_LEN);
-		return -1;
-	}
-	if (c->state == CONN_AUTH && type != FT_AUTH) {
-		conn_fail(c, EACCES, "authentication required: this agent has a token");
-		return -1;
-	}
+	if (c->state == CONN_HELLO && type != FT_HELLO)
+		return proto_fail(e, EPROTO, "expected HELLO, got frame type 0x%04x (%s)", type,
+				  proto_type_name(type));
+	if (c->state == CONN_HELLO && flen != 8)
+		return proto_fail(e, EBADMSG, "HELLO payload is %u bytes, expected 8", flen);
+	if (c->state == CONN_AUTH && type == FT_AUTH && flen != PROTO_AUTH_LEN)
+		return proto_fail(e, EBADMSG, "AUTH payload is %u bytes, expected %d", flen, PROTO_AUTH_LEN);
+	if (c->state == CONN_AUTH && type != FT_AUTH)
+		return proto_fail(e, EACCES, "authentication required: this agent has a token");
 	return 0;
 }
 
@@ -401,13 +382,15 @@ static size_t process(struct conn *c, const uint8_t *p, size_t len)
 		struct frame f;
 		long n;
 
-		if (admit(c, p + used, len - used) < 0)
+		if (admit(c, p + used, len - used, &e) < 0) {
+			conn_fail(c, &e);
 			break;
+		}
 		n = proto_frame_parse(p + used, len - used, &f, &e);
 		if (n == 0)
 			break;
 		if (n < 0) {
-			conn_fail_err(c, &e);
+			conn_fail(c, &e);
 			break;
 		}
 		c->rx_after = len - used - (size_t)n;
@@ -438,6 +421,7 @@ static void process_rx(struct conn *c)
 
 static void conn_read(struct conn *c)
 {
+	struct proto_err e;
 	ssize_t n;
 
 	if (buf_len(&c->rx) == 0) {
@@ -454,8 +438,10 @@ static void conn_read(struct conn *c)
 			return;
 		}
 		if (used < (size_t)n && !c->closing &&
-		    buf_append(&c->rx, rx_scratch + used, (size_t)n - used) < 0)
-			conn_fail(c, ENOMEM, "out of memory buffering a frame");
+		    buf_append(&c->rx, rx_scratch + used, (size_t)n - used) < 0) {
+			proto_fail(&e, ENOMEM, "out of memory buffering a frame");
+			conn_fail(c, &e);
+		}
 		return;
 	}
 	/* A partial frame is buffered: read the rest of it into rx. */
@@ -469,7 +455,8 @@ static void conn_read(struct conn *c)
 				want = MAX(want, total - buf_len(&c->rx));
 		}
 		if (buf_reserve(&c->rx, want) < 0 && buf_reserve(&c->rx, 1) < 0) {
-			conn_fail(c, EMSGSIZE, "frame too large");
+			proto_fail(&e, EMSGSIZE, "frame too large");
+			conn_fail(c, &e);
 			return;
 		}
 		n = read(c->w.fd, buf_tail(&c->rx), buf_room(&c->rx));
@@ -537,23 +524,22 @@ int conn_take_socket(struct conn *c)
 	return fd;
 }
 
-int conn_route(struct conn *c, const struct frame *f, const struct conn_route *table, size_t n)
+const struct conn_route *conn_route_find(const struct conn_route *table, size_t n, uint16_t type)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (table[i].type == f->type) {
-			table[i].start(c, f);
-			return 0;
-		}
-	}
-	return -EOPNOTSUPP;
+	for (size_t i = 0; i < n; i++)
+		if (table[i].type == type)
+			return &table[i];
+	return NULL;
 }
 
 void conn_shutdown_all(int code, const char *why)
 {
 	struct conn *c, *next;
+	struct proto_err e;
 
+	proto_fail(&e, code, "%s", why);
 	for (c = conns; c; c = next) {
 		next = c->next;
-		conn_fail(c, code, "%s", why);
+		conn_fail(c, &e);
 	}
 }

@@ -21,8 +21,9 @@ struct conn;
 /* What an operation (exec, file transfer, …) plugs into its connection. */
 struct conn_ops {
 	const char *name;
-	/* A frame arrived for the running operation. */
-	void (*frame)(struct conn *c, const struct frame *f);
+	/* A frame arrived for the running operation. -errno with e filled:
+	 * the connection fails with e (conn_fail). */
+	int (*frame)(struct conn *c, const struct frame *f, struct proto_err *e);
 	/* The output queue drained: the operation may produce more. */
 	void (*writable)(struct conn *c);
 	/* The client is gone (or the connection failed): wind down, then
@@ -71,11 +72,11 @@ void conn_shutdown_all(int code, const char *why);
  * the request frames a family serves and the function that starts each. */
 struct conn_route {
 	uint16_t type;
-	void (*start)(struct conn *c, const struct frame *f);
+	/* -errno with e filled: the connection fails with e. */
+	int (*start)(struct conn *c, const struct frame *f, struct proto_err *e);
 };
-/* Starts the operation the table names for f->type; -EOPNOTSUPP, with c
- * untouched, when it names none. */
-int conn_route(struct conn *c, const struct frame *f, const struct conn_route *table, size_t n);
+/* The entry of table for frame type type, or NULL. */
+const struct conn_route *conn_route_find(const struct conn_route *table, size_t n, uint16_t type);
 
 /* Queues a frame; it is sent as soon as the socket takes it. */
 int conn_send(struct conn *c, uint16_t type, const void *payload, size_t len);
@@ -104,11 +105,12 @@ void conn_pause_rx(struct conn *c, bool pause);
  * except that on -EPROTO it can still be failed with conn_fail. */
 int conn_take_socket(struct conn *c);
 
-/* Sends ERROR and closes; a running operation gets hangup. */
-void conn_fail(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same for an error the codec or an operation described in a struct
- * proto_err (its code and message go into the ERROR as they are). */
-void conn_fail_err(struct conn *c, const struct proto_err *e);
+/* Sends ERROR with e's code and message as they are, and closes; a
+ * running operation gets hangup. The one way an error reaches the
+ * client: an operation fills a struct proto_err (proto_fail, a decoder)
+ * and returns it to conn/ (a route's start, a frame callback), or hands
+ * it here itself where nothing called it (a timer, a child's exit). */
+void conn_fail(struct conn *c, const struct proto_err *e);
 /* The operation is done: flush what is queued, then close. */
 void conn_finish(struct conn *c);
 /* The operation is done after a hangup (the socket is already gone). */

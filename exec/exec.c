@@ -203,10 +203,9 @@ static void argv_summary(char *out, size_t n, char *const *argv)
 	}
 }
 
-void exec_start(struct conn *c, const struct frame *f)
+int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct exec_req req;
-	struct proto_err e;
 	struct user u, def;
 	struct spawn_req sr = { .ctty = -1, .cgroup = -1 };
 	struct spawn_err se;
@@ -217,17 +216,15 @@ void exec_start(struct conn *c, const struct frame *f)
 	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
 	const struct agent *a = c->agent;
 	const struct config *cfg = a->config();
-	int master = -1, slave = -1, devnull = a->devnull(), cg = -1, r;
+	int master = -1, slave = -1, devnull = a->devnull(), cg = -1, r, failed = 0;
 	const char *who;
 
-	if (proto_exec_decode(f, &req, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if ((r = proto_exec_decode(f, &req, e)) < 0)
+		return r;
 	js.keep = req.flags & EXEC_F_DETACH;
 	if (!job_room(js.keep)) {
-		conn_fail(c, EAGAIN, "too many commands: at most %d, of which %d detached (collect "
-			  "finished ones with attach)", JOBS_MAX, JOBS_DETACHED_MAX);
+		failed = proto_fail(e, EAGAIN, "too many commands: at most %d, of which %d detached "
+				    "(collect finished ones with attach)", JOBS_MAX, JOBS_DETACHED_MAX);
 		goto out;
 	}
 	who = req.user ? req.user : cfg->user;
@@ -311,7 +308,7 @@ void exec_start(struct conn *c, const struct frame *f)
 		in_p[1] = out_p[0] = err_p[0] = -1;
 	}
 	if (!job_new(a, &js, c))
-		conn_fail(c, ENOMEM, "out of memory after starting pid %d", js.pid);
+		failed = proto_fail(e, ENOMEM, "out of memory after starting pid %d", js.pid);
 out:
 	for (int i = 0; i < 2; i++) {
 		fd_close(&in_p[i]);
@@ -323,40 +320,39 @@ out:
 	fd_close(&cg);
 	free_env(envp, envc);
 	proto_exec_free(&req);
+	return failed;
 }
 
-void exec_attach(struct conn *c, const struct frame *f)
+int exec_attach(struct conn *c, const struct frame *f, struct proto_err *e)
 {
+	struct proto_err fe; /* a malformed field, quoted in e */
 	struct field_iter it;
-	struct proto_err e;
 	const uint8_t *v;
 	uint16_t tag;
 	uint32_t len, pid = 0;
 	int r;
 
 	proto_fields(&it, f);
-	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
-		if (tag != ATTACH_PID || len != 4 || pid) {
-			conn_fail(c, EINVAL, "ATTACH: expected one field PID of 4 bytes");
-			return;
-		}
+	while ((r = proto_field_next(&it, &tag, &v, &len, &fe)) > 0) {
+		if (tag != ATTACH_PID || len != 4 || pid)
+			return proto_fail(e, EINVAL, "ATTACH: expected one field PID of 4 bytes");
 		pid = get_le32(v);
 	}
-	if (r < 0 || pid == 0) {
-		conn_fail(c, EINVAL, "ATTACH: %s", r < 0 ? e.msg : "field PID is missing");
-		return;
-	}
-	if (!job_attach((pid_t)pid, c))
-		conn_fail(c, ESRCH, "no command with pid %u", pid);
+	if (r < 0 || pid == 0)
+		return proto_fail(e, EINVAL, "ATTACH: %s", r < 0 ? fe.msg : "field PID is missing");
+	r = job_attach((pid_t)pid, c, e);
+	if (r == -ESRCH)
+		return proto_fail(e, ESRCH, "no command with pid %u", pid);
+	return r;
 }
 
-void exec_ps(struct conn *c, const struct frame *f)
+
+int exec_ps(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	if (f->len != 0) {
-		conn_fail(c, EBADMSG, "PS payload is %u bytes, expected 0", f->len);
-		return;
-	}
+	if (f->len != 0)
+		return proto_fail(e, EBADMSG, "PS payload is %u bytes, expected 0", f->len);
 	job_list(c);
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
+	return 0;
 }

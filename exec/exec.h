@@ -5,10 +5,10 @@
 #include "conn/conn.h"
 
 /* Takes over connection c for the EXEC request f. */
-void exec_start(struct conn *c, const struct frame *f);
+int exec_start(struct conn *c, const struct frame *f, struct proto_err *e);
 /* ATTACH: connects c to a detached command. */
-void exec_attach(struct conn *c, const struct frame *f);
+int exec_attach(struct conn *c, const struct frame *f, struct proto_err *e);
 /* PS: lists the commands. */
-void exec_ps(struct conn *c, const struct frame *f);
+int exec_ps(struct conn *c, const struct frame *f, struct proto_err *e);
 
 #endif

@@ -86,7 +86,7 @@ struct job {
 static struct job *jobs;
 static unsigned njobs, ndetached;
 
-static void job_frame(struct conn *c, const struct frame *f);
+static int job_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void job_writable(struct conn *c);
 static void job_hangup(struct conn *c);
 static void job_destroy(struct conn *c);
@@ -271,7 +271,10 @@ static void pump_rings(struct job *j)
 		    buf_append(conn_txbuf(c), iov[0].iov_base, iov[0].iov_len) < 0 ||
 		    (k == 2 && buf_append(conn_txbuf(c), iov[1].iov_base, iov[1].iov_len) < 0) ||
 		    proto_end(conn_txbuf(c), mark) < 0) {
-			conn_fail(c, ENOMEM, "out of memory sending output");
+			struct proto_err e;
+
+			proto_fail(&e, ENOMEM, "out of memory sending output");
+			conn_fail(c, &e);
 			return;
 		}
 		s->sent += n;
@@ -501,31 +504,24 @@ static void stdin_event(struct watch *w, uint32_t events)
 
 /* ---- frames from the attached client ---- */
 
-static void on_ack(struct job *j, const struct frame *f)
+static int on_ack(struct job *j, const struct frame *f, struct proto_err *e)
 {
 	struct stream *streams[] = { &j->out, &j->err };
-	struct proto_err e;
 	struct ack a;
 
-	if (proto_ack_decode(f, &a, &e) < 0) {
-		conn_fail_err(j->conn, &e);
-		return;
-	}
-	if (!j->keep) {
-		conn_fail(j->conn, EPROTO, "ACK is for detached commands");
-		return;
-	}
+	if (proto_ack_decode(f, &a, e) < 0)
+		return -e->code;
+	if (!j->keep)
+		return proto_fail(e, EPROTO, "ACK is for detached commands");
 	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
 		struct stream *s = streams[i];
 		uint64_t off = i == 0 ? a.out_off : a.err_off;
 		uint64_t acked = s->ring.fd >= 0 ? s->ring.hdr->acked : 0;
 
-		if (off < acked || off > s->sent) {
-			conn_fail(j->conn, EINVAL, "ACK of %s offset %llu, but %llu-%llu were sent",
-				  i == 0 ? "stdout" : "stderr", (unsigned long long)off,
-				  (unsigned long long)acked, (unsigned long long)s->sent);
-			return;
-		}
+		if (off < acked || off > s->sent)
+			return proto_fail(e, EINVAL, "ACK of %s offset %llu, but %llu-%llu were sent",
+				    i == 0 ? "stdout" : "stderr", (unsigned long long)off,
+				    (unsigned long long)acked, (unsigned long long)s->sent);
 		if (s->ring.fd < 0)
 			continue;
 		ring_ack(&s->ring, off);
@@ -533,33 +529,29 @@ static void on_ack(struct job *j, const struct frame *f)
 			loop_set(&s->w, EPOLLIN);
 	}
 	if (a.flags & ACK_F_EXIT) {
-		if (!j->exit_sent) {
-			conn_fail(j->conn, EPROTO, "ACK of an EXIT that was not sent");
-			return;
-		}
+		if (!j->exit_sent)
+			return proto_fail(e, EPROTO, "ACK of an EXIT that was not sent");
 		j->collected = true;
 		conn_finish(j->conn);
-		return;
+		return 0;
 	}
 	if (!j->running)
 		maybe_finish(j);
+	return 0;
 }
 
-static void job_frame(struct conn *c, const struct frame *f)
+static int job_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct job *j = c->op;
-	struct proto_err e;
 	uint16_t rows, cols;
 	int sig;
 
 	switch (f->type) {
 	case FT_STDIN:
 		if (!j->in_open)
-			return; /* the command stopped reading: discard */
-		if (j->in_eof) {
-			conn_fail(c, EPROTO, "STDIN after STDIN_EOF");
-			return;
-		}
+			return 0; /* the command stopped reading: discard */
+		if (j->in_eof)
+			return proto_fail(e, EPROTO, "STDIN after STDIN_EOF");
 		{
 			const uint8_t *p = f->payload;
 			size_t left = f->len;
@@ -573,7 +565,7 @@ static void job_frame(struct conn *c, const struct frame *f)
 					continue;
 				if (n < 0 && errno != EAGAIN) {
 					stdin_close(j); /* EPIPE: it stopped reading */
-					return;
+					return 0;
 				}
 				if (n <= 0) {
 					/* A full pipe: a busy stream. A larger
@@ -588,54 +580,45 @@ static void job_frame(struct conn *c, const struct frame *f)
 				p += n;
 				left -= (size_t)n;
 			}
-			if (left && buf_append(&j->in_q, p, left) < 0) {
-				conn_fail(c, ENOBUFS, "standard input queue overflow");
-				return;
-			}
+			if (left && buf_append(&j->in_q, p, left) < 0)
+				return proto_fail(e, ENOBUFS, "standard input queue overflow");
 		}
 		stdin_write(j);
-		return;
+		return 0;
 	case FT_STDIN_EOF:
-		if (f->len != 0) {
-			conn_fail(c, EBADMSG, "STDIN_EOF payload is %u bytes, expected 0", f->len);
-			return;
-		}
+		if (f->len != 0)
+			return proto_fail(e, EBADMSG, "STDIN_EOF payload is %u bytes, expected 0", f->len);
 		if (j->in_open && !j->in_eof) {
 			j->in_eof = true;
 			stdin_write(j);
 		}
-		return;
+		return 0;
 	case FT_SIGNAL:
-		if (proto_signal_decode(f, &sig, &e) < 0) {
-			conn_fail_err(c, &e);
-			return;
-		}
+		if (proto_signal_decode(f, &sig, e) < 0)
+			return -e->code;
 		kill_group(j, sig);
-		return;
+		return 0;
 	case FT_RESIZE: {
 		struct winsize ws = { 0 };
 
-		if (proto_resize_decode(f, &rows, &cols, &e) < 0) {
-			conn_fail_err(c, &e);
-			return;
-		}
-		if (!j->pty) {
-			conn_fail(c, EINVAL, "RESIZE: the command has no terminal");
-			return;
-		}
+		if (proto_resize_decode(f, &rows, &cols, e) < 0)
+			return -e->code;
+		if (!j->pty)
+			return proto_fail(e, EINVAL, "RESIZE: the command has no terminal");
 		ws.ws_row = rows;
 		ws.ws_col = cols;
 		/* The kernel sends SIGWINCH to the foreground group. */
 		if (j->out.open)
 			ioctl(j->out.w.fd, TIOCSWINSZ, &ws);
-		return;
+		return 0;
 	}
 	case FT_ACK:
-		on_ack(j, f);
-		return;
+		return on_ack(j, f, e);
 	default:
-		conn_fail(c, EPROTO, "unexpected %s frame during a command", proto_type_name(f->type));
+		return proto_fail(e, EPROTO, "unexpected %s frame during a command",
+				  proto_type_name(f->type));
 	}
+	return 0;
 }
 
 static void job_writable(struct conn *c)
@@ -799,7 +782,7 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	return j;
 }
 
-bool job_attach(pid_t pid, struct conn *c)
+int job_attach(pid_t pid, struct conn *c, struct proto_err *e)
 {
 	struct attached a = { .pid = (uint32_t)pid };
 	struct job *j;
@@ -808,20 +791,20 @@ bool job_attach(pid_t pid, struct conn *c)
 		if (j->pid == pid && (j->running || !j->collected))
 			break;
 	if (!j)
-		return false;
-	if (!j->keep) {
-		conn_fail(c, EBUSY, "command %d belongs to the client that started it", pid);
-		return true;
-	}
+		return -ESRCH;
+	if (!j->keep)
+		return proto_fail(e, EBUSY, "command %d belongs to the client that started it", pid);
 	if (j->conn) {
 		/* The newest client wins: the old one may be a dead peer
 		 * whose connection has not timed out yet. */
 		struct conn *old = j->conn;
+		struct proto_err busy;
 
 		j->conn = NULL;
 		old->op = NULL;
 		old->ops = NULL;
-		conn_fail(old, EBUSY, "another client attached to command %d", pid);
+		proto_fail(&busy, EBUSY, "another client attached to command %d", pid);
+		conn_fail(old, &busy);
 	}
 	attach(j, c);
 	a.flags = j->pty ? PS_F_PTY : 0;
@@ -832,7 +815,7 @@ bool job_attach(pid_t pid, struct conn *c)
 	pump_rings(j);
 	if (!j->running)
 		maybe_finish(j);
-	return true;
+	return 0;
 }
 
 void job_list(struct conn *c)

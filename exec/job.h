@@ -46,8 +46,9 @@ bool job_room(bool keep);
  * NULL when out of memory (the fds are closed). */
 struct job *job_new(const struct agent *a, const struct job_spawned *s, struct conn *c);
 
-/* ATTACH: attaches c to the job with that pid; false if none. */
-bool job_attach(pid_t pid, struct conn *c);
+/* ATTACH: attaches c to the job with that pid; -ESRCH (e untouched) if
+ * none, -EBUSY (e filled) if it is not a detached one. */
+int job_attach(pid_t pid, struct conn *c, struct proto_err *e);
 
 /* PS: appends one PS_ENTRY frame per job to c's output. */
 void job_list(struct conn *c);

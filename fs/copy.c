@@ -30,7 +30,7 @@ struct fs_copy {
 	char to[PATH_MAX];
 };
 
-static void copy_frame(struct conn *c, const struct frame *f);
+static int copy_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void copy_hangup(struct conn *c);
 static void copy_destroy(struct conn *c);
 
@@ -89,6 +89,7 @@ static long slice(struct fs_copy *cp)
 
 static void step(struct timer *t)
 {
+	struct proto_err e;
 	struct fs_copy *cp = container_of(t, struct fs_copy, kick);
 	long n = slice(cp);
 	int r;
@@ -107,7 +108,8 @@ static void step(struct timer *t)
 	}
 	if (r < 0) {
 		copy_abort(cp);
-		fs_fail(cp->c, r, "%s (copying %s; the target was left unchanged)", cp->to, cp->from);
+		fs_err(&e, r, "%s (copying %s; the target was left unchanged)", cp->to, cp->from);
+		conn_fail(cp->c, &e);
 		return;
 	}
 	fd_close(&cp->src);
@@ -115,10 +117,10 @@ static void step(struct timer *t)
 	conn_finish(cp->c);
 }
 
-static void copy_frame(struct conn *c, const struct frame *f)
+static int copy_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	copy_abort(c->op);
-	conn_fail(c, EPROTO, "unexpected %s frame during FS_COPY", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during FS_COPY", proto_type_name(f->type));
 }
 
 static void copy_hangup(struct conn *c)
@@ -180,17 +182,15 @@ static int prepare(struct fs_copy *cp, uint32_t flags, const char **failed)
 	return atomic_open(&cp->a, cp->dirfd, name);
 }
 
-void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,
-		   const char *to)
+int fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,
+		   const char *to, struct proto_err *e)
 {
 	struct fs_copy *cp = calloc(1, sizeof(*cp));
 	const char *failed = from;
 	int rc;
 
-	if (!cp) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!cp)
+		return proto_fail(e, ENOMEM, "out of memory");
 	cp->c = c;
 	cp->cred = *cr;
 	cp->src = cp->dirfd = cp->a.fd = -1;
@@ -204,15 +204,16 @@ void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 		copy_abort(cp);
 		fd_close(&cp->dirfd);
 		if (rc == -EINVAL && failed == cp->from)
-			conn_fail(c, EINVAL, "not a regular file: %s", cp->from);
+			proto_fail(e, EINVAL, "not a regular file: %s", cp->from);
 		else if (rc == -EINVAL)
-			conn_fail(c, EINVAL, "cannot copy %s onto itself", cp->from);
+			proto_fail(e, EINVAL, "cannot copy %s onto itself", cp->from);
 		else
-			fs_fail(c, rc, "%s", failed);
+			fs_err(e, rc, "%s", failed);
 		free(cp);
-		return;
+		return -e->code;
 	}
 	c->ops = &copy_ops;
 	c->op = cp;
 	timer_arm(&cp->kick, 0, step);
+	return 0;
 }

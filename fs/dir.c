@@ -28,7 +28,7 @@ struct fs_readdir {
 	char path[PATH_MAX];
 };
 
-static void readdir_frame(struct conn *c, const struct frame *f);
+static int readdir_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void readdir_writable(struct conn *c);
 static void readdir_hangup(struct conn *c);
 static void readdir_destroy(struct conn *c);
@@ -114,6 +114,7 @@ static void kick(struct timer *t);
 
 static void pump(struct fs_readdir *rd)
 {
+	struct proto_err e;
 	int r = 0;
 
 	if ((r = fs_cred_enter(&rd->cred)) < 0)
@@ -136,7 +137,8 @@ static void pump(struct fs_readdir *rd)
 		timer_arm(&rd->kick, 0, kick);
 	return;
 fail:
-	fs_fail(rd->c, r, "%s", rd->path);
+	fs_err(&e, r, "%s", rd->path);
+	conn_fail(rd->c, &e);
 }
 
 static void kick(struct timer *t)
@@ -144,9 +146,9 @@ static void kick(struct timer *t)
 	pump(container_of(t, struct fs_readdir, kick));
 }
 
-static void readdir_frame(struct conn *c, const struct frame *f)
+static int readdir_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "unexpected %s frame during FS_READDIR", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during FS_READDIR", proto_type_name(f->type));
 }
 
 static void readdir_writable(struct conn *c)
@@ -174,15 +176,14 @@ static void readdir_destroy(struct conn *c)
 	c->op = NULL;
 }
 
-void fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_readdir *rd = calloc(1, sizeof(*rd));
 	int fd, rc;
 
-	if (!rd) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!rd)
+		return proto_fail(e, ENOMEM, "out of memory");
 	rd->c = c;
 	rd->cred = *cr;
 	rd->with_stat = r->flags & FS_F_STAT;
@@ -197,11 +198,12 @@ void fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, cons
 		close(fd);
 	}
 	if (rc < 0) {
-		fs_fail(c, rc, "%s", path);
+		fs_err(e, rc, "%s", path);
 		free(rd);
-		return;
+		return -e->code;
 	}
 	c->ops = &readdir_ops;
 	c->op = rd;
 	pump(rd);
+	return 0;
 }

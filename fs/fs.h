@@ -10,7 +10,7 @@ struct config;
 
 /* Takes over connection c for a file operation request f (a frame type
  * in FT_FS_FIRST..FT_FS_LAST). */
-void fs_dispatch(struct conn *c, const struct frame *f);
+int fs_dispatch(struct conn *c, const struct frame *f, struct proto_err *e);
 
 /* The sandbox's working directory: the `workdir` configuration key, else
  * the default user's home directory ("/" if it has none). */

@@ -65,8 +65,10 @@ mode_t fs_umask(void);
 
 /* ---- errors ---- */
 
-/* Sends ERROR "<cause>: <what>" (err: errno, either sign) and closes. */
-void fs_fail(struct conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fills e with "<cause>: <what>" (err: errno, either sign; 0 is EIO), the
+ * form of every file error; returns -code. */
+int fs_err(struct proto_err *e, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* The stat record of st. */
 void fs_stat_from(struct fs_stat *out, const struct stat *st);
 
@@ -103,14 +105,21 @@ void fs_sender_close(struct fs_sender *s);
 void fs_sender_deepen(struct conn *c);
 
 /* ---- the operations ---- */
-void fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
-void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
-void fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
-void fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,
-		   const char *to);
-void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
-void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
-void fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path);
+/* Each takes connection c over, or returns -errno with e filled. */
+int fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		   struct proto_err *e);
+int fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		  struct proto_err *e);
+int fs_readdir_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		     struct proto_err *e);
+int fs_copy_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *from,
+		  const char *to, struct proto_err *e);
+int fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		       struct proto_err *e);
+int fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+			struct proto_err *e);
+int fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		  struct proto_err *e);
 
 /* Calls conn_release(c) on the next turn of the loop. For hangup
  * callbacks: sock_close() in conn/conn.c looks at the connection again

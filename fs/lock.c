@@ -34,7 +34,7 @@ struct fs_lock {
 	char path[PATH_MAX];
 };
 
-static void lock_frame(struct conn *c, const struct frame *f);
+static int lock_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void lock_hangup(struct conn *c);
 static void lock_destroy(struct conn *c);
 
@@ -71,12 +71,14 @@ static int try_lock(struct fs_lock *l)
 
 static void attempt(struct timer *t)
 {
+	struct proto_err e;
 	struct fs_lock *l = container_of(t, struct fs_lock, retry);
 	int r = try_lock(l);
 
 	if (r < 0) {
 		drop(l);
-		fs_fail(l->c, r, "%s (locking)", l->path);
+		fs_err(&e, r, "%s (locking)", l->path);
+		conn_fail(l->c, &e);
 		return;
 	}
 	if (r == 0) {
@@ -89,17 +91,16 @@ static void attempt(struct timer *t)
 }
 
 /* FS_END: unlock (or stop waiting), answered by OK. */
-static void lock_frame(struct conn *c, const struct frame *f)
+static int lock_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct fs_lock *l = c->op;
 
 	drop(l);
-	if (f->type != FT_FS_END) {
-		conn_fail(c, EPROTO, "unexpected %s frame during FS_LOCK", proto_type_name(f->type));
-		return;
-	}
+	if (f->type != FT_FS_END)
+		return proto_fail(e, EPROTO, "unexpected %s frame during FS_LOCK", proto_type_name(f->type));
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
+	return 0;
 }
 
 static void lock_hangup(struct conn *c)
@@ -138,17 +139,16 @@ static int open_for_lock(const char *path, bool exclusive, bool *ofd)
 	return fd >= 0 ? fd : r;
 }
 
-void fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_lock *l;
 	struct stat st;
 	bool ofd = false;
 	int fd, rc;
 
-	if ((rc = fs_cred_enter(cr)) < 0) {
-		fs_fail(c, rc, "%s", path);
-		return;
-	}
+	if ((rc = fs_cred_enter(cr)) < 0)
+		return fs_err(e, rc, "%s", path);
 	fd = open_for_lock(path, r->flags & FS_F_EXCLUSIVE, &ofd);
 	fs_cred_leave(cr);
 	rc = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : 0;
@@ -158,10 +158,10 @@ void fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0)
-			fs_fail(c, rc, "%s", path);
+			fs_err(e, rc, "%s", path);
 		else
-			conn_fail(c, ENOMEM, "out of memory");
-		return;
+			proto_fail(e, ENOMEM, "out of memory");
+		return -e->code;
 	}
 	l->c = c;
 	l->fd = fd;
@@ -171,4 +171,5 @@ void fs_lock_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	c->ops = &lock_ops;
 	c->op = l;
 	attempt(&l->retry);
+	return 0;
 }

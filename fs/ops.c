@@ -62,7 +62,7 @@ static struct timespec ts_of(const struct fs_time *t)
 	return (struct timespec){ (time_t)t->sec, (long)t->nsec };
 }
 
-static void op_stat(struct fs_ctx *x)
+static int op_stat(struct fs_ctx *x, struct proto_err *e)
 {
 	bool nofollow = x->r->flags & FS_F_NOFOLLOW;
 	char target[PATH_MAX];
@@ -70,106 +70,86 @@ static void op_stat(struct fs_ctx *x)
 	struct stat st;
 	ssize_t n = 0;
 
-	if ((nofollow ? lstat(x->path, &st) : stat(x->path, &st)) < 0) {
-		fs_fail(x->c, errno, "%s", x->path);
-		return;
-	}
+	if ((nofollow ? lstat(x->path, &st) : stat(x->path, &st)) < 0)
+		return fs_err(e, errno, "%s", x->path);
 	if (S_ISLNK(st.st_mode)) {
 		n = readlink(x->path, target, sizeof(target) - 1);
-		if (n < 0) {
-			fs_fail(x->c, errno, "%s", x->path);
-			return;
-		}
+		if (n < 0)
+			return fs_err(e, errno, "%s", x->path);
 	}
 	fs_stat_from(&fst, &st);
 	proto_fs_stat_ok_put(conn_txbuf(x->c), &fst, S_ISLNK(st.st_mode) ? target : NULL, (size_t)n);
 	conn_finish(x->c);
+	return 0;
 }
 
-static void op_mkdir(struct fs_ctx *x)
+static int op_mkdir(struct fs_ctx *x, struct proto_err *e)
 {
 	mode_t mode = fs_req_has(x->r, FS_MODE) ? x->r->mode : 0777;
 	struct stat st;
 	int r;
 
-	if ((r = parents(x, x->path)) < 0) {
-		fs_fail(x->c, r, "%s", x->path);
-		return;
-	}
+	if ((r = parents(x, x->path)) < 0)
+		return fs_err(e, r, "%s", x->path);
 	if (mkdir(x->path, mode) < 0) {
 		r = -errno;
 		/* -p: an existing directory is fine. */
 		if (r == -EEXIST && (x->r->flags & FS_F_MKDIRS) && stat(x->path, &st) == 0 &&
 		    S_ISDIR(st.st_mode)) {
 			reply_ok(x->c);
-			return;
+			return 0;
 		}
-		fs_fail(x->c, r, "%s", x->path);
-		return;
+		return fs_err(e, r, "%s", x->path);
 	}
 	/* An explicit mode is exact, as with mkdir -m; umask applies only
 	 * to the default. */
-	if (fs_req_has(x->r, FS_MODE) && chmod(x->path, mode) < 0) {
-		fs_fail(x->c, errno, "%s", x->path);
-		return;
-	}
+	if (fs_req_has(x->r, FS_MODE) && chmod(x->path, mode) < 0)
+		return fs_err(e, errno, "%s", x->path);
 	reply_ok(x->c);
+	return 0;
 }
 
-static void op_remove(struct fs_ctx *x)
+static int op_remove(struct fs_ctx *x, struct proto_err *e)
 {
 	char dir[PATH_MAX], name[NAME_MAX + 1], where[PATH_MAX];
 	struct stat st, root;
 	int dfd, r;
 
-	if (lstat(x->path, &st) < 0) {
-		fs_fail(x->c, errno, "%s", x->path);
-		return;
-	}
-	if (stat("/", &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
-		conn_fail(x->c, EPERM, "refusing to remove the root directory: %s", x->path);
-		return;
-	}
-	if ((r = fs_path_split(x->path, dir, sizeof(dir), name, sizeof(name))) < 0) {
-		conn_fail(x->c, EINVAL, "refusing to remove '.' or '..': %s", x->path);
-		return;
-	}
+	if (lstat(x->path, &st) < 0)
+		return fs_err(e, errno, "%s", x->path);
+	if (stat("/", &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+		return proto_fail(e, EPERM, "refusing to remove the root directory: %s", x->path);
+	if ((r = fs_path_split(x->path, dir, sizeof(dir), name, sizeof(name))) < 0)
+		return proto_fail(e, EINVAL, "refusing to remove '.' or '..': %s", x->path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlink(x->path) < 0)
-			fs_fail(x->c, errno, "%s", x->path);
-		else
-			reply_ok(x->c);
-		return;
+			return fs_err(e, errno, "%s", x->path);
+		reply_ok(x->c);
+		return 0;
 	}
 	if (!(x->r->flags & FS_F_RECURSIVE)) {
 		if (rmdir(x->path) < 0)
-			fs_fail(x->c, errno, "%s", x->path);
-		else
-			reply_ok(x->c);
-		return;
+			return fs_err(e, errno, "%s", x->path);
+		reply_ok(x->c);
+		return 0;
 	}
 	dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		fs_fail(x->c, errno, "%s", dir);
-		return;
-	}
+	if (dfd < 0)
+		return fs_err(e, errno, "%s", dir);
 	r = tree_remove(dfd, name, where, sizeof(where));
 	close(dfd);
-	if (r < 0) {
-		fs_fail(x->c, r, "%s/%s", strcmp(dir, "/") ? dir : "", where);
-		return;
-	}
+	if (r < 0)
+		return fs_err(e, r, "%s/%s", strcmp(dir, "/") ? dir : "", where);
 	reply_ok(x->c);
+	return 0;
 }
 
-static void op_rename(struct fs_ctx *x)
+static int op_rename(struct fs_ctx *x, struct proto_err *e)
 {
 	int r;
 
-	if ((r = parents(x, x->path2)) < 0) {
-		fs_fail(x->c, r, "%s", x->path2);
-		return;
-	}
+	if ((r = parents(x, x->path2)) < 0)
+		return fs_err(e, r, "%s", x->path2);
 	if (x->r->flags & FS_F_CREATE_NEW)
 		r = atomic_rename_noreplace(AT_FDCWD, x->path, AT_FDCWD, x->path2);
 	else
@@ -180,46 +160,46 @@ static void op_rename(struct fs_ctx *x)
 		/* Name the path the error is about. */
 		bool src = r == -ENOENT && lstat(x->path, &st) < 0;
 
-		fs_fail(x->c, r, "%s (renaming %s to %s)", src || r == -EACCES ? x->path : x->path2,
-			x->path, x->path2);
-		return;
+		return fs_err(e, r, "%s (renaming %s to %s)", src || r == -EACCES ? x->path : x->path2,
+			   x->path, x->path2);
 	}
 	reply_ok(x->c);
+	return 0;
 }
 
-static void op_chmod(struct fs_ctx *x)
+static int op_chmod(struct fs_ctx *x, struct proto_err *e)
 {
 	if (chmod(x->path, x->r->mode) < 0)
-		fs_fail(x->c, errno, "%s", x->path);
-	else
-		reply_ok(x->c);
+		return fs_err(e, errno, "%s", x->path);
+	reply_ok(x->c);
+	return 0;
 }
 
-static void op_chown(struct fs_ctx *x)
+static int op_chown(struct fs_ctx *x, struct proto_err *e)
 {
 	uid_t uid = fs_req_has(x->r, FS_UID) ? x->r->uid : (uid_t)-1;
 	gid_t gid = fs_req_has(x->r, FS_GID) ? x->r->gid : (gid_t)-1;
 	int r = (x->r->flags & FS_F_NOFOLLOW) ? lchown(x->path, uid, gid) : chown(x->path, uid, gid);
 
 	if (r < 0)
-		fs_fail(x->c, errno, "%s", x->path);
-	else
-		reply_ok(x->c);
+		return fs_err(e, errno, "%s", x->path);
+	reply_ok(x->c);
+	return 0;
 }
 
-static void op_symlink(struct fs_ctx *x)
+static int op_symlink(struct fs_ctx *x, struct proto_err *e)
 {
 	int r = parents(x, x->path);
 
 	if (r == 0 && symlink(x->r->target, x->path) < 0)
 		r = -errno;
 	if (r < 0)
-		fs_fail(x->c, r, "%s", x->path);
-	else
-		reply_ok(x->c);
+		return fs_err(e, r, "%s", x->path);
+	reply_ok(x->c);
+	return 0;
 }
 
-static void op_link(struct fs_ctx *x)
+static int op_link(struct fs_ctx *x, struct proto_err *e)
 {
 	int r = parents(x, x->path2);
 
@@ -229,48 +209,46 @@ static void op_link(struct fs_ctx *x)
 		struct stat st;
 		bool src = r == -ENOENT && lstat(x->path, &st) < 0;
 
-		fs_fail(x->c, r, "%s (linking %s to %s)", src ? x->path : x->path2, x->path2, x->path);
-		return;
+		return fs_err(e, r, "%s (linking %s to %s)", src ? x->path : x->path2, x->path2, x->path);
 	}
 	reply_ok(x->c);
+	return 0;
 }
 
-static void op_readlink(struct fs_ctx *x)
+static int op_readlink(struct fs_ctx *x, struct proto_err *e)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlink(x->path, target, sizeof(target) - 1);
 
 	if (n < 0) {
 		if (errno == EINVAL)
-			conn_fail(x->c, EINVAL, "not a symbolic link: %s", x->path);
-		else
-			fs_fail(x->c, errno, "%s", x->path);
-		return;
+			return proto_fail(e, EINVAL, "not a symbolic link: %s", x->path);
+		return fs_err(e, errno, "%s", x->path);
 	}
 	target[n] = '\0';
 	reply_path(x->c, target);
+	return 0;
 }
 
-static void op_realpath(struct fs_ctx *x)
+static int op_realpath(struct fs_ctx *x, struct proto_err *e)
 {
 	char out[PATH_MAX];
 
-	if (!realpath(x->path, out)) {
-		fs_fail(x->c, errno, "%s", x->path);
-		return;
-	}
+	if (!realpath(x->path, out))
+		return fs_err(e, errno, "%s", x->path);
 	reply_path(x->c, out);
+	return 0;
 }
 
-static void op_truncate(struct fs_ctx *x)
+static int op_truncate(struct fs_ctx *x, struct proto_err *e)
 {
 	if (truncate(x->path, (off_t)x->r->length) < 0)
-		fs_fail(x->c, errno, "%s", x->path);
-	else
-		reply_ok(x->c);
+		return fs_err(e, errno, "%s", x->path);
+	reply_ok(x->c);
+	return 0;
 }
 
-static void op_utimes(struct fs_ctx *x)
+static int op_utimes(struct fs_ctx *x, struct proto_err *e)
 {
 	const struct fs_time now = { 0, FS_TIME_NOW }, omit = { 0, FS_TIME_OMIT };
 	bool a = fs_req_has(x->r, FS_ATIME), m = fs_req_has(x->r, FS_MTIME);
@@ -281,12 +259,12 @@ static void op_utimes(struct fs_ctx *x)
 	ts[1] = ts_of(m ? &x->r->mtime : a ? &omit : &now);
 	if (utimensat(AT_FDCWD, x->path, ts,
 		      (x->r->flags & FS_F_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) < 0)
-		fs_fail(x->c, errno, "%s", x->path);
-	else
-		reply_ok(x->c);
+		return fs_err(e, errno, "%s", x->path);
+	reply_ok(x->c);
+	return 0;
 }
 
-static void op_mktemp(struct fs_ctx *x)
+static int op_mktemp(struct fs_ctx *x, struct proto_err *e)
 {
 	bool dir = x->r->flags & FS_F_DIRECTORY;
 	mode_t mode = fs_req_has(x->r, FS_MODE) ? x->r->mode : dir ? 0700 : 0600;
@@ -319,27 +297,53 @@ static void op_mktemp(struct fs_ctx *x)
 	}
 	if (r == 0 && chmod(out, mode) < 0)
 		r = -errno;
-	if (r < 0) {
-		fs_fail(x->c, r, "%s", base);
-		return;
-	}
+	if (r < 0)
+		return fs_err(e, r, "%s", base);
 	reply_path(x->c, out);
+	return 0;
 }
 
 /* Operations that stream take the connection over; they act as the user
  * themselves, step by step. */
-static void op_write(struct fs_ctx *x) { fs_write_start(x->c, x->r, x->cr, x->path); }
-static void op_read(struct fs_ctx *x) { fs_read_start(x->c, x->r, x->cr, x->path); }
-static void op_readdir(struct fs_ctx *x) { fs_readdir_start(x->c, x->r, x->cr, x->path); }
-static void op_copy(struct fs_ctx *x) { fs_copy_start(x->c, x->r, x->cr, x->path, x->path2); }
-static void op_tree_read(struct fs_ctx *x) { fs_tree_read_start(x->c, x->r, x->cr, x->path); }
-static void op_tree_write(struct fs_ctx *x) { fs_tree_write_start(x->c, x->r, x->cr, x->path); }
-static void op_lock(struct fs_ctx *x) { fs_lock_start(x->c, x->r, x->cr, x->path); }
+static int op_write(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_write_start(x->c, x->r, x->cr, x->path, e);
+}
+
+static int op_read(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_read_start(x->c, x->r, x->cr, x->path, e);
+}
+
+static int op_readdir(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_readdir_start(x->c, x->r, x->cr, x->path, e);
+}
+
+static int op_copy(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_copy_start(x->c, x->r, x->cr, x->path, x->path2, e);
+}
+
+static int op_tree_read(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_tree_read_start(x->c, x->r, x->cr, x->path, e);
+}
+
+static int op_tree_write(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_tree_write_start(x->c, x->r, x->cr, x->path, e);
+}
+
+static int op_lock(struct fs_ctx *x, struct proto_err *e)
+{
+	return fs_lock_start(x->c, x->r, x->cr, x->path, e);
+}
 
 /* The file family's table, by request frame type. as_user: answered on
  * the spot, run as the request's user. */
 static const struct fs_op {
-	void (*run)(struct fs_ctx *x);
+	int (*run)(struct fs_ctx *x, struct proto_err *e);
 	bool as_user;
 } fs_ops[FT_FS_LAST - FT_FS_FIRST + 1] = {
 	[FT_FS_WRITE - FT_FS_FIRST] = { op_write, false },
@@ -364,82 +368,73 @@ static const struct fs_op {
 	[FT_FS_MKTEMP - FT_FS_FIRST] = { op_mktemp, true },
 };
 
-static void run(struct fs_ctx *x)
+static int run(struct fs_ctx *x, struct proto_err *e)
 {
 	const struct fs_op *op = &fs_ops[x->r->type - FT_FS_FIRST];
 	int r;
 
-	if (!op->run) {
-		conn_fail(x->c, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this agent",
-			  x->r->type, proto_type_name(x->r->type));
-		return;
-	}
-	if (!op->as_user) {
-		op->run(x);
-		return;
-	}
-	if ((r = fs_cred_enter(x->cr)) < 0) {
-		conn_fail(x->c, -r, "cannot act as user %s", x->cr->name);
-		return;
-	}
-	op->run(x);
+	if (!op->run)
+		return proto_fail(e, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this "
+				  "agent", x->r->type, proto_type_name(x->r->type));
+	if (!op->as_user)
+		return op->run(x, e);
+	if ((r = fs_cred_enter(x->cr)) < 0)
+		return proto_fail(e, -r, "cannot act as user %s", x->cr->name);
+	r = op->run(x, e);
 	fs_cred_leave(x->cr);
+	return r;
 }
 
-static int resolve(struct conn *c, const char *in, char *out, size_t n)
+static int resolve(struct conn *c, const char *in, char *out, size_t n, struct proto_err *e)
 {
 	int r = fs_path_resolve(c->agent->config(), in, out, n);
 
 	if (r == -ENAMETOOLONG)
-		conn_fail(c, ENAMETOOLONG, "path too long: %.256s... (at most %d bytes)", in,
-			  FS_PATH_MAX);
-	else if (r < 0)
-		conn_fail(c, -r, "cannot resolve the path %s", in);
+		return proto_fail(e, ENAMETOOLONG, "path too long: %.256s... (at most %d bytes)", in,
+				  FS_PATH_MAX);
+	if (r < 0)
+		return proto_fail(e, -r, "cannot resolve the path %s", in);
 	return r;
 }
 
-void fs_dispatch(struct conn *c, const struct frame *f)
+int fs_dispatch(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct fs_req r;
-	struct proto_err e;
 	struct fs_cred cr;
 	struct fs_ctx *x;
 	int rc;
 
-	if (proto_fs_req_decode(f, &r, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if ((rc = proto_fs_req_decode(f, &r, e)) < 0)
+		return rc;
 	if ((rc = fs_cred_init(c->agent->config(), r.user, &cr)) < 0) {
 		const char *who = r.user ? r.user : "(the sandbox's default user)";
 
 		if (rc == -ENOENT)
-			conn_fail(c, ENOENT, "no such user: %s", who);
+			proto_fail(e, ENOENT, "no such user: %s", who);
 		else
-			conn_fail(c, -rc, "cannot look up user %s", who);
+			proto_fail(e, -rc, "cannot look up user %s", who);
 		goto out;
 	}
 	/* Find out now whether acting as that user is possible at all. */
 	if ((rc = fs_cred_enter(&cr)) < 0) {
-		conn_fail(c, -rc, "cannot act as user %s", cr.name);
+		proto_fail(e, -rc, "cannot act as user %s", cr.name);
 		goto out;
 	}
 	fs_cred_leave(&cr);
 	x = malloc(sizeof(*x));
 	if (!x) {
-		conn_fail(c, ENOMEM, "out of memory");
+		rc = proto_fail(e, ENOMEM, "out of memory");
 		goto out;
 	}
 	x->c = c;
 	x->r = &r;
 	x->cr = &cr;
 	x->path[0] = x->path2[0] = '\0';
-	if ((r.path && resolve(c, r.path, x->path, sizeof(x->path)) < 0) ||
-	    (r.path2 && resolve(c, r.path2, x->path2, sizeof(x->path2)) < 0))
-		goto out_free;
-	run(x);
-out_free:
+	if ((!r.path || (rc = resolve(c, r.path, x->path, sizeof(x->path), e)) >= 0) &&
+	    (!r.path2 || (rc = resolve(c, r.path2, x->path2, sizeof(x->path2), e)) >= 0))
+		rc = run(x, e);
 	free(x);
 out:
 	proto_fs_req_free(&r);
+	return rc < 0 ? rc : 0;
 }

@@ -163,7 +163,7 @@ mode_t fs_umask(void)
 
 /* ---- errors ---- */
 
-void fs_fail(struct conn *c, int err, const char *fmt, ...)
+int fs_err(struct proto_err *e, int err, const char *fmt, ...)
 {
 	char what[PROTO_MSG_MAX], cause[128];
 	va_list ap;
@@ -175,7 +175,7 @@ void fs_fail(struct conn *c, int err, const char *fmt, ...)
 		err = -err;
 	if (err == 0)
 		err = EIO;
-	conn_fail(c, err, "%s: %s", proto_fs_strerror(err, cause, sizeof(cause)), what);
+	return proto_fail(e, err, "%s: %s", proto_fs_strerror(err, cause, sizeof(cause)), what);
 }
 
 void fs_stat_from(struct fs_stat *out, const struct stat *st)

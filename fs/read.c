@@ -20,7 +20,7 @@ struct fs_read {
 	char path[PATH_MAX];
 };
 
-static void read_frame(struct conn *c, const struct frame *f);
+static int read_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void read_writable(struct conn *c);
 static void read_hangup(struct conn *c);
 static void read_destroy(struct conn *c);
@@ -37,14 +37,17 @@ static void kick(struct timer *t);
 
 static void pump(struct fs_read *rd)
 {
+	struct proto_err e;
 	int r = fs_sender_pump(&rd->s, rd->c);
 
 	if (r == 1)
 		conn_finish(rd->c);
 	else if (r == 2)
 		timer_arm(&rd->kick, 0, kick);
-	else if (r < 0)
-		fs_fail(rd->c, r, "%s", rd->path);
+	else if (r < 0) {
+		fs_err(&e, r, "%s", rd->path);
+		conn_fail(rd->c, &e);
+	}
 }
 
 static void kick(struct timer *t)
@@ -52,9 +55,9 @@ static void kick(struct timer *t)
 	pump(container_of(t, struct fs_read, kick));
 }
 
-static void read_frame(struct conn *c, const struct frame *f)
+static int read_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "unexpected %s frame during FS_READ", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during FS_READ", proto_type_name(f->type));
 }
 
 static void read_writable(struct conn *c)
@@ -82,7 +85,8 @@ static void read_destroy(struct conn *c)
 	c->op = NULL;
 }
 
-void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_read *rd;
 	struct fs_stat fst;
@@ -90,10 +94,8 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	uint64_t off;
 	int fd, rc;
 
-	if ((rc = fs_cred_enter(cr)) < 0) {
-		fs_fail(c, rc, "%s", path);
-		return;
-	}
+	if ((rc = fs_cred_enter(cr)) < 0)
+		return fs_err(e, rc, "%s", path);
 	/* O_NONBLOCK: opening a fifo must not wait for a writer. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
 		  ((r->flags & FS_F_NOFOLLOW) ? O_NOFOLLOW : 0));
@@ -109,16 +111,15 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 		if (fd >= 0)
 			close(fd);
 		if (rc == -EINVAL)
-			conn_fail(c, EINVAL, "not a regular file: %s", path);
+			proto_fail(e, EINVAL, "not a regular file: %s", path);
 		else
-			fs_fail(c, rc, "%s", path);
-		return;
+			fs_err(e, rc, "%s", path);
+		return -e->code;
 	}
 	rd = fs_zalloc(sizeof(*rd));
 	if (!rd) {
 		close(fd);
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
+		return proto_fail(e, ENOMEM, "out of memory");
 	}
 	rd->c = c;
 	str_copy(rd->path, sizeof(rd->path), path);
@@ -135,4 +136,5 @@ void fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	conn_flush(c);
 	if (!conn_dead(c))
 		pump(rd);
+	return 0;
 }

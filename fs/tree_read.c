@@ -36,7 +36,7 @@ struct fs_tree_read {
 	char path[PATH_MAX];
 };
 
-static void tr_frame(struct conn *c, const struct frame *f);
+static int tr_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void tr_writable(struct conn *c);
 static void tr_hangup(struct conn *c);
 static void tr_destroy(struct conn *c);
@@ -159,6 +159,7 @@ static void tr_kick(struct timer *t);
 
 static void tr_pump(struct fs_tree_read *tr)
 {
+	struct proto_err e;
 	int r = 0;
 
 	if ((r = fs_cred_enter(&tr->cred)) < 0)
@@ -197,7 +198,8 @@ out:
 		return;
 fail:
 	tr_close(tr);
-	fs_fail(tr->c, r, "%s%s%s", tr->path, tr->rel[0] ? "/" : "", tr->rel);
+	fs_err(&e, r, "%s%s%s", tr->path, tr->rel[0] ? "/" : "", tr->rel);
+	conn_fail(tr->c, &e);
 }
 
 static void tr_kick(struct timer *t)
@@ -205,10 +207,10 @@ static void tr_kick(struct timer *t)
 	tr_pump(container_of(t, struct fs_tree_read, kick));
 }
 
-static void tr_frame(struct conn *c, const struct frame *f)
+static int tr_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	tr_close(c->op);
-	conn_fail(c, EPROTO, "unexpected %s frame during FS_TREE_READ", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during FS_TREE_READ", proto_type_name(f->type));
 }
 
 static void tr_writable(struct conn *c)
@@ -264,15 +266,14 @@ static int tr_root(struct fs_tree_read *tr, uint32_t flags)
 	return tr_entry(tr, &st, fd, NULL);
 }
 
-void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_tree_read *tr = fs_zalloc(sizeof(*tr));
 	int rc;
 
-	if (!tr) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!tr)
+		return proto_fail(e, ENOMEM, "out of memory");
 	tr->c = c;
 	tr->cred = *cr;
 	tr->verify = !(r->flags & FS_F_NO_VERIFY);
@@ -285,12 +286,12 @@ void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, co
 	if (rc < 0) {
 		tr_close(tr);
 		if (rc == -EINVAL)
-			conn_fail(c, EINVAL, "not a directory, regular file or symbolic link: %s",
+			proto_fail(e, EINVAL, "not a directory, regular file or symbolic link: %s",
 				  path);
 		else
-			fs_fail(c, rc, "%s", path);
+			fs_err(e, rc, "%s", path);
 		free(tr);
-		return;
+		return -e->code;
 	}
 	c->ops = &tree_read_ops;
 	c->op = tr;
@@ -298,4 +299,5 @@ void fs_tree_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, co
 	conn_flush(c);
 	if (!conn_dead(c))
 		tr_pump(tr);
+	return 0;
 }

@@ -43,7 +43,7 @@ struct fs_tree_write {
 	char where[PATH_MAX];    /* the entry being worked on */
 };
 
-static void tw_frame(struct conn *c, const struct frame *f);
+static int tw_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void tw_hangup(struct conn *c);
 static void tw_destroy(struct conn *c);
 
@@ -66,43 +66,37 @@ static void tw_abort(struct fs_tree_write *tw)
 	fs_cred_leave(&tw->cred);
 }
 
-static void tw_fail(struct fs_tree_write *tw, int err)
+/* r, once what the write made is undone. */
+static int tw_undo(struct fs_tree_write *tw, int r)
+{
+	tw_abort(tw);
+	return r;
+}
+
+/* A file error at the entry being written. */
+static int tw_fail(struct fs_tree_write *tw, int err, struct proto_err *e)
 {
 	/* A new tree or a single file is undone completely. */
 	bool untouched = tw->w.tmpdir[0] || !tw->w.root_is_dir;
-	char where[PATH_MAX];
 
-	str_copy(where, sizeof(where), tw->where);
-	tw_abort(tw);
-	fs_fail(tw->c, err, "%s%s", where, untouched ? " (the destination was left unchanged)" : "");
+	return tw_undo(tw, fs_err(e, err, "%s%s", tw->where,
+				   untouched ? " (the destination was left unchanged)" : ""));
 }
 
-static void tw_proto(struct fs_tree_write *tw, int code, const char *msg)
-{
-	tw_abort(tw);
-	conn_fail(tw->c, code, "%s", msg);
-}
-
-static void tw_entry(struct fs_tree_write *tw, const struct frame *f)
+static int tw_entry(struct fs_tree_write *tw, const struct frame *f, struct proto_err *e)
 {
 	const struct fs_entry *en = tw->cur;
 	struct timespec times[2];
-	struct proto_err e;
 	int r;
 
-	if (tw->w.in_file) {
-		tw_proto(tw, EPROTO, "FS_ENTRY while a file's data was expected");
-		return;
-	}
-	if (proto_fs_entry_decode(f, tw->cur, &e) < 0) {
-		tw_proto(tw, e.code, e.msg);
-		return;
-	}
-	if (!tw->w.root_seen != !en->path[0]) {
-		tw_proto(tw, EPROTO, tw->w.root_seen ? "FS_ENTRY: a second root entry" :
-			 "FS_ENTRY: the first entry must be the root (an empty path)");
-		return;
-	}
+	if (tw->w.in_file)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_ENTRY while a file's data was expected"));
+	if (proto_fs_entry_decode(f, tw->cur, e) < 0)
+		return tw_undo(tw, -e->code);
+	if (!tw->w.root_seen != !en->path[0])
+		return tw_undo(tw, proto_fail(e, EPROTO, "%s", tw->w.root_seen ?
+					      "FS_ENTRY: a second root entry" :
+					      "FS_ENTRY: the first entry must be the root (an empty path)"));
 	tw->t.entries++;
 	tw->cur_bytes = 0;
 	set_where(tw, en->path);
@@ -116,131 +110,108 @@ static void tw_entry(struct fs_tree_write *tw, const struct frame *f)
 		fs_cred_leave(&tw->cred);
 	}
 	if (r == -EPROTO)
-		tw_proto(tw, EPROTO, "FS_ENTRY below a root that is not a directory");
-	else if (r == -EINVAL)
-		tw_proto(tw, EINVAL, "FS_ENTRY: only directories, files and symbolic links can be written");
-	else if (r == -E2BIG)
-		tw_proto(tw, E2BIG, "too many directories in one tree");
-	else if (r < 0)
-		tw_fail(tw, r);
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_ENTRY below a root that is not a directory"));
+	if (r == -EINVAL)
+		return tw_undo(tw, proto_fail(e, EINVAL, "FS_ENTRY: only directories, files and symbolic links can be written"));
+	if (r == -E2BIG)
+		return tw_undo(tw, proto_fail(e, E2BIG, "too many directories in one tree"));
+	if (r < 0)
+		return tw_fail(tw, r, e);
+	return 0;
 }
 
-static void tw_data(struct fs_tree_write *tw, const struct frame *f)
+static int tw_data(struct fs_tree_write *tw, const struct frame *f, struct proto_err *e)
 {
 	size_t done = 0;
 
-	if (!tw->w.in_file) {
-		tw_proto(tw, EPROTO, "FS_DATA outside a regular file");
-		return;
-	}
+	if (!tw->w.in_file)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_DATA outside a regular file"));
 	while (done < f->len) {
 		ssize_t n = write(tw->w.a.fd, f->payload + done, f->len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			tw_fail(tw, n < 0 ? -errno : -EIO);
-			return;
-		}
+		if (n <= 0)
+			return tw_fail(tw, n < 0 ? -errno : -EIO, e);
 		done += (size_t)n;
 	}
 	if (tw->verify)
 		crypto_generichash_update(&tw->h, f->payload, f->len);
 	tw->cur_bytes += f->len;
+	return 0;
 }
 
-static void tw_file_end(struct fs_tree_write *tw, const struct frame *f)
+static int tw_file_end(struct fs_tree_write *tw, const struct frame *f, struct proto_err *e)
 {
 	const struct fs_stat *st = &tw->cur->st;
 	struct timespec times[2] = { ts_of(&st->atime), ts_of(&st->mtime) };
 	uint8_t want[FS_DIGEST_LEN], got[FS_DIGEST_LEN];
-	struct proto_err e;
 	uint64_t count;
 	bool has_digest;
 	int r;
 
-	if (!tw->w.in_file) {
-		tw_proto(tw, EPROTO, "FS_END outside a regular file");
-		return;
-	}
-	if (proto_fs_end_decode(f, &count, want, &has_digest, &e) < 0) {
-		tw_proto(tw, e.code, e.msg);
-		return;
-	}
-	if (has_digest != tw->verify || count != tw->cur_bytes) {
-		tw_proto(tw, EPROTO, "FS_END does not match what was sent for the file");
-		return;
-	}
+	if (!tw->w.in_file)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END outside a regular file"));
+	if (proto_fs_end_decode(f, &count, want, &has_digest, e) < 0)
+		return tw_undo(tw, -e->code);
+	if (has_digest != tw->verify || count != tw->cur_bytes)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END does not match what was sent for the file"));
 	if (tw->verify) {
 		fs_hash_final(&tw->h, got);
-		if (sodium_memcmp(got, want, sizeof(got)) != 0) {
-			char msg[PATH_MAX + 128];
-
-			snprintf(msg, sizeof(msg), "checksum mismatch: %s: the data was damaged on the way",
-				 tw->where);
-			tw_proto(tw, EBADMSG, msg);
-			return;
-		}
+		if (sodium_memcmp(got, want, sizeof(got)) != 0)
+			return tw_undo(tw, proto_fail(e, EBADMSG, "checksum mismatch: %s: the data was "
+							"damaged on the way", tw->where));
 	}
 	if ((r = fs_cred_enter(&tw->cred)) == 0) {
 		r = tree_write_file_end(&tw->w, st->mode, times);
 		fs_cred_leave(&tw->cred);
 	}
-	if (r < 0) {
-		tw_fail(tw, r);
-		return;
-	}
+	if (r < 0)
+		return tw_fail(tw, r, e);
 	tw->t.bytes += tw->cur_bytes;
+	return 0;
 }
 
-static void tw_end(struct fs_tree_write *tw, const struct frame *f)
+static int tw_end(struct fs_tree_write *tw, const struct frame *f, struct proto_err *e)
 {
 	struct fs_tree_end t;
-	struct proto_err e;
 	int r;
 
-	if (proto_fs_tree_end_decode(f, &t, &e) < 0) {
-		tw_proto(tw, e.code, e.msg);
-		return;
-	}
+	if (proto_fs_tree_end_decode(f, &t, e) < 0)
+		return tw_undo(tw, -e->code);
 	if (tw->w.in_file || !tw->w.root_seen || t.entries != tw->t.entries ||
-	    t.bytes != tw->t.bytes) {
-		tw_proto(tw, EPROTO, "FS_TREE_END does not match the entries that were sent");
-		return;
-	}
+	    t.bytes != tw->t.bytes)
+		return tw_undo(tw, proto_fail(e, EPROTO, "FS_TREE_END does not match the entries that were sent"));
 	if ((r = fs_cred_enter(&tw->cred)) == 0) {
 		r = tree_write_finish(&tw->w);
 		fs_cred_leave(&tw->cred);
 	}
 	if (r < 0) {
 		set_where(tw, tw->w.at);
-		tw_fail(tw, r);
-		return;
+		return tw_fail(tw, r, e);
 	}
 	proto_put(conn_txbuf(tw->c), FT_OK, NULL, 0);
 	conn_finish(tw->c);
+	return 0;
 }
 
-static void tw_frame(struct conn *c, const struct frame *f)
+static int tw_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct fs_tree_write *tw = c->op;
 
 	switch (f->type) {
 	case FT_FS_ENTRY:
-		tw_entry(tw, f);
-		break;
+		return tw_entry(tw, f, e);
 	case FT_FS_DATA:
-		tw_data(tw, f);
-		break;
+		return tw_data(tw, f, e);
 	case FT_FS_END:
-		tw_file_end(tw, f);
-		break;
+		return tw_file_end(tw, f, e);
 	case FT_FS_TREE_END:
-		tw_end(tw, f);
-		break;
+		return tw_end(tw, f, e);
 	default:
-		tw_proto(tw, EPROTO, "unexpected frame during FS_TREE_WRITE");
+		return tw_undo(tw, proto_fail(e, EPROTO, "unexpected frame during FS_TREE_WRITE"));
 	}
+	return 0;
 }
 
 static void tw_hangup(struct conn *c)
@@ -282,15 +253,15 @@ static int tw_prepare(struct fs_tree_write *tw, uint32_t flags)
 	return tree_write_open(&tw->w, fd, name);
 }
 
-void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_tree_write *tw = fs_zalloc(sizeof(*tw));
 	int rc;
 
 	if (!tw || !(tw->cur = malloc(sizeof(*tw->cur)))) {
 		free(tw);
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
+		return proto_fail(e, ENOMEM, "out of memory");
 	}
 	tw->c = c;
 	tw->cred = *cr;
@@ -310,5 +281,6 @@ void fs_tree_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, c
 	c->ops = &tree_write_ops;
 	c->op = tw;
 	if (rc < 0)
-		tw_fail(tw, rc);
+		return tw_fail(tw, rc, e);
+	return 0;
 }

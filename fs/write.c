@@ -34,7 +34,7 @@ struct fs_write {
 	char path[PATH_MAX];
 };
 
-static void write_frame(struct conn *c, const struct frame *f);
+static int write_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void write_hangup(struct conn *c);
 static void write_destroy(struct conn *c);
 
@@ -58,13 +58,10 @@ static void write_abort(struct fs_write *w)
 	fs_cred_leave(&w->cred);
 }
 
-static void write_failed(struct fs_write *w, int err)
+static int write_failed(struct fs_write *w, int err, struct proto_err *e)
 {
 	write_abort(w);
-	if (w->in_place)
-		fs_fail(w->c, err, "%s", w->path);
-	else
-		fs_fail(w->c, err, "%s (the target was left unchanged)", w->path);
+	return fs_err(e, err, "%s%s", w->path, w->in_place ? "" : " (the target was left unchanged)");
 }
 
 static struct timespec to_timespec(const struct fs_time *t)
@@ -107,62 +104,53 @@ static int commit(struct fs_write *w)
 	return r;
 }
 
-static void write_end(struct fs_write *w, const struct frame *f)
+static int write_end(struct fs_write *w, const struct frame *f, struct proto_err *e)
 {
 	uint8_t want[FS_DIGEST_LEN], got[FS_DIGEST_LEN];
-	struct proto_err e;
 	uint64_t count;
 	bool has_digest;
 	int r;
 
-	if (proto_fs_end_decode(f, &count, want, &has_digest, &e) < 0) {
+	if ((r = proto_fs_end_decode(f, &count, want, &has_digest, e)) < 0) {
 		write_abort(w);
-		conn_fail_err(w->c, &e);
-		return;
+		return r;
 	}
 	if (has_digest != w->verify) {
 		write_abort(w);
-		conn_fail(w->c, EPROTO, "FS_END: %s", w->verify ? "the digest is missing" :
-			  "a digest came for an unverified write");
-		return;
+		return proto_fail(e, EPROTO, "FS_END: %s", w->verify ? "the digest is missing" :
+			       "a digest came for an unverified write");
 	}
 	if (count != w->bytes) {
 		write_abort(w);
-		conn_fail(w->c, EPROTO, "FS_END: the client sent %llu bytes but says %llu",
-			  (unsigned long long)w->bytes, (unsigned long long)count);
-		return;
+		return proto_fail(e, EPROTO, "FS_END: the client sent %llu bytes but says %llu",
+			       (unsigned long long)w->bytes, (unsigned long long)count);
 	}
 	if (w->verify) {
 		fs_hash_final(&w->h, got);
 		if (sodium_memcmp(got, want, sizeof(got)) != 0) {
 			write_abort(w);
-			conn_fail(w->c, EBADMSG,
-				  "checksum mismatch: %s: the data was damaged on the way%s",
-				  w->path, w->in_place ? "" : " (the target was left unchanged)");
-			return;
+			return proto_fail(e, EBADMSG,
+				       "checksum mismatch: %s: the data was damaged on the way%s",
+				       w->path, w->in_place ? "" : " (the target was left unchanged)");
 		}
 	}
-	if ((r = commit(w)) < 0) {
-		write_failed(w, r);
-		return;
-	}
+	if ((r = commit(w)) < 0)
+		return write_failed(w, r, e);
 	proto_put(conn_txbuf(w->c), FT_OK, NULL, 0);
 	conn_finish(w->c);
+	return 0;
 }
 
-static void write_frame(struct conn *c, const struct frame *f)
+static int write_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct fs_write *w = c->op;
 	size_t done = 0;
 
-	if (f->type == FT_FS_END) {
-		write_end(w, f);
-		return;
-	}
+	if (f->type == FT_FS_END)
+		return write_end(w, f, e);
 	if (f->type != FT_FS_DATA) {
 		write_abort(w);
-		conn_fail(c, EPROTO, "unexpected %s frame during FS_WRITE", proto_type_name(f->type));
-		return;
+		return proto_fail(e, EPROTO, "unexpected %s frame during FS_WRITE", proto_type_name(f->type));
 	}
 	/* Written before the next frame is read: a slow disk slows the
 	 * client through the socket, nothing queues up here. */
@@ -171,15 +159,14 @@ static void write_frame(struct conn *c, const struct frame *f)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			write_failed(w, n < 0 ? -errno : -EIO);
-			return;
-		}
+		if (n <= 0)
+			return write_failed(w, n < 0 ? -errno : -EIO, e);
 		done += (size_t)n;
 	}
 	if (w->verify)
 		crypto_generichash_update(&w->h, f->payload, f->len);
 	w->bytes += f->len;
+	return 0;
 }
 
 static void write_hangup(struct conn *c)
@@ -299,15 +286,14 @@ static int prepare(struct fs_write *w, const struct fs_req *r)
 	return 0;
 }
 
-void fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path)
+int fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const char *path,
+		struct proto_err *e)
 {
 	struct fs_write *w = fs_zalloc(sizeof(*w));
 	int rc;
 
-	if (!w) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!w)
+		return proto_fail(e, ENOMEM, "out of memory");
 	w->c = c;
 	w->cred = *cr;
 	w->dirfd = -1;
@@ -323,10 +309,11 @@ void fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const 
 	if (rc < 0) {
 		write_abort(w);
 		fd_close(&w->dirfd);
-		fs_fail(c, rc, "%s", w->path);
+		fs_err(e, rc, "%s", w->path);
 		free(w);
-		return;
+		return -e->code;
 	}
 	c->ops = &write_ops;
 	c->op = w;
+	return 0;
 }

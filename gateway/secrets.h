@@ -23,11 +23,11 @@
 #define SECRETS_PORT 443              /* the port intercepted */
 #define SECRETS_CA_MAX 4096           /* the CA certificate, PEM */
 #define SECRETS_CA_VALID_S (7 * 86400) /* CA validity without a fixed lifetime */
-/* Beyond a fixed lifetime: the CA is made before the guest boots, whose
+/* The CA's margin past a fixed lifetime: the CA is made before the guest boots, whose
  * lifetime counts from PID 1's start; this covers the boot and clock
  * skew (as the CA's notBefore does), not `sbx extend`, which does not
  * renew the CA (docs/protocol/secrets.md). */
-#define SECRETS_CA_EXTEND_S 300
+#define SECRETS_CA_MARGIN_S 300
 
 struct secret {
 	char name[SECRET_NAME_MAX + 1];

@@ -196,10 +196,38 @@ out:
 	return r;
 }
 
-/* QEMU's saved command line (<dir>/qemu.argv) less the vsock device, plus
- * -incoming from the saved state. */
-static int restore_argv(const struct sandbox *sb, const char *state, char *buf, size_t n,
-			char **argv, size_t max, char *incoming, size_t ilen, struct sbx_error *err)
+int pause_incoming_argv(char *const argv[], const char *state, bool stopped, char **out,
+			size_t max, char *incoming, size_t ilen, struct sbx_error *err)
+{
+	size_t k = 0;
+
+	/* QEMU runs the exec: URI with sh -c: the path goes in single quotes. */
+	if (strpbrk(state, "'\\\n"))
+		return sbx_fail(err, EINVAL, "cannot restore from %s: a quote or backslash in the "
+				"path", state);
+	for (size_t i = 0; argv[i]; i++) {
+		if (k + 4 >= max)
+			return sbx_fail(err, E2BIG, "QEMU's command line is too long");
+		if (!strcmp(argv[i], "-device") && argv[i + 1] &&
+		    str_starts_with(argv[i + 1], "vhost-user-vsock-pci")) {
+			i++; /* the value too */
+			continue;
+		}
+		out[k++] = argv[i];
+	}
+	snprintf(incoming, ilen, "exec:cat '%s'", state);
+	if (stopped)
+		out[k++] = "-S";
+	out[k++] = "-incoming";
+	out[k++] = incoming;
+	out[k] = NULL;
+	return 0;
+}
+
+/* QEMU's saved command line (<dir>/qemu.argv, NUL-separated arguments)
+ * into argv, pointing into buf. */
+static int saved_argv(const struct sandbox *sb, char *buf, size_t n, char **argv, size_t max,
+		      struct sbx_error *err)
 {
 	char path[PATH_MAX];
 	size_t len = 0, k = 0;
@@ -215,20 +243,10 @@ static int restore_argv(const struct sandbox *sb, const char *state, char *buf, 
 	if (len == 0 || len == n || buf[len - 1] != '\0')
 		return sbx_fail(err, EINVAL, "%s is not a command line sbx wrote", path);
 	for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
-		char *a = buf + at;
-
-		if (k + 3 >= max)
+		if (k + 1 >= max)
 			return sbx_fail(err, E2BIG, "%s: too many arguments", path);
-		if (!strcmp(a, "-device") && at + 8 < len &&
-		    str_starts_with(a + 8, "vhost-user-vsock-pci")) {
-			at += 8; /* the value too */
-			continue;
-		}
-		argv[k++] = a;
+		argv[k++] = buf + at;
 	}
-	snprintf(incoming, ilen, "exec:cat '%s'", state);
-	argv[k++] = "-incoming";
-	argv[k++] = incoming;
 	argv[k] = NULL;
 	return 0;
 }
@@ -292,7 +310,7 @@ static int agent_wait(struct sandbox *sb, struct sbx_error *err)
 int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 {
 	char state[PATH_MAX], path[PATH_MAX], incoming[PATH_MAX + 16];
-	char *buf = NULL, *argv[QEMU_ARGV_MAX + 4];
+	char *buf = NULL, *saved[QEMU_ARGV_MAX + 4], *argv[QEMU_ARGV_MAX + 4];
 	pid_t old_qemu = sb->qemu_pid, old_vsockd = sb->vsockd_pid;
 	struct qmp q = { .fd = -1 };
 	int r;
@@ -305,8 +323,10 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 				strerror(errno));
 	if (!(buf = malloc(ARGV_FILE_MAX)))
 		return sbx_fail(err, ENOMEM, "out of memory");
-	if ((r = restore_argv(sb, state, buf, ARGV_FILE_MAX, argv, sizeof(argv) / sizeof(argv[0]),
-			      incoming, sizeof(incoming), err)) < 0)
+	if ((r = saved_argv(sb, buf, ARGV_FILE_MAX, saved, sizeof(saved) / sizeof(saved[0]),
+			    err)) < 0 ||
+	    (r = pause_incoming_argv(saved, state, false, argv, sizeof(argv) / sizeof(argv[0]),
+				     incoming, sizeof(incoming), err)) < 0)
 		goto out;
 	sandbox_path(path, sizeof(path), sb, "qemu.exit");
 	unlink(path);

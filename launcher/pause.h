@@ -28,6 +28,12 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
  * vsock device in again. */
 struct qmp;
 int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err);
+/* QEMU's command line argv less the vsock device (plugged in again after
+ * the restore), plus -incoming from the saved state file state, and -S
+ * before it when stopped (the VM stays stopped once loaded). out (max
+ * entries, NULL-terminated) points into argv and incoming (ilen bytes). */
+int pause_incoming_argv(char *const argv[], const char *state, bool stopped, char **out,
+			size_t max, char *incoming, size_t ilen, struct sbx_error *err);
 /* Waits until QEMU has loaded an incoming migration: running, or with
  * stopped (QEMU started with -S) paused; other states are an error. */
 int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,

@@ -1221,7 +1221,7 @@ static int secrets_begin(const struct sandbox_opts *o, const char *id, struct se
 {
 	char why[512];
 	uint64_t valid_s = o->session || !o->lifetime_s ? SECRETS_CA_VALID_S :
-			   o->lifetime_s + SECRETS_CA_EXTEND_S;
+			   o->lifetime_s + SECRETS_CA_MARGIN_S;
 
 	if (!o->secrets || !o->secrets[0])
 		return 0;
@@ -1238,28 +1238,27 @@ static int secrets_begin(const struct sandbox_opts *o, const char *id, struct se
 	return 0;
 }
 
-static int create(const struct sandbox_opts *o, struct sandbox *sb,
-		  const struct secret_set *secrets, const struct secrets_allow *allow,
-		  const struct template *tp, struct sbx_error *err)
-{
+/* What one boot gathers on its way: files, sockets, the guest's config. */
+struct boot {
 	char kernel[PATH_MAX], initrd[PATH_MAX], img[PATH_MAX], vhost[PATH_MAX], uds[PATH_MAX];
-	char qlog[PATH_MAX], qmp[PATH_MAX], name[80], share[PATH_MAX] = "";
-	struct qemu_drive *drives = NULL;
-	unsigned ndrives = 0;
-	struct qemu_argv qa;
+	char qlog[PATH_MAX], qmp[PATH_MAX], share[PATH_MAX];
 	struct image im;
-	uint32_t cid = 0;
-	char *config = NULL;
-	size_t config_len = 0;
-	unsigned long khz = 0;
-	uint64_t t0, deadline;
-	uint32_t ready_port = 0;
-	bool kvm = kvm_usable(), vhost_mode;
-	int rfd = -1, r;
-	const char *root = sandbox_root();
+	struct qemu_drive *drives;
+	unsigned ndrives;
+	bool kvm, vhost_mode;
+	uint32_t cid, ready_port;
+	int rfd;                 /* where the agent's READY arrives */
+	char *config;            /* the guest's config, in its initrd */
+	size_t config_len;
+};
 
-	memset(sb, 0, sizeof(*sb));
-	vhost_mode = kvm && vhost_vsock_usable();
+/* The options, checked before anything starts; names the sandbox. */
+static int check_opts(const struct sandbox_opts *o, struct sandbox *sb,
+		      const struct secrets_allow *allow, struct boot *b, struct sbx_error *err)
+{
+	char why[512];
+	int r;
+
 	if (o->memory_mib < SANDBOX_MEM_MIN || o->memory_mib > SANDBOX_MEM_MAX)
 		return sbx_fail(err, ERANGE, "a sandbox has %d to %d MiB of memory, not %llu",
 			    SANDBOX_MEM_MIN, SANDBOX_MEM_MAX, (unsigned long long)o->memory_mib);
@@ -1271,16 +1270,12 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	if (o->rootfs && o->pausable)
 		return sbx_fail(err, EINVAL, "--rootfs %s: a shared root cannot be paused (virtiofsd "
 				"cannot be migrated)", o->rootfs);
-	{
-		char why[512];
-
-		if (gateway_check(allow ? allow->list : o->allow_net, o->resolve, sb->allow_net,
-				  sizeof(sb->allow_net), why, sizeof(why)) < 0)
-			return sbx_fail(err, EINVAL, "%s", why);
-	}
+	if (gateway_check(allow ? allow->list : o->allow_net, o->resolve, sb->allow_net,
+			  sizeof(sb->allow_net), why, sizeof(why)) < 0)
+		return sbx_fail(err, EINVAL, "%s", why);
 	/* The gateway listens where sbx-vsockd relays guest connections. */
 	if (sb->allow_net[0])
-		vhost_mode = false;
+		b->vhost_mode = false;
 	if (o->name) {
 		if (!name_ok(o->name))
 			return sbx_fail(err, EINVAL, "--name %s: a name has 1-%d letters, digits, '-' and '_', "
@@ -1293,33 +1288,51 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			rnd = (uint32_t)time(NULL) ^ (uint32_t)getpid();
 		snprintf(sb->id, sizeof(sb->id), "sbx-%08x", rnd);
 	}
-	/* Files the VM needs: check them before anything starts. */
+	return 0;
+}
+
+/* Files the VM needs: the kernel, the initramfs and the image, checked
+ * before anything starts (and against the template a clone comes from). */
+static int find_files(const struct sandbox_opts *o, const struct sandbox *sb,
+		      const struct template *tp, struct boot *b, struct sbx_error *err)
+{
+	int r;
+
 	if (o->kernel)
-		str_copy(kernel, sizeof(kernel), o->kernel);
+		str_copy(b->kernel, sizeof(b->kernel), o->kernel);
 	else if (getenv("SBX_KERNEL"))
-		str_copy(kernel, sizeof(kernel), getenv("SBX_KERNEL"));
+		str_copy(b->kernel, sizeof(b->kernel), getenv("SBX_KERNEL"));
 	else
-		sandbox_find_file("vmlinuz", kernel, sizeof(kernel));
+		sandbox_find_file("vmlinuz", b->kernel, sizeof(b->kernel));
 	if (o->initrd)
-		str_copy(initrd, sizeof(initrd), o->initrd);
+		str_copy(b->initrd, sizeof(b->initrd), o->initrd);
 	else if (getenv("SBX_INITRD"))
-		str_copy(initrd, sizeof(initrd), getenv("SBX_INITRD"));
+		str_copy(b->initrd, sizeof(b->initrd), getenv("SBX_INITRD"));
 	else
-		sandbox_find_file("initramfs.cpio.lz4", initrd, sizeof(initrd));
-	if (access(kernel, R_OK) < 0)
-		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
-	if (access(initrd, R_OK) < 0)
-		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", initrd, strerror(errno));
+		sandbox_find_file("initramfs.cpio.lz4", b->initrd, sizeof(b->initrd));
+	if (access(b->kernel, R_OK) < 0)
+		return sbx_fail(err, errno, "cannot read the kernel %s: %s", b->kernel, strerror(errno));
+	if (access(b->initrd, R_OK) < 0)
+		return sbx_fail(err, errno, "cannot read the initramfs %s: %s", b->initrd,
+				strerror(errno));
 	if ((r = image_find(o->rootfs ? IMAGE_MINIMAL : tp ? tp->image : o->image ? o->image :
-			      image_default(), &im, err)) < 0)
+			      image_default(), &b->im, err)) < 0)
 		return r;
 	if (tp && (o->rootfs || sb->allow_net[0] || (o->volumes && o->volumes[0]) ||
 		   (o->tmpfs && o->tmpfs[0])))
 		return sbx_fail(err, EINVAL, "template %s: a clone has no %s yet", tp->name,
 				o->rootfs ? "--rootfs" : sb->allow_net[0] ? "--allow-net or --secret" :
 				o->tmpfs && o->tmpfs[0] ? "tmpfs mount" : "--volume");
-	if (tp && (r = template_image_check(tp, &im, err)) < 0)
+	if (tp && (r = template_image_check(tp, &b->im, err)) < 0)
 		return r;
+	return 0;
+}
+
+/* The state directory, and what the sandbox records of itself there. */
+static int state_dir_make(const struct sandbox_opts *o, struct sandbox *sb,
+			  const struct template *tp, struct boot *b, struct sbx_error *err)
+{
+	const char *root = sandbox_root();
 
 	if (mkdir(root, 0700) < 0 && errno != EEXIST)
 		return sbx_fail(err, errno, "cannot create %s: %s", root, strerror(errno));
@@ -1337,139 +1350,133 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	sb->session = o->session;
 	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
 	sb->cpus = tp ? tp->cpus : o->cpus ? o->cpus : 1;
-	str_copy(sb->accel, sizeof(sb->accel), kvm ? "kvm" : "tcg");
-	path_in(img, sizeof(img), sb, "initrd.img");
-	path_in(vhost, sizeof(vhost), sb, "vhost.sock");
-	path_in(uds, sizeof(uds), sb, "vsock.sock");
-	path_in(qlog, sizeof(qlog), sb, "qemu.log");
-	path_in(qmp, sizeof(qmp), sb, "qmp.sock");
+	str_copy(sb->accel, sizeof(sb->accel), b->kvm ? "kvm" : "tcg");
+	path_in(b->img, sizeof(b->img), sb, "initrd.img");
+	path_in(b->vhost, sizeof(b->vhost), sb, "vhost.sock");
+	path_in(b->uds, sizeof(b->uds), sb, "vsock.sock");
+	path_in(b->qlog, sizeof(b->qlog), sb, "qemu.log");
+	path_in(b->qmp, sizeof(b->qmp), sb, "qmp.sock");
 	sb->pausable = o->pausable || tp; /* a clone is a -M pc machine, as its template */
-
-	str_copy(sb->image, sizeof(sb->image), im.name);
+	str_copy(sb->image, sizeof(sb->image), b->im.name);
 	if (tp)
 		str_copy(sb->template, sizeof(sb->template), tp->name);
-	drives = calloc(QEMU_DRIVES_MAX, sizeof(*drives));
-	if (!drives) {
-		r = sbx_fail(err, ENOMEM, "out of memory");
-		goto fail_dir;
-	}
+	return 0;
+}
+
+/* The guest's disks, its config in its initrd, and the socket its READY
+ * comes to. Undone by removing the state directory. */
+static int guest_prepare(const struct sandbox_opts *o, struct sandbox *sb,
+			 const struct template *tp, const struct secret_set *secrets,
+			 struct boot *b, struct sbx_error *err)
+{
+	int r;
+
+	b->drives = calloc(QEMU_DRIVES_MAX, sizeof(*b->drives));
+	if (!b->drives)
+		return sbx_fail(err, ENOMEM, "out of memory");
 	/* The volumes first: finding who has one reads every sandbox's
 	 * metadata, which sets libsbx's token to theirs (token_load). */
-	if ((r = take_volumes(o, sb, drives, &ndrives, err)) < 0)
-		goto fail_dir;
+	if ((r = take_volumes(o, sb, b->drives, &b->ndrives, err)) < 0)
+		return r;
 	if ((r = token_new(sb, err)) < 0)
-		goto fail_dir;
-	if (im.base[0] && (r = make_disks(o, sb, &im, tp, drives, &ndrives, err)) < 0)
-		goto fail_dir;
-	rfd = ready_listen(sb, vhost_mode, &ready_port);
-	if (rfd < 0) {
-		r = sbx_fail(err, rfd, "cannot listen for the agent: %s", strerror(-rfd));
-		goto fail_dir;
-	}
-	if ((r = write_config(o, sb, &im, ready_port, secrets, &config, &config_len, err)) < 0 ||
-	    (r = make_initrd(initrd, img, config, config_len, err)) < 0)
-		goto fail_dir;
+		return r;
+	if (b->im.base[0] && (r = make_disks(o, sb, &b->im, tp, b->drives, &b->ndrives, err)) < 0)
+		return r;
+	b->rfd = ready_listen(sb, b->vhost_mode, &b->ready_port);
+	if (b->rfd < 0)
+		return sbx_fail(err, b->rfd, "cannot listen for the agent: %s", strerror(-b->rfd));
+	if ((r = write_config(o, sb, &b->im, b->ready_port, secrets, &b->config, &b->config_len,
+			      err)) < 0)
+		return r;
+	return make_initrd(b->initrd, b->img, b->config, b->config_len, err);
+}
 
-	if (vhost_mode) {
+/* The agent's address: a CID of the host's vhost-vsock, or sbx-vsockd's
+ * socket (started here). */
+static int agent_addr(struct sandbox *sb, struct boot *b, struct sbx_error *err)
+{
+	if (b->vhost_mode) {
 		/* A CID the host kernel hands out uniquely per VM. */
-		if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
-			cid = (uint32_t)getpid();
-		cid = 3 + cid % 0x7ffffff0u;
-		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", cid, SANDBOX_AGENT_PORT);
-	} else {
-		snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", uds, SANDBOX_AGENT_PORT);
-		if ((r = sandbox_start_vsockd(sb, err)) < 0) {
-			if (r == -EIO) {
-				cleanup(sb);
-				goto out;
-			}
-			goto fail_dir;
-		}
+		if (getrandom(&b->cid, sizeof(b->cid), 0) != sizeof(b->cid))
+			b->cid = (uint32_t)getpid();
+		b->cid = 3 + b->cid % 0x7ffffff0u;
+		snprintf(sb->addr, sizeof(sb->addr), "vsock:%u:%u", b->cid, SANDBOX_AGENT_PORT);
+		return 0;
 	}
+	snprintf(sb->addr, sizeof(sb->addr), "hybrid:%s:%u", b->uds, SANDBOX_AGENT_PORT);
+	return sandbox_start_vsockd(sb, err);
+}
 
-	if (o->rootfs && (r = start_share(o, sb, share, sizeof(share), err)) < 0) {
-		cleanup(sb);
-		goto out;
-	}
+static void qemu_args(const struct sandbox_opts *o, const struct sandbox *sb, const struct boot *b,
+		      struct qemu_argv *qa)
+{
+	char name[80];
+	unsigned long khz = 0;
+
 	if (host_tsc_khz(&khz) < 0)
 		khz = 0;
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
-	{
-		struct qemu_spec q = {
-			.name = name, .kvm = kvm, .memory_mib = sb->memory_mib, .cpus = sb->cpus,
-			.kernel = kernel, .initrd = img, .console = "/dev/fd/3", /* CONSOLE_FD */
-			.vhost_user = vhost_mode ? NULL : vhost, .cid = cid, .tsc_khz = khz,
-			.drives = drives, .ndrives = ndrives,
-			.share = share[0] ? share : NULL, .share_tag = SHARE_TAG,
-			.pausable = sb->pausable, .qmp = sb->pausable ? qmp : NULL,
-			.tap = o->nic ? o->nic->tap : NULL, .mac = o->nic ? o->nic->mac : NULL,
-		};
+	struct qemu_spec q = {
+		.name = name, .kvm = b->kvm, .memory_mib = sb->memory_mib, .cpus = sb->cpus,
+		.kernel = b->kernel, .initrd = b->img, .console = "/dev/fd/3", /* CONSOLE_FD */
+		.vhost_user = b->vhost_mode ? NULL : b->vhost, .cid = b->cid, .tsc_khz = khz,
+		.drives = b->drives, .ndrives = b->ndrives,
+		.share = b->share[0] ? b->share : NULL, .share_tag = SHARE_TAG,
+		.pausable = sb->pausable, .qmp = sb->pausable ? b->qmp : NULL,
+		.tap = o->nic ? o->nic->tap : NULL, .mac = o->nic ? o->nic->mac : NULL,
+	};
 
-		qemu_argv_build(&q, &qa);
-	}
-	/* sbx resume starts the same command line again (launcher/pause.c). */
-	if (sb->pausable && (r = argv_save(sb, qa.argv, err)) < 0) {
-		cleanup(sb);
-		goto out;
-	}
-	t0 = time_mono_ns();
-	if (tp) {
-		/* Its agent is ready once it has taken the clone's identity. */
-		if ((r = template_restore(sb, tp, qa.argv, config, config_len, err)) < 0) {
-			cleanup(sb);
-			goto out;
-		}
-		goto ready;
-	}
-	sb->qemu_pid = start_qemu(qa.argv, qlog, sb);
-	if (sb->qemu_pid < 0) {
-		r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
-		goto out;
-	}
-	if (sb->allow_net[0]) {
-		char why[512];
+	qemu_argv_build(&q, qa);
+}
 
-		int sfd = secrets ? secrets_pipe(secrets, why, sizeof(why)) : -1;
+/* The egress gateway, given the secrets through a pipe. */
+static int gateway_start(const struct sandbox_opts *o, struct sandbox *sb,
+			 const struct secret_set *secrets, const struct secrets_allow *allow,
+			 struct sbx_error *err)
+{
+	char why[512];
+	int sfd = secrets ? secrets_pipe(secrets, why, sizeof(why)) : -1;
 
-		sb->gateway_pid = secrets && sfd < 0 ? sfd :
-				  gateway_spawn(sb->dir, sb->qemu_pid,
-						allow ? allow->list : o->allow_net, o->resolve, sfd,
-						why, sizeof(why));
-		if (sfd >= 0)
-			close(sfd);
-		if (sb->gateway_pid < 0) {
-			sb->gateway_pid = 0;
-			r = boot_failed(sb, err, "%s", why);
-			goto out;
-		}
+	sb->gateway_pid = secrets && sfd < 0 ? sfd :
+			  gateway_spawn(sb->dir, sb->qemu_pid, allow ? allow->list : o->allow_net,
+					o->resolve, sfd, why, sizeof(why));
+	if (sfd >= 0)
+		close(sfd);
+	if (sb->gateway_pid < 0) {
+		sb->gateway_pid = 0;
+		return boot_failed(sb, err, "%s", why);
 	}
+	return 0;
+}
 
-	/* Wait for the agent's READY, or for QEMU to give up. */
-	deadline = t0 + (uint64_t)(o->boot_timeout_s ? o->boot_timeout_s : BOOT_TIMEOUT_S) *
-				NSEC_PER_SEC;
+/* Waits for the agent's READY on rfd, or for QEMU to give up, the
+ * deadline to pass or a signal of o->cancel_mask to be pending. */
+static int ready_wait(const struct sandbox_opts *o, struct sandbox *sb, int rfd, uint64_t t0,
+		      struct sbx_error *err)
+{
+	unsigned timeout_s = o->boot_timeout_s ? o->boot_timeout_s : BOOT_TIMEOUT_S;
+	uint64_t deadline = t0 + (uint64_t)timeout_s * NSEC_PER_SEC;
+
 	for (;;) {
 		struct pollfd p = { .fd = rfd, .events = POLLIN };
-		int status, c;
-
-		(void)status;
+		int c, r;
 
 		/* Just started: its command line may not be QEMU's yet. */
 		if (!pid_running(sb->qemu_pid)) {
 			char path[PATH_MAX + 16];
+			int status = -1;
 			FILE *fp;
 
 			/* Its supervisor writes the status as it reaps it. */
 			usleep(50000);
 			path_in(path, sizeof(path), sb, "qemu.exit");
-			status = -1;
 			if ((fp = fopen(path, "re"))) {
 				if (fscanf(fp, "%d", &status) != 1)
 					status = -1;
 				fclose(fp);
 			}
-			r = boot_failed(sb, err, "QEMU exited with status %d before the agent was "
-					"ready", status);
-			goto out;
+			return boot_failed(sb, err, "QEMU exited with status %d before the agent was "
+					   "ready", status);
 		}
 		if (o->cancel_mask) {
 			sigset_t pending;
@@ -1479,16 +1486,12 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			for (int sig = 1; sig < NSIG && !stop; sig++)
 				stop = sigismember(o->cancel_mask, sig) == 1 &&
 				       sigismember(&pending, sig) == 1;
-			if (stop) {
-				r = boot_failed(sb, err, "interrupted");
-				goto out;
-			}
+			if (stop)
+				return boot_failed(sb, err, "interrupted");
 		}
-		if (time_mono_ns() >= deadline) {
-			r = boot_failed(sb, err, "the agent was not ready within %u seconds",
-					o->boot_timeout_s ? o->boot_timeout_s : BOOT_TIMEOUT_S);
-			goto out;
-		}
+		if (time_mono_ns() >= deadline)
+			return boot_failed(sb, err, "the agent was not ready within %u seconds",
+					   timeout_s);
 		if (poll(&p, 1, 50) <= 0)
 			continue;
 		c = accept4(rfd, NULL, NULL, SOCK_CLOEXEC);
@@ -1497,25 +1500,84 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		r = read_ready(c, &sb->ready);
 		close(c);
 		if (r == 0)
-			break;
+			return 0;
 	}
-ready:
-	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
-	/* The guest's wall clock starts from a virtual RTC: set it. */
-	{
-		struct lifetime l;
-		struct sbx_error e2;
+}
 
-		sbx_set_token(sb->token); /* ours, whatever was loaded meanwhile */
-		if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
-			fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id,
-				e2.msg);
-		/* The deadline is the guest's (PID 1 counts from its start):
-		 * record the end it answered, so that sbx ls agrees with it. */
-		else if (l.kind == LIFE_DURATION)
-			sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
-					 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+/* The guest's wall clock starts from a virtual RTC: set it. */
+static void guest_clock_set(struct sandbox *sb)
+{
+	struct lifetime l;
+	struct sbx_error e2;
+
+	sbx_set_token(sb->token); /* ours, whatever was loaded meanwhile */
+	if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
+		fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id, e2.msg);
+	/* The deadline is the guest's (PID 1 counts from its start): record
+	 * the end it answered, so that sbx ls agrees with it. */
+	else if (l.kind == LIFE_DURATION)
+		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
+				 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+}
+
+/* Boots one sandbox: checked options, a state directory, the guest's
+ * disks and config, its vsock device, QEMU (or a template's clone), the
+ * gateway, then the agent's READY. Undone on failure. */
+static int create(const struct sandbox_opts *o, struct sandbox *sb,
+		  const struct secret_set *secrets, const struct secrets_allow *allow,
+		  const struct template *tp, struct sbx_error *err)
+{
+	struct boot *b = calloc(1, sizeof(*b));
+	struct qemu_argv qa;
+	uint64_t t0;
+	int r;
+
+	memset(sb, 0, sizeof(*sb));
+	if (!b)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	b->rfd = -1;
+	b->kvm = kvm_usable();
+	b->vhost_mode = b->kvm && vhost_vsock_usable();
+	if ((r = check_opts(o, sb, allow, b, err)) < 0 || (r = find_files(o, sb, tp, b, err)) < 0 ||
+	    (r = state_dir_make(o, sb, tp, b, err)) < 0)
+		goto out;
+	if ((r = guest_prepare(o, sb, tp, secrets, b, err)) < 0)
+		goto fail_dir;
+	if ((r = agent_addr(sb, b, err)) < 0) {
+		if (r != -EIO)
+			goto fail_dir;
+		cleanup(sb);
+		goto out;
 	}
+	if (o->rootfs && (r = start_share(o, sb, b->share, sizeof(b->share), err)) < 0) {
+		cleanup(sb);
+		goto out;
+	}
+	qemu_args(o, sb, b, &qa);
+	/* sbx resume starts the same command line again (launcher/pause.c). */
+	if (sb->pausable && (r = argv_save(sb, qa.argv, err)) < 0) {
+		cleanup(sb);
+		goto out;
+	}
+	t0 = time_mono_ns();
+	if (tp) {
+		/* Its agent is ready once it has taken the clone's identity. */
+		if ((r = template_restore(sb, tp, qa.argv, b->config, b->config_len, err)) < 0) {
+			cleanup(sb);
+			goto out;
+		}
+	} else {
+		sb->qemu_pid = start_qemu(qa.argv, b->qlog, sb);
+		if (sb->qemu_pid < 0) {
+			r = boot_failed(sb, err, "cannot start QEMU: %s", strerror(errno));
+			goto out;
+		}
+		if ((sb->allow_net[0] && (r = gateway_start(o, sb, secrets, allow, err)) < 0) ||
+		    (r = ready_wait(o, sb, b->rfd, t0, err)) < 0)
+			goto out;
+	}
+	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
+	guest_clock_set(sb);
 	r = sandbox_save(sb, err);
 	if (r < 0)
 		cleanup(sb);
@@ -1525,15 +1587,16 @@ fail_dir:
 		unlink(sb->disk);
 	remove_dir(sb->dir);
 out:
-	if (rfd >= 0) {
+	if (b->rfd >= 0) {
 		char path[PATH_MAX];
 
-		close(rfd);
+		close(b->rfd);
 		path_in(path, sizeof(path), sb, "vsock.sock_1023");
 		unlink(path);
 	}
-	free(config);
-	free(drives);
+	free(b->config);
+	free(b->drives);
+	free(b);
 	return r;
 }
 

@@ -550,38 +550,6 @@ fail:
 	return r;
 }
 
-/* The clone's command line less its vsock device (plugged in after the
- * restore), plus -incoming from the template's saved state and -S: the
- * VM stays stopped once loaded, for ram_trim. */
-static int clone_argv(const struct template *t, char *const argv[], char **out, size_t max,
-		      char *incoming, size_t ilen, struct sbx_error *err)
-{
-	char state[PATH_MAX + 16];
-	size_t k = 0;
-
-	snprintf(state, sizeof(state), "%s/" STATE_FILE, t->dir);
-	/* QEMU runs the exec: URI with sh -c: the path goes in single quotes. */
-	if (strpbrk(state, "'\\\n"))
-		return sbx_fail(err, EINVAL, "cannot restore from %s: a quote or backslash in the "
-				"path", state);
-	for (size_t i = 0; argv[i]; i++) {
-		if (k + 4 >= max)
-			return sbx_fail(err, E2BIG, "QEMU's command line is too long");
-		if (!strcmp(argv[i], "-device") && argv[i + 1] &&
-		    str_starts_with(argv[i + 1], "vhost-user-vsock-pci")) {
-			i++;
-			continue;
-		}
-		out[k++] = argv[i];
-	}
-	snprintf(incoming, ilen, "exec:cat '%s'", state);
-	out[k++] = "-S";
-	out[k++] = "-incoming";
-	out[k++] = incoming;
-	out[k] = NULL;
-	return 0;
-}
-
 /* The agent answers once the guest has probed the new vsock device. Only
  * a connection that did not reach it is tried again: an answer that
  * refuses is final. */
@@ -617,13 +585,15 @@ static int identify(struct sandbox *sb, const struct template *t, const char *co
 int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
 		     const char *config, size_t config_len, struct sbx_error *err)
 {
-	char incoming[PATH_MAX + 32], path[PATH_MAX];
+	char state[PATH_MAX + 16], incoming[PATH_MAX + 48], path[PATH_MAX];
 	char *cargv[QEMU_ARGV_MAX + 4];
 	struct qmp q = { .fd = -1 };
 	int r;
 
-	if ((r = clone_argv(t, argv, cargv, sizeof(cargv) / sizeof(cargv[0]), incoming,
-			    sizeof(incoming), err)) < 0)
+	/* -S: the clone stays stopped once loaded, for ram_trim. */
+	snprintf(state, sizeof(state), "%s/" STATE_FILE, t->dir);
+	if ((r = pause_incoming_argv(argv, state, true, cargv, sizeof(cargv) / sizeof(cargv[0]),
+				     incoming, sizeof(incoming), err)) < 0)
 		return r;
 	sb->qemu_pid = sandbox_start_qemu(cargv, sb);
 	if (sb->qemu_pid < 0)

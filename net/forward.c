@@ -34,7 +34,7 @@ struct forward {
 /* Forwards being connected, and relaying (the agent has other relays). */
 static unsigned nconnecting, nrelaying;
 
-static void fwd_frame(struct conn *c, const struct frame *f);
+static int fwd_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void fwd_hangup(struct conn *c);
 static void fwd_destroy(struct conn *c);
 
@@ -68,6 +68,7 @@ static void relay_done(void *arg, const struct relay_stats *st)
 /* The guest side is connected: reply, then become a byte stream. */
 static void fwd_connected(struct forward *fw)
 {
+	struct proto_err e;
 	struct conn *c = fw->conn;
 	int tcp = fw->w.fd, one = 1, s, r;
 	uint16_t port = fw->port;
@@ -81,15 +82,18 @@ static void fwd_connected(struct forward *fw)
 	setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((r = proto_put(conn_txbuf(c), FT_OK, NULL, 0)) < 0) {
 		close(tcp);
-		conn_fail(c, -r, "out of memory");
+		proto_fail(&e, -r, "out of memory");
+		conn_fail(c, &e);
 		return;
 	}
 	s = conn_take_socket(c); /* c and fw are gone after this */
 	if (s < 0) {
 		close(tcp);
-		if (s == -EPROTO)
-			conn_fail(c, EPROTO, "FORWARD: the client sent bytes before the reply "
-				  "(it must wait for OK)");
+		if (s == -EPROTO) {
+			proto_fail(&e, EPROTO, "FORWARD: the client sent bytes before the reply "
+				   "(it must wait for OK)");
+			conn_fail(c, &e);
+		}
 		return;
 	}
 	nrelaying++;
@@ -118,13 +122,16 @@ static bool refused(int err)
 
 static void fwd_failed(struct forward *fw, int err)
 {
+	struct proto_err e;
+
 	if (refused(err)) {
 		fw->family++;
 		fwd_try_next(fw);
 		return;
 	}
-	conn_fail(fw->conn, err, "cannot connect to port %u in the sandbox (%s): %s", fw->port,
-		  targets[fw->family].name, strerror(err));
+	proto_fail(&e, err, "cannot connect to port %u in the sandbox (%s): %s", fw->port,
+		   targets[fw->family].name, strerror(err));
+	conn_fail(fw->conn, &e);
 }
 
 static void on_connect(struct watch *w, uint32_t events)
@@ -145,21 +152,25 @@ static void on_connect(struct watch *w, uint32_t events)
 
 static void on_timeout(struct timer *t)
 {
+	struct proto_err e;
 	struct forward *fw = container_of(t, struct forward, timer);
 
 	fwd_close_socket(fw);
-	conn_fail(fw->conn, ETIMEDOUT, "connecting to port %u in the sandbox timed out", fw->port);
+	proto_fail(&e, ETIMEDOUT, "connecting to port %u in the sandbox timed out", fw->port);
+	conn_fail(fw->conn, &e);
 }
 
 static void fwd_try_next(struct forward *fw)
 {
+	struct proto_err e;
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	int fd, r;
 
 	if (fw->family >= (int)ARRAY_SIZE(targets)) {
-		conn_fail(fw->conn, ECONNREFUSED, "nothing listens on port %u in the sandbox",
-			  fw->port);
+		proto_fail(&e, ECONNREFUSED, "nothing listens on port %u in the sandbox",
+			   fw->port);
+		conn_fail(fw->conn, &e);
 		return;
 	}
 	if (targets[fw->family].family == AF_INET) {
@@ -198,37 +209,29 @@ static void fwd_try_next(struct forward *fw)
 	}
 	if ((r = loop_add(&fw->w, fd, EPOLLOUT, on_connect)) < 0) {
 		fwd_close_socket(fw);
-		conn_fail(fw->conn, -r, "cannot wait for a connection to port %u", fw->port);
+		proto_fail(&e, -r, "cannot wait for a connection to port %u", fw->port);
+		conn_fail(fw->conn, &e);
 		return;
 	}
 	timer_arm(&fw->timer, CONNECT_TIMEOUT_NS, on_timeout);
 }
 
-void forward_start(struct conn *c, const struct frame *f)
+int forward_start(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct forward *fw;
-	struct proto_err e;
 	uint16_t port;
 
-	if (proto_forward_decode(f, &port, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
-	if (c->rx_after > 0) {
-		conn_fail(c, EPROTO, "FORWARD: the client sent bytes before the reply (it must "
-			  "wait for OK)");
-		return;
-	}
-	if (nrelaying + nconnecting >= FORWARD_MAX) {
-		conn_fail(c, EAGAIN, "too many forwarded connections (the agent relays at most %d "
-			  "at once)", FORWARD_MAX);
-		return;
-	}
+	if (proto_forward_decode(f, &port, e) < 0)
+		return -e->code;
+	if (c->rx_after > 0)
+		return proto_fail(e, EPROTO, "FORWARD: the client sent bytes before the reply (it must "
+				  "wait for OK)");
+	if (nrelaying + nconnecting >= FORWARD_MAX)
+		return proto_fail(e, EAGAIN, "too many forwarded connections (the agent relays at most %d "
+				  "at once)", FORWARD_MAX);
 	fw = calloc(1, sizeof(*fw));
-	if (!fw) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!fw)
+		return proto_fail(e, ENOMEM, "out of memory");
 	fw->conn = c;
 	fw->port = port;
 	fw->w.fd = -1;
@@ -238,11 +241,12 @@ void forward_start(struct conn *c, const struct frame *f)
 	 * out: they belong to the stream, not to the frame parser. */
 	conn_pause_rx(c, true);
 	fwd_try_next(fw);
+	return 0;
 }
 
-static void fwd_frame(struct conn *c, const struct frame *f)
+static int fwd_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "unexpected %s frame during FORWARD", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during FORWARD", proto_type_name(f->type));
 }
 
 static void fwd_hangup(struct conn *c)

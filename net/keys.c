@@ -209,7 +209,7 @@ static int list_line(void *arg, const char *line, size_t n)
 	return proto_field_put(b, SSH_KEY_KEY, line, n) < 0 ? -ENOBUFS : 0;
 }
 
-static void key_add(struct conn *c, struct keyfile *k)
+static int key_add(struct conn *c, struct keyfile *k, struct proto_err *e)
 {
 	char why[512], fp[SSH_FINGERPRINT_MAX + 1], comment[SSH_KEY_LINE_MAX + 1];
 	char line[SSH_KEY_LINE_MAX + 2];
@@ -225,21 +225,15 @@ static void key_add(struct conn *c, struct keyfile *k)
 	memcpy(comment, want.comment, want.comment_len);
 	comment[want.comment_len] = '\0';
 	if (ssh_key_format(want.type, want.blob, want.blob_len, comment, line, sizeof(line) - 1) <
-	    0) {
-		conn_fail(c, EINVAL, "malformed key: longer than %d bytes", SSH_KEY_LINE_MAX);
-		return;
-	}
+	    0)
+		return proto_fail(e, EINVAL, "malformed key: longer than %d bytes", SSH_KEY_LINE_MAX);
 	strcat(line, "\n");
 	len = k->len + (k->len && k->text[k->len - 1] != '\n') + strlen(line);
-	if (len > AUTH_KEYS_MAX) {
-		conn_fail(c, EFBIG, "%s would exceed %d bytes", k->path, AUTH_KEYS_MAX);
-		return;
-	}
+	if (len > AUTH_KEYS_MAX)
+		return proto_fail(e, EFBIG, "%s would exceed %d bytes", k->path, AUTH_KEYS_MAX);
 	text = malloc(len);
-	if (!text) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!text)
+		return proto_fail(e, ENOMEM, "out of memory");
 	if (k->len) {
 		memcpy(text, k->text, k->len);
 		if (k->text[k->len - 1] != '\n')
@@ -248,17 +242,16 @@ static void key_add(struct conn *c, struct keyfile *k)
 	memcpy(text + len - strlen(line), line, strlen(line));
 	r = write_keys(k, text, len, why, sizeof(why));
 	free(text);
-	if (r < 0) {
-		conn_fail(c, -r, "%s", why);
-		return;
-	}
+	if (r < 0)
+		return proto_fail(e, -r, "%s", why);
 	log_info(0, "authorized SSH key %s for %s", fp, k->u.name);
 out_ok:
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
+	return 0;
 }
 
-static void key_remove(struct conn *c, struct keyfile *k)
+static int key_remove(struct conn *c, struct keyfile *k, struct proto_err *e)
 {
 	struct filter fl = { 0 };
 	char why[512], fp[SSH_FINGERPRINT_MAX + 1];
@@ -266,83 +259,71 @@ static void key_remove(struct conn *c, struct keyfile *k)
 
 	ssh_key_fingerprint(want.blob, want.blob_len, fp);
 	fl.out = malloc(k->len + 1);
-	if (!fl.out) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!fl.out)
+		return proto_fail(e, ENOMEM, "out of memory");
 	each_line(k->text, k->len, keep_other_keys, &fl);
 	if (fl.removed == 0) {
 		free(fl.out);
-		conn_fail(c, ENOENT, "key %s is not authorized for %s", fp, k->u.name);
-		return;
+		return proto_fail(e, ENOENT, "key %s is not authorized for %s", fp, k->u.name);
 	}
 	r = write_keys(k, fl.out, fl.len, why, sizeof(why));
 	free(fl.out);
-	if (r < 0) {
-		conn_fail(c, -r, "%s", why);
-		return;
-	}
+	if (r < 0)
+		return proto_fail(e, -r, "%s", why);
 	log_info(0, "removed SSH key %s of %s", fp, k->u.name);
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
+	return 0;
 }
 
-static void key_list(struct conn *c, struct keyfile *k)
+static int key_list(struct conn *c, struct keyfile *k, struct proto_err *e)
 {
 	struct buf *b = conn_txbuf(c);
 	size_t mark;
 
 	if (proto_begin(b, FT_SSH_KEYS, &mark) < 0 || each_line(k->text, k->len, list_line, b) ||
-	    proto_end(b, mark) < 0) {
-		conn_fail(c, ENOBUFS, "the key list does not fit in a reply");
-		return;
-	}
+	    proto_end(b, mark) < 0)
+		return proto_fail(e, ENOBUFS, "the key list does not fit in a reply");
 	conn_finish(c);
+	return 0;
 }
 
-void keys_op(struct conn *c, const struct frame *f)
+int keys_op(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	static struct ssh_key_req req;
 	struct keyfile k = { .home = -1, .dir = -1 };
-	struct proto_err e;
 	const char *who;
 	char why[512];
 	int r;
 
-	if (proto_ssh_key_decode(f, &req, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
-	if (f->type != FT_SSH_KEY_LIST && ssh_key_parse(req.key, req.key_len, &want, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if (proto_ssh_key_decode(f, &req, e) < 0)
+		return -e->code;
+	if (f->type != FT_SSH_KEY_LIST && ssh_key_parse(req.key, req.key_len, &want, e) < 0)
+		return -e->code;
 	who = req.user[0] ? req.user : c->agent->config()->user;
-	if ((r = user_lookup(who, &k.u)) < 0) {
-		conn_fail(c, -r, r == -ENOENT ? "no such user: %s" : "cannot look up user %s", who);
-		return;
-	}
+	if ((r = user_lookup(who, &k.u)) < 0)
+		return proto_fail(e, -r, r == -ENOENT ? "no such user: %s" : "cannot look up user %s", who);
 	snprintf(k.path, sizeof(k.path), "%s%s.ssh/" AUTH_KEYS, k.u.home,
 		 strcmp(k.u.home, "/") ? "/" : "");
 	why[0] = '\0';
 	r = open_ssh_dir(&k, f->type == FT_SSH_KEY_ADD, why, sizeof(why));
 	if (r < 0 && r != -ENOENT) {
-		conn_fail(c, -r, "%s", why[0] ? why : strerror(-r));
+		proto_fail(e, -r, "%s", why[0] ? why : strerror(-r));
 		goto out;
 	}
 	if ((r = read_keys(&k, why, sizeof(why))) < 0) {
-		conn_fail(c, -r, "%s", why);
+		proto_fail(e, -r, "%s", why);
 		goto out;
 	}
 	switch (f->type) {
 	case FT_SSH_KEY_ADD:
-		key_add(c, &k);
+		r = key_add(c, &k, e);
 		break;
 	case FT_SSH_KEY_REMOVE:
-		key_remove(c, &k);
+		r = key_remove(c, &k, e);
 		break;
 	default:
-		key_list(c, &k);
+		r = key_list(c, &k, e);
 		break;
 	}
 out:
@@ -351,4 +332,5 @@ out:
 		close(k.dir);
 	if (k.home >= 0)
 		close(k.home);
+	return r < 0 ? r : 0;
 }

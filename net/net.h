@@ -6,11 +6,11 @@
 
 /* Takes over connection c for a request f (a frame type in
  * FT_NET_FIRST..FT_NET_LAST). */
-void net_dispatch(struct conn *c, const struct frame *f);
+int net_dispatch(struct conn *c, const struct frame *f, struct proto_err *e);
 
 /* The handlers it routes to (net/forward.c, net/sshd.c, net/keys.c). */
-void forward_start(struct conn *c, const struct frame *f);
-void sshd_start_op(struct conn *c, const struct frame *f);
-void keys_op(struct conn *c, const struct frame *f);
+int forward_start(struct conn *c, const struct frame *f, struct proto_err *e);
+int sshd_start_op(struct conn *c, const struct frame *f, struct proto_err *e);
+int keys_op(struct conn *c, const struct frame *f, struct proto_err *e);
 
 #endif

@@ -14,9 +14,12 @@ static const struct conn_route routes[] = {
 	{ FT_SSH_KEY_LIST, keys_op },
 };
 
-void net_dispatch(struct conn *c, const struct frame *f)
+int net_dispatch(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	if (conn_route(c, f, routes, ARRAY_SIZE(routes)) < 0)
-		conn_fail(c, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this agent",
-			  f->type, proto_type_name(f->type));
+	const struct conn_route *rt = conn_route_find(routes, ARRAY_SIZE(routes), f->type);
+
+	if (!rt)
+		return proto_fail(e, EOPNOTSUPP, "operation 0x%04x (%s) is not implemented by this "
+				  "agent", f->type, proto_type_name(f->type));
+	return rt->start(c, f, e);
 }

@@ -74,7 +74,7 @@ static struct {
 	bool env_restart;       /* stopped to take a new environment */
 } sshd;
 
-static void waiter_frame(struct conn *c, const struct frame *f);
+static int waiter_frame(struct conn *c, const struct frame *f, struct proto_err *e);
 static void waiter_hangup(struct conn *c);
 static void waiter_destroy(struct conn *c);
 
@@ -184,14 +184,13 @@ static void waiter_remove(struct waiter *w)
 	w->conn = NULL;
 }
 
-static void reply(struct conn *c)
+static int reply(struct conn *c, struct proto_err *e)
 {
 	str_copy(sshd.info.user, sizeof(sshd.info.user), c->agent->config()->user);
-	if (proto_ssh_server_put(conn_txbuf(c), &sshd.info) < 0) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (proto_ssh_server_put(conn_txbuf(c), &sshd.info) < 0)
+		return proto_fail(e, ENOMEM, "out of memory");
 	conn_finish(c);
+	return 0;
 }
 
 /* Answers every waiting request: with SSH_SERVER when code is 0. */
@@ -200,18 +199,19 @@ static void answer_all(int code, const char *msg)
 	while (sshd.waiters) {
 		struct waiter *w = sshd.waiters;
 		struct conn *c = w->conn;
+		struct proto_err e;
 
 		waiter_remove(w);
 		if (code)
-			conn_fail(c, code, "%s", msg);
-		else
-			reply(c);
+			proto_fail(&e, code, "%s", msg);
+		if (code || reply(c, &e) < 0)
+			conn_fail(c, &e);
 	}
 }
 
-static void waiter_frame(struct conn *c, const struct frame *f)
+static int waiter_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "unexpected %s frame during SSH_START", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "unexpected %s frame during SSH_START", proto_type_name(f->type));
 }
 
 static void waiter_hangup(struct conn *c)
@@ -526,29 +526,23 @@ out_fail:
 	answer_all(-r, why);
 }
 
-void sshd_start_op(struct conn *c, const struct frame *f)
+int sshd_start_op(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	struct proto_err e;
 	struct waiter *w;
 	char why[384];
 	int r;
 
-	if (proto_ssh_start_decode(f, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
-	if ((r = host_key_ready(why, sizeof(why))) < 0) {
-		conn_fail(c, -r, "%s", why);
-		return;
-	}
+	if (proto_ssh_start_decode(f, e) < 0)
+		return -e->code;
+	if ((r = host_key_ready(why, sizeof(why))) < 0)
+		return proto_fail(e, -r, "%s", why);
 	sshd.agent = c->agent;
 	/* A server that just died may not be reaped yet: learn it now
 	 * rather than send the client to a closed port. */
 	if (sshd.state == SSHD_RUNNING)
 		reap_all();
 	if (sshd.state == SSHD_RUNNING && env_current(c->agent->config())) {
-		reply(c);
-		return;
+		return reply(c, e);
 	}
 	if (sshd.state == SSHD_RUNNING && sshd.pid > 0) {
 		/* `sbx env` changed the environment: a new server for new
@@ -559,10 +553,8 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 		kill(sshd.pid, SIGTERM);
 	}
 	w = calloc(1, sizeof(*w));
-	if (!w) {
-		conn_fail(c, ENOMEM, "out of memory");
-		return;
-	}
+	if (!w)
+		return proto_fail(e, ENOMEM, "out of memory");
 	w->conn = c;
 	w->next = sshd.waiters;
 	if (sshd.waiters)
@@ -572,4 +564,5 @@ void sshd_start_op(struct conn *c, const struct frame *f)
 	c->op = w;
 	if (sshd.state == SSHD_OFF)
 		sshd_spawn();
+	return 0;
 }

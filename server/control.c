@@ -157,7 +157,10 @@ static void waiter_done(struct conn *c, const struct ctl_msg *m)
 	struct lifetime l;
 
 	if (m->arg3 < 0) {
-		conn_fail(c, (int)-m->arg3, "%s", m->text[0] ? m->text : strerror((int)-m->arg3));
+		struct proto_err e;
+
+		proto_fail(&e, (int)-m->arg3, "%s", m->text[0] ? m->text : strerror((int)-m->arg3));
+		conn_fail(c, &e);
 		return;
 	}
 	lifetime_now(&l);
@@ -193,39 +196,35 @@ static void waiter_hangup(struct conn *c)
 static const struct conn_ops waiter_ops = { .name = "lifetime", .hangup = waiter_hangup };
 
 /* Sends m (and fds) to PID 1 and parks c until it answers. */
-static void ask_init_fds(struct conn *c, const struct ctl_msg *m, const int *fds, int nfds)
+static int ask_init_fds(struct conn *c, const struct ctl_msg *m, const int *fds, int nfds,
+			struct proto_err *e)
 {
 	int r;
 
-	if (wait_len == WAITERS_MAX) {
-		conn_fail(c, EBUSY, "too many lifetime requests at once");
-		return;
-	}
-	if ((r = server_ctl(m, fds, nfds)) < 0) {
-		conn_fail(c, -r, "cannot reach the init process");
-		return;
-	}
+	if (wait_len == WAITERS_MAX)
+		return proto_fail(e, EBUSY, "too many lifetime requests at once");
+	if ((r = server_ctl(m, fds, nfds)) < 0)
+		return proto_fail(e, -r, "cannot reach the init process");
 	waiters[(wait_head + wait_len) % WAITERS_MAX] = c;
 	wait_len++;
 	c->ops = &waiter_ops;
+	return 0;
 }
 
-static void ask_init(struct conn *c, const struct ctl_msg *m)
+static int ask_init(struct conn *c, const struct ctl_msg *m, struct proto_err *e)
 {
-	ask_init_fds(c, m, NULL, 0);
+	return ask_init_fds(c, m, NULL, 0, e);
 }
 
 /* ---- operations ---- */
 
-void control_info(struct conn *c, const struct frame *f)
+int control_info(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct info i = { 0 };
 	struct utsname u;
 
-	if (f->len != 0) {
-		conn_fail(c, EBADMSG, "INFO payload is %u bytes, expected 0", f->len);
-		return;
-	}
+	if (f->len != 0)
+		return proto_fail(e, EBADMSG, "INFO payload is %u bytes, expected 0", f->len);
 	str_copy(i.version, sizeof(i.version), "sbx-init " SBX_VERSION);
 	if (uname(&u) == 0) {
 		str_copy(i.hostname, sizeof(i.hostname), u.nodename);
@@ -240,25 +239,22 @@ void control_info(struct conn *c, const struct frame *f)
 	i.jobs = job_count();
 	proto_info_ok_put(conn_txbuf(c), &i);
 	conn_finish(c);
+	return 0;
 }
 
-void control_shutdown(struct conn *c, const struct frame *f)
+int control_shutdown(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	char reason[PROTO_REASON_MAX + 1];
-	struct proto_err e;
 	int r;
 
-	if (proto_shutdown_decode(f, reason, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if (proto_shutdown_decode(f, reason, e) < 0)
+		return -e->code;
 	r = server_request_shutdown(reason[0] ? reason : "requested by the host");
-	if (r < 0) {
-		conn_fail(c, -r, "cannot reach the init process to shut down");
-		return;
-	}
+	if (r < 0)
+		return proto_fail(e, -r, "cannot reach the init process to shut down");
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
+	return 0;
 }
 
 static void tell_sessions(void)
@@ -269,9 +265,9 @@ static void tell_sessions(void)
 		log_warn(0, "unable to tell PID 1 about %u sessions", sessions);
 }
 
-static void session_frame(struct conn *c, const struct frame *f)
+static int session_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "a session carries no %s frames", proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "a session carries no %s frames", proto_type_name(f->type));
 }
 
 static void session_hangup(struct conn *c)
@@ -287,14 +283,12 @@ static const struct conn_ops session_ops = {
 	.hangup = session_hangup,
 };
 
-void control_session(struct conn *c, const struct frame *f)
+int control_session(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct lifetime l;
 
-	if (f->len != 0) {
-		conn_fail(c, EBADMSG, "SESSION payload is %u bytes, expected 0", f->len);
-		return;
-	}
+	if (f->len != 0)
+		return proto_fail(e, EBADMSG, "SESSION payload is %u bytes, expected 0", f->len);
 	/* The connection stays open, quiet, for as long as the session. */
 	sessions++;
 	tell_sessions();
@@ -302,6 +296,7 @@ void control_session(struct conn *c, const struct frame *f)
 	lifetime_now(&l);
 	proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
 	conn_flush(c);
+	return 0;
 }
 
 /* ---- FREEZE: the writable disk held still while the host copies it ---- */
@@ -330,10 +325,10 @@ static void on_watcher_exit(struct child *ch, int status)
 	(void)status;
 }
 
-static void freeze_frame(struct conn *c, const struct frame *f)
+static int freeze_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	conn_fail(c, EPROTO, "a frozen disk's connection carries no %s frames",
-		  proto_type_name(f->type));
+	return proto_fail(e, EPROTO, "a frozen disk's connection carries no %s frames",
+			  proto_type_name(f->type));
 }
 
 static void freeze_hangup(struct conn *c)
@@ -351,71 +346,58 @@ static const struct conn_ops freeze_ops = {
 	.hangup = freeze_hangup,
 };
 
-void control_freeze(struct conn *c, const struct frame *f)
+int control_freeze(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct stat st;
 	pid_t pid;
 	int r;
 
-	if (f->len != 0) {
-		conn_fail(c, EBADMSG, "FREEZE payload is %u bytes, expected 0", f->len);
-		return;
-	}
-	if (freezer) {
-		conn_fail(c, EBUSY, "the writable disk is frozen already (another snapshot)");
-		return;
-	}
-	if (server_upper_fd() < 0 || fstat(server_upper_fd(), &st) < 0 || !S_ISDIR(st.st_mode)) {
-		conn_fail(c, EOPNOTSUPP, "this sandbox has no writable disk to freeze");
-		return;
-	}
+	if (f->len != 0)
+		return proto_fail(e, EBADMSG, "FREEZE payload is %u bytes, expected 0", f->len);
+	if (freezer)
+		return proto_fail(e, EBUSY, "the writable disk is frozen already (another snapshot)");
+	if (server_upper_fd() < 0 || fstat(server_upper_fd(), &st) < 0 || !S_ISDIR(st.st_mode))
+		return proto_fail(e, EOPNOTSUPP, "this sandbox has no writable disk to freeze");
 	/* The kernel syncs the file system, then blocks its writers until
 	 * FITHAW: what the host copies is whole, its journal empty. */
-	if (ioctl(server_upper_fd(), FIFREEZE, 0) < 0) {
-		conn_fail(c, errno, "cannot freeze the writable disk");
-		return;
-	}
+	if (ioctl(server_upper_fd(), FIFREEZE, 0) < 0)
+		return proto_fail(e, errno, "cannot freeze the writable disk");
 	pid = fork();
 	if (pid == 0)
 		freeze_watch(c->w.fd);
 	if (pid < 0) {
 		r = errno;
 		ioctl(server_upper_fd(), FITHAW, 0);
-		conn_fail(c, r, "cannot start the freeze's watcher");
-		return;
+		return proto_fail(e, r, "cannot start the freeze's watcher");
 	}
 	reap_watch(&watcher, pid, on_watcher_exit);
 	freezer = c;
 	c->ops = &freeze_ops;
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_flush(c);
+	return 0;
 }
 
-void control_extend(struct conn *c, const struct frame *f)
+int control_extend(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct ctl_msg m = { .type = CTL_EXTEND };
-	struct proto_err e;
 	uint64_t s;
 
-	if (proto_want_len(f, 8, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if (proto_want_len(f, 8, e) < 0)
+		return -e->code;
 	s = get_le64(f->payload);
-	if (s < 1 || s > EXTEND_MAX_S) {
-		conn_fail(c, EINVAL, "EXTEND: %llu seconds is out of range (1-%d per request)",
-			  (unsigned long long)s, EXTEND_MAX_S);
-		return;
-	}
+	if (s < 1 || s > EXTEND_MAX_S)
+		return proto_fail(e, EINVAL, "EXTEND: %llu seconds is out of range (1-%d per request)",
+				  (unsigned long long)s, EXTEND_MAX_S);
 	m.arg = (int64_t)s;
-	ask_init(c, &m);
+	return ask_init(c, &m, e);
 }
 
-void control_set_time(struct conn *c, const struct frame *f)
+int control_set_time(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct ctl_msg m = { .type = CTL_SET_LEFT };
+	struct proto_err fe; /* a malformed field, quoted in e */
 	struct field_iter it;
-	struct proto_err e;
 	const uint8_t *v;
 	uint16_t tag;
 	uint32_t len;
@@ -424,13 +406,11 @@ void control_set_time(struct conn *c, const struct frame *f)
 	int r;
 
 	proto_fields(&it, f);
-	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+	while ((r = proto_field_next(&it, &tag, &v, &len, &fe)) > 0) {
 		if ((tag != LIFE_REALTIME_NS && tag != LIFE_LEFT_NS) || len != 8 ||
-		    (tag == LIFE_REALTIME_NS ? have_rt : have_left)) {
-			conn_fail(c, EINVAL, "SET_TIME: expected REALTIME_NS and an optional LEFT_NS, "
-				  "8 bytes each, once");
-			return;
-		}
+		    (tag == LIFE_REALTIME_NS ? have_rt : have_left))
+			return proto_fail(e, EINVAL, "SET_TIME: expected REALTIME_NS and an optional LEFT_NS, "
+					  "8 bytes each, once");
 		if (tag == LIFE_REALTIME_NS) {
 			rt = get_le64(v);
 			have_rt = true;
@@ -439,18 +419,14 @@ void control_set_time(struct conn *c, const struct frame *f)
 			have_left = true;
 		}
 	}
-	if (r < 0 || !have_rt) {
-		conn_fail(c, EINVAL, "SET_TIME: %s", r < 0 ? e.msg : "field REALTIME_NS is missing");
-		return;
-	}
+	if (r < 0 || !have_rt)
+		return proto_fail(e, EINVAL, "SET_TIME: %s", r < 0 ? fe.msg : "field REALTIME_NS is missing");
 	if (server_in_vm()) {
 		struct timespec ts = { .tv_sec = (time_t)(rt / NSEC_PER_SEC),
 				       .tv_nsec = (long)(rt % NSEC_PER_SEC) };
 
-		if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
-			conn_fail(c, errno, "cannot set the clock: %s", strerror(errno));
-			return;
-		}
+		if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+			return proto_fail(e, errno, "cannot set the clock: %s", strerror(errno));
 	}
 	if (!have_left) {
 		struct lifetime l;
@@ -458,18 +434,18 @@ void control_set_time(struct conn *c, const struct frame *f)
 		lifetime_now(&l);
 		proto_lifetime_put(conn_txbuf(c), FT_LIFETIME, &l);
 		conn_finish(c);
-		return;
+		return 0;
 	}
 	m.arg = (int64_t)left;
-	ask_init(c, &m);
+	return ask_init(c, &m, e);
 }
 
 /* ENV: list, set or unset the sandbox environment. */
-void control_env(struct conn *c, const struct frame *f)
+int control_env(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct config *cfg = server_config_mut();
+	struct proto_err fe; /* a malformed field, quoted in e */
 	struct field_iter it;
-	struct proto_err e;
 	const uint8_t *v;
 	uint16_t tag;
 	uint32_t len, op = 0;
@@ -480,7 +456,7 @@ void control_env(struct conn *c, const struct frame *f)
 	/* Pass 1: the operation, and every name checked before anything
 	 * changes, so a bad request changes nothing. */
 	proto_fields(&it, f);
-	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+	while ((r = proto_field_next(&it, &tag, &v, &len, &fe)) > 0) {
 		if (tag == ENV_OP && len == 4 && !op) {
 			op = get_le32(v);
 		} else if (tag == ENV_ENTRY || tag == ENV_NAME) {
@@ -492,22 +468,17 @@ void control_env(struct conn *c, const struct frame *f)
 			for (size_t i = 0; ok && i < nlen; i++)
 				ok = v[i] == '_' || (v[i] >= '0' && v[i] <= '9') ||
 				     ((v[i] | 0x20) >= 'a' && (v[i] | 0x20) <= 'z');
-			if (!ok) {
-				conn_fail(c, EINVAL, "ENV: '%.*s' is not %s", (int)MIN(len, 100u),
-					  (const char *)v, tag == ENV_ENTRY ?
-					  "NAME=value with a NAME of letters, digits and '_'" :
-					  "a variable name (letters, digits and '_')");
-				return;
-			}
+			if (!ok)
+				return proto_fail(e, EINVAL, "ENV: '%.*s' is not %s", (int)MIN(len, 100u),
+						  (const char *)v, tag == ENV_ENTRY ?
+						  "NAME=value with a NAME of letters, digits and '_'" :
+						  "a variable name (letters, digits and '_')");
 		} else {
-			conn_fail(c, EINVAL, "ENV: unknown or malformed field %u", tag);
-			return;
+			return proto_fail(e, EINVAL, "ENV: unknown or malformed field %u", tag);
 		}
 	}
-	if (r < 0 || op < ENV_LIST || op > ENV_UNSET) {
-		conn_fail(c, EINVAL, "ENV: %s", r < 0 ? e.msg : "OP must be 1 (list), 2 (set) or 3 (unset)");
-		return;
-	}
+	if (r < 0 || op < ENV_LIST || op > ENV_UNSET)
+		return proto_fail(e, EINVAL, "ENV: %s", r < 0 ? fe.msg : "OP must be 1 (list), 2 (set) or 3 (unset)");
 	if (op == ENV_LIST) {
 		/* As many ENV_LIST frames as it takes (a variable can be
 		 * 128 KiB, the frame cap is 1 MiB), then OK. */
@@ -526,7 +497,7 @@ void control_env(struct conn *c, const struct frame *f)
 		}
 		proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 		conn_finish(c);
-		return;
+		return 0;
 	}
 	if (op == ENV_SET) {
 		/* All or nothing: the variables the request adds must fit. */
@@ -543,9 +514,8 @@ void control_env(struct conn *c, const struct frame *f)
 			added += !config_env_get(cfg->env, name);
 		}
 		if (cfg->envc + added > CONFIG_ENV_MAX) {
-			conn_fail(c, E2BIG, "ENV: %zu variables would pass the limit of %d; nothing "
-				  "was changed", cfg->envc + added, CONFIG_ENV_MAX);
-			return;
+			return proto_fail(e, E2BIG, "ENV: %zu variables would pass the limit of %d; nothing "
+					  "was changed", cfg->envc + added, CONFIG_ENV_MAX);
 		}
 	}
 	proto_fields(&it, f);
@@ -566,24 +536,20 @@ void control_env(struct conn *c, const struct frame *f)
 			r = config_env_set(&cfg->env, &cfg->envc, s, NULL);
 		}
 		free(s);
-		if (r < 0) {
-			conn_fail(c, -r, "ENV: cannot change the environment: %s", strerror(-r));
-			return;
-		}
+		if (r < 0)
+			return proto_fail(e, -r, "ENV: cannot change the environment: %s", strerror(-r));
 	}
-	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0) {
-		conn_fail(c, -r, "ENV: changed, but cannot save it in %s: %s", server_state_dir(),
-			  strerror(-r));
-		return;
-	}
+	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0)
+		return proto_fail(e, -r, "ENV: changed, but cannot save it in %s: %s", server_state_dir(),
+				  strerror(-r));
 	proto_put(conn_txbuf(c), FT_OK, NULL, 0);
 	conn_finish(c);
-	return;
+	return 0;
 nomem:
 	/* The answer is queued whole (at most 2 MiB per connection): drop
 	 * the part queued, and say why. */
 	buf_truncate(conn_txbuf(c), base);
-	conn_fail(c, E2BIG, "ENV: the environment is too large to list (over 2 MiB)");
+	return proto_fail(e, E2BIG, "ENV: the environment is too large to list (over 2 MiB)");
 }
 
 /* ---- IDENTITY ---- */
@@ -639,25 +605,23 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
-void control_identity(struct conn *c, const struct frame *f)
+int control_identity(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct config *cfg = server_config_mut(), next;
 	struct ctl_msg m = { .type = CTL_IDENTITY };
 	const uint8_t *v, *text = NULL, *seed = NULL;
 	uint32_t len, text_len = 0, seed_len = 0;
+	struct proto_err fe; /* a malformed field, quoted in e */
 	struct field_iter it;
-	struct proto_err e;
 	char err[512];
 	uint64_t rt = 0;
 	uint16_t tag;
 	int r, fd;
 
-	if (!cfg->template) {
-		conn_fail(c, EPERM, "IDENTITY: this sandbox is not a template's fresh clone");
-		return;
-	}
+	if (!cfg->template)
+		return proto_fail(e, EPERM, "IDENTITY: this sandbox is not a template's fresh clone");
 	proto_fields(&it, f);
-	while ((r = proto_field_next(&it, &tag, &v, &len, &e)) > 0) {
+	while ((r = proto_field_next(&it, &tag, &v, &len, &fe)) > 0) {
 		if (tag == IDENT_CONFIG && !text && len > 0 && len <= CONFIG_VALUE_MAX) {
 			text = v;
 			text_len = len;
@@ -668,24 +632,21 @@ void control_identity(struct conn *c, const struct frame *f)
 		} else if (tag == IDENT_REALTIME_NS && !rt && len == 8) {
 			rt = get_le64(v);
 		} else {
-			conn_fail(c, EINVAL, "IDENTITY: expected CONFIG (up to %d bytes), SEED "
-				  "(%d-%d bytes) and REALTIME_NS, once each", CONFIG_VALUE_MAX,
-				  IDENT_SEED_MIN, IDENT_SEED_MAX);
-			return;
+			return proto_fail(e, EINVAL, "IDENTITY: expected CONFIG (up to %d bytes), SEED "
+					  "(%d-%d bytes) and REALTIME_NS, once each", CONFIG_VALUE_MAX,
+					  IDENT_SEED_MIN, IDENT_SEED_MAX);
 		}
 	}
-	if (r < 0 || !text || !seed || !rt) {
-		conn_fail(c, EINVAL, "IDENTITY: %s", r < 0 ? e.msg : "CONFIG, SEED and REALTIME_NS "
-			  "are required");
-		return;
-	}
+	if (r < 0 || !text || !seed || !rt)
+		return proto_fail(e, EINVAL, "IDENTITY: %s", r < 0 ? fe.msg : "CONFIG, SEED and REALTIME_NS "
+				  "are required");
 	config_init(&next);
 	if (config_parse_text(&next, (const char *)text, text_len, "IDENTITY", err,
 			      sizeof(err)) < 0 || next.template || !next.token[0]) {
-		conn_fail(c, EINVAL, "IDENTITY: %s", next.template ? "the clone is a template" :
+		proto_fail(e, EINVAL, "IDENTITY: %s", next.template ? "the clone is a template" :
 			  !next.token[0] ? "the clone has no token" : err);
 		config_free(&next);
-		return;
+		return -e->code;
 	}
 	if (server_in_vm()) {
 		struct timespec ts = { .tv_sec = (time_t)(rt / NSEC_PER_SEC),
@@ -695,16 +656,16 @@ void control_identity(struct conn *c, const struct frame *f)
 		    (next.hostname[0] && sethostname(next.hostname, strlen(next.hostname)) < 0 &&
 		     (r = -errno)) ||
 		    (clock_settime(CLOCK_REALTIME, &ts) < 0 && (r = -errno))) {
-			conn_fail(c, -r, "IDENTITY: cannot take the clone's identity: %s",
+			proto_fail(e, -r, "IDENTITY: cannot take the clone's identity: %s",
 				  strerror(-r));
 			config_free(&next);
-			return;
+			return -e->code;
 		}
 	}
 	if ((fd = config_memfd(text, text_len)) < 0) {
-		conn_fail(c, -fd, "IDENTITY: cannot keep the configuration: %s", strerror(-fd));
+		proto_fail(e, -fd, "IDENTITY: cannot keep the configuration: %s", strerror(-fd));
 		config_free(&next);
-		return;
+		return -e->code;
 	}
 	/* From here on the template is gone: its token no longer opens. */
 	server_set_token(next.token);
@@ -731,6 +692,7 @@ void control_identity(struct conn *c, const struct frame *f)
 	m.arg = (int64_t)next.lifetime;
 	m.arg2 = (int64_t)next.session_grace;
 	config_free(&next);
-	ask_init_fds(c, &m, &fd, 1);
+	return ask_init_fds(c, &m, &fd, 1, e);
 	close(fd);
+	return 0;
 }

@@ -13,14 +13,14 @@ void control_init(void);
 /* A message from PID 1 about the lifetime. */
 void control_from_init(const struct ctl_msg *m);
 
-void control_info(struct conn *c, const struct frame *f);
-void control_shutdown(struct conn *c, const struct frame *f);
-void control_session(struct conn *c, const struct frame *f);
-void control_extend(struct conn *c, const struct frame *f);
-void control_set_time(struct conn *c, const struct frame *f);
-void control_env(struct conn *c, const struct frame *f);
-void control_freeze(struct conn *c, const struct frame *f);
+int control_info(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_shutdown(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_session(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_extend(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_set_time(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_env(struct conn *c, const struct frame *f, struct proto_err *e);
+int control_freeze(struct conn *c, const struct frame *f, struct proto_err *e);
 /* IDENTITY: a template's clone takes its own configuration. */
-void control_identity(struct conn *c, const struct frame *f);
+int control_identity(struct conn *c, const struct frame *f, struct proto_err *e);
 
 #endif

@@ -13,7 +13,7 @@
 #include "server/control.h"
 #include "server/server.h"
 
-static void op_dispatch(struct conn *c, const struct frame *f);
+static int op_dispatch(struct conn *c, const struct frame *f, struct proto_err *e);
 
 const struct agent server_agent = {
 	.config = server_config,
@@ -48,13 +48,16 @@ static const struct conn_route routes[] = {
 	{ FT_IDENTITY, control_identity },
 };
 
-static void op_dispatch(struct conn *c, const struct frame *f)
+static int op_dispatch(struct conn *c, const struct frame *f, struct proto_err *e)
 {
+	const struct conn_route *rt;
+
 	if (f->type >= FT_FS_FIRST && f->type <= FT_FS_LAST)
-		fs_dispatch(c, f);
-	else if (f->type >= FT_NET_FIRST && f->type <= FT_NET_LAST)
-		net_dispatch(c, f);
-	else if (conn_route(c, f, routes, ARRAY_SIZE(routes)) < 0)
-		conn_fail(c, EOPNOTSUPP, "unknown operation: frame type 0x%04x (%s)", f->type,
-			  proto_type_name(f->type));
+		return fs_dispatch(c, f, e);
+	if (f->type >= FT_NET_FIRST && f->type <= FT_NET_LAST)
+		return net_dispatch(c, f, e);
+	if (!(rt = conn_route_find(routes, ARRAY_SIZE(routes), f->type)))
+		return proto_fail(e, EOPNOTSUPP, "unknown operation: frame type 0x%04x (%s)", f->type,
+				  proto_type_name(f->type));
+	return rt->start(c, f, e);
 }

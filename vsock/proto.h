@@ -135,10 +135,12 @@ struct frame {
 	const uint8_t *payload;
 };
 
-/* Error text for a decoder: code is a positive errno. */
+/* An error as the ERROR frame carries it: code is a positive errno, msg
+ * names what failed. Decoders fill it; so do the agent's operations,
+ * which hand it to conn_fail (conn/conn.h), the one way they report. */
 struct proto_err {
 	int code;
-	char msg[256];
+	char msg[PROTO_MSG_MAX + 1];
 };
 
 const char *proto_type_name(uint16_t type);

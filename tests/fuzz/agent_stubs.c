@@ -83,7 +83,7 @@ void server_job_done(pid_t pid) { }
 
 unsigned job_count(void) { return 0; }
 bool job_room(bool keep) { return true; }
-bool job_attach(pid_t pid, struct conn *c) { return false; }
+int job_attach(pid_t pid, struct conn *c, struct proto_err *e) { return -ESRCH; }
 void job_list(struct conn *c) { }
 
 struct job *job_new(const struct agent *a, const struct job_spawned *s, struct conn *c)
@@ -114,44 +114,39 @@ int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 	return -e->err;
 }
 
-void fs_dispatch(struct conn *c, const struct frame *f)
+int fs_dispatch(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct fs_req r;
-	struct proto_err e;
+	int rc;
 
-	if (proto_fs_req_decode(f, &r, &e) < 0) {
-		conn_fail_err(c, &e);
-		return;
-	}
+	if ((rc = proto_fs_req_decode(f, &r, e)) < 0)
+		return rc;
 	proto_fs_req_free(&r);
-	conn_fail(c, ENOSYS, "file operations are not run by the fuzzer");
+	return proto_fail(e, ENOSYS, "file operations are not run by the fuzzer");
 }
 
-void net_dispatch(struct conn *c, const struct frame *f)
+int net_dispatch(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	static struct ssh_key_req kr;
-	struct proto_err e;
 	uint16_t port;
 	int r;
 
 	switch (f->type) {
 	case FT_FORWARD:
-		r = proto_forward_decode(f, &port, &e);
+		r = proto_forward_decode(f, &port, e);
 		break;
 	case FT_SSH_START:
-		r = proto_ssh_start_decode(f, &e);
+		r = proto_ssh_start_decode(f, e);
 		break;
 	case FT_SSH_KEY_ADD:
 	case FT_SSH_KEY_REMOVE:
 	case FT_SSH_KEY_LIST:
-		r = proto_ssh_key_decode(f, &kr, &e);
+		r = proto_ssh_key_decode(f, &kr, e);
 		break;
 	default:
-		conn_fail(c, EOPNOTSUPP, "unknown operation: frame type 0x%04x", f->type);
-		return;
+		return proto_fail(e, EOPNOTSUPP, "unknown operation: frame type 0x%04x", f->type);
 	}
 	if (r < 0)
-		conn_fail_err(c, &e);
-	else
-		conn_fail(c, ENOSYS, "network operations are not run by the fuzzer");
+		return r;
+	return proto_fail(e, ENOSYS, "network operations are not run by the fuzzer");
 }

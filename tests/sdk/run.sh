@@ -12,24 +12,12 @@
 # found as build/images/debian (an image file), else $SBX_DEBIAN_BASE or
 # the first build/images/*/base.erofs.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-build=$root/${SBX_BUILD:-build}
-sbx=$build/sbx
-
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/tests/serve_runner.sh"
 
 runtime=${1:-sdk}
 case $runtime in sdk | sdk-deno) ;; *) bail "usage: run.sh [sdk | sdk-deno]" ;; esac
-[ -x "$sbx" ] || bail "$sbx is missing (make)"
-command -v node >/dev/null && command -v npm >/dev/null || bail "node and npm are needed (scripts/deps.sh)"
-cd "$here" || bail "no $here"
-if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	npm ci --no-audit --no-fund >&2 || bail "npm ci failed in tests/sdk"
-fi
+serve_init sdk
 
 image=$root/build/images/debian/image
 if [ ! -e "$image" ]; then
@@ -39,36 +27,13 @@ if [ ! -e "$image" ]; then
 	printf 'base = %s\nuser = app\nworkdir = /home/app\n' "$base" >"$image"
 fi
 
-tmp=$(mktemp -d /tmp/sbx-sdk.XXXXXX) || bail "mktemp"
-export SBX_STATE_DIR=$tmp/state SBX_DATA_DIR=$tmp/data
-mkdir -p "$SBX_STATE_DIR" "$SBX_DATA_DIR"
-server=
-cleanup() {
-	[ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-	for id in $(ls "$SBX_STATE_DIR" 2>/dev/null); do
-		[ -e "$SBX_STATE_DIR/$id/meta" ] && "$sbx" kill "$id" >/dev/null 2>&1
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 token=$("$sbx" serve --tokens "$tmp/tokens" token new) || bail "sbx serve token new failed"
 # Port 0: the server picks one and says which on its first line.
-: >"$tmp/serve.log"
 unset SBX_IMAGE
 # exposeHttp's TLS listener on any port too; its CA is made under the
 # data directory and named in the log.
-"$sbx" serve --listen 127.0.0.1:0 --expose-listen 127.0.0.1:0 --tokens "$tmp/tokens" \
-	--session-grace 5 >"$tmp/serve.log" 2>&1 &
-server=$!
-port=
-for _ in $(seq 100); do
-	port=$(sed -n 's|^sbx serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$tmp/serve.log")
-	[ -n "$port" ] && break
-	kill -0 "$server" 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$port" ] || bail "sbx serve did not start: $(cat "$tmp/serve.log")"
+serve_start port "$tmp/serve.log" http --listen 127.0.0.1:0 --expose-listen 127.0.0.1:0 \
+	--tokens "$tmp/tokens" --session-grace 5
 ca=$(sed -n 's|.*clients trust the CA \(.*\))$|\1|p' "$tmp/serve.log")
 [ -n "$ca" ] && [ -e "$ca" ] || bail "sbx serve named no CA for exposeHttp: $(cat "$tmp/serve.log")"
 export SBX_SERVE_CA=$ca
@@ -89,11 +54,4 @@ else
 	timeout 1800 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=200000 \
 		${SBX_SDK_FILES:-./*.test.mjs}
 fi
-status=$?
-if ! kill -0 "$server" 2>/dev/null; then
-	echo "not ok - sbx serve died during the tests"
-	status=1
-fi
-echo "# sbx serve's log:"
-sed 's/^/#   /' "$tmp/serve.log" | tail -n 40
-exit $status
+serve_finish $? "$tmp/serve.log"
