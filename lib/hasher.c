@@ -7,6 +7,7 @@
 #include "lib/hasher.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,12 @@
 /* Bodies up to this size are hashed inline: a thread costs more than it
  * saves on small files, and most files are small. */
 #define INLINE_MAX (512 * 1024)
+/* Hasher threads at once in this process: no more than the CPUs beside
+ * the caller's, and never many (each holds a ring). Bodies beyond that
+ * are hashed inline, as before there were threads. */
+#define HASHERS_MAX 4
+
+static atomic_int hashers;
 
 /* sodium_init() is not called on purpose: generichash needs nothing from
  * it but the choice of implementation, and on the CPUs we measured the
@@ -56,10 +63,18 @@ static void *hasher_main(void *arg)
 	return NULL;
 }
 
-/* One CPU: a second thread would only take turns with the first. */
-static bool second_cpu(void)
+/* Takes one of the thread slots: as many as there are CPUs beside the
+ * caller's (one CPU: a second thread would only take turns with the
+ * first), at most HASHERS_MAX. */
+static bool take_slot(void)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int max = cpus - 1 < HASHERS_MAX ? (int)cpus - 1 : HASHERS_MAX;
+
+	if (atomic_fetch_add(&hashers, 1) < max)
+		return true;
+	atomic_fetch_sub(&hashers, 1);
+	return false;
 }
 
 /* Starts the thread, with every signal blocked in it (the process's
@@ -70,8 +85,12 @@ static bool hasher_start(struct hasher *hs)
 	int r;
 
 	hs->no_thread = true; /* one try per body */
-	if (!second_cpu() || !(hs->ring = malloc(RING)))
+	if (!take_slot())
 		return false;
+	if (!(hs->ring = malloc(RING))) {
+		atomic_fetch_sub(&hashers, 1);
+		return false;
+	}
 	pthread_mutex_init(&hs->mu, NULL);
 	pthread_cond_init(&hs->more, NULL);
 	pthread_cond_init(&hs->room, NULL);
@@ -85,6 +104,7 @@ static bool hasher_start(struct hasher *hs)
 		pthread_mutex_destroy(&hs->mu);
 		free(hs->ring);
 		hs->ring = NULL;
+		atomic_fetch_sub(&hashers, 1);
 		return false;
 	}
 	hs->threaded = true;
@@ -164,6 +184,7 @@ static void hasher_join(struct hasher *hs, bool stop)
 	free(hs->ring);
 	hs->ring = NULL;
 	hs->threaded = false;
+	atomic_fetch_sub(&hashers, 1);
 }
 
 void hasher_final(struct hasher *hs, uint8_t *out)

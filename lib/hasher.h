@@ -7,7 +7,8 @@
  * (docs/protocol/files.md): bytes in order, one BLAKE2b stream.
  *
  * One producer (the thread that calls put/reserve/commit/final/close).
- * Small bodies, one CPU, or a thread that cannot be made: hashed inline,
+ * Small bodies, one CPU, as many bodies hashing at once as there are
+ * other CPUs (at most 4), or a thread that cannot be made: hashed inline,
  * the same digest. No thread outlives hasher_final or hasher_close. */
 #ifndef SBX_HASHER_H
 #define SBX_HASHER_H

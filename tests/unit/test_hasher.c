@@ -1,7 +1,7 @@
 /* Unit tests for lib/hasher.c: whatever the chunks, inline or on the
  * second thread, through put or reserve/commit, the digest is BLAKE2b of
  * the bytes in order (the protocol's digest); a body dropped half-way
- * stops its thread; no thread outlives its body. */
+ * stops its thread; threads are bounded; no thread outlives its body. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,12 +140,40 @@ static void test_close_midway(void **state)
 	free(hs);
 }
 
+/* More bodies at once than there are CPUs to spare: the extra ones are
+ * hashed inline (one thread per spare CPU, at most 4), every digest right. */
+static void test_many_at_once(void **state)
+{
+	enum { N = 6 };
+	struct hasher *hs = aligned_alloc(64, N * sizeof(*hs));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int spare = cpus - 1 < 4 ? (int)cpus - 1 : 4;
+	const uint8_t *b = body();
+	uint8_t want[32], got[32];
+
+	assert_non_null(hs);
+	for (int i = 0; i < N; i++)
+		hasher_init(&hs[i], 32);
+	for (size_t off = 0; off < BODY; off += 65536)
+		for (int i = 0; i < N; i++)
+			hasher_put(&hs[i], b + off, BODY - off < 65536 ? BODY - off : 65536);
+	assert_int_equal(threads(), 1 + spare);
+	one_shot(b, BODY, want);
+	for (int i = 0; i < N; i++) {
+		hasher_final(&hs[i], got);
+		assert_memory_equal(got, want, 32);
+	}
+	assert_int_equal(threads(), 1);
+	free(hs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_chunk_sizes),
 		cmocka_unit_test(test_reserve_commit),
 		cmocka_unit_test(test_close_midway),
+		cmocka_unit_test(test_many_at_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
