@@ -10,6 +10,8 @@
  *   bench_fs(argc, argv):
  *     fs ADDR SRC DIR RUNS   markdown rows: baseline, sbx, sbx --no-verify,
  *                            both directions, and BLAKE2b alone
+ *     fs-ends ADDR SRC DIR RUNS  one end at a time, verified against
+ *                            unverified (bench/fs_ends.c)
  *     fs-plain SRC DST       one baseline copy; prints MB/s
  *     fs --probe             exit 0 (tells bench/fs.sh sbx-bench has this)
  */
@@ -32,6 +34,7 @@
 #define CHUNK (1 << 20)
 
 int bench_fs(int argc, char **argv);
+int bench_fs_ends(const char *addr, const char *src, const char *dir, size_t runs);
 
 static _Noreturn void die(const char *what, const char *why)
 {
@@ -240,9 +243,12 @@ int bench_fs(int argc, char **argv)
 		printf("%.1f\n", plain_copy(argv[1], argv[2]));
 		return 0;
 	}
+	if (argc == 5 && !strcmp(argv[0], "fs-ends"))
+		return bench_fs_ends(argv[1], argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	if (argc == 5 && !strcmp(argv[0], "fs"))
 		return bench_transfers(argv[1], argv[2], argv[3], strtoull(argv[4], NULL, 10));
-	fprintf(stderr, "usage: sbx-bench fs ADDR SRC DIR RUNS | fs-plain SRC DST\n");
+	fprintf(stderr, "usage: sbx-bench fs ADDR SRC DIR RUNS | fs-ends ADDR SRC DIR RUNS | "
+		"fs-plain SRC DST\n");
 	return 2;
 }
 

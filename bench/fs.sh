@@ -4,8 +4,11 @@
 # Uploads and downloads of FS_BYTES (default 1G) to and from tmpfs through
 # the agent at ADDR, in-process through libsbx (bench/fs.c), against the
 # same bytes copied file -> plain Unix socket -> new file, alternated, with
-# ratios taken pair by pair (FS_RUNS pairs, default 3); then scp over
-# loopback against the same baseline, if OpenSSH is installed. Every side
+# ratios taken pair by pair (FS_RUNS pairs, default 3); for an agent on a
+# Unix socket, each end alone against a stand-in peer that neither hashes
+# nor writes, verified against unverified (bench/fs_ends.c: the end's
+# hasher thread then has a core of its own); then scp over loopback
+# against the same baseline, if OpenSSH is installed. Every side
 # writes a new file (sbx's writes are atomic, so they always do): the
 # comparison is like with like, fresh tmpfs pages on both sides.
 set -eu
@@ -28,12 +31,13 @@ trap cleanup EXIT
 DRIVER=("$B/sbx-bench")
 if ! "$B/sbx-bench" fs --probe >/dev/null 2>&1; then
 	cc -std=c11 -D_GNU_SOURCE -O2 -I. -DBENCH_FS_MAIN -o "$DIR/sbx-bench-fs" bench/fs.c \
-		bench/stats.c "$B/host/libsbx.a" -lsodium
+		bench/fs_ends.c bench/stats.c "$B/host/libsbx.a" -lsodium
 	DRIVER=("$DIR/sbx-bench-fs")
 fi
 
 head -c "$BYTES" /dev/urandom >"$DIR/src"
 "${DRIVER[@]}" fs "$ADDR" "$DIR/src" "$DIR" "$RUNS"
+case $ADDR in unix:*) "${DRIVER[@]}" fs-ends "$ADDR" "$DIR/src" "$DIR" "$RUNS" ;; esac
 
 # ---- scp over loopback, for comparison ----
 command -v /usr/sbin/sshd >/dev/null && command -v scp >/dev/null || exit 0

@@ -442,6 +442,13 @@ row_exec() { # key label goal
 			$2, index($3, "no digests") ? "no digests (`--no-verify`)" : "BLAKE2b-verified, atomic",
 			$4, $5, r[1]
 	}' "$TMP/files.md" 2>/dev/null || true
+	# bench/fs_ends.c's rows: one end alone, verified against unverified
+	awk -F'|' 'index($3, "verified (ratio: to the same end unverified") {
+		for (i = 2; i <= 7; i++) gsub(/^ +| +$/, "", $i)
+		split($7, r, " ")
+		printf "| %s, BLAKE2b-verified (N=%s) | %s | the same end, no digests | %s | ≥ 0.8 |\n",
+			$2, $4, $5, r[1]
+	}' "$TMP/files.md" 2>/dev/null || true
 	# bench/net.sh's rows: | what | side | N | median | range | ratio (min-max) |
 	awk -F'|' 'index($3, "sbx FORWARD") {
 		for (i = 2; i <= 7; i++) gsub(/^ +| +$/, "", $i)

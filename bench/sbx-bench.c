@@ -828,7 +828,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("SBX_TOKEN") && *getenv("SBX_TOKEN"))
 		sbx_set_token(getenv("SBX_TOKEN"));
-	if (!strcmp(cmd, "fs") || !strcmp(cmd, "fs-plain"))
+	if (!strcmp(cmd, "fs") || !strcmp(cmd, "fs-plain") || !strcmp(cmd, "fs-ends"))
 		return bench_fs(argc - 1, argv + 1);
 	if (argc >= 4 && !strcmp(cmd, "exec"))
 		return bench_exec(argv[2], strtoull(argv[3], NULL, 10), argc - 4, argv + 4);

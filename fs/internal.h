@@ -14,6 +14,7 @@
 
 #include "conn/conn.h"
 #include "lib/atomic.h"
+#include "lib/hasher.h"
 #include "lib/tree.h"
 #include "lib/loop.h"
 #include "lib/user.h"
@@ -84,7 +85,7 @@ struct fs_sender {
 	bool verify;
 	bool active;
 	bool use_splice;
-	crypto_generichash_state h;
+	struct hasher h;
 };
 void fs_sender_init(struct fs_sender *s);
 /* Starts sending fd (which the sender then owns) from off, at most len
@@ -136,8 +137,8 @@ static inline void fs_release_cancel(struct fs_release *r) { timer_cancel(&r->t)
  * 64-byte aligned); free with free(3) or loop_free_later. */
 void *fs_zalloc(size_t size);
 
-/* Makes the body digest. */
-void fs_hash_init(crypto_generichash_state *h);
-void fs_hash_final(crypto_generichash_state *h, uint8_t out[FS_DIGEST_LEN]);
+/* Starts a body digest (BLAKE2b-256, on a second thread for big bodies:
+ * lib/hasher.h). */
+static inline void fs_hash_init(struct hasher *h) { hasher_init(h, FS_DIGEST_LEN); }
 
 #endif

@@ -216,18 +216,3 @@ void *fs_zalloc(size_t size)
 		memset(p, 0, rounded);
 	return p;
 }
-
-/* BLAKE2b-256. sodium_init() is not called on purpose: generichash needs
- * nothing from it but the choice of implementation, and on the CPUs we
- * measured the portable one it starts with is the fastest (1.1 GB/s
- * against 0.7 GB/s for the AVX2 one it would pick) and keeps 140 KiB of
- * other primitives out of sbx-init. */
-void fs_hash_init(crypto_generichash_state *h)
-{
-	crypto_generichash_init(h, NULL, 0, FS_DIGEST_LEN);
-}
-
-void fs_hash_final(crypto_generichash_state *h, uint8_t out[FS_DIGEST_LEN])
-{
-	crypto_generichash_final(h, out, FS_DIGEST_LEN);
-}

@@ -1,6 +1,7 @@
 /* Sending a file body: DATA frames, then END with the byte count and the
  * BLAKE2b digest. The bytes go file -> pipe -> socket with splice(2), so
  * the agent never copies them; it hashes the same range by reading it
+ * into the hasher's ring, hashed on a second thread (lib/hasher.h), or
  * into a small buffer that stays in the CPU cache. If another process
  * changes the file meanwhile, the digest and the bytes disagree and the
  * client reports a mismatch rather than keeping a torn copy. */
@@ -52,6 +53,7 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	s->verify = verify;
 	s->active = true;
 	s->use_splice = false;
+	hasher_close(&s->h);
 	if (verify)
 		fs_hash_init(&s->h);
 	/* Small files are cheaper to copy than to splice. */
@@ -69,19 +71,30 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	return 0;
 }
 
-/* Hashes [off, off + n) of the file. */
+/* Hashes [off, off + n) of the file: read straight into the hasher's
+ * ring when it has a thread, else through a small buffer. */
 static int hash_range(struct fs_sender *s, uint64_t off, size_t n)
 {
 	while (n) {
-		ssize_t got = pread(s->fd, hash_buf, MIN(n, sizeof(hash_buf)), (off_t)off);
+		size_t want;
+		uint8_t *dst = hasher_reserve(&s->h, n, &want);
+		ssize_t got;
 
+		if (!dst) {
+			dst = hash_buf;
+			want = MIN(n, sizeof(hash_buf));
+		}
+		got = pread(s->fd, dst, want, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
 			return -errno;
 		if (got == 0)
 			return 0; /* truncated meanwhile: the client will see a mismatch */
-		crypto_generichash_update(&s->h, hash_buf, (size_t)got);
+		if (dst == hash_buf)
+			hasher_put(&s->h, hash_buf, (size_t)got);
+		else
+			hasher_commit(&s->h, (size_t)got);
 		off += (uint64_t)got;
 		n -= (size_t)got;
 	}
@@ -123,7 +136,7 @@ static long send_copied(struct fs_sender *s, struct conn *c, size_t want)
 	if (n <= 0)
 		return n < 0 ? -errno : 0;
 	if (s->verify)
-		crypto_generichash_update(&s->h, buf_tail(tx) + PROTO_HDR_LEN, (size_t)n);
+		hasher_put(&s->h, buf_tail(tx) + PROTO_HDR_LEN, (size_t)n);
 	proto_hdr_put(buf_tail(tx), FT_FS_DATA, (uint32_t)n);
 	buf_commit(tx, PROTO_HDR_LEN + (size_t)n);
 	conn_flush(c);
@@ -136,7 +149,7 @@ static int send_end(struct fs_sender *s, struct conn *c)
 	int r;
 
 	if (s->verify)
-		fs_hash_final(&s->h, digest);
+		hasher_final(&s->h, digest);
 	r = proto_fs_end_put(conn_txbuf(c), s->sent, s->verify ? digest : NULL);
 	if (r < 0)
 		return r;
@@ -191,6 +204,7 @@ void fs_sender_deepen(struct conn *c)
 
 void fs_sender_close(struct fs_sender *s)
 {
+	hasher_close(&s->h);
 	fd_close(&s->fd);
 	fd_close(&s->pipe[0]);
 	fd_close(&s->pipe[1]);

@@ -30,7 +30,7 @@ static struct timespec ts_of(const struct fs_time *t)
  * frames, the digest of each file, the user's identity, and the errors
  * the client is told. */
 struct fs_tree_write {
-	crypto_generichash_state h; /* first: it wants 64-byte alignment */
+	struct hasher h; /* first: the hash state wants 64-byte alignment */
 	struct conn *c;
 	struct fs_cred cred;
 	bool verify;
@@ -61,6 +61,7 @@ static void set_where(struct fs_tree_write *tw, const char *rel)
 
 static void tw_abort(struct fs_tree_write *tw)
 {
+	hasher_close(&tw->h);
 	fs_cred_enter(&tw->cred);
 	tree_write_abort(&tw->w);
 	fs_cred_leave(&tw->cred);
@@ -100,8 +101,10 @@ static int tw_entry(struct fs_tree_write *tw, const struct frame *f, struct prot
 	tw->t.entries++;
 	tw->cur_bytes = 0;
 	set_where(tw, en->path);
-	if (tw->verify)
+	if (tw->verify) {
+		hasher_close(&tw->h);
 		fs_hash_init(&tw->h);
+	}
 	times[0] = ts_of(&en->st.atime);
 	times[1] = ts_of(&en->st.mtime);
 	if ((r = fs_cred_enter(&tw->cred)) == 0) {
@@ -136,7 +139,7 @@ static int tw_data(struct fs_tree_write *tw, const struct frame *f, struct proto
 		done += (size_t)n;
 	}
 	if (tw->verify)
-		crypto_generichash_update(&tw->h, f->payload, f->len);
+		hasher_put(&tw->h, f->payload, f->len);
 	tw->cur_bytes += f->len;
 	return 0;
 }
@@ -157,7 +160,7 @@ static int tw_file_end(struct fs_tree_write *tw, const struct frame *f, struct p
 	if (has_digest != tw->verify || count != tw->cur_bytes)
 		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END does not match what was sent for the file"));
 	if (tw->verify) {
-		fs_hash_final(&tw->h, got);
+		hasher_final(&tw->h, got);
 		if (sodium_memcmp(got, want, sizeof(got)) != 0)
 			return tw_undo(tw, proto_fail(e, EBADMSG, "checksum mismatch: %s: the data was "
 							"damaged on the way", tw->where));
@@ -226,6 +229,7 @@ static void tw_destroy(struct conn *c)
 {
 	struct fs_tree_write *tw = c->op;
 
+	hasher_close(&tw->h);
 	fs_cred_enter(&tw->cred);
 	tree_write_free(&tw->w);
 	fs_cred_leave(&tw->cred);

@@ -16,7 +16,7 @@
 #include "lib/util.h"
 
 struct fs_write {
-	crypto_generichash_state h; /* first: it wants 64-byte alignment */
+	struct hasher h; /* first: the hash state wants 64-byte alignment */
 	struct conn *c;
 	struct fs_cred cred;
 	struct atomic_file a;         /* a.fd receives the body in every mode */
@@ -49,6 +49,7 @@ static const struct conn_ops write_ops = {
  * in place, where what was written stays). */
 static void write_abort(struct fs_write *w)
 {
+	hasher_close(&w->h);
 	if (w->in_place) {
 		fd_close(&w->a.fd);
 		return;
@@ -126,7 +127,7 @@ static int write_end(struct fs_write *w, const struct frame *f, struct proto_err
 			       (unsigned long long)w->bytes, (unsigned long long)count);
 	}
 	if (w->verify) {
-		fs_hash_final(&w->h, got);
+		hasher_final(&w->h, got);
 		if (sodium_memcmp(got, want, sizeof(got)) != 0) {
 			write_abort(w);
 			return proto_fail(e, EBADMSG,
@@ -164,7 +165,7 @@ static int write_frame(struct conn *c, const struct frame *f, struct proto_err *
 		done += (size_t)n;
 	}
 	if (w->verify)
-		crypto_generichash_update(&w->h, f->payload, f->len);
+		hasher_put(&w->h, f->payload, f->len);
 	w->bytes += f->len;
 	return 0;
 }

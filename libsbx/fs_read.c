@@ -1,5 +1,5 @@
 /* libsbx: downloads. A body (DATA... END) is read into an fd and hashed
- * as it comes, never past what the agent announced; a local file appears
+ * as it comes (on a second thread for a big body, lib/hasher.h), never past what the agent announced; a local file appears
  * atomically (a temporary beside it, then a rename), and keeps the
  * sandbox's modes only as far as SBX_DL_* says. */
 #include <errno.h>
@@ -31,9 +31,15 @@ int xfer_body_start(struct xfer_body *b, bool verify, uint64_t limit)
 	b->verify = verify;
 	b->bytes = 0;
 	b->limit = limit;
+	hasher_close(&b->h);
 	if (verify)
-		crypto_generichash_init(&b->h, NULL, 0, FS_DIGEST_LEN);
+		hasher_init(&b->h, FS_DIGEST_LEN);
 	return 0;
+}
+
+void xfer_body_close(struct xfer_body *b)
+{
+	hasher_close(&b->h);
 }
 
 /* Handles one frame of a body: 0 more to come, 1 the END was checked. */
@@ -53,7 +59,7 @@ int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct x
 		if (fd >= 0 && (rc = fd_write_all(fd, f->payload, f->len)) < 0)
 			return sbx_fail(err, rc, "cannot write %s: %s", what, strerror(-rc));
 		if (b->verify)
-			crypto_generichash_update(&b->h, f->payload, f->len);
+			hasher_put(&b->h, f->payload, f->len);
 		b->bytes += f->len;
 		if (m)
 			xfer_meter_add(m, f->len, false);
@@ -67,7 +73,7 @@ int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct x
 	if (b->verify) {
 		if (!has)
 			return sbx_fail(err, EPROTO, "%s: the agent sent no digest", what);
-		crypto_generichash_final(&b->h, b->digest, sizeof(b->digest));
+		hasher_final(&b->h, b->digest);
 		if (sodium_memcmp(b->digest, want, sizeof(want)) != 0)
 			return sbx_fail(err, EBADMSG,
 				    "checksum mismatch: %s: the data was damaged on the way, or the "
@@ -135,6 +141,7 @@ static int read_body(struct sbx_conn *c, int fd, const char *what, uint64_t limi
 			memcpy(x->digest, b->digest, sizeof(x->digest));
 		}
 	}
+	xfer_body_close(b);
 	free(b);
 	return rc;
 }

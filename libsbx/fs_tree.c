@@ -64,12 +64,12 @@ static int up_entry(struct tree_up *u, const struct stat *st, int fd, const char
 	if (fd < 0)
 		return 0;
 	if (wr->verify)
-		crypto_generichash_init(&wr->h, NULL, 0, FS_DIGEST_LEN);
+		hasher_init(&wr->h, FS_DIGEST_LEN);
 	rc = xfer_writer_from_fd(wr, fd, err);
 	if (rc < 0)
 		return rc;
 	if (wr->verify)
-		crypto_generichash_final(&wr->h, digest, sizeof(digest));
+		hasher_final(&wr->h, digest);
 	u->t.bytes += wr->m.done - before;
 	if ((rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done - before,
 				   wr->verify ? digest : NULL)) < 0)
@@ -217,8 +217,10 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 out:
 	if (u.w)
 		lwalk_close(u.w);
-	if (u.wr)
+	if (u.wr) {
+		hasher_close(&u.wr->h);
 		sbx_close(u.wr->c);
+	}
 	free(u.w);
 	free(u.wr);
 	return rc;
@@ -378,6 +380,7 @@ int sbx_fs_download_tree(const char *addr, const char *remote, const char *local
 		}
 	}
 out:
+	xfer_body_close(&d->b);
 	sbx_close(d->c);
 	tree_write_free(&d->w);
 	free(d->cur);

@@ -1,5 +1,6 @@
 /* libsbx: uploads. A writer streams DATA frames of UP_CHUNK bytes,
- * hashed as they are queued, and ends with the digest; the queue is kept
+ * hashed as they are queued (on a second thread for a big body,
+ * lib/hasher.h), and ends with the digest; the queue is kept
  * short so memory stays bounded while the socket is the bottleneck. */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +68,7 @@ int sbx_fs_writer_open(const char *addr, const char *path, const struct sbx_writ
 	wr->m.total = w && w->has_size ? w->size : 0;
 	str_copy(wr->path, sizeof(wr->path), path);
 	if (wr->verify)
-		crypto_generichash_init(&wr->h, NULL, 0, FS_DIGEST_LEN);
+		hasher_init(&wr->h, FS_DIGEST_LEN);
 	*out = wr;
 	return 0;
 }
@@ -92,7 +93,7 @@ static void data_commit(struct sbx_fs_writer *wr, size_t len)
 	struct buf *tx = sbx_txbuf(wr->c);
 
 	if (wr->verify)
-		crypto_generichash_update(&wr->h, buf_tail(tx) + PROTO_HDR_LEN, len);
+		hasher_put(&wr->h, buf_tail(tx) + PROTO_HDR_LEN, len);
 	proto_hdr_put(buf_tail(tx), FT_FS_DATA, (uint32_t)len);
 	buf_commit(tx, PROTO_HDR_LEN + len);
 	xfer_meter_add(&wr->m, len, false);
@@ -149,7 +150,7 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 	int rc;
 
 	if (wr->verify)
-		crypto_generichash_final(&wr->h, digest, sizeof(digest));
+		hasher_final(&wr->h, digest);
 	rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done, wr->verify ? digest : NULL);
 	if (rc < 0)
 		rc = sbx_fail(err, rc, "cannot encode an END frame");
@@ -168,6 +169,7 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 				memcpy(x->digest, digest, sizeof(digest));
 		}
 	}
+	hasher_close(&wr->h);
 	sbx_close(wr->c);
 	free(wr);
 	return rc;
@@ -178,6 +180,7 @@ void sbx_fs_writer_abort(struct sbx_fs_writer *wr)
 	if (!wr)
 		return;
 	/* Closing without END: the agent drops the temporary file. */
+	hasher_close(&wr->h);
 	sbx_close(wr->c);
 	free(wr);
 }

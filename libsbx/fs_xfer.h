@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "lib/hasher.h"
 #include "libsbx/conn.h"
 #include "libsbx/sbx_fs.h"
 
@@ -35,7 +36,7 @@ struct xfer_meter {
 };
 
 struct sbx_fs_writer {
-	crypto_generichash_state h; /* first: it wants 64-byte alignment */
+	struct hasher h; /* first: the hash state wants 64-byte alignment */
 	struct sbx_conn *c;
 	const struct sbx_fs_opts *o;
 	bool verify;
@@ -43,11 +44,12 @@ struct sbx_fs_writer {
 	char path[FS_PATH_MAX + 1];
 };
 
-/* Receives one body (DATA... END) into fd; hash as it comes. No more
+/* Receives one body (DATA... END) into fd; hashed as it comes (on a
+ * second thread for a big body, lib/hasher.h). No more
  * than the agent announced: a body that goes on past it is refused, so a
  * hostile agent cannot fill the disk behind a small size. */
 struct xfer_body {
-	crypto_generichash_state h; /* first: it wants 64-byte alignment */
+	struct hasher h; /* first: the hash state wants 64-byte alignment */
 	bool verify;
 	uint64_t bytes;
 	uint64_t limit;
@@ -74,6 +76,9 @@ uint64_t xfer_body_limit(uint64_t size, uint64_t offset, int64_t length);
 int xfer_body_start(struct xfer_body *b, bool verify, uint64_t limit);
 int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct xfer_meter *m,
 		    const char *what, struct sbx_error *err);
+/* Stops the body's hasher thread, if any (after an error; harmless after
+ * the END). */
+void xfer_body_close(struct xfer_body *b);
 int xfer_open_parent(const char *path, bool mkdirs, char name[NAME_MAX + 1],
 		     struct sbx_error *err);
 mode_t xfer_download_mask(uint32_t flags);

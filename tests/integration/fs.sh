@@ -442,19 +442,22 @@ test_metadata_ops() {
 	"$SBX" fs rm -r "$p" && [ ! -e "$p" ] || fail "rm -r"
 }
 
-# A client whose data does not match its digest: nothing is committed.
-test_digest_mismatch() {
-	local out
-	echo "keep me" >"$W/guarded"
-	out=$(python3 - "$AGENT_SOCK" "$W/guarded" <<'PY'
+# damaged_upload PATH BYTES: writes BYTES to PATH in 256 KiB DATA frames
+# (libsbx's) with a digest that does not match; prints the agent's ERROR
+# as "code message".
+damaged_upload() {
+	python3 - "$AGENT_SOCK" "$1" "$2" <<'PY'
 import socket, struct, sys
 def frame(t, p): return struct.pack('<IHH', len(p), t, 0) + p
 def field(tag, v): return struct.pack('<HI', tag, len(v)) + v
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-body = b'new content'
+size = int(sys.argv[3])
+body = b'new content' if size == 11 else bytes(range(256)) * (size // 256)
 s.sendall(frame(1, b'SBX\0' + struct.pack('<HH', 1, 1)) +
-          frame(0x20, field(1, sys.argv[2].encode())) + frame(0x200, body) +
-          frame(0x201, struct.pack('<Q', len(body)) + b'\x55' * 32))
+          frame(0x20, field(1, sys.argv[2].encode())))
+for i in range(0, len(body), 256 * 1024):
+    s.sendall(frame(0x200, body[i:i + 256 * 1024]))
+s.sendall(frame(0x201, struct.pack('<Q', len(body)) + b'\x55' * 32))
 buf = b''
 while True:
     d = s.recv(65536)
@@ -466,11 +469,30 @@ while buf:
         print(struct.unpack('<i', buf[8:12])[0], buf[12:8 + n].decode())
     buf = buf[8 + n:]
 PY
-)
+}
+
+# A client whose data does not match its digest: nothing is committed.
+test_digest_mismatch() {
+	local out
+	echo "keep me" >"$W/guarded"
+	out=$(damaged_upload "$W/guarded" 11)
 	[[ $out == "74 checksum mismatch: $W/guarded: the data was damaged on the way (the target was left unchanged)" ]] ||
 		fail "agent said: $out" || return 1
 	expect_eq "target kept" "$(cat "$W/guarded")" "keep me" || return 1
 	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0
+}
+
+# The same with 8 MiB, which the agent hashes on its second thread
+# (lib/hasher.c): still refused, nothing committed, and the thread gone.
+test_digest_mismatch_threaded() {
+	local out
+	echo "keep me" >"$W/guarded2"
+	out=$(damaged_upload "$W/guarded2" $((8 << 20)))
+	[[ $out == "74 checksum mismatch: $W/guarded2: the data was damaged on the way (the target was left unchanged)" ]] ||
+		fail "agent said: $out" || return 1
+	expect_eq "target kept" "$(cat "$W/guarded2")" "keep me" || return 1
+	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0 || return 1
+	expect_eq "the server's threads" "$(ls /proc/"$(server_pid)"/task | wc -l)" 1
 }
 
 # Killed clients and failures must not have cost the server its life: the
@@ -502,4 +524,5 @@ t "relative paths start at the sandbox working directory" test_relative_paths
 t "empty and over-long paths" test_bad_paths
 t "mkdir, mv, cp, chmod, chown, ln, truncate, touch, mktemp, rm" test_metadata_ops
 t "a digest mismatch commits nothing" test_digest_mismatch
+t "a digest mismatch of a body hashed on a second thread commits nothing" test_digest_mismatch_threaded
 t "the agent's server survived all of it" test_server_survived

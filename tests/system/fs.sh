@@ -74,8 +74,28 @@ test_kill() {
 	expect_eq "cp after kill" $? 125
 }
 
+# With a second vCPU the agent hashes big bodies on a second thread
+# (lib/hasher.c): the same bytes and digests. (That no thread outlives a
+# transfer is checked where the server's /proc is visible: tests/unit/
+# test_hasher.c, tests/integration/fs.sh.)
+test_two_cpus() {
+	local want id2
+	"$SBX" create --name fsvm2 --cpus 2 --lifetime 10m --memory 1024 >"$T_TMP/id2" 2>"$T_TMP/create2.err" ||
+		{ cat "$T_TMP/create2.err" >&2; return 1; }
+	id2=$(cat "$T_TMP/id2")
+	expect_eq "CPUs in the guest" "$("$SBX" exec "$id2" -- nproc)" 2 || return 1
+	want=$(sha "$L/f")
+	"$SBX" cp -q "$L/f" "$id2:/tmp/f" || return 1
+	expect_eq "in the guest" "$("$SBX" exec "$id2" -- sha256sum /tmp/f | cut -d' ' -f1)" "$want" ||
+		return 1
+	"$SBX" cp -q "$id2:/tmp/f" "$L/f.back2" || return 1
+	expect_eq "downloaded" "$(sha "$L/f.back2")" "$want" || return 1
+	"$SBX" kill "$id2"
+}
+
 t "create boots a sandbox" test_create || exit 0
 t "48 MiB up and down over vsock, digests match in the guest and here" test_file_up_down
 t "a tree with modes, links and mtimes, round trip" test_tree_round_trip
 t "fs mkdir, mv, ls and an error message" test_fs_ops
 t "kill" test_kill
+t "2 vCPUs: 48 MiB up and down, hashed on the agent's second thread" test_two_cpus

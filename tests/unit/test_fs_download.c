@@ -2,7 +2,10 @@
  * lib/tree.c) against a hostile agent: a child process on a Unix socket
  * that answers the way the table says, lying about sizes. What the
  * sandbox sends is not trusted, so the host's memory and disk must stay
- * bounded whatever it sends (issue 18, item 3). */
+ * bounded whatever it sends (issue 18, item 3). And a body big enough to
+ * be hashed on libsbx's second thread (lib/hasher.c), sent with its own
+ * digest or a damaged one: the first is kept, the second refused, with
+ * nothing left behind and no thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <sodium.h>
 
 #include "lib/tree.h"
 #include "libsbx/sbx_fs.h"
@@ -53,12 +58,27 @@ static struct fs_stat file_stat(uint64_t size)
 	return (struct fs_stat){ .mode = S_IFREG | 0644, .size = size, .nlink = 1 };
 }
 
-/* The hostile agent: answers HELLO and one request with what `tree`
- * says (a STAT_OK and a body, or a tree whose root is a file), the body
- * SENT bytes long whatever the size it announced, then an END that
- * agrees with what was sent. */
-static pid_t fake_agent(bool tree)
+enum agent_mode {
+	LIE_FILE,   /* announces LIE_SIZE bytes, sends SENT, no digest */
+	LIE_TREE,   /* the same as the root of a tree */
+	INTACT,     /* announces and sends SENT bytes, with their digest */
+	DAMAGED,    /* the same with a digest that does not match */
+};
+
+/* The body's bytes: not all alike, so a byte out of place changes the
+ * digest. */
+static void fill_chunk(uint8_t *p, size_t n, unsigned at)
 {
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((at + i) * 2654435761u >> 13);
+}
+
+/* The hostile agent: answers HELLO and one request as mode says (a
+ * STAT_OK and a body, or a tree whose root is a file), the body SENT
+ * bytes long, then an END that agrees with the count sent. */
+static pid_t fake_agent(enum agent_mode mode)
+{
+	bool tree = mode == LIE_TREE;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	pid_t pid;
@@ -73,7 +93,9 @@ static pid_t fake_agent(bool tree)
 	if (pid == 0) {
 		static uint8_t chunk[64 * 1024], in[65536];
 		struct hello_ok h = { .version = PROTO_VERSION };
-		struct fs_stat st = file_stat(LIE_SIZE);
+		struct fs_stat st = file_stat(mode >= INTACT ? SENT : LIE_SIZE);
+		crypto_generichash_state hs;
+		uint8_t digest[FS_DIGEST_LEN];
 		struct fs_tree_end t = { .entries = 1, .bytes = SENT };
 		struct buf b;
 		int fd = accept(lfd, NULL, NULL);
@@ -81,18 +103,23 @@ static pid_t fake_agent(bool tree)
 		if (fd < 0 || read(fd, in, sizeof(in)) <= 0)
 			_exit(1);
 		buf_init(&b, 2 * PROTO_FRAME_MAX);
+		crypto_generichash_init(&hs, NULL, 0, FS_DIGEST_LEN);
 		proto_hello_ok_put(&b, &h);
 		if (tree)
 			proto_fs_entry_put(&b, "", &st, NULL);
 		else
 			proto_fs_stat_ok_put(&b, &st, NULL, 0);
 		for (unsigned sent = 0; sent < SENT; sent += sizeof(chunk)) {
+			fill_chunk(chunk, sizeof(chunk), sent);
+			crypto_generichash_update(&hs, chunk, sizeof(chunk));
 			proto_put(&b, FT_FS_DATA, chunk, sizeof(chunk));
 			if (write(fd, buf_head(&b), buf_len(&b)) != (ssize_t)buf_len(&b))
 				_exit(0); /* the host hung up: what it should do */
 			buf_consume(&b, buf_len(&b));
 		}
-		proto_fs_end_put(&b, SENT, NULL);
+		crypto_generichash_final(&hs, digest, sizeof(digest));
+		digest[7] ^= mode == DAMAGED ? 0x20 : 0;
+		proto_fs_end_put(&b, SENT, mode >= INTACT ? digest : NULL);
 		if (tree)
 			proto_fs_tree_end_put(&b, &t);
 		if (write(fd, buf_head(&b), buf_len(&b)) < 0)
@@ -137,7 +164,7 @@ static void test_file_longer_than_announced(void **state)
 	struct sbx_error err = { 0 };
 	char dest[128];
 	size_t n;
-	pid_t agent = fake_agent(false);
+	pid_t agent = fake_agent(LIE_FILE);
 
 	snprintf(dest, sizeof(dest), "%s/out", dir);
 	expect_refused(sbx_fs_download(addr, "/f", dest, 0, &o, NULL, &err), &err, dest, agent);
@@ -151,13 +178,66 @@ static void test_tree_file_longer_than_announced(void **state)
 	struct sbx_error err = { 0 };
 	char dest[128];
 	size_t n;
-	pid_t agent = fake_agent(true);
+	pid_t agent = fake_agent(LIE_TREE);
 
 	snprintf(dest, sizeof(dest), "%s/tree", dir);
 	expect_refused(sbx_fs_download_tree(addr, "/t", dest, 0, &o, NULL, &err), &err, dest,
 		       agent);
 	count_entries(&n);
 	assert_int_equal(n, 0);
+}
+
+/* Threads of this process: the hasher's must not outlive a transfer. */
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_big_body_intact(void **state)
+{
+	struct sbx_error err = { 0 };
+	struct sbx_xfer x;
+	struct stat st;
+	char dest[128];
+	int status;
+	pid_t agent = fake_agent(INTACT);
+
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	assert_int_equal(sbx_fs_download(addr, "/f", dest, 0, NULL, &x, &err), 0);
+	assert_true(x.verified);
+	assert_int_equal(x.bytes, SENT);
+	assert_int_equal(stat(dest, &st), 0);
+	assert_int_equal(st.st_size, SENT);
+	assert_int_equal(threads(), 1);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+}
+
+static void test_big_body_damaged(void **state)
+{
+	struct sbx_error err = { 0 };
+	struct stat st;
+	char dest[128];
+	size_t n;
+	int status;
+	pid_t agent = fake_agent(DAMAGED);
+
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	assert_true(sbx_fs_download(addr, "/f", dest, 0, NULL, NULL, &err) < 0);
+	assert_int_equal(err.code, EBADMSG);
+	assert_non_null(strstr(err.msg, "checksum mismatch"));
+	assert_int_equal(stat(dest, &st), -1);
+	count_entries(&n);
+	assert_int_equal(n, 0);
+	assert_int_equal(threads(), 1);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
 }
 
 /* A directory sent again and again is remembered once: the table of
@@ -272,6 +352,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_directory_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_body_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_body_damaged, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,180 @@
+/* Unit tests for lib/hasher.c: whatever the chunks, inline or on the
+ * second thread, through put or reserve/commit, the digest is BLAKE2b of
+ * the bytes in order (the protocol's digest); a body dropped half-way
+ * stops its thread; threads are bounded; no thread outlives its body. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/hasher.h"
+
+#define BODY (5u * 1024 * 1024 + 12345) /* past the inline part and the ring */
+
+static uint8_t *body(void)
+{
+	static uint8_t *b;
+
+	if (!b) {
+		b = malloc(BODY);
+		assert_non_null(b);
+		for (size_t i = 0; i < BODY; i++)
+			b[i] = (uint8_t)(i * 2654435761u >> 11);
+	}
+	return b;
+}
+
+static void one_shot(const uint8_t *p, size_t n, uint8_t out[32])
+{
+	crypto_generichash(out, 32, p, n, NULL, 0);
+}
+
+static int threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* put in chunks of `chunk` bytes (0: sizes that vary from 1 byte up). */
+static void check_put(size_t len, size_t chunk)
+{
+	uint8_t want[32], got[32];
+	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
+	const uint8_t *b = body();
+	size_t off = 0, step = 1;
+
+	assert_non_null(hs);
+	hasher_init(hs, 32);
+	while (off < len) {
+		size_t n = chunk ? chunk : step;
+
+		n = n < len - off ? n : len - off;
+		hasher_put(hs, b + off, n);
+		off += n;
+		step = step * 3 + 1;
+		if (step > 3 * 1024 * 1024)
+			step = 1;
+	}
+	hasher_final(hs, got);
+	one_shot(b, len, want);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(threads(), 1);
+	free(hs);
+}
+
+static void test_put_chunk_sizes(void **state)
+{
+	check_put(0, 1);
+	check_put(1000, 7);
+	check_put(BODY, 256 * 1024);   /* libsbx's upload frames */
+	check_put(BODY, 1024 * 1024);  /* the protocol's largest, the whole ring */
+	check_put(BODY, 65536 - 8);
+	check_put(BODY, 0);
+	check_put(512 * 1024, 4096);   /* exactly the inline part */
+	check_put(512 * 1024 + 1, 4096);
+}
+
+/* reserve/commit as the agent's sender uses them, mixed with put. */
+static void test_reserve_commit(void **state)
+{
+	uint8_t want[32], got[32];
+	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
+	const uint8_t *b = body();
+	size_t off = 0;
+	bool flip = false;
+
+	assert_non_null(hs);
+	hasher_init(hs, 32);
+	while (off < BODY) {
+		size_t n = BODY - off < 300000 ? BODY - off : 300000, room;
+		uint8_t *dst = flip ? hasher_reserve(hs, n, &room) : NULL;
+
+		if (dst) {
+			assert_true(room >= 1 && room <= n);
+			memcpy(dst, b + off, room / 2 + 1);
+			hasher_commit(hs, room / 2 + 1);
+			off += room / 2 + 1;
+		} else {
+			hasher_put(hs, b + off, n);
+			off += n;
+		}
+		flip = !flip;
+	}
+	hasher_final(hs, got);
+	one_shot(b, BODY, want);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(threads(), 1);
+	free(hs);
+}
+
+/* A body dropped half-way, with the ring full: close stops and joins
+ * the thread; closing again, or a hasher never used, is harmless. */
+static void test_close_midway(void **state)
+{
+	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
+
+	assert_non_null(hs);
+	hasher_init(hs, 32);
+	hasher_put(hs, body(), BODY);
+	/* with one CPU the body was hashed inline */
+	assert_int_equal(threads(), sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1);
+	hasher_close(hs);
+	assert_int_equal(threads(), 1);
+	hasher_close(hs);
+	memset(hs, 0, sizeof(*hs));
+	hasher_close(hs);
+	assert_int_equal(threads(), 1);
+	free(hs);
+}
+
+/* More bodies at once than there are CPUs to spare: the extra ones are
+ * hashed inline (one thread per spare CPU, at most 4), every digest right. */
+static void test_many_at_once(void **state)
+{
+	enum { N = 6 };
+	struct hasher *hs = aligned_alloc(64, N * sizeof(*hs));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int spare = cpus - 1 < 4 ? (int)cpus - 1 : 4;
+	const uint8_t *b = body();
+	uint8_t want[32], got[32];
+
+	assert_non_null(hs);
+	for (int i = 0; i < N; i++)
+		hasher_init(&hs[i], 32);
+	for (size_t off = 0; off < BODY; off += 65536)
+		for (int i = 0; i < N; i++)
+			hasher_put(&hs[i], b + off, BODY - off < 65536 ? BODY - off : 65536);
+	assert_int_equal(threads(), 1 + spare);
+	one_shot(b, BODY, want);
+	for (int i = 0; i < N; i++) {
+		hasher_final(&hs[i], got);
+		assert_memory_equal(got, want, 32);
+	}
+	assert_int_equal(threads(), 1);
+	free(hs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_chunk_sizes),
+		cmocka_unit_test(test_reserve_commit),
+		cmocka_unit_test(test_close_midway),
+		cmocka_unit_test(test_many_at_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
