@@ -41,6 +41,7 @@ struct conn {
 	struct buf tx;
 	int body_fd;            /* spliced after tx drains, body_left bytes */
 	size_t body_left;
+	bool body_copy;         /* read the body into tx instead (AF_VSOCK) */
 	const struct conn_ops *ops;
 	void *op;
 	bool rx_paused;         /* the operation asked us to stop reading */
