@@ -186,7 +186,9 @@ static int body_read(struct conn *c)
 static int tx_write(struct conn *c)
 {
 	for (;;) {
-		if (c->body_left && c->body_copy && buf_len(&c->tx) < BODY_CHUNK) {
+		/* Read on only once tx is down to at most the header, so
+		 * what a short send left is never moved (buf_reserve). */
+		if (c->body_left && c->body_copy && buf_len(&c->tx) <= PROTO_HDR_LEN) {
 			int r = body_read(c);
 
 			if (r < 0)
