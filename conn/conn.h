@@ -42,6 +42,7 @@ struct conn {
 	struct buf tx;
 	int body_fd;            /* spliced after tx drains, body_left bytes */
 	size_t body_left;
+	bool body_copy;         /* read the body into tx instead (AF_VSOCK) */
 	const struct conn_ops *ops;
 	void *op;
 	bool rx_paused;         /* the operation asked us to stop reading */
@@ -85,7 +86,8 @@ int conn_send(struct conn *c, uint16_t type, const void *payload, size_t len);
 static inline struct buf *conn_txbuf(struct conn *c) { return &c->tx; }
 void conn_flush(struct conn *c);
 /* Queues a frame header for len bytes that are then spliced from fd (a
- * pipe holding at least len bytes). Only when conn_tx_idle. */
+ * pipe holding at least len bytes; read from it instead when the client
+ * is on vsock, see sock_is_vsock). Only when conn_tx_idle. */
 int conn_send_spliced(struct conn *c, uint16_t type, int fd, size_t len);
 /* Nothing queued: the operation may produce output. */
 bool conn_tx_idle(const struct conn *c);

@@ -2,8 +2,9 @@
  * (see job.h). Output takes one of two paths:
  *
  *  - an attached job (an ordinary EXEC) sends its output straight from
- *    the command's pipe to the socket with splice(2), and only while the
- *    socket has room, so a slow client slows the command;
+ *    the command's pipe to the socket with splice(2) (read into the
+ *    output queue for a vsock client, see conn/conn.c), and only while
+ *    the socket has room, so a slow client slows the command;
  *  - a detached job reads its output into a bounded buffer per stream and
  *    sends from there; bytes leave the buffer only when the client
  *    acknowledges them (ACK), so a client that vanishes loses nothing and

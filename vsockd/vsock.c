@@ -280,11 +280,17 @@ static void conn_maybe_rx(struct vsock_dev *dev, struct vsock_conn *c)
 		rx_add(dev, c, false);
 }
 
-/* Tell the guest about freed buffer space once a quarter of it is free, so
- * it never waits long and we do not send an update per packet. */
+/* §5.10.6.3 leaves it to the receiver when to report freed space, and
+ * every CREDIT_UPDATE is a packet and an interrupt in the guest. Report it
+ * once the credit the guest still sees falls below half the buffer: two
+ * largest packets of headroom, so the guest never waits for the update,
+ * and one update per 128 KiB forwarded (a quarter-buffer rule sent one per
+ * 64 KiB, as many as the data packets of a bulk transfer). */
 static void conn_credit_check(struct vsock_dev *dev, struct vsock_conn *c)
 {
-	if (c->fwd_cnt - c->fwd_cnt_sent >= VSOCK_CONN_BUF / 4)
+	uint32_t seen_used = c->rx_cnt - c->fwd_cnt_sent;
+
+	if (c->fwd_cnt != c->fwd_cnt_sent && seen_used > VSOCK_CONN_BUF - VSOCK_CREDIT_LOW)
 		conn_pend(dev, c, PEND_CREDIT_UPDATE);
 }
 

@@ -23,6 +23,7 @@
 #endif
 #define VSOCK_CONN_BUF (256u * 1024)	/* our buf_alloc per connection */
 #define VSOCK_MAX_PKT (64u * 1024)	/* largest payload we accept or send */
+#define VSOCK_CREDIT_LOW (VSOCK_CONN_BUF / 2) /* credit the guest sees before an update */
 #define VSOCK_RST_QUEUE 256	/* RSTs for unknown connections not yet sent */
 #define VSOCK_TIMEOUT_MS 10000	/* for CONNECT lines and guest RESPONSEs */
 #define VSOCK_LINE_MAX 32	/* "CONNECT 4294967295\n" fits */

@@ -400,6 +400,38 @@ static void test_buffered_then_credit_update(void **state)
 	close(fd);
 }
 
+/* Guest data the host reads at once: no CREDIT_UPDATE while the guest
+ * still sees half the buffer free, one when it sees less. */
+static void test_credit_update_batched(void **state)
+{
+	struct fixture *f = *state;
+	static char out[VSOCK_MAX_PKT], in[VSOCK_MAX_PKT];
+	struct virtio_vsock_hdr h;
+	uint32_t port, sent = 0;
+	int fd = host_connect(f, &port);
+
+	memset(out, 'y', sizeof(out));
+	while (sent + VSOCK_MAX_PKT <= VSOCK_CREDIT_LOW) {
+		guest_send(f, mkhdr(VIRTIO_VSOCK_OP_RW, 1234, port, VSOCK_MAX_PKT), out);
+		sent += VSOCK_MAX_PKT;
+		for (uint32_t got = 0; got < VSOCK_MAX_PKT;) {
+			ssize_t n = read_timeout(fd, in, VSOCK_MAX_PKT - got);
+
+			assert_true(n > 0);
+			got += (uint32_t)n;
+		}
+		pump(f);
+		expect_no_pkt(f);
+	}
+	guest_send(f, mkhdr(VIRTIO_VSOCK_OP_RW, 1234, port, VSOCK_MAX_PKT), out);
+	sent += VSOCK_MAX_PKT;
+	pump(f);
+	expect_pkt(f, VIRTIO_VSOCK_OP_CREDIT_UPDATE, &h);
+	assert_int_equal(h.fwd_cnt, sent);
+	expect_no_pkt(f);
+	close(fd);
+}
+
 static void test_credit_request(void **state)
 {
 	struct fixture *f = *state;
@@ -676,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_credit_lying_guest),
 		cmocka_unit_test_setup_teardown(test_credit_guest_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffered_then_credit_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_update_batched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
