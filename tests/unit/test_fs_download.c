@@ -23,12 +23,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <sodium.h>
 
 #include "lib/tree.h"
 #include "libsbx/sbx_fs.h"
 #include "vsock/proto_fs.h"
+#include "tests/unit/threads.h"
 
 #define LIE_SIZE 10                /* what the agent announces */
 #define SENT (4u << 20)            /* what it sends */
@@ -73,21 +73,29 @@ static void fill_chunk(uint8_t *p, size_t n, unsigned at)
 		p[i] = (uint8_t)((at + i) * 2654435761u >> 13);
 }
 
-/* The hostile agent: answers HELLO and one request as mode says (a
- * STAT_OK and a body, or a tree whose root is a file), the body SENT
- * bytes long, then an END that agrees with the count sent. */
-static pid_t fake_agent(enum agent_mode mode)
+/* The socket a fake agent listens on, at sock. */
+static int agent_listen(void)
 {
-	bool tree = mode == LIE_TREE;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	pid_t pid;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	unlink(sock);
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(lfd, 1), 0);
+	return lfd;
+}
+
+/* The hostile agent: answers HELLO and one request as mode says (a
+ * STAT_OK and a body, or a tree whose root is a file), the body SENT
+ * bytes long, then an END that agrees with the count sent. */
+static pid_t fake_agent(enum agent_mode mode)
+{
+	bool tree = mode == LIE_TREE;
+	int lfd = agent_listen();
+	pid_t pid;
+
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -187,20 +195,6 @@ static void test_tree_file_longer_than_announced(void **state)
 	assert_int_equal(n, 0);
 }
 
-/* Threads of this process: the hasher's must not outlive a transfer. */
-static int threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void test_big_body_intact(void **state)
 {
 	struct sbx_error err = { 0 };
@@ -264,15 +258,9 @@ static void test_repeated_directory(void **state)
  * d0..d(n-1), and an END that agrees. */
 static pid_t fake_agent_dirs(unsigned n)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int lfd = agent_listen();
 	pid_t pid;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	unlink(sock);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

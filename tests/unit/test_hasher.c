@@ -2,7 +2,6 @@
  * second thread, through put or reserve/commit, the digest is BLAKE2b of
  * the bytes in order (the protocol's digest); a body dropped half-way
  * stops its thread; threads are bounded; no thread outlives its body. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 #include <cmocka.h>
 
 #include "lib/hasher.h"
+#include "tests/unit/threads.h"
 
 #define BODY (5u * 1024 * 1024 + 12345) /* past the inline part and the ring */
 
@@ -33,19 +33,6 @@ static uint8_t *body(void)
 static void one_shot(const uint8_t *p, size_t n, uint8_t out[32])
 {
 	crypto_generichash(out, 32, p, n, NULL, 0);
-}
-
-static int threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 /* put in chunks of `chunk` bytes (0: sizes that vary from 1 byte up). */
