@@ -1057,11 +1057,11 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
 	tail_file(path, CONSOLE_TAIL, tail, sizeof(tail));
 	path_in(path, sizeof(path), sb, "qemu.log");
 	tail_file(path, 5, qlog, sizeof(qlog));
-	/* The agent refused the boot (init/pid1.c powers off a VM that has
-	 * no configuration): its reason leads, the console's lines follow. */
+	/* An error of the agent's leads (init/pid1.c powers off a VM that
+	 * has no configuration, saying why), the console's lines follow. */
 	agent = strstr(tail, AGENT_ERROR);
 	if (agent)
-		snprintf(said, sizeof(said), "; the agent powered the VM off: %.*s",
+		snprintf(said, sizeof(said), "; the agent said: %.*s",
 			 (int)strcspn(agent + strlen(AGENT_ERROR), "\r\n"), agent + strlen(AGENT_ERROR));
 	sbx_fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s%s", sb->id, why, agent ? said : "",
 	     qlog[0] ? "\nQEMU said:\n" : "", qlog, tail[0] ? "\nlast lines of the guest console:\n" : "",

@@ -168,7 +168,7 @@ test_no_config() {
 	out=$("$SBX" create --image minimal --boot-timeout 60 --initrd "$T_TMP/noconfig.cpio" 2>&1)
 	rc=$?
 	expect_eq status $rc 125 || fail "message: $out" || return 1
-	[[ $out == *"did not start: QEMU exited"*"; the agent powered the VM off: this VM has no configuration: /etc/sbx/config is missing"* ]] ||
+	[[ $out == *"did not start: QEMU exited"*"; the agent said: this VM has no configuration: /etc/sbx/config is missing"* ]] ||
 		fail "message: $out" || return 1
 	((SECONDS - t0 < 60)) || fail "took $((SECONDS - t0)) s: the boot timeout" || return 1
 	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
