@@ -188,8 +188,9 @@ test_udp_fails_fast() {
 # IPv6 has no route in the guest, with or without --allow-net (the
 # guest has no network device; egress routes IPv4 TCP only): a literal
 # fails at once with ENETUNREACH, the early refusal for IPv6
-# (docs/protocol/egress.md). Should the guest ever get an IPv6 route (to
-# lo, as IPv4 has), this fails: it would need a refuse chain of its own.
+# (docs/protocol/egress.md). A route via lo changes nothing (the kernel
+# makes an IPv6 route via lo a reject route); should the guest ever get
+# a device IPv6 can leave by, this fails: it would need a refuse chain.
 test_ipv6_fails_fast() {
 	local id out secs
 	for id in $OFF $ON; do
