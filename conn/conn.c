@@ -183,53 +183,53 @@ static int body_read(struct conn *c)
 	return 0;
 }
 
+/* What a failed send or splice into the socket means to tx_write: try
+ * it again (EINTR), 0 when the socket is full (EAGAIN), -1 when the
+ * connection is gone. */
+#define TX_RETRY 2
+
+static int tx_error(void)
+{
+	return errno == EINTR ? TX_RETRY : errno == EAGAIN ? 0 : -1;
+}
+
 /* Returns 1 when everything queued was sent, 0 when the socket is full,
  * -1 when the connection is gone. */
 static int tx_write(struct conn *c)
 {
+	ssize_t n;
+	int r;
+
 	for (;;) {
 		/* Read on only once tx is down to at most the header, so
 		 * what a short send left is never moved (buf_reserve). */
-		if (c->body_left && c->body_copy && buf_len(&c->tx) <= PROTO_HDR_LEN) {
-			int r = body_read(c);
-
-			if (r < 0)
-				return -1;
-		}
+		if (c->body_left && c->body_copy && buf_len(&c->tx) <= PROTO_HDR_LEN &&
+		    body_read(c) < 0)
+			return -1;
 		while (buf_len(&c->tx)) {
-			ssize_t n = send(c->w.fd, buf_head(&c->tx), buf_len(&c->tx),
-					 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN)
-					return 0;
-				return -1;
-			}
-			buf_consume(&c->tx, (size_t)n);
+			n = send(c->w.fd, buf_head(&c->tx), buf_len(&c->tx),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n >= 0)
+				buf_consume(&c->tx, (size_t)n);
+			else if ((r = tx_error()) != TX_RETRY)
+				return r;
 		}
 		if (!c->body_left)
 			break;
 		if (c->body_copy)
 			continue;
-		{
-			ssize_t n = splice(c->body_fd, NULL, c->w.fd, NULL, c->body_left,
-					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN)
-					return 0;
-				return -1;
-			}
-			if (n == 0) {
-				log_warn(0, "spliced body source ended %zu bytes early", c->body_left);
-				return -1;
-			}
-			c->body_left -= (size_t)n;
+		n = splice(c->body_fd, NULL, c->w.fd, NULL, c->body_left,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n < 0) {
+			if ((r = tx_error()) != TX_RETRY)
+				return r;
+			continue;
 		}
+		if (n == 0) {
+			log_warn(0, "spliced body source ended %zu bytes early", c->body_left);
+			return -1;
+		}
+		c->body_left -= (size_t)n;
 	}
 	if (c->tx.cap > (c->body_copy ? 2 * BODY_CHUNK : RX_CHUNK))
 		buf_shrink(&c->tx, 0);

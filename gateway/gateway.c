@@ -719,6 +719,49 @@ static const struct allow_rule *match_any_port(struct allow_dest d)
 	return NULL;
 }
 
+/* Root in the guest can delete its refuse chain: a connection to an
+ * address the list does not name then comes here as a CONNECT and is
+ * refused with its audit line, and the proxy's reset to the workload
+ * looks to the agent like its chain's, so it reports REFUSED as well.
+ * One attempt must make one line: the gateway keeps its own refusals of
+ * IPv4 addresses for REFUSED_WINDOW_NS (the proxy waits up to 2 s for a
+ * client's first bytes before its reset, net/egress.c; the agent reports
+ * at once), and a report that matches one is that attempt again: it
+ * takes the refusal and writes nothing. A report without one is an
+ * attempt of its own and has its line. */
+#define REFUSED_RECENT 64
+#define REFUSED_WINDOW_NS (10 * NSEC_PER_SEC)
+
+static struct {
+	struct allow_addr addr;
+	uint16_t port;
+	uint64_t at;                  /* 0: free or taken */
+} refused_recent[REFUSED_RECENT];
+static unsigned refused_next;
+
+static void refusal_note(const struct allow_dest *d)
+{
+	refused_recent[refused_next].addr = d->addr;
+	refused_recent[refused_next].port = d->port;
+	refused_recent[refused_next].at = time_mono_ns();
+	refused_next = (refused_next + 1) % REFUSED_RECENT;
+}
+
+/* Takes the gateway's own recent refusal of d, if there is one. */
+static bool refusal_take(const struct allow_dest *d)
+{
+	uint64_t now = time_mono_ns();
+
+	for (size_t i = 0; i < REFUSED_RECENT; i++)
+		if (refused_recent[i].at && now - refused_recent[i].at < REFUSED_WINDOW_NS &&
+		    refused_recent[i].port == d->port &&
+		    memcmp(refused_recent[i].addr.a, d->addr.a, 4) == 0) {
+			refused_recent[i].at = 0;
+			return true;
+		}
+	return false;
+}
+
 /* "NXDOMAIN <name>": the guest's DNS stub refused a name itself (no
  * pattern can match it) and reports it for the audit log. Nothing is
  * connected; the guest reads no reply. A name the list can match is
@@ -759,6 +802,10 @@ static void handle_refused(struct gconn *c, char *line)
 	}
 	c->dest = d;
 	format_dest(c);
+	if (refusal_take(&d)) {
+		conn_free(c); /* the guest reads no reply */
+		return;
+	}
 	if (match_any_port(d))
 		conn_refuse(c, EACCES, "deny", &d.addr, "the guest refused %s itself, though the "
 			    "allow list names the address", c->dest_text);
@@ -794,6 +841,8 @@ static void handle_request(struct gconn *c, char *line)
 	format_dest(c);
 	c->rule = allow_match(opt->rules, opt->nrules, &c->dest);
 	if (!c->rule) {
+		if (c->dest.is_addr && c->dest.addr.family == AF_INET)
+			refusal_note(&c->dest);
 		conn_refuse(c, EACCES, "deny", c->dest.is_addr ? &c->dest.addr : NULL,
 			    "%s is not in the allow list", c->dest_text);
 		return;

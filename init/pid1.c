@@ -581,6 +581,16 @@ int init_main(int argc, char **argv)
 	r = config_load(&st.cfg, st.config_path, !st.vm, st.vm, err, sizeof(err));
 	if (r < 0 && !st.vm && st.config_path && access(st.config_path, R_OK) < 0)
 		die_code(2, 0, "%s", err);
+	if (st.vm && access(st.config_path, F_OK) < 0) {
+		/* The launcher puts the config first in every initrd: a VM
+		 * without it is a boot gone wrong (the kernel boots on when it
+		 * cannot unpack an archive), and serving it would mean no
+		 * token and none of the sandbox's settings. */
+		log_error(0, "this VM has no configuration: %s is missing (did the kernel "
+			  "say \"Initramfs unpacking failed\"?); refusing to serve, powering off",
+			  st.config_path);
+		shutdown_now("no configuration");
+	}
 	if (st.vm) {
 		uint64_t t = time_boot_ns();
 

@@ -42,6 +42,8 @@
 #define BOOT_TIMEOUT_S 60
 #define KILL_WAIT_MS 15000
 #define CONSOLE_TAIL 20
+/* How the agent's fatal lines start on the console (lib/log.c). */
+#define AGENT_ERROR "sbx-init: error: "
 /* The guest decides how much it writes to its console (7.4 MB a minute
  * under TCG from a loop on /dev/ttyS0, and a sandbox may live a day):
  * console.log is rotated to console.log.1 at this size, so the two stay
@@ -1044,7 +1046,8 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
 
 static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fmt, ...)
 {
-	char why[512], tail[3072], path[PATH_MAX], qlog[1024];
+	char why[512], tail[3072], path[PATH_MAX], qlog[1024], said[512];
+	const char *agent;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -1054,7 +1057,13 @@ static int boot_failed(struct sandbox *sb, struct sbx_error *err, const char *fm
 	tail_file(path, CONSOLE_TAIL, tail, sizeof(tail));
 	path_in(path, sizeof(path), sb, "qemu.log");
 	tail_file(path, 5, qlog, sizeof(qlog));
-	sbx_fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s", sb->id, why,
+	/* An error of the agent's leads (init/pid1.c powers off a VM that
+	 * has no configuration, saying why), the console's lines follow. */
+	agent = strstr(tail, AGENT_ERROR);
+	if (agent)
+		snprintf(said, sizeof(said), "; the agent said: %.*s",
+			 (int)strcspn(agent + strlen(AGENT_ERROR), "\r\n"), agent + strlen(AGENT_ERROR));
+	sbx_fail(err, EIO, "sandbox %s did not start: %s%s%s%s%s%s", sb->id, why, agent ? said : "",
 	     qlog[0] ? "\nQEMU said:\n" : "", qlog, tail[0] ? "\nlast lines of the guest console:\n" : "",
 	     tail);
 	cleanup(sb);

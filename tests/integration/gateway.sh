@@ -372,6 +372,25 @@ test_guest_reports() {
 	refused "REFUSED api.test 80" EPROTO "expected REFUSED IPV4 PORT" - deny
 }
 
+# Root in the guest can delete the refuse chain: an address the list does
+# not name then comes here as a CONNECT (refused, audited), and the
+# proxy's reset makes the agent report REFUSED for it too. One attempt,
+# one audit line: the report that follows the gateway's own refusal
+# writes none; a report with no refusal of the gateway's before it (the
+# chain refused in the guest) still has its line.
+test_refused_once() {
+	local a=198.51.100.77
+	ask "CONNECT $a 9999" >/dev/null
+	ask "REFUSED $a 9999" >/dev/null
+	expect_eq "audit lines for one attempt" "$(grep -cF "dest=\"$a:9999\"" "$AUDIT")" 1 ||
+		return 1
+	audited $a:9999 deny "$a:9999 is not in the allow list" || return 1
+	ask "REFUSED $a 9999" >/dev/null
+	expect_eq "audit lines after a report of its own" "$(grep -cF "dest=\"$a:9999\"" "$AUDIT")" 2 ||
+		return 1
+	audited $a:9999 deny "refused in the guest before connecting"
+}
+
 test_clean_exit() {
 	kill $GW
 	wait_for 5 sh -c "! kill -0 $GW 2>/dev/null" || fail "the gateway did not stop" || return 1
@@ -408,6 +427,7 @@ t "1 GiB through an allowed connection, hashes match" test_1gib_hash
 t "the agent in a namespace: DNS stub, nft redirect, proxy, no UDP" test_agent_side
 t "the agent refuses unmatched names and unnamed addresses itself, audited" test_agent_refusals
 t "the guest's reports: the audit line says what the list allows" test_guest_reports
+t "the gateway's refusal and the guest's report of it: one audit line" test_refused_once
 t "exits when the watched process ends" test_exits_with_watched_pid
 t "bad options are refused naming them" test_bad_options
 t "descriptor limit: cap below it, pause and one warning at EMFILE, then serves again" test_fd_limit

@@ -185,6 +185,26 @@ test_udp_fails_fast() {
 	[[ $out == *"Network is unreachable"*"rc=1" ]] || fail "said: $out"
 }
 
+# IPv6 has no route in the guest, with or without --allow-net (the
+# guest has no network device; egress routes IPv4 TCP only): a literal
+# fails at once with ENETUNREACH, the early refusal for IPv6
+# (docs/protocol/egress.md). A route via lo changes nothing (the kernel
+# makes an IPv6 route via lo a reject route); should the guest ever get
+# a device IPv6 can leave by, this fails: it would need a refuse chain.
+test_ipv6_fails_fast() {
+	local id out secs
+	for id in $OFF $ON; do
+		out=$(gexec $id -- sh -c 'start=$(cut -d" " -f1 /proc/uptime)
+			nc 2001:db8::5 8080 </dev/null 2>&1; echo "nc=$?"
+			wget -q -O - "http://[2001:db8::5]:8080/" 2>&1; echo "wget=$?"
+			end=$(cut -d" " -f1 /proc/uptime); awk "BEGIN { print \"secs=\" ($end - $start) }"')
+		[[ $out == *"Network is unreachable"*"nc=1"*"Network is unreachable"*"wget=1"* ]] ||
+			fail "$id said: $out" || return 1
+		secs=${out##*secs=}
+		awk "BEGIN { exit !($secs < 3) }" || fail "$id took $secs s: $out" || return 1
+	done
+}
+
 test_info_shows_list() {
 	local out
 	out=$("$SBX" info $ON)
@@ -248,6 +268,7 @@ t "root: a raw address through the kernel refused" test_root_raw_address
 t "root: its own requests to the gateway port refused" test_root_talks_to_gateway
 t "root: removing the route leaves no way out" test_root_removes_the_rules
 t "UDP (DNS to an outside server) fails at once" test_udp_fails_fast
+t "IPv6 literals fail at once (no route), with or without --allow-net" test_ipv6_fails_fast
 t "sbx info shows the allow list" test_info_shows_list
 t "an invalid pattern is refused at create" test_bad_pattern_refused_at_create
 t "QEMU and the gateway start with no signal blocked or inherited ignored" test_daemon_signals

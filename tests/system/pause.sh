@@ -12,7 +12,8 @@ on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename
 PAUSED_S=8
 
 meta() { sed -n "s/^$2 = //p" "$SBX_STATE_DIR/$1/meta"; }
-left_s() { "$SBX" info --json "$1" | sed 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/' | awk '{ print int($1 / 1e9) }'; }
+left_ns() { "$SBX" info --json "$1" | sed -n 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/p'; }
+now_ns() { date +%s%N; }
 want_ticks() { seq 0 19; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
@@ -27,11 +28,12 @@ test_setup() {
 test_pause() {
 	local q v state
 	q=$(meta p qemu_pid) v=$(meta p vsockd_pid)
-	LEFT_BEFORE=$(left_s p)
+	A1=$(now_ns) LEFT_BEFORE=$(left_ns p) B1=$(now_ns)
 	"$SBX" pause p | grep -q "^paused p in [0-9]* ms$" || fail "sbx pause failed" || return 1
 	T_PAUSED=$SECONDS
 	# gone, and reaped by its supervisor (no zombie either)
 	wait_for 3 gone "$q" || fail "QEMU ($q) still runs" || return 1
+	STOPPED=$(now_ns)
 	wait_for 3 gone "$v" || fail "sbx-vsockd ($v) still runs" || return 1
 	state=$SBX_DATA_DIR/paused/p.state
 	[ -s "$state" ] || fail "no saved state at $state" || return 1
@@ -45,20 +47,40 @@ test_pause() {
 
 test_resume() {
 	sleep $((PAUSED_S - (SECONDS - T_PAUSED)))
+	RESUMED=$(now_ns)
 	"$SBX" resume p | grep -q "^resumed p in [0-9]* ms$" || fail "sbx resume failed" || return 1
 	"$SBX" ls | grep -q "^p .* running" || fail "ls: $("$SBX" ls)" || return 1
 	[ -e "$SBX_DATA_DIR/paused/p.state" ] && { fail "the saved state is still there"; return 1; }
 	expect_eq "the file" "$("$SBX" exec p -- cat /tmp/file)" kept
 }
 
-# Paused for $PAUSED_S s: the lifetime left moved by the seconds it ran only.
+# The lifetime left moved by the time the VM ran only, whatever the load.
+# The two reads of it happen within [A1, B1] and [A2, B2] (host clock);
+# QEMU was gone from STOPPED to RESUMED (paused, >= $PAUSED_S s). So the
+# VM ran at most ran = (B2 - A1) - paused between them, and the lifetime
+# may have moved by that (+1 s for the guest's clock against the host's:
+# the figure that failed before, 6 s at load 5.5, is within it when the
+# pause and resume took 6 s of running). Had it run while paused it would
+# have moved by the time between the reads, at least (A2 - B1) =
+# ran + paused - calls (calls: how long the two reads took): more than
+# ran + 1 whenever paused > calls + 1. That is required (paused > calls +
+# 2: 8 s against two sbx info calls of a fraction of a second each), so
+# the check cannot pass a lifetime that ran while paused.
 test_lifetime() {
-	local after used
-	after=$(left_s p)
-	used=$((LEFT_BEFORE - after))
-	echo "#   lifetime left: $LEFT_BEFORE s before the pause, $after s after the resume" >&2
-	[ "$used" -lt $((PAUSED_S - 3)) ] ||
-		fail "the lifetime ran on while paused: $used s gone over a pause of $PAUSED_S s"
+	local a2 after b2 used ran paused calls bug
+	a2=$(now_ns) after=$(left_ns p) b2=$(now_ns)
+	[ -n "$LEFT_BEFORE" ] && [ -n "$after" ] || fail "no lifetime left: '$LEFT_BEFORE' '$after'" ||
+		return 1
+	read -r used ran paused calls bug <<<"$(awk -v l1="$LEFT_BEFORE" -v l2="$after" -v a1="$A1" \
+		-v b1="$B1" -v a2="$a2" -v b2="$b2" -v s="$STOPPED" -v r="$RESUMED" 'BEGIN {
+		printf "%.2f %.2f %.2f %.2f %.2f", (l1 - l2) / 1e9, ((b2 - a1) - (r - s)) / 1e9,
+			(r - s) / 1e9, ((b1 - a1) + (b2 - a2)) / 1e9, (a2 - b1) / 1e9 }')"
+	echo "#   lifetime: $used s gone; the VM ran at most $ran s, was paused $paused s," \
+		"reads took $calls s; running while paused it would be >= $bug s" >&2
+	awk -v p="$paused" -v c="$calls" 'BEGIN { exit !(p > c + 2) }' ||
+		fail "cannot tell: paused $paused s, the reads took $calls s" || return 1
+	awk -v u="$used" -v r="$ran" 'BEGIN { exit !(u <= r + 1) }' ||
+		fail "the lifetime ran on while paused: $used s gone, the VM ran at most $ran s"
 }
 
 test_detached() {

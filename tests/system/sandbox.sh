@@ -152,6 +152,28 @@ test_bad_kernel() {
 	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
 }
 
+test_no_config() {
+	local out rc t0
+	# An initrd whose image archive replaces etc/sbx/config (the launcher's,
+	# unpacked first) with a link to nothing: the guest boots with no
+	# configuration, as when the kernel cannot unpack the config archive
+	# ("Initramfs unpacking failed") and boots on. Its agent must not serve
+	# (no token, none of the settings): it names the missing file on the
+	# console and powers off, and create says so at once, not after its
+	# boot timeout.
+	{ lz4 -dc "$BUILD/initramfs.cpio.lz4" &&
+		echo "slink etc/sbx/config /nonexistent 0777 0 0" | "$BUILD/mkcpio"; } \
+		>"$T_TMP/noconfig.cpio" || fail "cannot make the initrd" || return 1
+	t0=$SECONDS
+	out=$("$SBX" create --image minimal --boot-timeout 60 --initrd "$T_TMP/noconfig.cpio" 2>&1)
+	rc=$?
+	expect_eq status $rc 125 || fail "message: $out" || return 1
+	[[ $out == *"did not start: QEMU exited"*"; the agent said: this VM has no configuration: /etc/sbx/config is missing"* ]] ||
+		fail "message: $out" || return 1
+	((SECONDS - t0 < 60)) || fail "took $((SECONDS - t0)) s: the boot timeout" || return 1
+	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
+}
+
 test_run() {
 	local out
 	out=$("$SBX" run --memory 768 -- sh -c 'grep MemTotal /proc/meminfo; exit 7')
@@ -217,4 +239,5 @@ t "the console log is rotated at its size, sbx logs shows both" test_console_rot
 t "kill leaves no process, socket or directory" test_kill
 t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
+t "a VM without its configuration powers off, create says why" test_no_config
 t "run: create, command, destroy, its status" test_run
