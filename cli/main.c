@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[optind], commands[i].name) == 0) {
 			argv += optind;
 			argc -= optind;
-			optind = 1; /* reset getopt for the subcommand */
+			optind = 0; /* a full reset: the subcommand's own option string decides whether options may follow its operands (optind = 1 kept main's "+") */
 			return commands[i].fn(&cli, argc, argv);
 		}
 	cli_error("unknown command '%s' (see sbx --help)", argv[optind]);

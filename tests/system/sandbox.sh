@@ -106,6 +106,10 @@ test_info() {
 	out=$("$SBX" info "$ID")
 	[[ $out == *"memory:     1024 MiB"* && $out == *"team=core"* && $out == *"hostname:   sys1"* ]] ||
 		fail "info said: $out"
+	# An option after the id, as `--help` writes it ("info takes one sandbox
+	# id" before main reset getopt fully for the subcommand).
+	out=$("$SBX" info "$ID" --json) || fail "info ID --json failed: $out" || return 1
+	[[ $out == "{"*'"memory_mib"'* ]] || fail "info ID --json said: $out"
 }
 
 test_guest_to_host() {
