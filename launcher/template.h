@@ -25,9 +25,10 @@ struct template {
 	uint64_t memory_mib;
 	unsigned cpus;
 	uint64_t created;             /* unix time */
-	uint64_t state_bytes;         /* the saved memory and device state */
+	uint64_t state_bytes;         /* the saved memory and device state (on disk) */
 	char token[65];               /* its agent's token: only a clone's restore uses it */
 	bool disk;                    /* it has disk.ext4, the backing file of clones' disks */
+	bool old;                     /* an older sbx's (no memory.ram): refused, make it again */
 	char stamp[512];              /* the image's files as they were (sizes, mtimes) */
 };
 
