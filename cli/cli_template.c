@@ -38,8 +38,9 @@ static void template_row(void *arg, const struct template *t)
 
 	if (localtime_r(&c, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-	printf("%-24s %-12s %6llu %4u %7.0fM  %s\n", t->name, t->image,
-	       (unsigned long long)t->memory_mib, t->cpus, (double)t->state_bytes / (1 << 20), when);
+	printf("%-24s %-12s %6llu %4u %7.0fM  %s%s\n", t->name, t->image,
+	       (unsigned long long)t->memory_mib, t->cpus, (double)t->state_bytes / (1 << 20), when,
+	       t->old ? "  (an older sbx's: not used; make it again)" : "");
 }
 
 static int template_create_cmd(int argc, char **argv)

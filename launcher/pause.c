@@ -93,12 +93,28 @@ static int fsync_path(const char *path)
 	return r;
 }
 
-int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
+/* x-ignore-shared: QEMU 7.2 leaves the guest's RAM (a shared memfd or
+ * file) out of the stream. Set either way: a template's clone was loaded
+ * with it on, and its own pause must save its RAM. */
+int pause_ram_apart(struct qmp *q, bool apart, struct sbx_error *err)
 {
-	return sandbox_pause_then(sb, NULL, NULL, err);
+	json_t *args = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
+				 "x-ignore-shared", "state", apart);
+	int r;
+
+	if (!args)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	r = qmp_run(q, "migrate-set-capabilities", args, NULL, QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	return r;
 }
 
-int sandbox_pause_then(struct sandbox *sb,
+int sandbox_pause(struct sandbox *sb, struct sbx_error *err)
+{
+	return sandbox_pause_then(sb, false, NULL, NULL, err);
+}
+
+int sandbox_pause_then(struct sandbox *sb, bool ram_apart,
 		       int (*saved)(struct sandbox *sb, void *arg, struct sbx_error *err), void *arg,
 		       struct sbx_error *err)
 {
@@ -148,6 +164,12 @@ int sandbox_pause_then(struct sandbox *sb,
 	json_decref(args);
 	if (r < 0 || (r = qmp_wait_event(&q, "DEVICE_DELETED", QMP_TIMEOUT_MS, err)) < 0)
 		goto out;
+	if ((r = pause_ram_apart(&q, ram_apart, err)) < 0) {
+		struct sbx_error e2;
+
+		sandbox_vsock_plug(&q, &e2);
+		goto out;
+	}
 	snprintf(uri, sizeof(uri), "exec:cat > '%s'", tmp);
 	args = json_pack("{s:s}", "uri", uri);
 	r = qmp_run(&q, "migrate", args, NULL, QMP_TIMEOUT_MS, err);
@@ -196,15 +218,21 @@ out:
 	return r;
 }
 
-int pause_incoming_argv(char *const argv[], const char *state, bool stopped, char **out,
-			size_t max, char *incoming, size_t ilen, struct sbx_error *err)
+int pause_incoming_uri(const char *state, char *uri, size_t n, struct sbx_error *err)
 {
-	size_t k = 0;
-
 	/* QEMU runs the exec: URI with sh -c: the path goes in single quotes. */
 	if (strpbrk(state, "'\\\n"))
 		return sbx_fail(err, EINVAL, "cannot restore from %s: a quote or backslash in the "
 				"path", state);
+	snprintf(uri, n, "exec:cat '%s'", state);
+	return 0;
+}
+
+int pause_incoming_argv(char *const argv[], const char *uri, bool stopped, char **out,
+			size_t max, struct sbx_error *err)
+{
+	size_t k = 0;
+
 	for (size_t i = 0; argv[i]; i++) {
 		if (k + 4 >= max)
 			return sbx_fail(err, E2BIG, "QEMU's command line is too long");
@@ -215,11 +243,10 @@ int pause_incoming_argv(char *const argv[], const char *state, bool stopped, cha
 		}
 		out[k++] = argv[i];
 	}
-	snprintf(incoming, ilen, "exec:cat '%s'", state);
 	if (stopped)
 		out[k++] = "-S";
 	out[k++] = "-incoming";
-	out[k++] = incoming;
+	out[k++] = (char *)uri;
 	out[k] = NULL;
 	return 0;
 }
@@ -325,8 +352,9 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 		return sbx_fail(err, ENOMEM, "out of memory");
 	if ((r = saved_argv(sb, buf, ARGV_FILE_MAX, saved, sizeof(saved) / sizeof(saved[0]),
 			    err)) < 0 ||
-	    (r = pause_incoming_argv(saved, state, false, argv, sizeof(argv) / sizeof(argv[0]),
-				     incoming, sizeof(incoming), err)) < 0)
+	    (r = pause_incoming_uri(state, incoming, sizeof(incoming), err)) < 0 ||
+	    (r = pause_incoming_argv(saved, incoming, false, argv, sizeof(argv) / sizeof(argv[0]),
+				     err)) < 0)
 		goto out;
 	sandbox_path(path, sizeof(path), sb, "qemu.exit");
 	unlink(path);

@@ -14,8 +14,10 @@
 int sandbox_pause(struct sandbox *sb, struct sbx_error *err);
 
 /* The same, calling saved(sb, arg, err) once its state is saved, while the
- * VM is still there, stopped (a failure there fails the pause). */
-int sandbox_pause_then(struct sandbox *sb,
+ * VM is still there, stopped (a failure there fails the pause); with
+ * ram_apart, the stream leaves the guest's RAM out (QEMU's x-ignore-shared:
+ * saved then reads it from the VM's memfd, launcher/template.c). */
+int sandbox_pause_then(struct sandbox *sb, bool ram_apart,
 		       int (*saved)(struct sandbox *sb, void *arg, struct sbx_error *err), void *arg,
 		       struct sbx_error *err);
 
@@ -28,12 +30,17 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err);
  * vsock device in again. */
 struct qmp;
 int sandbox_vsock_plug(struct qmp *q, struct sbx_error *err);
+/* Sets QEMU's x-ignore-shared migration capability (on: the guest's RAM,
+ * shared, stays out of the stream, on both sides). */
+int pause_ram_apart(struct qmp *q, bool apart, struct sbx_error *err);
+/* The -incoming URI (n bytes) that reads the saved state file state. */
+int pause_incoming_uri(const char *state, char *uri, size_t n, struct sbx_error *err);
 /* QEMU's command line argv less the vsock device (plugged in again after
- * the restore), plus -incoming from the saved state file state, and -S
- * before it when stopped (the VM stays stopped once loaded). out (max
- * entries, NULL-terminated) points into argv and incoming (ilen bytes). */
-int pause_incoming_argv(char *const argv[], const char *state, bool stopped, char **out,
-			size_t max, char *incoming, size_t ilen, struct sbx_error *err);
+ * the restore), plus -incoming uri ("defer": migrate-incoming says it), and
+ * -S before it when stopped (the VM stays stopped once loaded). out (max
+ * entries, NULL-terminated) points into argv and to uri. */
+int pause_incoming_argv(char *const argv[], const char *uri, bool stopped, char **out,
+			size_t max, struct sbx_error *err);
 /* Waits until QEMU has loaded an incoming migration: running, or with
  * stopped (QEMU started with -S) paused; other states are an error. */
 int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,

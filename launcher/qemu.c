@@ -35,10 +35,16 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	 * only print "PCI: Fatal: No config space access function found".
 	 * No tracefs: 6.1 builds a dentry and an inode for each file of
 	 * each trace event at boot, ~6 MiB of slab for a tracing interface
-	 * sbx does not use (docs/MEMORY.md says what workloads lose). */
+	 * sbx does not use (docs/MEMORY.md says what workloads lose).
+	 * -M pc (pausable): acpi=noirq, PCI interrupts routed through the
+	 * BIOS's $PIR table: with ACPI, enabling each PCI device runs the
+	 * _PRT method of QEMU's tables (a loop over 128 entries), ~110 ms
+	 * under TCG for the vsock device hotplugged into each restored
+	 * sandbox (launcher/pause.c, launcher/template.c); the virtio
+	 * devices use MSI-X anyway. */
 	snprintf(a->append, sizeof(a->append),
 		 "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs%s%s%.0lu",
-		 q->pausable ? "" : ",pci_arch_init",
+		 q->pausable ? " acpi=noirq" : ",pci_arch_init",
 		 q->tsc_khz ? " tsc_early_khz=" : "", q->tsc_khz);
 	snprintf(a->serial, sizeof(a->serial), "file:%s", q->console);
 	snprintf(a->cpus, sizeof(a->cpus), "%u", q->cpus);

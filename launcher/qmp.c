@@ -73,6 +73,23 @@ static void note_event(struct qmp *q, json_t *m)
 		str_copy(q->seen[q->nseen++], sizeof(q->seen[0]), name);
 }
 
+/* send() without SIGPIPE: QEMU may be gone (a restore that failed to load
+ * exits), which is an error to report, not a signal that kills us. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int send_cmd(struct qmp *q, const char *cmd, json_t *args, struct sbx_error *err)
 {
 	json_t *m = json_pack("{s:s}", "execute", cmd);
@@ -90,7 +107,7 @@ static int send_cmd(struct qmp *q, const char *cmd, json_t *args, struct sbx_err
 	size_t len = strlen(text);
 
 	text[len] = '\n'; /* json_dumps' NUL: the line's end instead */
-	if ((r = fd_write_all(q->fd, text, len + 1)) < 0)
+	if ((r = send_all(q->fd, text, len + 1)) < 0)
 		r = sbx_fail(err, -r, "QMP: cannot send %s: %s", cmd, strerror(-r));
 	free(text);
 	return r;

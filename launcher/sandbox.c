@@ -1572,7 +1572,9 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	if (tp) {
 		/* Its agent is ready once it has taken the clone's identity. */
 		if ((r = template_restore(sb, tp, qa.argv, b->config, b->config_len, err)) < 0) {
-			cleanup(sb);
+			/* With what QEMU said (a stream it could not load). */
+			r = boot_failed(sb, err, "the restore from template %s failed: %s", tp->name,
+					err->msg);
 			goto out;
 		}
 	} else {

@@ -1,13 +1,17 @@
 /* Templates and their clones: see template.h. A template is a directory
- * <data>/templates/NAME holding `meta` (key = value), `memory.state`
- * (QEMU's migration stream, made by sandbox_pause: the vsock device, which
- * QEMU 7.2 cannot migrate, is unplugged for the save and a fresh one is
- * plugged into each clone) and, for an image with disks, `disk.ext4`: the
- * writable disk of the saved sandbox, consistent with the memory (QEMU
- * flushes it when the migration completes), which clones' qcow2 overlays
- * have as their read-only backing file; and `zero.map`, where the saved
- * RAM is zero (see ram_trim). Published by renaming a staging directory,
- * removed by renaming it away first: a reader sees a whole one or none. */
+ * <data>/templates/NAME holding `meta` (key = value), `memory.ram` (the
+ * guest's RAM, a sparse file: its pages of data only), `memory.state`
+ * (QEMU's migration stream without the RAM, QEMU's x-ignore-shared: the
+ * devices' state, made by sandbox_pause_then; the vsock device, which QEMU
+ * 7.2 cannot migrate, is unplugged for the save and a fresh one is plugged
+ * into each clone) and, for an image with disks, `disk.ext4`: the writable
+ * disk of the saved sandbox, consistent with the memory (QEMU flushes it
+ * when the migration completes), which clones' qcow2 overlays have as
+ * their read-only backing file. A clone's RAM is a memfd of its own with
+ * memory.ram copied in (ram_clone), loaded with the same capability.
+ * Published by renaming a staging directory, removed by renaming it away
+ * first: a reader sees a whole one or none. A template of an older sbx
+ * (zero.map, the RAM inside memory.state) is listed as old and refused. */
 #include "launcher/template.h"
 
 #include <dirent.h>
@@ -16,8 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
-#include <linux/falloc.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +36,11 @@
 
 #define QMP_TIMEOUT_MS 10000
 #define AGENT_TIMEOUT_MS 30000
-#define TRIM_CHUNK (2u << 20)
-#define TRIM_PAGE 4096u
+#define RAM_CHUNK (2u << 20)
+#define RAM_PAGE 4096u
 #define RAM_MEMFD "/memfd:memory-backend-memfd" /* QEMU's name for the guest's RAM */
-#define ZERO_MAP "zero.map"
+#define ZERO_MAP "zero.map" /* an older sbx's: where memory.state's RAM was zero */
+#define RAM_FILE "memory.ram"
 #define STATE_FILE "memory.state"
 #define DISK_FILE "disk.ext4"
 
@@ -75,7 +81,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 	return 0;
 }
 
-/* 0, -ENOENT when there is no such template (or a half-removed one). */
+/* 0, -ENOENT when there is no such template (or a half-removed one);
+ * t->old for one of an older sbx. */
 static int meta_read(const char *name, struct template *t)
 {
 	char path[PATH_MAX + 16], err[256], text[4096];
@@ -99,6 +106,13 @@ static int meta_read(const char *name, struct template *t)
 	if (stat(path, &st) < 0)
 		return -ENOENT;
 	t->state_bytes = (uint64_t)st.st_size;
+	snprintf(path, sizeof(path), "%s/" RAM_FILE, t->dir);
+	if (stat(path, &st) == 0)
+		t->state_bytes += (uint64_t)st.st_blocks * 512;
+	else if (errno == ENOENT)
+		t->old = true;
+	else
+		return -errno;
 	snprintf(path, sizeof(path), "%s/" DISK_FILE, t->dir);
 	if (t->disk && access(path, R_OK) < 0)
 		return -EBADMSG;
@@ -120,6 +134,11 @@ int template_load(const char *name, struct template *t, struct sbx_error *err)
 	if (r < 0)
 		return sbx_fail(err, -r, "template %s is damaged (%s/meta); remove it with "
 				"`sbx template rm %s`", name, t->dir, name);
+	if (t->old)
+		return sbx_fail(err, EPROTO, "template %s was made by an older sbx (its RAM is in "
+				"memory.state, which clones no longer load): make it again with `sbx "
+				"template rm %s` then `sbx template create %s --image %s --memory %llu`",
+				name, name, name, t->image, (unsigned long long)t->memory_mib);
 	return 0;
 }
 
@@ -157,7 +176,7 @@ static void find_one(void *arg, const struct template *t)
 	struct find *f = arg;
 
 	/* The oldest of the fitting ones: the same answer every time. */
-	if (strcmp(t->image, f->image) || t->memory_mib != f->memory_mib || t->cpus != f->cpus ||
+	if (t->old || strcmp(t->image, f->image) || t->memory_mib != f->memory_mib || t->cpus != f->cpus ||
 	    (f->found && (f->out->created < t->created ||
 			  (f->out->created == t->created && strcmp(f->out->name, t->name) < 0))))
 		return;
@@ -178,6 +197,8 @@ static void remove_files(const char *dir)
 	char path[PATH_MAX + 16];
 
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/" RAM_FILE, dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/" DISK_FILE, dir);
 	unlink(path);
@@ -208,7 +229,7 @@ int template_remove(const char *name, struct sbx_error *err)
 	struct template t;
 	int r;
 
-	if ((r = template_load(name, &t, err)) < 0 && r != -EBADMSG)
+	if ((r = template_load(name, &t, err)) < 0 && r != -EBADMSG && r != -EPROTO)
 		return r;
 	if (t.disk) {
 		sandbox_list(find_user, &u);
@@ -339,43 +360,58 @@ static int ram_open(pid_t pid)
 	return fd;
 }
 
-/* Calls fn for each run of zero bytes (holes and zero pages) of the RAM,
- * adjacent ones joined; 0 or -errno. */
-static int ram_zero_runs(int fd, int (*fn)(void *arg, int fd, off_t at, off_t len), void *arg)
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at)
 {
-	static const uint8_t zero[TRIM_PAGE];
-	off_t end = lseek(fd, 0, SEEK_END), off = 0, run = -1;
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+		at += n;
+	}
+	return 0;
+}
+
+/* The template's RAM, once its VM is saved and stopped, into file out
+ * (memory.ram): a sparse copy, its pages of data only (the memfd's holes
+ * and its zero pages stay holes). 0 or -errno. */
+static int ram_save_sparse(int in, int out)
+{
+	static const uint8_t zero[RAM_PAGE];
+	off_t end = lseek(in, 0, SEEK_END), off = 0;
 	uint8_t *buf;
 	int r = 0;
 
 	if (end < 0)
 		return -errno;
-	if (!(buf = malloc(TRIM_CHUNK)))
+	if (!(buf = malloc(RAM_CHUNK)))
 		return -ENOMEM;
 	while (off < end && r == 0) {
-		off_t data = lseek(fd, off, SEEK_DATA), hole;
+		off_t data = lseek(in, off, SEEK_DATA), hole;
 
 		if (data < 0)
-			data = end; /* ENXIO: a hole up to the end */
-		if (run < 0 && data > off)
-			run = off;
-		if (data >= end)
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
+			break; /* ENXIO: a hole up to the end */
+		hole = lseek(in, data, SEEK_HOLE);
 		for (off_t at = data; at < hole && r == 0;) {
-			ssize_t got = pread(fd, buf, (size_t)MIN((off_t)TRIM_CHUNK, hole - at), at);
+			ssize_t got = pread(in, buf, (size_t)MIN((off_t)RAM_CHUNK, hole - at), at);
+			ssize_t p = 0, run = -1;
 
 			if (got <= 0) {
 				r = got < 0 ? -errno : -EIO;
 				break;
 			}
-			for (ssize_t p = 0; p + (ssize_t)TRIM_PAGE <= got && r == 0; p += TRIM_PAGE) {
-				bool z = memcmp(buf + p, zero, TRIM_PAGE) == 0;
+			/* Runs of pages that are not zero, each written at once. */
+			for (; p <= got && r == 0; p += RAM_PAGE) {
+				bool z = p == got || memcmp(buf + p, zero, RAM_PAGE) == 0;
 
-				if (z && run < 0)
-					run = at + p;
-				if (!z && run >= 0) {
-					r = fn(arg, fd, run, at + p - run);
+				if (!z && run < 0)
+					run = p;
+				if (z && run >= 0) {
+					r = pwrite_all(out, buf + run, (size_t)(p - run), at + run);
 					run = -1;
 				}
 			}
@@ -383,84 +419,100 @@ static int ram_zero_runs(int fd, int (*fn)(void *arg, int fd, off_t at, off_t le
 		}
 		off = hole;
 	}
-	if (r == 0 && run >= 0)
-		r = fn(arg, fd, run, end - run);
 	free(buf);
+	if (r == 0 && ftruncate(out, end) < 0)
+		r = -errno;
+	if (r == 0 && fsync(out) < 0)
+		r = -errno;
 	return r;
 }
 
-static int run_punch(void *arg, int fd, off_t at, off_t len)
-{
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at, len) < 0)
-		return -errno;
-	*(int64_t *)arg += len;
-	return 0;
-}
-
-static int run_write(void *arg, int fd, off_t at, off_t len)
-{
-	return fprintf(arg, "%lld %lld\n", (long long)at, (long long)len) < 0 ? -EIO : 0;
-}
-
-/* After the template's save, its VM stopped: where its RAM is zero, the
- * clones' RAM is zero too, once loaded (zero.map, "offset length" lines). */
-static int zero_map_write(struct sandbox *sb, void *stage, struct sbx_error *err)
+/* After the template's save (the stream without its RAM), its VM stopped:
+ * the RAM from its memfd into memory.ram. */
+static int ram_save(struct sandbox *sb, void *stage, struct sbx_error *err)
 {
 	char path[PATH_MAX + 16];
-	int fd = ram_open(sb->qemu_pid), r;
-	FILE *f;
+	int in = ram_open(sb->qemu_pid), out, r;
 
-	if (fd < 0)
-		return sbx_fail(err, -fd, "cannot open the RAM of %s: %s", sb->id, strerror(-fd));
-	snprintf(path, sizeof(path), "%s/" ZERO_MAP, (const char *)stage);
-	if (!(f = fopen(path, "we"))) {
-		r = sbx_fail(err, errno, "cannot write %s: %s", path, strerror(errno));
-		close(fd);
+	if (in < 0)
+		return sbx_fail(err, -in, "cannot open the RAM of %s: %s", sb->id, strerror(-in));
+	snprintf(path, sizeof(path), "%s/" RAM_FILE, (const char *)stage);
+	/* The guest's memory: readable by us alone. */
+	if ((out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		r = sbx_fail(err, errno, "cannot create %s: %s", path, strerror(errno));
+		close(in);
 		return r;
 	}
-	r = ram_zero_runs(fd, run_write, f);
-	close(fd);
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
+	r = ram_save_sparse(in, out);
+	close(in);
+	close(out);
 	if (r < 0)
-		return sbx_fail(err, -r, "cannot map the zero pages of %s: %s", sb->id, strerror(-r));
+		return sbx_fail(err, -r, "cannot save the RAM of %s to %s: %s", sb->id, path,
+				strerror(-r));
 	return 0;
 }
 
-/* QEMU 7.2 reads every page of the guest as it loads a migration stream
- * (a zero page in the stream is written only where the page is not zero
- * already), and a read of a hole in a memfd allocates it: a clone would
- * hold all of its RAM, and the guest, whose free pages were reported to
- * the host before the save, would never give it back. So the runs the
- * template's zero.map names are punched out again, while the VM is stopped
- * (nothing writes them meanwhile; they read as zeros after); without a
- * map, the pages are read to find them. Returns the bytes freed. */
-static int64_t ram_trim(const struct template *t, pid_t pid)
+/* The clone's RAM: a memfd of its own, of the template's size, which QEMU
+ * maps shared through /proc/<our pid>/fd (sbx-vsockd maps it too, as
+ * vhost-user), and *in, memory.ram opened, for ram_fill. Freed with the
+ * last process that maps it: nothing to remove on any path. Returns the
+ * fd or -errno with err set. */
+static int ram_clone(const struct template *t, int *in, struct sbx_error *err)
 {
-	char path[PATH_MAX + 16], line[64];
-	int64_t freed = 0;
-	int fd = ram_open(pid), r = 0;
-	FILE *f;
+	char path[PATH_MAX + 16];
+	off_t size = (off_t)(t->memory_mib << 20);
+	struct stat st;
+	int fd, r;
 
-	if (fd < 0)
-		return fd;
-	snprintf(path, sizeof(path), "%s/" ZERO_MAP, t->dir);
-	if ((f = fopen(path, "re"))) {
-		while (r == 0 && fgets(line, sizeof(line), f)) {
-			long long at, len;
-
-			if (sscanf(line, "%lld %lld", &at, &len) != 2 || at < 0 || len <= 0) {
-				r = -EBADMSG;
-				break;
-			}
-			r = run_punch(&freed, fd, (off_t)at, (off_t)len);
-		}
-		fclose(f);
-	} else {
-		r = ram_zero_runs(fd, run_punch, &freed);
+	snprintf(path, sizeof(path), "%s/" RAM_FILE, t->dir);
+	if ((*in = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	if (fstat(*in, &st) < 0 || st.st_size != size) {
+		r = sbx_fail(err, EBADMSG, "template %s is damaged: %s is not %llu MiB (remove it "
+			     "with `sbx template rm %s`)", t->name, path,
+			     (unsigned long long)t->memory_mib, t->name);
+		goto fail;
 	}
-	close(fd);
-	return r < 0 ? r : freed;
+	if ((fd = memfd_create("sbx-clone-ram", MFD_CLOEXEC)) < 0 || ftruncate(fd, size) < 0) {
+		r = sbx_fail(err, errno, "cannot make the RAM of a clone (%llu MiB): %s",
+			     (unsigned long long)t->memory_mib, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(*in);
+	*in = -1;
+	return r;
+}
+
+/* memory.ram's data extents (in) into the clone's RAM (fd), in the kernel
+ * (one copy). Runs while QEMU starts: it does not write the guest's RAM
+ * before it loads the stream, which comes after this. */
+static int ram_fill(const struct template *t, int in, int fd, struct sbx_error *err)
+{
+	off_t size = (off_t)(t->memory_mib << 20), off = 0;
+
+	while (off < size) {
+		off_t data = lseek(in, off, SEEK_DATA), hole;
+
+		if (data < 0)
+			break; /* ENXIO: a hole up to the end */
+		hole = lseek(in, data, SEEK_HOLE);
+		for (off = data; off < hole;) {
+			off_t at = off;
+			/* sendfile writes at fd's own offset. */
+			ssize_t n = lseek(fd, off, SEEK_SET) < 0 ? -1 :
+				    sendfile(fd, in, &off, (size_t)MIN(hole - off, (off_t)1 << 30));
+
+			if (n <= 0)
+				return sbx_fail(err, n < 0 ? errno : EIO, "cannot copy %s/" RAM_FILE
+						" into a clone's RAM at %lld: %s", t->dir, (long long)at,
+						n < 0 ? strerror(errno) : "short copy");
+		}
+	}
+	return 0;
 }
 
 int template_create(const char *name, const char *image, uint64_t memory_mib,
@@ -505,7 +557,7 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 		sandbox_kill(&sb, "template not saved", &e2);
 		return r;
 	}
-	if ((r = sandbox_pause_then(&sb, zero_map_write, stage, err)) < 0) {
+	if ((r = sandbox_pause_then(&sb, true, ram_save, stage, err)) < 0) {
 		remove_files(stage);
 		sandbox_kill(&sb, "template not saved", &e2);
 		return r;
@@ -582,37 +634,77 @@ static int identify(struct sandbox *sb, const struct template *t, const char *co
 	return 0;
 }
 
+/* The -object value of the clone's RAM in argv (the memfd backend the
+ * command line has) replaced with value. */
+static int memobj_swap(char **argv, char *value, struct sbx_error *err)
+{
+	for (size_t i = 1; argv[i]; i++)
+		if (!strcmp(argv[i - 1], "-object") &&
+		    str_starts_with(argv[i], "memory-backend-memfd,id=mem,")) {
+			argv[i] = value;
+			return 0;
+		}
+	return sbx_fail(err, EINVAL, "QEMU's command line has no memory-backend-memfd");
+}
+
+
 int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
 		     const char *config, size_t config_len, struct sbx_error *err)
 {
-	char state[PATH_MAX + 16], incoming[PATH_MAX + 48], path[PATH_MAX];
+	char path[PATH_MAX + 16], uri[64], memobj[160];
 	char *cargv[QEMU_ARGV_MAX + 4];
 	struct qmp q = { .fd = -1 };
-	int r;
+	json_t *args;
+	int sfd, mfd = -1, rfd = -1, r;
 
-	/* -S: the clone stays stopped once loaded, for ram_trim. */
-	snprintf(state, sizeof(state), "%s/" STATE_FILE, t->dir);
-	if ((r = pause_incoming_argv(argv, state, true, cargv, sizeof(cargv) / sizeof(cargv[0]),
-				     incoming, sizeof(incoming), err)) < 0)
-		return r;
-	sb->qemu_pid = sandbox_start_qemu(cargv, sb);
-	if (sb->qemu_pid < 0)
-		return sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
-	sandbox_path(path, sizeof(path), sb, "qmp.sock");
-	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 || (r = pause_incoming_wait(&q, sb, true, err)) < 0)
+	/* Both files held open for the restore: template rm may come. */
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, t->dir);
+	if ((sfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	if ((mfd = r = ram_clone(t, &rfd, err)) < 0)
 		goto out;
-	{
-		int64_t freed = ram_trim(t, sb->qemu_pid);
-
-		if (freed < 0)
-			fprintf(stderr, "sbx: warning: cannot give the zero pages of %s's memory "
-				"back: %s\n", sb->id, strerror((int)-freed));
+	/* QEMU opens both through our /proc: we are there until it loaded. */
+	snprintf(uri, sizeof(uri), "exec:cat /proc/%d/fd/%d", (int)getpid(), sfd);
+	snprintf(memobj, sizeof(memobj), "memory-backend-file,id=mem,size=%lluM,share=on,"
+		 "mem-path=/proc/%d/fd/%d", (unsigned long long)t->memory_mib, (int)getpid(), mfd);
+	if ((r = pause_incoming_argv(argv, "defer", false, cargv,
+				     sizeof(cargv) / sizeof(cargv[0]), err)) < 0 ||
+	    (r = memobj_swap(cargv, memobj, err)) < 0)
+		goto out;
+	sb->qemu_pid = sandbox_start_qemu(cargv, sb);
+	if (sb->qemu_pid < 0) {
+		r = sbx_fail(err, errno, "cannot start QEMU: %s", strerror(errno));
+		goto out;
 	}
-	if ((r = qmp_run(&q, "cont", NULL, NULL, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = sandbox_vsock_plug(&q, err)) < 0)
+	if ((r = ram_fill(t, rfd, mfd, err)) < 0)
+		goto out;
+	sandbox_path(path, sizeof(path), sb, "qmp.sock");
+	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0)
+		goto out;
+	if ((r = pause_ram_apart(&q, true, err)) < 0)
+		goto out;
+	if (!(args = json_pack("{s:s}", "uri", uri))) {
+		r = sbx_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = qmp_run(&q, "migrate-incoming", args, NULL, QMP_TIMEOUT_MS, err);
+	json_decref(args);
+	if (r < 0 || (r = pause_incoming_wait(&q, sb, false, err)) < 0)
+		goto out;
+	close(sfd);
+	close(mfd);
+	close(rfd);
+	sfd = mfd = rfd = -1;
+	if ((r = sandbox_vsock_plug(&q, err)) < 0)
 		goto out;
 	r = identify(sb, t, config, config_len, err);
 out:
+	if (sfd >= 0)
+		close(sfd);
+	if (mfd >= 0)
+		close(mfd);
+	if (rfd >= 0)
+		close(rfd);
 	qmp_close(&q);
 	return r;
 }

@@ -1,11 +1,13 @@
-/* Templates: a sandbox booted to READY, let settle, and saved (QEMU's
- * migration stream, as sbx pause does) into the data directory, so that
- * new sandboxes start from its memory instead of booting. A clone is a
- * new sandbox, not a copy: after the restore, before it counts as ready,
- * its agent takes the clone's identity (IDENTITY: token, environment,
- * labels, host name, lifetime from now, wall clock, RNG reseeded). The
- * template of an image with disks keeps the writable disk it booted with
- * (disk.ext4); each clone writes into a qcow2 overlay of its own over it. */
+/* Templates: a sandbox booted to READY, let settle, and saved into the
+ * data directory (its RAM apart, memory.ram, and QEMU's migration stream
+ * without it, memory.state, QEMU's x-ignore-shared), so that new
+ * sandboxes start from its memory instead of booting: each clone's RAM is
+ * a memfd of its own with memory.ram copied in. A clone is a new sandbox,
+ * not a copy: after the restore, before it counts as ready, its agent
+ * takes the clone's identity (IDENTITY: token, environment, labels, host
+ * name, lifetime from now, wall clock, RNG reseeded). The template of an
+ * image with disks keeps the writable disk it booted with (disk.ext4);
+ * each clone writes into a qcow2 overlay of its own over it. */
 #ifndef SBX_TEMPLATE_H
 #define SBX_TEMPLATE_H
 
@@ -25,9 +27,10 @@ struct template {
 	uint64_t memory_mib;
 	unsigned cpus;
 	uint64_t created;             /* unix time */
-	uint64_t state_bytes;         /* the saved memory and device state */
+	uint64_t state_bytes;         /* the saved memory and device state (on disk) */
 	char token[65];               /* its agent's token: only a clone's restore uses it */
 	bool disk;                    /* it has disk.ext4, the backing file of clones' disks */
+	bool old;                     /* an older sbx's (no memory.ram): refused, make it again */
 	char stamp[512];              /* the image's files as they were (sizes, mtimes) */
 };
 

@@ -5,7 +5,9 @@
 # environment, labels and token, a lifetime counted from its start, and a
 # kernel RNG reseeded apart from its template's and its siblings'; --cold
 # boots; a clone of an image with disks writes into a disk of its own;
-# removing a template leaves its clones running. The suite has a data directory of its own, so
+# the saved stream holds no RAM (that is memory.ram, sparse); a clone can
+# be paused and resumed; a template of an older sbx and a failed restore
+# are refused cleanly; removing a template leaves its clones running. The suite has a data directory of its own, so
 # no other suite's create picks its template up.
 . "$(dirname "$0")/../lib.sh"
 
@@ -25,12 +27,21 @@ differ() {
 }
 
 test_create() {
-	local dir=$SBX_DATA_DIR/templates/t1
+	local dir=$SBX_DATA_DIR/templates/t1 state ram
 	"$SBX" template create t1 --memory 768 >/dev/null || return 1
 	"$SBX" template ls | grep -q "^t1 *minimal *768 *1 " || fail "ls: $("$SBX" template ls)" ||
 		return 1
 	[ -s "$dir/memory.state" ] || fail "no saved state in $dir" || return 1
 	expect_eq "the state's mode" "$(stat -c %a "$dir/memory.state")" 600 || return 1
+	expect_eq "the RAM's mode" "$(stat -c %a "$dir/memory.ram")" 600 || return 1
+	expect_eq "the RAM's size" "$(stat -c %s "$dir/memory.ram")" $((768 << 20)) || return 1
+	# the stream holds the devices' state only (x-ignore-shared), and
+	# memory.ram only the pages of data: neither is the whole RAM
+	state=$(stat -c %s "$dir/memory.state") ram=$(($(stat -c %b "$dir/memory.ram") / 2048))
+	echo "#   memory.state: $state bytes; memory.ram: $ram MiB on disk" >&2
+	[ "$state" -lt $((8 << 20)) ] || fail "memory.state is $state bytes: the RAM is in it" ||
+		return 1
+	[ "$ram" -gt 16 ] && [ "$ram" -lt 400 ] || fail "memory.ram holds $ram MiB" || return 1
 	expect_eq "meta's mode (it holds a token)" "$(stat -c %a "$dir/meta")" 600 || return 1
 	# the sandbox it was made from is gone
 	[ -z "$(ls "$SBX_STATE_DIR")" ] || fail "left in the state dir: $(ls "$SBX_STATE_DIR")"
@@ -44,7 +55,7 @@ test_clones() {
 	expect_eq "ca's template" "$(meta ca template)" t1 || return 1
 	expect_eq "cb's template" "$(meta cb template)" t1 || return 1
 	expect_eq "exec in the clones" "$(both 'echo hi' | tr '\n' ' ')" "hi hi " || return 1
-	# the zero pages the restore allocated went back: not all of its 768 MiB
+	# memory.ram's pages of data: not all of its 768 MiB
 	rss=$(awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$(meta ca qemu_pid)/status")
 	[ "$rss" -lt 450 ] || fail "a clone's QEMU holds $rss MiB"
 }
@@ -127,6 +138,49 @@ test_disks() {
 	"$SBX" template rm deb
 }
 
+# A clone's RAM is a memfd of its own, loaded with x-ignore-shared on:
+# its pause must put its RAM in the stream again, or the resume has none.
+test_clone_pause() {
+	local size
+	"$SBX" create --from t1 --name cp --lifetime 5m >/dev/null || return 1
+	"$SBX" exec cp -- sh -c 'echo kept > /tmp/file' || return 1
+	"$SBX" pause cp >/dev/null || return 1
+	size=$(stat -c %s "$SBX_DATA_DIR/paused/cp.state")
+	[ "$size" -gt $((32 << 20)) ] || fail "the paused state is $size bytes: no RAM" || return 1
+	"$SBX" resume cp >/dev/null || return 1
+	expect_eq "the file after resume" "$("$SBX" exec cp -- cat /tmp/file)" kept || return 1
+	"$SBX" kill cp >/dev/null
+}
+
+# A template an older sbx made (its RAM in memory.state, a zero.map): not
+# picked by a plain create, refused by --from with how to make it again,
+# listed as such, removable.
+test_old() {
+	local old=$SBX_DATA_DIR/templates/old
+	cp -a "$SBX_DATA_DIR/templates/t1" "$old" && rm "$old/memory.ram" && : >"$old/zero.map" ||
+		return 1
+	"$SBX" template ls | grep -q "^old .*older sbx" || fail "ls: $("$SBX" template ls)" || return 1
+	"$SBX" create --from old --lifetime 5m 2>"$T_TMP/err" && { fail "cloned an old template"; return 1; }
+	grep -q "made by an older sbx.*sbx template create old --image minimal --memory 768" \
+		"$T_TMP/err" || fail "said: $(cat "$T_TMP/err")" || return 1
+	"$SBX" template rm old || return 1
+	[ ! -e "$old" ] || fail "old is still on disk"
+}
+
+# A restore that fails (a damaged stream) leaves no QEMU, no state
+# directory, and the clone's RAM goes with its QEMU.
+test_failed_restore() {
+	local bad=$SBX_DATA_DIR/templates/bad
+	cp -a "$SBX_DATA_DIR/templates/t1" "$bad" && truncate -s 4096 "$bad/memory.state" || return 1
+	"$SBX" create --from bad --name cbad --lifetime 5m 2>"$T_TMP/err" &&
+		{ fail "restored a damaged stream"; return 1; }
+	[ ! -e "$SBX_STATE_DIR/cbad" ] ||
+		fail "its state directory is left: $(ls -A "$SBX_STATE_DIR/cbad"); $(cat "$T_TMP/err")" ||
+		return 1
+	! pgrep -f "qemu-system.*$SBX_STATE_DIR/cbad/" >/dev/null || fail "its QEMU runs on" || return 1
+	"$SBX" template rm bad
+}
+
 test_rm() {
 	"$SBX" template rm t1 || return 1
 	[ -e "$SBX_DATA_DIR/templates/t1" ] && { fail "still on disk"; return 1; }
@@ -136,7 +190,7 @@ test_rm() {
 }
 
 t "template create: saved to the data directory (0600), listed, nothing left running" test_create || exit 1
-t "two clones, --from and a plain create, answer exec; the restore's zero pages given back" test_clones || exit 1
+t "two clones, --from and a plain create, answer exec, holding their RAM's data only" test_clones || exit 1
 t "the clones' kernel RNG differs: random/uuid and /dev/urandom" test_rng
 t "the clones make different SSH host keys" test_ssh_keys
 t "each clone has its own host name, environment and labels" test_identity
@@ -150,4 +204,7 @@ else
 	skip "debian: each clone has its own disk over the template's, rm refused while in use" \
 		"no debian image (make image)"
 fi
+t "a clone pauses (its RAM in the paused state) and resumes with its files" test_clone_pause
+t "a template of an older sbx: listed as such, refused with how to remake it, removable" test_old
+t "a failed restore leaves no QEMU and no state directory" test_failed_restore
 t "template rm: its clones keep running, a new --from is refused" test_rm
