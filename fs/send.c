@@ -43,7 +43,8 @@ uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len)
 	return MIN(n, len);
 }
 
-int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify)
+int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify,
+		    const struct conn *c)
 {
 	struct stat st;
 
@@ -57,7 +58,7 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	s->use_splice = false;
 	hasher_close(&s->h);
 	if (verify)
-		fs_hash_init(&s->h);
+		fs_hash_init(&s->h, c);
 	/* Small files are cheaper to copy than to splice. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || len <= COPY_CHUNK ||
 	    (uint64_t)st.st_size <= off + COPY_CHUNK)
@@ -152,7 +153,7 @@ static int send_end(struct fs_sender *s, struct conn *c)
 
 	if (s->verify)
 		hasher_final(&s->h, digest);
-	r = proto_fs_end_put(conn_txbuf(c), s->sent, s->verify ? digest : NULL);
+	r = proto_fs_end_put(conn_txbuf(c), s->sent, s->verify ? digest : NULL, s->h.digest_len);
 	if (r < 0)
 		return r;
 	s->active = false;

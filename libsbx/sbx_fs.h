@@ -22,7 +22,8 @@
 struct sbx_fs_opts {
 	const char *user;  /* act as this user (name or uid): its permissions
 			      apply; NULL: the sandbox's default user */
-	bool no_verify;    /* transfers: skip the BLAKE2b digests */
+	bool no_verify;    /* transfers: skip the digests (XXH3-128, or BLAKE2b-256
+			      with an agent of protocol version 1) */
 	/* Transfers: called about 4 times a second with the bytes moved so
 	 * far and the total (0 when unknown). */
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
@@ -38,7 +39,10 @@ struct sbx_xfer {
 	uint64_t entries;    /* trees: entries (directories, files, links) */
 	uint64_t skipped;    /* trees: special files left out */
 	bool verified;       /* digests were compared */
-	uint8_t digest[FS_DIGEST_LEN]; /* single files: BLAKE2b-256 of the body */
+	/* Single files: the body's digest, digest_len bytes: 16 for XXH3-128,
+	 * 32 for BLAKE2b-256 (an agent of protocol version 1). */
+	uint8_t digest[FS_DIGEST_LEN];
+	size_t digest_len;
 };
 
 /* ---- metadata ---- */
