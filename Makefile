@@ -89,8 +89,6 @@ $(BUILD)/guest/%.o: %.c Makefile | $(MUSL_LIBS) $(XXH_H)
 	@mkdir -p $(dir $@)
 	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 
-# XXH3 at -Os runs at half its -O2 speed; the file is small.
-$(BUILD)/guest/lib/hasher.o: GUEST_CFLAGS += -O2
 $(BUILD)/sbx-init: $(GUEST_OBJ) $(MUSL_LIBS)
 	musl-gcc -static -s $(LDHARDEN) -o $@ $(GUEST_OBJ) -L$(MUSL)/lib -lseccomp -lsodium
 

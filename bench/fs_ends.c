@@ -1,11 +1,9 @@
 /* One end of a transfer at a time (bench/fs.sh): what a verified body
  * costs one end against an unverified one, when the other end costs
- * next to nothing. In the fs rows both ends hash on the same machine, so
- * with two cores the two BLAKE2b passes share them and the figure says
- * little about one end's second thread; here the peer is a stand-in that
- * neither hashes nor writes (its digests are computed before the clock
- * starts), so the measured end has the machine's second core for its
- * hasher thread (lib/hasher.c). Verified and unverified runs alternate;
+ * next to nothing. In the fs rows both ends run on the same machine and
+ * share its cores; here the peer is a stand-in that neither hashes nor
+ * writes (its digests, XXH3-128 as the stand-ins speak version 2, are
+ * computed before the clock starts). Verified and unverified runs alternate;
  * the ratio is pair by pair (goal: a verified body costs at most 1.25
  * times an unverified one, a ratio of at least 0.8).
  *

@@ -1,10 +1,11 @@
 /* Sending a file body: DATA frames, then END with the byte count and the
- * BLAKE2b digest. The bytes go file -> pipe -> socket with splice(2), so
- * the agent never copies them (to a vsock client the pipe is read into the
- * output queue instead: conn_send_spliced in conn/conn.c says why); it
- * hashes the same range by reading it into the hasher's ring, hashed on a
- * second thread (lib/hasher.h), or
- * into a small buffer that stays in the CPU cache. If another process
+ * digest (XXH3-128, or BLAKE2b-256 for a client of protocol version 1).
+ * The bytes go file -> pipe -> socket with splice(2), so the agent never
+ * copies them (to a vsock client the pipe is read into the output queue
+ * instead: conn_send_spliced in conn/conn.c says why); it hashes the same
+ * range by reading it into a small buffer that stays in the CPU cache, or
+ * for a big BLAKE2b body into the hasher's ring, hashed on a second thread
+ * (lib/hasher.h). If another process
  * changes the file meanwhile, the digest and the bytes disagree and the
  * client reports a mismatch rather than keeping a torn copy. */
 #include <errno.h>

@@ -3,8 +3,9 @@
  * a struct sbx_error with a message naming the path and the cause ("no
  * such file or directory: /app/x"). Paths in the sandbox are absolute, or
  * relative to the sandbox's working directory. Transfers are streamed
- * (memory use does not grow with the size), verified with BLAKE2b at both
- * ends unless asked not to, and atomic: a failed upload leaves the old
+ * (memory use does not grow with the size), verified with XXH3-128 at both
+ * ends (BLAKE2b-256 with an agent of protocol version 1) unless asked not
+ * to, and atomic: a failed upload leaves the old
  * file (or nothing) at the target, and a failed download leaves nothing
  * at the local destination. */
 #ifndef SBX_SBX_FS_H
