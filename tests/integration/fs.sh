@@ -482,8 +482,9 @@ test_digest_mismatch() {
 	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0
 }
 
-# The same with 8 MiB, which the agent hashes on its second thread
-# (lib/hasher.c): still refused, nothing committed, and the thread gone.
+# The same with 8 MiB, which the agent hashes on its second thread (the
+# client offers version 1 only: BLAKE2b, lib/hasher.c): still refused,
+# nothing committed, and the thread gone.
 test_digest_mismatch_threaded() {
 	local out
 	echo "keep me" >"$W/guarded2"
@@ -498,7 +499,8 @@ test_digest_mismatch_threaded() {
 # A client of the protocol's own (python): HELLO offering versions 1 to
 # VMAX, an upload of SIZE bytes to PATH whose END carries DIGEST: "b2"
 # (BLAKE2b-256 of the body), "b2-damaged" (the same, with one byte of the
-# body changed after it was hashed). Prints the version HELLO_OK chose,
+# body changed after it was hashed), "x16" (16 bytes that are not the
+# body's XXH3-128). Prints the version HELLO_OK chose,
 # then "OK" or the ERROR's code and message.
 proto_upload() { # SOCK PATH SIZE VMAX DIGEST
 	python3 - "$@" <<'PY'
@@ -510,6 +512,8 @@ body = bytearray((i * 7 + i // 251) & 0xff for i in range(size))
 digest = hashlib.blake2b(bytes(body), digest_size=32).digest()
 if how == 'b2-damaged':
     body[size // 2] ^= 0x01
+if how == 'x16':
+    digest = b'\x55' * 16
 s = socket.socket(socket.AF_UNIX); s.connect(sock)
 s.sendall(frame(1, b'SBX\0' + struct.pack('<HH', 1, vmax)) + frame(0x20, field(1, path.encode())))
 for i in range(0, size, 256 * 1024):
@@ -535,7 +539,9 @@ PY
 # A client of version 1 (HELLO 1-1) gets version 1 and BLAKE2b-256, as
 # before XXH3: its digest is accepted, with the body right, and one byte
 # damaged on the way is refused. A client offering 1-2 gets version 2, and
-# a BLAKE2b-sized digest is then refused: the digest is XXH3-128's 16 bytes.
+# a BLAKE2b-sized digest is then refused: the digest is XXH3-128's 16 bytes,
+# which the agent checks (16 wrong ones are a mismatch; sbx cp, which
+# sends the right ones, passes in the tests above).
 test_old_client() {
 	local out body
 	out=$(proto_upload "$AGENT_SOCK" "$W/old-client" 3000000 1 b2)
@@ -548,6 +554,8 @@ test_old_client() {
 	expect_eq "target kept" "$(cat "$W/old-guarded")" "keep me" || return 1
 	out=$(proto_upload "$AGENT_SOCK" "$W/old-guarded" 1000 2 b2)
 	expect_eq "version 2 with a 32-byte digest" "$(echo $out)" "version 2 74 FS_END payload is 40 bytes, expected 8 or 24" || return 1
+	out=$(proto_upload "$AGENT_SOCK" "$W/old-guarded" 3000000 2 x16)
+	expect_eq "version 2 with a wrong XXH3 digest" "$(echo $out)" "version 2 74 checksum mismatch: $W/old-guarded: the data was damaged on the way (the target was left unchanged)" || return 1
 	expect_eq "target kept" "$(cat "$W/old-guarded")" "keep me"
 }
 
