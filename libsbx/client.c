@@ -130,7 +130,6 @@ int sbx_hello_wait(struct sbx_conn *c, struct sbx_error *err)
 
 		if (!have_token)
 			return sbx_fail(err, EACCES, "%s requires a token", c->addr);
-
 		proto_auth_mac(token_key, h.nonce, mac);
 		if ((r = proto_put(&c->tx, FT_AUTH, mac, sizeof(mac))) < 0)
 			return sbx_fail(err, r, "cannot queue AUTH");
