@@ -16,7 +16,7 @@ COMMON  := $(WARN) -I. -MMD -MP -fstack-protector-strong -ffunction-sections -fd
 HOST_CFLAGS  := $(COMMON) -O2 -g -D_FORTIFY_SOURCE=2
 # The guest has no unwinder to feed (C, no backtraces): without unwind
 # tables sbx-init is ~30 KiB smaller (bench/footprint.sh: goal <= 400 KiB).
-GUEST_CFLAGS := $(COMMON) -Os -fno-asynchronous-unwind-tables -fno-unwind-tables -isystem $(KHDR) -isystem $(MUSL)/include
+GUEST_CFLAGS := $(COMMON) -Os -fno-asynchronous-unwind-tables -fno-unwind-tables -isystem $(KHDR) -isystem $(MUSL)/include -isystem $(BUILD)/xxhash
 ASAN_CFLAGS  := $(COMMON) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DSBX_NO_SECCOMP
 LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 
@@ -75,9 +75,17 @@ MUSL_LIBS := $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
 $(MUSL_LIBS) &: | $(DEPS_STAMP)
 	scripts/musl-libs.sh $(MUSL)
 
+# xxHash (file digests, lib/hasher.c) is used header-only; musl-gcc does
+# not search /usr/include, so the guest gets that one header from a
+# directory of its own.
+XXH_H := $(BUILD)/xxhash/xxhash.h
+$(XXH_H): | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	ln -sfn /usr/include/xxhash.h $@
+
 # ---- guest: sbx-init -------------------------------------------------------
 # On the Makefile too: a change of GUEST_CFLAGS must reach every object.
-$(BUILD)/guest/%.o: %.c Makefile | $(MUSL_LIBS)
+$(BUILD)/guest/%.o: %.c Makefile | $(MUSL_LIBS) $(XXH_H)
 	@mkdir -p $(dir $@)
 	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 
@@ -322,7 +330,7 @@ tools: $(TOOLS_BIN)
 # guest and measure the agent from inside the VM the same way as from the
 # host; and the tools bench/restart.sh drives (`make tools`).
 BENCH_STATIC_OBJ := $(call obj,$(BUILD)/bench-static,$(BENCH_SRC) $(LIBSBX_SRC))
-$(BUILD)/bench-static/%.o: %.c | $(MUSL_LIBS)
+$(BUILD)/bench-static/%.o: %.c | $(MUSL_LIBS) $(XXH_H)
 	@mkdir -p $(dir $@)
 	musl-gcc $(GUEST_CFLAGS) -c $< -o $@
 $(BUILD)/sbx-bench-static: $(BENCH_STATIC_OBJ) $(MUSL)/lib/libsodium.a

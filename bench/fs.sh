@@ -6,8 +6,9 @@
 # same bytes copied file -> plain Unix socket -> new file, alternated, with
 # ratios taken pair by pair (FS_RUNS pairs, default 3); for an agent on a
 # Unix socket, each end alone against a stand-in peer that neither hashes
-# nor writes, verified against unverified (bench/fs_ends.c: the end's
-# hasher thread then has a core of its own); then scp over loopback
+# nor writes, verified against unverified (bench/fs_ends.c); then the
+# verified / unverified ratio pair by pair, each digest alone on one core
+# (XXH3-128, BLAKE2b-256); then scp over loopback
 # against the same baseline, if OpenSSH is installed. Every side
 # writes a new file (sbx's writes are atomic, so they always do): the
 # comparison is like with like, fresh tmpfs pages on both sides.

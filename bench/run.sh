@@ -435,18 +435,25 @@ row_exec() { # key label goal
 		[ -n "${n:-}" ] && echo "| $d of $STREAM_BYTES (N=$n) | $v MB/s | $b MB/s (the same command on a Unix socket) | $(printf '%.2f' "$r") | ≥ 0.7 |"
 	done
 	# bench/fs.sh's rows: | what | side | N | median | range | ratio (min, max) |
-	awk -F'|' 'index($3, "sbx upload") || index($3, "sbx download") {
+	awk -F'|' '(index($3, "sbx upload") || index($3, "sbx download")) && !index($3, "(pairs)") {
 		for (i = 2; i <= 7; i++) gsub(/^ +| +$/, "", $i)
 		split($7, r, " ")
 		printf "| %s: %s (N=%s) | %s | file → plain Unix socket → new file | %s | ≥ 0.8 |\n",
-			$2, index($3, "no digests") ? "no digests (`--no-verify`)" : "BLAKE2b-verified, atomic",
+			$2, index($3, "no digests") ? "no digests (`--no-verify`)" : "XXH3-verified, atomic",
 			$4, $5, r[1]
+	}' "$TMP/files.md" 2>/dev/null || true
+	# and verified against unverified, pair by pair
+	awk -F'|' 'index($3, "verified / no digests (pairs)") {
+		for (i = 2; i <= 7; i++) gsub(/^ +| +$/, "", $i)
+		split($7, r, " ")
+		printf "| %s: XXH3-verified against no digests (N=%s) | | the same, `--no-verify` | %s | ≥ 0.8 |\n",
+			$2, $4, r[1]
 	}' "$TMP/files.md" 2>/dev/null || true
 	# bench/fs_ends.c's rows: one end alone, verified against unverified
 	awk -F'|' 'index($3, "verified (ratio: to the same end unverified") {
 		for (i = 2; i <= 7; i++) gsub(/^ +| +$/, "", $i)
 		split($7, r, " ")
-		printf "| %s, BLAKE2b-verified (N=%s) | %s | the same end, no digests | %s | ≥ 0.8 |\n",
+		printf "| %s, XXH3-verified (N=%s) | %s | the same end, no digests | %s | ≥ 0.8 |\n",
 			$2, $4, $5, r[1]
 	}' "$TMP/files.md" 2>/dev/null || true
 	# bench/net.sh's rows: | what | side | N | median | range | ratio (min-max) |

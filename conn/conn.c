@@ -35,6 +35,8 @@ static uint8_t rx_scratch[RX_CHUNK];
 static void conn_event(struct watch *w, uint32_t events);
 static void sock_close(struct conn *c);
 
+uint16_t conn_version_max = PROTO_VERSION;
+
 unsigned conn_count(void) { return nconns; }
 
 static void conn_maybe_free(struct conn *c)
@@ -334,15 +336,16 @@ void conn_release(struct conn *c)
 
 static int hello(struct conn *c, const struct frame *f, struct proto_err *e)
 {
-	struct hello_ok ok = { .version = PROTO_VERSION };
-	uint16_t vmin, vmax;
+	struct hello_ok ok = { 0 };
+	uint16_t vmin, vmax, top = conn_version_max;
 	int r;
 
 	if ((r = proto_hello_decode(f, &vmin, &vmax, e)) < 0)
 		return r;
-	if (vmin > PROTO_VERSION || vmax < PROTO_VERSION)
+	if (vmin > top || vmax < PROTO_VERSION_MIN)
 		return proto_fail(e, EPROTONOSUPPORT, "no common protocol version: client %u-%u, "
-				  "agent %u-%u", vmin, vmax, PROTO_VERSION, PROTO_VERSION);
+				  "agent %u-%u", vmin, vmax, PROTO_VERSION_MIN, top);
+	ok.version = c->version = MIN(vmax, top);
 	if (c->agent->auth_key()) {
 		/* A fresh challenge per connection: a recorded answer is
 		 * worth nothing. */

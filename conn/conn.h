@@ -38,6 +38,7 @@ enum conn_state { CONN_HELLO, CONN_AUTH, CONN_OP, CONN_RUNNING };
 struct conn {
 	struct watch w;
 	enum conn_state state;
+	uint16_t version;       /* agreed in HELLO (vsock/proto.h) */
 	struct buf rx;
 	struct buf tx;
 	int body_fd;            /* spliced after tx drains, body_left bytes */
@@ -59,6 +60,10 @@ struct conn {
 	const struct agent *agent; /* who serves it: config, routing (conn/agent.h) */
 	struct conn *prev, *next;
 };
+
+/* The highest protocol version the agent picks (PROTO_VERSION); lowered
+ * only to stand for an older agent in tests (server/server.c). */
+extern uint16_t conn_version_max;
 
 /* Starts serving an accepted, non-blocking socket for agent a: HELLO,
  * AUTH when a->auth_key() says so, then a->dispatch() with the request. */

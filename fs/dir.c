@@ -129,7 +129,7 @@ static void pump(struct fs_readdir *rd)
 	if (r < 0)
 		goto fail;
 	if (r == 1) {
-		proto_fs_end_put(conn_txbuf(rd->c), rd->count, NULL);
+		proto_fs_end_put(conn_txbuf(rd->c), rd->count, NULL, 0);
 		conn_finish(rd->c);
 		return;
 	}

@@ -90,7 +90,8 @@ struct fs_sender {
 void fs_sender_init(struct fs_sender *s);
 /* Starts sending fd (which the sender then owns) from off, at most len
  * bytes; the pipe is made once and reused by later files. */
-int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify);
+int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify,
+		    const struct conn *c);
 /* How much of a file with stat st a body from off sends: no more than
  * len, nor than the size st announces (FS_PSEUDO_MAX for size 0). */
 uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len);
@@ -137,8 +138,11 @@ static inline void fs_release_cancel(struct fs_release *r) { timer_cancel(&r->t)
  * 64-byte aligned); free with free(3) or loop_free_later. */
 void *fs_zalloc(size_t size);
 
-/* Starts a body digest (BLAKE2b-256, on a second thread for big bodies:
- * lib/hasher.h). */
-static inline void fs_hash_init(struct hasher *h) { hasher_init(h, FS_DIGEST_LEN); }
+/* Starts a body digest of the kind connection c agreed on in HELLO
+ * (XXH3-128, or BLAKE2b-256 for a version 1 client: lib/hasher.h). */
+static inline void fs_hash_init(struct hasher *h, const struct conn *c)
+{
+	hasher_init(h, proto_fs_digest_len(c->version));
+}
 
 #endif

@@ -127,7 +127,7 @@ int fs_read_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const ch
 	off = fs_req_has(r, FS_OFFSET) ? r->offset : 0;
 	fs_sender_start(&rd->s, fd, off,
 			fs_send_len(&st, off, fs_req_has(r, FS_LENGTH) ? r->length : UINT64_MAX),
-			!(r->flags & FS_F_NO_VERIFY));
+			!(r->flags & FS_F_NO_VERIFY), c);
 	fs_stat_from(&fst, &st);
 	proto_fs_stat_ok_put(conn_txbuf(c), &fst, NULL, 0);
 	c->ops = &read_ops;

@@ -1,10 +1,11 @@
 /* Sending a file body: DATA frames, then END with the byte count and the
- * BLAKE2b digest. The bytes go file -> pipe -> socket with splice(2), so
- * the agent never copies them (to a vsock client the pipe is read into the
- * output queue instead: conn_send_spliced in conn/conn.c says why); it
- * hashes the same range by reading it into the hasher's ring, hashed on a
- * second thread (lib/hasher.h), or
- * into a small buffer that stays in the CPU cache. If another process
+ * digest (XXH3-128, or BLAKE2b-256 for a client of protocol version 1).
+ * The bytes go file -> pipe -> socket with splice(2), so the agent never
+ * copies them (to a vsock client the pipe is read into the output queue
+ * instead: conn_send_spliced in conn/conn.c says why); it hashes the same
+ * range by reading it into a small buffer that stays in the CPU cache, or
+ * for a big BLAKE2b body into the hasher's ring, hashed on a second thread
+ * (lib/hasher.h). If another process
  * changes the file meanwhile, the digest and the bytes disagree and the
  * client reports a mismatch rather than keeping a torn copy. */
 #include <errno.h>
@@ -43,7 +44,8 @@ uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len)
 	return MIN(n, len);
 }
 
-int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify)
+int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify,
+		    const struct conn *c)
 {
 	struct stat st;
 
@@ -57,7 +59,7 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	s->use_splice = false;
 	hasher_close(&s->h);
 	if (verify)
-		fs_hash_init(&s->h);
+		fs_hash_init(&s->h, c);
 	/* Small files are cheaper to copy than to splice. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || len <= COPY_CHUNK ||
 	    (uint64_t)st.st_size <= off + COPY_CHUNK)
@@ -152,7 +154,7 @@ static int send_end(struct fs_sender *s, struct conn *c)
 
 	if (s->verify)
 		hasher_final(&s->h, digest);
-	r = proto_fs_end_put(conn_txbuf(c), s->sent, s->verify ? digest : NULL);
+	r = proto_fs_end_put(conn_txbuf(c), s->sent, s->verify ? digest : NULL, s->h.digest_len);
 	if (r < 0)
 		return r;
 	s->active = false;

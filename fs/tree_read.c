@@ -95,7 +95,7 @@ static int tr_entry(struct fs_tree_read *tr, const struct stat *st, int fd, cons
 	if (S_ISDIR(st->st_mode))
 		return tr_push(tr, fd);
 	if (S_ISREG(st->st_mode)) {
-		fs_sender_start(&tr->s, fd, 0, fs_send_len(st, 0, UINT64_MAX), tr->verify);
+		fs_sender_start(&tr->s, fd, 0, fs_send_len(st, 0, UINT64_MAX), tr->verify, tr->c);
 		tr->sending = true;
 	}
 	return 0;

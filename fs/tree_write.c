@@ -103,7 +103,7 @@ static int tw_entry(struct fs_tree_write *tw, const struct frame *f, struct prot
 	set_where(tw, en->path);
 	if (tw->verify) {
 		hasher_close(&tw->h);
-		fs_hash_init(&tw->h);
+		fs_hash_init(&tw->h, tw->c);
 	}
 	times[0] = ts_of(&en->st.atime);
 	times[1] = ts_of(&en->st.mtime);
@@ -155,13 +155,14 @@ static int tw_file_end(struct fs_tree_write *tw, const struct frame *f, struct p
 
 	if (!tw->w.in_file)
 		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END outside a regular file"));
-	if (proto_fs_end_decode(f, &count, want, &has_digest, e) < 0)
+	if (proto_fs_end_decode(f, proto_fs_digest_len(tw->c->version), &count, want,
+				&has_digest, e) < 0)
 		return tw_undo(tw, -e->code);
 	if (has_digest != tw->verify || count != tw->cur_bytes)
 		return tw_undo(tw, proto_fail(e, EPROTO, "FS_END does not match what was sent for the file"));
 	if (tw->verify) {
 		hasher_final(&tw->h, got);
-		if (sodium_memcmp(got, want, sizeof(got)) != 0)
+		if (sodium_memcmp(got, want, tw->h.digest_len) != 0)
 			return tw_undo(tw, proto_fail(e, EBADMSG, "checksum mismatch: %s: the data was "
 							"damaged on the way", tw->where));
 	}

@@ -112,7 +112,8 @@ static int write_end(struct fs_write *w, const struct frame *f, struct proto_err
 	bool has_digest;
 	int r;
 
-	if ((r = proto_fs_end_decode(f, &count, want, &has_digest, e)) < 0) {
+	if ((r = proto_fs_end_decode(f, proto_fs_digest_len(w->c->version), &count, want,
+				     &has_digest, e)) < 0) {
 		write_abort(w);
 		return r;
 	}
@@ -128,7 +129,7 @@ static int write_end(struct fs_write *w, const struct frame *f, struct proto_err
 	}
 	if (w->verify) {
 		hasher_final(&w->h, got);
-		if (sodium_memcmp(got, want, sizeof(got)) != 0) {
+		if (sodium_memcmp(got, want, w->h.digest_len) != 0) {
 			write_abort(w);
 			return proto_fail(e, EBADMSG,
 				       "checksum mismatch: %s: the data was damaged on the way%s",
@@ -302,7 +303,7 @@ int fs_write_start(struct conn *c, struct fs_req *r, struct fs_cred *cr, const c
 	w->verify = !(r->flags & FS_F_NO_VERIFY);
 	str_copy(w->path, sizeof(w->path), path);
 	if (w->verify)
-		fs_hash_init(&w->h);
+		fs_hash_init(&w->h, c);
 	if ((rc = fs_cred_enter(&w->cred)) == 0) {
 		rc = prepare(w, r);
 		fs_cred_leave(&w->cred);

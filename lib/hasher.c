@@ -1,4 +1,5 @@
-/* A body's digest on a second thread: see lib/hasher.h. The caller copies
+/* A body's digest: XXH3-128 inline, or BLAKE2b on a second thread (see
+ * lib/hasher.h). For BLAKE2b, the caller copies
  * chunks into the ring (a memcpy runs at ten times BLAKE2b's speed), the
  * thread hashes them in order. A full ring makes the caller wait for the
  * thread, which only ever waits for the caller: the wait is bounded by
@@ -13,6 +14,15 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+
+/* Header-only: sbx-init is static (musl) and links no libxxhash. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+_Static_assert(sizeof(XXH3_state_t) <= HASHER_XXH3_STATE, "HASHER_XXH3_STATE is too small");
+_Static_assert(_Alignof(XXH3_state_t) <= 64, "XXH3_state_t wants more than 64-byte alignment");
+
+#define XXH3_LEN 16
 
 #define RING (1024 * 1024)       /* a power of two */
 #define SPAN (128 * 1024)        /* hashed per turn, then the room is given back */
@@ -35,7 +45,12 @@ void hasher_init(struct hasher *hs, size_t digest_len)
 {
 	memset(hs, 0, sizeof(*hs));
 	hs->digest_len = digest_len;
-	crypto_generichash_init(&hs->h, NULL, 0, digest_len);
+	if (digest_len == XXH3_LEN) {
+		hs->no_thread = true; /* memory speed: a thread costs more than it saves */
+		XXH3_128bits_reset((XXH3_state_t *)hs->h.x3);
+		return;
+	}
+	crypto_generichash_init(&hs->h.b2, NULL, 0, digest_len);
 }
 
 static void *hasher_main(void *arg)
@@ -54,7 +69,7 @@ static void *hasher_main(void *arg)
 		n = (size_t)MIN(hs->in - hs->out, (uint64_t)MIN(RING - pos, SPAN));
 		pthread_mutex_unlock(&hs->mu);
 		/* The span [out, out + n) is the thread's until out moves. */
-		crypto_generichash_update(&hs->h, hs->ring + pos, n);
+		crypto_generichash_update(&hs->h.b2, hs->ring + pos, n);
 		pthread_mutex_lock(&hs->mu);
 		hs->out += n;
 		pthread_cond_signal(&hs->room);
@@ -151,8 +166,13 @@ void hasher_put(struct hasher *hs, const void *p, size_t n)
 {
 	const uint8_t *src = p;
 
+	if (hs->digest_len == XXH3_LEN) {
+		XXH3_128bits_update((XXH3_state_t *)hs->h.x3, src, n);
+		hs->inline_bytes += n;
+		return;
+	}
 	if (!use_thread(hs, n)) {
-		crypto_generichash_update(&hs->h, src, n);
+		crypto_generichash_update(&hs->h.b2, src, n);
 		hs->inline_bytes += n;
 		return;
 	}
@@ -191,7 +211,14 @@ void hasher_final(struct hasher *hs, uint8_t *out)
 {
 	hasher_join(hs, false);
 	hs->no_thread = true;
-	crypto_generichash_final(&hs->h, out, hs->digest_len);
+	if (hs->digest_len == XXH3_LEN) {
+		XXH128_canonical_t c;
+
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest((XXH3_state_t *)hs->h.x3));
+		memcpy(out, c.digest, XXH3_LEN);
+		return;
+	}
+	crypto_generichash_final(&hs->h.b2, out, hs->digest_len);
 }
 
 void hasher_close(struct hasher *hs)

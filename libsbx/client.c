@@ -72,8 +72,20 @@ int sbx_fail(struct sbx_error *err, int code, const char *fmt, ...)
 static int tx_some(struct sbx_conn *c, struct sbx_error *err);
 static int rx_some(struct sbx_conn *c, struct sbx_error *err);
 
-/* HELLO, wait for HELLO_OK and its challenge, answer with AUTH. */
-static int authenticate(struct sbx_conn *c, struct sbx_error *err)
+/* A HELLO_OK came: the version must be one this side offered. */
+static int hello_agreed(struct sbx_conn *c, const struct hello_ok *h, struct sbx_error *err)
+{
+	if (h->version < PROTO_VERSION_MIN || h->version > PROTO_VERSION)
+		return sbx_fail(err, EPROTO, "%s chose protocol version %u, not one of %u-%u",
+				c->addr, h->version, PROTO_VERSION_MIN, PROTO_VERSION);
+	c->version = h->version;
+	c->hello_done = true;
+	return 0;
+}
+
+/* Sends what is queued (HELLO first) and waits for HELLO_OK; answers its
+ * challenge with AUTH when there is a token. */
+int sbx_hello_wait(struct sbx_conn *c, struct sbx_error *err)
 {
 	uint64_t deadline = time_mono_ns() + CONNECT_TIMEOUT_MS * NSEC_PER_MSEC;
 	struct proto_err pe;
@@ -82,6 +94,8 @@ static int authenticate(struct sbx_conn *c, struct sbx_error *err)
 	long n;
 	int r;
 
+	if (c->hello_done)
+		return 0;
 	for (;;) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
@@ -109,10 +123,13 @@ static int authenticate(struct sbx_conn *c, struct sbx_error *err)
 	if (f.type != FT_HELLO_OK || proto_hello_ok_decode(&f, &h, &pe) < 0)
 		return sbx_fail(err, EPROTO, "%s did not answer HELLO", c->addr);
 	buf_consume(&c->rx, (size_t)n);
-	c->hello_done = true;
+	if ((r = hello_agreed(c, &h, err)) < 0)
+		return r;
 	if (h.flags & HELLO_F_AUTH) {
 		uint8_t mac[PROTO_AUTH_LEN];
 
+		if (!have_token)
+			return sbx_fail(err, EACCES, "%s requires a token", c->addr);
 		proto_auth_mac(token_key, h.nonce, mac);
 		if ((r = proto_put(&c->tx, FT_AUTH, mac, sizeof(mac))) < 0)
 			return sbx_fail(err, r, "cannot queue AUTH");
@@ -147,11 +164,11 @@ int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
 	buf_init(&c->rx, RX_MAX);
 	buf_init(&c->tx, TX_MAX);
 	if ((r = fd_set_nonblock(fd, true)) < 0 ||
-	    (r = proto_hello_put(&c->tx, PROTO_VERSION, PROTO_VERSION)) < 0) {
+	    (r = proto_hello_put(&c->tx, PROTO_VERSION_MIN, PROTO_VERSION)) < 0) {
 		sbx_close(c);
 		return sbx_fail(err, r, "cannot set up the connection to %s", addr);
 	}
-	if (have_token && (r = authenticate(c, err)) < 0) {
+	if (have_token && (r = sbx_hello_wait(c, err)) < 0) {
 		sbx_close(c);
 		return r;
 	}
@@ -266,6 +283,7 @@ int sbx_next_frame(struct sbx_conn *c, struct frame *f, struct sbx_error *err)
 {
 	struct proto_err pe;
 	long n;
+	int r;
 
 	for (;;) {
 		n = proto_frame_parse(buf_head(&c->rx), buf_len(&c->rx), f, &pe);
@@ -288,7 +306,8 @@ int sbx_next_frame(struct sbx_conn *c, struct frame *f, struct sbx_error *err)
 				return sbx_fail(err, pe.code, "bad HELLO_OK from %s: %s", c->addr, pe.msg);
 			if (h.flags & HELLO_F_AUTH)
 				return sbx_fail(err, EACCES, "%s requires a token", c->addr);
-			c->hello_done = true;
+			if ((r = hello_agreed(c, &h, err)) < 0)
+				return r;
 			continue;
 		}
 		if (f->type == FT_ERROR)

@@ -14,9 +14,15 @@ struct sbx_conn {
 	struct buf rx;
 	struct buf tx;
 	bool hello_done;
+	uint16_t version;       /* HELLO_OK's, once hello_done */
 	bool eof;
 	char addr[160];
 };
+
+/* Waits for HELLO_OK unless it came (then c->version is the agreed
+ * version): what a verified upload needs before its first byte, since
+ * the version decides the digest. With a token, queues AUTH. */
+int sbx_hello_wait(struct sbx_conn *c, struct sbx_error *err);
 
 /* Fails err for a connection that broke with errno code ("the connection
  * to ADDR was lost" for EPIPE and ECONNRESET); returns -code. */

@@ -112,7 +112,7 @@ int sbx_fs_readdir(const char *addr, const char *path, bool with_stat,
 			goto out;
 		}
 	}
-	if (proto_fs_end_decode(&f, &said, NULL, &dig, &pe) < 0 || said != count)
+	if (proto_fs_end_decode(&f, 0, &said, NULL, &dig, &pe) < 0 || said != count)
 		rc = sbx_fail(err, EPROTO, "the agent listed %llu entries but said %llu",
 			  (unsigned long long)count, (unsigned long long)said);
 out:

@@ -26,14 +26,14 @@ uint64_t xfer_body_limit(uint64_t size, uint64_t offset, int64_t length)
 	return length >= 0 && (uint64_t)length < n ? (uint64_t)length : n;
 }
 
-int xfer_body_start(struct xfer_body *b, bool verify, uint64_t limit)
+int xfer_body_start(struct xfer_body *b, const struct sbx_conn *c, bool verify, uint64_t limit)
 {
 	b->verify = verify;
 	b->bytes = 0;
 	b->limit = limit;
 	hasher_close(&b->h);
 	if (verify)
-		hasher_init(&b->h, FS_DIGEST_LEN);
+		hasher_init(&b->h, proto_fs_digest_len(c->version));
 	return 0;
 }
 
@@ -65,7 +65,7 @@ int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct x
 			xfer_meter_add(m, f->len, false);
 		return 0;
 	}
-	if (proto_fs_end_decode(f, &count, want, &has, &pe) < 0)
+	if (proto_fs_end_decode(f, b->h.digest_len, &count, want, &has, &pe) < 0)
 		return sbx_fail(err, pe.code, "bad answer from the agent: %s", pe.msg);
 	if (count != b->bytes)
 		return sbx_fail(err, EPROTO, "%s: the agent sent %llu bytes but says %llu", what,
@@ -74,7 +74,7 @@ int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct x
 		if (!has)
 			return sbx_fail(err, EPROTO, "%s: the agent sent no digest", what);
 		hasher_final(&b->h, b->digest);
-		if (sodium_memcmp(b->digest, want, sizeof(want)) != 0)
+		if (sodium_memcmp(b->digest, want, b->h.digest_len) != 0)
 			return sbx_fail(err, EBADMSG,
 				    "checksum mismatch: %s: the data was damaged on the way, or the "
 				    "file changed while it was read", what);
@@ -120,7 +120,7 @@ static int read_body(struct sbx_conn *c, int fd, const char *what, uint64_t limi
 
 	if (!b)
 		return sbx_fail(err, ENOMEM, "out of memory");
-	xfer_body_start(b, !(o && o->no_verify), limit);
+	xfer_body_start(b, c, !(o && o->no_verify), limit);
 	do {
 		if ((rc = xfer_recv_frame(c, &f, o, err)) < 0)
 			break;
@@ -139,6 +139,7 @@ static int read_body(struct sbx_conn *c, int fd, const char *what, uint64_t limi
 			x->bytes = b->bytes;
 			x->verified = b->verify;
 			memcpy(x->digest, b->digest, sizeof(x->digest));
+			x->digest_len = b->h.digest_len;
 		}
 	}
 	xfer_body_close(b);

@@ -64,7 +64,7 @@ static int up_entry(struct tree_up *u, const struct stat *st, int fd, const char
 	if (fd < 0)
 		return 0;
 	if (wr->verify)
-		hasher_init(&wr->h, FS_DIGEST_LEN);
+		hasher_init(&wr->h, proto_fs_digest_len(wr->c->version));
 	rc = xfer_writer_from_fd(wr, fd, err);
 	if (rc < 0)
 		return rc;
@@ -72,7 +72,7 @@ static int up_entry(struct tree_up *u, const struct stat *st, int fd, const char
 		hasher_final(&wr->h, digest);
 	u->t.bytes += wr->m.done - before;
 	if ((rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done - before,
-				   wr->verify ? digest : NULL)) < 0)
+				   wr->verify ? digest : NULL, wr->h.digest_len)) < 0)
 		return sbx_fail(err, rc, "cannot encode an END frame");
 	return 0;
 }
@@ -191,6 +191,9 @@ int sbx_fs_upload_tree(const char *addr, const char *local, const char *remote, 
 	u.wr->o = o;
 	u.wr->verify = !(o && o->no_verify);
 	u.wr->m.o = o;
+	/* The files' digests are the version's: HELLO_OK first. */
+	if (u.wr->verify && (rc = sbx_hello_wait(u.wr->c, err)) < 0)
+		goto out;
 	if ((rc = up_walk(&u, local, err)) < 0)
 		goto out;
 	if ((rc = proto_fs_tree_end_put(sbx_txbuf(u.wr->c), &u.t)) < 0) {
@@ -304,7 +307,7 @@ static int down_frame(struct tree_down *d, const struct frame *f, struct sbx_err
 		if (r < 0)
 			return xfer_fail_path(err, r, d->where);
 		if (d->w.in_file)
-			xfer_body_start(&d->b, !(d->o && d->o->no_verify),
+			xfer_body_start(&d->b, d->c, !(d->o && d->o->no_verify),
 					xfer_body_limit(d->cur->st.size, 0, -1));
 		return 0;
 	case FT_FS_DATA:

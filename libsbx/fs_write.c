@@ -67,8 +67,16 @@ int sbx_fs_writer_open(const char *addr, const char *path, const struct sbx_writ
 	wr->m.o = o;
 	wr->m.total = w && w->has_size ? w->size : 0;
 	str_copy(wr->path, sizeof(wr->path), path);
-	if (wr->verify)
-		hasher_init(&wr->h, FS_DIGEST_LEN);
+	/* The digest is the version's: a verified upload waits for HELLO_OK
+	 * (one round trip) before its first byte. */
+	if (wr->verify) {
+		if ((rc = sbx_hello_wait(wr->c, err)) < 0) {
+			sbx_close(wr->c);
+			free(wr);
+			return rc;
+		}
+		hasher_init(&wr->h, proto_fs_digest_len(wr->c->version));
+	}
 	*out = wr;
 	return 0;
 }
@@ -151,7 +159,8 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 
 	if (wr->verify)
 		hasher_final(&wr->h, digest);
-	rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done, wr->verify ? digest : NULL);
+	rc = proto_fs_end_put(sbx_txbuf(wr->c), wr->m.done, wr->verify ? digest : NULL,
+			      wr->h.digest_len);
 	if (rc < 0)
 		rc = sbx_fail(err, rc, "cannot encode an END frame");
 	/* sbx_recv sends what is queued while it waits for the answer. */
@@ -165,8 +174,10 @@ int sbx_fs_writer_close(struct sbx_fs_writer *wr, struct sbx_xfer *x, struct sbx
 			memset(x, 0, sizeof(*x));
 			x->bytes = wr->m.done;
 			x->verified = wr->verify;
-			if (wr->verify)
+			if (wr->verify) {
 				memcpy(x->digest, digest, sizeof(digest));
+				x->digest_len = wr->h.digest_len;
+			}
 		}
 	}
 	hasher_close(&wr->h);

@@ -73,7 +73,8 @@ int xfer_push(struct sbx_conn *c, size_t high, const struct sbx_fs_opts *o,
 void *xfer_zalloc64(size_t size);
 int xfer_writer_from_fd(struct sbx_fs_writer *wr, int fd, struct sbx_error *err);
 uint64_t xfer_body_limit(uint64_t size, uint64_t offset, int64_t length);
-int xfer_body_start(struct xfer_body *b, bool verify, uint64_t limit);
+/* verify: with the digest connection c agreed on (HELLO_OK came). */
+int xfer_body_start(struct xfer_body *b, const struct sbx_conn *c, bool verify, uint64_t limit);
 int xfer_body_frame(struct xfer_body *b, const struct frame *f, int fd, struct xfer_meter *m,
 		    const char *what, struct sbx_error *err);
 /* Stops the body's hasher thread, if any (after an error; harmless after

@@ -57,7 +57,7 @@ static int queue_request(struct sbx_dial *d)
 	int r;
 
 	buf_init(&b, sizeof(d->out));
-	r = proto_hello_put(&b, PROTO_VERSION, PROTO_VERSION);
+	r = proto_hello_put(&b, PROTO_VERSION_MIN, PROTO_VERSION);
 	if (r == 0 && !sbx_has_token()) {
 		r = proto_forward_put(&b, d->port);
 		d->forward_sent = true;

@@ -3,8 +3,9 @@
  * a struct sbx_error with a message naming the path and the cause ("no
  * such file or directory: /app/x"). Paths in the sandbox are absolute, or
  * relative to the sandbox's working directory. Transfers are streamed
- * (memory use does not grow with the size), verified with BLAKE2b at both
- * ends unless asked not to, and atomic: a failed upload leaves the old
+ * (memory use does not grow with the size), verified with XXH3-128 at both
+ * ends (BLAKE2b-256 with an agent of protocol version 1) unless asked not
+ * to, and atomic: a failed upload leaves the old
  * file (or nothing) at the target, and a failed download leaves nothing
  * at the local destination. */
 #ifndef SBX_SBX_FS_H
@@ -22,7 +23,8 @@
 struct sbx_fs_opts {
 	const char *user;  /* act as this user (name or uid): its permissions
 			      apply; NULL: the sandbox's default user */
-	bool no_verify;    /* transfers: skip the BLAKE2b digests */
+	bool no_verify;    /* transfers: skip the digests (XXH3-128, or BLAKE2b-256
+			      with an agent of protocol version 1) */
 	/* Transfers: called about 4 times a second with the bytes moved so
 	 * far and the total (0 when unknown). */
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
@@ -38,7 +40,10 @@ struct sbx_xfer {
 	uint64_t entries;    /* trees: entries (directories, files, links) */
 	uint64_t skipped;    /* trees: special files left out */
 	bool verified;       /* digests were compared */
-	uint8_t digest[FS_DIGEST_LEN]; /* single files: BLAKE2b-256 of the body */
+	/* Single files: the body's digest, digest_len bytes: 16 for XXH3-128,
+	 * 32 for BLAKE2b-256 (an agent of protocol version 1). */
+	uint8_t digest[FS_DIGEST_LEN];
+	size_t digest_len;
 };
 
 /* ---- metadata ---- */

@@ -5,7 +5,7 @@
 set -eu
 
 # Packages by purpose. Keep this list the single source of truth.
-BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev libwebsockets-dev libjansson-dev libssl-dev libhttp-parser-dev"
+BUILD="gcc make musl-tools linux-libc-dev pkg-config libsodium-dev libseccomp-dev libcmocka-dev libwebsockets-dev libjansson-dev libssl-dev libhttp-parser-dev libxxhash-dev"
 SRCBUILD="dpkg-dev autoconf automake libtool gperf"
 IMAGE="cpio lz4 busybox-static kmod qemu-system-x86 qemu-utils dropbear-bin openssh-sftp-server mmdebstrap erofs-utils e2fsprogs"
 TEST="file bsdutils openssh-client curl socat iproute2 procps psmisc python3 nodejs chromium openssl"

@@ -429,6 +429,11 @@ int server_main(int argc, char **argv)
 	raise_fd_limit();
 
 	load_config(config_path, cmdline);
+	/* Development mode only: SBX_PROTO_MAX=1 makes this agent one of
+	 * protocol version 1 (BLAKE2b digests), for the tests of a new
+	 * client against an old agent. */
+	if (!in_vm && getenv("SBX_PROTO_MAX") && strcmp(getenv("SBX_PROTO_MAX"), "1") == 0)
+		conn_version_max = 1;
 	if (cfg.token[0]) {
 		proto_auth_key(cfg.token, auth_key);
 		have_token = true;

@@ -11,7 +11,12 @@
 
 #include "lib/buf.h"
 
-#define PROTO_VERSION 1
+/* The versions this code speaks, lowest to highest; a client offers the
+ * range, the agent picks the highest both speak (docs/PROTOCOL.md).
+ * Version 2 is version 1 with XXH3-128 file digests instead of BLAKE2b-256
+ * (docs/protocol/files.md, "Integrity"); nothing else differs. */
+#define PROTO_VERSION_MIN 1
+#define PROTO_VERSION 2
 #define PROTO_MAGIC "SBX"             /* 4 bytes with its NUL */
 #define PROTO_HDR_LEN 8
 #define PROTO_FRAME_MAX (1u << 20)    /* payload cap, bytes */

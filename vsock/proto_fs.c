@@ -473,28 +473,35 @@ int proto_fs_stat_ok_decode(const struct frame *f, struct fs_stat *st, char *tar
 
 /* ---- END ---- */
 
-int proto_fs_end_put(struct buf *b, uint64_t count, const uint8_t *digest)
+size_t proto_fs_digest_len(uint16_t version)
+{
+	return version >= 2 ? FS_DIGEST_XXH3_LEN : FS_DIGEST_BLAKE2B_LEN;
+}
+
+int proto_fs_end_put(struct buf *b, uint64_t count, const uint8_t *digest, size_t dlen)
 {
 	uint8_t p[8 + FS_DIGEST_LEN];
 
+	if (digest && dlen > FS_DIGEST_LEN)
+		return -EINVAL;
 	put_le64(p, count);
 	if (digest)
-		memcpy(p + 8, digest, FS_DIGEST_LEN);
-	return proto_put(b, FT_FS_END, p, digest ? sizeof(p) : 8);
+		memcpy(p + 8, digest, dlen);
+	return proto_put(b, FT_FS_END, p, digest ? 8 + dlen : 8);
 }
 
-int proto_fs_end_decode(const struct frame *f, uint64_t *count, uint8_t *digest,
+int proto_fs_end_decode(const struct frame *f, size_t dlen, uint64_t *count, uint8_t *digest,
 			bool *has_digest, struct proto_err *e)
 {
 	if (f->type != FT_FS_END)
 		return proto_fail(e, EPROTO, "expected FS_END, got %s", proto_type_name(f->type));
-	if (f->len != 8 && f->len != 8 + FS_DIGEST_LEN)
-		return proto_fail(e, EBADMSG, "FS_END payload is %u bytes, expected 8 or %d",
-				  f->len, 8 + FS_DIGEST_LEN);
+	if (dlen > FS_DIGEST_LEN || (f->len != 8 && f->len != 8 + dlen))
+		return proto_fail(e, EBADMSG, "FS_END payload is %u bytes, expected 8 or %zu",
+				  f->len, 8 + dlen);
 	*count = get_le64(f->payload);
 	*has_digest = f->len > 8;
 	if (digest && *has_digest)
-		memcpy(digest, f->payload + 8, FS_DIGEST_LEN);
+		memcpy(digest, f->payload + 8, dlen);
 	return 0;
 }
 

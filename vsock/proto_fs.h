@@ -91,7 +91,12 @@ struct fs_time {
 #define FS_NAME_MAX 255   /* bytes of one name in a directory */
 #define FS_USER_MAX 32
 #define FS_AFFIX_MAX 255  /* mktemp prefix and suffix */
-#define FS_DIGEST_LEN 32  /* BLAKE2b-256 (libsodium crypto_generichash) */
+/* A body's digest (docs/protocol/files.md, "Integrity"): BLAKE2b-256
+ * (libsodium crypto_generichash) in protocol version 1, XXH3-128 from
+ * version 2 on. FS_DIGEST_LEN is the longer, for buffers. */
+#define FS_DIGEST_LEN 32
+#define FS_DIGEST_BLAKE2B_LEN 32
+#define FS_DIGEST_XXH3_LEN 16
 #define FS_DIRENTS_MAX (60 * 1024) /* what an agent puts in one DIRENTS */
 /* A file body is never longer than the size its stat announced (a file
  * that grows while it is read is sent as it was), except for a file of
@@ -146,10 +151,15 @@ int proto_fs_stat_ok_put(struct buf *b, const struct fs_stat *st, const char *ta
 int proto_fs_stat_ok_decode(const struct frame *f, struct fs_stat *st, char *target,
 			    size_t target_size, struct proto_err *e);
 
-/* END: u64 count, then the digest unless the transfer is unverified. */
-int proto_fs_end_put(struct buf *b, uint64_t count, const uint8_t *digest);
-/* digest may be NULL; *has_digest tells whether one came. */
-int proto_fs_end_decode(const struct frame *f, uint64_t *count, uint8_t *digest,
+/* The digest length of a connection that agreed on this protocol
+ * version: FS_DIGEST_BLAKE2B_LEN or FS_DIGEST_XXH3_LEN. */
+size_t proto_fs_digest_len(uint16_t version);
+/* END: u64 count, then the digest (dlen bytes) unless the transfer is
+ * unverified (digest NULL). */
+int proto_fs_end_put(struct buf *b, uint64_t count, const uint8_t *digest, size_t dlen);
+/* An END of exactly 8 or 8 + dlen bytes. digest may be NULL;
+ * *has_digest tells whether one came. */
+int proto_fs_end_decode(const struct frame *f, size_t dlen, uint64_t *count, uint8_t *digest,
 			bool *has_digest, struct proto_err *e);
 
 /* PATH_OK: the path bytes, 1..FS_PATH_MAX, no NUL. */

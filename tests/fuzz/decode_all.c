@@ -86,7 +86,8 @@ static void decode_as_is(const struct frame *f)
 	else
 		FUZZ_CHECK(fr.mem == NULL);
 	RUN(proto_fs_stat_ok_decode(f, &u.st, msg, sizeof(msg), &e));
-	RUN(proto_fs_end_decode(f, &count, digest, &has_digest, &e));
+	RUN(proto_fs_end_decode(f, FS_DIGEST_BLAKE2B_LEN, &count, digest, &has_digest, &e));
+	RUN(proto_fs_end_decode(f, FS_DIGEST_XXH3_LEN, &count, digest, &has_digest, &e));
 	RUN(proto_fs_path_ok_decode(f, msg, sizeof(msg), &e));
 	if (r == 0)
 		FUZZ_CHECK(strlen(msg) >= 1 && strlen(msg) == f->len);

@@ -89,11 +89,16 @@ static void reply(unsigned which, const uint8_t *p, size_t len)
 		uint64_t count;
 		bool has;
 
+		/* Both digest kinds: BLAKE2b-256 (version 1), XXH3-128. */
 		f = fuzz_frame_of(FT_FS_END, p, len);
-		r = proto_fs_end_decode(&f, &count, digest, &has, &e);
+		r = proto_fs_end_decode(&f, FS_DIGEST_BLAKE2B_LEN, &count, digest, &has, &e);
 		fuzz_check_rc(r, &e);
 		if (r == 0)
-			FUZZ_CHECK(has == (len == 8 + FS_DIGEST_LEN));
+			FUZZ_CHECK(has == (len == 8 + FS_DIGEST_BLAKE2B_LEN));
+		r = proto_fs_end_decode(&f, FS_DIGEST_XXH3_LEN, &count, digest, &has, &e);
+		fuzz_check_rc(r, &e);
+		if (r == 0)
+			FUZZ_CHECK(has == (len == 8 + FS_DIGEST_XXH3_LEN));
 		break;
 	}
 	case R_PATH_OK:

@@ -376,11 +376,14 @@ static void fs(void)
 	frame_seed("fs-stat-ok");
 	memset(digest, 0x42, sizeof(digest));
 	reset();
-	check(proto_fs_end_put(&b, 12, digest), "END");
+	check(proto_fs_end_put(&b, 12, digest, FS_DIGEST_BLAKE2B_LEN), "END");
 	sel_seed("fs", "end", R_END);
 	frame_seed("fs-end");
 	reset();
-	check(proto_fs_end_put(&b, 12, NULL), "END");
+	check(proto_fs_end_put(&b, 12, digest, FS_DIGEST_XXH3_LEN), "END");
+	sel_seed("fs", "end-xxh3", R_END);
+	reset();
+	check(proto_fs_end_put(&b, 12, NULL, 0), "END");
 	sel_seed("fs", "end-unverified", R_END);
 	reset();
 	check(proto_put(&b, FT_FS_PATH_OK, "/tmp/x", 6), "PATH_OK");

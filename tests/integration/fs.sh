@@ -482,8 +482,9 @@ test_digest_mismatch() {
 	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0
 }
 
-# The same with 8 MiB, which the agent hashes on its second thread
-# (lib/hasher.c): still refused, nothing committed, and the thread gone.
+# The same with 8 MiB, which the agent hashes on its second thread (the
+# client offers version 1 only: BLAKE2b, lib/hasher.c): still refused,
+# nothing committed, and the thread gone.
 test_digest_mismatch_threaded() {
 	local out
 	echo "keep me" >"$W/guarded2"
@@ -493,6 +494,100 @@ test_digest_mismatch_threaded() {
 	expect_eq "target kept" "$(cat "$W/guarded2")" "keep me" || return 1
 	expect_eq "no temporary left" "$(entries "$W" | tr ' ' '\n' | grep -c sbx-)" 0 || return 1
 	expect_eq "the server's threads" "$(ls /proc/"$(server_pid)"/task | wc -l)" 1
+}
+
+# A client of the protocol's own (python): HELLO offering versions 1 to
+# VMAX, an upload of SIZE bytes to PATH whose END carries DIGEST: "b2"
+# (BLAKE2b-256 of the body), "b2-damaged" (the same, with one byte of the
+# body changed after it was hashed), "x16" (16 bytes that are not the
+# body's XXH3-128). Prints the version HELLO_OK chose,
+# then "OK" or the ERROR's code and message.
+proto_upload() { # SOCK PATH SIZE VMAX DIGEST
+	python3 - "$@" <<'PY'
+import hashlib, socket, struct, sys
+def frame(t, p): return struct.pack('<IHH', len(p), t, 0) + p
+def field(tag, v): return struct.pack('<HI', tag, len(v)) + v
+sock, path, size, vmax, how = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+body = bytearray((i * 7 + i // 251) & 0xff for i in range(size))
+digest = hashlib.blake2b(bytes(body), digest_size=32).digest()
+if how == 'b2-damaged':
+    body[size // 2] ^= 0x01
+if how == 'x16':
+    digest = b'\x55' * 16
+s = socket.socket(socket.AF_UNIX); s.connect(sock)
+s.sendall(frame(1, b'SBX\0' + struct.pack('<HH', 1, vmax)) + frame(0x20, field(1, path.encode())))
+for i in range(0, size, 256 * 1024):
+    s.sendall(frame(0x200, bytes(body[i:i + 256 * 1024])))
+s.sendall(frame(0x201, struct.pack('<Q', size) + digest))
+buf = b''
+while True:
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+while buf:
+    n, t, _ = struct.unpack('<IHH', buf[:8])
+    if t == 2:
+        print('version', struct.unpack('<H', buf[12:14])[0])
+    elif t == 5:
+        print('OK')
+    elif t == 4:
+        print(struct.unpack('<i', buf[8:12])[0], buf[12:8 + n].decode())
+    buf = buf[8 + n:]
+PY
+}
+
+# A client of version 1 (HELLO 1-1) gets version 1 and BLAKE2b-256, as
+# before XXH3: its digest is accepted, with the body right, and one byte
+# damaged on the way is refused. A client offering 1-2 gets version 2, and
+# a BLAKE2b-sized digest is then refused: the digest is XXH3-128's 16 bytes,
+# which the agent checks (16 wrong ones are a mismatch; sbx cp, which
+# sends the right ones, passes in the tests above).
+test_old_client() {
+	local out body
+	out=$(proto_upload "$AGENT_SOCK" "$W/old-client" 3000000 1 b2)
+	expect_eq "an old client's upload" "$(echo $out)" "version 1 OK" || return 1
+	body=$(python3 -c 'import sys; sys.stdout.buffer.write(bytes((i * 7 + i // 251) & 0xff for i in range(3000000)))' | b2sum | cut -d' ' -f1)
+	expect_eq "its body" "$(b2 "$W/old-client")" "$body" || return 1
+	echo "keep me" >"$W/old-guarded"
+	out=$(proto_upload "$AGENT_SOCK" "$W/old-guarded" 3000000 1 b2-damaged)
+	expect_eq "a damaged byte" "$(echo $out)" "version 1 74 checksum mismatch: $W/old-guarded: the data was damaged on the way (the target was left unchanged)" || return 1
+	expect_eq "target kept" "$(cat "$W/old-guarded")" "keep me" || return 1
+	out=$(proto_upload "$AGENT_SOCK" "$W/old-guarded" 1000 2 b2)
+	expect_eq "version 2 with a 32-byte digest" "$(echo $out)" "version 2 74 FS_END payload is 40 bytes, expected 8 or 24" || return 1
+	out=$(proto_upload "$AGENT_SOCK" "$W/old-guarded" 3000000 2 x16)
+	expect_eq "version 2 with a wrong XXH3 digest" "$(echo $out)" "version 2 74 checksum mismatch: $W/old-guarded: the data was damaged on the way (the target was left unchanged)" || return 1
+	expect_eq "target kept" "$(cat "$W/old-guarded")" "keep me"
+}
+
+# The new client against an agent of version 1 (SBX_PROTO_MAX=1, the
+# capability turned off): it chooses version 1, and sbx cp, verified, of a
+# small and a big file (hashed on the second thread) and of a tree, up
+# and down, agrees with it on BLAKE2b-256.
+test_old_agent() {
+	local sock0=$AGENT_SOCK log0=$AGENT_LOG init0=$INIT_PID job0=$AGENT_JOB rc=0 out
+	SBX_PROTO_MAX=1 start_agent dev --config "$T_TMP/config" || return 1
+	wait_for 5 test -n "$(server_pid)"
+	head -c 9M /dev/urandom >"$L/old-agent.big"
+	echo small >"$L/old-agent.small"
+	mkdir -p "$L/old-agent-tree/d"
+	head -c 2M /dev/urandom >"$L/old-agent-tree/d/f"
+	rm -rf "$W/old-agent-tree" "$L/old-agent-tree.back"
+	{
+		out=$(proto_upload "$AGENT_SOCK" "$W/old-agent.probe" 10 2 b2) &&
+		expect_eq "the agent chose" "$(echo $out)" "version 1 OK" &&
+		"$SBX" cp -q "$L/old-agent.big" ":$W/old-agent.big" &&
+		"$SBX" cp -q "$L/old-agent.small" ":$W/old-agent.small" &&
+		"$SBX" cp -q ":$W/old-agent.big" "$L/old-agent.back" &&
+		expect_eq "big, up and down" "$(b2 "$L/old-agent.back")" "$(b2 "$L/old-agent.big")" &&
+		expect_eq "small, up" "$(cat "$W/old-agent.small")" small &&
+		"$SBX" cp -r "$L/old-agent-tree" ":$W/" &&
+		"$SBX" cp -r ":$W/old-agent-tree" "$L/old-agent-tree.back" &&
+		expect_eq "a tree, up and down" "$(b2 "$L/old-agent-tree.back/d/f")" "$(b2 "$L/old-agent-tree/d/f")"
+	} || rc=1
+	stop_agent "$INIT_PID" "$AGENT_JOB"
+	AGENT_SOCK=$sock0 AGENT_LOG=$log0 INIT_PID=$init0 AGENT_JOB=$job0
+	export SBX_CONNECT=unix:$AGENT_SOCK
+	return $rc
 }
 
 # Killed clients and failures must not have cost the server its life: the
@@ -525,4 +620,6 @@ t "empty and over-long paths" test_bad_paths
 t "mkdir, mv, cp, chmod, chown, ln, truncate, touch, mktemp, rm" test_metadata_ops
 t "a digest mismatch commits nothing" test_digest_mismatch
 t "a digest mismatch of a body hashed on a second thread commits nothing" test_digest_mismatch_threaded
+t "an old client (version 1) gets BLAKE2b; version 2 wants XXH3's 16 bytes" test_old_client
+t "against an old agent (version 1) sbx cp agrees on BLAKE2b" test_old_agent
 t "the agent's server survived all of it" test_server_survived

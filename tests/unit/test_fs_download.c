@@ -4,8 +4,11 @@
  * sandbox sends is not trusted, so the host's memory and disk must stay
  * bounded whatever it sends (issue 18, item 3). And a body big enough to
  * be hashed on libsbx's second thread (lib/hasher.c), sent with its own
- * digest or a damaged one: the first is kept, the second refused, with
- * nothing left behind and no thread. */
+ * digest or with a byte damaged on the way: the first is kept, the second
+ * refused, with nothing left behind and no thread; with each digest kind:
+ * XXH3-128 from an agent of protocol version 2, BLAKE2b-256 from one of
+ * version 1 (an older agent), and none from an agent choosing a version
+ * the client did not offer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -29,6 +32,9 @@
 #include "libsbx/sbx_fs.h"
 #include "vsock/proto_fs.h"
 #include "tests/unit/threads.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #define LIE_SIZE 10                /* what the agent announces */
 #define SENT (4u << 20)            /* what it sends */
@@ -62,7 +68,7 @@ enum agent_mode {
 	LIE_FILE,   /* announces LIE_SIZE bytes, sends SENT, no digest */
 	LIE_TREE,   /* the same as the root of a tree */
 	INTACT,     /* announces and sends SENT bytes, with their digest */
-	DAMAGED,    /* the same with a digest that does not match */
+	DAMAGED,    /* the same with one byte changed after it was hashed */
 };
 
 /* The body's bytes: not all alike, so a byte out of place changes the
@@ -87,10 +93,12 @@ static int agent_listen(void)
 	return lfd;
 }
 
-/* The hostile agent: answers HELLO and one request as mode says (a
- * STAT_OK and a body, or a tree whose root is a file), the body SENT
- * bytes long, then an END that agrees with the count sent. */
-static pid_t fake_agent(enum agent_mode mode)
+/* The hostile agent: answers HELLO with version and one request as mode
+ * says (a STAT_OK and a body, or a tree whose root is a file), the body
+ * SENT bytes long, then an END that agrees with the count sent, with the
+ * digest of that version (hashed here with libsodium and xxHash
+ * themselves, not lib/hasher.c). */
+static pid_t fake_agent_v(enum agent_mode mode, uint16_t version)
 {
 	bool tree = mode == LIE_TREE;
 	int lfd = agent_listen();
@@ -100,10 +108,13 @@ static pid_t fake_agent(enum agent_mode mode)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		static uint8_t chunk[64 * 1024], in[65536];
-		struct hello_ok h = { .version = PROTO_VERSION };
+		struct hello_ok h = { .version = version };
 		struct fs_stat st = file_stat(mode >= INTACT ? SENT : LIE_SIZE);
 		crypto_generichash_state hs;
+		XXH3_state_t xs;
+		XXH128_canonical_t xc;
 		uint8_t digest[FS_DIGEST_LEN];
+		size_t dlen = version >= 2 ? FS_DIGEST_XXH3_LEN : FS_DIGEST_BLAKE2B_LEN;
 		struct fs_tree_end t = { .entries = 1, .bytes = SENT };
 		struct buf b;
 		int fd = accept(lfd, NULL, NULL);
@@ -111,7 +122,8 @@ static pid_t fake_agent(enum agent_mode mode)
 		if (fd < 0 || read(fd, in, sizeof(in)) <= 0)
 			_exit(1);
 		buf_init(&b, 2 * PROTO_FRAME_MAX);
-		crypto_generichash_init(&hs, NULL, 0, FS_DIGEST_LEN);
+		crypto_generichash_init(&hs, NULL, 0, FS_DIGEST_BLAKE2B_LEN);
+		XXH3_128bits_reset(&xs);
 		proto_hello_ok_put(&b, &h);
 		if (tree)
 			proto_fs_entry_put(&b, "", &st, NULL);
@@ -120,14 +132,20 @@ static pid_t fake_agent(enum agent_mode mode)
 		for (unsigned sent = 0; sent < SENT; sent += sizeof(chunk)) {
 			fill_chunk(chunk, sizeof(chunk), sent);
 			crypto_generichash_update(&hs, chunk, sizeof(chunk));
+			XXH3_128bits_update(&xs, chunk, sizeof(chunk));
+			if (mode == DAMAGED && sent == SENT / 2)
+				chunk[1234] ^= 0x20;
 			proto_put(&b, FT_FS_DATA, chunk, sizeof(chunk));
 			if (write(fd, buf_head(&b), buf_len(&b)) != (ssize_t)buf_len(&b))
 				_exit(0); /* the host hung up: what it should do */
 			buf_consume(&b, buf_len(&b));
 		}
-		crypto_generichash_final(&hs, digest, sizeof(digest));
-		digest[7] ^= mode == DAMAGED ? 0x20 : 0;
-		proto_fs_end_put(&b, SENT, mode >= INTACT ? digest : NULL);
+		crypto_generichash_final(&hs, digest, FS_DIGEST_BLAKE2B_LEN);
+		if (version >= 2) {
+			XXH128_canonicalFromHash(&xc, XXH3_128bits_digest(&xs));
+			memcpy(digest, xc.digest, sizeof(xc.digest));
+		}
+		proto_fs_end_put(&b, SENT, mode >= INTACT ? digest : NULL, dlen);
 		if (tree)
 			proto_fs_tree_end_put(&b, &t);
 		if (write(fd, buf_head(&b), buf_len(&b)) < 0)
@@ -138,6 +156,11 @@ static pid_t fake_agent(enum agent_mode mode)
 	}
 	close(lfd);
 	return pid;
+}
+
+static pid_t fake_agent(enum agent_mode mode)
+{
+	return fake_agent_v(mode, PROTO_VERSION);
 }
 
 static void expect_refused(int rc, const struct sbx_error *err, const char *dest, pid_t agent)
@@ -195,33 +218,38 @@ static void test_tree_file_longer_than_announced(void **state)
 	assert_int_equal(n, 0);
 }
 
-static void test_big_body_intact(void **state)
+/* The agent of version `version` sends a big body intact: kept, with
+ * that version's digest. */
+static void check_intact(uint16_t version, size_t dlen)
 {
 	struct sbx_error err = { 0 };
 	struct sbx_xfer x;
 	struct stat st;
 	char dest[128];
 	int status;
-	pid_t agent = fake_agent(INTACT);
+	pid_t agent = fake_agent_v(INTACT, version);
 
 	snprintf(dest, sizeof(dest), "%s/out", dir);
-	assert_int_equal(sbx_fs_download(addr, "/f", dest, 0, NULL, &x, &err), 0);
+	if (sbx_fs_download(addr, "/f", dest, 0, NULL, &x, &err) < 0)
+		fail_msg("version %u: %s", version, err.msg);
 	assert_true(x.verified);
 	assert_int_equal(x.bytes, SENT);
+	assert_int_equal(x.digest_len, dlen);
 	assert_int_equal(stat(dest, &st), 0);
 	assert_int_equal(st.st_size, SENT);
 	assert_int_equal(threads(), 1);
 	assert_int_equal(waitpid(agent, &status, 0), agent);
 }
 
-static void test_big_body_damaged(void **state)
+/* One byte changed on the way: refused, nothing left. */
+static void check_damaged(uint16_t version)
 {
 	struct sbx_error err = { 0 };
 	struct stat st;
 	char dest[128];
 	size_t n;
 	int status;
-	pid_t agent = fake_agent(DAMAGED);
+	pid_t agent = fake_agent_v(DAMAGED, version);
 
 	snprintf(dest, sizeof(dest), "%s/out", dir);
 	assert_true(sbx_fs_download(addr, "/f", dest, 0, NULL, NULL, &err) < 0);
@@ -231,6 +259,30 @@ static void test_big_body_damaged(void **state)
 	count_entries(&n);
 	assert_int_equal(n, 0);
 	assert_int_equal(threads(), 1);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+}
+
+static void test_big_body_intact(void **state) { check_intact(2, FS_DIGEST_XXH3_LEN); }
+static void test_big_body_damaged(void **state) { check_damaged(2); }
+/* An older agent (version 1) gets BLAKE2b-256 exactly as before. */
+static void test_old_agent_intact(void **state) { check_intact(1, FS_DIGEST_BLAKE2B_LEN); }
+static void test_old_agent_damaged(void **state) { check_damaged(1); }
+
+/* An agent that picks a version the client did not offer (3): refused
+ * before any byte is written. */
+static void test_version_not_offered(void **state)
+{
+	struct sbx_error err = { 0 };
+	struct stat st;
+	char dest[128];
+	int status;
+	pid_t agent = fake_agent_v(INTACT, PROTO_VERSION + 1);
+
+	snprintf(dest, sizeof(dest), "%s/out", dir);
+	assert_true(sbx_fs_download(addr, "/f", dest, 0, NULL, NULL, &err) < 0);
+	assert_int_equal(err.code, EPROTO);
+	assert_non_null(strstr(err.msg, "chose protocol version 3"));
+	assert_int_equal(stat(dest, &st), -1);
 	assert_int_equal(waitpid(agent, &status, 0), agent);
 }
 
@@ -342,6 +394,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tree_directory_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_body_intact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_body_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_agent_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_agent_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_not_offered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

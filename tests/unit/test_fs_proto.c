@@ -431,6 +431,8 @@ static void test_stat_ok(void **state)
 	}
 }
 
+/* END carries the digest of the version: 32 bytes (BLAKE2b-256) in
+ * version 1, 16 (XXH3-128) from version 2; the other length is refused. */
 static void test_end(void **state)
 {
 	uint8_t digest[FS_DIGEST_LEN], got[FS_DIGEST_LEN];
@@ -439,23 +441,38 @@ static void test_end(void **state)
 	uint64_t count;
 	bool has;
 
+	assert_int_equal(proto_fs_digest_len(1), FS_DIGEST_BLAKE2B_LEN);
+	assert_int_equal(proto_fs_digest_len(2), FS_DIGEST_XXH3_LEN);
 	for (size_t i = 0; i < sizeof(digest); i++)
 		digest[i] = (uint8_t)i;
-	assert_int_equal(proto_fs_end_put(&b, 1ULL << 33, digest), 0);
-	one_frame(&f);
-	assert_int_equal(proto_fs_end_decode(&f, &count, got, &has, &e), 0);
-	assert_true(has);
-	assert_int_equal(count, 1ULL << 33);
-	assert_memory_equal(got, digest, sizeof(got));
+	for (size_t dlen = FS_DIGEST_XXH3_LEN; dlen <= FS_DIGEST_BLAKE2B_LEN; dlen += 16) {
+		size_t other = FS_DIGEST_XXH3_LEN + FS_DIGEST_BLAKE2B_LEN - dlen;
+
+		buf_consume(&b, buf_len(&b));
+		assert_int_equal(proto_fs_end_put(&b, 1ULL << 33, digest, dlen), 0);
+		one_frame(&f);
+		assert_int_equal(f.len, 8 + dlen);
+		memset(got, 0, sizeof(got));
+		assert_int_equal(proto_fs_end_decode(&f, dlen, &count, got, &has, &e), 0);
+		assert_true(has);
+		assert_int_equal(count, 1ULL << 33);
+		assert_memory_equal(got, digest, dlen);
+		assert_int_equal(proto_fs_end_decode(&f, other, &count, got, &has, &e), -EBADMSG);
+		assert_int_equal(proto_fs_end_decode(&f, 0, &count, got, &has, &e), -EBADMSG);
+	}
 	buf_consume(&b, buf_len(&b));
-	assert_int_equal(proto_fs_end_put(&b, 0, NULL), 0);
+	assert_int_equal(proto_fs_end_put(&b, 0, NULL, FS_DIGEST_XXH3_LEN), 0);
 	one_frame(&f);
-	assert_int_equal(proto_fs_end_decode(&f, &count, got, &has, &e), 0);
+	assert_int_equal(proto_fs_end_decode(&f, FS_DIGEST_BLAKE2B_LEN, &count, got, &has, &e), 0);
+	assert_false(has);
+	assert_int_equal(proto_fs_end_decode(&f, FS_DIGEST_XXH3_LEN, &count, got, &has, &e), 0);
 	assert_false(has);
 	f.len = 9;
-	assert_int_equal(proto_fs_end_decode(&f, &count, got, &has, &e), -EBADMSG);
+	assert_int_equal(proto_fs_end_decode(&f, FS_DIGEST_XXH3_LEN, &count, got, &has, &e),
+			 -EBADMSG);
 	f.type = FT_FS_DATA;
-	assert_int_equal(proto_fs_end_decode(&f, &count, got, &has, &e), -EPROTO);
+	assert_int_equal(proto_fs_end_decode(&f, FS_DIGEST_XXH3_LEN, &count, got, &has, &e),
+			 -EPROTO);
 }
 
 static void test_path_ok(void **state)

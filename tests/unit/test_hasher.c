@@ -1,7 +1,10 @@
 /* Unit tests for lib/hasher.c: whatever the chunks, inline or on the
  * second thread, through put or reserve/commit, the digest is BLAKE2b of
- * the bytes in order (the protocol's digest); a body dropped half-way
- * stops its thread; threads are bounded; no thread outlives its body. */
+ * the bytes in order (the digest of protocol version 1); a body dropped
+ * half-way stops its thread; threads are bounded; no thread outlives its
+ * body. And XXH3-128 (version 2): xxHash's one-shot digest in its
+ * canonical form, whatever the chunks, never on a thread, and a damaged
+ * byte changes it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,9 @@
 
 #include "lib/hasher.h"
 #include "tests/unit/threads.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #define BODY (5u * 1024 * 1024 + 12345) /* past the inline part and the ring */
 
@@ -154,9 +160,60 @@ static void test_many_at_once(void **state)
 	free(hs);
 }
 
+/* XXH3-128 over the body put in chunks of `chunk` bytes (0: sizes that
+ * vary), against xxHash's one-shot function. */
+static void check_xxh3(const uint8_t *b, size_t len, size_t chunk, uint8_t got[16])
+{
+	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
+	XXH128_canonical_t want;
+	size_t off = 0, step = 1, room;
+
+	assert_non_null(hs);
+	hasher_init(hs, 16);
+	/* inline: nothing to read into, no thread */
+	assert_null(hasher_reserve(hs, 65536, &room));
+	while (off < len) {
+		size_t n = chunk ? chunk : step;
+
+		n = n < len - off ? n : len - off;
+		hasher_put(hs, b + off, n);
+		off += n;
+		step = step * 3 + 1;
+		if (step > 3 * 1024 * 1024)
+			step = 1;
+		assert_int_equal(threads(), 1);
+	}
+	hasher_final(hs, got);
+	XXH128_canonicalFromHash(&want, XXH3_128bits(b, len));
+	assert_memory_equal(got, want.digest, 16);
+	hasher_close(hs);
+	free(hs);
+}
+
+static void test_xxh3(void **state)
+{
+	/* XXH3-128 of nothing, canonical (big-endian): xxHash's test vector */
+	static const uint8_t empty[16] = { 0x99, 0xaa, 0x06, 0xd3, 0x01, 0x47, 0x98, 0xd8,
+					   0x60, 0x01, 0xc3, 0x24, 0x46, 0x8d, 0x49, 0x7f };
+	uint8_t *b = body(), got[16], again[16];
+
+	check_xxh3(b, 0, 1, got);
+	assert_memory_equal(got, empty, 16);
+	check_xxh3(b, 1000, 7, got);
+	check_xxh3(b, BODY, 256 * 1024, got);
+	check_xxh3(b, BODY, 0, again);
+	assert_memory_equal(got, again, 16);
+	/* one byte damaged in the middle: another digest */
+	b[BODY / 2] ^= 0x01;
+	check_xxh3(b, BODY, 256 * 1024, again);
+	b[BODY / 2] ^= 0x01;
+	assert_memory_not_equal(got, again, 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_xxh3),
 		cmocka_unit_test(test_put_chunk_sizes),
 		cmocka_unit_test(test_reserve_commit),
 		cmocka_unit_test(test_close_midway),
