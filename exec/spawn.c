@@ -37,6 +37,8 @@ struct spawn_ctx {
 static _Alignas(16) char spawn_stack[SPAWN_STACK];
 static struct spawn_err *shared_err;
 static bool no_clone3;
+/* spawn_set_pidns: the workloads' PID namespace, and ours to come back to. */
+static int pidns = -1, own_pidns = -1;
 
 static _Noreturn void child_fail(struct spawn_ctx *ctx, enum spawn_stage stage, int err)
 {
@@ -188,12 +190,38 @@ static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 	return child;
 }
 
+int spawn_set_pidns(int ns)
+{
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+
+	if (own < 0)
+		return -errno;
+	/* Try the round trip once, so that a refusal shows here. */
+	if (setns(ns, CLONE_NEWPID) < 0 || setns(own, CLONE_NEWPID) < 0) {
+		int e = -errno;
+
+		setns(own, CLONE_NEWPID);
+		close(own);
+		return e;
+	}
+	pidns = ns;
+	own_pidns = own;
+	return 0;
+}
+
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 {
 	struct spawn_err err = { 0 };
 	struct spawn_ctx ctx = { .req = r, .err = &err };
 	pid_t child = -1;
 
+	/* setns(CLONE_NEWPID) moves only the children to come; ours come
+	 * back to our namespace below (nothing else of ours forks there). */
+	if (pidns >= 0 && setns(pidns, CLONE_NEWPID) < 0) {
+		e->stage = SPAWN_SETUP;
+		e->err = errno;
+		return -e->err;
+	}
 	errno = ENOSYS;
 	if (r->cgroup >= 0)
 		child = spawn_into_cgroup(&ctx);
@@ -211,6 +239,12 @@ int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 		child = clone(child_main, spawn_stack + sizeof(spawn_stack),
 			      CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
 #endif
+	}
+	if (pidns >= 0) {
+		int saved = errno;
+
+		setns(own_pidns, CLONE_NEWPID);
+		errno = saved;
 	}
 	if (child < 0) {
 		e->stage = SPAWN_SETUP;

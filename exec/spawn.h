@@ -45,6 +45,11 @@ struct spawn_err {
 	int err;               /* errno */
 };
 
+/* From now on every child is born in the PID namespace `ns` (an fd of
+ * /proc/PID/ns/pid; init/workns.h) and the spawner stays in its own: 0 or
+ * -errno. */
+int spawn_set_pidns(int ns);
+
 /* Returns 0 and the pid, or -errno with e saying which step failed. A
  * child that failed has exited already; the reaper collects it. */
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e);

@@ -28,6 +28,7 @@
 #include "exec/cgroup.h"
 #include "exec/job.h"
 #include "exec/restrict.h"
+#include "exec/spawn.h"
 #include "lib/buf.h"
 #include "lib/ctl.h"
 #include "lib/log.h"
@@ -357,6 +358,7 @@ int server_main(int argc, char **argv)
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "upper-fd", no_argument, NULL, 'u' },
+		{ "workns-fd", no_argument, NULL, 'w' },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -364,7 +366,7 @@ int server_main(int argc, char **argv)
 	struct ready_info ready = { 0 };
 	bool want_ready = false;
 	const char *config_path = NULL;
-	bool cmdline = false;
+	bool cmdline = false, workns = false;
 	sigset_t mask;
 	uint64_t deadline;
 	int opt, sfd, r;
@@ -386,6 +388,9 @@ int server_main(int argc, char **argv)
 			break;
 		case 'u':
 			upper_fd = SERVER_UPPER_FD;
+			break;
+		case 'w':
+			workns = true;
 			break;
 		case 'r':
 			want_ready = sscanf(optarg, "%" SCNu64 ",%" SCNu64 ",%" SCNu64, &ready.start_ns,
@@ -430,7 +435,17 @@ int server_main(int argc, char **argv)
 		prctl(PR_SET_DUMPABLE, 0);
 		cgroup_setup(&cfg);
 	}
-	restrict_init(cfg.seccomp, getpid());
+	/* Workloads in their own PID namespace cannot name the server (its
+	 * pid there may be one of theirs): the filter protects their pid 1. */
+	if (workns) {
+		r = fd_set_cloexec(SERVER_WORKNS_FD, true) < 0 ? -errno :
+		    spawn_set_pidns(SERVER_WORKNS_FD);
+		if (r < 0) {
+			log_warn(r, "server: no workloads' PID namespace: commands share PID 1's");
+			workns = false;
+		}
+	}
+	restrict_init(cfg.seccomp, workns ? 0 : getpid());
 	devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull_fd < 0)
 		die(errno, "server: unable to open /dev/null");
