@@ -8,6 +8,7 @@
  * or touch shared locks. */
 #include "exec/spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,6 +17,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -207,6 +210,68 @@ int spawn_set_pidns(int ns)
 	pidns = ns;
 	own_pidns = own;
 	return 0;
+}
+
+/* The NSpid line of /proc/PID/status: our pid, then the pid in each
+ * nested namespace; the last is the innermost. *levels: how many. */
+static pid_t nspid_last(pid_t pid, int *levels)
+{
+	char path[64], buf[2048], *p, *end;
+	pid_t last = -ESRCH;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return -ENOSYS;
+	*levels = 0;
+	for (p += 7; *p && *p != '\n'; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		last = (pid_t)v;
+		(*levels)++;
+	}
+	return last;
+}
+
+pid_t spawn_pid_in_workload(pid_t pid)
+{
+	int levels;
+
+	return pidns >= 0 ? nspid_last(pid, &levels) : pid;
+}
+
+pid_t spawn_pid_from_workload(pid_t inner)
+{
+	struct dirent *d;
+	pid_t found = -ESRCH;
+	DIR *dir;
+
+	if (pidns < 0)
+		return inner;
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (found < 0 && (d = readdir(dir))) {
+		pid_t pid = (pid_t)atoi(d->d_name);
+		int levels = 0;
+
+		if (pid > 0 && nspid_last(pid, &levels) == inner && levels == 2)
+			found = pid;
+	}
+	closedir(dir);
+	return found;
 }
 
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
