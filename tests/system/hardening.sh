@@ -12,7 +12,8 @@
 # CONFIG.md): workloads run in /sys/fs/cgroup/workloads, whose memory.max
 # is the VM's memory minus min(1/8, 128 MiB) and whose pids.max is 4096 by
 # default, each command in a child cgroup of its own (pids.max 32 lower,
-# the same memory.max), born there; each command has a cgroup namespace
+# the same memory.max, the cpu controller on so that a bomb's processes
+# weigh as one command against the others and the server), born there; each command has a cgroup namespace
 # rooted at that cgroup and sees only it, read-only, at /sys/fs/cgroup,
 # and a /proc without PID 1 and the server; every workload is in one PID
 # namespace of their own, so a procfs root mounts itself shows neither;
@@ -61,7 +62,12 @@ test_limits() {
 	got=$("$SBX" exec -u root "$ID" -- cat $CG/memory.max)
 	expect_eq "a command's memory.max for $total bytes" "$got" "$want" || return 1
 	pids=$("$SBX" exec -u root "$ID" -- cat $CG/pids.max)
-	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX
+	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX || return 1
+	# The cpu controller too: without it the fork bomb below starved the
+	# server and every new command on Debian (bash's bomb: no new command
+	# within 60 s).
+	expect_eq "a command's controllers" "$("$SBX" exec -u root "$ID" -- cat $CG/cgroup.controllers)" \
+		"cpu memory pids"
 }
 
 # Asks the agent who it is every second until $1 ends; prints how many
@@ -116,12 +122,19 @@ test_root_stays_in_cgroup() {
 }
 
 # The bomb, as root, tries to escape first; its shell (bash when the image
-# has it) then waits (a builtin read, no fork) and reports its cgroup's
-# pids.peak.
+# has it) then waits (a builtin read, no fork), reports its cgroup's
+# pids.peak and kills its process group, the bomb included (a command's
+# processes outlive it otherwise, and the bomb would only die out slowly).
+# Its shell shares the cgroup's CPU with thousands of bomb processes (bash
+# ones also meet the memory.max, at ~230 KiB a process, before the
+# pids.max): right after starting the bomb it raises its own priority and
+# keeps itself out of the OOM killer's reach (root may; the bomb does
+# neither), or it would not get to report.
 BOMB='echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; mkfifo /dev/shm/bomb.fifo
-	bomb() { bomb | bomb & }; bomb
+	bomb() { bomb | bomb & }; bomb; renice -n -20 -p $$ >/dev/null
+	echo -1000 >/proc/self/oom_score_adj
 	read -t 40 x <>/dev/shm/bomb.fifo; read p </sys/fs/cgroup/pids.peak; echo "peak $p"
-	rm -f /dev/shm/bomb.fifo'
+	rm -f /dev/shm/bomb.fifo; kill -9 0'
 
 info_ok() { timeout 20 "$SBX" info "$ID" >/dev/null 2>"$T_TMP/info.err"; }
 alive_ok() { [ "$(timeout 20 "$SBX" exec -u root "$ID" -- echo alive 2>"$T_TMP/alive.err")" = alive ]; }
@@ -143,7 +156,8 @@ test_fork_bomb() {
 		{ kill -KILL $pid; return 1; }
 	peak=$(sed -n 's/^peak //p' "$T_TMP/bomb.out")
 	echo "#   the bomb's cgroup peaked at $peak processes" >&2
-	# Its client goes: the agent kills the whole group.
+	# Its shell killed the group; its client goes (the agent would kill
+	# the group, were the shell still running).
 	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
@@ -295,7 +309,7 @@ test_kill() {
 
 t "create a sandbox (768 MiB)" test_create
 t "a command: OOM score 0, its own cgroup namespace, no PID 1 or server in its /proc" test_agent_protected
-t "a command's memory.max leaves the agent headroom; its pids.max is $CMD_PIDS_MAX" test_limits
+t "a command's memory.max leaves the agent headroom; its pids.max is $CMD_PIDS_MAX; cpu controller on" test_limits
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
 t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all fail" \
 	test_root_stays_in_cgroup
