@@ -233,7 +233,8 @@ static int tmpfs_set(struct config *c, const char *key, const char *value, char 
 		colon = value + strlen(value);
 	if (value[0] != '/' || (size_t)(colon - value) >= sizeof(t.path) || colon - value < 2 ||
 	    (snprintf(t.path, sizeof(t.path), "%.*s", (int)(colon - value), value),
-	     strstr(t.path, "/../") || strcmp(t.path + strlen(t.path) - 3, "/..") == 0))
+	     strstr(t.path, "/../") ||
+	     (strlen(t.path) >= 3 && strcmp(t.path + strlen(t.path) - 3, "/..") == 0)))
 		return fail(err, n, EINVAL, "%s: '%s' is not PATH:OPTIONS with an absolute path "
 			    "under /", key, value);
 	for (o = *colon ? colon + 1 : colon; *o;) {
