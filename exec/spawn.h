@@ -45,6 +45,17 @@ struct spawn_err {
 	int err;               /* errno */
 };
 
+/* From now on every child is born in the PID namespace `ns` (an fd of
+ * /proc/PID/ns/pid; init/workns.h) and the spawner stays in its own: 0 or
+ * -errno. */
+int spawn_set_pidns(int ns);
+/* A pid a workload writes (a pid file) is its pid in the workloads'
+ * namespace: our pid of the process that has it there, or -ESRCH; the
+ * same pid without that namespace. */
+pid_t spawn_pid_from_workload(pid_t inner);
+/* The pid our child `pid` has in its own namespace, or -errno. */
+pid_t spawn_pid_in_workload(pid_t pid);
+
 /* Returns 0 and the pid, or -errno with e saying which step failed. A
  * child that failed has exited already; the reaper collects it. */
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e);

@@ -17,6 +17,9 @@
 /* A directory of the sandbox's writable disk (its file system), when the
  * root is an image's overlay: what FREEZE freezes (server/control.c). */
 #define SERVER_UPPER_FD 6
+/* The workloads' PID namespace (init/workns.h), in a VM: commands are
+ * spawned into it (exec/spawn.c). */
+#define SERVER_WORKNS_FD 7
 /* The file system freeze ioctls of linux/fs.h (which clashes with
  * sys/mount.h): FIFREEZE syncs and blocks writers, FITHAW lets them go. */
 #ifndef FIFREEZE
