@@ -94,6 +94,8 @@ static int child_main(void *arg)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
+	/* The pid clients are told: the one the workload sees as its own. */
+	ctx->err->own_pid = getpid();
 	/* We ignore SIGPIPE; the workload must not inherit that. */
 	sigaction(SIGPIPE, &dfl, NULL);
 	if (setsid() < 0)

@@ -35,6 +35,7 @@ enum ctl_type {
 	/* PID 1 holds every job's fds so that a job survives a restart of
 	 * the server (docs/PROTOCOL.md, "What survives a server restart"). */
 	CTL_JOB_HOLD,      /* server -> PID 1: arg pid, flags JOBF_*, arg2 start time,
+			    * arg5 its pid in the workloads' PID namespace,
 			    * text argv; fds out, err, out ring, err ring as
 			    * flags say */
 	CTL_JOB_STATUS,    /* both ways: arg pid, arg2 wait status */
@@ -73,6 +74,7 @@ struct ctl_msg {
 	int64_t arg2;
 	int64_t arg3;
 	int64_t arg4;
+	int64_t arg5;
 	char text[CTL_TEXT_MAX]; /* NUL-terminated */
 };
 

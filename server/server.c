@@ -95,10 +95,11 @@ int server_request_shutdown(const char *reason)
 /* Not the write end of stdin: a copy in PID 1 would keep the command
  * from ever seeing EOF. After a restart a command finds its stdin closed
  * (a terminal's master is held, as the output). */
-int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
-		    const struct job_fds *f)
+int server_job_hold(pid_t pid, pid_t ns_pid, bool keep, bool pty, uint64_t started_ns,
+		    const char *argv, const struct job_fds *f)
 {
-	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns };
+	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns,
+			     .arg5 = ns_pid };
 	const int in[] = { f->out, f->err, f->out_ring, f->err_ring };
 	const uint32_t bit[] = { JOBF_OUT, JOBF_ERR, JOBF_OUT_RING, JOBF_ERR_RING };
 	int fds[CTL_FDS_MAX], n = 0;
@@ -130,7 +131,7 @@ void server_job_done(pid_t pid)
 /* A job PID 1 kept for us: it becomes a detached job. */
 static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 {
-	struct job_spawned js = { .pid = (pid_t)m->arg, .keep = true, .held = true,
+	struct job_spawned js = { .pid = (pid_t)m->arg, .ns_pid = (pid_t)m->arg5, .keep = true, .held = true,
 				  .out_fd = -1, .err_fd = -1, .in_fd = -1, .out_ring = -1,
 				  .err_ring = -1 };
 	int k = 0;

@@ -274,6 +274,29 @@ test_own_proc() {
 	expect_eq "server restarts" "$(server_restarts)" 0
 }
 
+# Clients see a command's pid as the command itself does (in the
+# workloads' PID namespace), as in a container: the pid `exec --detach`
+# prints is its shell's $$, `ps` lists it, another command signals it by
+# that pid, `attach` takes it; pid 1 there (the namespace's init, no
+# command) is refused by name. (Before, the agent reported the real pid:
+# the SDK's Deno.pid and /proc/PID lookups in the guest failed.)
+test_pids_as_workloads_see_them() {
+	local pid out rc
+	pid=$("$SBX" exec -u root --detach "$ID" -- sh -c 'echo "self $$"; exec sleep 600') ||
+		fail "exec --detach failed" || return 1
+	"$SBX" ps "$ID" | grep -q "^$pid .*running" || fail "ps (pid $pid): $("$SBX" ps "$ID")" ||
+		return 1
+	out=$("$SBX" exec -u root "$ID" -- sh -c "kill -TERM $pid && echo signalled" 2>&1)
+	expect_eq "kill -TERM $pid in the sandbox" "$out" signalled || return 1
+	out=$(timeout 60 "$SBX" attach "$ID" "$pid" 2>&1)
+	rc=$?
+	expect_eq "attach $pid: what the command said its pid was" "$out" "self $pid" || return 1
+	expect_eq "attach $pid: its status (SIGTERM)" $rc 143 || return 1
+	out=$("$SBX" attach "$ID" 1 2>&1)
+	expect_eq "attach to pid 1, no command" $? 125 || return 1
+	[[ $out == *"no command with pid 1"* ]] || fail "attach 1 said: $out"
+}
+
 test_token_hidden() {
 	local tok=$SBX_STATE_DIR/$ID/token found
 	[ -s "$tok" ] || fail "no token in $tok" || return 1
@@ -324,5 +347,7 @@ t "a workload cannot kill PID 1 or the server, reboot, or open their memory (/pr
 	test_workload_cannot_stop_agent
 t "as root, a procfs of its own shows neither PID 1 nor the server (its own PID namespace)" \
 	test_own_proc
+t "pids as the workloads see them: exec --detach, ps, kill in the sandbox and attach agree" \
+	test_pids_as_workloads_see_them
 t "the token is nowhere a workload can read" test_token_hidden
 t "kill leaves nothing behind: no process, state directory or socket" test_kill
