@@ -39,8 +39,9 @@ struct agent {
 	const struct rlimit *(*workload_nofile)(void);
 	/* Tells PID 1 about a job so it keeps the job's fds open across a
 	 * restart of the server; then its status, and that it is forgotten.
-	 * job_hold returns 0 when PID 1 holds it. */
-	int (*job_hold)(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
+	 * job_hold returns 0 when PID 1 holds it; ns_pid is its pid in the
+	 * workloads' PID namespace, which a restarted server reports. */
+	int (*job_hold)(pid_t pid, pid_t ns_pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
 			const struct job_fds *fds);
 	void (*job_status)(pid_t pid, int status);
 	void (*job_done)(pid_t pid);

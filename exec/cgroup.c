@@ -17,6 +17,12 @@
 /* Processes one command's cgroup leaves to the others: a fork bomb in one
  * command still lets `sbx exec ... pkill` start. */
 #define PIDS_RESERVE 32
+/* The workloads' cpu.weight against the agent's tasks in the root cgroup
+ * (a nice-0 task weighs as a cgroup of 100): together the workloads weigh
+ * as ten busy tasks, so they keep most of the CPU when they compete with
+ * the server (its own work is relaying theirs), and the server keeps a
+ * tenth of it however many processes they run. */
+#define WORKLOADS_CPU_WEIGHT "1000"
 
 static bool enabled;
 static uint64_t command_pids_max; /* 0: no limit of its own */
@@ -76,6 +82,18 @@ bool cgroup_setup(const struct config *cfg)
 	}
 	/* Each command's own cgroup below needs the controllers too. */
 	write_file(CGROUP_WORKLOADS "/cgroup.subtree_control", "+memory +pids");
+	/* CPU: without the controller every workload process weighs as much
+	 * as the server, and a bash fork bomb's thousands of them starved it
+	 * and every new command. With it each command's cgroup weighs as
+	 * much as any other's (the default weight), and all of them together
+	 * WORKLOADS_CPU_WEIGHT. No cpu.max: nothing is throttled. */
+	if ((r = write_file(CGROUP_ROOT "/cgroup.subtree_control", "+cpu")) < 0) {
+		log_warn(r, "unable to enable the cpu controller");
+	} else {
+		write_file(CGROUP_WORKLOADS "/cgroup.subtree_control", "+cpu");
+		if ((r = write_file(CGROUP_WORKLOADS "/cpu.weight", WORKLOADS_CPU_WEIGHT)) < 0)
+			log_warn(r, "unable to weigh the workloads for the CPU");
+	}
 	if (total) {
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)cgroup_memory_max(total));
 		if ((r = write_file(CGROUP_WORKLOADS "/memory.max", num)) < 0)

@@ -1,5 +1,7 @@
 /* The cgroup v2 subtree workloads run in (in a VM): memory.max leaves the
- * agent headroom, pids.max bounds forks, and every command gets a child
+ * agent headroom, pids.max bounds forks, the cpu controller weighs them
+ * together against the agent and each command as much as any other
+ * (cgroup.c), and every command gets a child
  * cgroup of its own so that an out-of-memory kill can be told apart from
  * any other SIGKILL. PID 1 and the server stay in the root cgroup. */
 #ifndef SBX_CGROUP_H

@@ -290,6 +290,8 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 		spawn_failed(c, &req, cwd, &u, &se);
 		goto out;
 	}
+	/* Clients are told the pid the workload has in its own namespace. */
+	js.ns_pid = se.own_pid;
 	clock_gettime(CLOCK_REALTIME, &now);
 	js.started_ns = (uint64_t)now.tv_sec * NSEC_PER_SEC + (uint64_t)now.tv_nsec;
 	argv_summary(js.argv, sizeof(js.argv), req.argv);

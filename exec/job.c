@@ -58,7 +58,8 @@ struct stream {
 struct job {
 	struct job *prev, *next;
 	struct child child;
-	pid_t pid;
+	pid_t pid;            /* ours: reaping, signals, PID 1's hold */
+	pid_t ns_pid;         /* the workload's own (its PID namespace): clients' */
 	bool running;
 	bool our_child;
 	bool keep;
@@ -731,6 +732,7 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	}
 	j->agent = a;
 	j->pid = sp->pid;
+	j->ns_pid = sp->ns_pid > 0 ? sp->ns_pid : sp->pid;
 	j->pty = sp->pty;
 	j->keep = sp->keep;
 	j->our_child = sp->our_child;
@@ -741,10 +743,12 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	memcpy(j->argv, sp->argv, sizeof(j->argv));
 	buf_init(&j->in_q, STDIN_QUEUE_MAX + PROTO_FRAME_MAX);
 	/* A pid is unique among live processes, but a forgotten job's pid
-	 * can come back: the old one makes way. */
+	 * can come back (either one: a new workloads' namespace counts from
+	 * 1 again): the old one makes way. */
 	for (struct job *o = jobs; o; o = o->next)
-		if (o->pid == j->pid && !o->running && !o->conn) {
-			log_warn(0, "forgetting the uncollected status of an earlier pid %d", o->pid);
+		if ((o->pid == j->pid || o->ns_pid == j->ns_pid) && !o->running && !o->conn) {
+			log_warn(0, "forgetting the uncollected status of an earlier pid %d (%d in the "
+				 "workloads' namespace)", o->pid, o->ns_pid);
 			job_free(o);
 			break;
 		}
@@ -768,12 +772,12 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 		struct job_fds h = { .out = sp->out_fd, .err = sp->err_fd,
 				     .out_ring = j->out.ring.fd, .err_ring = j->err.ring.fd };
 
-		j->held = sp->held || a->job_hold(j->pid, j->keep, j->pty, j->started_ns,
+		j->held = sp->held || a->job_hold(j->pid, j->ns_pid, j->keep, j->pty, j->started_ns,
 						  j->argv, &h) == 0;
 	}
 	if (c) {
 		attach(j, c);
-		proto_u32_put(conn_txbuf(c), FT_STARTED, (uint32_t)j->pid);
+		proto_u32_put(conn_txbuf(c), FT_STARTED, (uint32_t)j->ns_pid);
 		conn_flush(c);
 		if (!j->keep && !conn_tx_idle(c))
 			streams_enable(j, false);
@@ -789,7 +793,7 @@ int job_attach(pid_t pid, struct conn *c, struct proto_err *e)
 	struct job *j;
 
 	for (j = jobs; j; j = j->next)
-		if (j->pid == pid && (j->running || !j->collected))
+		if (j->ns_pid == pid && (j->running || !j->collected))
 			break;
 	if (!j)
 		return -ESRCH;
@@ -822,7 +826,7 @@ int job_attach(pid_t pid, struct conn *c, struct proto_err *e)
 void job_list(struct conn *c)
 {
 	for (struct job *j = jobs; j; j = j->next) {
-		struct ps_entry p = { .pid = (uint32_t)j->pid, .started_ns = j->started_ns };
+		struct ps_entry p = { .pid = (uint32_t)j->ns_pid, .started_ns = j->started_ns };
 
 		str_copy(p.argv, sizeof(p.argv), j->argv);
 		if (j->running) {

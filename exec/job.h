@@ -24,6 +24,8 @@ struct job;
 /* What exec_start hands over after a successful spawn. */
 struct job_spawned {
 	pid_t pid;
+	pid_t ns_pid;         /* its pid in the workloads' PID namespace: the
+			       * one clients see (STARTED, ATTACH, PS); 0: pid */
 	bool pty;
 	bool keep;            /* survives its client (detached) */
 	bool our_child;       /* false for jobs restored from PID 1 */
@@ -46,8 +48,9 @@ bool job_room(bool keep);
  * NULL when out of memory (the fds are closed). */
 struct job *job_new(const struct agent *a, const struct job_spawned *s, struct conn *c);
 
-/* ATTACH: attaches c to the job with that pid; -ESRCH (e untouched) if
- * none, -EBUSY (e filled) if it is not a detached one. */
+/* ATTACH: attaches c to the job with that pid (as clients see it: in the
+ * workloads' PID namespace); -ESRCH (e untouched) if none, -EBUSY (e
+ * filled) if it is not a detached one. */
 int job_attach(pid_t pid, struct conn *c, struct proto_err *e);
 
 /* PS: appends one PS_ENTRY frame per job to c's output. */

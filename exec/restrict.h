@@ -9,7 +9,8 @@
 #include <stdbool.h>
 #include <linux/filter.h>
 
-/* Builds the filter (protecting PID 1 and `server`); false when it is off
+/* Builds the filter (protecting pid 1, and `server` unless it is 0: the
+ * workloads' PID namespace hides it); false when it is off
  * (the `seccomp` key) or cannot be built (then logged). */
 bool restrict_init(bool enabled, int server);
 /* The filter for spawn, or NULL. */
@@ -22,7 +23,8 @@ int restrict_apply(const struct sock_fprog *prog);
  * cgroup namespace (rooted at that cgroup) and mount namespace, where
  * /sys/fs/cgroup is a read-only view of that cgroup only and /proc shows
  * only the processes the workload may trace (hidepid=ptraceable: not PID
- * 1, not the server). Mounts elsewhere stay shared with the agent (PID 1
+ * 1, not the server), of the child's PID namespace (the workloads' one,
+ * exec/spawn.c, where neither is). Mounts elsewhere stay shared with the agent (PID 1
  * makes / shared). 0 or -errno. Only system calls: safe after CLONE_VM. */
 int restrict_confine(void);
 

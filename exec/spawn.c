@@ -8,6 +8,7 @@
  * or touch shared locks. */
 #include "exec/spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,6 +17,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -37,6 +40,8 @@ struct spawn_ctx {
 static _Alignas(16) char spawn_stack[SPAWN_STACK];
 static struct spawn_err *shared_err;
 static bool no_clone3;
+/* spawn_set_pidns: the workloads' PID namespace, and ours to come back to. */
+static int pidns = -1, own_pidns = -1;
 
 static _Noreturn void child_fail(struct spawn_ctx *ctx, enum spawn_stage stage, int err)
 {
@@ -89,6 +94,8 @@ static int child_main(void *arg)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
+	/* The pid clients are told: the one the workload sees as its own. */
+	ctx->err->own_pid = getpid();
 	/* We ignore SIGPIPE; the workload must not inherit that. */
 	sigaction(SIGPIPE, &dfl, NULL);
 	if (setsid() < 0)
@@ -188,12 +195,100 @@ static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 	return child;
 }
 
+int spawn_set_pidns(int ns)
+{
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+
+	if (own < 0)
+		return -errno;
+	/* Try the round trip once, so that a refusal shows here. */
+	if (setns(ns, CLONE_NEWPID) < 0 || setns(own, CLONE_NEWPID) < 0) {
+		int e = -errno;
+
+		setns(own, CLONE_NEWPID);
+		close(own);
+		return e;
+	}
+	pidns = ns;
+	own_pidns = own;
+	return 0;
+}
+
+/* The NSpid line of /proc/PID/status: our pid, then the pid in each
+ * nested namespace; the last is the innermost. *levels: how many. */
+static pid_t nspid_last(pid_t pid, int *levels)
+{
+	char path[64], buf[2048], *p, *end;
+	pid_t last = -ESRCH;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return -ENOSYS;
+	*levels = 0;
+	for (p += 7; *p && *p != '\n'; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		last = (pid_t)v;
+		(*levels)++;
+	}
+	return last;
+}
+
+pid_t spawn_pid_in_workload(pid_t pid)
+{
+	int levels;
+
+	return pidns >= 0 ? nspid_last(pid, &levels) : pid;
+}
+
+pid_t spawn_pid_from_workload(pid_t inner)
+{
+	struct dirent *d;
+	pid_t found = -ESRCH;
+	DIR *dir;
+
+	if (pidns < 0)
+		return inner;
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (found < 0 && (d = readdir(dir))) {
+		pid_t pid = (pid_t)atoi(d->d_name);
+		int levels = 0;
+
+		if (pid > 0 && nspid_last(pid, &levels) == inner && levels == 2)
+			found = pid;
+	}
+	closedir(dir);
+	return found;
+}
+
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 {
 	struct spawn_err err = { 0 };
 	struct spawn_ctx ctx = { .req = r, .err = &err };
 	pid_t child = -1;
 
+	/* setns(CLONE_NEWPID) moves only the children to come; ours come
+	 * back to our namespace below (nothing else of ours forks there). */
+	if (pidns >= 0 && setns(pidns, CLONE_NEWPID) < 0) {
+		e->stage = SPAWN_SETUP;
+		e->err = errno;
+		return -e->err;
+	}
 	errno = ENOSYS;
 	if (r->cgroup >= 0)
 		child = spawn_into_cgroup(&ctx);
@@ -211,6 +306,12 @@ int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 		child = clone(child_main, spawn_stack + sizeof(spawn_stack),
 			      CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
 #endif
+	}
+	if (pidns >= 0) {
+		int saved = errno;
+
+		setns(own_pidns, CLONE_NEWPID);
+		errno = saved;
 	}
 	if (child < 0) {
 		e->stage = SPAWN_SETUP;

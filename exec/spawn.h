@@ -43,10 +43,25 @@ enum spawn_stage { SPAWN_OK = 0, SPAWN_SETUP, SPAWN_CWD, SPAWN_IDS, SPAWN_EXEC }
 struct spawn_err {
 	enum spawn_stage stage;
 	int err;               /* errno */
+	pid_t own_pid;         /* the child's pid as it sees it (getpid(): in
+				* the workloads' PID namespace); also set when
+				* the start succeeds, 0 if it never ran */
 };
 
-/* Returns 0 and the pid, or -errno with e saying which step failed. A
- * child that failed has exited already; the reaper collects it. */
+/* From now on every child is born in the PID namespace `ns` (an fd of
+ * /proc/PID/ns/pid; init/workns.h) and the spawner stays in its own: 0 or
+ * -errno. */
+int spawn_set_pidns(int ns);
+/* A pid a workload writes (a pid file) is its pid in the workloads'
+ * namespace: our pid of the process that has it there, or -ESRCH; the
+ * same pid without that namespace. */
+pid_t spawn_pid_from_workload(pid_t inner);
+/* The pid our child `pid` has in its own namespace, or -errno. */
+pid_t spawn_pid_in_workload(pid_t pid);
+
+/* Returns 0 and the pid (ours; e->own_pid is the child's own), or -errno
+ * with e saying which step failed. A child that failed has exited
+ * already; the reaper collects it. */
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e);
 
 #endif

@@ -9,6 +9,7 @@
 
 static struct held {
 	pid_t pid;                /* 0: a free slot */
+	pid_t ns_pid;             /* in the workloads' PID namespace */
 	uint32_t flags;           /* JOBF_* */
 	int64_t started;
 	int status;
@@ -55,6 +56,7 @@ void hold_add(const struct ctl_msg *m, int *fds, int nfds)
 		return;
 	}
 	h->pid = (pid_t)m->arg;
+	h->ns_pid = (pid_t)m->arg5;
 	h->flags = m->flags & (JOBF_KEEP | JOBF_PTY | JOBF_OUT | JOBF_ERR | JOBF_OUT_RING |
 				JOBF_ERR_RING);
 	h->started = m->arg2;
@@ -95,6 +97,7 @@ bool hold_next(long after, struct ctl_msg *m, int *fds, int *nfds)
 		m->arg2 = h->started;
 		m->arg3 = i;
 		m->arg4 = h->status;
+		m->arg5 = h->ns_pid;
 		memcpy(m->text, h->argv, sizeof(m->text));
 		memcpy(fds, h->fds, sizeof(int) * (size_t)h->nfds);
 		*nfds = h->nfds;

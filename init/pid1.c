@@ -33,6 +33,7 @@
 #include "init/hold.h"
 #include "init/root.h"
 #include "init/watchdog.h"
+#include "init/workns.h"
 #include "lib/config.h"
 #include "lib/ctl.h"
 #include "lib/kmod.h"
@@ -59,6 +60,8 @@ static struct {
 	int tfd;              /* timerfd: the next server restart */
 	int ctl;              /* our end of the control channel, or -1 */
 	int config_fd;        /* a VM's configuration, kept in a sealed memfd */
+	int workns_fd;        /* the workloads' PID namespace (init/workns.c), or -1 */
+	struct child workns;  /* its init */
 	struct child server;
 	uint64_t server_started;
 	unsigned server_starts;
@@ -66,7 +69,8 @@ static struct {
 	char state_dir[256];  /* the agent's state (/run/sbx in a VM) */
 	bool own_state_dir;   /* made by us in development mode: removed at exit */
 	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
-} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1, .config_fd = -1 };
+} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1, .config_fd = -1,
+	.workns_fd = -1 };
 
 static void usage(FILE *out)
 {
@@ -130,6 +134,8 @@ static void start_server(void)
 		argv[argc++] = "--pid1";
 	if (root_upper_fd() >= 0)
 		argv[argc++] = "--upper-fd"; /* SERVER_UPPER_FD is the disk's */
+	if (st.workns_fd >= 0)
+		argv[argc++] = "--workns-fd"; /* SERVER_WORKNS_FD */
 	if (st.state_dir[0]) {
 		argv[argc++] = "--state";
 		argv[argc++] = st.state_dir;
@@ -161,9 +167,10 @@ static void start_server(void)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		int from[] = { st.listen_fd, sv[1], st.config_fd, root_upper_fd() };
+		int from[] = { st.listen_fd, sv[1], st.config_fd, root_upper_fd(),
+			       st.workns_fd };
 		const int to[] = { SERVER_LISTEN_FD, SERVER_CTL_FD, SERVER_CONFIG_FD,
-				   SERVER_UPPER_FD };
+				   SERVER_UPPER_FD, SERVER_WORKNS_FD };
 
 		/* Out of the way first: a source may sit on another's
 		 * target number. */
@@ -222,6 +229,37 @@ static void on_server_exit(struct child *c, int status)
 	/* Its sessions ended with it; the clients may come back. */
 	watchdog_sessions(0);
 	schedule_restart();
+}
+
+/* The workloads' PID namespace: in a VM, every command is born in it. */
+static void on_workns_exit(struct child *c, int status);
+
+static void start_workns(void)
+{
+	pid_t pid;
+
+	fd_close(&st.workns_fd);
+	pid = workns_start(&st.workns_fd);
+	if (pid < 0) {
+		/* Commands then share PID 1's namespace, as before. */
+		log_warn(pid, "unable to create the workloads' PID namespace");
+		return;
+	}
+	reap_watch(&st.workns, pid, on_workns_exit);
+}
+
+static void on_workns_exit(struct child *c, int status)
+{
+	(void)c;
+	if (st.stopping)
+		return;
+	/* Its end killed every workload in it, and the namespace takes no
+	 * new process: a new one, and a server that spawns into it. */
+	log_warn(0, "the workloads' PID namespace ended (status 0x%x); starting a new one "
+		 "and restarting the server", (unsigned)status);
+	start_workns();
+	if (st.server.pid > 0)
+		kill(st.server.pid, SIGTERM);
 }
 
 /* A held job ended while no server could reap it (it was re-parented to
@@ -664,6 +702,8 @@ int init_main(int argc, char **argv)
 	}
 	st.t_listen = time_boot_ns();
 	watchdog_init(&st.cfg);
+	if (st.vm)
+		start_workns();
 	start_server();
 	/* Off the start-up path: the kernel reports 2 s after a free. */
 	if (st.vm)

@@ -17,6 +17,9 @@
 /* A directory of the sandbox's writable disk (its file system), when the
  * root is an image's overlay: what FREEZE freezes (server/control.c). */
 #define SERVER_UPPER_FD 6
+/* The workloads' PID namespace (init/workns.h), in a VM: commands are
+ * spawned into it (exec/spawn.c). */
+#define SERVER_WORKNS_FD 7
 /* The file system freeze ioctls of linux/fs.h (which clashes with
  * sys/mount.h): FIFREEZE syncs and blocks writers, FITHAW lets them go. */
 #ifndef FIFREEZE
@@ -32,6 +35,7 @@ enum ctl_type {
 	/* PID 1 holds every job's fds so that a job survives a restart of
 	 * the server (docs/PROTOCOL.md, "What survives a server restart"). */
 	CTL_JOB_HOLD,      /* server -> PID 1: arg pid, flags JOBF_*, arg2 start time,
+			    * arg5 its pid in the workloads' PID namespace,
 			    * text argv; fds out, err, out ring, err ring as
 			    * flags say */
 	CTL_JOB_STATUS,    /* both ways: arg pid, arg2 wait status */
@@ -70,6 +74,7 @@ struct ctl_msg {
 	int64_t arg2;
 	int64_t arg3;
 	int64_t arg4;
+	int64_t arg5;
 	char text[CTL_TEXT_MAX]; /* NUL-terminated */
 };
 

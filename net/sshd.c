@@ -303,7 +303,9 @@ static void check_pid_file(void)
 		return;
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
-	if (n <= 0 || sshd.state != SSHD_STARTING || atoi(text) != sshd.pid)
+	/* dropbear writes its pid in the workloads' PID namespace. */
+	if (n <= 0 || sshd.state != SSHD_STARTING || sshd.pid <= 0 ||
+	    atoi(text) != spawn_pid_in_workload(sshd.pid))
 		return;
 	timer_cancel(&sshd.timer);
 	sshd.state = SSHD_RUNNING;
@@ -367,7 +369,8 @@ static void stop_stale(void)
 	close(fd);
 	unlink(SSHD_DIR "/" SSHD_PID_NAME);
 	pid = n > 0 ? atoi(text) : 0;
-	if (pid <= 1 || pid == sshd.pid)
+	/* Its pid in the workloads' PID namespace: ours is another. */
+	if (pid <= 1 || (pid = spawn_pid_from_workload(pid)) <= 1 || pid == sshd.pid)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);

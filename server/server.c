@@ -28,6 +28,7 @@
 #include "exec/cgroup.h"
 #include "exec/job.h"
 #include "exec/restrict.h"
+#include "exec/spawn.h"
 #include "lib/buf.h"
 #include "lib/ctl.h"
 #include "lib/log.h"
@@ -94,10 +95,11 @@ int server_request_shutdown(const char *reason)
 /* Not the write end of stdin: a copy in PID 1 would keep the command
  * from ever seeing EOF. After a restart a command finds its stdin closed
  * (a terminal's master is held, as the output). */
-int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
-		    const struct job_fds *f)
+int server_job_hold(pid_t pid, pid_t ns_pid, bool keep, bool pty, uint64_t started_ns,
+		    const char *argv, const struct job_fds *f)
 {
-	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns };
+	struct ctl_msg m = { .type = CTL_JOB_HOLD, .arg = pid, .arg2 = (int64_t)started_ns,
+			     .arg5 = ns_pid };
 	const int in[] = { f->out, f->err, f->out_ring, f->err_ring };
 	const uint32_t bit[] = { JOBF_OUT, JOBF_ERR, JOBF_OUT_RING, JOBF_ERR_RING };
 	int fds[CTL_FDS_MAX], n = 0;
@@ -129,7 +131,7 @@ void server_job_done(pid_t pid)
 /* A job PID 1 kept for us: it becomes a detached job. */
 static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 {
-	struct job_spawned js = { .pid = (pid_t)m->arg, .keep = true, .held = true,
+	struct job_spawned js = { .pid = (pid_t)m->arg, .ns_pid = (pid_t)m->arg5, .keep = true, .held = true,
 				  .out_fd = -1, .err_fd = -1, .in_fd = -1, .out_ring = -1,
 				  .err_ring = -1 };
 	int k = 0;
@@ -353,11 +355,11 @@ static void raise_fd_limit(void)
  * by libseccomp, the dearest step of the start under TCG). Done after
  * READY, while the host's first request is on its way: no request is read
  * before this returns (one thread, the listening socket queues). */
-static void workloads_setup(void)
+static void workloads_setup(bool workns)
 {
 	if (in_vm)
 		cgroup_setup(&cfg);
-	restrict_init(cfg.seccomp, getpid());
+	restrict_init(cfg.seccomp, workns ? 0 : getpid());
 }
 
 int server_main(int argc, char **argv)
@@ -368,6 +370,7 @@ int server_main(int argc, char **argv)
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "upper-fd", no_argument, NULL, 'u' },
+		{ "workns-fd", no_argument, NULL, 'w' },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -375,7 +378,7 @@ int server_main(int argc, char **argv)
 	struct ready_info ready = { 0 };
 	bool want_ready = false;
 	const char *config_path = NULL;
-	bool cmdline = false;
+	bool cmdline = false, workns = false;
 	sigset_t mask;
 	uint64_t deadline;
 	int opt, sfd, r;
@@ -397,6 +400,9 @@ int server_main(int argc, char **argv)
 			break;
 		case 'u':
 			upper_fd = SERVER_UPPER_FD;
+			break;
+		case 'w':
+			workns = true;
 			break;
 		case 'r':
 			want_ready = sscanf(optarg, "%" SCNu64 ",%" SCNu64 ",%" SCNu64, &ready.start_ns,
@@ -444,6 +450,16 @@ int server_main(int argc, char **argv)
 	 * CAP_SYS_PTRACE): the key is in it. */
 	if (in_vm)
 		prctl(PR_SET_DUMPABLE, 0);
+	/* Workloads in their own PID namespace cannot name the server (its
+	 * pid there may be one of theirs): the filter protects their pid 1. */
+	if (workns) {
+		r = fd_set_cloexec(SERVER_WORKNS_FD, true) < 0 ? -errno :
+		    spawn_set_pidns(SERVER_WORKNS_FD);
+		if (r < 0) {
+			log_warn(r, "server: no workloads' PID namespace: commands share PID 1's");
+			workns = false;
+		}
+	}
 	devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull_fd < 0)
 		die(errno, "server: unable to open /dev/null");
@@ -473,7 +489,7 @@ int server_main(int argc, char **argv)
 	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
-	workloads_setup();
+	workloads_setup(workns);
 	/* A command may have exited while we were starting. */
 	reap_all();
 

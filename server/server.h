@@ -41,8 +41,9 @@ const struct rlimit *server_workload_nofile(void);
 int server_request_shutdown(const char *reason);
 /* Tells PID 1 about a job so it keeps the job's fds (any may be -1) open
  * across a restart of this process; then its status, and that it is
- * forgotten. 0 when PID 1 holds it. */
-int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
+ * forgotten. 0 when PID 1 holds it. ns_pid: its pid in the workloads' PID
+ * namespace (what clients are told), kept with it. */
+int server_job_hold(pid_t pid, pid_t ns_pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
 		    const struct job_fds *fds);
 void server_job_status(pid_t pid, int status);
 void server_job_done(pid_t pid);

@@ -15,7 +15,7 @@ SBX_INIT=$BUILD/sbx-init
 # tests the default unsets it (sandbox.sh); SBX_TEST_IMAGE=debian or
 # =minimal runs any suite on that image (every one passes on both).
 case $(basename "$(dirname "$0")")/$(basename "$0" .sh) in
-system/fs | system/net | system/egress | system/lifetime) T_IMAGE=debian ;;
+system/fs | system/net | system/egress | system/lifetime | system/hardening) T_IMAGE=debian ;;
 *) T_IMAGE=minimal ;;
 esac
 export SBX_IMAGE=${SBX_TEST_IMAGE:-$T_IMAGE}

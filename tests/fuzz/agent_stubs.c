@@ -73,8 +73,8 @@ int server_request_shutdown(const char *reason)
 
 /* No job is ever made (job_new below), so PID 1 is never asked to hold
  * one; server_agent (server/ops.c) names these all the same. */
-int server_job_hold(pid_t pid, bool keep, bool pty, uint64_t started_ns, const char *argv,
-		    const struct job_fds *fds)
+int server_job_hold(pid_t pid, pid_t ns_pid, bool keep, bool pty, uint64_t started_ns,
+		    const char *argv, const struct job_fds *fds)
 {
 	return -ENOTCONN;
 }
@@ -101,9 +101,9 @@ struct job *job_new(const struct agent *a, const struct job_spawned *s, struct c
 int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 {
 	static const struct spawn_err outcomes[] = {
-		{ SPAWN_EXEC, ENOENT }, { SPAWN_EXEC, EACCES }, { SPAWN_EXEC, ENOEXEC },
-		{ SPAWN_EXEC, E2BIG },	{ SPAWN_CWD, ENOENT },	{ SPAWN_IDS, EPERM },
-		{ SPAWN_SETUP, EMFILE },
+		{ SPAWN_EXEC, ENOENT, 0 }, { SPAWN_EXEC, EACCES, 0 }, { SPAWN_EXEC, ENOEXEC, 0 },
+		{ SPAWN_EXEC, E2BIG, 0 },  { SPAWN_CWD, ENOENT, 0 },  { SPAWN_IDS, EPERM, 0 },
+		{ SPAWN_SETUP, EMFILE, 0 },
 	};
 	unsigned char c0 = (unsigned char)r->argv[0][0];
 

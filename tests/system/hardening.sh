@@ -12,9 +12,12 @@
 # CONFIG.md): workloads run in /sys/fs/cgroup/workloads, whose memory.max
 # is the VM's memory minus min(1/8, 128 MiB) and whose pids.max is 4096 by
 # default, each command in a child cgroup of its own (pids.max 32 lower,
-# the same memory.max), born there; each command has a cgroup namespace
+# the same memory.max, the cpu controller on so that a bomb's processes
+# weigh as one command against the others and the server), born there; each command has a cgroup namespace
 # rooted at that cgroup and sees only it, read-only, at /sys/fs/cgroup,
-# and a /proc without PID 1 and the server; commands get oom_score_adj 0;
+# and a /proc without PID 1 and the server; every workload is in one PID
+# namespace of their own, so a procfs root mounts itself shows neither;
+# commands get oom_score_adj 0;
 # workloads cannot signal PID 1 or the server, reboot, or read their
 # memory (/proc/<pid>/mem, maps, environ); the token is not in their
 # reach. Root included: every command here runs as root (-u root: the
@@ -28,15 +31,22 @@ CG=/sys/fs/cgroup    # a command's own cgroup, as it sees it
 PIDS_MAX=4096
 PIDS_RESERVE=32      # a command's pids.max leaves the others that many
 CMD_PIDS_MAX=$((PIDS_MAX - PIDS_RESERVE))
+# Memory for pids.max processes: the minimal image's shells are small, but
+# 4,064 of Debian's (bash ~230 KiB each, and their kernel memory) do not
+# fit in a 768 MiB sandbox's workloads: its bomb and its filler below would
+# meet memory.max first and page their own code in and out (the shell that
+# reports did not get to within minutes).
+case $SBX_IMAGE in minimal) MEM=768 ;; *) MEM=2048 ;; esac
 
-# The pid (in the guest) of the agent's server: a command's parent.
-server_of() { "$SBX" exec -u root "$ID" -- sh -c 'echo $PPID'; }
+# How often PID 1 restarted the agent's server (it says so on the
+# console). A command cannot name the server: its parent is outside the
+# workloads' PID namespace, and its $PPID is 0.
+server_restarts() { "$SBX" logs "$ID" | grep -c "restarting it"; }
 
 test_create() {
-	ID=$("$SBX" create --name hard --lifetime 10m --memory 768 2>"$T_TMP/create.err")
+	ID=$("$SBX" create --name hard --lifetime 10m --memory $MEM 2>"$T_TMP/create.err")
 	expect_eq "create printed the id" "$ID" hard || { cat "$T_TMP/create.err" >&2; return 1; }
-	SERVER=$(server_of)
-	[ -n "$SERVER" ] || fail "no server pid" || return 1
+	expect_eq "server restarts" "$(server_restarts)" 0 || return 1
 	# The bomb's shell needs `read -t`: busybox sh has it, dash not.
 	BOMB_SH=$("$SBX" exec -u root "$ID" -- sh -c 'command -v bash || echo sh')
 }
@@ -58,7 +68,12 @@ test_limits() {
 	got=$("$SBX" exec -u root "$ID" -- cat $CG/memory.max)
 	expect_eq "a command's memory.max for $total bytes" "$got" "$want" || return 1
 	pids=$("$SBX" exec -u root "$ID" -- cat $CG/pids.max)
-	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX
+	expect_eq "a command's pids.max" "$pids" $CMD_PIDS_MAX || return 1
+	# The cpu controller too: without it the fork bomb below starved the
+	# server and every new command on Debian (bash's bomb: no new command
+	# within 60 s).
+	expect_eq "a command's controllers" "$("$SBX" exec -u root "$ID" -- cat $CG/cgroup.controllers)" \
+		"cpu memory pids"
 }
 
 # Asks the agent who it is every second until $1 ends; prints how many
@@ -88,7 +103,7 @@ test_oom() {
 	[ "${answers% *}" -ge 1 ] && [ "${answers#* }" -eq 0 ] ||
 		fail "INFO answers while memory ran out (ok, failed): $answers" || return 1
 	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive || return 1
-	expect_eq "the same server" "$(server_of)" "$SERVER"
+	expect_eq "server restarts" "$(server_restarts)" 0
 }
 
 # As root, out of its cgroup and at the agent: each attempt fails (EROFS
@@ -113,12 +128,16 @@ test_root_stays_in_cgroup() {
 }
 
 # The bomb, as root, tries to escape first; its shell (bash when the image
-# has it) then waits (a builtin read, no fork) and reports its cgroup's
-# pids.peak.
+# has it) then waits (a builtin read, no fork), reports its cgroup's
+# pids.peak and kills its process group, the bomb included (a command's
+# processes outlive it otherwise, and the bomb would only die out slowly).
+# A bash bomb meets its memory.max before its pids.max (Debian: ~230 KiB a
+# process): its shell keeps itself out of the OOM killer's reach (root
+# may; the bomb does not), or a global OOM may pick it (seen on Debian).
 BOMB='echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; mkfifo /dev/shm/bomb.fifo
-	bomb() { bomb | bomb & }; bomb
+	bomb() { bomb | bomb & }; bomb; echo -1000 >/proc/self/oom_score_adj
 	read -t 40 x <>/dev/shm/bomb.fifo; read p </sys/fs/cgroup/pids.peak; echo "peak $p"
-	rm -f /dev/shm/bomb.fifo'
+	rm -f /dev/shm/bomb.fifo; kill -9 0'
 
 info_ok() { timeout 20 "$SBX" info "$ID" >/dev/null 2>"$T_TMP/info.err"; }
 alive_ok() { [ "$(timeout 20 "$SBX" exec -u root "$ID" -- echo alive 2>"$T_TMP/alive.err")" = alive ]; }
@@ -140,13 +159,14 @@ test_fork_bomb() {
 		{ kill -KILL $pid; return 1; }
 	peak=$(sed -n 's/^peak //p' "$T_TMP/bomb.out")
 	echo "#   the bomb's cgroup peaked at $peak processes" >&2
-	# Its client goes: the agent kills the whole group.
+	# Its shell killed the group; its client goes (the agent would kill
+	# the group, were the shell still running).
 	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
 	[ "$peak" -le $CMD_PIDS_MAX ] && [ "$peak" -ge $((CMD_PIDS_MAX / 2)) ] ||
 		fail "pids.peak is $peak after the bomb (pids.max $CMD_PIDS_MAX)" || return 1
-	expect_eq "the same server" "$(server_of)" "$SERVER"
+	expect_eq "server restarts" "$(server_restarts)" 0
 }
 
 # With the workloads at pids.max, a new command cannot start: it is born
@@ -205,7 +225,7 @@ test_enospc_upload() {
 	expect_eq "nothing else there" "$("$SBX" exec -u root "$ID" -- ls -A $small)" target || return 1
 	expect_eq "space given back (KiB used)" \
 		"$("$SBX" exec -u root "$ID" -- df -k $small | awk 'NR == 2 {print $3}')" 4 || return 1
-	expect_eq "the same server" "$(server_of)" "$SERVER"
+	expect_eq "server restarts" "$(server_restarts)" 0
 }
 
 test_workload_cannot_stop_agent() {
@@ -213,22 +233,68 @@ test_workload_cannot_stop_agent() {
 	# EPERM from the seccomp filter or the dropped capabilities, for root.
 	# Their memory: PID 1 and the server are not dumpable and workloads
 	# lack CAP_SYS_PTRACE, so the kernel refuses to open /proc/<pid>/mem,
-	# maps and environ of either (the open is where it checks). The guest
-	# has no ptrace tool: ptrace and process_vm_readv are not tried here.
-	out=$("$SBX" exec -u root "$ID" -- sh -c 'kill -9 1 2>&1; echo "pid1 $?"; kill -9 $PPID 2>&1;
-		echo "server $?"; kill -9 -1 2>&1; echo "all $?"; reboot -f 2>&1; echo "reboot $?";
-		for p in 1 $PPID; do for f in mem maps environ; do
-			(exec 3</proc/$p/$f) 2>/dev/null; echo "$f-$p $?"; done; done')
-	for what in pid1 server all reboot mem-1 maps-1 environ-1; do
+	# maps and environ (the open is where it checks); pid 1 here is the
+	# workloads' own init, a fork of PID 1. The server is not in the
+	# workloads' PID namespace: a command's parent is pid 0 to it. The
+	# guest has no ptrace tool: ptrace and process_vm_readv are not tried.
+	out=$("$SBX" exec -u root "$ID" -- sh -c 'kill -9 1 2>&1; echo "pid1 $?"; echo "ppid $PPID"
+		kill -9 -1 2>&1; echo "all $?"; reboot -f 2>&1; echo "reboot $?"
+		for f in mem maps environ; do (exec 3</proc/1/$f) 2>/dev/null; echo "$f-1 $?"; done')
+	for what in pid1 all reboot mem-1 maps-1 environ-1; do
 		echo "$out" | grep -q "^$what [1-9]" || fail "a workload could ($what): $out" || return 1
 	done
-	for what in mem maps environ; do
-		# The server's pid, as the command saw it (its parent).
-		[ "$(echo "$out" | grep -c "^$what-[0-9]* [1-9]")" = 2 ] ||
-			fail "a workload could ($what of the server): $out" || return 1
-	done
+	echo "$out" | grep -qx "ppid 0" || fail "the server is in the workloads' namespace: $out" ||
+		return 1
 	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive || return 1
-	expect_eq "the same server" "$(server_of)" "$SERVER"
+	expect_eq "server restarts" "$(server_restarts)" 0
+}
+
+# Root mounts a procfs of its own (no hidepid): it shows the workloads'
+# PID namespace only. No process there but its pid 1 has the agent's
+# oom_score_adj (-1000), none is the server (its command line has
+# --server), and pid 1 is the namespace's own init (sbx-workloads), so
+# writing its oom_score_adj does not reach the agent's PID 1.
+OWN_PROC='d=$(mktemp -d) && mount -t proc proc "$d" || { echo "no procfs mounted"; exit 1; }
+	for f in "$d"/[0-9]*/oom_score_adj; do
+		read a <"$f" 2>/dev/null && [ "$a" = -1000 ] && [ "$f" != "$d/1/oom_score_adj" ] &&
+			echo "agent ${f%/oom_score_adj}"; done
+	grep -la -- "--serve[r]" "$d"/[0-9]*/cmdline 2>/dev/null | sed "s/^/server /"
+	echo "init $(cat "$d/1/comm")"
+	echo 1000 >"$d/1/oom_score_adj"; echo "oom $?"
+	echo -1000 >"$d/1/oom_score_adj"
+	umount "$d"; rmdir "$d"'
+
+test_own_proc() {
+	local out
+	out=$("$SBX" exec -u root "$ID" -- sh -c "$OWN_PROC" 2>&1)
+	echo "$out" | grep -q "^oom " || fail "no write tried: $out" || return 1
+	echo "$out" | grep -Eq "^(agent|server) " && { fail "the agent in a new procfs: $out"; return 1; }
+	echo "$out" | grep -qx "init sbx-workloads" ||
+		fail "pid 1 of a new procfs is not the workloads' init: $out" || return 1
+	expect_eq "server restarts" "$(server_restarts)" 0
+}
+
+# Clients see a command's pid as the command itself does (in the
+# workloads' PID namespace), as in a container: the pid `exec --detach`
+# prints is its shell's $$, `ps` lists it, another command signals it by
+# that pid, `attach` takes it; pid 1 there (the namespace's init, no
+# command) is refused by name. (Before, the agent reported the real pid:
+# the SDK's Deno.pid and /proc/PID lookups in the guest failed.)
+test_pids_as_workloads_see_them() {
+	local pid out rc
+	pid=$("$SBX" exec -u root --detach "$ID" -- sh -c 'echo "self $$"; exec sleep 600') ||
+		fail "exec --detach failed" || return 1
+	"$SBX" ps "$ID" | grep -q "^$pid .*running" || fail "ps (pid $pid): $("$SBX" ps "$ID")" ||
+		return 1
+	out=$("$SBX" exec -u root "$ID" -- sh -c "kill -TERM $pid && echo signalled" 2>&1)
+	expect_eq "kill -TERM $pid in the sandbox" "$out" signalled || return 1
+	out=$(timeout 60 "$SBX" attach "$ID" "$pid" 2>&1)
+	rc=$?
+	expect_eq "attach $pid: what the command said its pid was" "$out" "self $pid" || return 1
+	expect_eq "attach $pid: its status (SIGTERM)" $rc 143 || return 1
+	out=$("$SBX" attach "$ID" 1 2>&1)
+	expect_eq "attach to pid 1, no command" $? 125 || return 1
+	[[ $out == *"no command with pid 1"* ]] || fail "attach 1 said: $out"
 }
 
 test_token_hidden() {
@@ -240,7 +306,7 @@ test_token_hidden() {
 	# that failed (or a search cut short) prints no marker, and fails,
 	# instead of finding nothing.
 	found=$("$SBX" exec -u root -i "$ID" -- sh -c 'read t; for f in /etc /run /tmp /root /proc/cmdline \
-		/proc/1/environ /proc/$PPID/environ /proc/1/cmdline /proc/$PPID/cmdline; do
+		/proc/1/environ /proc/1/cmdline; do
 		grep -rlF "$t" $f 2>/dev/null; done; env | grep -F "$t"; test -e /etc/sbx/config && echo /etc/sbx/config
 		[ -n "$t" ] && echo sbx-token-search-done' \
 		<"$tok")
@@ -267,9 +333,9 @@ test_kill() {
 	expect_eq "left behind" "$(leftovers "$ID")" ""
 }
 
-t "create a sandbox (768 MiB)" test_create
+t "create a sandbox ($MEM MiB)" test_create
 t "a command: OOM score 0, its own cgroup namespace, no PID 1 or server in its /proc" test_agent_protected
-t "a command's memory.max leaves the agent headroom; its pids.max is $CMD_PIDS_MAX" test_limits
+t "a command's memory.max leaves the agent headroom; its pids.max is $CMD_PIDS_MAX; cpu controller on" test_limits
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
 t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all fail" \
 	test_root_stays_in_cgroup
@@ -279,5 +345,9 @@ t "at pids.max no command starts: pids.peak never passes pids.max" test_pids_nev
 t "an upload into a full file system fails, the target is left as it was" test_enospc_upload
 t "a workload cannot kill PID 1 or the server, reboot, or open their memory (/proc mem, maps, environ)" \
 	test_workload_cannot_stop_agent
+t "as root, a procfs of its own shows neither PID 1 nor the server (its own PID namespace)" \
+	test_own_proc
+t "pids as the workloads see them: exec --detach, ps, kill in the sandbox and attach agree" \
+	test_pids_as_workloads_see_them
 t "the token is nowhere a workload can read" test_token_hidden
 t "kill leaves nothing behind: no process, state directory or socket" test_kill
