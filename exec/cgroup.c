@@ -37,6 +37,21 @@ uint64_t cgroup_memory_max(uint64_t total)
 	return total - MIN(total / 8, HEADROOM_MAX);
 }
 
+/* The workloads' pids.max when none is configured: a fork bomb must meet
+ * it before their memory.max. A bash bomb's processes cost ~230 KiB each
+ * plus their kernel memory; 4,096 of them did not fit below a 768 MiB
+ * sandbox's memory.max, and paged their own code in and out for minutes,
+ * so that neither the bomb's shell nor a new command got anywhere. One
+ * process per 512 KiB of the workloads' memory leaves them room. */
+uint64_t cgroup_pids_auto(uint64_t memory_max)
+{
+	uint64_t n = memory_max / CONFIG_PIDS_AUTO_BYTES;
+
+	if (!memory_max)
+		return CONFIG_PIDS_MAX;
+	return MIN(MAX(n, CONFIG_PIDS_AUTO_MIN), CONFIG_PIDS_MAX);
+}
+
 static int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
@@ -67,7 +82,7 @@ static uint64_t mem_total(void)
 bool cgroup_setup(const struct config *cfg)
 {
 	char num[32];
-	uint64_t total = mem_total();
+	uint64_t total = mem_total(), pids;
 	int r;
 
 	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK) < 0)
@@ -101,10 +116,11 @@ bool cgroup_setup(const struct config *cfg)
 		else
 			command_memory_max = cgroup_memory_max(total);
 	}
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)cfg->pids_max);
-	if ((r = write_file(CGROUP_WORKLOADS "/pids.max", cfg->pids_max ? num : "max")) < 0)
+	pids = cfg->pids_max == CONFIG_PIDS_AUTO ? cgroup_pids_auto(command_memory_max) : cfg->pids_max;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)pids);
+	if ((r = write_file(CGROUP_WORKLOADS "/pids.max", pids ? num : "max")) < 0)
 		log_warn(r, "unable to limit the workloads' processes");
-	command_pids_max = cfg->pids_max > 2 * PIDS_RESERVE ? cfg->pids_max - PIDS_RESERVE : 0;
+	command_pids_max = pids > 2 * PIDS_RESERVE ? pids - PIDS_RESERVE : 0;
 	/* Swap would let the workloads push the agent out: none is set up,
 	 * but say so explicitly if the kernel offers the knob. */
 	write_file(CGROUP_WORKLOADS "/memory.swap.max", "0");

@@ -21,6 +21,9 @@ bool cgroup_setup(const struct config *cfg);
 /* The workloads' memory limit in bytes for a VM with `total` bytes:
  * total - min(total / 8, 128 MiB). */
 uint64_t cgroup_memory_max(uint64_t total);
+/* The workloads' pids.max when pids_max is not configured, for their
+ * memory.max (0: unknown, CONFIG_PIDS_MAX). */
+uint64_t cgroup_pids_auto(uint64_t memory_max);
 
 /* A new cgroup for one command, whose pids.max leaves PIDS_RESERVE of the
  * workloads' to other commands: its id (for cgroup_done) and a directory

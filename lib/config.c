@@ -26,7 +26,7 @@ void config_init(struct config *c)
 	c->stop_grace = CONFIG_STOP_GRACE;
 	c->output_buffer = CONFIG_OUTPUT_BUFFER;
 	c->seccomp = true;
-	c->pids_max = CONFIG_PIDS_MAX;
+	c->pids_max = CONFIG_PIDS_AUTO;
 	c->egress_port = CONFIG_EGRESS_PORT;
 }
 

@@ -90,7 +90,13 @@ struct config {
 	unsigned net_prefix;
 };
 
+/* pids_max unless configured: CONFIG_PIDS_AUTO, which the agent turns
+ * into one process per CONFIG_PIDS_AUTO_BYTES of the workloads' memory,
+ * from CONFIG_PIDS_AUTO_MIN to CONFIG_PIDS_MAX (exec/cgroup.c). */
 #define CONFIG_PIDS_MAX 4096
+#define CONFIG_PIDS_AUTO UINT64_MAX
+#define CONFIG_PIDS_AUTO_MIN 256
+#define CONFIG_PIDS_AUTO_BYTES (512ULL << 10)
 #define CONFIG_EGRESS_PORT 1025
 /* The agent's own vsock port; the protocol's PROTO_DEFAULT_PORT, and
  * checked to be (server/server.c). */

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "exec/cgroup.h"
 #include "lib/config.h"
 #include "lib/log.h"
 
@@ -276,6 +277,22 @@ static void test_tmpfs(void **state)
 	assert_string_equal(c.tmpfs[1].path, "");
 }
 
+/* pids_max unset: the agent sizes the workloads' pids.max by their memory
+ * (one process per 512 KiB, 256 to 4096); set, it is taken as it is. */
+static void test_pids_auto(void **state)
+{
+	assert_true(c.pids_max == CONFIG_PIDS_AUTO);
+	assert_int_equal(cgroup_pids_auto(cgroup_memory_max(1024ULL << 20)), 1792);
+	assert_int_equal(cgroup_pids_auto(cgroup_memory_max(768ULL << 20)), 1344);
+	assert_int_equal(cgroup_pids_auto(cgroup_memory_max(4096ULL << 20)), CONFIG_PIDS_MAX);
+	assert_int_equal(cgroup_pids_auto(64ULL << 20), CONFIG_PIDS_AUTO_MIN);
+	assert_int_equal(cgroup_pids_auto(0), CONFIG_PIDS_MAX);
+	assert_int_equal(config_set(&c, "pids_max", "4096", err, sizeof(err)), 0);
+	assert_int_equal(c.pids_max, 4096);
+	assert_int_equal(config_set(&c, "pids_max", "0", err, sizeof(err)), 0);
+	assert_int_equal(c.pids_max, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -285,7 +302,7 @@ int main(void)
 		T(test_bad_lines_do_not_stop_the_rest),	 T(test_nul_and_long_lines),
 		T(test_cmdline),	 T(test_cmdline_errors), T(test_env_set_unset),
 		T(test_load_file),	 T(test_egress),		T(test_rlimits),
-		T(test_net_keys),	 T(test_tmpfs),
+		T(test_net_keys),	 T(test_tmpfs),		T(test_pids_auto),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
