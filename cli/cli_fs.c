@@ -640,7 +640,7 @@ int cli_fs(struct cli *cli, int argc, char **argv)
 		 strchr(current->shortopts, 'h') ? "" : "h");
 	argv++;
 	argc--;
-	optind = 1;
+	optind = 0; /* a full reset: main's "+" must not carry over (glibc) */
 	while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
