@@ -214,6 +214,8 @@ int sandbox_pause_then(struct sandbox *sb, bool ram_apart,
 	if (sandbox_owns(sb->vsockd_pid, sb) && !sandbox_wait_gone(sb->vsockd_pid, sb, 2000))
 		kill(sb->vsockd_pid, SIGKILL);
 out:
+	if (r < 0)
+		unlink(tmp); /* nothing half-written: an early failure left it empty */
 	qmp_close(&q);
 	return r;
 }

@@ -1572,9 +1572,14 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	if (tp) {
 		/* Its agent is ready once it has taken the clone's identity. */
 		if ((r = template_restore(sb, tp, qa.argv, b->config, b->config_len, err)) < 0) {
-			/* With what QEMU said (a stream it could not load). */
-			r = boot_failed(sb, err, "the restore from template %s failed: %s", tp->name,
-					err->msg);
+			int code = err->code ? err->code : EIO;
+
+			/* With what QEMU said (a stream it could not load), and
+			 * the restore's own errno (EBADMSG, ETIMEDOUT, ...). */
+			boot_failed(sb, err, "the restore from template %s failed: %s", tp->name,
+				    err->msg);
+			err->code = code;
+			r = -code;
 			goto out;
 		}
 	} else {

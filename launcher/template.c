@@ -376,6 +376,18 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at)
 	return 0;
 }
 
+/* The next run of data in fd at or after off: [*data, *hole). 1 when only
+ * a hole is left (ENXIO), 0, or -errno: an error is not taken for the end,
+ * or a copy would lose the guest's memory without a word. */
+static int next_extent(int fd, off_t off, off_t *data, off_t *hole)
+{
+	if ((*data = lseek(fd, off, SEEK_DATA)) < 0)
+		return errno == ENXIO ? 1 : -errno;
+	if ((*hole = lseek(fd, *data, SEEK_HOLE)) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The template's RAM, once its VM is saved and stopped, into file out
  * (memory.ram): a sparse copy, its pages of data only (the memfd's holes
  * and its zero pages stay holes). 0 or -errno. */
@@ -391,16 +403,17 @@ static int ram_save_sparse(int in, int out)
 	if (!(buf = malloc(RAM_CHUNK)))
 		return -ENOMEM;
 	while (off < end && r == 0) {
-		off_t data = lseek(in, off, SEEK_DATA), hole;
+		off_t data, hole;
 
-		if (data < 0)
-			break; /* ENXIO: a hole up to the end */
-		hole = lseek(in, data, SEEK_HOLE);
+		if ((r = next_extent(in, off, &data, &hole)) != 0)
+			break;
 		for (off_t at = data; at < hole && r == 0;) {
 			ssize_t got = pread(in, buf, (size_t)MIN((off_t)RAM_CHUNK, hole - at), at);
 			ssize_t p = 0, run = -1;
 
-			if (got <= 0) {
+			/* Whole pages only (a memfd's extents are): what is
+			 * left of a short read is read again. */
+			if (got < 0 || (got -= got % RAM_PAGE) == 0) {
 				r = got < 0 ? -errno : -EIO;
 				break;
 			}
@@ -420,6 +433,8 @@ static int ram_save_sparse(int in, int out)
 		off = hole;
 	}
 	free(buf);
+	if (r > 0)
+		r = 0; /* a hole up to the end */
 	if (r == 0 && ftruncate(out, end) < 0)
 		r = -errno;
 	if (r == 0 && fsync(out) < 0)
@@ -495,11 +510,14 @@ static int ram_fill(const struct template *t, int in, int fd, struct sbx_error *
 	off_t size = (off_t)(t->memory_mib << 20), off = 0;
 
 	while (off < size) {
-		off_t data = lseek(in, off, SEEK_DATA), hole;
+		off_t data, hole;
+		int r = next_extent(in, off, &data, &hole);
 
-		if (data < 0)
-			break; /* ENXIO: a hole up to the end */
-		hole = lseek(in, data, SEEK_HOLE);
+		if (r > 0)
+			break; /* a hole up to the end */
+		if (r < 0)
+			return sbx_fail(err, -r, "cannot read %s/" RAM_FILE " at %lld: %s", t->dir,
+					(long long)off, strerror(-r));
 		for (off = data; off < hole;) {
 			off_t at = off;
 			/* sendfile writes at fd's own offset. */
