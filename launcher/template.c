@@ -709,20 +709,16 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	json_decref(args);
 	if (r < 0 || (r = pause_incoming_wait(&q, sb, false, err)) < 0)
 		goto out;
-	close(sfd);
-	close(mfd);
-	close(rfd);
-	sfd = mfd = rfd = -1;
+	fd_close(&sfd);
+	fd_close(&mfd);
+	fd_close(&rfd);
 	if ((r = sandbox_vsock_plug(&q, err)) < 0)
 		goto out;
 	r = identify(sb, t, config, config_len, err);
 out:
-	if (sfd >= 0)
-		close(sfd);
-	if (mfd >= 0)
-		close(mfd);
-	if (rfd >= 0)
-		close(rfd);
+	fd_close(&sfd);
+	fd_close(&mfd);
+	fd_close(&rfd);
 	qmp_close(&q);
 	return r;
 }

@@ -42,15 +42,14 @@ static void one_shot(const uint8_t *p, size_t n, uint8_t out[32])
 }
 
 /* put in chunks of `chunk` bytes (0: sizes that vary from 1 byte up). */
-static void check_put(size_t len, size_t chunk)
+/* Feeds b to hs in pieces of chunk bytes, or (chunk 0) of sizes growing
+ * 1, 4, 13, ... up to 3 MiB and again; with no_thread, checks after each
+ * piece that no hasher thread runs. */
+static void put_in_pieces(struct hasher *hs, const uint8_t *b, size_t len, size_t chunk,
+			  bool no_thread)
 {
-	uint8_t want[32], got[32];
-	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
-	const uint8_t *b = body();
 	size_t off = 0, step = 1;
 
-	assert_non_null(hs);
-	hasher_init(hs, 32);
 	while (off < len) {
 		size_t n = chunk ? chunk : step;
 
@@ -60,7 +59,20 @@ static void check_put(size_t len, size_t chunk)
 		step = step * 3 + 1;
 		if (step > 3 * 1024 * 1024)
 			step = 1;
+		if (no_thread)
+			assert_int_equal(threads(), 1);
 	}
+}
+
+static void check_put(size_t len, size_t chunk)
+{
+	uint8_t want[32], got[32];
+	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
+	const uint8_t *b = body();
+
+	assert_non_null(hs);
+	hasher_init(hs, 32);
+	put_in_pieces(hs, b, len, chunk, false);
 	hasher_final(hs, got);
 	one_shot(b, len, want);
 	assert_memory_equal(got, want, 32);
@@ -166,23 +178,13 @@ static void check_xxh3(const uint8_t *b, size_t len, size_t chunk, uint8_t got[1
 {
 	struct hasher *hs = aligned_alloc(64, sizeof(*hs));
 	XXH128_canonical_t want;
-	size_t off = 0, step = 1, room;
+	size_t room;
 
 	assert_non_null(hs);
 	hasher_init(hs, 16);
 	/* inline: nothing to read into, no thread */
 	assert_null(hasher_reserve(hs, 65536, &room));
-	while (off < len) {
-		size_t n = chunk ? chunk : step;
-
-		n = n < len - off ? n : len - off;
-		hasher_put(hs, b + off, n);
-		off += n;
-		step = step * 3 + 1;
-		if (step > 3 * 1024 * 1024)
-			step = 1;
-		assert_int_equal(threads(), 1);
-	}
+	put_in_pieces(hs, b, len, chunk, true);
 	hasher_final(hs, got);
 	XXH128_canonicalFromHash(&want, XXH3_128bits(b, len));
 	assert_memory_equal(got, want.digest, 16);
