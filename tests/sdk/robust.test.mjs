@@ -209,9 +209,11 @@ test("a sandbox killed with `sbx kill` under live calls: the calls fail, none ha
 });
 
 // A second server of our own (same state directory, its own token), so
-// that the test can stop and start it.
+// that the test can stop and start it. Both its ports are the kernel's
+// choice: a fixed one (exposeHttp's default, 8443) fails when another
+// server on the machine holds it.
 async function startServer(tokens) {
-  const proc = spawn(SBX, ["serve", "--listen", "127.0.0.1:0", "--tokens", tokens, "--image", "debian", "--session-grace", "5"], {
+  const proc = spawn(SBX, ["serve", "--listen", "127.0.0.1:0", "--expose-listen", "127.0.0.1:0", "--tokens", tokens, "--image", "debian", "--session-grace", "5"], {
     env: process.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
