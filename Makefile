@@ -73,9 +73,10 @@ deps: $(DEPS_STAMP)
 
 # One run makes both (a grouped target): with two plain targets, make -j
 # would start the script twice at once, and the two runs trip over each
-# other's apt-get source.
+# other's apt-get source. On the script too: a tree built by an older
+# recipe (its RECIPE) has the libraries rebuilt.
 MUSL_LIBS := $(MUSL)/lib/libsodium.a $(MUSL)/lib/libseccomp.a
-$(MUSL_LIBS) &: | $(DEPS_STAMP)
+$(MUSL_LIBS) &: scripts/musl-libs.sh | $(DEPS_STAMP)
 	scripts/musl-libs.sh $(MUSL)
 
 # xxHash (file digests, lib/hasher.c) is used header-only; musl-gcc does
