@@ -69,8 +69,7 @@ static struct {
 	char state_dir[256];  /* the agent's state (/run/sbx in a VM) */
 	bool own_state_dir;   /* made by us in development mode: removed at exit */
 	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
-} st = { .listen_fd = -1, .sfd = -1, .tfd = -1, .ctl = -1, .config_fd = -1,
-	.workns_fd = -1 };
+} st; /* zero, in .bss rather than 15 KiB of the file: init_main sets the fds */
 
 static void usage(FILE *out)
 {
@@ -606,6 +605,7 @@ int init_main(int argc, char **argv)
 	sigset_t mask;
 	int r;
 
+	st.listen_fd = st.sfd = st.tfd = st.ctl = st.config_fd = st.workns_fd = -1;
 	st.t_start = time_boot_ns();
 	log_set_prog("sbx-init");
 	parse_args(argc, argv);
