@@ -1513,6 +1513,13 @@ static int ready_wait(const struct sandbox_opts *o, struct sandbox *sb, int rfd,
 	}
 }
 
+void sandbox_lifetime_note(struct sandbox *sb, const struct lifetime *l)
+{
+	if (l->kind == LIFE_DURATION)
+		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
+				 (l->left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+}
+
 /* The guest's wall clock starts from a virtual RTC: set it. */
 static void guest_clock_set(struct sandbox *sb)
 {
@@ -1522,11 +1529,9 @@ static void guest_clock_set(struct sandbox *sb)
 	sbx_set_token(sb->token); /* ours, whatever was loaded meanwhile */
 	if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
 		fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id, e2.msg);
-	/* The deadline is the guest's (PID 1 counts from its start): record
-	 * the end it answered, so that sbx ls agrees with it. */
-	else if (l.kind == LIFE_DURATION)
-		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
-				 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	/* The deadline is the guest's (PID 1 counts from its start). */
+	else
+		sandbox_lifetime_note(sb, &l);
 }
 
 /* Boots one sandbox: checked options, a state directory, the guest's
@@ -1593,7 +1598,10 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			goto out;
 	}
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
-	guest_clock_set(sb);
+	/* A clone's agent set its clock and answered its lifetime with
+	 * IDENTITY (template_restore): no second round trip. */
+	if (!tp)
+		guest_clock_set(sb);
 	r = sandbox_save(sb, err);
 	if (r < 0)
 		cleanup(sb);

@@ -442,6 +442,38 @@ static int ram_save_sparse(int in, int out)
 	return r;
 }
 
+/* READY comes before boot's last stragglers (module loading, the first
+ * page-ins): let them finish so that clones start quiet. And the pages the
+ * guest freed while booting (its initrd, the kernel's init sections) are
+ * still data in its memfd until its free page reporting (the balloon,
+ * launcher/qemu.c) gives them back, in rounds 2 s apart, the first ~2 s
+ * after READY: until then each clone would copy them (~30 MB of ~120 for
+ * the minimal image). So: at least TEMPLATE_SETTLE_MS, then until the
+ * memfd's allocated size has not changed for TEMPLATE_QUIET_MS (QEMU
+ * punches reported pages out of it), at most TEMPLATE_SETTLE_MAX_MS. */
+static void settle(const struct sandbox *sb)
+{
+	long long start = now_ms(), changed = start;
+	blkcnt_t last = -1;
+	int fd = ram_open(sb->qemu_pid);
+
+	for (;;) {
+		long long now = now_ms();
+		struct stat st;
+
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_blocks != last) {
+			last = st.st_blocks;
+			changed = now;
+		}
+		if (now - start >= TEMPLATE_SETTLE_MAX_MS ||
+		    (now - start >= TEMPLATE_SETTLE_MS && (fd < 0 || now - changed >= TEMPLATE_QUIET_MS)))
+			break;
+		usleep(100000);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* After the template's save (the stream without its RAM), its VM stopped:
  * the RAM from its memfd into memory.ram. */
 static int ram_save(struct sandbox *sb, void *stage, struct sbx_error *err)
@@ -566,9 +598,7 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	o.cpus = 1;
 	if ((r = sandbox_create(&o, &sb, err)) < 0)
 		return r;
-	/* READY comes before boot's last stragglers (module loading, the
-	 * first page-ins): let them finish so that clones start quiet. */
-	usleep(TEMPLATE_SETTLE_MS * 1000);
+	settle(&sb);
 	remove_files(stage);
 	if (mkdir(stage, 0700) < 0) {
 		r = sbx_fail(err, errno, "cannot create %s: %s", stage, strerror(errno));
@@ -649,6 +679,8 @@ static int identify(struct sandbox *sb, const struct template *t, const char *co
 		return sbx_fail(err, err->code ? err->code : ETIMEDOUT, "the agent of %s (a clone "
 				"of template %s) did not take its identity: %s", sb->id, t->name,
 				err->msg);
+	/* It set the guest's clock too: create() asks nothing more. */
+	sandbox_lifetime_note(sb, &l);
 	return 0;
 }
 
