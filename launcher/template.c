@@ -42,6 +42,7 @@
 #define ZERO_MAP "zero.map" /* an older sbx's: where memory.state's RAM was zero */
 #define RAM_FILE "memory.ram"
 #define STATE_FILE "memory.state"
+#define STATE_FDNAME "sbx-state" /* the stream's descriptor, in QEMU (getfd) */
 #define DISK_FILE "disk.ext4"
 
 static long long now_ms(void)
@@ -701,7 +702,7 @@ static int memobj_swap(char **argv, char *value, struct sbx_error *err)
 int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
 		     const char *config, size_t config_len, struct sbx_error *err)
 {
-	char path[PATH_MAX + 16], uri[64], memobj[160];
+	char path[PATH_MAX + 16], memobj[160];
 	char *cargv[QEMU_ARGV_MAX + 4];
 	struct qmp q = { .fd = -1 };
 	json_t *args;
@@ -713,8 +714,8 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
 	if ((mfd = r = ram_clone(t, &rfd, err)) < 0)
 		goto out;
-	/* QEMU opens both through our /proc: we are there until it loaded. */
-	snprintf(uri, sizeof(uri), "exec:cat /proc/%d/fd/%d", (int)getpid(), sfd);
+	/* QEMU opens the RAM through our /proc (we are there until it
+	 * loaded) and gets the stream's descriptor over QMP (below). */
 	snprintf(memobj, sizeof(memobj), "memory-backend-file,id=mem,size=%lluM,share=on,"
 		 "mem-path=/proc/%d/fd/%d", (unsigned long long)t->memory_mib, (int)getpid(), mfd);
 	if ((r = pause_incoming_argv(argv, "defer", false, cargv,
@@ -733,7 +734,12 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 		goto out;
 	if ((r = pause_ram_apart(&q, true, err)) < 0)
 		goto out;
-	if (!(args = json_pack("{s:s}", "uri", uri))) {
+	/* The stream read from its descriptor (fd:), not through the
+	 * `sh -c cat` an exec: URI makes QEMU spawn: two fork+execs less
+	 * before the load. */
+	if ((r = qmp_send_fd(&q, STATE_FDNAME, sfd, QMP_TIMEOUT_MS, err)) < 0)
+		goto out;
+	if (!(args = json_pack("{s:s}", "uri", "fd:" STATE_FDNAME))) {
 		r = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
