@@ -450,20 +450,23 @@ static int ram_save_sparse(int in, int out)
  * launcher/qemu.c) gives them back, in rounds 2 s apart, the first ~2 s
  * after READY: until then each clone would copy them (~30 MB of ~120 for
  * the minimal image). So: at least TEMPLATE_SETTLE_MS, then until the
- * memfd's allocated size has not changed for TEMPLATE_QUIET_MS (QEMU
- * punches reported pages out of it), at most TEMPLATE_SETTLE_MAX_MS. */
+ * memfd's allocated size has not fallen by TEMPLATE_QUIET_DROP for
+ * TEMPLATE_QUIET_MS (QEMU punches reported pages out of it; the guest
+ * touching a page more, or a round giving back a few, is no news), at most
+ * TEMPLATE_SETTLE_MAX_MS. */
 static void settle(const struct sandbox *sb)
 {
 	long long start = now_ms(), changed = start;
-	blkcnt_t last = -1;
+	blkcnt_t mark = -1; /* 512-byte blocks allocated at the last news */
 	int fd = ram_open(sb->qemu_pid);
 
 	for (;;) {
 		long long now = now_ms();
 		struct stat st;
 
-		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_blocks != last) {
-			last = st.st_blocks;
+		if (fd >= 0 && fstat(fd, &st) == 0 &&
+		    (mark < 0 || (mark - st.st_blocks) * 512 >= TEMPLATE_QUIET_DROP)) {
+			mark = st.st_blocks;
 			changed = now;
 		}
 		if (now - start >= TEMPLATE_SETTLE_MAX_MS ||
