@@ -1417,12 +1417,15 @@ static int agent_addr(struct sandbox *sb, struct boot *b, struct sbx_error *err)
 }
 
 static void qemu_args(const struct sandbox_opts *o, const struct sandbox *sb, const struct boot *b,
-		      struct qemu_argv *qa)
+		      bool clone, struct qemu_argv *qa)
 {
 	char name[80];
 	unsigned long khz = 0;
 
-	if (host_tsc_khz(&khz) < 0)
+	/* A clone's kernel booted in its template: nothing to calibrate, and
+	 * where the host's log has wrapped the figure costs a 50 ms
+	 * measurement (launcher/tsc.c). */
+	if (!clone && host_tsc_khz(&khz) < 0)
 		khz = 0;
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	struct qemu_spec q = {
@@ -1567,7 +1570,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		cleanup(sb);
 		goto out;
 	}
-	qemu_args(o, sb, b, &qa);
+	qemu_args(o, sb, b, tp != NULL, &qa);
 	/* sbx resume starts the same command line again (launcher/pause.c). */
 	if (sb->pausable && (r = argv_save(sb, qa.argv, err)) < 0) {
 		cleanup(sb);
