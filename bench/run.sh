@@ -36,7 +36,8 @@
 #   egress.sh's) RESTART_N=20
 #   FOOT_N="100 1000" FOOT_SSH_N=100 VM_BOOTS=5 VM_EXEC_N=1000 VM_BLOCKS=10
 #   VM_BYTES=256M VM_RUNS=3 IMG_BOOTS=5 IMG_IDLE_S=10 MEM_N=3 DENSITY_MAX=12 PROF_N=1000
-#   PROF_STDIN_BYTES=256M; TMPL_N=5 (bench/template.sh);
+#   PROF_STDIN_BYTES=256M; TMPL_N=5, TMPL_BASE unset (bench/template.sh: another
+#   build directory to run interleaved, an A/B);
 #   OCI_RUNS=5 OCI_SETTLE_S=5 (bench/oci.sh);
 #   SDK_EXEC_N=100 SDK_FS_MIB=256 SDK_FS_RUNS=3 SDK_BOOT_RUNS=3 (bench/sdk.sh);
 #   DASH_N=100 DASH_RUNS=5 DASH_PAGES=10 DASH_WINDOW_S=30 (bench/dashboard.sh);

@@ -8,14 +8,34 @@
 # with a duration lifetime (it returns once the agent answers; a clone's
 # agent has then taken its identity).
 #
-# Environment: TMPL_N (5 pairs), TMPL_MIB (1024).
+# Environment: TMPL_N (5 pairs), TMPL_MIB (1024); TMPL_BASE, another
+# build directory (a worktree's build/ with its images) to compare with:
+# each pair then runs it too, in turn first or second, with a template
+# and state of its own, and the table has its rows (an A/B in one run:
+# the machine's load moves both alike).
 set -eu
 cd "$(dirname "$0")/.."
 TMPL_N=${TMPL_N:-5}
 TMPL_MIB=${TMPL_MIB:-1024}
+TMPL_BASE=${TMPL_BASE:+$(realpath "$TMPL_BASE")}
 . bench/lib.sh
 bench_sandboxes template
 export SBX_IMAGE=minimal
+NEW_SBX=$SBX NEW_STATE=$SBX_STATE_DIR NEW_DATA=$SBX_DATA_DIR
+# side new|base: the build, state and data directories the next commands use
+side() {
+	if [ "$1" = base ]; then
+		SBX=$TMPL_BASE/sbx SBX_STATE_DIR=$TMP/base/state SBX_DATA_DIR=$TMP/base/data
+	else
+		SBX=$NEW_SBX SBX_STATE_DIR=$NEW_STATE SBX_DATA_DIR=$NEW_DATA
+	fi
+}
+if [ -n "$TMPL_BASE" ]; then
+	[ -x "$TMPL_BASE/sbx" ] || { say "TMPL_BASE: no sbx in $TMPL_BASE"; exit 1; }
+	# the base's sandboxes go at exit too
+	trap 'side base; for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] &&
+		"$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done; side new; bench_cleanup' EXIT
+fi
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
 range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
@@ -40,6 +60,14 @@ create_ms() {
 	echo "$(((t1 - t0) / 1000000)) $rss"
 }
 
+if [ -n "$TMPL_BASE" ]; then
+	side base
+	t0=$(now_ns)
+	"$SBX" template create bench --memory "$TMPL_MIB" >/dev/null
+	base_make_ms=$((($(now_ns) - t0) / 1000000))
+	base_ram=$(($(stat -c %b "$SBX_DATA_DIR/templates/bench/memory.ram") * 512))
+	side new
+fi
 t0=$(now_ns)
 "$SBX" template create bench --memory "$TMPL_MIB" >/dev/null
 make_ms=$((($(now_ns) - t0) / 1000000))
@@ -47,11 +75,22 @@ size=$(stat -c %s "$SBX_DATA_DIR/templates/bench/memory.state")
 # the RAM apart (memory.ram, sparse): its bytes on disk
 ram=$(($(stat -c %b "$SBX_DATA_DIR/templates/bench/memory.ram") * 512))
 : >"$TMP/pairs"
+: >"$TMP/base-pairs"
 for i in $(seq "$TMPL_N"); do
-	c=$(create_ms "cold-$i" "" --cold)
-	w=$(create_ms "warm-$i" bench)
-	echo "$c $w" >>"$TMP/pairs"
-	say "pair $i: cold_ms cold_rss_kib template_ms template_rss_kib: $c $w"
+	order=new
+	if [ -n "$TMPL_BASE" ] && [ $((i % 2)) = 1 ]; then
+		order="base new"
+	elif [ -n "$TMPL_BASE" ]; then
+		order="new base"
+	fi
+	for s in $order; do
+		side "$s"
+		c=$(create_ms "cold-$i" "" --cold)
+		w=$(create_ms "warm-$i" bench)
+		if [ "$s" = base ]; then echo "$c $w" >>"$TMP/base-pairs"; else echo "$c $w" >>"$TMP/pairs"; fi
+		say "pair $i${TMPL_BASE:+ ($s)}: cold_ms cold_rss_kib template_ms template_rss_kib: $c $w"
+	done
+	side new
 done
 col() { awk -v c="$1" '{ print $c }' "$TMP/pairs"; }
 mib() { awk '{ printf "%.0f\n", $1 / 1024 }'; }
@@ -64,8 +103,23 @@ echo "| create → ready | from a template | $wm ms | $(col 3 | range) ms | $(pr
 echo "| QEMU RSS when ready | cold boot | $(col 2 | mib | median) MiB | $(col 2 | mib | range) MiB | 1 |"
 echo "| QEMU RSS when ready | from a template | $(col 4 | mib | median) MiB | $(col 4 | mib | range) MiB |" \
 	"$(awk '{ print $4 / $2 }' "$TMP/pairs" | median | xargs printf '%.2f') |"
+if [ -n "$TMPL_BASE" ]; then
+	bcol() { awk -v c="$1" '{ print $c }' "$TMP/base-pairs"; }
+	echo "| create → ready, base ($TMPL_BASE) | cold boot | $(bcol 1 | median) ms |" \
+		"$(bcol 1 | range) ms | 1 |"
+	echo "| create → ready, base | from a template | $(bcol 3 | median) ms | $(bcol 3 | range) ms |" \
+		"$(awk '{ print $3 / $1 }' "$TMP/base-pairs" | median | xargs printf '%.3f') |"
+	echo
+	echo "Ratios to cold, pair by pair (median, range): this build" \
+		"$(awk '{ print $3 / $1 }' "$TMP/pairs" | median | xargs printf '%.3f')" \
+		"($(awk '{ printf "%.3f\n", $3 / $1 }' "$TMP/pairs" | range)), the base" \
+		"$(awk '{ print $3 / $1 }' "$TMP/base-pairs" | median | xargs printf '%.3f')" \
+		"($(awk '{ printf "%.3f\n", $3 / $1 }' "$TMP/base-pairs" | range)). The base's template:" \
+		"$base_make_ms ms to make, memory.ram $(awk -v b="$base_ram" 'BEGIN { printf "%.0f MB", b / 1e6 }')."
+fi
 echo
-echo "Making the template (\`sbx template create\`: boot, 1 s settling, save):" \
+echo "Making the template (\`sbx template create\`: boot, settling until free page reporting" \
+	"gave back what boot freed, save):" \
 	"$make_ms ms; its stream (memory.state, the devices' state)" \
 	"$(awk -v b="$size" 'BEGIN { printf "%.2f MB", b / 1e6 }'), its RAM's data (memory.ram)" \
 	"$(awk -v b="$ram" 'BEGIN { printf "%.0f MB", b / 1e6 }')."

@@ -22,6 +22,7 @@
 #define QMP_TIMEOUT_MS 10000
 #define MIGRATE_TIMEOUT_MS 600000
 #define AGENT_TIMEOUT_MS 30000
+#define INCOMING_ASK_MS 100 /* the longest wait between two query-status */
 #define ARGV_FILE_MAX 65536
 
 static long long now_ms(void)
@@ -280,9 +281,10 @@ static int saved_argv(const struct sandbox *sb, char *buf, size_t n, char **argv
 	return 0;
 }
 
-/* Polls query-status until the incoming migration is loaded: the VM then
- * runs, or stays stopped when QEMU was started with -S (a template's
- * clone, launcher/template.c). */
+/* Asks query-status until the incoming migration is loaded: the VM then
+ * runs, or stays stopped when QEMU was started with -S. Between two
+ * questions it waits for QEMU's RESUME event (a VM that runs once
+ * loaded), not a fixed time: the question after it comes at once. */
 int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
 			struct sbx_error *err)
 {
@@ -309,7 +311,10 @@ int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
 		if (now_ms() >= deadline)
 			return sbx_fail(err, ETIMEDOUT, "restoring sandbox %s took over %d s",
 					sb->id, MIGRATE_TIMEOUT_MS / 1000);
-		usleep(10000);
+		/* A timeout asks again; QEMU gone (a stream it could not
+		 * load) is the error. */
+		if ((r = qmp_wait_event(q, "RESUME", INCOMING_ASK_MS, err)) < 0 && r != -ETIMEDOUT)
+			return r;
 	}
 }
 
@@ -330,9 +335,7 @@ static int agent_wait(struct sandbox *sb, struct sbx_error *err)
 					AGENT_TIMEOUT_MS / 1000, err->msg);
 		usleep(50000);
 	}
-	if (l.kind == LIFE_DURATION)
-		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
-				 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	sandbox_lifetime_note(sb, &l);
 	return 0;
 }
 

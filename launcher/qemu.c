@@ -40,11 +40,14 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	 * BIOS's $PIR table: with ACPI, enabling each PCI device runs the
 	 * _PRT method of QEMU's tables (a loop over 128 entries), ~110 ms
 	 * under TCG for the vsock device hotplugged into each restored
-	 * sandbox (launcher/pause.c, launcher/template.c); the virtio
-	 * devices use MSI-X anyway. */
+	 * sandbox (launcher/pause.c, launcher/template.c). Without the MADT
+	 * the guest has no local APIC (Debian's kernel has no MP table
+	 * code): the 8259 takes every interrupt and there is no MSI, so
+	 * pci=nomsi, or each virtio device's probe tries MSI-X and fails
+	 * first (a WARN at boot, ~5 ms of each clone's hotplug). */
 	snprintf(a->append, sizeof(a->append),
 		 "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs%s%s%.0lu",
-		 q->pausable ? " acpi=noirq" : ",pci_arch_init",
+		 q->pausable ? " acpi=noirq pci=nomsi" : ",pci_arch_init",
 		 q->tsc_khz ? " tsc_early_khz=" : "", q->tsc_khz);
 	snprintf(a->serial, sizeof(a->serial), "file:%s", q->console);
 	snprintf(a->cpus, sizeof(a->cpus), "%u", q->cpus);

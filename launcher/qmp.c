@@ -13,6 +13,8 @@
 
 #include "lib/util.h"
 
+#define QMP_RETRY_US 2000
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -74,23 +76,41 @@ static void note_event(struct qmp *q, json_t *m)
 }
 
 /* send() without SIGPIPE: QEMU may be gone (a restore that failed to load
- * exits), which is an error to report, not a signal that kills us. */
-static int send_all(int fd, const char *buf, size_t len)
+ * exits), which is an error to report, not a signal that kills us. A
+ * descriptor to pass (pass_fd >= 0) goes with the first byte. */
+static int send_all(int fd, const char *buf, size_t len, int pass_fd)
 {
 	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { (void *)buf, len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
 
+		if (pass_fd >= 0) {
+			struct cmsghdr *c;
+
+			mh.msg_control = ctl;
+			mh.msg_controllen = sizeof(ctl);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+		}
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		buf += n;
 		len -= (size_t)n;
+		pass_fd = -1;
 	}
 	return 0;
 }
 
-static int send_cmd(struct qmp *q, const char *cmd, json_t *args, struct sbx_error *err)
+static int send_cmd(struct qmp *q, const char *cmd, json_t *args, int pass_fd,
+		    struct sbx_error *err)
 {
 	json_t *m = json_pack("{s:s}", "execute", cmd);
 	char *text;
@@ -107,21 +127,21 @@ static int send_cmd(struct qmp *q, const char *cmd, json_t *args, struct sbx_err
 	size_t len = strlen(text);
 
 	text[len] = '\n'; /* json_dumps' NUL: the line's end instead */
-	if ((r = send_all(q->fd, text, len + 1)) < 0)
+	if ((r = send_all(q->fd, text, len + 1, pass_fd)) < 0)
 		r = sbx_fail(err, -r, "QMP: cannot send %s: %s", cmd, strerror(-r));
 	free(text);
 	return r;
 }
 
-int qmp_run(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
-	    struct sbx_error *err)
+static int run(struct qmp *q, const char *cmd, json_t *args, int pass_fd, json_t **ret,
+	       int timeout_ms, struct sbx_error *err)
 {
 	long long deadline = now_ms() + timeout_ms;
 	int r;
 
 	if (ret)
 		*ret = NULL;
-	if ((r = send_cmd(q, cmd, args, err)) < 0)
+	if ((r = send_cmd(q, cmd, args, pass_fd, err)) < 0)
 		return r;
 	for (;;) {
 		json_t *m = read_msg(q, deadline, err), *v;
@@ -144,6 +164,24 @@ int qmp_run(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int time
 		}
 		json_decref(m);
 	}
+}
+
+int qmp_run(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
+	    struct sbx_error *err)
+{
+	return run(q, cmd, args, -1, ret, timeout_ms, err);
+}
+
+int qmp_send_fd(struct qmp *q, const char *name, int fd, int timeout_ms, struct sbx_error *err)
+{
+	json_t *args = json_pack("{s:s}", "fdname", name);
+	int r;
+
+	if (!args)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	r = run(q, "getfd", args, fd, NULL, timeout_ms, err);
+	json_decref(args);
+	return r;
 }
 
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct sbx_error *err)
@@ -195,7 +233,9 @@ int qmp_open(struct qmp *q, const char *path, int timeout_ms, struct sbx_error *
 		if ((e != ENOENT && e != ECONNREFUSED) || now_ms() >= deadline)
 			return sbx_fail(err, e, "cannot connect to QEMU's QMP socket %s: %s", path,
 					strerror(e));
-		usleep(20000);
+		/* QEMU is starting: a restore waits on this (a connect
+		 * costs little, a late one the whole interval). */
+		usleep(QMP_RETRY_US);
 	}
 	/* The greeting ({"QMP": ...}), then capabilities negotiation. */
 	if (!(m = read_msg(q, deadline, err)))

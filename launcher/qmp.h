@@ -28,6 +28,10 @@ void qmp_close(struct qmp *q);
 int qmp_run(struct qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms,
 	    struct sbx_error *err);
 
+/* Hands QEMU descriptor fd under `name` (getfd, the descriptor passed
+ * with SCM_RIGHTS), for a command that takes "fd:name" (migrate-incoming). */
+int qmp_send_fd(struct qmp *q, const char *name, int fd, int timeout_ms, struct sbx_error *err);
+
 /* Waits for the event `name` (or finds it among those seen meanwhile). */
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct sbx_error *err);
 

@@ -1417,12 +1417,15 @@ static int agent_addr(struct sandbox *sb, struct boot *b, struct sbx_error *err)
 }
 
 static void qemu_args(const struct sandbox_opts *o, const struct sandbox *sb, const struct boot *b,
-		      struct qemu_argv *qa)
+		      bool clone, struct qemu_argv *qa)
 {
 	char name[80];
 	unsigned long khz = 0;
 
-	if (host_tsc_khz(&khz) < 0)
+	/* A clone's kernel booted in its template: nothing to calibrate, and
+	 * where the host's log has wrapped the figure costs a 50 ms
+	 * measurement (launcher/tsc.c). */
+	if (!clone && host_tsc_khz(&khz) < 0)
 		khz = 0;
 	snprintf(name, sizeof(name), "sbx-%s", sb->id);
 	struct qemu_spec q = {
@@ -1513,6 +1516,13 @@ static int ready_wait(const struct sandbox_opts *o, struct sandbox *sb, int rfd,
 	}
 }
 
+void sandbox_lifetime_note(struct sandbox *sb, const struct lifetime *l)
+{
+	if (l->kind == LIFE_DURATION)
+		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
+				 (l->left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+}
+
 /* The guest's wall clock starts from a virtual RTC: set it. */
 static void guest_clock_set(struct sandbox *sb)
 {
@@ -1522,11 +1532,9 @@ static void guest_clock_set(struct sandbox *sb)
 	sbx_set_token(sb->token); /* ours, whatever was loaded meanwhile */
 	if (sbx_set_time(sb->addr, 0, &l, &e2) < 0)
 		fprintf(stderr, "sbx: warning: cannot set the clock of %s: %s\n", sb->id, e2.msg);
-	/* The deadline is the guest's (PID 1 counts from its start): record
-	 * the end it answered, so that sbx ls agrees with it. */
-	else if (l.kind == LIFE_DURATION)
-		sb->lifetime_s = (uint64_t)time(NULL) - sb->created +
-				 (l.left_ns + NSEC_PER_SEC / 2) / NSEC_PER_SEC;
+	/* The deadline is the guest's (PID 1 counts from its start). */
+	else
+		sandbox_lifetime_note(sb, &l);
 }
 
 /* Boots one sandbox: checked options, a state directory, the guest's
@@ -1562,7 +1570,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		cleanup(sb);
 		goto out;
 	}
-	qemu_args(o, sb, b, &qa);
+	qemu_args(o, sb, b, tp != NULL, &qa);
 	/* sbx resume starts the same command line again (launcher/pause.c). */
 	if (sb->pausable && (r = argv_save(sb, qa.argv, err)) < 0) {
 		cleanup(sb);
@@ -1593,7 +1601,10 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			goto out;
 	}
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
-	guest_clock_set(sb);
+	/* A clone's agent set its clock and answered its lifetime with
+	 * IDENTITY (template_restore): no second round trip. */
+	if (!tp)
+		guest_clock_set(sb);
 	r = sandbox_save(sb, err);
 	if (r < 0)
 		cleanup(sb);

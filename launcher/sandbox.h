@@ -151,6 +151,11 @@ int sandbox_kill(struct sandbox *sb, const char *reason, struct sbx_error *err);
 /* Records the meta file again (after `sbx extend`). */
 int sandbox_save(const struct sandbox *sb, struct sbx_error *err);
 
+/* The lifetime the agent answered (SET_TIME, IDENTITY): a duration's end
+ * into sb->lifetime_s, so that sbx ls agrees with the guest, whose PID 1
+ * counts it. */
+void sandbox_lifetime_note(struct sandbox *sb, const struct lifetime *l);
+
 /* Session holders (`sbx create` with a session lifetime, `sbx connect`)
  * register themselves so that `sbx close` can end them. */
 void sandbox_session_register(const struct sandbox *sb);

@@ -42,6 +42,7 @@
 #define ZERO_MAP "zero.map" /* an older sbx's: where memory.state's RAM was zero */
 #define RAM_FILE "memory.ram"
 #define STATE_FILE "memory.state"
+#define STATE_FDNAME "sbx-state" /* the stream's descriptor, in QEMU (getfd) */
 #define DISK_FILE "disk.ext4"
 
 static long long now_ms(void)
@@ -442,6 +443,41 @@ static int ram_save_sparse(int in, int out)
 	return r;
 }
 
+/* READY comes before boot's last stragglers (module loading, the first
+ * page-ins): let them finish so that clones start quiet. And the pages the
+ * guest freed while booting (its initrd, the kernel's init sections) are
+ * still data in its memfd until its free page reporting (the balloon,
+ * launcher/qemu.c) gives them back, in rounds 2 s apart, the first ~2 s
+ * after READY: until then each clone would copy them (~30 MB of ~120 for
+ * the minimal image). So: at least TEMPLATE_SETTLE_MS, then until the
+ * memfd's allocated size has not fallen by TEMPLATE_QUIET_DROP for
+ * TEMPLATE_QUIET_MS (QEMU punches reported pages out of it; the guest
+ * touching a page more, or a round giving back a few, is no news), at most
+ * TEMPLATE_SETTLE_MAX_MS. */
+static void settle(const struct sandbox *sb)
+{
+	long long start = now_ms(), changed = start;
+	blkcnt_t mark = -1; /* 512-byte blocks allocated at the last news */
+	int fd = ram_open(sb->qemu_pid);
+
+	for (;;) {
+		long long now = now_ms();
+		struct stat st;
+
+		if (fd >= 0 && fstat(fd, &st) == 0 &&
+		    (mark < 0 || (mark - st.st_blocks) * 512 >= TEMPLATE_QUIET_DROP)) {
+			mark = st.st_blocks;
+			changed = now;
+		}
+		if (now - start >= TEMPLATE_SETTLE_MAX_MS ||
+		    (now - start >= TEMPLATE_SETTLE_MS && (fd < 0 || now - changed >= TEMPLATE_QUIET_MS)))
+			break;
+		usleep(100000);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* After the template's save (the stream without its RAM), its VM stopped:
  * the RAM from its memfd into memory.ram. */
 static int ram_save(struct sandbox *sb, void *stage, struct sbx_error *err)
@@ -566,9 +602,7 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	o.cpus = 1;
 	if ((r = sandbox_create(&o, &sb, err)) < 0)
 		return r;
-	/* READY comes before boot's last stragglers (module loading, the
-	 * first page-ins): let them finish so that clones start quiet. */
-	usleep(TEMPLATE_SETTLE_MS * 1000);
+	settle(&sb);
 	remove_files(stage);
 	if (mkdir(stage, 0700) < 0) {
 		r = sbx_fail(err, errno, "cannot create %s: %s", stage, strerror(errno));
@@ -649,6 +683,8 @@ static int identify(struct sandbox *sb, const struct template *t, const char *co
 		return sbx_fail(err, err->code ? err->code : ETIMEDOUT, "the agent of %s (a clone "
 				"of template %s) did not take its identity: %s", sb->id, t->name,
 				err->msg);
+	/* It set the guest's clock too: create() asks nothing more. */
+	sandbox_lifetime_note(sb, &l);
 	return 0;
 }
 
@@ -669,7 +705,7 @@ static int memobj_swap(char **argv, char *value, struct sbx_error *err)
 int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
 		     const char *config, size_t config_len, struct sbx_error *err)
 {
-	char path[PATH_MAX + 16], uri[64], memobj[160];
+	char path[PATH_MAX + 16], memobj[160];
 	char *cargv[QEMU_ARGV_MAX + 4];
 	struct qmp q = { .fd = -1 };
 	json_t *args;
@@ -681,8 +717,8 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
 	if ((mfd = r = ram_clone(t, &rfd, err)) < 0)
 		goto out;
-	/* QEMU opens both through our /proc: we are there until it loaded. */
-	snprintf(uri, sizeof(uri), "exec:cat /proc/%d/fd/%d", (int)getpid(), sfd);
+	/* QEMU opens the RAM through our /proc (we are there until it
+	 * loaded) and gets the stream's descriptor over QMP (below). */
 	snprintf(memobj, sizeof(memobj), "memory-backend-file,id=mem,size=%lluM,share=on,"
 		 "mem-path=/proc/%d/fd/%d", (unsigned long long)t->memory_mib, (int)getpid(), mfd);
 	if ((r = pause_incoming_argv(argv, "defer", false, cargv,
@@ -701,7 +737,12 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 		goto out;
 	if ((r = pause_ram_apart(&q, true, err)) < 0)
 		goto out;
-	if (!(args = json_pack("{s:s}", "uri", uri))) {
+	/* The stream read from its descriptor (fd:), not through the
+	 * `sh -c cat` an exec: URI makes QEMU spawn: two fork+execs less
+	 * before the load. */
+	if ((r = qmp_send_fd(&q, STATE_FDNAME, sfd, QMP_TIMEOUT_MS, err)) < 0)
+		goto out;
+	if (!(args = json_pack("{s:s}", "uri", "fd:" STATE_FDNAME))) {
 		r = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}

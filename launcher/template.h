@@ -17,7 +17,10 @@
 #include "launcher/sandbox.h"
 
 #define TEMPLATE_NAME_MAX 63
-#define TEMPLATE_SETTLE_MS 1000  /* READY to the save: boot's stragglers finish */
+#define TEMPLATE_SETTLE_MS 1000  /* READY to the save at least: boot's stragglers finish */
+#define TEMPLATE_QUIET_MS 2500   /* and the guest's RAM not smaller for that long (free page reporting) */
+#define TEMPLATE_QUIET_DROP (1 << 20) /* less given back is not worth the wait */
+#define TEMPLATE_SETTLE_MAX_MS 10000
 #define TEMPLATE_SEED_BYTES 64   /* the clone's RNG seed from the host */
 
 struct template {

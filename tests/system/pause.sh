@@ -25,6 +25,18 @@ test_setup() {
 		'i=0; while [ $i -lt 20 ]; do echo $i; i=$((i + 1)); sleep 0.5; done; exit 7') || return 1
 }
 
+# acpi=noirq leaves the guest without a local APIC, so without MSI:
+# pci=nomsi, or each virtio device's probe tries MSI-X, fails, and the
+# kernel warns at boot (launcher/qemu.c).
+test_no_msi() {
+	local log
+	log=$("$SBX" exec p -- dmesg) || return 1
+	echo "$log" | grep -q "Kernel command line:.* pci=nomsi" ||
+		fail "no pci=nomsi: $(echo "$log" | grep "Kernel command line")" || return 1
+	! echo "$log" | grep -q "WARNING:" ||
+		fail "the kernel warned: $(echo "$log" | grep -A1 "WARNING:" | head -2)"
+}
+
 test_pause() {
 	local q v state
 	q=$(meta p qemu_pid) v=$(meta p vsockd_pid)
@@ -112,6 +124,7 @@ test_not_pausable() {
 }
 
 t "setup: a pausable sandbox with a file and a detached command" test_setup || exit 1
+t "its kernel tries no MSI (it has no local APIC) and warns of nothing" test_no_msi
 t "pause: QEMU and sbx-vsockd exit, the state is on disk (0600), ls says paused, exec refused" test_pause
 t "resume: running again, the state file gone, files kept" test_resume
 t "the lifetime does not run while paused" test_lifetime

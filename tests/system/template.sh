@@ -94,6 +94,21 @@ test_token() {
 	"$SBX" exec ca -- true || fail "the clone's own token does not open it"
 }
 
+# IDENTITY sets the guest's clock, and sbx asks nothing after it: a
+# clone's wall clock is the host's, though its template's stood still
+# from the save (5 s before at least, here).
+test_clock() {
+	local made guest host
+	made=$(sed -n 's/^created = //p' "$SBX_DATA_DIR/templates/t1/meta")
+	[ -n "$made" ] || fail "no creation time in the template's meta" || return 1
+	while [ $(($(date +%s) - made)) -lt 5 ]; do sleep 1; done
+	"$SBX" create --from t1 --name ct --lifetime 5m >/dev/null || return 1
+	guest=$("$SBX" exec ct -- date +%s) && host=$(date +%s) || return 1
+	[ $((host - guest)) -le 2 ] && [ $((guest - host)) -le 2 ] ||
+		fail "the clone's clock is $((guest - host)) s off the host's" || return 1
+	"$SBX" kill ct >/dev/null
+}
+
 # The template was saved long before; the clone's 8 s start at its create.
 test_lifetime() {
 	local left
@@ -195,6 +210,7 @@ t "the clones' kernel RNG differs: random/uuid and /dev/urandom" test_rng
 t "the clones make different SSH host keys" test_ssh_keys
 t "each clone has its own host name, environment and labels" test_identity
 t "the template's token does not open a clone" test_token
+t "a clone's wall clock is the host's, however old its template" test_clock
 t "a clone's lifetime counts from its start, and ends it" test_lifetime
 t "a clone with a session lifetime lives while held, then its own grace" test_session
 t "--cold boots even when a template fits" test_cold
