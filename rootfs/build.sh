@@ -210,7 +210,12 @@ initramfs_spec() {
 	echo "file init $SBX_INIT 0755 0 0"
 	echo "slink sbin/init /init 0777 0 0"
 	echo "file bin/busybox $BUSYBOX 0755 0 0"
-	"$BUSYBOX" --list-full | grep -vx -e sbin/init -e linuxrc -e bin/busybox |
+	# No /sbin/modprobe: the kernel runs it (a usermode helper, once the
+	# initramfs is unpacked) for each module it asks for at boot: tens of
+	# ms of QEMU's CPU time under TCG for nothing (the guest has no
+	# modules.dep; sbx-init loads its lists itself), and workloads may
+	# not load modules anyway (exec/restrict.c).
+	"$BUSYBOX" --list-full | grep -vx -e sbin/init -e linuxrc -e bin/busybox -e sbin/modprobe |
 		sed 's|.*|slink & /bin/busybox 0777 0 0|'
 	echo "file usr/bin/vsock-tool $B/vsock-tool 0755 0 0"
 
