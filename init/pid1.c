@@ -637,7 +637,6 @@ int init_main(int argc, char **argv)
 			kmod_load_list(KMOD_PCI_LIST);
 		st.t_modules = time_boot_ns() - t;
 		boot_hostname(st.cfg.hostname);
-		boot_loopback();
 		if (st.cfg.net) {
 			kmod_load_list(KMOD_NET_LIST);
 			boot_nic(st.cfg.net_addr, st.cfg.net_prefix, st.cfg.net_gw);

@@ -36,6 +36,7 @@
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "net/egress.h"
+#include "net/loopback.h"
 #include "server/control.h"
 #include "vsock/addr.h"
 
@@ -351,14 +352,17 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
-/* What only commands need: their cgroups and their seccomp filter (built
- * by libseccomp, the dearest step of the start under TCG). Done after
- * READY, while the host's first request is on its way: no request is read
- * before this returns (one thread, the listening socket queues). */
+/* What only commands need: the loopback interface (theirs, the SSH
+ * server's, FORWARD's), their cgroups and their seccomp filter (built by
+ * libseccomp, the dearest step of the start under TCG). Done after READY,
+ * while the host's first request is on its way: no request is read before
+ * this returns (one thread, the listening socket queues). */
 static void workloads_setup(bool workns)
 {
-	if (in_vm)
+	if (in_vm) {
+		loopback_up();
 		cgroup_setup(&cfg);
+	}
 	restrict_init(cfg.seccomp, workns ? 0 : getpid());
 }
 
@@ -485,7 +489,10 @@ int server_main(int argc, char **argv)
 	}
 	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0)
 		die(r, "server: unable to watch the listening socket");
-	/* Before READY: the host lets workloads run only after it. */
+	/* Before READY: the host lets workloads run only after it. Its
+	 * proxy and DNS stub listen on lo. */
+	if (in_vm && cfg.egress)
+		loopback_up();
 	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);

@@ -24,6 +24,21 @@ test_create() {
 	"$SBX" ls | grep -q '^sys1 ' || fail "ls does not list it: $("$SBX" ls)"
 }
 
+# The server brings lo up after READY, before it reads a request: the
+# first command already finds it up (flags: IFF_UP).
+test_first_exec_lo() {
+	local flags
+	flags=$("$SBX" exec "$ID" -- cat /sys/class/net/lo/flags) || return 1
+	(( flags & 1 )) || fail "lo is down for the first command: flags $flags"
+}
+
+# tsc=reliable: the clocksource watchdog never swaps TCG's TSC for 4 ms
+# jiffies, however busy the host.
+test_clock_tsc() {
+	expect_eq clocksource \
+		"$("$SBX" exec "$ID" -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" tsc
+}
+
 test_echo() {
 	expect_eq echo "$("$SBX" exec "$ID" -- echo hello from the guest)" "hello from the guest"
 }
@@ -225,7 +240,9 @@ test_time_left() {
 }
 
 t "create boots a sandbox and lists it" test_create || exit 0
+t "the first command after ready finds lo up" test_first_exec_lo
 t "echo over vsock" test_echo
+t "the guest clock stays on the TSC" test_clock_tsc
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
 t "the default image is Debian, commands run as app" test_default_debian
 t "exit codes, signals, a missing program" test_exit_codes
