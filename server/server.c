@@ -500,6 +500,9 @@ int server_main(int argc, char **argv)
 	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
+	/* PID 1 loads what may come after READY (init/pid1.c). */
+	if (in_vm)
+		server_ctl(&(struct ctl_msg){ .type = CTL_READY }, NULL, 0);
 	workloads_setup(workns);
 	/* A command may have exited while we were starting. */
 	reap_all();
