@@ -51,6 +51,14 @@ test_late_balloon() {
 	wait_for 10 balloon_ready || fail "no balloon, or page_reporting_order is not 5"
 }
 
+# In a VM the server resets no signal disposition (PID 1 ignores none):
+# a command still starts with none ignored and none blocked.
+test_signals_default() {
+	expect_eq "SigIgn and SigBlk of a command" \
+		"$("$SBX" exec "$ID" -- grep -E '^Sig(Ign|Blk):' /proc/self/status | tr -s '\t' ' ')" \
+		$'SigBlk: 0000000000000000\nSigIgn: 0000000000000000'
+}
+
 test_echo() {
 	expect_eq echo "$("$SBX" exec "$ID" -- echo hello from the guest)" "hello from the guest"
 }
@@ -256,6 +264,7 @@ t "the first command after ready finds lo up" test_first_exec_lo
 t "echo over vsock" test_echo
 t "the guest clock stays on the TSC" test_clock_tsc
 t "the balloon is loaded after ready, reporting order 5" test_late_balloon
+t "a command starts with no signal ignored or blocked" test_signals_default
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
 t "the default image is Debian, commands run as app" test_default_debian
 t "exit codes, signals, a missing program" test_exit_codes
