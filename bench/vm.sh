@@ -151,10 +151,10 @@ brow "in the guest (CLOCK_BOOTTIME)" "first instruction → READY sent" "$(colx 
 fine=$(grep -c '^tsc' "$TMP/boot.clock" || true)
 echo
 echo "The guest's clock after boot: \`tsc\` in $fine of $VM_BOOTS boots ($(sort "$TMP/boot.clock" | uniq -c |
-	awk '{ printf "%s%s × %s", n++ ? ", " : "", $1, $2 }')). Under a loaded host the kernel's clocksource"
-echo "watchdog can find TCG's TSC skewed against jiffies and fall back to \`refined-jiffies\`"
-echo "(4 ms steps): guest timings are then quantized (\`tsc=reliable\` on the kernel command line"
-echo "would keep the TSC)."
+	awk '{ printf "%s%s × %s", n++ ? ", " : "", $1, $2 }')). sbx boots with \`tsc=reliable\`"
+echo "(launcher/qemu.c): without it, under a loaded host the kernel's clocksource watchdog could find"
+echo "TCG's TSC skewed against jiffies and fall back to \`refined-jiffies\` (4 ms steps), quantizing"
+echo "the guest timings above."
 read -r _ bm _ _ _ <<<"$(col 1)"
 read -r _ sm _ _ _ <<<"$(col 3)"
 read -r _ cm _ _ _ <<<"$(col 2)"

@@ -1,5 +1,6 @@
 /* What PID 1 sets up in a VM before anything else runs: mounts, a valid
- * stdio, kernel modules, the host name and the loopback interface. Each
+ * stdio, kernel modules, the host name (the loopback interface is the
+ * server's: net/loopback.h). Each
  * step logs what failed and carries on: a sandbox with one missing mount
  * is better than a kernel panic. */
 #ifndef SBX_BOOT_H
@@ -15,7 +16,6 @@ void boot_stdio(void);
  * then PID 1 loads virtio over PCI too. */
 bool boot_has_pci(void);
 void boot_hostname(const char *name);
-void boot_loopback(void);
 /* The guest's one NIC (the first interface that is not lo): addr/prefix,
  * up, and a default route via gw (none when gw is 0.0.0.0). */
 void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw);

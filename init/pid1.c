@@ -69,6 +69,9 @@ static struct {
 	char state_dir[256];  /* the agent's state (/run/sbx in a VM) */
 	bool own_state_dir;   /* made by us in development mode: removed at exit */
 	uint64_t t_start, t_listen, t_modules; /* CLOCK_BOOTTIME, for READY */
+	int late_fds[4];      /* KMOD_LATE_LIST, opened at boot */
+	int nlate;
+	bool late_done;       /* loaded (on the server's first CTL_READY) */
 } st; /* zero, in .bss rather than 15 KiB of the file: init_main sets the fds */
 
 static void usage(FILE *out)
@@ -271,6 +274,19 @@ static void on_orphan(pid_t pid, int status)
 		ctl_send_msg(st.ctl, &m, NULL, 0);
 }
 
+/* What only gives memory back is loaded after READY: the balloon's
+ * module (~9 ms under TCG, its device's probe included), then its
+ * page-reporting order. Once a boot, on the first server's CTL_READY. */
+static void late_modules(void)
+{
+	if (!st.vm || st.late_done)
+		return;
+	st.late_done = true;
+	kmod_load_fds(st.late_fds, st.nlate);
+	st.nlate = 0;
+	boot_page_reporting();
+}
+
 /* ---- shutdown ---- */
 
 /* Sends sig to every process but us. As a PID namespace's init kill(-1)
@@ -463,6 +479,9 @@ static void handle_ctl(void)
 					 m.arg2 > 0 ? (uint64_t)m.arg2 : 0);
 			send_lifetime(true, 0, NULL);
 			break;
+		case CTL_READY:
+			late_modules();
+			break;
 		default:
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
@@ -636,8 +655,8 @@ int init_main(int argc, char **argv)
 		if (boot_has_pci())
 			kmod_load_list(KMOD_PCI_LIST);
 		st.t_modules = time_boot_ns() - t;
+		st.nlate = kmod_open_list(KMOD_LATE_LIST, st.late_fds, ARRAY_SIZE(st.late_fds));
 		boot_hostname(st.cfg.hostname);
-		boot_loopback();
 		if (st.cfg.net) {
 			kmod_load_list(KMOD_NET_LIST);
 			boot_nic(st.cfg.net_addr, st.cfg.net_prefix, st.cfg.net_gw);
@@ -705,9 +724,6 @@ int init_main(int argc, char **argv)
 	if (st.vm)
 		start_workns();
 	start_server();
-	/* Off the start-up path: the kernel reports 2 s after a free. */
-	if (st.vm)
-		boot_page_reporting();
 
 	for (;;) {
 		struct pollfd p[5] = { { .fd = st.sfd, .events = POLLIN },

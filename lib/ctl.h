@@ -56,7 +56,9 @@ enum ctl_type {
 			    * session grace s (0: as before); fd: the new
 			    * configuration, a sealed memfd; answered with
 			    * CTL_LIFETIME */
-	CTL_TYPE_MAX = CTL_IDENTITY,
+	CTL_READY,         /* server -> PID 1: it is set up and has told the
+			    * host (init/pid1.c loads the late modules) */
+	CTL_TYPE_MAX = CTL_READY,
 };
 
 #define JOBF_KEEP 0x1u

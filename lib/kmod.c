@@ -14,11 +14,12 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-int kmod_load_list(const char *list)
+/* Each line of list, the path of a .ko; fn(path, ctx) for each; fn
+ * returns false to stop. -errno when the list cannot be read (-ENOENT
+ * silently). */
+static int each_module(const char *list, bool (*fn)(const char *path, void *ctx), void *ctx)
 {
 	char line[512];
-	unsigned loaded = 0;
-	uint64_t start = time_boot_ns();
 	FILE *f = fopen(list, "re");
 
 	if (!f) {
@@ -29,24 +30,86 @@ int kmod_load_list(const char *list)
 		return r;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		int fd;
-
 		line[strcspn(line, "\r\n")] = '\0';
 		if (!line[0] || line[0] == '#')
 			continue;
-		fd = open(line, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			log_warn(errno, "unable to open module %s", line);
-			continue;
-		}
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-			log_warn(errno, "unable to load module %s", line);
-		else
-			loaded++;
-		close(fd);
+		if (!fn(line, ctx))
+			break;
 	}
 	fclose(f);
+	return 0;
+}
+
+static int open_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		log_warn(errno, "unable to open module %s", path);
+	return fd;
+}
+
+/* Loads and closes fd; true when the module is in. */
+static bool load_module(int fd, const char *path)
+{
+	bool ok = syscall(SYS_finit_module, fd, "", 0) == 0 || errno == EEXIST;
+
+	if (!ok)
+		log_warn(errno, "unable to load module %s", path ? path : "(opened at boot)");
+	close(fd);
+	return ok;
+}
+
+static bool load_path(const char *path, void *ctx)
+{
+	int fd = open_module(path);
+
+	if (fd >= 0 && load_module(fd, path))
+		(*(unsigned *)ctx)++;
+	return true;
+}
+
+int kmod_load_list(const char *list)
+{
+	unsigned loaded = 0;
+	uint64_t start = time_boot_ns();
+	int r = each_module(list, load_path, &loaded);
+
+	if (r < 0)
+		return r;
 	log_debug(0, "loaded %u modules in %llu ms", loaded,
 		  (unsigned long long)((time_boot_ns() - start) / NSEC_PER_MSEC));
 	return 0;
+}
+
+struct opened {
+	int *fds, n, max;
+};
+
+static bool open_path(const char *path, void *ctx)
+{
+	struct opened *o = ctx;
+	int fd;
+
+	if (o->n >= o->max) {
+		log_warn(E2BIG, "%s: more than %d modules to load late", path, o->max);
+		return false;
+	}
+	if ((fd = open_module(path)) >= 0)
+		o->fds[o->n++] = fd;
+	return true;
+}
+
+int kmod_open_list(const char *list, int *fds, int max)
+{
+	struct opened o = { fds, 0, max };
+
+	each_module(list, open_path, &o);
+	return o.n;
+}
+
+void kmod_load_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		load_module(fds[i], NULL);
 }

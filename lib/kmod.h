@@ -8,6 +8,12 @@
  * fails is logged and skipped. 0, or -errno when the list cannot be read
  * (-ENOENT silently). */
 int kmod_load_list(const char *list);
+/* Opens the modules of `list` (at most max), for kmod_load_fds later: the
+ * files may be gone by then (the initramfs emptied, init/root.c). The
+ * number opened; failures are logged and skipped. */
+int kmod_open_list(const char *list, int *fds, int max);
+/* Loads and closes the n modules kmod_open_list opened. */
+void kmod_load_fds(int *fds, int n);
 
 /* The lists the image carries (rootfs/build.sh): the modules PID 1 loads
  * at boot, and those the egress path needs, loaded only when egress is on
@@ -23,5 +29,8 @@ int kmod_load_list(const char *list);
 #define KMOD_SHARE_LIST "/etc/sbx/modules.share"
 /* Loaded by PID 1 for a sandbox given a NIC (net.addr, init/boot.c). */
 #define KMOD_NET_LIST "/etc/sbx/modules.net"
+/* Opened by PID 1 at boot, loaded once the server has told the host it is
+ * ready (init/pid1.c): the balloon, which only gives memory back. */
+#define KMOD_LATE_LIST "/etc/sbx/modules.late"
 
 #endif

@@ -8,15 +8,20 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# The kernel modules the guest loads, plus their dependencies (worked out
-# from modules.dep): vsock over virtio-mmio (microvm), and the balloon whose
-# free-page reporting gives freed guest memory back. Not vsock_loopback
-# (vsock to the guest's own CID or CID 1): every vsock user in the guest
-# talks to the host (CID 2: READY, the gateway, vsock-tool in the tests
-# and benchmarks) or listens for it, and the in-guest benchmark client
-# uses a Unix socket (bench/vm.sh). It cost 2.7 M instructions of boot.
+# The kernel modules the guest loads at boot, plus their dependencies
+# (worked out from modules.dep): vsock over virtio-mmio (microvm). Not
+# vsock_loopback (vsock to the guest's own CID or CID 1): every vsock
+# user in the guest talks to the host (CID 2: READY, the gateway,
+# vsock-tool in the tests and benchmarks) or listens for it, and the
+# in-guest benchmark client uses a Unix socket (bench/vm.sh). It cost
+# 2.7 M instructions of boot.
 MODULES="virtio_ring virtio virtio_mmio vsock vmw_vsock_virtio_transport_common
-	vmw_vsock_virtio_transport virtio_balloon"
+	vmw_vsock_virtio_transport"
+# Loaded by PID 1 once the agent has told the host it is ready, less what
+# the list above already loads: the balloon, whose free-page reporting
+# gives freed guest memory back (~9 ms of module loading under TCG that
+# READY does not wait for).
+LATE_MODULES="virtio_balloon"
 # Loaded by PID 1 only when the machine has PCI devices (a pausable
 # sandbox's `pc` machine; microvm has no PCI): virtio over PCI, less what
 # the list above already loads. A fifth of the boot's module work
@@ -99,7 +104,7 @@ GUEST_LIBS=$(guest_libs)
 
 # ---- up to date? -------------------------------------------------------------
 OUTPUTS="$B/vmlinuz $B/initramfs.cpio.lz4 $B/baseline-initramfs.cpio.gz $B/mkcpio $B/tsc-khz"
-stamp=$( (echo "$MODULES $PCI_MODULES $EGRESS_MODULES $DISK_MODULES $SHARE_MODULES $NET_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
+stamp=$( (echo "$MODULES $PCI_MODULES $LATE_MODULES $EGRESS_MODULES $DISK_MODULES $SHARE_MODULES $NET_MODULES $KVER $SOURCE_DATE_EPOCH $GUEST_PROGRAMS $GUEST_LIBS"
 	cat rootfs/build.sh rootfs/*.c lib/cpio.c lib/cpio.h lib/util.c launcher/tsc.c launcher/tsc.h \
 		tests/system/vsock-tool.c \
 		"$SBX_INIT" "$BUSYBOX" "$K"/root/boot/vmlinuz-* $GUEST_LIBS \
@@ -161,6 +166,7 @@ modules_in_order() {
 }
 modules_in_order > "$W/modules.rel"
 MODULES=$PCI_MODULES modules_in_order | grep -vxF -f "$W/modules.rel" > "$W/modules-pci.rel"
+MODULES=$LATE_MODULES modules_in_order | grep -vxF -f "$W/modules.rel" > "$W/modules-late.rel"
 MODULES=$EGRESS_MODULES modules_in_order > "$W/modules-egress.rel"
 MODULES=$DISK_MODULES modules_in_order > "$W/modules-disk.rel"
 MODULES=$SHARE_MODULES modules_in_order > "$W/modules-share.rel"
@@ -170,6 +176,7 @@ MODULES=$NET_MODULES modules_in_order > "$W/modules-net.rel"
 mkdir -p "$W/etc"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules.rel" > "$W/etc/modules"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-pci.rel" > "$W/etc/modules.pci"
+sed "s|^|/lib/modules/$KVER/|" "$W/modules-late.rel" > "$W/etc/modules.late"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-egress.rel" > "$W/etc/modules.egress"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-disk.rel" > "$W/etc/modules.disk"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-share.rel" > "$W/etc/modules.share"
@@ -210,7 +217,12 @@ initramfs_spec() {
 	echo "file init $SBX_INIT 0755 0 0"
 	echo "slink sbin/init /init 0777 0 0"
 	echo "file bin/busybox $BUSYBOX 0755 0 0"
-	"$BUSYBOX" --list-full | grep -vx -e sbin/init -e linuxrc -e bin/busybox |
+	# No /sbin/modprobe: the kernel runs it (a usermode helper, once the
+	# initramfs is unpacked) for each module it asks for at boot: tens of
+	# ms of QEMU's CPU time under TCG for nothing (the guest has no
+	# modules.dep; sbx-init loads its lists itself), and workloads may
+	# not load modules anyway (exec/restrict.c).
+	"$BUSYBOX" --list-full | grep -vx -e sbin/init -e linuxrc -e bin/busybox -e sbin/modprobe |
 		sed 's|.*|slink & /bin/busybox 0777 0 0|'
 	echo "file usr/bin/vsock-tool $B/vsock-tool 0755 0 0"
 
@@ -227,11 +239,12 @@ initramfs_spec() {
 	done
 	echo "file etc/sbx/modules $W/etc/modules 0644 0 0"
 	echo "file etc/sbx/modules.pci $W/etc/modules.pci 0644 0 0"
+	echo "file etc/sbx/modules.late $W/etc/modules.late 0644 0 0"
 	echo "file etc/sbx/modules.egress $W/etc/modules.egress 0644 0 0"
 	echo "file etc/sbx/modules.disk $W/etc/modules.disk 0644 0 0"
 	echo "file etc/sbx/modules.share $W/etc/modules.share 0644 0 0"
 	echo "file etc/sbx/modules.net $W/etc/modules.net 0644 0 0"
-	cat "$W/modules.rel" "$W/modules-pci.rel" "$W/modules-egress.rel" "$W/modules-disk.rel" "$W/modules-share.rel" \
+	cat "$W/modules.rel" "$W/modules-pci.rel" "$W/modules-late.rel" "$W/modules-egress.rel" "$W/modules-disk.rel" "$W/modules-share.rel" \
 		"$W/modules-net.rel" | sort -u | while read -r ko; do
 		echo "file lib/modules/$KVER/$ko $MODDIR/$ko 0644 0 0"
 	done

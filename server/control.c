@@ -146,7 +146,13 @@ void control_init(void)
 		log_warn(0, "%s", err);
 	}
 	config_free(&stored);
-	if ((r = write_state("labels", 0644, fill_labels)) < 0)
+}
+
+void control_write_labels(void)
+{
+	int r;
+
+	if (server_state_dir()[0] && (r = write_state("labels", 0644, fill_labels)) < 0)
 		log_warn(r, "unable to write %s/labels", server_state_dir());
 }
 

@@ -8,8 +8,11 @@
 #include "conn/conn.h"
 #include "lib/ctl.h"
 
-/* Loads the environment store and writes the labels file. */
+/* Loads the environment store. */
 void control_init(void);
+/* Writes the labels file for workloads (/run/sbx/labels in a VM): the
+ * server's after READY, before it reads its first request. */
+void control_write_labels(void);
 /* A message from PID 1 about the lifetime. */
 void control_from_init(const struct ctl_msg *m);
 

@@ -36,6 +36,7 @@
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "net/egress.h"
+#include "net/loopback.h"
 #include "server/control.h"
 #include "vsock/addr.h"
 
@@ -351,14 +352,19 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
-/* What only commands need: their cgroups and their seccomp filter (built
- * by libseccomp, the dearest step of the start under TCG). Done after
- * READY, while the host's first request is on its way: no request is read
- * before this returns (one thread, the listening socket queues). */
+/* What only commands need: the loopback interface (theirs, the SSH
+ * server's, FORWARD's), the labels file, their cgroups and their seccomp
+ * filter (built by libseccomp, the dearest step of the start under TCG).
+ * Done after READY, while the host's first request is on its way: no
+ * request is read before this returns (one thread, the listening socket
+ * queues). */
 static void workloads_setup(bool workns)
 {
-	if (in_vm)
+	control_write_labels();
+	if (in_vm) {
+		loopback_up();
 		cgroup_setup(&cfg);
+	}
 	restrict_init(cfg.seccomp, workns ? 0 : getpid());
 }
 
@@ -419,8 +425,10 @@ int server_main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	/* Whoever started the agent may have ignored signals (a shell
 	 * ignores SIGINT for background jobs); commands must start with
-	 * default dispositions, and spawn only resets SIGPIPE. */
-	for (int sig = 1; sig < NSIG; sig++)
+	 * default dispositions, and spawn only resets SIGPIPE. In a VM the
+	 * kernel started PID 1, which ignores none: 64 system calls fewer on
+	 * the way to READY. */
+	for (int sig = 1; sig < NSIG && !in_vm; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
@@ -485,10 +493,16 @@ int server_main(int argc, char **argv)
 	}
 	if ((r = loop_add(&w_listen, SERVER_LISTEN_FD, EPOLLIN, on_accept)) < 0)
 		die(r, "server: unable to watch the listening socket");
-	/* Before READY: the host lets workloads run only after it. */
+	/* Before READY: the host lets workloads run only after it. Its
+	 * proxy and DNS stub listen on lo. */
+	if (in_vm && cfg.egress)
+		loopback_up();
 	egress_start(&cfg, in_vm);
 	if (want_ready && cfg.ready_port)
 		notify_ready(&ready);
+	/* PID 1 loads what may come after READY (init/pid1.c). */
+	if (in_vm)
+		server_ctl(&(struct ctl_msg){ .type = CTL_READY }, NULL, 0);
 	workloads_setup(workns);
 	/* A command may have exited while we were starting. */
 	reap_all();

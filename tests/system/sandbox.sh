@@ -24,6 +24,41 @@ test_create() {
 	"$SBX" ls | grep -q '^sys1 ' || fail "ls does not list it: $("$SBX" ls)"
 }
 
+# The server brings lo up after READY, before it reads a request: the
+# first command already finds it up (flags: IFF_UP).
+test_first_exec_lo() {
+	local flags
+	flags=$("$SBX" exec "$ID" -- cat /sys/class/net/lo/flags) || return 1
+	(( flags & 1 )) || fail "lo is down for the first command: flags $flags"
+}
+
+# tsc=reliable: the clocksource watchdog never swaps TCG's TSC for 4 ms
+# jiffies, however busy the host (tsc-early until the kernel's refined
+# calibration, about a second after boot, registers tsc).
+test_clock_tsc() {
+	local cs
+	cs=$("$SBX" exec "$ID" -- cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
+	[[ $cs == tsc || $cs == tsc-early ]] || fail "clocksource: $cs"
+}
+
+# PID 1 loads the balloon after READY (init/pid1.c), then sets order-5
+# free-page reporting.
+balloon_ready() {
+	[ "$("$SBX" exec "$ID" -- sh -c 'test -d /sys/module/virtio_balloon &&
+		cat /sys/module/page_reporting/parameters/page_reporting_order')" = 5 ]
+}
+test_late_balloon() {
+	wait_for 10 balloon_ready || fail "no balloon, or page_reporting_order is not 5"
+}
+
+# In a VM the server resets no signal disposition (PID 1 ignores none):
+# a command still starts with none ignored and none blocked.
+test_signals_default() {
+	expect_eq "SigIgn and SigBlk of a command" \
+		"$("$SBX" exec "$ID" -- grep -E '^Sig(Ign|Blk):' /proc/self/status | tr -s '\t' ' ')" \
+		$'SigBlk: 0000000000000000\nSigIgn: 0000000000000000'
+}
+
 test_echo() {
 	expect_eq echo "$("$SBX" exec "$ID" -- echo hello from the guest)" "hello from the guest"
 }
@@ -225,7 +260,11 @@ test_time_left() {
 }
 
 t "create boots a sandbox and lists it" test_create || exit 0
+t "the first command after ready finds lo up" test_first_exec_lo
 t "echo over vsock" test_echo
+t "the guest clock stays on the TSC" test_clock_tsc
+t "the balloon is loaded after ready, reporting order 5" test_late_balloon
+t "a command starts with no signal ignored or blocked" test_signals_default
 t "it is a VM: guest kernel, hostname, sbx-init as PID 1" test_really_a_vm
 t "the default image is Debian, commands run as app" test_default_debian
 t "exit codes, signals, a missing program" test_exit_codes

@@ -50,8 +50,8 @@ static void test_vhost_vsock(void **state)
 	assert_string_equal(arg_of(a.argv, "-kernel"), "/k/vmlinuz");
 	assert_string_equal(arg_of(a.argv, "-initrd"), "/s/initrd.img");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 "
-			    "initcall_blacklist=tracer_init_tracefs,pci_arch_init tsc_early_khz=2000000");
+			    "console=ttyS0 quiet panic=-1 tsc=reliable cryptomgr.notests "
+			    "initcall_blacklist=tracer_init_tracefs,crypto_kdf108_init,pci_arch_init tsc_early_khz=2000000");
 }
 
 static void test_vhost_user(void **state)
@@ -68,8 +68,8 @@ static void test_vhost_user(void **state)
 	assert_string_equal(arg_of(a.argv, "-chardev"), "socket,id=vu,path=/s/vhost.sock");
 	assert_string_equal(arg_of(a.argv, "-device"), "vhost-user-vsock-device,chardev=vu");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 "
-			    "initcall_blacklist=tracer_init_tracefs,pci_arch_init");
+			    "console=ttyS0 quiet panic=-1 tsc=reliable cryptomgr.notests "
+			    "initcall_blacklist=tracer_init_tracefs,crypto_kdf108_init,pci_arch_init");
 }
 
 /* The balloon is there for its free-page reporting, whatever the vsock. */
@@ -122,8 +122,8 @@ static void test_pausable(void **state)
 	assert_int_equal(k, 3);
 	assert_string_equal(arg_of(a.argv, "-qmp"), "unix:/s/qmp.sock,server=on,wait=off");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 initcall_blacklist=tracer_init_tracefs "
-			    "acpi=noirq pci=nomsi tsc_early_khz=2000000");
+			    "console=ttyS0 quiet panic=-1 tsc=reliable cryptomgr.notests "
+			    "initcall_blacklist=tracer_init_tracefs,crypto_kdf108_init acpi=noirq pci=nomsi tsc_early_khz=2000000");
 }
 
 /* An image's disks follow as -drive/-device pairs, in order. */
