@@ -7,7 +7,7 @@
 #    power-off-at-once baseline image (build/baseline-initramfs.cpio.gz)
 #    with the same kernel and the same command line shape (microvm, the
 #    same memory backend and vhost-user vsock device with its sbx-vsockd,
-#    TCG -cpu max, tsc_early_khz), alternated; and the guest's own
+#    TCG -cpu max without ERMS/FSRM, tsc_early_khz), alternated; and the guest's own
 #    timings from the READY frame (`sbx info --json`).
 # 2. Exec round trip of /bin/true over real vsock (hybrid address through
 #    sbx-vsockd, host client in-process) against the same client (static
@@ -77,7 +77,7 @@ boot_baseline() { # N
 	for _ in $(seq 100); do [ -S "$d/vhost.sock" ] && break; sleep 0.02; done
 	t0=$(now_ns)
 	qemu-system-x86_64 -name sbx-baseline -M microvm,memory-backend=mem -accel "$ACCEL" \
-		-cpu "$([ "$ACCEL" = kvm ] && echo host || echo max)" -m "${MEM}M" -smp 1 \
+		-cpu "$([ "$ACCEL" = kvm ] && echo host || echo max,erms=off,fsrm=off)" -m "${MEM}M" -smp 1 \
 		-object "memory-backend-memfd,id=mem,size=${MEM}M,share=on" -nodefaults \
 		-no-user-config -display none -no-reboot -serial "file:$d/console.log" \
 		-chardev "socket,id=vu,path=$d/vhost.sock" -device vhost-user-vsock-device,chardev=vu \
