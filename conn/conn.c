@@ -76,16 +76,13 @@ static void handshake_timeout(struct timer *t)
  * 8 K packets of 4 KiB for 32 MiB of output, against 512 of 64 KiB for a
  * plain write), and every packet costs the guest a descriptor, a
  * notification and an interrupt. Bodies to a vsock client are read into
- * the output queue and sent with the frame header in large writes. The
- * socket's domain is asked with SO_DOMAIN: getsockname did not say
- * AF_VSOCK for the agent's accepted connections in the VM (measured
- * 2026-12-06: sbx-vsockd still made one 4 KiB write per page of output). */
+ * the output queue and sent with the frame header in large writes. */
 static bool sock_is_vsock(int fd)
 {
-	int domain = 0;
-	socklen_t len = sizeof(domain);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 
-	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_VSOCK;
+	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_VSOCK;
 }
 
 int conn_open(int fd, const struct agent *a)
