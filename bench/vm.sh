@@ -7,7 +7,7 @@
 #    power-off-at-once baseline image (build/baseline-initramfs.cpio.gz)
 #    with the same kernel and the same command line shape (microvm, the
 #    same memory backend and vhost-user vsock device with its sbx-vsockd,
-#    TCG -cpu max, tsc_early_khz), alternated; and the guest's own
+#    TCG -cpu max without ERMS/FSRM, tsc_early_khz), alternated; and the guest's own
 #    timings from the READY frame (`sbx info --json`).
 # 2. Exec round trip of /bin/true over real vsock (hybrid address through
 #    sbx-vsockd, host client in-process) against the same client (static
@@ -18,8 +18,10 @@
 #    alternated (the two sides cannot share one process).
 # 3. sbx-vsockd throughput both ways: sbx exec streaming VM_BYTES against
 #    the same command on a raw vsock stream (vsock-tool exec in the guest,
-#    vsock-tool hybrid on the host), and the same bytes through a pipe
-#    inside the guest (what TCG allows at all).
+#    vsock-tool hybrid on the host), the same command's output relayed
+#    through a pipe by dd onto the raw stream (the floor of any relay, the
+#    agent's included), and the same bytes through a pipe inside the guest
+#    (what TCG allows at all).
 # 4. The agent's memory in the guest.
 #
 # Environment: VM_BOOTS (5), VM_EXEC_N (1000), VM_BLOCKS (10),
@@ -77,7 +79,7 @@ boot_baseline() { # N
 	for _ in $(seq 100); do [ -S "$d/vhost.sock" ] && break; sleep 0.02; done
 	t0=$(now_ns)
 	qemu-system-x86_64 -name sbx-baseline -M microvm,memory-backend=mem -accel "$ACCEL" \
-		-cpu "$([ "$ACCEL" = kvm ] && echo host || echo max)" -m "${MEM}M" -smp 1 \
+		-cpu "$([ "$ACCEL" = kvm ] && echo host || echo max,erms=off,fsrm=off)" -m "${MEM}M" -smp 1 \
 		-object "memory-backend-memfd,id=mem,size=${MEM}M,share=on" -nodefaults \
 		-no-user-config -display none -no-reboot -serial "file:$d/console.log" \
 		-chardev "socket,id=vu,path=$d/vhost.sock" -device vhost-user-vsock-device,chardev=vu \
@@ -236,6 +238,10 @@ up_raw() { { echo "$SINK"; head -c "$bytes" /dev/zero; } | "$B/vsock-tool" hybri
 up_sbx() { head -c "$bytes" /dev/zero | "$SBX" exec -i $ID -- sh -c "$SINK"; }
 down_raw() { echo "$SOURCE" | "$B/vsock-tool" hybrid "$UDS" 5001; }
 down_sbx() { "$SBX" exec $ID -- sh -c "$SOURCE"; }
+# The floor of any relay in the guest: the same command's output carried
+# through a pipe by a second process (dd, blocking 256 KiB reads and
+# writes) onto the raw vsock stream, as the agent carries it onto its own.
+down_relay() { echo "$SOURCE | dd bs=262144 2>/dev/null" | "$B/vsock-tool" hybrid "$UDS" 5001; }
 # The transport alone: vsock-tool sink/source in the guest (one connection
 # each, started beforehand), 256 KiB reads and writes, no command.
 up_ceil() { head -c "$bytes" /dev/zero | "$B/vsock-tool" hybrid "$UDS" 5003; }
@@ -253,8 +259,9 @@ for i in $(seq "$VM_RUNS"); do
 	e=$(time_only in_guest)
 	f=$(time_only up_ceil)
 	read -r n g <<<"$(timed_in down_ceil)"; check "$n" "vsock-tool source"
-	echo "$a $b $c $d $e $f $g" >>"$TMP/tput"
-	say "throughput run $i (MB/s): up raw $a sbx $b ceiling $f; down raw $c sbx $d ceiling $g; in-guest pipe $e"
+	read -r n h <<<"$(timed_in down_relay)"; check "$n" "relayed raw vsock download"
+	echo "$a $b $c $d $e $f $g $h" >>"$TMP/tput"
+	say "throughput run $i (MB/s): up raw $a sbx $b ceiling $f; down raw $c sbx $d ceiling $g relayed $h; in-guest pipe $e"
 done
 tcol() { awk "{ print $1 }" "$TMP/tput" | stats; }
 trow() { # what side column ratio
@@ -274,6 +281,7 @@ W="guest → host, $VM_BYTES, through sbx-vsockd"
 trow "$W" "transport ceiling: vsock-tool source in the guest, 256 KiB writes, no command" '$7' "sbx/ceiling $(tcol '$4 / $7' | awk '{ printf "%.2f", $2 }')"
 trow "$W" "baseline: the same command (\`$SOURCE\`) with a raw vsock stream as its stdout (vsock-tool exec)" '$3' 1
 trow "$W" "sbx: \`sbx exec ID -- sh -c '$SOURCE'\` (the CLI)" '$4' "$(rr '$4 / $3')"
+trow "$W" "a relay's floor: the same command piped into \`dd bs=262144\` onto the raw vsock stream" '$8' "$(rr '$8 / $3'); sbx/relay $(tcol '$4 / $8' | awk '{ printf "%.2f", $2 }')"
 trow "inside the guest, $VM_BYTES" "the source command piped into the sink command, no vsock (what TCG allows at all)" '$5' ""
 echo "vm.tput $(for c in 2 1 4 3 5 6 7; do tcol "\$$c" | awk '{ printf "%s ", $2 }'; done)$(tcol '$2 / $1' | awk '{ print $2 }') $(tcol '$4 / $3' | awk '{ print $2 }')" >>"$KV"
 

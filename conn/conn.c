@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ int conn_open(int fd, const struct agent *a)
 	buf_init(&c->rx, PROTO_HDR_LEN + PROTO_FRAME_MAX);
 	buf_init(&c->tx, TX_MAX);
 	c->body_fd = -1;
+	c->rx_sink_fd = -1;
 	c->body_copy = sock_is_vsock(fd);
 	c->state = CONN_HELLO;
 	c->agent = a;
@@ -478,11 +480,115 @@ static void process_rx(struct conn *c)
 		buf_shrink(&c->rx, 0);
 }
 
+/* A payload on its way into the operation's pipe: spliced from the
+ * socket (one copy in the kernel, none through us), or read and dropped
+ * once the sink is gone. */
+static void rx_body(struct conn *c)
+{
+	ssize_t n;
+	int err;
+
+	if (c->rx_sink_fd < 0)
+		n = read(c->w.fd, rx_scratch, MIN(c->rx_body_left, sizeof(rx_scratch)));
+	else
+		n = splice(c->w.fd, NULL, c->rx_sink_fd, NULL, c->rx_body_left,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	if (n > 0) {
+		c->rx_body_left -= (size_t)n;
+		if (!c->rx_body_left)
+			c->rx_sink_fd = -1;
+		return;
+	}
+	if (n == 0) {
+		sock_close(c);
+		return;
+	}
+	err = errno;
+	if (err == EINTR)
+		return;
+	if (err == EAGAIN && c->rx_sink_fd >= 0) {
+		/* Both ends say EAGAIN: an empty socket waits for EPOLLIN,
+		 * a full pipe for its reader. */
+		struct pollfd p = { .fd = c->rx_sink_fd, .events = POLLOUT };
+
+		if (poll(&p, 1, 0) == 0 && c->ops && c->ops->rx_sink_error)
+			c->ops->rx_sink_error(c, -EAGAIN);
+		return;
+	}
+	if (err == EAGAIN)
+		return;
+	if (err == EPIPE && c->rx_sink_fd >= 0) {
+		c->rx_sink_fd = -1;
+		if (c->ops && c->ops->rx_sink_error)
+			c->ops->rx_sink_error(c, -EPIPE);
+		return;
+	}
+	sock_close(c);
+}
+
+/* Reading header first, for an operation that splices payloads: exactly
+ * a header, then either the payload into its sink or exactly the rest of
+ * the frame, which is dispatched as usual. */
+static void sink_read(struct conn *c)
+{
+	size_t have = buf_len(&c->rx), want;
+	ssize_t n;
+
+	if (have >= PROTO_HDR_LEN) {
+		const uint8_t *h = buf_head(&c->rx);
+		uint32_t len = get_le32(h);
+		uint16_t type = get_le16(h + 4);
+		int fd;
+
+		if (len > PROTO_FRAME_MAX || get_le16(h + 6) != 0 || have >= PROTO_HDR_LEN + len) {
+			process_rx(c); /* refused, or whole */
+			return;
+		}
+		if (have == PROTO_HDR_LEN && len > 0 && (fd = c->ops->rx_sink(c, type, len)) >= 0) {
+			buf_consume(&c->rx, PROTO_HDR_LEN);
+			buf_shrink(&c->rx, 0);
+			c->rx_sink_fd = fd;
+			c->rx_body_left = len;
+			rx_body(c);
+			return;
+		}
+		want = PROTO_HDR_LEN + len - have;
+	} else {
+		want = PROTO_HDR_LEN - have;
+	}
+	if (buf_reserve(&c->rx, want) < 0) {
+		struct proto_err e;
+
+		proto_fail(&e, ENOMEM, "out of memory buffering a frame");
+		conn_fail(c, &e);
+		return;
+	}
+	n = read(c->w.fd, buf_tail(&c->rx), want);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			sock_close(c);
+		return;
+	}
+	buf_commit(&c->rx, (size_t)n);
+	if (have < PROTO_HDR_LEN && buf_len(&c->rx) == PROTO_HDR_LEN)
+		sink_read(c); /* the header: its payload may be waiting too */
+	else if (buf_len(&c->rx) >= PROTO_HDR_LEN)
+		process_rx(c);
+}
+
 static void conn_read(struct conn *c)
 {
 	struct proto_err e;
 	ssize_t n;
 
+	if (c->rx_body_left) {
+		rx_body(c);
+		return;
+	}
+	if (c->rx_sink_on && c->state == CONN_RUNNING && c->ops && c->ops->rx_sink && !c->released) {
+		sink_read(c);
+		return;
+	}
 	if (buf_len(&c->rx) == 0) {
 		size_t used;
 
@@ -538,6 +644,13 @@ void conn_pause_rx(struct conn *c, bool pause)
 	if (!pause && !c->in_rx)
 		process_rx(c);
 	update_events(c);
+}
+
+void conn_rx_sink(struct conn *c, bool on)
+{
+	c->rx_sink_on = on;
+	if (!on)
+		c->rx_sink_fd = -1; /* the rest of a payload is dropped */
 }
 
 static void conn_event(struct watch *w, uint32_t events)

@@ -31,6 +31,16 @@ struct conn_ops {
 	void (*hangup)(struct conn *c);
 	/* Free the operation's state. */
 	void (*destroy)(struct conn *c);
+	/* Optional, with conn_rx_sink(c, true): a frame's header came (its
+	 * payload, 1..PROTO_FRAME_MAX bytes, not read yet). Returns the
+	 * write end of a pipe that the payload is spliced into straight
+	 * from the socket, bypassing frame(), or -1 to have the frame read
+	 * and handed to frame() as usual. */
+	int (*rx_sink)(struct conn *c, uint16_t type, uint32_t len);
+	/* The sink took nothing: -EAGAIN, its pipe is full (pause reading
+	 * with conn_pause_rx until it drains); another -errno (EPIPE: its
+	 * reader is gone), the rest of that payload is dropped. */
+	void (*rx_sink_error)(struct conn *c, int err);
 };
 
 enum conn_state { CONN_HELLO, CONN_AUTH, CONN_OP, CONN_RUNNING };
@@ -44,6 +54,9 @@ struct conn {
 	int body_fd;            /* spliced after tx drains, body_left bytes */
 	size_t body_left;
 	bool body_copy;         /* read the body into tx instead (AF_VSOCK) */
+	bool rx_sink_on;        /* frames are read header first (ops->rx_sink) */
+	int rx_sink_fd;         /* the pipe a payload is spliced into, or -1 */
+	size_t rx_body_left;    /* bytes of that payload still in the socket */
 	const struct conn_ops *ops;
 	void *op;
 	bool rx_paused;         /* the operation asked us to stop reading */
@@ -101,6 +114,11 @@ static inline bool conn_dead(const struct conn *c) { return c->sock_closed || c-
 
 /* Stop/restart reading frames (input back-pressure). */
 void conn_pause_rx(struct conn *c, bool pause);
+
+/* Payload splicing on the way in (ops->rx_sink): on, frames are read
+ * header first, each header offered to ops->rx_sink. Off (call it before
+ * closing a sink), what is left of a payload being spliced is dropped. */
+void conn_rx_sink(struct conn *c, bool on);
 
 /* Hands the raw socket to the operation, for operations that turn the
  * connection into a plain byte stream (port forwarding). Call it from the

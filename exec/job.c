@@ -89,6 +89,8 @@ static struct job *jobs;
 static unsigned njobs, ndetached;
 
 static int job_frame(struct conn *c, const struct frame *f, struct proto_err *e);
+static int job_rx_sink(struct conn *c, uint16_t type, uint32_t len);
+static void job_rx_sink_error(struct conn *c, int err);
 static void job_writable(struct conn *c);
 static void job_hangup(struct conn *c);
 static void job_destroy(struct conn *c);
@@ -99,6 +101,8 @@ static const struct conn_ops job_ops = {
 	.writable = job_writable,
 	.hangup = job_hangup,
 	.destroy = job_destroy,
+	.rx_sink = job_rx_sink,
+	.rx_sink_error = job_rx_sink_error,
 };
 
 static void maybe_finish(struct job *j);
@@ -124,6 +128,8 @@ static void stdin_close(struct job *j)
 {
 	if (!j->in_open)
 		return;
+	if (j->conn)
+		conn_rx_sink(j->conn, false); /* before its fd goes */
 	loop_del(&j->in);
 	close(j->in.fd);
 	j->in_open = false;
@@ -623,6 +629,39 @@ static int job_frame(struct conn *c, const struct frame *f, struct proto_err *e)
 	return 0;
 }
 
+/* STDIN payloads go from the socket straight into the command's pipe
+ * (conn_rx_sink) whenever nothing waits in the queue before them: no copy
+ * through us, and the pipe is the only buffer. */
+static int job_rx_sink(struct conn *c, uint16_t type, uint32_t len)
+{
+	struct job *j = c->op;
+
+	(void)len;
+	if (!j || type != FT_STDIN || !j->in_open || j->in_eof || j->pty || buf_len(&j->in_q))
+		return -1;
+	if (!j->in_grown) {
+		/* A larger pipe means fewer wake-ups, both sides. */
+		j->in_grown = true;
+		fcntl(j->in.fd, F_SETPIPE_SZ, PIPE_BIG);
+	}
+	return j->in.fd;
+}
+
+static void job_rx_sink_error(struct conn *c, int err)
+{
+	struct job *j = c->op;
+
+	if (!j)
+		return;
+	if (err == -EAGAIN) {
+		/* The pipe is full: read on when the command has taken some. */
+		loop_set(&j->in, EPOLLOUT);
+		conn_pause_rx(c, true);
+		return;
+	}
+	stdin_close(j); /* EPIPE: it stopped reading; the rest is dropped */
+}
+
 static void job_writable(struct conn *c)
 {
 	struct job *j = c->op;
@@ -686,6 +725,7 @@ static void attach(struct job *j, struct conn *c)
 	j->err.sent = acked_of(&j->err);
 	c->ops = &job_ops;
 	c->op = j;
+	conn_rx_sink(c, j->in_open && !j->pty);
 }
 
 /* A detached job's stream gets a ring: its own (restored), or a new one. */

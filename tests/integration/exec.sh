@@ -65,6 +65,35 @@ test_stdin_64m() {
 	expect_eq sha256 "$got" "$want"
 }
 
+# STDIN payloads are spliced from the socket into the command's pipe: a
+# command that closes its input half-way through a frame drops the rest
+# (EPIPE) and still gets its later frames' EOF and its status.
+test_stdin_closed_early() {
+	local out rc
+	out=$(head -c 32M /dev/zero | timeout 30 "$SBX" exec -i sh -c \
+		'head -c 100000 | wc -c; exec 0<&-; sleep 0.3; echo done')
+	rc=$?
+	expect_eq "status" $rc 0 || return 1
+	expect_eq "output" "$(echo $out)" "100000 done"
+}
+
+# A reader that does not read for a while paces the sender: the agent holds
+# the pipe's worth, not the stream (its RSS), and loses nothing.
+test_stdin_slow_reader() {
+	local srv rss0 rss1 want got
+	head -c 48M /dev/urandom >"$T_TMP/slow"
+	want=$(sha256sum <"$T_TMP/slow" | cut -d' ' -f1)
+	srv=$(server_pid)
+	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$srv/status")
+	"$SBX" exec -i sh -c 'sleep 2; cat' <"$T_TMP/slow" | sha256sum | cut -d' ' -f1 >"$T_TMP/slow.sum" &
+	sleep 1.5
+	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$srv/status")
+	wait $!
+	got=$(cat "$T_TMP/slow.sum")
+	expect_eq sha256 "$got" "$want" || return 1
+	[ $((rss1 - rss0)) -lt 8192 ] || fail "the server grew by $((rss1 - rss0)) KiB while the reader slept"
+}
+
 test_stdin_null() {
 	local out rc
 	# A cat that waits for input is killed by the timeout (124): a failure.
@@ -234,6 +263,8 @@ for mode in dev pid1; do
 	t "death by signal is 128+N" test_signal_death
 	t "64 MiB through stdin and back" test_stdin_64m
 	t "stdin is /dev/null without -i" test_stdin_null
+	t "stdin closed by the command mid-stream: the rest dropped, status kept" test_stdin_closed_early
+	t "stdin to a slow reader: paced, bounded, nothing lost" test_stdin_slow_reader
 	t "stdout and stderr kept apart" test_stdout_stderr_apart
 	t "environment: --env, --clear-env" test_env
 	t "100 concurrent execs" test_concurrent_100

@@ -64,7 +64,7 @@ static void test_vhost_user(void **state)
 	q.vhost_user = "/s/vhost.sock";
 	qemu_argv_build(&q, &a);
 	assert_string_equal(arg_of(a.argv, "-accel"), "tcg");
-	assert_string_equal(arg_of(a.argv, "-cpu"), "max");
+	assert_string_equal(arg_of(a.argv, "-cpu"), "max,erms=off,fsrm=off");
 	assert_string_equal(arg_of(a.argv, "-chardev"), "socket,id=vu,path=/s/vhost.sock");
 	assert_string_equal(arg_of(a.argv, "-device"), "vhost-user-vsock-device,chardev=vu");
 	assert_string_equal(arg_of(a.argv, "-append"),
