@@ -453,24 +453,33 @@ static int ram_save_sparse(int in, int out)
  * memfd's allocated size has not fallen by TEMPLATE_QUIET_DROP for
  * TEMPLATE_QUIET_MS (QEMU punches reported pages out of it; the guest
  * touching a page more, or a round giving back a few, is no news), at most
- * TEMPLATE_SETTLE_MAX_MS. */
+ * TEMPLATE_SETTLE_MAX_MS. The balloon's module is loaded only after READY
+ * (init/pid1.c), so the first round can come ~2 s into the wait, or later
+ * on a busy host: until a round has given pages back, the quiet time
+ * asked is twice as long. The guest growing in between raises the mark
+ * (a round that gives back what it grew by is still news). */
 static void settle(const struct sandbox *sb)
 {
 	long long start = now_ms(), changed = start;
-	blkcnt_t mark = -1; /* 512-byte blocks allocated at the last news */
+	blkcnt_t mark = -1; /* 512-byte blocks allocated: the most since the last news */
+	bool given_back = false;
 	int fd = ram_open(sb->qemu_pid);
 
 	for (;;) {
-		long long now = now_ms();
+		long long now = now_ms(), quiet = given_back ? TEMPLATE_QUIET_MS : 2 * TEMPLATE_QUIET_MS;
 		struct stat st;
 
-		if (fd >= 0 && fstat(fd, &st) == 0 &&
-		    (mark < 0 || (mark - st.st_blocks) * 512 >= TEMPLATE_QUIET_DROP)) {
-			mark = st.st_blocks;
-			changed = now;
+		if (fd >= 0 && fstat(fd, &st) == 0) {
+			if (mark >= 0 && (mark - st.st_blocks) * 512 >= TEMPLATE_QUIET_DROP) {
+				given_back = true;
+				changed = now;
+				mark = st.st_blocks;
+			} else if (st.st_blocks > mark) {
+				mark = st.st_blocks;
+			}
 		}
 		if (now - start >= TEMPLATE_SETTLE_MAX_MS ||
-		    (now - start >= TEMPLATE_SETTLE_MS && (fd < 0 || now - changed >= TEMPLATE_QUIET_MS)))
+		    (now - start >= TEMPLATE_SETTLE_MS && (fd < 0 || now - changed >= quiet)))
 			break;
 		usleep(100000);
 	}
