@@ -51,13 +51,15 @@ void qemu_argv_build(const struct qemu_spec *q, struct qemu_argv *a)
 	 * instantiates hmac(sha256) through request_module and so waits for
 	 * the initramfs: ~190 ms less of QEMU's CPU time per boot under TCG
 	 * (with tsc=reliable; medians of 5 boots each, alternated).
-	 * tsc=reliable: TCG's TSC follows the host's clock, while jiffies lag
-	 * when the host is busy, so the clocksource watchdog would swap the
-	 * TSC for 4 ms jiffies (coarse clocks for workloads and the agent's
-	 * timings). */
+	 * tsc=reliable under TCG: its TSC follows the host's clock, while
+	 * jiffies lag when the host is busy, so the clocksource watchdog
+	 * would swap the TSC for 4 ms jiffies (coarse clocks for workloads
+	 * and the agent's timings). Not under KVM, where the watchdog guards
+	 * against hosts whose TSCs are not in step. */
 	snprintf(a->append, sizeof(a->append),
-		 "console=ttyS0 quiet panic=-1 tsc=reliable cryptomgr.notests "
+		 "console=ttyS0 quiet panic=-1%s cryptomgr.notests "
 		 "initcall_blacklist=tracer_init_tracefs,crypto_kdf108_init%s%s%.0lu",
+		 q->kvm ? "" : " tsc=reliable",
 		 q->pausable ? " acpi=noirq pci=nomsi" : ",pci_arch_init",
 		 q->tsc_khz ? " tsc_early_khz=" : "", q->tsc_khz);
 	snprintf(a->serial, sizeof(a->serial), "file:%s", q->console);

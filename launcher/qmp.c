@@ -81,7 +81,10 @@ static void note_event(struct qmp *q, json_t *m)
 static int send_all(int fd, const char *buf, size_t len, int pass_fd)
 {
 	while (len) {
-		char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+		union { /* aligned for struct cmsghdr, as lib/ctl.c's */
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl = { { 0 } };
 		struct iovec iov = { (void *)buf, len };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
@@ -89,8 +92,8 @@ static int send_all(int fd, const char *buf, size_t len, int pass_fd)
 		if (pass_fd >= 0) {
 			struct cmsghdr *c;
 
-			mh.msg_control = ctl;
-			mh.msg_controllen = sizeof(ctl);
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
 			c = CMSG_FIRSTHDR(&mh);
 			c->cmsg_level = SOL_SOCKET;
 			c->cmsg_type = SCM_RIGHTS;

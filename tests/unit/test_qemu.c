@@ -50,7 +50,7 @@ static void test_vhost_vsock(void **state)
 	assert_string_equal(arg_of(a.argv, "-kernel"), "/k/vmlinuz");
 	assert_string_equal(arg_of(a.argv, "-initrd"), "/s/initrd.img");
 	assert_string_equal(arg_of(a.argv, "-append"),
-			    "console=ttyS0 quiet panic=-1 tsc=reliable cryptomgr.notests "
+			    "console=ttyS0 quiet panic=-1 cryptomgr.notests "
 			    "initcall_blacklist=tracer_init_tracefs,crypto_kdf108_init,pci_arch_init tsc_early_khz=2000000");
 }
 
