@@ -49,13 +49,24 @@ static int open_module(const char *path)
 	return fd;
 }
 
-/* Loads and closes fd; true when the module is in. */
+/* Loads and closes fd; true when the module is in. A module opened
+ * earlier (path NULL) is named by the path it was opened from. */
 static bool load_module(int fd, const char *path)
 {
 	bool ok = syscall(SYS_finit_module, fd, "", 0) == 0 || errno == EEXIST;
 
-	if (!ok)
-		log_warn(errno, "unable to load module %s", path ? path : "(opened at boot)");
+	if (!ok) {
+		int e = errno;
+		char link[64], opened[256] = "(opened at boot)";
+		ssize_t n;
+
+		if (!path) {
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+			if ((n = readlink(link, opened, sizeof(opened) - 1)) > 0)
+				opened[n] = '\0';
+		}
+		log_warn(e, "unable to load module %s", path ? path : opened);
+	}
 	close(fd);
 	return ok;
 }

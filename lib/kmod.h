@@ -10,7 +10,8 @@
 int kmod_load_list(const char *list);
 /* Opens the modules of `list` (at most max), for kmod_load_fds later: the
  * files may be gone by then (the initramfs emptied, init/root.c). The
- * number opened; failures are logged and skipped. */
+ * number opened; a file that cannot be opened is logged and skipped, and
+ * a list longer than max is logged and cut there. */
 int kmod_open_list(const char *list, int *fds, int max);
 /* Loads and closes the n modules kmod_open_list opened. */
 void kmod_load_fds(int *fds, int n);

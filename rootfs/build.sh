@@ -165,8 +165,8 @@ modules_in_order() {
 	}' "$MODDIR/modules.dep"
 }
 modules_in_order > "$W/modules.rel"
-MODULES=$PCI_MODULES modules_in_order | grep -vxF -f "$W/modules.rel" > "$W/modules-pci.rel"
-MODULES=$LATE_MODULES modules_in_order | grep -vxF -f "$W/modules.rel" > "$W/modules-late.rel"
+MODULES=$PCI_MODULES modules_in_order | { grep -vxF -f "$W/modules.rel" || true; } > "$W/modules-pci.rel"
+MODULES=$LATE_MODULES modules_in_order | { grep -vxF -f "$W/modules.rel" || true; } > "$W/modules-late.rel"
 MODULES=$EGRESS_MODULES modules_in_order > "$W/modules-egress.rel"
 MODULES=$DISK_MODULES modules_in_order > "$W/modules-disk.rel"
 MODULES=$SHARE_MODULES modules_in_order > "$W/modules-share.rel"

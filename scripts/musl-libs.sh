@@ -8,7 +8,7 @@ set -eu
 PREFIX=$(realpath -m "${1:-build/musl}")
 # Bump when the way the libraries are built changes: a cached build of an
 # older recipe is rebuilt.
-RECIPE=4
+RECIPE=5
 if [ "$(cat "$PREFIX/.recipe" 2>/dev/null)" != "$RECIPE" ]; then
 	rm -f "$PREFIX/lib/libsodium.a" "$PREFIX/lib/libseccomp.a"
 fi
@@ -32,7 +32,8 @@ export CFLAGS="-Os -fPIE -ffunction-sections -fdata-sections $NOUNWIND"
 # libsodium's BLAKE2b at -O2: verified file transfers run it at both ends,
 # and it is ~15% faster than at -Os for 0.8 KiB more of sbx-init. The rest
 # of libsodium (Ed25519, SHA-2: once per connection) at -Os, 3.4 KiB less.
-BLAKE2B_FAST="-O2 -fPIE -ffunction-sections -fdata-sections $NOUNWIND"
+# Its two files get every flag configure chose (-fno-strict-aliasing,
+# -fvisibility=hidden, ...) with -O2 for -Os.
 BLAKE2B_OBJ="crypto_generichash/blake2b/ref/libsodium_la-blake2b-compress-ref.lo
 	crypto_generichash/blake2b/ref/libsodium_la-blake2b-ref.lo"
 jobs=$(nproc)
@@ -45,7 +46,8 @@ if [ ! -e "$PREFIX/lib/libsodium.a" ]; then
 	(cd libsodium-*/ && ./autogen.sh -s >/dev/null 2>&1 || autoreconf -fi >/dev/null &&
 		./configure -q --prefix="$PREFIX" --disable-shared \
 			--enable-static --disable-pie --disable-ssp >/dev/null &&
-		make -s -C src/libsodium CFLAGS="$BLAKE2B_FAST" $BLAKE2B_OBJ >/dev/null &&
+		make -s -C src/libsodium $BLAKE2B_OBJ CFLAGS="$(sed -n 's/^CFLAGS = //p' \
+			src/libsodium/Makefile | sed 's/-Os/-O2/')" >/dev/null &&
 		make -s -j"$jobs" >/dev/null && make -s install >/dev/null)
 fi
 if [ ! -e "$PREFIX/lib/libseccomp.a" ]; then
