@@ -85,8 +85,7 @@ struct fs_sender {
 	bool verify;
 	bool active;
 	bool use_splice;
-	bool sized;         /* a regular file whose size is known: EOF before left is 0
-			     * means it shrank */
+	uint64_t size;      /* a regular file's size when opened (0: none said) */
 	struct hasher h;
 };
 void fs_sender_init(struct fs_sender *s);

@@ -62,12 +62,12 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	s->verify = verify;
 	s->active = true;
 	s->use_splice = false;
-	s->sized = false;
+	s->size = 0;
 	if (verify)
 		fs_hash_init(&s->h, c);
 	if (fstat(fd, &st) < 0)
 		return 0;
-	s->sized = S_ISREG(st.st_mode) && st.st_size > 0;
+	s->size = S_ISREG(st.st_mode) && st.st_size > 0 ? (uint64_t)st.st_size : 0;
 	/* Small files are cheaper to copy than to splice. */
 	if (!S_ISREG(st.st_mode) || len <= COPY_CHUNK ||
 	    (uint64_t)st.st_size <= off + COPY_CHUNK)
@@ -171,6 +171,17 @@ static int send_end(struct fs_sender *s, struct conn *c)
 	return 1;
 }
 
+/* A body that ends early because its file shrank meanwhile: what was
+ * sent is none of the file's versions whole, and a verified body says
+ * so. A file that is as long as it was (sysfs says 4096 bytes of every
+ * attribute) only said a size it does not have: its END goes as before. */
+static bool shrank(const struct fs_sender *s)
+{
+	struct stat st;
+
+	return s->size && fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->size;
+}
+
 int fs_sender_pump(struct fs_sender *s, struct conn *c)
 {
 	for (int i = 0; i < BUDGET; i++) {
@@ -194,9 +205,7 @@ int fs_sender_pump(struct fs_sender *s, struct conn *c)
 		}
 		if (n < 0)
 			return (int)n;
-		/* A file of known size that ends early shrank meanwhile: what was
-		 * sent is none of its versions whole, and a verified body says so. */
-		if (n == 0 && s->verify && s->sized && s->left != UINT64_MAX)
+		if (n == 0 && s->verify && shrank(s))
 			return -ENODATA;
 		if (n == 0)
 			return send_end(s, c);
