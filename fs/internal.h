@@ -85,6 +85,7 @@ struct fs_sender {
 	bool verify;
 	bool active;
 	bool use_splice;
+	uint64_t size;      /* a regular file's size when opened (0: none said) */
 	struct hasher h;
 };
 void fs_sender_init(struct fs_sender *s);
@@ -101,6 +102,11 @@ uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len);
  * other connections run (call again soon), -errno on a read error. */
 int fs_sender_pump(struct fs_sender *s, struct conn *c);
 void fs_sender_close(struct fs_sender *s);
+/* fs_err for what fs_sender_pump returned: a verified body whose file
+ * ended early, before its size or the bytes already sent (-ENODATA), is
+ * EBADMSG, "file changed while it was read". */
+int fs_sender_err(struct proto_err *e, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A deeper socket send buffer for a connection that streams bodies: the
  * agent then hashes the next chunk while the client still drains the
  * last (1 GiB unverified: 0.23 s -> 0.07 s). Bounded per connection. */

@@ -45,7 +45,7 @@ static void pump(struct fs_read *rd)
 	else if (r == 2)
 		timer_arm(&rd->kick, 0, kick);
 	else if (r < 0) {
-		fs_err(&e, r, "%s", rd->path);
+		fs_sender_err(&e, r, "%s", rd->path);
 		conn_fail(rd->c, &e);
 	}
 }

@@ -3,13 +3,17 @@
  * The bytes go file -> pipe -> socket with splice(2), so the agent never
  * copies them (to a vsock client the pipe is read into the output queue
  * instead: conn_send_spliced in conn/conn.c says why); it hashes the same
- * range by reading it into a small buffer that stays in the CPU cache, or
- * for a big BLAKE2b body into the hasher's ring, hashed on a second thread
- * (lib/hasher.h). If another process
- * changes the file meanwhile, the digest and the bytes disagree and the
- * client reports a mismatch rather than keeping a torn copy. */
+ * range, once spliced, by reading it into a small buffer that stays in
+ * the CPU cache, or for a big BLAKE2b body into the hasher's ring, hashed
+ * on a second thread (lib/hasher.h). If another process changes the file
+ * meanwhile, the digest and the bytes can disagree and the client reports
+ * a mismatch; a file of known size that ends early is this end's error
+ * (fs_sender_err). docs/protocol/files.md, "Integrity", says what that
+ * guarantees and what not. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,6 +53,7 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 {
 	struct stat st;
 
+	hasher_close(&s->h);
 	fd_close(&s->fd);
 	s->fd = fd;
 	s->off = off;
@@ -57,11 +62,14 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	s->verify = verify;
 	s->active = true;
 	s->use_splice = false;
-	hasher_close(&s->h);
+	s->size = 0;
 	if (verify)
 		fs_hash_init(&s->h, c);
+	if (fstat(fd, &st) < 0)
+		return 0;
+	s->size = S_ISREG(st.st_mode) && st.st_size > 0 ? (uint64_t)st.st_size : 0;
 	/* Small files are cheaper to copy than to splice. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || len <= COPY_CHUNK ||
+	if (!S_ISREG(st.st_mode) || len <= COPY_CHUNK ||
 	    (uint64_t)st.st_size <= off + COPY_CHUNK)
 		return 0;
 	if (s->pipe[0] < 0 && pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
@@ -94,7 +102,7 @@ static int hash_range(struct fs_sender *s, uint64_t off, size_t n)
 		if (got < 0)
 			return -errno;
 		if (got == 0)
-			return 0; /* truncated meanwhile: the client will see a mismatch */
+			return -ENODATA; /* truncated after the bytes were spliced */
 		if (dst == hash_buf)
 			hasher_put(&s->h, hash_buf, (size_t)got);
 		else
@@ -163,6 +171,17 @@ static int send_end(struct fs_sender *s, struct conn *c)
 	return 1;
 }
 
+/* A body that ends early because its file shrank meanwhile: what was
+ * sent is none of the file's versions whole, and a verified body says
+ * so. A file that is as long as it was (sysfs says 4096 bytes of every
+ * attribute) only said a size it does not have: its END goes as before. */
+static bool shrank(const struct fs_sender *s)
+{
+	struct stat st;
+
+	return s->size && fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->size;
+}
+
 int fs_sender_pump(struct fs_sender *s, struct conn *c)
 {
 	for (int i = 0; i < BUDGET; i++) {
@@ -186,6 +205,8 @@ int fs_sender_pump(struct fs_sender *s, struct conn *c)
 		}
 		if (n < 0)
 			return (int)n;
+		if (n == 0 && s->verify && shrank(s))
+			return -ENODATA;
 		if (n == 0)
 			return send_end(s, c);
 		s->off += (uint64_t)n;
@@ -204,6 +225,20 @@ void fs_sender_deepen(struct conn *c)
 	 * and may exceed it. */
 	if (setsockopt(c->w.fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
 		setsockopt(c->w.fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+int fs_sender_err(struct proto_err *e, int err, const char *fmt, ...)
+{
+	char what[PROTO_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (err == -ENODATA)
+		return proto_fail(e, EBADMSG, "file changed while it was read (it shrank): %s",
+				  what);
+	return fs_err(e, err, "%s", what);
 }
 
 void fs_sender_close(struct fs_sender *s)

@@ -198,7 +198,7 @@ out:
 		return;
 fail:
 	tr_close(tr);
-	fs_err(&e, r, "%s%s%s", tr->path, tr->rel[0] ? "/" : "", tr->rel);
+	fs_sender_err(&e, r, "%s%s%s", tr->path, tr->rel[0] ? "/" : "", tr->rel);
 	conn_fail(tr->c, &e);
 }
 

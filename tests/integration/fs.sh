@@ -200,6 +200,62 @@ test_client_killed_download() {
 	expect_eq "agent still serves" "$("$SBX" fs realpath /)" /
 }
 
+# Sizes around where the agent changes how it sends a body (copied up to
+# 64 KiB, spliced beyond; hashed in 64 KiB reads) and where a hasher
+# would take a thread (512 KiB): every download whole and checked, the
+# server's threads back to one.
+test_download_sizes() {
+	local n
+	for n in 1 65528 65529 524288 524289 5242883; do
+		head -c "$n" /dev/urandom >"$W/size.$n"
+		rm -f "$L/size.$n"
+		"$SBX" cp -q ":$W/size.$n" "$L/size.$n" || fail "download of $n bytes" || return 1
+		expect_eq "$n bytes" "$(b2 "$L/size.$n")" "$(b2 "$W/size.$n")" || return 1
+		expect_eq "$n bytes as a stream" "$("$SBX" fs cat "$W/size.$n" | b2sum | cut -d' ' -f1)" \
+			"$(b2 "$W/size.$n")" || return 1
+		rm -f "$W/size.$n" "$L/size.$n"
+	done
+	# sysfs says 4096 bytes of every attribute and has fewer: not a file
+	# that shrank (fs/send.c)
+	expect_eq "a sysfs attribute" "$("$SBX" fs cat /sys/class/net/lo/address)" \
+		"$(cat /sys/class/net/lo/address)" || return 1
+	expect_eq "the server's threads" "$(ls /proc/"$(server_pid)"/task | wc -l)" 1
+}
+
+# A file that shrinks while it is downloaded: the bytes sent are none of
+# its versions whole, so a verified download fails with a named error
+# rather than passing a short copy; the agent keeps no fd and no thread.
+test_download_shrinks() {
+	local pid drain before rc
+	head -c 256M /dev/zero >"$W/shrinks"
+	before=$(server_fds)
+	# Nobody reads the client's output yet: the agent stalls mid-file.
+	mkfifo "$T_TMP/slow"
+	exec 7<>"$T_TMP/slow"
+	"$SBX" fs cat "$W/shrinks" >"$T_TMP/slow" 2>"$T_TMP/shrinks.err" 7<&- &
+	pid=$!
+	wait_for 10 test "$(server_fds)" -gt "$before" ||
+		fail "download did not start: $(ls -l "/proc/$(server_pid)/fd")" || return 1
+	truncate -s 1M "$W/shrinks"
+	# The drain reads from an end opened here, before fd 7 (reading and
+	# writing) closes: the fifo never lacks a reader (sbx would die of
+	# SIGPIPE), and the drain holds no writing end (it would never end).
+	exec 8<"$T_TMP/slow"
+	cat <&8 >/dev/null 7<&- 8<&- &
+	drain=$!
+	exec 7<&- 8<&-
+	wait $pid
+	rc=$?
+	wait $drain
+	rm -f "$T_TMP/slow" "$W/shrinks"
+	expect_eq status $rc 125 || return 1
+	expect_eq said "$(cat "$T_TMP/shrinks.err")" \
+		"sbx: file changed while it was read (it shrank): $W/shrinks" || return 1
+	wait_for 10 fds_at_most "$before" ||
+		fail "the agent kept: $(ls -l "/proc/$(server_pid)/fd")" || return 1
+	expect_eq "the server's threads" "$(ls /proc/"$(server_pid)"/task | wc -l)" 1
+}
+
 test_reader_sees_old_or_new() {
 	local a b i h bad=0
 	head -c 4M /dev/urandom >"$L/A"
@@ -611,6 +667,8 @@ t "a progress line on a terminal only" test_progress
 t "ENOSPC: target untouched, no temporary, space given back" test_enospc
 t "a client killed mid-upload: target untouched, nothing left" test_client_killed_upload
 t "a client killed mid-download: the agent lets go" test_client_killed_download
+t "downloads of 1 byte to 5 MiB, around the agent's thresholds" test_download_sizes
+t "a file that shrinks during a download: a named error, nothing kept" test_download_shrinks
 t "a reader during uploads sees the old or the new file, never a mix" test_reader_sees_old_or_new
 t "symlinks: stat vs lstat, writing through a link, a loop, dangling" test_symlinks
 t "a directory of 100,000 entries: ls, ls -l, rm -r" test_100k_entries
