@@ -511,7 +511,7 @@ static void rx_body(struct conn *c)
 		 * a full pipe for its reader. */
 		struct pollfd p = { .fd = c->rx_sink_fd, .events = POLLOUT };
 
-		if (poll(&p, 1, 0) == 0 && c->ops && c->ops->rx_sink_error)
+		if (poll(&p, 1, 0) == 0 && c->ops)
 			c->ops->rx_sink_error(c, -EAGAIN);
 		return;
 	}
@@ -519,7 +519,7 @@ static void rx_body(struct conn *c)
 		return;
 	if (err == EPIPE && c->rx_sink_fd >= 0) {
 		c->rx_sink_fd = -1;
-		if (c->ops && c->ops->rx_sink_error)
+		if (c->ops)
 			c->ops->rx_sink_error(c, -EPIPE);
 		return;
 	}
@@ -648,7 +648,7 @@ void conn_pause_rx(struct conn *c, bool pause)
 
 void conn_rx_sink(struct conn *c, bool on)
 {
-	c->rx_sink_on = on;
+	c->rx_sink_on = on && c->ops && c->ops->rx_sink && c->ops->rx_sink_error;
 	if (!on)
 		c->rx_sink_fd = -1; /* the rest of a payload is dropped */
 }

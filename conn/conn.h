@@ -37,9 +37,11 @@ struct conn_ops {
 	 * from the socket, bypassing frame(), or -1 to have the frame read
 	 * and handed to frame() as usual. */
 	int (*rx_sink)(struct conn *c, uint16_t type, uint32_t len);
-	/* The sink took nothing: -EAGAIN, its pipe is full (pause reading
-	 * with conn_pause_rx until it drains); another -errno (EPIPE: its
-	 * reader is gone), the rest of that payload is dropped. */
+	/* Required with rx_sink (conn_rx_sink stays off without it): the
+	 * sink took nothing: -EAGAIN, its pipe is full (pause reading with
+	 * conn_pause_rx until it drains, or the socket's EPOLLIN spins);
+	 * another -errno (EPIPE: its reader is gone), the rest of that
+	 * payload is dropped. */
 	void (*rx_sink_error)(struct conn *c, int err);
 };
 

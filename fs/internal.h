@@ -89,6 +89,10 @@ struct fs_sender {
 	struct hasher h;
 };
 void fs_sender_init(struct fs_sender *s);
+/* fs_sender_pump's failure for a body that ended before its file's size
+ * when opened: not an errno, so that a file system's own ENODATA (FUSE,
+ * virtio-fs) stays what it is. fs_sender_err names it. */
+#define FS_SHRANK (-0x10000)
 /* Starts sending fd (which the sender then owns) from off, at most len
  * bytes; the pipe is made once and reused by later files. */
 int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, bool verify,
@@ -103,7 +107,7 @@ uint64_t fs_send_len(const struct stat *st, uint64_t off, uint64_t len);
 int fs_sender_pump(struct fs_sender *s, struct conn *c);
 void fs_sender_close(struct fs_sender *s);
 /* fs_err for what fs_sender_pump returned: a verified body whose file
- * ended early, before its size or the bytes already sent (-ENODATA), is
+ * ended early, before its size or the bytes already sent (FS_SHRANK), is
  * EBADMSG, "file changed while it was read". */
 int fs_sender_err(struct proto_err *e, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

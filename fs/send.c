@@ -83,6 +83,17 @@ int fs_sender_start(struct fs_sender *s, int fd, uint64_t off, uint64_t len, boo
 	return 0;
 }
 
+/* A body that ends early because its file shrank meanwhile: what was
+ * sent is none of the file's versions whole, and a verified body says
+ * so. A file that is as long as it was (sysfs says 4096 bytes of every
+ * attribute) only said a size it does not have: its END goes as before. */
+static bool shrank(const struct fs_sender *s)
+{
+	struct stat st;
+
+	return s->size && fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->size;
+}
+
 /* Hashes [off, off + n) of the file: read straight into the hasher's
  * ring when it has a thread, else through a small buffer. */
 static int hash_range(struct fs_sender *s, uint64_t off, size_t n)
@@ -101,8 +112,8 @@ static int hash_range(struct fs_sender *s, uint64_t off, size_t n)
 			continue;
 		if (got < 0)
 			return -errno;
-		if (got == 0)
-			return -ENODATA; /* truncated after the bytes were spliced */
+		if (got == 0) /* truncated after the bytes were spliced? */
+			return shrank(s) ? FS_SHRANK : -EIO;
 		if (dst == hash_buf)
 			hasher_put(&s->h, hash_buf, (size_t)got);
 		else
@@ -171,17 +182,6 @@ static int send_end(struct fs_sender *s, struct conn *c)
 	return 1;
 }
 
-/* A body that ends early because its file shrank meanwhile: what was
- * sent is none of the file's versions whole, and a verified body says
- * so. A file that is as long as it was (sysfs says 4096 bytes of every
- * attribute) only said a size it does not have: its END goes as before. */
-static bool shrank(const struct fs_sender *s)
-{
-	struct stat st;
-
-	return s->size && fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->size;
-}
-
 int fs_sender_pump(struct fs_sender *s, struct conn *c)
 {
 	for (int i = 0; i < BUDGET; i++) {
@@ -206,7 +206,7 @@ int fs_sender_pump(struct fs_sender *s, struct conn *c)
 		if (n < 0)
 			return (int)n;
 		if (n == 0 && s->verify && shrank(s))
-			return -ENODATA;
+			return FS_SHRANK;
 		if (n == 0)
 			return send_end(s, c);
 		s->off += (uint64_t)n;
@@ -235,7 +235,7 @@ int fs_sender_err(struct proto_err *e, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (err == -ENODATA)
+	if (err == FS_SHRANK)
 		return proto_fail(e, EBADMSG, "file changed while it was read (it shrank): %s",
 				  what);
 	return fs_err(e, err, "%s", what);

@@ -97,6 +97,8 @@ static int tr_entry(struct fs_tree_read *tr, const struct stat *st, int fd, cons
 	if (S_ISREG(st->st_mode)) {
 		fs_sender_start(&tr->s, fd, 0, fs_send_len(st, 0, UINT64_MAX), tr->verify, tr->c);
 		tr->sending = true;
+	} else if (fd >= 0) {
+		close(fd); /* opened as a file, then not one (replaced meanwhile) */
 	}
 	return 0;
 }
