@@ -784,14 +784,16 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	buf_init(&j->in_q, STDIN_QUEUE_MAX + PROTO_FRAME_MAX);
 	/* A pid is unique among live processes, but a forgotten job's pid
 	 * can come back (either one: a new workloads' namespace counts from
-	 * 1 again): the old one makes way. */
-	for (struct job *o = jobs; o; o = o->next)
+	 * 1 again): the old ones make way, one with the same real pid and
+	 * another with the same namespace pid alike. */
+	for (struct job *o = jobs, *next; o; o = next) {
+		next = o->next;
 		if ((o->pid == j->pid || o->ns_pid == j->ns_pid) && !o->running && !o->conn) {
 			log_warn(0, "forgetting the uncollected status of an earlier pid %d (%d in the "
 				 "workloads' namespace)", o->pid, o->ns_pid);
 			job_free(o);
-			break;
 		}
+	}
 	j->next = jobs;
 	if (jobs)
 		jobs->prev = j;
