@@ -44,7 +44,9 @@ static const struct mnt {
  * mounted devtmpfs): a mount point's device is not its parent's. Two
  * stat calls, not a read of /proc/self/mounts: under TCG the first run of
  * the kernel's mount table printer costs 3-6 ms, and the agent needs it
- * nowhere else before READY. */
+ * nowhere else before READY. A bind mount of a directory of the same file
+ * system would look unmounted; at boot only the kernel's own mounts
+ * (devtmpfs, each a file system of its own) can be there. */
 static bool mounted(const char *dir)
 {
 	char parent[64];
@@ -122,6 +124,7 @@ void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw)
 	struct rtentry rt = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r;
 
 	for (i = ifs; i && i->if_index; i++)
 		if (strcmp(i->if_name, "lo") != 0)
@@ -136,11 +139,12 @@ void boot_nic(struct in_addr addr, unsigned prefix, struct in_addr gw)
 	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
 		goto fail;
 	sin->sin_addr.s_addr = htonl(prefix ? ~0u << (32 - prefix) : 0);
-	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
 		goto fail;
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+	if ((r = iface_up(fd, ifr.ifr_name, IFF_UP | IFF_RUNNING)) < 0) {
+		errno = -r;
 		goto fail;
+	}
 	if (gw.s_addr) {
 		((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
 		((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;

@@ -81,30 +81,12 @@ static void note_event(struct qmp *q, json_t *m)
 static int send_all(int fd, const char *buf, size_t len, int pass_fd)
 {
 	while (len) {
-		union { /* aligned for struct cmsghdr, as lib/ctl.c's */
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} ctl = { { 0 } };
-		struct iovec iov = { (void *)buf, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
+		ssize_t n = fd_send(fd, buf, len, &pass_fd, pass_fd >= 0, MSG_NOSIGNAL);
 
-		if (pass_fd >= 0) {
-			struct cmsghdr *c;
-
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-		}
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
 		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+			return n < 0 ? (int)n : -EIO;
 		buf += n;
 		len -= (size_t)n;
 		pass_fd = -1;

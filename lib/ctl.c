@@ -10,30 +10,14 @@
 
 int ctl_send_msg(int fd, const struct ctl_msg *m, const int *fds, int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
 
 	if (nfds < 0 || nfds > CTL_FDS_MAX)
 		return -EINVAL;
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(*m))
-		return -errno;
-	return 0;
+	n = fd_send(fd, m, sizeof(*m), fds, nfds, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return (int)n;
+	return n == (ssize_t)sizeof(*m) ? 0 : -EIO;
 }
 
 int ctl_send(int fd, uint32_t type, int64_t arg, const char *text)

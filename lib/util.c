@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +44,34 @@ int fd_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds, int flags)
+{
+	union { /* aligned for struct cmsghdr */
+		char buf[CMSG_SPACE(sizeof(int) * FD_SEND_MAX)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds < 0 || nfds > FD_SEND_MAX)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	n = sendmsg(sock, &mh, flags);
+	return n < 0 ? -errno : n;
 }
 
 int fd_read_full(int fd, void *buf, size_t len)
@@ -107,6 +138,21 @@ static uint64_t clock_ns(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+int iface_up(int sock, const char *name, short flags)
+{
+	struct ifreq ifr = { 0 };
+	int r = str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), name);
+
+	if (r < 0)
+		return r;
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	if ((ifr.ifr_flags & flags) == flags)
+		return 0;
+	ifr.ifr_flags |= flags;
+	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
 uint64_t time_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }

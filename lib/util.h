@@ -27,6 +27,13 @@ int fd_read_full(int fd, void *buf, size_t len);
  * raise the hard limit, the soft one up to it. Returns the soft limit now
  * in force. */
 unsigned long fd_limit_raise(unsigned long want);
+/* Most descriptors fd_send passes in one message. */
+#define FD_SEND_MAX 4
+/* One sendmsg of len bytes of buf (len > 0) on the socket sock, with nfds
+ * descriptors (at most FD_SEND_MAX) passed as SCM_RIGHTS; flags as
+ * sendmsg's. Returns the bytes sent (maybe fewer than len; the descriptors
+ * went with the first) or -errno; -EINTR is the caller's to retry. */
+ssize_t fd_send(int sock, const void *buf, size_t len, const int *fds, int nfds, int flags);
 /* Closes *fd if it is >= 0 and sets it to -1. */
 void fd_close(int *fd);
 /* In a forked child about to exec a program of its own (QEMU, the
@@ -35,6 +42,11 @@ void fd_close(int *fd);
  * for itself or inherited ignored (a background job of a script starts
  * with SIGINT and SIGQUIT ignored). */
 void signals_reset_for_exec(void);
+
+/* Brings the network interface name up, adding flags (IFF_UP, and
+ * IFF_RUNNING if wanted) unless they are all set already, through sock
+ * (any socket, e.g. AF_INET datagram): 0 or -errno. */
+int iface_up(int sock, const char *name, short flags);
 
 /* CLOCK_MONOTONIC and CLOCK_BOOTTIME in nanoseconds. */
 uint64_t time_mono_ns(void);

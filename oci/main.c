@@ -280,19 +280,14 @@ static int run_process(const char *id, const struct oci_spec *s)
 static int console_setup(const char *sock_path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
 	char name[64] = "/dev/ptmx";
-	struct iovec iov = { .iov_base = name, .iov_len = 0 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
 	int master, slave, s;
+	ssize_t n;
 
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
 	    ptsname_r(master, name, sizeof(name)) != 0)
 		return -errno;
-	iov.iov_len = strlen(name);
 	if ((slave = open(name, O_RDWR | O_NOCTTY)) < 0)
 		return -errno;
 	if (str_copy(sun.sun_path, sizeof(sun.sun_path), sock_path) < 0)
@@ -300,13 +295,9 @@ static int console_setup(const char *sock_path)
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0 || connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		return -errno;
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	if (sendmsg(s, &mh, 0) < 0)
-		return -errno;
+	/* The terminal's name as the bytes, the master passed with them. */
+	if ((n = fd_send(s, name, strlen(name), &master, 1, 0)) < 0)
+		return (int)n;
 	close(s);
 	close(master);
 	return slave;

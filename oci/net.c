@@ -158,11 +158,8 @@ int oci_net_setup(const char *netns, struct sandbox_nic *nic, char *msg, size_t 
 		snprintf(msg, n, "cannot create the tap %s in %s: %s", TAP_NAME, netns, strerror(-r));
 		goto out;
 	}
-	str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), TAP_NAME);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ||
-	    (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)) {
-		r = -errno;
-		snprintf(msg, n, "cannot bring up %s in %s: %s", TAP_NAME, netns, strerror(errno));
+	if ((r = iface_up(s, TAP_NAME, IFF_UP)) < 0) {
+		snprintf(msg, n, "cannot bring up %s in %s: %s", TAP_NAME, netns, strerror(-r));
 		goto out;
 	}
 	if ((r = redirect(dev, TAP_NAME)) < 0 || (r = redirect(TAP_NAME, dev)) < 0) {
