@@ -517,10 +517,14 @@ static void rx_body(struct conn *c)
 	}
 	if (err == EAGAIN)
 		return;
-	if (err == EPIPE && c->rx_sink_fd >= 0) {
+	if (c->rx_sink_fd >= 0) {
+		/* splice does not say which end failed. EPIPE is the pipe's
+		 * (its reader is gone); any other error is blamed on the pipe
+		 * too and the rest of the payload is read and dropped: a
+		 * broken socket fails that read and is closed then. */
 		c->rx_sink_fd = -1;
 		if (c->ops)
-			c->ops->rx_sink_error(c, -EPIPE);
+			c->ops->rx_sink_error(c, -err);
 		return;
 	}
 	sock_close(c);

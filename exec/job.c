@@ -659,7 +659,11 @@ static void job_rx_sink_error(struct conn *c, int err)
 		conn_pause_rx(c, true);
 		return;
 	}
-	stdin_close(j); /* EPIPE: it stopped reading; the rest is dropped */
+	/* EPIPE: it stopped reading; any other error: the pipe failed. The
+	 * command sees its stdin end, the rest is dropped. */
+	if (err != -EPIPE)
+		log_warn(-err, "stdin of command %d", j->pid);
+	stdin_close(j);
 }
 
 static void job_writable(struct conn *c)

@@ -195,6 +195,68 @@ static int c_stdin_empty_frames(void)
 	return r;
 }
 
+/* The agent reads a command's frames header first and splices STDIN
+ * payloads into its pipe (conn/conn.c sink_read, rx_body): headers and
+ * payloads that come a byte at a time still reach the command whole. */
+static int c_stdin_dribbled(void)
+{
+	char *argv[] = { "wc", "-c", NULL };
+	char chunk[100];
+	struct buf b;
+	struct peer p;
+	int r = 0;
+
+	memset(chunk, 'x', sizeof(chunk));
+	if (peer_open(&p) < 0)
+		return -1;
+	send_hello(&p);
+	send_exec(&p, argv, NULL, NULL, EXEC_F_STDIN);
+	buf_init(&b, 4096);
+	for (int i = 0; i < 3; i++)
+		proto_put(&b, FT_STDIN, chunk, sizeof(chunk));
+	proto_put(&b, FT_STDIN_EOF, NULL, 0);
+	for (size_t i = 0; i < buf_len(&b) && r == 0; i++) {
+		if ((r = send_raw(&p, buf_head(&b) + i, 1)) < 0)
+			r = fail("byte %zu of the STDIN frames: %s", i, strerror(-r));
+		usleep(300);
+	}
+	buf_free(&b);
+	if (r == 0)
+		r = exit_prints(&p, "300\n");
+	peer_close(&p);
+	return r;
+}
+
+/* A STDIN frame announces 1000 bytes, 500 come, and the client goes while
+ * the payload is being spliced: the command is stopped as for any client
+ * that leaves, and nothing of the connection stays (the harness counts
+ * the server's fds). */
+static int c_stdin_cut_mid_payload(void)
+{
+	char marker[64], script[128], *argv[] = { "sh", "-c", script, NULL };
+	uint8_t hdr[PROTO_HDR_LEN], half[500];
+	struct peer p;
+
+	snprintf(marker, sizeof(marker), "sleep 8%d.", (int)getpid());
+	snprintf(script, sizeof(script), "cat >/dev/null; %s1", marker);
+	memset(half, 'y', sizeof(half));
+	proto_hdr_put(hdr, FT_STDIN, 1000);
+	if (peer_open(&p) < 0)
+		return -1;
+	send_hello(&p);
+	send_exec(&p, argv, NULL, NULL, EXEC_F_STDIN);
+	usleep(200000);
+	send_raw(&p, hdr, sizeof(hdr));
+	send_raw(&p, half, sizeof(half));
+	usleep(200000);
+	if (procs_with(marker) < 1) {
+		peer_close(&p);
+		return fail("wanted sh (waiting for cat) running, found %d", procs_with(marker));
+	}
+	peer_close(&p);
+	return wait_procs_gone(marker, 5000);
+}
+
 static int c_stdin_after_eof(void)
 {
 	char *argv[] = { "cat", NULL };
@@ -620,6 +682,8 @@ static const struct hostile_case cases[] = {
 	{ .name = "two 1 MiB STDIN frames (the largest frame)", .fn = c_stdin_1m_frame },
 	{ .name = "100,000 empty STDIN frames", .fn = c_stdin_empty_frames },
 	{ .name = "STDIN after STDIN_EOF never reaches the command", .fn = c_stdin_after_eof },
+	{ .name = "STDIN frames sent a byte at a time reach the command whole", .fn = c_stdin_dribbled },
+	{ .name = "a client that leaves mid-STDIN payload: the command is stopped", .fn = c_stdin_cut_mid_payload },
 	{ .name = "STDIN_EOF with a payload: EBADMSG",
 	  .frame = { IN_COMMAND, PAYLOAD, FT_STDIN_EOF,
 		     BYTES("x"),
