@@ -18,7 +18,8 @@
 # 4. Idle clones: MEM_N sandboxes of each image made by a plain
 #    `sbx create` once a template of that image and memory size exists
 #    (`sbx template create`: the create then restores from it), one at a
-#    time, split as in 1, MEM_SETTLE_S and MEM_LATE_S seconds after ready.
+#    time, split as in 1, MEM_SETTLE_S and MEM_LATE_S seconds after ready,
+#    and after MEM_EXEC_N `sbx exec -- true`.
 #    A clone's RAM is a memfd the launcher filled with the template's
 #    pages: QEMU maps only those the guest touched since the restore, so
 #    its RSS leaves out the rest of the memfd, which the host holds all
@@ -26,7 +27,8 @@
 #    memory the sandbox holds: QEMU's RSS plus the memfd's pages it has
 #    not mapped.
 #
-# Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_LATE_S (15), MEM_MIB (1024).
+# Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_LATE_S (15), MEM_EXEC_N (10),
+# MEM_MIB (1024).
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -34,6 +36,7 @@ bench_sandboxes memory
 MEM_N=${MEM_N:-3}
 MEM_SETTLE_S=${MEM_SETTLE_S:-5}
 MEM_LATE_S=${MEM_LATE_S:-15}
+MEM_EXEC_N=${MEM_EXEC_N:-10}
 MEM_MIB=${MEM_MIB:-1024}
 
 # the median of a column of numbers
@@ -143,8 +146,9 @@ done
 
 # ---- 4. idle clones ---------------------------------------------------------------------
 # One clone of image $1 (a plain create: the template is picked):
-# "rss pss memfd tcg alloc" at MEM_SETTLE_S, the same at MEM_LATE_S, then
-# "vsockd_rss create_ms"
+# "rss pss memfd tcg alloc" at MEM_SETTLE_S, the same at MEM_LATE_S and
+# after MEM_EXEC_N `sbx exec -- true` (TCG's buffer grows with what runs),
+# then "vsockd_rss create_ms"
 clone_one() { # image n
 	local id="clone-$1-$2" t0 t1 q got
 	t0=$(now_ns)
@@ -157,7 +161,9 @@ clone_one() { # image n
 	sleep "$MEM_SETTLE_S"
 	echo "$(qemu_split "$q") $(memfd_kib "$q")" >"$TMP/early"
 	sleep $((MEM_LATE_S - MEM_SETTLE_S))
-	echo "$(cat "$TMP/early") $(qemu_split "$q") $(memfd_kib "$q") $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
+	echo "$(qemu_split "$q") $(memfd_kib "$q")" >>"$TMP/early"
+	for _ in $(seq "$MEM_EXEC_N"); do "$SBX" exec "$id" -- true; done
+	echo "$(tr '\n' ' ' <"$TMP/early")$(qemu_split "$q") $(memfd_kib "$q") $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
 	"$SBX" kill "$id" >/dev/null
 }
 
@@ -171,18 +177,19 @@ for img in $IMAGES; do
 	: >"$TMP/clone"
 	for i in $(seq "$MEM_N"); do
 		clone_one "$img" "$i" >>"$TMP/clone"
-		say "$img clone $i: (rss pss memfd tcg alloc) at ${MEM_SETTLE_S} s, at ${MEM_LATE_S} s, vsockd create_ms: $(tail -1 "$TMP/clone")"
+		say "$img clone $i: (rss pss memfd tcg alloc) at ${MEM_SETTLE_S} s, at ${MEM_LATE_S} s, after exec; vsockd create_ms: $(tail -1 "$TMP/clone")"
 	done
 	col() { awk -v c="$1" '{ print $c }' "$TMP/clone" | median; }
-	for at in 0 5; do
+	for at in 0 5 10; do
 		r=$(col $((1 + at))) p=$(col $((2 + at))) m=$(col $((3 + at))) tc=$(col $((4 + at))) a=$(col $((5 + at)))
 		rest=$(awk -v o="$at" '{ print $(1 + o) - $(3 + o) - $(4 + o) }' "$TMP/clone" | median)
 		host=$(awk -v o="$at" '{ print $(1 + o) + $(5 + o) - $(3 + o) }' "$TMP/clone" | median)
-		v=$(col 11) c=$(col 12)
-		s=$MEM_SETTLE_S
-		[ "$at" = 5 ] && s=$MEM_LATE_S
-		echo "| $img (create → ready $c ms) | $s s | $(mib "$r") MiB | $(mib "$p") MiB | $(mib "$m") MiB | $(mib "$a") MiB | $(mib "$tc") MiB | $(mib "$rest") MiB | $(mib "$host") MiB | $(mib "$v") MiB |"
-		echo "mem.clone.$img.$s $MEM_N $r $p $m $tc $rest $a $host $v $c" >>"$KV"
+		v=$(col 16) c=$(col 17)
+		s="$MEM_SETTLE_S s"
+		[ "$at" = 5 ] && s="$MEM_LATE_S s"
+		[ "$at" = 10 ] && s="$MEM_LATE_S s + $MEM_EXEC_N × exec"
+		echo "| $img (create → ready $c ms) | $s | $(mib "$r") MiB | $(mib "$p") MiB | $(mib "$m") MiB | $(mib "$a") MiB | $(mib "$tc") MiB | $(mib "$rest") MiB | $(mib "$host") MiB | $(mib "$v") MiB |"
+		echo "mem.clone.$img.$([ "$at" = 10 ] && echo exec || echo "${s% s}") $MEM_N $r $p $m $tc $rest $a $host $v $c" >>"$KV"
 	done
 	"$SBX" template rm "mem-$img" >/dev/null
 done

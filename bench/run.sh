@@ -523,8 +523,10 @@ row_exec() { # key label goal
 		done
 	fi
 	for img in minimal debian; do
-		read -r n r p m tc rest a host v c <<<"$(kv "mem.clone.$img.${MEM_LATE_S:-15}")"
-		[ -n "${c:-}" ] && echo "| idle $img clone (from a template), ${MEM_LATE_S:-15} s after ready | $(mib "$r") MiB | $(mib "$m") / $(mib "$tc") / $(mib "$rest") MiB; guest RAM in the host $(mib "$a") MiB, host memory $(mib "$host") MiB | $([ $img = minimal ] && echo "≤ 96 MiB") |"
+		for at in "${MEM_LATE_S:-15}" exec; do
+			read -r n r p m tc rest a host v c <<<"$(kv "mem.clone.$img.$at")"
+			[ -n "${c:-}" ] && echo "| $img clone (from a template), $([ "$at" = exec ] && echo "after ${MEM_EXEC_N:-10} × exec" || echo "idle, $at s after ready") | $(mib "$r") MiB | $(mib "$m") / $(mib "$tc") / $(mib "$rest") MiB; guest RAM in the host $(mib "$a") MiB, host memory $(mib "$host") MiB | $([ $img = minimal ] && echo "≤ 96 MiB") |"
+		done
 	done
 	for side in density density.clone; do
 		read -r n first last rss pss fit fitp host <<<"$(kv $side)"
