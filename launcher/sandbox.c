@@ -1408,9 +1408,11 @@ static int guest_prepare(const struct sandbox_opts *o, struct sandbox *sb,
 	 * kernel and the config alone. The initrd stays in the state
 	 * directory: it names this sandbox's QEMU (launcher/qemu.c). */
 	path_in(stub, sizeof(stub), sb, "kernel.stub");
-	if ((r = template_kernel_stub(b->kernel, stub, err)) < 0)
-		return r;
-	str_copy(b->kernel, sizeof(b->kernel), stub);
+	r = template_kernel_stub(b->kernel, stub, err);
+	if (r == 0)
+		str_copy(b->kernel, sizeof(b->kernel), stub);
+	else if (r != -ENOEXEC)
+		return r; /* a kernel without a bzImage header is given whole */
 	return make_initrd(NULL, b->img, b->config, b->config_len, err);
 }
 
