@@ -15,14 +15,28 @@
 # 3. Pause and resume (sbx create --pausable, a -M pc machine) of an idle
 #    minimal sandbox of 768 MiB and of 2 GiB: create -> ready, the time
 #    `sbx pause` and `sbx resume` report, the size of the saved state.
+# 4. Idle clones: MEM_N sandboxes of each image made by a plain
+#    `sbx create` once a template of that image and memory size exists
+#    (`sbx template create`: the create then restores from it), one at a
+#    time, split as in 1, MEM_SETTLE_S and MEM_LATE_S seconds after ready,
+#    and after MEM_EXEC_N `sbx exec -- true`.
+#    A clone's RAM is a memfd the launcher filled with the template's
+#    pages: QEMU maps only those the guest touched since the restore, so
+#    its RSS leaves out the rest of the memfd, which the host holds all
+#    the same. The table gives the memfd's allocated size and the host
+#    memory the sandbox holds: QEMU's RSS plus the memfd's pages it has
+#    not mapped.
 #
-# Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_MIB (1024).
+# Environment: MEM_N (3), MEM_SETTLE_S (5), MEM_LATE_S (15), MEM_EXEC_N (10),
+# MEM_MIB (1024).
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_sandboxes memory
 MEM_N=${MEM_N:-3}
 MEM_SETTLE_S=${MEM_SETTLE_S:-5}
+MEM_LATE_S=${MEM_LATE_S:-15}
+MEM_EXEC_N=${MEM_EXEC_N:-10}
 MEM_MIB=${MEM_MIB:-1024}
 
 # the median of a column of numbers
@@ -37,6 +51,18 @@ qemu_split() {
 	     /^Rss:/ { rss += $2; if (memfd) m += $2; else if (tcg) t += $2 }
 	     /^Pss:/ { pss += $2 }
 	     END { print rss, pss, m, t }' "/proc/$1/smaps"
+}
+
+# The KiB the guest's RAM (the memfd QEMU holds open) has allocated in the
+# host, mapped by QEMU or not
+memfd_kib() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		case $(readlink "$f") in
+		*memfd:*) echo $(($(stat -L -c %b "$f") * 512 / 1024)); return ;;
+		esac
+	done
+	echo 0
 }
 
 # One idle sandbox of image $1: "rss pss memfd tcg vsockd_rss create_ms"
@@ -116,4 +142,54 @@ for mib in 768 2048; do
 	c=$(col 1) p=$(col 2) sz=$(col 3) r=$(col 4)
 	echo "| $mib MiB | $c ms | $p ms | $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }') | $r ms |"
 	echo "mem.pause.$mib $MEM_N $c $p $sz $r" >>"$KV"
+done
+
+# ---- 4. idle clones ---------------------------------------------------------------------
+# One clone of image $1 (a plain create: the template is picked):
+# "rss pss memfd tcg alloc" at MEM_SETTLE_S, the same at MEM_LATE_S and
+# after MEM_EXEC_N `sbx exec -- true` (TCG's buffer grows with what runs),
+# then "vsockd_rss create_ms"
+clone_one() { # image n
+	local id="clone-$1-$2" t0 t1 q got
+	t0=$(now_ns)
+	"$SBX" create --name "$id" --image "$1" --lifetime 10m --memory "$MEM_MIB" >/dev/null \
+		2>"$TMP/create.err" || { say "sbx create --image $1 (a clone) failed: $(cat "$TMP/create.err")"; exit 1; }
+	t1=$(now_ns)
+	got=$(sed -n 's/^template = //p' "$SBX_STATE_DIR/$id/meta")
+	[ "$got" = "mem-$1" ] || { say "$id: a clone of '$got', not of mem-$1"; exit 1; }
+	q=$(pid_of "$id" qemu)
+	sleep "$MEM_SETTLE_S"
+	echo "$(qemu_split "$q") $(memfd_kib "$q")" >"$TMP/early"
+	sleep $((MEM_LATE_S - MEM_SETTLE_S))
+	echo "$(qemu_split "$q") $(memfd_kib "$q")" >>"$TMP/early"
+	for _ in $(seq "$MEM_EXEC_N"); do "$SBX" exec "$id" -- true; done
+	echo "$(tr '\n' ' ' <"$TMP/early")$(qemu_split "$q") $(memfd_kib "$q") $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
+	"$SBX" kill "$id" >/dev/null
+}
+
+echo
+echo "| idle clone (\`sbx create\` with a template), $MEM_MIB MiB (median of $MEM_N) | after ready | QEMU RSS | QEMU PSS | guest RAM mapped by QEMU | guest RAM in the host (the memfd) | TCG translation buffer | rest of QEMU | host memory (RSS + memfd not mapped) | sbx-vsockd RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for img in $IMAGES; do
+	t0=$(now_ns)
+	"$SBX" template create "mem-$img" --image "$img" --memory "$MEM_MIB" >/dev/null
+	say "template mem-$img made in $((($(now_ns) - t0) / 1000000)) ms"
+	: >"$TMP/clone"
+	for i in $(seq "$MEM_N"); do
+		clone_one "$img" "$i" >>"$TMP/clone"
+		say "$img clone $i: (rss pss memfd tcg alloc) at ${MEM_SETTLE_S} s, at ${MEM_LATE_S} s, after exec; vsockd create_ms: $(tail -1 "$TMP/clone")"
+	done
+	col() { awk -v c="$1" '{ print $c }' "$TMP/clone" | median; }
+	for at in 0 5 10; do
+		r=$(col $((1 + at))) p=$(col $((2 + at))) m=$(col $((3 + at))) tc=$(col $((4 + at))) a=$(col $((5 + at)))
+		rest=$(awk -v o="$at" '{ print $(1 + o) - $(3 + o) - $(4 + o) }' "$TMP/clone" | median)
+		host=$(awk -v o="$at" '{ print $(1 + o) + $(5 + o) - $(3 + o) }' "$TMP/clone" | median)
+		v=$(col 16) c=$(col 17)
+		s="$MEM_SETTLE_S s"
+		[ "$at" = 5 ] && s="$MEM_LATE_S s"
+		[ "$at" = 10 ] && s="$MEM_LATE_S s + $MEM_EXEC_N × exec"
+		echo "| $img (create → ready $c ms) | $s | $(mib "$r") MiB | $(mib "$p") MiB | $(mib "$m") MiB | $(mib "$a") MiB | $(mib "$tc") MiB | $(mib "$rest") MiB | $(mib "$host") MiB | $(mib "$v") MiB |"
+		echo "mem.clone.$img.$([ "$at" = 10 ] && echo exec || echo "${s% s}") $MEM_N $r $p $m $tc $rest $a $host $v $c" >>"$KV"
+	done
+	"$SBX" template rm "mem-$img" >/dev/null
 done

@@ -314,8 +314,9 @@ sec_template() {
 }
 
 sec_density() {
-	echo "How many idle sandboxes fit in 8 GiB of host memory: minimal sandboxes booted"
-	echo "one after another, the RSS of their QEMU and sbx-vsockd summed. See bench/density.sh."
+	echo "How many idle sandboxes fit in 8 GiB of host memory: minimal sandboxes booted,"
+	echo "then minimal clones of a template, one after another, the memory their QEMU and"
+	echo "sbx-vsockd hold in the host summed. See bench/density.sh."
 	echo
 	bench/density.sh
 }
@@ -521,11 +522,18 @@ row_exec() { # key label goal
 			[ -n "${r:-}" ] && echo "| pause / resume, idle minimal, $m MiB (\`--pausable\`, -M pc) | $p ms / $r ms | state $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }'); create → ready $c ms | |"
 		done
 	fi
-	read -r n first last rss pss fit fitp <<<"$(kv density)"
-	if [ -n "${fitp:-}" ]; then
+	for img in minimal debian; do
+		for at in "${MEM_LATE_S:-15}" exec; do
+			read -r n r p m tc rest a host v c <<<"$(kv "mem.clone.$img.$at")"
+			[ -n "${c:-}" ] && echo "| $img clone (from a template), $([ "$at" = exec ] && echo "after ${MEM_EXEC_N:-10} × exec" || echo "idle, $at s after ready") | $(mib "$r") MiB | $(mib "$m") / $(mib "$tc") / $(mib "$rest") MiB; guest RAM in the host $(mib "$a") MiB, host memory $(mib "$host") MiB | $([ $img = minimal ] && echo "≤ 96 MiB") |"
+		done
+	done
+	for side in density density.clone; do
+		read -r n first last rss pss fit fitp host <<<"$(kv $side)"
+		[ -n "${fitp:-}" ] || continue
 		[ -n "$(kv mem.idle.minimal)" ] || printf '\n| host memory | | | goal |\n|---|---|---|---|\n'
-		echo "| idle minimal sandboxes in 8 GiB (by summed RSS; by PSS) | $fit; $fitp | $n booted ($([ "$n" -lt "$fit" ] && echo "extrapolated" || echo "measured")): $(mib $((rss / n))) MiB RSS each; create → ready 1st $first ms, last (no. $n) $last ms | |"
-	fi
+		echo "| idle minimal $([ $side = density ] && echo "sandboxes (booted)" || echo "clones") in 8 GiB (by host memory; by PSS) | $fit; $fitp | $n started ($([ "$n" -lt "$fit" ] && echo "extrapolated" || echo "measured")): $(mib $((${host:-$rss} / n))) MiB each; create → ready 1st $first ms, last (no. $n) $last ms | |"
+	done
 	if [ -n "$(kv dash.paint)" ]; then
 		read -r n med lo hi <<<"$(kv dash.paint)"
 		read -r pages idle1 watched idle2 <<<"$(kv dash.cpu)"

@@ -708,17 +708,17 @@ static int write_config(const struct sandbox_opts *o, const struct sandbox *sb,
  * lz4-compressed (rootfs/build.sh), and an lz4 stream has no end the
  * kernel can find, so an archive after it would be lost, the token with
  * it. The config is written whole (entries end 4-byte aligned, as the
- * kernel wants the next archive). */
+ * kernel wants the next archive). base NULL: the config alone. */
 static int make_initrd(const char *base, const char *out, const char *config, size_t len,
 		       struct sbx_error *err)
 {
-	struct stat st;
-	int in = open(base, O_RDONLY | O_CLOEXEC), fd = -1, r;
+	struct stat st = { 0 };
+	int in = base ? open(base, O_RDONLY | O_CLOEXEC) : -1, fd = -1, r;
 	off_t off = 0;
 
-	if (in < 0)
+	if (base && in < 0)
 		return sbx_fail(err, errno, "cannot open the initramfs %s: %s", base, strerror(errno));
-	if (fstat(in, &st) < 0)
+	if (in >= 0 && fstat(in, &st) < 0)
 		goto io;
 	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -731,12 +731,14 @@ static int make_initrd(const char *base, const char *out, const char *config, si
 	while (off < st.st_size)
 		if (sendfile(fd, in, &off, (size_t)(st.st_size - off)) <= 0)
 			goto io;
-	close(in);
+	if (in >= 0)
+		close(in);
 	close(fd);
 	return 0;
 io:
 	r = sbx_fail(err, errno, "cannot write %s: %s", out, strerror(errno));
-	close(in);
+	if (in >= 0)
+		close(in);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -1378,6 +1380,7 @@ static int guest_prepare(const struct sandbox_opts *o, struct sandbox *sb,
 			 const struct template *tp, const struct secret_set *secrets,
 			 struct boot *b, struct sbx_error *err)
 {
+	char stub[PATH_MAX];
 	int r;
 
 	b->drives = calloc(QEMU_DRIVES_MAX, sizeof(*b->drives));
@@ -1397,7 +1400,20 @@ static int guest_prepare(const struct sandbox_opts *o, struct sandbox *sb,
 	if ((r = write_config(o, sb, &b->im, b->ready_port, secrets, &b->config, &b->config_len,
 			      err)) < 0)
 		return r;
-	return make_initrd(b->initrd, b->img, b->config, b->config_len, err);
+	if (!tp)
+		return make_initrd(b->initrd, b->img, b->config, b->config_len, err);
+	/* A clone: QEMU's -kernel and -initrd are what it loads into fw_cfg
+	 * for a boot that never comes (the kernel and its unpacked root are
+	 * in the template's RAM, the config comes with the identity): a stub
+	 * kernel and the config alone. The initrd stays in the state
+	 * directory: it names this sandbox's QEMU (launcher/qemu.c). */
+	path_in(stub, sizeof(stub), sb, "kernel.stub");
+	r = template_kernel_stub(b->kernel, stub, err);
+	if (r == 0)
+		str_copy(b->kernel, sizeof(b->kernel), stub);
+	else if (r != -ENOEXEC)
+		return r; /* a kernel without a bzImage header is given whole */
+	return make_initrd(NULL, b->img, b->config, b->config_len, err);
 }
 
 /* The agent's address: a CID of the host's vhost-vsock, or sbx-vsockd's

@@ -44,6 +44,7 @@
 #define STATE_FILE "memory.state"
 #define STATE_FDNAME "sbx-state" /* the stream's descriptor, in QEMU (getfd) */
 #define DISK_FILE "disk.ext4"
+#define KERNEL_STUB_MAX (256u * 512 + RAM_PAGE) /* setup_sects is a byte */
 
 static long long now_ms(void)
 {
@@ -660,6 +661,46 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 fail:
 	remove_files(stage);
 	sandbox_kill(&sb, "template not saved", &e2);
+	return r;
+}
+
+int template_kernel_stub(const char *kernel, const char *out, struct sbx_error *err)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	ssize_t got;
+	int in = -1, fd = -1, r;
+
+	if ((in = open(kernel, O_RDONLY | O_CLOEXEC)) < 0)
+		return sbx_fail(err, errno, "cannot read the kernel %s: %s", kernel, strerror(errno));
+	/* The boot protocol's header: setup_sects at 0x1f1 (0 means 4),
+	 * "HdrS" at 0x202. */
+	if (!(buf = malloc(KERNEL_STUB_MAX))) {
+		r = sbx_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	got = pread(in, buf, KERNEL_STUB_MAX, 0);
+	if (got < 0x206 || memcmp(buf + 0x202, "HdrS", 4) != 0) {
+		r = sbx_fail(err, got < 0 ? errno : ENOEXEC, "%s has no Linux boot header", kernel);
+		goto out;
+	}
+	len = ((size_t)(buf[0x1f1] ? buf[0x1f1] : 4) + 1) * 512 + RAM_PAGE;
+	if ((size_t)got < len) {
+		r = sbx_fail(err, ENOEXEC, "%s is shorter than its boot header says", kernel);
+		goto out;
+	}
+	if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		r = sbx_fail(err, errno, "cannot create %s: %s", out, strerror(errno));
+		goto out;
+	}
+	if ((r = pwrite_all(fd, buf, len, 0)) < 0)
+		sbx_fail(err, -r, "cannot write %s: %s", out, strerror(-r));
+out:
+	free(buf);
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 

@@ -66,6 +66,15 @@ int template_image_check(const struct template *t, const struct image *im,
 			 struct sbx_error *err);
 int template_disk_clone(const struct template *t, const char *path, struct sbx_error *err);
 
+/* For launcher/sandbox.c: a clone's -kernel, into out: kernel's setup
+ * sectors (the boot header QEMU parses) and one page of its payload.
+ * QEMU reads the whole file it is given into memory, to serve it over
+ * fw_cfg to a firmware that will never ask (the clone's kernel is in its
+ * RAM, and -no-reboot ends QEMU at a reset): 13.5 MiB of each clone's RSS
+ * for the real one. 0, -ENOEXEC when kernel has no bzImage boot header
+ * (then QEMU is given kernel itself), or -errno, with err set. */
+int template_kernel_stub(const char *kernel, const char *out, struct sbx_error *err);
+
 /* For launcher/sandbox.c: starts QEMU for sandbox sb from t's saved state
  * (argv: the clone's own command line, vsock device included), plugs the
  * vsock device in and hands the agent the clone's configuration text
