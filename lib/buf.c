@@ -81,7 +81,11 @@ int buf_reserve(struct buf *b, size_t n)
 		if (b->cap - b->end >= n)
 			return 0;
 	}
-	want = b->cap ? b->cap : 4096;
+	/* From 512 bytes: most frames are small, and musl serves that from
+	 * the groups it has, while a first 4 KiB maps a new one (~7 ms of a
+	 * clone's create -> ready under TCG: the guest's mmap and fault code
+	 * running for the first time since the restore). */
+	want = b->cap ? b->cap : 512;
 	while (want < len + n)
 		want *= 2;
 	if (want > b->max)

@@ -174,6 +174,22 @@ static void waiter_done(struct conn *c, const struct ctl_msg *m)
 	conn_finish(c);
 }
 
+/* A clone's /run/sbx/env and labels, written once IDENTITY's answer is
+ * on its way (identity_files): ~10 ms of a clone's create -> ready under
+ * TCG, where the guest runs that code for the first time. Nothing of the
+ * host's is served before: it is still this turn of the loop. */
+static bool identity_files_due;
+
+static void identity_files(void)
+{
+	int r;
+
+	identity_files_due = false;
+	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0)
+		log_warn(r, "unable to write %s/env", server_state_dir());
+	control_write_labels();
+}
+
 void control_from_init(const struct ctl_msg *m)
 {
 	if (m->type != CTL_LIFETIME)
@@ -189,6 +205,8 @@ void control_from_init(const struct ctl_msg *m)
 		if (c)
 			waiter_done(c, m);
 	}
+	if (identity_files_due)
+		identity_files();
 }
 
 static void waiter_hangup(struct conn *c)
@@ -690,15 +708,17 @@ int control_identity(struct conn *c, const struct frame *f, struct proto_err *e)
 	next.nlabels = 0;
 	cfg->session = next.session;
 	cfg->lifetime = next.lifetime;
-	if (server_state_dir()[0] && (r = write_state("env", 0600, fill_env)) < 0)
-		log_warn(r, "unable to write %s/env", server_state_dir());
-	if (server_state_dir()[0] && (r = write_state("labels", 0644, fill_labels)) < 0)
-		log_warn(r, "unable to write %s/labels", server_state_dir());
+	/* The files after the answer (control_from_init), or now if PID 1
+	 * cannot be asked. */
+	identity_files_due = true;
 	m.flags = next.session ? LIFE_SESSION : next.lifetime ? LIFE_DURATION : LIFE_NONE;
 	m.arg = (int64_t)next.lifetime;
 	m.arg2 = (int64_t)next.session_grace;
 	config_free(&next);
-	return ask_init_fds(c, &m, &fd, 1, e);
+	/* PID 1 has its own copy once sent: ours is closed either way. */
+	r = ask_init_fds(c, &m, &fd, 1, e);
 	close(fd);
-	return 0;
+	if (r < 0)
+		identity_files();
+	return r;
 }

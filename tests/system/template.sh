@@ -54,6 +54,11 @@ test_clones() {
 	"$SBX" create --name cb --memory 768 --lifetime 5m -e FOO=b -L who=b >/dev/null || return 1
 	expect_eq "ca's template" "$(meta ca template)" t1 || return 1
 	expect_eq "cb's template" "$(meta cb template)" t1 || return 1
+	# the first command already sees the clone's files (the agent writes
+	# them once IDENTITY's answer is sent, before it serves anything else)
+	expect_eq "the clones' /run/sbx/labels and env, first thing" \
+		"$(both 'cat /run/sbx/labels; sed -n "s/^env.FOO = //p" /run/sbx/env' | tr '\n' ' ')" \
+		"who=a a who=b b " || return 1
 	expect_eq "exec in the clones" "$(both 'echo hi' | tr '\n' ' ')" "hi hi " || return 1
 	# memory.ram's pages of data: not all of its 768 MiB
 	rss=$(awk '$1 == "VmRSS:" { print int($2 / 1024) }' "/proc/$(meta ca qemu_pid)/status")
