@@ -231,8 +231,8 @@ int pause_incoming_uri(const char *state, char *uri, size_t n, struct sbx_error 
 	return 0;
 }
 
-int pause_incoming_argv(char *const argv[], const char *uri, bool stopped, char **out,
-			size_t max, struct sbx_error *err)
+int pause_incoming_argv(char *const argv[], const char *uri, char **out, size_t max,
+			struct sbx_error *err)
 {
 	size_t k = 0;
 
@@ -246,8 +246,6 @@ int pause_incoming_argv(char *const argv[], const char *uri, bool stopped, char 
 		}
 		out[k++] = argv[i];
 	}
-	if (stopped)
-		out[k++] = "-S";
 	out[k++] = "-incoming";
 	out[k++] = (char *)uri;
 	out[k] = NULL;
@@ -281,12 +279,11 @@ static int saved_argv(const struct sandbox *sb, char *buf, size_t n, char **argv
 	return 0;
 }
 
-/* Asks query-status until the incoming migration is loaded: the VM then
- * runs, or stays stopped when QEMU was started with -S. Between two
+/* Asks query-status until the incoming migration is loaded and the VM
+ * runs. Between two
  * questions it waits for QEMU's RESUME event (a VM that runs once
  * loaded), not a fixed time: the question after it comes at once. */
-int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
-			struct sbx_error *err)
+int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err)
 {
 	long long deadline = now_ms() + MIGRATE_TIMEOUT_MS;
 
@@ -299,10 +296,7 @@ int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
 			return r;
 		st = json_string_value(json_object_get(ret, "status"));
 		if (st && strcmp(st, "inmigrate") != 0) {
-			bool ok = stopped ? !strcmp(st, "paused") || !strcmp(st, "prelaunch") :
-					    !strcmp(st, "running");
-
-			r = ok ? 0 : sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s",
+			r = !strcmp(st, "running") ? 0 : sbx_fail(err, EIO, "restoring sandbox %s failed: QEMU is %s",
 					      sb->id, st);
 			json_decref(ret);
 			return r;
@@ -358,7 +352,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	if ((r = saved_argv(sb, buf, ARGV_FILE_MAX, saved, sizeof(saved) / sizeof(saved[0]),
 			    err)) < 0 ||
 	    (r = pause_incoming_uri(state, incoming, sizeof(incoming), err)) < 0 ||
-	    (r = pause_incoming_argv(saved, incoming, false, argv, sizeof(argv) / sizeof(argv[0]),
+	    (r = pause_incoming_argv(saved, incoming, argv, sizeof(argv) / sizeof(argv[0]),
 				     err)) < 0)
 		goto out;
 	sandbox_path(path, sizeof(path), sb, "qemu.exit");
@@ -372,7 +366,7 @@ int sandbox_resume(struct sandbox *sb, struct sbx_error *err)
 	}
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
 	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0 ||
-	    (r = pause_incoming_wait(&q, sb, false, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
+	    (r = pause_incoming_wait(&q, sb, err)) < 0 || (r = sandbox_vsock_plug(&q, err)) < 0 ||
 	    (r = agent_wait(sb, err)) < 0)
 		goto fail;
 	sb->paused = false;

@@ -36,14 +36,12 @@ int pause_ram_apart(struct qmp *q, bool apart, struct sbx_error *err);
 /* The -incoming URI (n bytes) that reads the saved state file state. */
 int pause_incoming_uri(const char *state, char *uri, size_t n, struct sbx_error *err);
 /* QEMU's command line argv less the vsock device (plugged in again after
- * the restore), plus -incoming uri ("defer": migrate-incoming says it), and
- * -S before it when stopped (the VM stays stopped once loaded). out (max
- * entries, NULL-terminated) points into argv and to uri. */
-int pause_incoming_argv(char *const argv[], const char *uri, bool stopped, char **out,
-			size_t max, struct sbx_error *err);
-/* Waits until QEMU has loaded an incoming migration: running, or with
- * stopped (QEMU started with -S) paused; other states are an error. */
-int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, bool stopped,
+ * the restore), plus -incoming uri ("defer": migrate-incoming says it).
+ * out (max entries, NULL-terminated) points into argv and to uri. */
+int pause_incoming_argv(char *const argv[], const char *uri, char **out, size_t max,
 			struct sbx_error *err);
+/* Waits until QEMU has loaded an incoming migration and the VM runs; any
+ * other state is an error. */
+int pause_incoming_wait(struct qmp *q, const struct sandbox *sb, struct sbx_error *err);
 
 #endif

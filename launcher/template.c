@@ -771,7 +771,7 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	 * loaded) and gets the stream's descriptor over QMP (below). */
 	snprintf(memobj, sizeof(memobj), "memory-backend-file,id=mem,size=%lluM,share=on,"
 		 "mem-path=/proc/%d/fd/%d", (unsigned long long)t->memory_mib, (int)getpid(), mfd);
-	if ((r = pause_incoming_argv(argv, "defer", false, cargv,
+	if ((r = pause_incoming_argv(argv, "defer", cargv,
 				     sizeof(cargv) / sizeof(cargv[0]), err)) < 0 ||
 	    (r = memobj_swap(cargv, memobj, err)) < 0)
 		goto out;
@@ -798,7 +798,7 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	}
 	r = qmp_run(&q, "migrate-incoming", args, NULL, QMP_TIMEOUT_MS, err);
 	json_decref(args);
-	if (r < 0 || (r = pause_incoming_wait(&q, sb, false, err)) < 0)
+	if (r < 0 || (r = pause_incoming_wait(&q, sb, err)) < 0)
 		goto out;
 	fd_close(&sfd);
 	fd_close(&mfd);
