@@ -32,6 +32,8 @@ static unsigned next_id = 1;
 static unsigned stale[STALE_MAX];
 static unsigned nstale;
 
+static void spare_make(void);
+
 uint64_t cgroup_memory_max(uint64_t total)
 {
 	return total - MIN(total / 8, HEADROOM_MAX);
@@ -125,6 +127,7 @@ bool cgroup_setup(const struct config *cfg)
 	 * but say so explicitly if the kernel offers the knob. */
 	write_file(CGROUP_WORKLOADS "/memory.swap.max", "0");
 	enabled = true;
+	spare_make();
 	return true;
 }
 
@@ -133,17 +136,26 @@ static void cg_path(char *out, size_t n, unsigned id, const char *file)
 	snprintf(out, n, CGROUP_WORKLOADS "/c%u%s%s", id, file ? "/" : "", file ? file : "");
 }
 
-int cgroup_new(unsigned *id)
+/* mkdir, two limits and an open cost a command more than a millisecond
+ * under TCG: the next command's cgroup is made once the last one's is
+ * removed (after its EXIT went out, while the client is away), and taken
+ * when the command comes. */
+static int spare_fd = -1;
+static unsigned spare_id;
+
+static int cgroup_make(unsigned *id)
 {
 	char path[128], num[32];
-	int fd, r;
+	int fd, r, tries = 0;
 
-	if (!enabled)
-		return -ENOTSUP;
-	*id = next_id++;
-	cg_path(path, sizeof(path), *id, NULL);
-	if (mkdir(path, 0755) < 0)
-		return -errno;
+	/* An id taken before: the directory of an agent that ran before
+	 * this one (restarted), maybe still holding its commands. */
+	do {
+		*id = next_id++;
+		cg_path(path, sizeof(path), *id, NULL);
+	} while ((r = mkdir(path, 0755) < 0 ? -errno : 0) == -EEXIST && ++tries < STALE_MAX);
+	if (r < 0)
+		return r;
 	/* Its own limits too: they are its cgroup namespace's root, which
 	 * nothing inside may change (nsdelegate), so they hold even if the
 	 * workloads' were lifted. */
@@ -165,6 +177,25 @@ int cgroup_new(unsigned *id)
 		fd = -errno;
 		rmdir(path);
 	}
+	return fd;
+}
+
+static void spare_make(void)
+{
+	if (enabled && spare_fd < 0)
+		spare_fd = cgroup_make(&spare_id);
+}
+
+int cgroup_new(unsigned *id)
+{
+	int fd = spare_fd;
+
+	if (!enabled)
+		return -ENOTSUP;
+	if (fd < 0)
+		return cgroup_make(id);
+	*id = spare_id;
+	spare_fd = -1;
 	return fd;
 }
 
@@ -201,8 +232,7 @@ void cgroup_done(unsigned id)
 			stale[i] = stale[--nstale];
 		else
 			i++;
-	if (!id || try_remove(id))
-		return;
-	if (nstale < STALE_MAX)
+	if (id && !try_remove(id) && nstale < STALE_MAX)
 		stale[nstale++] = id;
+	spare_make();
 }

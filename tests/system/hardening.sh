@@ -79,6 +79,24 @@ test_limits() {
 		"cpu memory pids"
 }
 
+# The agent makes each command's cgroup ahead of it (exec/cgroup.c): the
+# one made while a command runs must go to the next command, never to a
+# second one beside it. Three commands next to a detached one with three
+# processes each count only themselves.
+test_cgroup_each_own() {
+	local pid out rc
+	pid=$("$SBX" exec -u root --detach "$ID" -- sh -c 'sleep 600 & sleep 600 & wait') ||
+		fail "exec --detach failed" || return 1
+	for i in 1 2 3; do
+		out=$("$SBX" exec -u root "$ID" -- cat $CG/pids.current)
+		expect_eq "pids.current of command $i next to a detached one" "$out" 1 || break
+	done
+	rc=$?
+	"$SBX" exec -u root "$ID" -- kill -KILL -- "-$pid"
+	timeout 60 "$SBX" attach "$ID" "$pid" >/dev/null 2>&1
+	return $rc
+}
+
 # Asks the agent who it is every second until $1 ends; prints how many
 # answers came and how many did not.
 poll_info_while() { # PID
@@ -341,6 +359,8 @@ test_kill() {
 t "create a sandbox ($MEM MiB)" test_create
 t "a command: OOM score 0, its own cgroup namespace, no PID 1 or server in its /proc" test_agent_protected
 t "a command's memory.max leaves the agent headroom; its pids.max is one per 512 KiB of it, less $PIDS_RESERVE; cpu controller on" test_limits
+t "each command in a cgroup of its own, made ahead of it: three beside a detached one count one process" \
+	test_cgroup_each_own
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
 t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all fail" \
 	test_root_stays_in_cgroup
