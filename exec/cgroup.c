@@ -137,9 +137,13 @@ static void cg_path(char *out, size_t n, unsigned id, const char *file)
 }
 
 /* mkdir, two limits and an open cost a command more than a millisecond
- * under TCG: the next command's cgroup is made once the last one's is
- * removed (after its EXIT went out, while the client is away), and taken
- * when the command comes. */
+ * under TCG, and rmdir as much again in the kernel's work that follows it
+ * (the memory, pids and cpu controllers' state is torn down): the next
+ * command's cgroup is ready before it comes. It is the last command's,
+ * when that one left nothing behind and met no limit (its counters, such
+ * as cpu.stat and pids.peak, then go on from there), else a new one made
+ * once the last one's is removed (after its EXIT went out, while the
+ * client is away). */
 static int spare_fd = -1;
 static unsigned spare_id;
 
@@ -216,6 +220,41 @@ bool cgroup_oom_killed(unsigned id)
 	return n > 0;
 }
 
+/* Does every "key value" line of `file` of cgroup id say 0? */
+static bool cg_all_zero(unsigned id, const char *file)
+{
+	char path[128], text[512], *line, *end;
+	ssize_t n;
+	int fd;
+
+	cg_path(path, sizeof(path), id, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0 || (size_t)n == sizeof(text) - 1)
+		return false;
+	text[n] = '\0';
+	for (line = text; *line; line = end + 1) {
+		end = strchrnul(line, '\n');
+		if (end - line < 2 || memcmp(end - 2, " 0", 2) != 0)
+			return false;
+		if (!*end)
+			break;
+	}
+	return true;
+}
+
+/* Empty (no process, no cgroup below), and no limit was ever met in it:
+ * no OOM kill for cgroup_oom_killed to find, no memory.max or pids.max
+ * reached. */
+static bool reusable(unsigned id)
+{
+	return cg_all_zero(id, "cgroup.events") && cg_all_zero(id, "cgroup.stat") &&
+	       cg_all_zero(id, "pids.events") && cg_all_zero(id, "memory.events");
+}
+
 static bool try_remove(unsigned id)
 {
 	char path[128];
@@ -232,6 +271,15 @@ void cgroup_done(unsigned id)
 			stale[i] = stale[--nstale];
 		else
 			i++;
+	if (id && spare_fd < 0 && reusable(id)) {
+		char path[128];
+
+		cg_path(path, sizeof(path), id, NULL);
+		spare_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		spare_id = id;
+		if (spare_fd >= 0)
+			return;
+	}
 	if (id && !try_remove(id) && nstale < STALE_MAX)
 		stale[nstale++] = id;
 	spare_make();

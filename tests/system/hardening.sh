@@ -225,6 +225,30 @@ test_pids_never_past_max() {
 	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive
 }
 
+# A command's cgroup serves the next command once it is clean (exec/
+# cgroup.c): its counters go on, but a cgroup where a limit was met (the
+# OOM kill, the bomb and the fillers above), or that keeps a cgroup a
+# command made below it, is not used again.
+test_cgroup_reuse() {
+	local out rc
+	out=$("$SBX" exec -u root "$ID" -- sh -c "grep -h -E '^(max|oom_kill) ' $CG/pids.events \
+		$CG/memory.events; ls -d $CG/*/ 2>/dev/null | wc -l")
+	expect_eq "a command after the limits: pids max, memory max, oom_kill events; cgroups below" \
+		"$out" $'max 0\nmax 0\noom_kill 0\n0' || return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'sleep 0 & sleep 0 & sleep 0 & wait' || return 1
+	out=$("$SBX" exec -u root "$ID" -- cat $CG/pids.peak)
+	[ "$out" -ge 4 ] || fail "pids.peak after a command of four processes: $out (not reused)" ||
+		return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'mkdir -p /mnt/cgr && mount -t cgroup2 none /mnt/cgr &&
+		mkdir /mnt/cgr/below' || fail "cannot make a cgroup below a command's" || return 1
+	out=$("$SBX" exec -u root "$ID" -- sh -c "ls -d $CG/*/ 2>/dev/null | wc -l")
+	expect_eq "cgroups below the next command's" "$out" 0 || return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'kill -9 $$' 2>"$T_TMP/kill9.err"
+	rc=$?
+	expect_eq "status of a command that kills itself" $rc 137 || return 1
+	! grep -qi oom "$T_TMP/kill9.err" || fail "reported as oom: $(cat "$T_TMP/kill9.err")"
+}
+
 # The processes a command sees: every workload's (root's), not the agent's.
 workload_count() { timeout 30 "$SBX" exec -u root "$ID" -- sh -c 'ls -d /proc/[0-9]* 2>/dev/null | wc -l'; }
 # Only the command that looks is left in the workloads.
@@ -367,6 +391,8 @@ t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all f
 t "a root fork bomb that tried to escape stops at pids.max, the agent answers and runs commands" \
 	test_fork_bomb
 t "at pids.max no command starts: pids.peak never passes pids.max" test_pids_never_past_max
+t "a clean command's cgroup serves the next; one where a limit was met or with a cgroup below does not" \
+	test_cgroup_reuse
 t "an upload into a full file system fails, the target is left as it was" test_enospc_upload
 t "a workload cannot kill PID 1 or the server, reboot, or open their memory (/proc mem, maps, environ)" \
 	test_workload_cannot_stop_agent
