@@ -32,6 +32,8 @@ static unsigned next_id = 1;
 static unsigned stale[STALE_MAX];
 static unsigned nstale;
 
+static void spare_make(void);
+
 uint64_t cgroup_memory_max(uint64_t total)
 {
 	return total - MIN(total / 8, HEADROOM_MAX);
@@ -125,6 +127,7 @@ bool cgroup_setup(const struct config *cfg)
 	 * but say so explicitly if the kernel offers the knob. */
 	write_file(CGROUP_WORKLOADS "/memory.swap.max", "0");
 	enabled = true;
+	spare_make();
 	return true;
 }
 
@@ -133,17 +136,30 @@ static void cg_path(char *out, size_t n, unsigned id, const char *file)
 	snprintf(out, n, CGROUP_WORKLOADS "/c%u%s%s", id, file ? "/" : "", file ? file : "");
 }
 
-int cgroup_new(unsigned *id)
+/* mkdir, two limits and an open cost a command more than a millisecond
+ * under TCG, and rmdir as much again in the kernel's work that follows it
+ * (the memory, pids and cpu controllers' state is torn down): the next
+ * command's cgroup is ready before it comes. It is the last command's,
+ * when that one left nothing behind and met no limit (its counters, such
+ * as cpu.stat and pids.peak, then go on from there), else a new one made
+ * once the last one's is removed (after its EXIT went out, while the
+ * client is away). */
+static int spare_fd = -1;
+static unsigned spare_id;
+
+static int cgroup_make(unsigned *id)
 {
 	char path[128], num[32];
-	int fd, r;
+	int fd, r, tries = 0;
 
-	if (!enabled)
-		return -ENOTSUP;
-	*id = next_id++;
-	cg_path(path, sizeof(path), *id, NULL);
-	if (mkdir(path, 0755) < 0)
-		return -errno;
+	/* An id taken before: the directory of an agent that ran before
+	 * this one (restarted), maybe still holding its commands. */
+	do {
+		*id = next_id++;
+		cg_path(path, sizeof(path), *id, NULL);
+	} while ((r = mkdir(path, 0755) < 0 ? -errno : 0) == -EEXIST && ++tries < STALE_MAX);
+	if (r < 0)
+		return r;
 	/* Its own limits too: they are its cgroup namespace's root, which
 	 * nothing inside may change (nsdelegate), so they hold even if the
 	 * workloads' were lifted. */
@@ -168,6 +184,25 @@ int cgroup_new(unsigned *id)
 	return fd;
 }
 
+static void spare_make(void)
+{
+	if (enabled && spare_fd < 0)
+		spare_fd = cgroup_make(&spare_id);
+}
+
+int cgroup_new(unsigned *id)
+{
+	int fd = spare_fd;
+
+	if (!enabled)
+		return -ENOTSUP;
+	if (fd < 0)
+		return cgroup_make(id);
+	*id = spare_id;
+	spare_fd = -1;
+	return fd;
+}
+
 bool cgroup_oom_killed(unsigned id)
 {
 	char path[128], line[128];
@@ -183,6 +218,41 @@ bool cgroup_oom_killed(unsigned id)
 			break;
 	fclose(f);
 	return n > 0;
+}
+
+/* Does every "key value" line of `file` of cgroup id say 0? */
+static bool cg_all_zero(unsigned id, const char *file)
+{
+	char path[128], text[512], *line, *end;
+	ssize_t n;
+	int fd;
+
+	cg_path(path, sizeof(path), id, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0 || (size_t)n == sizeof(text) - 1)
+		return false;
+	text[n] = '\0';
+	for (line = text; *line; line = end + 1) {
+		end = strchrnul(line, '\n');
+		if (end - line < 2 || memcmp(end - 2, " 0", 2) != 0)
+			return false;
+		if (!*end)
+			break;
+	}
+	return true;
+}
+
+/* Empty (no process, no cgroup below), and no limit was ever met in it:
+ * no OOM kill for cgroup_oom_killed to find, no memory.max or pids.max
+ * reached. */
+static bool reusable(unsigned id)
+{
+	return cg_all_zero(id, "cgroup.events") && cg_all_zero(id, "cgroup.stat") &&
+	       cg_all_zero(id, "pids.events") && cg_all_zero(id, "memory.events");
 }
 
 static bool try_remove(unsigned id)
@@ -201,8 +271,16 @@ void cgroup_done(unsigned id)
 			stale[i] = stale[--nstale];
 		else
 			i++;
-	if (!id || try_remove(id))
-		return;
-	if (nstale < STALE_MAX)
+	if (id && spare_fd < 0 && reusable(id)) {
+		char path[128];
+
+		cg_path(path, sizeof(path), id, NULL);
+		spare_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		spare_id = id;
+		if (spare_fd >= 0)
+			return;
+	}
+	if (id && !try_remove(id) && nstale < STALE_MAX)
 		stale[nstale++] = id;
+	spare_make();
 }

@@ -33,7 +33,8 @@ int cgroup_new(unsigned *id);
 /* Did the kernel's OOM killer kill something in it? */
 bool cgroup_oom_killed(unsigned id);
 /* Removes it once empty (processes a command left behind keep it until
- * they end: it is retried later). */
+ * they end: it is retried later), and makes the next command's ahead of
+ * it (cgroup_setup makes the first). */
 void cgroup_done(unsigned id);
 
 #endif

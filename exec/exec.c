@@ -235,7 +235,9 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 			not_started(c, 126, "cannot look up user %s: %s", who, strerror(-r));
 		goto out;
 	}
-	if (user_lookup(cfg->user, &def) < 0)
+	/* Most commands run as the default user: one lookup then (each
+	 * reads /etc/passwd and /etc/group). */
+	if (!strcmp(who, cfg->user) || user_lookup(cfg->user, &def) < 0)
 		def = u;
 	if (resolve_cwd(cfg, &req, &u, &def, cwd, sizeof(cwd), &sr.cwd_optional) < 0) {
 		not_started(c, 126, "working directory name too long");

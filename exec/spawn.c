@@ -1,11 +1,11 @@
 /* Workload process creation: see spawn.h. With a cgroup, the child is
  * born in it (clone3 with CLONE_INTO_CGROUP, so the pids controller checks
- * pids.max on the fork itself) and has a copy of our memory; its failure
- * comes back through a shared page. Without one (or on a kernel before
- * 5.7), it shares our memory until it calls execve (CLONE_VM|CLONE_VFORK)
- * and joins the cgroup itself. Either way CLONE_VFORK suspends the parent
- * until then, the child only makes system calls, and it must not allocate
- * or touch shared locks. */
+ * pids.max on the fork itself); on x86-64 it shares our memory until it
+ * calls execve, elsewhere it has a copy and its failure comes back through
+ * a shared page. Without a cgroup (or on a kernel before 5.7), it shares
+ * our memory (CLONE_VM|CLONE_VFORK) and joins the cgroup itself. Either
+ * way CLONE_VFORK suspends the parent until then, the child only makes
+ * system calls, and it must not allocate or touch shared locks. */
 #include "exec/spawn.h"
 
 #include <dirent.h>
@@ -38,7 +38,6 @@ struct spawn_ctx {
 };
 
 static _Alignas(16) char spawn_stack[SPAWN_STACK];
-static struct spawn_err *shared_err;
 static bool no_clone3;
 /* spawn_set_pidns: the workloads' PID namespace, and ours to come back to. */
 static int pidns = -1, own_pidns = -1;
@@ -159,8 +158,44 @@ static int child_main(void *arg)
 	return 127;
 }
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define SPAWN_CLONE3_VM 1
+/* clone3(2) with CLONE_VM: the child comes out of the system call on
+ * args->stack, where no C frame exists, so it calls fn(arg) from here
+ * and exits with its value, as musl's clone(3) does for clone(2). The
+ * result: the child's pid, or -errno. */
+static long clone3_vm(struct clone_args *args, int (*fn)(void *), void *arg)
+{
+	register long r12 __asm__("r12") = (long)fn;
+	register long r13 __asm__("r13") = (long)arg;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "mov %%eax, %%edi\n\t"
+			 "mov %[exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12),
+			   "r"(r13), [exit] "i"(SYS_exit)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#endif
+
 /* clone3 into r->cgroup: the child's pid, or -1 with errno (ENOSYS where
- * the kernel has no clone3 or no CLONE_INTO_CGROUP). */
+ * the kernel has no clone3 or no CLONE_INTO_CGROUP). On x86-64 the child
+ * shares our memory until it calls execve, as the clone(2) path below
+ * does: copying the agent's address space and tearing the copy down
+ * again at execve cost a command more than its own start under TCG.
+ * Elsewhere (and in the AddressSanitizer build) it gets a copy, and its
+ * failure comes back through a shared page. */
 static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 {
 	struct clone_args args = {
@@ -174,6 +209,21 @@ static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 		errno = ENOSYS;
 		return -1;
 	}
+#ifdef SPAWN_CLONE3_VM
+	{
+		long r;
+
+		args.flags |= CLONE_VM;
+		args.stack = (uint64_t)(uintptr_t)spawn_stack;
+		args.stack_size = sizeof(spawn_stack);
+		r = clone3_vm(&args, child_main, ctx);
+		child = r < 0 ? -1 : (pid_t)r;
+		if (r < 0)
+			errno = (int)-r;
+	}
+#else
+	static struct spawn_err *shared_err;
+
 	if (!shared_err) {
 		void *p = mmap(NULL, sizeof(*shared_err), PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -187,6 +237,7 @@ static pid_t spawn_into_cgroup(struct spawn_ctx *ctx)
 	child = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (child == 0)
 		_exit(child_main(ctx));
+#endif
 	/* E2BIG: clone_args too new for the kernel (before 5.7). */
 	if (child < 0 && (errno == ENOSYS || errno == E2BIG)) {
 		no_clone3 = true;

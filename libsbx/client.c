@@ -146,25 +146,31 @@ int sbx_connect(const char *addr, struct sbx_conn **out, struct sbx_error *err)
 
 	if (addr_parse(addr, &a, why, sizeof(why)) < 0)
 		return sbx_fail(err, EINVAL, "%s", why);
-	fd = addr_connect(&a, CONNECT_TIMEOUT_MS);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return sbx_fail(err, ENOMEM, "out of memory");
+	c->fd = -1;
+	str_copy(c->addr, sizeof(c->addr), addr);
+	buf_init(&c->rx, RX_MAX);
+	buf_init(&c->tx, TX_MAX);
+	/* HELLO goes with the connection request: through sbx-vsockd it
+	 * reaches the guest as soon as the agent accepts. */
+	if ((r = proto_hello_put(&c->tx, PROTO_VERSION_MIN, PROTO_VERSION)) < 0) {
+		sbx_close(c);
+		return sbx_fail(err, r, "cannot set up the connection to %s", addr);
+	}
+	fd = addr_connect_with(&a, CONNECT_TIMEOUT_MS, buf_head(&c->tx), buf_len(&c->tx));
 	if (fd < 0) {
+		sbx_close(c);
 		if (fd == -ECONNREFUSED && a.kind == ADDR_HYBRID)
 			return sbx_fail(err, ECONNREFUSED,
 				    "cannot connect to %s: nothing listens on port %u in the guest",
 				    addr, a.port);
 		return sbx_fail(err, fd, "cannot connect to %s: %s", addr, strerror(-fd));
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return sbx_fail(err, ENOMEM, "out of memory");
-	}
 	c->fd = fd;
-	str_copy(c->addr, sizeof(c->addr), addr);
-	buf_init(&c->rx, RX_MAX);
-	buf_init(&c->tx, TX_MAX);
-	if ((r = fd_set_nonblock(fd, true)) < 0 ||
-	    (r = proto_hello_put(&c->tx, PROTO_VERSION_MIN, PROTO_VERSION)) < 0) {
+	buf_consume(&c->tx, buf_len(&c->tx));
+	if ((r = fd_set_nonblock(fd, true)) < 0) {
 		sbx_close(c);
 		return sbx_fail(err, r, "cannot set up the connection to %s", addr);
 	}
@@ -180,7 +186,8 @@ void sbx_close(struct sbx_conn *c)
 {
 	if (!c)
 		return;
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	buf_free(&c->rx);
 	buf_free(&c->tx);
 	free(c);

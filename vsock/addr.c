@@ -106,39 +106,59 @@ static void set_timeouts(int fd, int timeout_ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* Firecracker's hybrid vsock handshake: "CONNECT <port>\n", then
- * "OK <host port>\n". The reply is read a byte at a time so that no byte
- * of the stream that follows is consumed here. */
-static int hybrid_handshake(int fd, uint32_t port, int timeout_ms)
+/* Firecracker's hybrid vsock handshake: "CONNECT <port>\n" (and the
+ * first bytes of the stream, if any), then "OK <host port>\n". The reply
+ * is peeked at and only the line read, so that no byte of the stream that
+ * follows is consumed here. */
+static int hybrid_handshake(int fd, uint32_t port, int timeout_ms, const void *first, size_t len)
 {
 	char line[64];
 	size_t n = 0;
-	int len, r;
+	int w, r;
 
-	len = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	w = snprintf(line, sizeof(line), "CONNECT %u\n", port);
 	set_timeouts(fd, timeout_ms);
-	if ((r = fd_write_all(fd, line, (size_t)len)) < 0)
-		return r;
+	if ((r = fd_write_all(fd, line, (size_t)w)) < 0)
+		return r == -EAGAIN ? -ETIMEDOUT : r;
+	/* A few bytes into a fresh socket: one send. A peer that is already
+	 * gone refused the port (read below). */
+	if (len) {
+		ssize_t k = send(fd, first, len, MSG_NOSIGNAL);
+
+		if (k >= 0 && (size_t)k != len)
+			return -EIO;
+		if (k < 0 && errno != EPIPE && errno != ECONNRESET)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	}
 	for (;;) {
-		ssize_t k = read(fd, line + n, 1);
+		ssize_t k = recv(fd, line + n, sizeof(line) - 1 - n, MSG_PEEK);
+		char *nl;
 
 		if (k < 0 && errno == EINTR)
 			continue;
+		/* sbx-vsockd closes a refused connection; with bytes of ours
+		 * still unread, the close resets it. */
 		if (k < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+			return errno == EAGAIN ? -ETIMEDOUT : errno == ECONNRESET ? -ECONNREFUSED : -errno;
 		if (k == 0)
 			return -ECONNREFUSED;
-		if (line[n] == '\n')
+		nl = memchr(line + n, '\n', (size_t)k);
+		if (nl)
+			k = nl - (line + n) + 1;
+		if (read(fd, line + n, (size_t)k) != k)
+			return -EIO;
+		n += (size_t)k;
+		if (nl)
 			break;
-		if (++n == sizeof(line) - 1)
+		if (n == sizeof(line) - 1)
 			return -EPROTO;
 	}
-	line[n] = '\0';
+	line[n - 1] = '\0';
 	set_timeouts(fd, 0);
 	return str_starts_with(line, "OK ") ? 0 : -ECONNREFUSED;
 }
 
-int addr_connect(const struct addr *a, int timeout_ms)
+int addr_connect_with(const struct addr *a, int timeout_ms, const void *first, size_t len)
 {
 	struct sockaddr_un sun;
 	struct sockaddr_vm svm;
@@ -154,7 +174,7 @@ int addr_connect(const struct addr *a, int timeout_ms)
 		svm.svm_port = a->port;
 		if (connect(fd, (struct sockaddr *)&svm, sizeof(svm)) < 0)
 			goto fail;
-		return fd;
+		goto out_first;
 	}
 	if ((r = unix_sockaddr(a->path, &sun)) < 0)
 		return r;
@@ -164,7 +184,15 @@ int addr_connect(const struct addr *a, int timeout_ms)
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		if (errno != EINTR)
 			goto fail;
-	if (a->kind == ADDR_HYBRID && (r = hybrid_handshake(fd, a->port, timeout_ms)) < 0) {
+	if (a->kind == ADDR_HYBRID) {
+		if ((r = hybrid_handshake(fd, a->port, timeout_ms, first, len)) < 0) {
+			close(fd);
+			return r;
+		}
+		return fd;
+	}
+out_first:
+	if (len && (r = fd_write_all(fd, first, len)) < 0) {
 		close(fd);
 		return r;
 	}
@@ -173,6 +201,11 @@ fail:
 	r = -errno;
 	close(fd);
 	return r;
+}
+
+int addr_connect(const struct addr *a, int timeout_ms)
+{
+	return addr_connect_with(a, timeout_ms, NULL, 0);
 }
 
 int addr_listen(const struct addr *a, int backlog)

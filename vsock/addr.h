@@ -26,6 +26,11 @@ void addr_format(const struct addr *a, char *out, size_t n);
  * hybrid sockets it completes the CONNECT handshake; -ECONNREFUSED when
  * the guest refused the port. timeout_ms bounds the handshake. */
 int addr_connect(const struct addr *a, int timeout_ms);
+/* The same, sending `first` (the start of the stream) at once: for hybrid
+ * sockets in the same write as the CONNECT line, so that sbx-vsockd
+ * forwards it as soon as the guest accepts, with no wait for the "OK"
+ * line in between (it reads the line and leaves the rest in the socket). */
+int addr_connect_with(const struct addr *a, int timeout_ms, const void *first, size_t len);
 
 /* Creates a listening socket (unix or vsock); a stale Unix socket file is
  * replaced. Returns the fd or -errno. */

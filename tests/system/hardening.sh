@@ -79,6 +79,24 @@ test_limits() {
 		"cpu memory pids"
 }
 
+# The agent makes each command's cgroup ahead of it (exec/cgroup.c): the
+# one made while a command runs must go to the next command, never to a
+# second one beside it. Three commands next to a detached one with three
+# processes each count only themselves.
+test_cgroup_each_own() {
+	local pid out rc
+	pid=$("$SBX" exec -u root --detach "$ID" -- sh -c 'sleep 600 & sleep 600 & wait') ||
+		fail "exec --detach failed" || return 1
+	for i in 1 2 3; do
+		out=$("$SBX" exec -u root "$ID" -- cat $CG/pids.current)
+		expect_eq "pids.current of command $i next to a detached one" "$out" 1 || break
+	done
+	rc=$?
+	"$SBX" exec -u root "$ID" -- kill -KILL -- "-$pid"
+	timeout 60 "$SBX" attach "$ID" "$pid" >/dev/null 2>&1
+	return $rc
+}
+
 # Asks the agent who it is every second until $1 ends; prints how many
 # answers came and how many did not.
 poll_info_while() { # PID
@@ -205,6 +223,30 @@ test_pids_never_past_max() {
 	[[ $out == *"Resource temporarily unavailable"* ]] || fail "the refusal says: $out" || return 1
 	wait_for 180 bomb_gone || fail "workloads left: $(workload_count)" || return 1
 	expect_eq "a command afterwards" "$("$SBX" exec -u root "$ID" -- echo alive)" alive
+}
+
+# A command's cgroup serves the next command once it is clean (exec/
+# cgroup.c): its counters go on, but a cgroup where a limit was met (the
+# OOM kill, the bomb and the fillers above), or that keeps a cgroup a
+# command made below it, is not used again.
+test_cgroup_reuse() {
+	local out rc
+	out=$("$SBX" exec -u root "$ID" -- sh -c "grep -h -E '^(max|oom_kill) ' $CG/pids.events \
+		$CG/memory.events; ls -d $CG/*/ 2>/dev/null | wc -l")
+	expect_eq "a command after the limits: pids max, memory max, oom_kill events; cgroups below" \
+		"$out" $'max 0\nmax 0\noom_kill 0\n0' || return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'sleep 0 & sleep 0 & sleep 0 & wait' || return 1
+	out=$("$SBX" exec -u root "$ID" -- cat $CG/pids.peak)
+	[ "$out" -ge 4 ] || fail "pids.peak after a command of four processes: $out (not reused)" ||
+		return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'mkdir -p /mnt/cgr && mount -t cgroup2 none /mnt/cgr &&
+		mkdir /mnt/cgr/below' || fail "cannot make a cgroup below a command's" || return 1
+	out=$("$SBX" exec -u root "$ID" -- sh -c "ls -d $CG/*/ 2>/dev/null | wc -l")
+	expect_eq "cgroups below the next command's" "$out" 0 || return 1
+	"$SBX" exec -u root "$ID" -- sh -c 'kill -9 $$' 2>"$T_TMP/kill9.err"
+	rc=$?
+	expect_eq "status of a command that kills itself" $rc 137 || return 1
+	! grep -qi oom "$T_TMP/kill9.err" || fail "reported as oom: $(cat "$T_TMP/kill9.err")"
 }
 
 # The processes a command sees: every workload's (root's), not the agent's.
@@ -341,12 +383,16 @@ test_kill() {
 t "create a sandbox ($MEM MiB)" test_create
 t "a command: OOM score 0, its own cgroup namespace, no PID 1 or server in its /proc" test_agent_protected
 t "a command's memory.max leaves the agent headroom; its pids.max is one per 512 KiB of it, less $PIDS_RESERVE; cpu controller on" test_limits
+t "each command in a cgroup of its own, made ahead of it: three beside a detached one count one process" \
+	test_cgroup_each_own
 t "a command that takes all memory is OOM-killed, the exit says oom, the agent answers" test_oom
 t "as root: cgroup escape, limit and oom_score_adj writes, renice of PID 1 all fail" \
 	test_root_stays_in_cgroup
 t "a root fork bomb that tried to escape stops at pids.max, the agent answers and runs commands" \
 	test_fork_bomb
 t "at pids.max no command starts: pids.peak never passes pids.max" test_pids_never_past_max
+t "a clean command's cgroup serves the next; one where a limit was met or with a cgroup below does not" \
+	test_cgroup_reuse
 t "an upload into a full file system fails, the target is left as it was" test_enospc_upload
 t "a workload cannot kill PID 1 or the server, reboot, or open their memory (/proc mem, maps, environ)" \
 	test_workload_cannot_stop_agent
