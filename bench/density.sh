@@ -37,26 +37,29 @@ memfd_unmapped() {
 		*memfd:*) a=$(($(stat -L -c %b "$f") * 512 / 1024)); break ;;
 		esac
 	done
+	[ "$a" -gt 0 ] || { say "QEMU $1 holds no memfd: its guest RAM cannot be counted"; exit 1; }
 	awk -v a="$a" '/^[0-9a-f]+-[0-9a-f]+ / { m = ($6 ~ /memfd:/) } /^Rss:/ && m { r += $2 }
 		END { print (a > r ? a - r : 0) }' "/proc/$1/smaps"
 }
 
 # "rss pss host" in KiB summed over QEMU and sbx-vsockd of every sandbox up
 sum_mem() {
-	local d id p
+	local d id p u
 	for d in "$SBX_STATE_DIR"/*/; do
 		id=$(basename "$d")
 		for p in "$(pid_of "$id" qemu)" "$(pid_of "$id" vsockd)"; do
 			awk '$1 == "Rss:" { r = $2 } $1 == "Pss:" { p = $2 } END { print r, p, 0 }' "/proc/$p/smaps_rollup"
 		done
-		echo "0 0 $(memfd_unmapped "$(pid_of "$id" qemu)")"
-	done | awk '{ r += $1; p += $2; h += $1 + $3 } END { print r + 0, p + 0, h + 0 }'
+		u=$(memfd_unmapped "$(pid_of "$id" qemu)") # set -e: a failure stops the script
+		echo "0 0 $u"
+	done >"$TMP/mem"
+	awk '{ r += $1; p += $2; h += $1 + $3 } END { print r + 0, p + 0, h + 0 }' "$TMP/mem"
 }
 
 # run SIDE ARGS...: sandboxes up one after another (sbx create ARGS),
 # then all killed; sets n first last rss pss host per fit how
 run() {
-	local side=$1 ms t0 id got
+	local side=$1 ms t0 id got mem
 	shift
 	n=0 rss=0 pss=0 host=0 per=0 first= last=
 	while [ "$n" -lt "$MAX" ]; do
@@ -77,7 +80,8 @@ run() {
 		[ -z "$first" ] && first=$ms
 		last=$ms
 		sleep "$SETTLE"
-		read -r rss pss host <<<"$(sum_mem)"
+		mem=$(sum_mem) # a plain assignment: sum_mem's failure stops the script
+		read -r rss pss host <<<"$mem"
 		per=$((host / n))
 		say "$side: $n up, create -> ready $ms ms; summed RSS $(mib "$rss") MiB, PSS $(mib "$pss") MiB, host memory $(mib "$host") MiB (load $(cut -d' ' -f1 /proc/loadavg))"
 	done

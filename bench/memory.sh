@@ -43,14 +43,14 @@ MEM_MIB=${MEM_MIB:-1024}
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 pid_of() { sed -n "s/^$2_pid = //p" "$SBX_STATE_DIR/$1/meta"; }
-rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+rss() { [ -n "$1" ] && awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" || echo 0; }
 
 # "rss pss memfd tcg" in KiB for a QEMU pid
 qemu_split() {
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { memfd = ($6 ~ /memfd:/); tcg = ($2 == "rwxp" && $6 == "") }
 	     /^Rss:/ { rss += $2; if (memfd) m += $2; else if (tcg) t += $2 }
 	     /^Pss:/ { pss += $2 }
-	     END { print rss, pss, m, t }' "/proc/$1/smaps"
+	     END { print rss + 0, pss + 0, m + 0, t + 0 }' "/proc/$1/smaps"
 }
 
 # The KiB the guest's RAM (the memfd QEMU holds open) has allocated in the
@@ -62,7 +62,8 @@ memfd_kib() {
 		*memfd:*) echo $(($(stat -L -c %b "$f") * 512 / 1024)); return ;;
 		esac
 	done
-	echo 0
+	say "QEMU $1 holds no memfd: its guest RAM cannot be counted"
+	exit 1
 }
 
 # One idle sandbox of image $1: "rss pss memfd tcg vsockd_rss create_ms"
@@ -150,7 +151,7 @@ done
 # after MEM_EXEC_N `sbx exec -- true` (TCG's buffer grows with what runs),
 # then "vsockd_rss create_ms"
 clone_one() { # image n
-	local id="clone-$1-$2" t0 t1 q got
+	local id="clone-$1-$2" t0 t1 q got a1 m1 a2 m2 a3 m3
 	t0=$(now_ns)
 	"$SBX" create --name "$id" --image "$1" --lifetime 10m --memory "$MEM_MIB" >/dev/null \
 		2>"$TMP/create.err" || { say "sbx create --image $1 (a clone) failed: $(cat "$TMP/create.err")"; exit 1; }
@@ -158,12 +159,17 @@ clone_one() { # image n
 	got=$(sed -n 's/^template = //p' "$SBX_STATE_DIR/$id/meta")
 	[ "$got" = "mem-$1" ] || { say "$id: a clone of '$got', not of mem-$1"; exit 1; }
 	q=$(pid_of "$id" qemu)
+	# Plain assignments: a memfd_kib that fails stops the script (set -e).
 	sleep "$MEM_SETTLE_S"
-	echo "$(qemu_split "$q") $(memfd_kib "$q")" >"$TMP/early"
+	a1=$(qemu_split "$q")
+	m1=$(memfd_kib "$q")
 	sleep $((MEM_LATE_S - MEM_SETTLE_S))
-	echo "$(qemu_split "$q") $(memfd_kib "$q")" >>"$TMP/early"
+	a2=$(qemu_split "$q")
+	m2=$(memfd_kib "$q")
 	for _ in $(seq "$MEM_EXEC_N"); do "$SBX" exec "$id" -- true; done
-	echo "$(tr '\n' ' ' <"$TMP/early")$(qemu_split "$q") $(memfd_kib "$q") $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
+	a3=$(qemu_split "$q")
+	m3=$(memfd_kib "$q")
+	echo "$a1 $m1 $a2 $m2 $a3 $m3 $(rss "$(pid_of "$id" vsockd)") $(((t1 - t0) / 1000000))"
 	"$SBX" kill "$id" >/dev/null
 }
 

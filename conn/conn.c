@@ -480,6 +480,24 @@ static void process_rx(struct conn *c)
 		buf_shrink(&c->rx, 0);
 }
 
+/* Errors that only a socket gives: the peer or the transport is gone. */
+static bool sock_errno(int err)
+{
+	switch (err) {
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ENOTCONN:
+	case ETIMEDOUT:
+	case ESHUTDOWN:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case ENETUNREACH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* A payload on its way into the operation's pipe: spliced from the
  * socket (one copy in the kernel, none through us), or read and dropped
  * once the sink is gone. */
@@ -517,11 +535,13 @@ static void rx_body(struct conn *c)
 	}
 	if (err == EAGAIN)
 		return;
-	if (c->rx_sink_fd >= 0) {
-		/* splice does not say which end failed. EPIPE is the pipe's
-		 * (its reader is gone); any other error is blamed on the pipe
-		 * too and the rest of the payload is read and dropped: a
-		 * broken socket fails that read and is closed then. */
+	if (c->rx_sink_fd >= 0 && !sock_errno(err)) {
+		/* splice does not say which end failed. The socket's own
+		 * errors close the connection below, as a read's would (a
+		 * detached command keeps its stdin for the next client); the
+		 * rest (EPIPE: the command stopped reading) are the pipe's:
+		 * the command's stdin ends and the rest of the payload is
+		 * read and dropped. */
 		c->rx_sink_fd = -1;
 		if (c->ops)
 			c->ops->rx_sink_error(c, -err);

@@ -40,7 +40,8 @@ struct conn_ops {
 	/* Required with rx_sink (conn_rx_sink stays off without it): the
 	 * sink took nothing: -EAGAIN, its pipe is full (pause reading with
 	 * conn_pause_rx until it drains, or the socket's EPOLLIN spins);
-	 * another -errno (EPIPE: its reader is gone), the rest of that
+	 * another -errno (EPIPE: its reader is gone; never an error only a
+	 * socket gives, which closes the connection), the rest of that
 	 * payload is dropped. */
 	void (*rx_sink_error)(struct conn *c, int err);
 };

@@ -659,8 +659,9 @@ static void job_rx_sink_error(struct conn *c, int err)
 		conn_pause_rx(c, true);
 		return;
 	}
-	/* EPIPE: it stopped reading; any other error: the pipe failed. The
-	 * command sees its stdin end, the rest is dropped. */
+	/* EPIPE: it stopped reading; any other error: the pipe failed
+	 * (conn/conn.c keeps the socket's own errors). The command sees its
+	 * stdin end, the rest is dropped. */
 	if (err != -EPIPE)
 		log_warn(-err, "stdin of command %d", j->pid);
 	stdin_close(j);

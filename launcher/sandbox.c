@@ -1412,7 +1412,9 @@ static int guest_prepare(const struct sandbox_opts *o, struct sandbox *sb,
 	if (r == 0)
 		str_copy(b->kernel, sizeof(b->kernel), stub);
 	else if (r != -ENOEXEC)
-		return r; /* a kernel without a bzImage header is given whole */
+		return r;
+	else /* a kernel without a bzImage header is given whole */
+		*err = (struct sbx_error){ 0 };
 	return make_initrd(NULL, b->img, b->config, b->config_len, err);
 }
 

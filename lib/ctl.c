@@ -8,6 +8,8 @@
 
 #include "lib/util.h"
 
+_Static_assert(CTL_FDS_MAX <= FD_SEND_MAX, "fd_send passes every descriptor of a message");
+
 int ctl_send_msg(int fd, const struct ctl_msg *m, const int *fds, int nfds)
 {
 	ssize_t n;

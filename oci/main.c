@@ -281,26 +281,39 @@ static int console_setup(const char *sock_path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char name[64] = "/dev/ptmx";
-	int master, slave, s;
+	int master, slave = -1, s = -1, r;
 	ssize_t n;
 
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-	    ptsname_r(master, name, sizeof(name)) != 0)
+	if (master < 0)
 		return -errno;
-	if ((slave = open(name, O_RDWR | O_NOCTTY)) < 0)
-		return -errno;
-	if (str_copy(sun.sun_path, sizeof(sun.sun_path), sock_path) < 0)
-		return -ENAMETOOLONG;
+	if (grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    ptsname_r(master, name, sizeof(name)) != 0 ||
+	    (slave = open(name, O_RDWR | O_NOCTTY)) < 0)
+		goto fail;
+	if (str_copy(sun.sun_path, sizeof(sun.sun_path), sock_path) < 0) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0 || connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		return -errno;
+		goto fail;
 	/* The terminal's name as the bytes, the master passed with them. */
-	if ((n = fd_send(s, name, strlen(name), &master, 1, 0)) < 0)
-		return (int)n;
+	if ((n = fd_send(s, name, strlen(name), &master, 1, 0)) < 0) {
+		errno = (int)-n;
+		goto fail;
+	}
 	close(s);
 	close(master);
 	return slave;
+fail:
+	r = -errno;
+	if (s >= 0)
+		close(s);
+	if (slave >= 0)
+		close(slave);
+	close(master);
+	return r;
 }
 
 /* Makes the terminal slave our stdio and controlling terminal (so that

@@ -52,6 +52,7 @@ static int devnull_fd = -1;
 static bool pid1, in_vm;
 static bool stopping;
 static struct watch w_listen, w_signal, w_ctl;
+static struct timer t_accept; /* listening again after running out of fds */
 static int ctl_fd = -1;
 static char state_dir[256];
 static uint8_t auth_key[32];
@@ -226,6 +227,12 @@ static void refuse(int fd, int code, const char *why)
 	close(fd);
 }
 
+static void accept_again(struct timer *t)
+{
+	if (!stopping)
+		loop_set(&w_listen, EPOLLIN);
+}
+
 /* One connection per event: the listening socket's watch is level-
  * triggered, so the loop reports the next one at once, while an accept
  * that finds none still makes and releases a socket in the kernel (in a
@@ -236,8 +243,18 @@ static void on_accept(struct watch *w, uint32_t events)
 	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn(errno, "unable to accept a connection");
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return;
+		/* Out of descriptors or memory: the connection stays queued,
+		 * and the level-triggered watch would report it again at once,
+		 * for ever. Listen again in 100 ms. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn(errno, "unable to accept a connection (listening again in 100 ms)");
+			loop_set(&w_listen, 0);
+			timer_arm(&t_accept, 100 * NSEC_PER_MSEC, accept_again);
+			return;
+		}
+		log_warn(errno, "unable to accept a connection");
 		return;
 	}
 	if (!peer_allowed(fd)) {
@@ -261,6 +278,7 @@ static void stop(const char *reason)
 	if (stopping)
 		return;
 	stopping = true;
+	timer_cancel(&t_accept);
 	loop_del(&w_listen);
 	snprintf(why, sizeof(why), "the sandbox is shutting down: %s", reason);
 	conn_shutdown_all(ESHUTDOWN, why);
