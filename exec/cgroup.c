@@ -220,8 +220,9 @@ bool cgroup_oom_killed(unsigned id)
 	return n > 0;
 }
 
-/* Does every "key value" line of `file` of cgroup id say 0? */
-static bool cg_all_zero(unsigned id, const char *file)
+/* Does every "key value" line of `file` of cgroup id say 0 (with keys, a
+ * NULL-terminated list: every line of one of those keys)? */
+static bool cg_zero(unsigned id, const char *file, const char *const *keys)
 {
 	char path[128], text[512], *line, *end;
 	ssize_t n;
@@ -233,12 +234,19 @@ static bool cg_all_zero(unsigned id, const char *file)
 		return false;
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
-	if (n <= 0 || (size_t)n == sizeof(text) - 1)
+	if (n < 0 || (size_t)n == sizeof(text) - 1)
 		return false;
 	text[n] = '\0';
 	for (line = text; *line; line = end + 1) {
+		bool wanted = !keys;
+
 		end = strchrnul(line, '\n');
-		if (end - line < 2 || memcmp(end - 2, " 0", 2) != 0)
+		for (size_t k = 0; keys && keys[k] && !wanted; k++) {
+			size_t kl = strlen(keys[k]);
+
+			wanted = (size_t)(end - line) > kl && !memcmp(line, keys[k], kl) && line[kl] == ' ';
+		}
+		if (wanted && (end - line < 2 || memcmp(end - 2, " 0", 2) != 0))
 			return false;
 		if (!*end)
 			break;
@@ -246,13 +254,33 @@ static bool cg_all_zero(unsigned id, const char *file)
 	return true;
 }
 
-/* Empty (no process, no cgroup below), and no limit was ever met in it:
- * no OOM kill for cgroup_oom_killed to find, no memory.max or pids.max
- * reached. */
+/* Is `file` of cgroup id empty (a newline at most)? */
+static bool cg_empty(unsigned id, const char *file)
+{
+	char path[128], text[8];
+	ssize_t n;
+	int fd;
+
+	cg_path(path, sizeof(path), id, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	return n == 0 || (n == 1 && text[0] == '\n');
+}
+
+/* Empty (no process, no cgroup below, no controller enabled for one), and
+ * no limit was ever met in it: no OOM kill for cgroup_oom_killed to find,
+ * no memory.max or pids.max reached. Of cgroup.stat only the descendants
+ * count (newer kernels add nr_subsys_* lines, never 0 with controllers). */
 static bool reusable(unsigned id)
 {
-	return cg_all_zero(id, "cgroup.events") && cg_all_zero(id, "cgroup.stat") &&
-	       cg_all_zero(id, "pids.events") && cg_all_zero(id, "memory.events");
+	static const char *const below[] = { "nr_descendants", "nr_dying_descendants", NULL };
+
+	return cg_zero(id, "cgroup.events", NULL) && cg_zero(id, "cgroup.stat", below) &&
+	       cg_zero(id, "pids.events", NULL) && cg_zero(id, "memory.events", NULL) &&
+	       cg_empty(id, "cgroup.subtree_control");
 }
 
 static bool try_remove(unsigned id)

@@ -132,10 +132,15 @@ static int child_main(void *arg)
 			child_fail(ctx, SPAWN_SETUP, errno);
 		close(fd);
 	}
-	if (r->nofile && setrlimit(RLIMIT_NOFILE, r->nofile) < 0)
+	/* The raw system calls, not musl's setrlimit, setgroups, setgid and
+	 * setuid: those apply to every thread of the process through
+	 * __synccall, which signals each thread in the list this child
+	 * shares or copies from the agent (a hasher thread's id, which in the
+	 * workloads' PID namespace may be a workload's). */
+	if (r->nofile && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, r->nofile, NULL) < 0)
 		child_fail(ctx, SPAWN_SETUP, errno);
 	for (size_t i = 0; i < r->nrlimits; i++)
-		if (setrlimit(r->rlimits[i].resource, &r->rlimits[i].lim) < 0)
+		if (syscall(SYS_prlimit64, 0, r->rlimits[i].resource, &r->rlimits[i].lim, NULL) < 0)
 			child_fail(ctx, SPAWN_SETUP, errno);
 	if (r->restricted) {
 		int e = restrict_apply(r->filter);
@@ -144,8 +149,9 @@ static int child_main(void *arg)
 			child_fail(ctx, SPAWN_SETUP, -e);
 	}
 	if (r->set_ids) {
-		if (setgroups((size_t)r->ngroups, r->groups) < 0 || setgid(r->gid) < 0 ||
-		    setuid(r->uid) < 0)
+		if (syscall(SYS_setgroups, (size_t)r->ngroups, r->groups) < 0 ||
+		    syscall(SYS_setresgid, r->gid, r->gid, r->gid) < 0 ||
+		    syscall(SYS_setresuid, r->uid, r->uid, r->uid) < 0)
 			child_fail(ctx, SPAWN_IDS, errno);
 	}
 	if (r->cwd && chdir(r->cwd) < 0) {
@@ -158,7 +164,16 @@ static int child_main(void *arg)
 	return 127;
 }
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer: gcc says __SANITIZE_ADDRESS__, clang __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_ASAN 1
+#endif
+#endif
+
+#if defined(__x86_64__) && !defined(SPAWN_ASAN)
 #define SPAWN_CLONE3_VM 1
 /* clone3(2) with CLONE_VM: the child comes out of the system call on
  * args->stack, where no C frame exists, so it calls fn(arg) from here
@@ -346,7 +361,7 @@ int spawn_process(const struct spawn_req *r, pid_t *pid, struct spawn_err *e)
 	if (child < 0 && errno == ENOSYS) {
 		ctx.err = &err;
 		ctx.join_cgroup = r->cgroup >= 0;
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(SPAWN_ASAN)
 		/* AddressSanitizer cannot follow a switch to our own stack;
 		 * vfork shares memory the same way (the instrumented build only). */
 		(void)spawn_stack;
