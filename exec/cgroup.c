@@ -220,23 +220,34 @@ bool cgroup_oom_killed(unsigned id)
 	return n > 0;
 }
 
-/* Does every "key value" line of `file` of cgroup id say 0 (with keys, a
- * NULL-terminated list: every line of one of those keys)? */
-static bool cg_zero(unsigned id, const char *file, const char *const *keys)
+/* Reads at most size - 1 bytes of `file` of cgroup id into text, NUL-
+ * terminated: how many, or -1. */
+static ssize_t cg_read(unsigned id, const char *file, char *text, size_t size)
 {
-	char path[128], text[512], *line, *end;
+	char path[128];
 	ssize_t n;
 	int fd;
 
 	cg_path(path, sizeof(path), id, file);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	n = read(fd, text, sizeof(text) - 1);
+		return -1;
+	n = read(fd, text, size - 1);
 	close(fd);
+	if (n >= 0)
+		text[n] = '\0';
+	return n;
+}
+
+/* Does every "key value" line of `file` of cgroup id say 0 (with keys, a
+ * NULL-terminated list: every line of one of those keys)? */
+static bool cg_zero(unsigned id, const char *file, const char *const *keys)
+{
+	char text[512], *line, *end;
+	ssize_t n = cg_read(id, file, text, sizeof(text));
+
 	if (n < 0 || (size_t)n == sizeof(text) - 1)
 		return false;
-	text[n] = '\0';
 	for (line = text; *line; line = end + 1) {
 		bool wanted = !keys;
 
@@ -257,16 +268,9 @@ static bool cg_zero(unsigned id, const char *file, const char *const *keys)
 /* Is `file` of cgroup id empty (a newline at most)? */
 static bool cg_empty(unsigned id, const char *file)
 {
-	char path[128], text[8];
-	ssize_t n;
-	int fd;
+	char text[8];
+	ssize_t n = cg_read(id, file, text, sizeof(text));
 
-	cg_path(path, sizeof(path), id, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, text, sizeof(text));
-	close(fd);
 	return n == 0 || (n == 1 && text[0] == '\n');
 }
 
