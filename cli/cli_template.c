@@ -63,7 +63,7 @@ static int template_create_cmd(int argc, char **argv)
 			break;
 		case 'm':
 			if (sandbox_parse_memory(optarg, &mib, &err) < 0) {
-				cli_error("--memory %s: %s", optarg, err.msg);
+				cli_error("%s", err.msg); /* it names --memory and the value */
 				return 2;
 			}
 			break;

@@ -191,6 +191,11 @@ test_memory_refused() {
 		out=$("$SBX" create --memory $m 2>&1)
 		expect_eq "status for --memory $m" $? 2 || return 1
 		[[ $out == *"--memory $m"* ]] || fail "message: $out" || return 1
+		# template create says it the same way, once
+		out=$("$SBX" template create never --memory $m 2>&1)
+		expect_eq "template create: status for --memory $m" $? 2 || return 1
+		expect_eq "template create: '--memory $m' in the message" \
+			"$(grep -o -- "--memory $m" <<<"$out" | wc -l)" 1 || return 1
 	done
 	expect_eq "nothing started" "$(ls "$SBX_STATE_DIR")" ""
 }
