@@ -336,35 +336,6 @@ void conn_release(struct conn *c)
 	conn_maybe_free(c);
 }
 
-/* The CPU's random numbers mixed into a challenge: a template's clones
- * start from one saved copy of the kernel's random state, which the
- * launcher's IDENTITY reseeds only after the first challenge, so that
- * challenge would be the same in every clone. RDRAND's numbers come from
- * the CPU under KVM and from the host's getrandom under TCG. */
-static void nonce_mix_cpu(uint8_t *n, size_t len)
-{
-#if defined(__x86_64__)
-	unsigned a = 1, b, c = 0, d;
-
-	__asm__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-	if (!(c & (1u << 30))) /* RDRAND */
-		return;
-	for (size_t i = 0; i < len; i += 8) {
-		unsigned long long v;
-		unsigned char ok;
-
-		__asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok) : : "cc");
-		if (!ok)
-			return;
-		for (size_t k = 0; k < 8 && i + k < len; k++)
-			n[i + k] ^= (uint8_t)(v >> (8 * k));
-	}
-#else
-	(void)n;
-	(void)len;
-#endif
-}
-
 static int hello(struct conn *c, const struct frame *f, struct proto_err *e)
 {
 	struct hello_ok ok = { 0 };
@@ -382,7 +353,6 @@ static int hello(struct conn *c, const struct frame *f, struct proto_err *e)
 		 * worth nothing. */
 		if (getrandom(c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce))
 			return proto_fail(e, EAGAIN, "no randomness for the authentication challenge");
-		nonce_mix_cpu(c->nonce, sizeof(c->nonce));
 		ok.flags = HELLO_F_AUTH;
 		memcpy(ok.nonce, c->nonce, sizeof(ok.nonce));
 	}
