@@ -41,6 +41,8 @@ MEM_MIB=${MEM_MIB:-1024}
 
 # the median of a column of numbers
 median() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int(0.5 * (NR - 1) + 0.5) + 1] : 0 }'; }
+# the median of column N of FILE
+col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 pid_of() { sed -n "s/^$2_pid = //p" "$SBX_STATE_DIR/$1/meta"; }
 rss() { [ -n "$1" ] && awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" || echo 0; }
@@ -89,8 +91,7 @@ for img in $IMAGES; do
 		idle_one "$img" "$i" >>"$TMP/idle"
 		say "$img $i: rss pss memfd tcg vsockd create_ms: $(tail -1 "$TMP/idle")"
 	done
-	col() { awk -v c="$1" '{ print $c }' "$TMP/idle" | median; }
-	r=$(col 1) p=$(col 2) m=$(col 3) tc=$(col 4) v=$(col 5)
+	r=$(col "$TMP/idle" 1) p=$(col "$TMP/idle" 2) m=$(col "$TMP/idle" 3) tc=$(col "$TMP/idle" 4) v=$(col "$TMP/idle" 5)
 	rest=$(awk '{ print $1 - $3 - $4 }' "$TMP/idle" | median)
 	echo "| $img | $(mib "$r") MiB | $(mib "$p") MiB | $(mib "$m") MiB | $(mib "$tc") MiB | $(mib "$rest") MiB | $(mib "$v") MiB |"
 	echo "mem.idle.$img $MEM_N $r $p $m $tc $rest $v" >>"$KV"
@@ -139,8 +140,7 @@ for mib in 768 2048; do
 		echo "$(((t1 - t0) / 1000000)) $p $size $r" >>"$TMP/pause"
 		say "pause $mib MiB $i: create_ms pause_ms state_bytes resume_ms: $(tail -1 "$TMP/pause")"
 	done
-	col() { awk -v c="$1" '{ print $c }' "$TMP/pause" | median; }
-	c=$(col 1) p=$(col 2) sz=$(col 3) r=$(col 4)
+	c=$(col "$TMP/pause" 1) p=$(col "$TMP/pause" 2) sz=$(col "$TMP/pause" 3) r=$(col "$TMP/pause" 4)
 	echo "| $mib MiB | $c ms | $p ms | $(awk -v b="$sz" 'BEGIN { printf "%.0f MB", b / 1e6 }') | $r ms |"
 	echo "mem.pause.$mib $MEM_N $c $p $sz $r" >>"$KV"
 done
@@ -185,12 +185,13 @@ for img in $IMAGES; do
 		clone_one "$img" "$i" >>"$TMP/clone"
 		say "$img clone $i: (rss pss memfd tcg alloc) at ${MEM_SETTLE_S} s, at ${MEM_LATE_S} s, after exec; vsockd create_ms: $(tail -1 "$TMP/clone")"
 	done
-	col() { awk -v c="$1" '{ print $c }' "$TMP/clone" | median; }
+	f=$TMP/clone
 	for at in 0 5 10; do
-		r=$(col $((1 + at))) p=$(col $((2 + at))) m=$(col $((3 + at))) tc=$(col $((4 + at))) a=$(col $((5 + at)))
-		rest=$(awk -v o="$at" '{ print $(1 + o) - $(3 + o) - $(4 + o) }' "$TMP/clone" | median)
-		host=$(awk -v o="$at" '{ print $(1 + o) + $(5 + o) - $(3 + o) }' "$TMP/clone" | median)
-		v=$(col 16) c=$(col 17)
+		r=$(col "$f" $((1 + at))) p=$(col "$f" $((2 + at))) m=$(col "$f" $((3 + at)))
+		tc=$(col "$f" $((4 + at))) a=$(col "$f" $((5 + at)))
+		rest=$(awk -v o="$at" '{ print $(1 + o) - $(3 + o) - $(4 + o) }' "$f" | median)
+		host=$(awk -v o="$at" '{ print $(1 + o) + $(5 + o) - $(3 + o) }' "$f" | median)
+		v=$(col "$f" 16) c=$(col "$f" 17)
 		s="$MEM_SETTLE_S s"
 		[ "$at" = 5 ] && s="$MEM_LATE_S s"
 		[ "$at" = 10 ] && s="$MEM_LATE_S s + $MEM_EXEC_N × exec"
