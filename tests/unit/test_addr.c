@@ -2,12 +2,14 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -76,11 +78,27 @@ static void test_connect_errors(void **state)
 	assert_int_equal(addr_connect(&a, 100), -ENOENT);
 }
 
+/* Whether fd has n bytes queued to read within 2 s. */
+static bool queued(int fd, size_t n)
+{
+	for (int i = 0; i < 200; i++) {
+		int q;
+
+		if (ioctl(fd, FIONREAD, &q) < 0)
+			return false;
+		if ((size_t)q >= n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* A stand-in for sbx-vsockd on a Unix socket: takes one connection,
  * reads until it has `want` (the CONNECT line and what came with it) or
- * 2 s pass, then answers `reply` and closes. Exits 0 when it got exactly
- * `want` before answering. */
-static pid_t fake_vsockd(const char *path, const char *want, const char *reply)
+ * 2 s pass, never more than that, waits for `unread` more bytes to be
+ * queued, then answers `reply` and closes (bytes left unread reset the
+ * connection). Exits 0 when it got exactly `want` and saw the bytes. */
+static pid_t fake_vsockd(const char *path, const char *want, size_t unread, const char *reply)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int l = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -95,17 +113,19 @@ static pid_t fake_vsockd(const char *path, const char *want, const char *reply)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char got[256];
-		size_t n = 0, len = strlen(want);
+		size_t n = 0, len = strlen(want) < sizeof(got) ? strlen(want) : sizeof(got);
 		int fd = accept(l, NULL, NULL);
 
 		while (fd >= 0 && n < len) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 			ssize_t k;
 
-			if (poll(&p, 1, 2000) != 1 || (k = read(fd, got + n, sizeof(got) - n)) <= 0)
+			if (poll(&p, 1, 2000) != 1 || (k = read(fd, got + n, len - n)) <= 0)
 				break;
 			n += (size_t)k;
 		}
+		if (unread && !queued(fd, unread))
+			_exit(3);
 		if (*reply && write(fd, reply, strlen(reply)) < 0)
 			_exit(2);
 		close(fd);
@@ -115,11 +135,28 @@ static pid_t fake_vsockd(const char *path, const char *want, const char *reply)
 	return pid;
 }
 
-static int fake_status(pid_t pid)
+/* A hybrid address to PORT on a fake sbx-vsockd (above) in a directory
+ * of its own; *a holds its socket's path, for hybrid_end. */
+static pid_t hybrid_start(struct addr *a, unsigned port, const char *want, size_t unread,
+			  const char *reply)
+{
+	char dir[] = "/tmp/sbx-test-addr-XXXXXX", spec[128], err[256];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(spec, sizeof(spec), "hybrid:%s/v.sock:%u", dir, port);
+	assert_int_equal(addr_parse(spec, a, err, sizeof(err)), 0);
+	return fake_vsockd(a->path, want, unread, reply);
+}
+
+/* The fake's exit status; its socket and directory removed. */
+static int hybrid_end(struct addr *a, pid_t pid)
 {
 	int st;
 
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+	unlink(a->path);
+	*strrchr(a->path, '/') = '\0';
+	rmdir(a->path);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -127,44 +164,32 @@ static int fake_status(pid_t pid)
  * comes; what follows the OK line is left for the caller. */
 static void test_hybrid_first_bytes(void **state)
 {
-	char path[] = "/tmp/sbx-test-addr-XXXXXX", sock[64], spec[128], err[256], buf[16];
+	char buf[16];
 	struct addr a;
 	pid_t pid;
 	int fd;
 
-	assert_non_null(mkdtemp(path));
-	snprintf(sock, sizeof(sock), "%s/v.sock", path);
-	snprintf(spec, sizeof(spec), "hybrid:%s:1024", sock);
-	assert_int_equal(addr_parse(spec, &a, err, sizeof(err)), 0);
-	pid = fake_vsockd(sock, "CONNECT 1024\nHELLO-BYTES", "OK 1073741824\nstream");
+	pid = hybrid_start(&a, 1024, "CONNECT 1024\nHELLO-BYTES", 0, "OK 1073741824\nstream");
 	fd = addr_connect_with(&a, 2000, "HELLO-BYTES", 11);
 	assert_true(fd >= 0);
 	memset(buf, 0, sizeof(buf));
 	assert_int_equal(read(fd, buf, sizeof(buf) - 1), 6);
 	assert_string_equal(buf, "stream");
 	close(fd);
-	assert_int_equal(fake_status(pid), 0);
-	unlink(sock);
-	rmdir(path);
+	assert_int_equal(hybrid_end(&a, pid), 0);
 }
 
 /* A refused port: sbx-vsockd closes with our first bytes unread, which
- * resets the connection; that is still a refusal. */
+ * resets the connection; that is still a refusal. The fake closes only
+ * once those bytes are queued, so the reset is what the client sees. */
 static void test_hybrid_refused_with_bytes(void **state)
 {
-	char path[] = "/tmp/sbx-test-addr-XXXXXX", sock[64], spec[128], err[256];
 	struct addr a;
 	pid_t pid;
 
-	assert_non_null(mkdtemp(path));
-	snprintf(sock, sizeof(sock), "%s/v.sock", path);
-	snprintf(spec, sizeof(spec), "hybrid:%s:7", sock);
-	assert_int_equal(addr_parse(spec, &a, err, sizeof(err)), 0);
-	pid = fake_vsockd(sock, "CONNECT 7\n", "");
+	pid = hybrid_start(&a, 7, "CONNECT 7\n", 11, "");
 	assert_int_equal(addr_connect_with(&a, 2000, "HELLO-BYTES", 11), -ECONNREFUSED);
-	fake_status(pid);
-	unlink(sock);
-	rmdir(path);
+	assert_int_equal(hybrid_end(&a, pid), 0);
 }
 
 int main(void)
