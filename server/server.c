@@ -17,9 +17,12 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -58,6 +61,7 @@ static char state_dir[256];
 static uint8_t auth_key[32];
 static bool have_token;
 static int upper_fd = -1; /* --upper-fd: SERVER_UPPER_FD is the writable disk */
+static bool unlink_config; /* --unlink-config: CONFIG_PATH is still in the initramfs */
 static struct rlimit workload_nofile;
 
 const struct config *server_config(void) { return &cfg; }
@@ -373,17 +377,55 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
-/* What only commands need: the loopback interface (theirs, the SSH
- * server's, FORWARD's), the labels file, their cgroups and their seccomp
- * filter (built by libseccomp, the dearest step of the start under TCG).
- * Done after READY, while the host's first request is on its way: no
- * request is read before this returns (one thread, the listening socket
- * queues). */
+/* The file systems only commands use (their terminals, their cgroups),
+ * which PID 1 leaves to the server: each first mount costs 1-2 ms under
+ * TCG. A restarted server finds them mounted. Below PID 1's shared root
+ * they are shared too, as its own mounts are. */
+static void workloads_mount(void)
+{
+	static const struct {
+		const char *src, *dir, *type;
+		unsigned long flags;
+		const char *data;
+		unsigned long magic;
+	} mounts[] = {
+		{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "mode=0620,ptmxmode=0666,gid=5", DEVPTS_SUPER_MAGIC },
+		/* nsdelegate: a workload's cgroup namespace (exec/restrict.c)
+		 * is a delegation boundary, no process in it can be moved out
+		 * of it. */
+		{ "cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
+		  CGROUP2_SUPER_MAGIC },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
+		struct statfs fs;
+
+		if (statfs(mounts[i].dir, &fs) == 0 && (unsigned long)fs.f_type == mounts[i].magic)
+			continue;
+		if (mkdir(mounts[i].dir, 0755) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to create %s", mounts[i].dir);
+		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, mounts[i].flags,
+			  mounts[i].data) < 0)
+			log_warn(errno, "unable to mount %s on %s", mounts[i].type, mounts[i].dir);
+	}
+}
+
+/* What only commands need: the configuration file gone (PID 1 keeps it
+ * in a sealed memfd: a workload must never read the token), the
+ * loopback interface (theirs, the SSH server's, FORWARD's), the labels
+ * file, their terminals and cgroups, and their seccomp filter (built by
+ * libseccomp, the dearest step of the start under TCG). Done after
+ * READY, while the host's first request is on its way: no request is
+ * read before this returns (one thread, the listening socket queues). */
 static void workloads_setup(bool workns)
 {
+	if (unlink_config && unlink(CONFIG_PATH) < 0 && errno != ENOENT)
+		log_warn(errno, "unable to remove %s", CONFIG_PATH);
 	control_write_labels();
 	if (in_vm) {
 		loopback_up();
+		workloads_mount();
 		cgroup_setup(&cfg);
 	}
 	restrict_init(cfg.seccomp, workns ? 0 : getpid());
@@ -397,6 +439,7 @@ int server_main(int argc, char **argv)
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "upper-fd", no_argument, NULL, 'u' },
+		{ "unlink-config", no_argument, NULL, 'x' },
 		{ "workns-fd", no_argument, NULL, 'w' },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 'd' },
@@ -427,6 +470,9 @@ int server_main(int argc, char **argv)
 			break;
 		case 'u':
 			upper_fd = SERVER_UPPER_FD;
+			break;
+		case 'x':
+			unlink_config = true;
 			break;
 		case 'w':
 			workns = true;
