@@ -30,11 +30,10 @@ static const struct mnt {
 	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
 	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
 	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755 },
-	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
 	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755 },
 	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
-	/* devpts and cgroup2, which only commands use, are the server's,
-	 * after READY (server/server.c). */
+	/* devpts, /dev/shm and cgroup2, which only commands use, are the
+	 * server's, after READY (server/server.c). */
 };
 
 /* Whether something is mounted on dir already (the kernel may have
@@ -68,11 +67,6 @@ void boot_mounts(void)
 		if (!mounted(m->dir) && mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
 			log_warn(errno, "unable to mount %s on %s", m->type, m->dir);
 	}
-	/* Programs expect these links into /proc. */
-	(void)!symlink("/proc/self/fd", "/dev/fd");
-	(void)!symlink("/proc/self/fd/0", "/dev/stdin");
-	(void)!symlink("/proc/self/fd/1", "/dev/stdout");
-	(void)!symlink("/proc/self/fd/2", "/dev/stderr");
 }
 
 void boot_stdio(void)

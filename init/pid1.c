@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -59,7 +58,7 @@ static struct {
 	int sfd;              /* signalfd */
 	int tfd;              /* timerfd: the next server restart */
 	int ctl;              /* our end of the control channel, or -1 */
-	int config_fd;        /* a VM's configuration, kept in a sealed memfd */
+	int config_fd;        /* a VM's configuration, kept open (hide_config) */
 	bool unlink_config;   /* the server removes CONFIG_PATH (hide_config) */
 	int workns_fd;        /* the workloads' PID namespace (init/workns.c), or -1 */
 	struct child workns;  /* its init */
@@ -594,35 +593,22 @@ static void make_state_dir(void)
 		log_warn(errno, "unable to create %s", st.state_dir);
 }
 
-/* The configuration may hold the sandbox's token: move it out of the file
- * system, where a workload running as root could read it, into a sealed
- * memfd only this process and the server have (both non-dumpable; the
- * workloads lose CAP_SYS_PTRACE, so /proc/1/fd is closed to them). The
- * file itself goes with the initramfs when the root switches, or else
- * the server removes it before it reads the first request
- * (server/server.c): the first unlink from the initramfs costs ~3 ms
- * under TCG, which READY need not wait for. */
+/* The configuration may hold the sandbox's token: it must leave the file
+ * system, where a workload running as root could read it. PID 1 keeps
+ * the file open for the server (fd 5, which /proc/self/fd/5 reopens even
+ * once the file is removed) and for each restarted one. Only this process
+ * and the server hold it (both non-dumpable; the workloads lose
+ * CAP_SYS_PTRACE, so /proc/1/fd is closed to them), and once removed the
+ * file can be opened by no one, for writing or reading. It goes with the
+ * initramfs when the root switches, or else the server removes it before
+ * it reads the first request (server/server.c). Neither a copy into a
+ * memfd nor the first unlink from the initramfs (~2 and ~3 ms under TCG)
+ * is on the way to READY. */
 static void hide_config(void)
 {
-	char buf[65536];
-	ssize_t n;
-	int in = open(st.config_path, O_RDONLY | O_CLOEXEC), fd;
-
-	if (in < 0)
-		return;
-	n = read(in, buf, sizeof(buf));
-	close(in);
-	fd = memfd_create("sbx-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (n < 0 || fd < 0 || fd_write_all(fd, buf, (size_t)n) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		log_warn(errno, "unable to move the configuration out of %s", st.config_path);
-		if (fd >= 0)
-			close(fd);
-		explicit_bzero(buf, sizeof(buf));
-		return;
-	}
-	explicit_bzero(buf, sizeof(buf));
-	st.config_fd = fd;
+	st.config_fd = open(st.config_path, O_RDONLY | O_CLOEXEC);
+	if (st.config_fd < 0)
+		log_warn(errno, "unable to open %s", st.config_path);
 }
 
 int init_main(int argc, char **argv)
@@ -673,16 +659,7 @@ int init_main(int argc, char **argv)
 		die(errno, "unable to become a child subreaper");
 	}
 	make_state_dir();
-	fd_limit_raise(NOFILE_WANT); /* room to hold every job's fds (init/hold.c) */
 	if (st.vm) {
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-
-		/* The kernel's OOM killer must never pick the agent; the
-		 * server inherits this, workloads reset it. */
-		if (fd < 0 || write(fd, "-1000", 5) < 0)
-			log_warn(errno, "unable to protect the agent from the OOM killer");
-		if (fd >= 0)
-			close(fd);
 		prctl(PR_SET_DUMPABLE, 0);
 		hide_config();
 		/* Leaving the initramfs: what the server would load from it
@@ -694,27 +671,7 @@ int init_main(int argc, char **argv)
 		st.unlink_config = st.config_fd >= 0 && !root_switched();
 		root_mount_volumes(&st.cfg);
 		root_mount_tmpfs(&st.cfg);
-		/* Each workload has a mount namespace of its own
-		 * (exec/restrict.c): what one mounts must still reach the
-		 * agent and the others. */
-		if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
-			log_warn(errno, "unable to make the mounts shared");
 	}
-	reap_set_orphan(on_orphan);
-
-	/* Every signal but the fault ones arrives through the signalfd. */
-	sigfillset(&mask);
-	sigdelset(&mask, SIGSEGV);
-	sigdelset(&mask, SIGBUS);
-	sigdelset(&mask, SIGILL);
-	sigdelset(&mask, SIGFPE);
-	sigdelset(&mask, SIGTRAP);
-	sigdelset(&mask, SIGABRT);
-	sigprocmask(SIG_SETMASK, &mask, NULL);
-	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	st.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (st.sfd < 0 || st.tfd < 0)
-		die(errno, "unable to create the signal and timer fds");
 
 	st.listen_fd = addr_listen(&st.listen, 1024);
 	if (st.listen_fd < 0) {
@@ -728,6 +685,35 @@ int init_main(int argc, char **argv)
 		shutdown_now("no listening socket");
 	}
 	st.t_listen = time_boot_ns();
+	/* What only matters once PID 1 has children, after the listen (a
+	 * connection waits in its queue meanwhile; the host connects after
+	 * READY anyway, which the server sends). */
+	fd_limit_raise(NOFILE_WANT); /* room to hold every job's fds (init/hold.c) */
+	if (st.vm) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		/* The kernel's OOM killer must never pick the agent; the
+		 * server and the workloads' init inherit this, workloads
+		 * reset it. */
+		if (fd < 0 || write(fd, "-1000", 5) < 0)
+			log_warn(errno, "unable to protect the agent from the OOM killer");
+		if (fd >= 0)
+			close(fd);
+	}
+	reap_set_orphan(on_orphan);
+	/* Every signal but the fault ones arrives through the signalfd. */
+	sigfillset(&mask);
+	sigdelset(&mask, SIGSEGV);
+	sigdelset(&mask, SIGBUS);
+	sigdelset(&mask, SIGILL);
+	sigdelset(&mask, SIGFPE);
+	sigdelset(&mask, SIGTRAP);
+	sigdelset(&mask, SIGABRT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	st.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st.sfd < 0 || st.tfd < 0)
+		die(errno, "unable to create the signal and timer fds");
 	watchdog_init(&st.cfg);
 	if (st.vm)
 		start_workns();

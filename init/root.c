@@ -26,7 +26,7 @@
 #define DISK_WAIT_MS 5000
 
 /* The kernel's file systems PID 1 mounted in the initramfs; each moves
- * with what is mounted below it (/dev/shm, ...). */
+ * with what is mounted below it. */
 static const char *const moved[] = { "/dev", "/proc", "/sys", "/run" };
 
 static int upper_fd = -1; /* root_upper_fd */

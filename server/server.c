@@ -377,10 +377,11 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
-/* The file systems only commands use (their terminals, their cgroups),
- * which PID 1 leaves to the server: each first mount costs 1-2 ms under
- * TCG. A restarted server finds them mounted. Below PID 1's shared root
- * they are shared too, as its own mounts are. */
+/* What of the file systems only commands use (their terminals, POSIX
+ * shared memory, their cgroups, the links programs expect into /proc,
+ * one mount namespace per command whose mounts reach the others: the
+ * root made shared), PID 1 leaves to the server: each first mount costs
+ * 1-2 ms under TCG. A restarted server finds them done. */
 static void workloads_mount(void)
 {
 	static const struct {
@@ -391,6 +392,7 @@ static void workloads_mount(void)
 	} mounts[] = {
 		{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 		  "mode=0620,ptmxmode=0666,gid=5", DEVPTS_SUPER_MAGIC },
+		{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", TMPFS_MAGIC },
 		/* nsdelegate: a workload's cgroup namespace (exec/restrict.c)
 		 * is a delegation boundary, no process in it can be moved out
 		 * of it. */
@@ -398,6 +400,14 @@ static void workloads_mount(void)
 		  CGROUP2_SUPER_MAGIC },
 	};
 
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+	};
+
+	/* First: a mount made below a shared one is shared too. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+		log_warn(errno, "unable to make the mounts shared");
 	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
 		struct statfs fs;
 
@@ -409,6 +419,9 @@ static void workloads_mount(void)
 			  mounts[i].data) < 0)
 			log_warn(errno, "unable to mount %s on %s", mounts[i].type, mounts[i].dir);
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to link %s to %s", links[i][1], links[i][0]);
 }
 
 /* What only commands need: the configuration file gone (PID 1 keeps it
