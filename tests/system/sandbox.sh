@@ -235,6 +235,20 @@ test_no_config() {
 	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
 }
 
+# The minimal image never leaves the initramfs: the server removes
+# /etc/sbx/config after READY, before it reads a request (PID 1 keeps it
+# open, init/pid1.c hide_config). The first command already finds neither
+# the file nor the token anywhere it can read.
+test_minimal_config_gone() {
+	local id out
+	id=$("$SBX" create --image minimal --cold --lifetime 5m) || return 1
+	out=$("$SBX" exec -u root -i "$id" -- sh -c 'read t; test -e /etc/sbx/config && echo present
+		grep -rlF "$t" /etc /run /tmp /dev/shm /root 2>/dev/null; [ -n "$t" ] && echo searched' \
+		<"$SBX_STATE_DIR/$id/token")
+	"$SBX" kill "$id" >/dev/null
+	expect_eq "what the first command finds" "$out" searched
+}
+
 test_run() {
 	local out
 	out=$("$SBX" run --memory 768 -- sh -c 'grep MemTotal /proc/meminfo; exit 7')
@@ -307,3 +321,4 @@ t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
 t "a VM without its configuration powers off, create says why" test_no_config
 t "run: create, command, destroy, its status" test_run
+t "minimal image: the first command finds no configuration file, no token" test_minimal_config_gone
