@@ -45,7 +45,6 @@
 #define SERVER_STOP_NS (1 * NSEC_PER_SEC)
 #define KILL_WAIT_NS (5 * NSEC_PER_SEC)
 #define VM_STATE_DIR "/run/sbx"
-#define SERVER_CONFIG_FD 5
 #define NOFILE_WANT 16384
 
 static struct {
@@ -126,8 +125,7 @@ static void start_server(void)
 	argv[argc++] = "sbx-init";
 	argv[argc++] = "--server";
 	if (st.config_fd >= 0) {
-		argv[argc++] = "--config";
-		argv[argc++] = "/proc/self/fd/5";
+		argv[argc++] = "--config-fd"; /* SERVER_CONFIG_FD */
 	} else if (st.config_path) {
 		argv[argc++] = "--config";
 		argv[argc++] = (char *)st.config_path;
@@ -595,11 +593,14 @@ static void make_state_dir(void)
 
 /* The configuration may hold the sandbox's token: it must leave the file
  * system, where a workload running as root could read it. PID 1 keeps
- * the file open for the server (fd 5, which /proc/self/fd/5 reopens even
- * once the file is removed) and for each restarted one. Only this process
- * and the server hold it (both non-dumpable; the workloads lose
+ * the file open for each server it starts (SERVER_CONFIG_FD, which the
+ * server reopens through /proc/self/fd/5 even once the file is removed,
+ * then closes before it spawns anything: dup2 cleared its close-on-exec).
+ * Only this process holds it then (non-dumpable; the workloads lose
  * CAP_SYS_PTRACE, so /proc/1/fd is closed to them), and once removed the
- * file can be opened by no one, for writing or reading. It goes with the
+ * file can be opened by no one, for writing or reading: no workload can
+ * change what a restarted server reads, which is why a plain file does
+ * as well as a sealed memfd here. It goes with the
  * initramfs when the root switches, or else the server removes it before
  * it reads the first request (server/server.c). Neither a copy into a
  * memfd nor the first unlink from the initramfs (~2 and ~3 ms under TCG)

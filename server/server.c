@@ -425,7 +425,7 @@ static void workloads_mount(void)
 }
 
 /* What only commands need: the configuration file gone (PID 1 keeps it
- * in a sealed memfd: a workload must never read the token), the
+ * open, the only one to: a workload must never read the token), the
  * loopback interface (theirs, the SSH server's, FORWARD's), the labels
  * file, their terminals and cgroups, and their seccomp filter (built by
  * libseccomp, the dearest step of the start under TCG). Done after
@@ -449,6 +449,7 @@ int server_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "server", no_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "config-fd", no_argument, NULL, 'f' },
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "upper-fd", no_argument, NULL, 'u' },
@@ -461,7 +462,7 @@ int server_main(int argc, char **argv)
 	struct ready_info ready = { 0 };
 	bool want_ready = false;
 	const char *config_path = NULL;
-	bool cmdline = false, workns = false;
+	bool cmdline = false, workns = false, config_fd = false;
 	sigset_t mask;
 	uint64_t deadline;
 	int opt, sfd, r;
@@ -473,6 +474,10 @@ int server_main(int argc, char **argv)
 			break;
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'f':
+			config_path = SERVER_CONFIG_PATH;
+			config_fd = true;
 			break;
 		case 'k':
 			cmdline = true;
@@ -523,6 +528,11 @@ int server_main(int argc, char **argv)
 	raise_fd_limit();
 
 	load_config(config_path, cmdline);
+	/* PID 1 keeps its own copy for the next server; this one must go
+	 * before anything is spawned, or every command and sshd would start
+	 * with the token on fd 5 (dup2 cleared its close-on-exec). */
+	if (config_fd && close(SERVER_CONFIG_FD) < 0)
+		die(errno, "server: unable to close the configuration (fd %d)", SERVER_CONFIG_FD);
 	/* Development mode only: SBX_PROTO_MAX=1 makes this agent one of
 	 * protocol version 1 (BLAKE2b digests), for the tests of a new
 	 * client against an old agent. */
