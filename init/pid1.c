@@ -604,12 +604,18 @@ static void make_state_dir(void)
  * initramfs when the root switches, or else the server removes it before
  * it reads the first request (server/server.c). Neither a copy into a
  * memfd nor the first unlink from the initramfs (~2 and ~3 ms under TCG)
- * is on the way to READY. */
+ * is on the way to READY. A file that cannot be opened is a boot gone
+ * wrong, as a missing one: left in place, a workload could read it, and
+ * restarted servers would read it by name, which a root workload could
+ * replace with one without a token. */
 static void hide_config(void)
 {
 	st.config_fd = open(st.config_path, O_RDONLY | O_CLOEXEC);
-	if (st.config_fd < 0)
-		log_warn(errno, "unable to open %s", st.config_path);
+	if (st.config_fd < 0) {
+		log_error(errno, "unable to open %s; refusing to serve, powering off",
+			  st.config_path);
+		shutdown_now("the configuration cannot be opened");
+	}
 }
 
 int init_main(int argc, char **argv)

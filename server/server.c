@@ -385,18 +385,19 @@ static void raise_fd_limit(void)
 static void workloads_mount(void)
 {
 	static const struct {
-		const char *src, *dir, *type;
+		const char *src, *dir, *parent, *type;
 		unsigned long flags;
 		const char *data;
 		unsigned long magic;
 	} mounts[] = {
-		{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		{ "devpts", "/dev/pts", "/dev", "devpts", MS_NOSUID | MS_NOEXEC,
 		  "mode=0620,ptmxmode=0666,gid=5", DEVPTS_SUPER_MAGIC },
-		{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", TMPFS_MAGIC },
+		{ "tmpfs", "/dev/shm", "/dev", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
+		  TMPFS_MAGIC },
 		/* nsdelegate: a workload's cgroup namespace (exec/restrict.c)
 		 * is a delegation boundary, no process in it can be moved out
 		 * of it. */
-		{ "cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
+		{ "cgroup2", CGROUP_ROOT, "/sys/fs", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
 		  CGROUP2_SUPER_MAGIC },
 	};
 
@@ -410,8 +411,14 @@ static void workloads_mount(void)
 		log_warn(errno, "unable to make the mounts shared");
 	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
 		struct statfs fs;
+		struct stat d, p;
 
-		if (statfs(mounts[i].dir, &fs) == 0 && (unsigned long)fs.f_type == mounts[i].magic)
+		/* Done by a previous server: its file system, and a mount
+		 * (a device of its own: devtmpfs says TMPFS_MAGIC too, for a
+		 * directory the first server made and could not mount on). */
+		if (statfs(mounts[i].dir, &fs) == 0 && (unsigned long)fs.f_type == mounts[i].magic &&
+		    stat(mounts[i].dir, &d) == 0 && stat(mounts[i].parent, &p) == 0 &&
+		    d.st_dev != p.st_dev)
 			continue;
 		if (mkdir(mounts[i].dir, 0755) < 0 && errno != EEXIST)
 			log_warn(errno, "unable to create %s", mounts[i].dir);
