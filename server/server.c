@@ -431,6 +431,23 @@ static void workloads_mount(void)
 			log_warn(errno, "unable to link %s to %s", links[i][1], links[i][0]);
 }
 
+/* Removes CONFIG_PATH (/etc/sbx/config) from the initramfs, following no
+ * symbolic link on the way: a restarted server does it again, and by then
+ * a root workload may have made /etc or /etc/sbx a link elsewhere. */
+static void unlink_config_file(void)
+{
+	int etc = open("/etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), sbx = -1;
+
+	if (etc >= 0)
+		sbx = openat(etc, "sbx", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if ((sbx < 0 || unlinkat(sbx, "config", 0) < 0) && errno != ENOENT)
+		log_warn(errno, "unable to remove %s", CONFIG_PATH);
+	if (etc >= 0)
+		close(etc);
+	if (sbx >= 0)
+		close(sbx);
+}
+
 /* What only commands need: the configuration file gone (PID 1 keeps it
  * open, the only one to: a workload must never read the token), the
  * loopback interface (theirs, the SSH server's, FORWARD's), the labels
@@ -440,8 +457,8 @@ static void workloads_mount(void)
  * read before this returns (one thread, the listening socket queues). */
 static void workloads_setup(bool workns)
 {
-	if (unlink_config && unlink(CONFIG_PATH) < 0 && errno != ENOENT)
-		log_warn(errno, "unable to remove %s", CONFIG_PATH);
+	if (unlink_config)
+		unlink_config_file();
 	control_write_labels();
 	if (in_vm) {
 		loopback_up();
