@@ -30,6 +30,9 @@
 #include "lib/util.h"
 
 #define SPAWN_STACK (64 * 1024)
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2) /* linux/close_range.h, Linux 5.11 */
+#endif
 
 struct spawn_ctx {
 	const struct spawn_req *req;
@@ -109,6 +112,12 @@ static int child_main(void *arg)
 			child_fail(ctx, SPAWN_SETUP, errno);
 		}
 	}
+	/* A command gets fds 0-2 and nothing else of the agent's: whatever
+	 * else is open here (a descriptor someone forgot to mark, the
+	 * terminal's slave it now has as 0-2) closes at execve. Our own
+	 * table (no CLONE_FILES): the agent's stays as it is. */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(ctx, SPAWN_SETUP, errno);
 	/* Into its own cgroup before it can fork, ordinary OOM and file
 	 * limits, then the restrictions while still privileged enough to
 	 * install them. */

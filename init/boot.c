@@ -2,12 +2,12 @@
  * boot.h. Nothing here parses input from outside the image. */
 #include "init/boot.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <net/route.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +30,10 @@ static const struct mnt {
 	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
 	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
 	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755 },
-	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5", 0755 },
-	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
 	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755 },
 	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
-	/* nsdelegate: a workload's cgroup namespace (exec/restrict.c) is a
-	 * delegation boundary, no process in it can be moved out of it. */
-	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
-	  0555 },
+	/* devpts, /dev/shm and cgroup2, which only commands use, are the
+	 * server's, after READY (server/server.c). */
 };
 
 /* Whether something is mounted on dir already (the kernel may have
@@ -71,11 +67,6 @@ void boot_mounts(void)
 		if (!mounted(m->dir) && mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
 			log_warn(errno, "unable to mount %s on %s", m->type, m->dir);
 	}
-	/* Programs expect these links into /proc. */
-	(void)!symlink("/proc/self/fd", "/dev/fd");
-	(void)!symlink("/proc/self/fd/0", "/dev/stdin");
-	(void)!symlink("/proc/self/fd/1", "/dev/stdout");
-	(void)!symlink("/proc/self/fd/2", "/dev/stderr");
 }
 
 void boot_stdio(void)
@@ -98,16 +89,33 @@ void boot_stdio(void)
 		close(fd);
 }
 
+/* getdents64's record (man 2 getdents): opendir would allocate, and
+ * PID 1 allocates nothing before it listens (lib/config.h says why). */
+struct dirent64_rec {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
 bool boot_has_pci(void)
 {
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
+	char buf[1024] __attribute__((aligned(8)));
+	int fd = open("/sys/bus/pci/devices", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	bool any = false;
+	long n;
 
-	while (d && !any && (e = readdir(d)))
-		any = e->d_name[0] != '.';
-	if (d)
-		closedir(d);
+	if (fd < 0)
+		return false;
+	while (!any && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0)
+		for (long at = 0; at < n && !any;) {
+			const struct dirent64_rec *e = (const struct dirent64_rec *)(buf + at);
+
+			any = e->name[0] != '.';
+			at += e->reclen;
+		}
+	close(fd);
 	return any;
 }
 

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -46,7 +45,6 @@
 #define SERVER_STOP_NS (1 * NSEC_PER_SEC)
 #define KILL_WAIT_NS (5 * NSEC_PER_SEC)
 #define VM_STATE_DIR "/run/sbx"
-#define SERVER_CONFIG_FD 5
 #define NOFILE_WANT 16384
 
 static struct {
@@ -59,7 +57,8 @@ static struct {
 	int sfd;              /* signalfd */
 	int tfd;              /* timerfd: the next server restart */
 	int ctl;              /* our end of the control channel, or -1 */
-	int config_fd;        /* a VM's configuration, kept in a sealed memfd */
+	int config_fd;        /* a VM's configuration, kept open (hide_config) */
+	bool unlink_config;   /* the server removes CONFIG_PATH (hide_config) */
 	int workns_fd;        /* the workloads' PID namespace (init/workns.c), or -1 */
 	struct child workns;  /* its init */
 	struct child server;
@@ -119,15 +118,14 @@ static void send_lifetime(bool reply, int err, const char *why)
 
 static void start_server(void)
 {
-	char *argv[14], ready[80];
+	char *argv[16], ready[80];
 	int argc = 0, sv[2];
 	pid_t pid;
 
 	argv[argc++] = "sbx-init";
 	argv[argc++] = "--server";
 	if (st.config_fd >= 0) {
-		argv[argc++] = "--config";
-		argv[argc++] = "/proc/self/fd/5";
+		argv[argc++] = "--config-fd"; /* SERVER_CONFIG_FD */
 	} else if (st.config_path) {
 		argv[argc++] = "--config";
 		argv[argc++] = (char *)st.config_path;
@@ -138,6 +136,8 @@ static void start_server(void)
 		argv[argc++] = "--pid1";
 	if (root_upper_fd() >= 0)
 		argv[argc++] = "--upper-fd"; /* SERVER_UPPER_FD is the disk's */
+	if (st.unlink_config)
+		argv[argc++] = "--unlink-config";
 	if (st.workns_fd >= 0)
 		argv[argc++] = "--workns-fd"; /* SERVER_WORKNS_FD */
 	if (st.state_dir[0]) {
@@ -591,33 +591,31 @@ static void make_state_dir(void)
 		log_warn(errno, "unable to create %s", st.state_dir);
 }
 
-/* The configuration may hold the sandbox's token: move it out of the file
- * system, where a workload running as root could read it, into a sealed
- * memfd only this process and the server have (both non-dumpable; the
- * workloads lose CAP_SYS_PTRACE, so /proc/1/fd is closed to them). */
+/* The configuration may hold the sandbox's token: it must leave the file
+ * system, where a workload running as root could read it. PID 1 keeps
+ * the file open for each server it starts (SERVER_CONFIG_FD, which the
+ * server reopens through /proc/self/fd/5 even once the file is removed,
+ * then closes before it spawns anything: dup2 cleared its close-on-exec).
+ * Only this process holds it then (non-dumpable; the workloads lose
+ * CAP_SYS_PTRACE, so /proc/1/fd is closed to them), and once removed the
+ * file can be opened by no one, for writing or reading: no workload can
+ * change what a restarted server reads, which is why a plain file does
+ * as well as a sealed memfd here. It goes with the
+ * initramfs when the root switches, or else the server removes it before
+ * it reads the first request (server/server.c). Neither a copy into a
+ * memfd nor the first unlink from the initramfs (~2 and ~3 ms under TCG)
+ * is on the way to READY. A file that cannot be opened is a boot gone
+ * wrong, as a missing one: left in place, a workload could read it, and
+ * restarted servers would read it by name, which a root workload could
+ * replace with one without a token. */
 static void hide_config(void)
 {
-	char buf[65536];
-	ssize_t n;
-	int in = open(st.config_path, O_RDONLY | O_CLOEXEC), fd;
-
-	if (in < 0)
-		return;
-	n = read(in, buf, sizeof(buf));
-	close(in);
-	fd = memfd_create("sbx-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (n < 0 || fd < 0 || fd_write_all(fd, buf, (size_t)n) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		log_warn(errno, "unable to move the configuration out of %s", st.config_path);
-		if (fd >= 0)
-			close(fd);
-		explicit_bzero(buf, sizeof(buf));
-		return;
+	st.config_fd = open(st.config_path, O_RDONLY | O_CLOEXEC);
+	if (st.config_fd < 0) {
+		log_error(errno, "unable to open %s; refusing to serve, powering off",
+			  st.config_path);
+		shutdown_now("the configuration cannot be opened");
 	}
-	explicit_bzero(buf, sizeof(buf));
-	st.config_fd = fd;
-	if (unlink(st.config_path) < 0)
-		log_warn(errno, "unable to remove %s", st.config_path);
 }
 
 int init_main(int argc, char **argv)
@@ -668,16 +666,7 @@ int init_main(int argc, char **argv)
 		die(errno, "unable to become a child subreaper");
 	}
 	make_state_dir();
-	fd_limit_raise(NOFILE_WANT); /* room to hold every job's fds (init/hold.c) */
 	if (st.vm) {
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-
-		/* The kernel's OOM killer must never pick the agent; the
-		 * server inherits this, workloads reset it. */
-		if (fd < 0 || write(fd, "-1000", 5) < 0)
-			log_warn(errno, "unable to protect the agent from the OOM killer");
-		if (fd >= 0)
-			close(fd);
 		prctl(PR_SET_DUMPABLE, 0);
 		hide_config();
 		/* Leaving the initramfs: what the server would load from it
@@ -686,29 +675,10 @@ int init_main(int argc, char **argv)
 			kmod_load_list(KMOD_EGRESS_LIST);
 		if (root_switch(&st.cfg) < 0)
 			shutdown_now("the root file system cannot be mounted (see above)");
+		st.unlink_config = st.config_fd >= 0 && !root_switched();
 		root_mount_volumes(&st.cfg);
 		root_mount_tmpfs(&st.cfg);
-		/* Each workload has a mount namespace of its own
-		 * (exec/restrict.c): what one mounts must still reach the
-		 * agent and the others. */
-		if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
-			log_warn(errno, "unable to make the mounts shared");
 	}
-	reap_set_orphan(on_orphan);
-
-	/* Every signal but the fault ones arrives through the signalfd. */
-	sigfillset(&mask);
-	sigdelset(&mask, SIGSEGV);
-	sigdelset(&mask, SIGBUS);
-	sigdelset(&mask, SIGILL);
-	sigdelset(&mask, SIGFPE);
-	sigdelset(&mask, SIGTRAP);
-	sigdelset(&mask, SIGABRT);
-	sigprocmask(SIG_SETMASK, &mask, NULL);
-	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	st.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (st.sfd < 0 || st.tfd < 0)
-		die(errno, "unable to create the signal and timer fds");
 
 	st.listen_fd = addr_listen(&st.listen, 1024);
 	if (st.listen_fd < 0) {
@@ -722,6 +692,35 @@ int init_main(int argc, char **argv)
 		shutdown_now("no listening socket");
 	}
 	st.t_listen = time_boot_ns();
+	/* What only matters once PID 1 has children, after the listen (a
+	 * connection waits in its queue meanwhile; the host connects after
+	 * READY anyway, which the server sends). */
+	fd_limit_raise(NOFILE_WANT); /* room to hold every job's fds (init/hold.c) */
+	if (st.vm) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		/* The kernel's OOM killer must never pick the agent; the
+		 * server and the workloads' init inherit this, workloads
+		 * reset it. */
+		if (fd < 0 || write(fd, "-1000", 5) < 0)
+			log_warn(errno, "unable to protect the agent from the OOM killer");
+		if (fd >= 0)
+			close(fd);
+	}
+	reap_set_orphan(on_orphan);
+	/* Every signal but the fault ones arrives through the signalfd. */
+	sigfillset(&mask);
+	sigdelset(&mask, SIGSEGV);
+	sigdelset(&mask, SIGBUS);
+	sigdelset(&mask, SIGILL);
+	sigdelset(&mask, SIGFPE);
+	sigdelset(&mask, SIGTRAP);
+	sigdelset(&mask, SIGABRT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	st.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	st.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (st.sfd < 0 || st.tfd < 0)
+		die(errno, "unable to create the signal and timer fds");
 	watchdog_init(&st.cfg);
 	if (st.vm)
 		start_workns();

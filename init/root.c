@@ -26,10 +26,11 @@
 #define DISK_WAIT_MS 5000
 
 /* The kernel's file systems PID 1 mounted in the initramfs; each moves
- * with what is mounted below it (/dev/pts, /sys/fs/cgroup, ...). */
+ * with what is mounted below it. */
 static const char *const moved[] = { "/dev", "/proc", "/sys", "/run" };
 
 static int upper_fd = -1; /* root_upper_fd */
+static bool switched;     /* root_switched */
 
 /* mkdir -p, for a volume's mount point. */
 static int mkdir_p(const char *path, mode_t mode)
@@ -211,6 +212,7 @@ static int root_enter(const struct config *c, bool ours)
 		log_error(r, "unable to make %s the root", NEW_ROOT);
 		return r;
 	}
+	switched = true;
 	if (!ours)
 		return 0;
 	/* Programs expect /tmp to be writable by all, whatever the image. */
@@ -290,6 +292,11 @@ int root_switch(const struct config *c)
 		return r;
 	}
 	return root_enter(c, true);
+}
+
+bool root_switched(void)
+{
+	return switched;
 }
 
 int root_upper_fd(void)

@@ -11,6 +11,8 @@
  * /dev, /proc, /sys and /run along. 0 (also when there are no disks), or
  * -errno: the sandbox cannot run its image, and PID 1 powers off. */
 int root_switch(const struct config *c);
+/* Whether root_switch left the initramfs (which it emptied). */
+bool root_switched(void);
 
 /* A directory on the writable disk's file system (out of reach of the
  * workloads once the root switched), or -1 without a disk. */

@@ -567,7 +567,7 @@ int config_unquote(const char *in, char *out, char *err, size_t n)
 static int apply_line(kv_fn fn, void *ctx, char *line, char *err, size_t n)
 {
 	char *eq = strchr(line, '='), *key = line, *val, *end, *decoded;
-	char why[128];
+	char why[128], small[CONFIG_SMALL];
 	int r;
 
 	if (!eq) {
@@ -587,7 +587,8 @@ static int apply_line(kv_fn fn, void *ctx, char *line, char *err, size_t n)
 		snprintf(err, n, "missing key before '='");
 		return -EINVAL;
 	}
-	decoded = malloc(strlen(val) + 1);
+	/* Decoding never lengthens a value. */
+	decoded = strlen(val) < sizeof(small) ? small : malloc(strlen(val) + 1);
 	if (!decoded)
 		return -ENOMEM;
 	r = config_unquote(val, decoded, why, sizeof(why));
@@ -595,7 +596,8 @@ static int apply_line(kv_fn fn, void *ctx, char *line, char *err, size_t n)
 		snprintf(err, n, "%s: %s", key, why);
 	else
 		r = fn(ctx, key, decoded, err, n);
-	free(decoded);
+	if (decoded != small)
+		free(decoded);
 	return r;
 }
 
@@ -623,7 +625,7 @@ int config_parse_text(struct config *c, const char *text, size_t len, const char
 int kv_parse_text(const char *text, size_t len, const char *origin, kv_fn fn, void *ctx,
 		  char *err, size_t n)
 {
-	char msg[512], *line;
+	char msg[512], small[CONFIG_SMALL], *line;
 	unsigned lineno = 0;
 	int first = 0;
 	size_t i = 0;
@@ -631,8 +633,9 @@ int kv_parse_text(const char *text, size_t len, const char *origin, kv_fn fn, vo
 	/* No line is longer than the text: a small configuration (a clone's,
 	 * in IDENTITY) is not a 64 KiB allocation, which musl maps and unmaps
 	 * (~8 ms of a clone's create -> ready under TCG, the kernel's mmap
-	 * and munmap code running for the first time since the restore). */
-	line = malloc(MIN(len, (size_t)CONFIG_VALUE_MAX) + 1);
+	 * and munmap code running for the first time since the restore);
+	 * nor, at boot, an allocation at all (config_load). */
+	line = len < sizeof(small) ? small : malloc(MIN(len, (size_t)CONFIG_VALUE_MAX) + 1);
 	if (!line)
 		return -ENOMEM;
 	while (i < len) {
@@ -661,14 +664,15 @@ int kv_parse_text(const char *text, size_t len, const char *origin, kv_fn fn, vo
 		if (apply_line(fn, ctx, p, msg, sizeof(msg)) < 0)
 			note_error(&first, err, n, origin, lineno, msg);
 	}
-	free(line);
+	if (line != small)
+		free(line);
 	return first;
 }
 
 int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_t n)
 {
 	size_t len = strlen(cmdline);
-	char *word = malloc(len + 1), msg[512];
+	char small[CONFIG_SMALL], *word = len < sizeof(small) ? small : malloc(len + 1), msg[512];
 	const char *p = cmdline;
 	unsigned index = 0;
 	int first = 0;
@@ -708,14 +712,15 @@ int config_parse_cmdline(struct config *c, const char *cmdline, char *err, size_
 		if (apply_line(set_fn, c, word + 4, msg, sizeof(msg)) < 0)
 			note_error(&first, err, n, "kernel command line", index, msg);
 	}
-	free(word);
+	if (word != small)
+		free(word);
 	return first;
 }
 
 int config_load_file(struct config *c, const char *path, char *err, size_t n)
 {
-	char *text;
-	size_t len = 0, cap = 1 << 16;
+	char small[CONFIG_SMALL], *text = small;
+	size_t len = 0, cap = sizeof(small);
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
 	if (fd < 0) {
@@ -723,22 +728,20 @@ int config_load_file(struct config *c, const char *path, char *err, size_t n)
 		snprintf(err, n, "cannot open %s: %s", path, strerror(errno));
 		return r;
 	}
-	text = malloc(cap);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
 	for (;;) {
 		ssize_t k;
 
 		if (len == cap) {
-			char *grown = cap >= (16u << 20) ? NULL : realloc(text, cap * 2);
+			char *grown = cap >= (16u << 20) ? NULL :
+				      text == small ? malloc(cap * 2) : realloc(text, cap * 2);
 
 			if (!grown) {
 				snprintf(err, n, "%s: larger than 16 MiB", path);
 				r = -EFBIG;
 				goto out;
 			}
+			if (text == small)
+				memcpy(grown, small, len);
 			text = grown;
 			cap *= 2;
 		}
@@ -756,7 +759,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t n)
 	}
 	r = config_parse_text(c, text, len, path, err, n);
 out:
-	free(text);
+	if (text != small)
+		free(text);
 	close(fd);
 	return r;
 }

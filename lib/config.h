@@ -17,6 +17,14 @@
 #define CONFIG_USER_MAX 32
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_VALUE_MAX 65536
+/* A configuration file, a kernel command line or a value shorter than
+ * this is read, split and decoded in buffers on the stack: PID 1 reads
+ * its own at boot without calling malloc (a sandbox's usual
+ * configuration: no env.* or label.* keys, which the parser keeps in
+ * the heap), whose first call in the guest runs musl's brk and mmap
+ * set-up, kernel code that TCG translates on its first run (~10 ms);
+ * the server, after PID 1 listens, pays it instead. */
+#define CONFIG_SMALL 4096
 #define CONFIG_ENV_MAX 4096 /* entries */
 #define CONFIG_SERIAL_MAX 20 /* a virtio disk's serial number */
 #define CONFIG_LAYERS_MAX 8

@@ -14,6 +14,11 @@
  * channel. */
 #define SERVER_LISTEN_FD 3
 #define SERVER_CTL_FD 4
+/* A VM's configuration file (with the sandbox's token), which PID 1 keeps
+ * open: the server reads it through SERVER_CONFIG_PATH (--config-fd) and
+ * closes it at once, so that no command it spawns can inherit it. */
+#define SERVER_CONFIG_FD 5
+#define SERVER_CONFIG_PATH "/proc/self/fd/5"
 /* A directory of the sandbox's writable disk (its file system), when the
  * root is an image's overlay: what FREEZE freezes (server/control.c). */
 #define SERVER_UPPER_FD 6

@@ -6,12 +6,15 @@
 /* Loads the modules listed in the file `list` (one .ko path per line, in
  * dependency order; empty lines and # comments skipped). A module that
  * fails is logged and skipped. 0, or -errno when the list cannot be read
- * (-ENOENT silently). */
+ * (-ENOENT silently), -EFBIG (and none loaded) when it is over 4 KiB:
+ * it is read into the stack, PID 1 calls no malloc before it listens
+ * (rootfs/build.sh refuses to build a longer list). */
 int kmod_load_list(const char *list);
 /* Opens the modules of `list` (at most max), for kmod_load_fds later: the
  * files may be gone by then (the initramfs emptied, init/root.c). The
  * number opened; a file that cannot be opened is logged and skipped, and
- * a list longer than max is logged and cut there. */
+ * a list longer than max is logged and cut there (over 4 KiB: none, as
+ * kmod_load_list). */
 int kmod_open_list(const char *list, int *fds, int max);
 /* Loads and closes the n modules kmod_open_list opened. */
 void kmod_load_fds(int *fds, int n);

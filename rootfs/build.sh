@@ -181,6 +181,12 @@ sed "s|^|/lib/modules/$KVER/|" "$W/modules-egress.rel" > "$W/etc/modules.egress"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-disk.rel" > "$W/etc/modules.disk"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-share.rel" > "$W/etc/modules.share"
 sed "s|^|/lib/modules/$KVER/|" "$W/modules-net.rel" > "$W/etc/modules.net"
+# PID 1 reads a list into 4 KiB of its stack and loads none of a longer
+# one (lib/kmod.c, KMOD_LIST_MAX): refuse to build such an image.
+for f in "$W"/etc/modules*; do
+	[ "$(wc -c <"$f")" -le 4096 ] ||
+		fail "$f is $(wc -c <"$f") bytes: PID 1 reads at most 4096 of a module list (lib/kmod.c)"
+done
 cat > "$W/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 user:x:1000:1000:user:/home/user:/bin/sh

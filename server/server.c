@@ -17,9 +17,12 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -58,6 +61,7 @@ static char state_dir[256];
 static uint8_t auth_key[32];
 static bool have_token;
 static int upper_fd = -1; /* --upper-fd: SERVER_UPPER_FD is the writable disk */
+static bool unlink_config; /* --unlink-config: CONFIG_PATH is still in the initramfs */
 static struct rlimit workload_nofile;
 
 const struct config *server_config(void) { return &cfg; }
@@ -373,17 +377,92 @@ static void raise_fd_limit(void)
 	fd_limit_raise(NOFILE_WANT);
 }
 
-/* What only commands need: the loopback interface (theirs, the SSH
- * server's, FORWARD's), the labels file, their cgroups and their seccomp
- * filter (built by libseccomp, the dearest step of the start under TCG).
- * Done after READY, while the host's first request is on its way: no
- * request is read before this returns (one thread, the listening socket
- * queues). */
+/* What of the file systems only commands use (their terminals, POSIX
+ * shared memory, their cgroups, the links programs expect into /proc,
+ * one mount namespace per command whose mounts reach the others: the
+ * root made shared), PID 1 leaves to the server: each first mount costs
+ * 1-2 ms under TCG. A restarted server finds them done. */
+static void workloads_mount(void)
+{
+	static const struct {
+		const char *src, *dir, *parent, *type;
+		unsigned long flags;
+		const char *data;
+		unsigned long magic;
+	} mounts[] = {
+		{ "devpts", "/dev/pts", "/dev", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "mode=0620,ptmxmode=0666,gid=5", DEVPTS_SUPER_MAGIC },
+		{ "tmpfs", "/dev/shm", "/dev", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
+		  TMPFS_MAGIC },
+		/* nsdelegate: a workload's cgroup namespace (exec/restrict.c)
+		 * is a delegation boundary, no process in it can be moved out
+		 * of it. */
+		{ "cgroup2", CGROUP_ROOT, "/sys/fs", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
+		  CGROUP2_SUPER_MAGIC },
+	};
+
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+	};
+
+	/* First: a mount made below a shared one is shared too. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+		log_warn(errno, "unable to make the mounts shared");
+	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
+		struct statfs fs;
+		struct stat d, p;
+
+		/* Done by a previous server: its file system, and a mount
+		 * (a device of its own: devtmpfs says TMPFS_MAGIC too, for a
+		 * directory the first server made and could not mount on). */
+		if (statfs(mounts[i].dir, &fs) == 0 && (unsigned long)fs.f_type == mounts[i].magic &&
+		    stat(mounts[i].dir, &d) == 0 && stat(mounts[i].parent, &p) == 0 &&
+		    d.st_dev != p.st_dev)
+			continue;
+		if (mkdir(mounts[i].dir, 0755) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to create %s", mounts[i].dir);
+		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, mounts[i].flags,
+			  mounts[i].data) < 0)
+			log_warn(errno, "unable to mount %s on %s", mounts[i].type, mounts[i].dir);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+			log_warn(errno, "unable to link %s to %s", links[i][1], links[i][0]);
+}
+
+/* Removes CONFIG_PATH (/etc/sbx/config) from the initramfs, following no
+ * symbolic link on the way: a restarted server does it again, and by then
+ * a root workload may have made /etc or /etc/sbx a link elsewhere. */
+static void unlink_config_file(void)
+{
+	int etc = open("/etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), sbx = -1;
+
+	if (etc >= 0)
+		sbx = openat(etc, "sbx", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if ((sbx < 0 || unlinkat(sbx, "config", 0) < 0) && errno != ENOENT)
+		log_warn(errno, "unable to remove %s", CONFIG_PATH);
+	if (etc >= 0)
+		close(etc);
+	if (sbx >= 0)
+		close(sbx);
+}
+
+/* What only commands need: the configuration file gone (PID 1 keeps it
+ * open, the only one to: a workload must never read the token), the
+ * loopback interface (theirs, the SSH server's, FORWARD's), the labels
+ * file, their terminals and cgroups, and their seccomp filter (built by
+ * libseccomp, the dearest step of the start under TCG). Done after
+ * READY, while the host's first request is on its way: no request is
+ * read before this returns (one thread, the listening socket queues). */
 static void workloads_setup(bool workns)
 {
+	if (unlink_config)
+		unlink_config_file();
 	control_write_labels();
 	if (in_vm) {
 		loopback_up();
+		workloads_mount();
 		cgroup_setup(&cfg);
 	}
 	restrict_init(cfg.seccomp, workns ? 0 : getpid());
@@ -394,9 +473,11 @@ int server_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "server", no_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "config-fd", no_argument, NULL, 'f' },
 		{ "cmdline", no_argument, NULL, 'k' },
 		{ "pid1", no_argument, NULL, '1' },
 		{ "upper-fd", no_argument, NULL, 'u' },
+		{ "unlink-config", no_argument, NULL, 'x' },
 		{ "workns-fd", no_argument, NULL, 'w' },
 		{ "ready", required_argument, NULL, 'r' },
 		{ "state", required_argument, NULL, 'd' },
@@ -405,7 +486,7 @@ int server_main(int argc, char **argv)
 	struct ready_info ready = { 0 };
 	bool want_ready = false;
 	const char *config_path = NULL;
-	bool cmdline = false, workns = false;
+	bool cmdline = false, workns = false, config_fd = false;
 	sigset_t mask;
 	uint64_t deadline;
 	int opt, sfd, r;
@@ -418,6 +499,10 @@ int server_main(int argc, char **argv)
 		case 'c':
 			config_path = optarg;
 			break;
+		case 'f':
+			config_path = SERVER_CONFIG_PATH;
+			config_fd = true;
+			break;
 		case 'k':
 			cmdline = true;
 			in_vm = true;
@@ -427,6 +512,9 @@ int server_main(int argc, char **argv)
 			break;
 		case 'u':
 			upper_fd = SERVER_UPPER_FD;
+			break;
+		case 'x':
+			unlink_config = true;
 			break;
 		case 'w':
 			workns = true;
@@ -464,6 +552,11 @@ int server_main(int argc, char **argv)
 	raise_fd_limit();
 
 	load_config(config_path, cmdline);
+	/* PID 1 keeps its own copy for the next server; this one must go
+	 * before anything is spawned, or every command and sshd would start
+	 * with the token on fd 5 (dup2 cleared its close-on-exec). */
+	if (config_fd && close(SERVER_CONFIG_FD) < 0)
+		die(errno, "server: unable to close the configuration (fd %d)", SERVER_CONFIG_FD);
 	/* Development mode only: SBX_PROTO_MAX=1 makes this agent one of
 	 * protocol version 1 (BLAKE2b digests), for the tests of a new
 	 * client against an old agent. */

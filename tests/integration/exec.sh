@@ -252,6 +252,22 @@ CONF
 	grep -q "unknown key 'bogus_key'" "$AGENT_LOG" || fail "no error for bogus_key: $(cat "$AGENT_LOG")"
 }
 
+# A descriptor the agent was started with and never marked (as PID 1's
+# child once left the configuration, with the token, on fd 5): no command
+# gets it, nor the terminal's slave beyond its 0-2. ls lists its own fd 3.
+test_fds_closed() {
+	local out
+	echo secret >"$T_TMP/held"
+	exec 9<"$T_TMP/held"
+	start_agent "$1"
+	exec 9<&-
+	[ -S "$AGENT_SOCK" ] || fail "the agent did not start" || return 1
+	out=$("$SBX" exec sh -c 'echo $(ls /proc/self/fd)')
+	expect_eq "a command's fds" "$out" "0 1 2 3" || return 1
+	out=$(in_terminal "$SBX exec -t sh -c 'echo \$(ls /proc/self/fd)'")
+	expect_eq "a terminal command's fds" "$out" "0 1 2 3"
+}
+
 for mode in dev pid1; do
 	SUITE="exec[$mode]"
 	start_agent $mode || { echo "not ok - $SUITE: agent starts"; continue; }
@@ -277,4 +293,5 @@ for mode in dev pid1; do
 	t "kill -9 of the server: restarted, next exec works" test_server_restart
 	t "stopping the agent stops its commands" test_agent_stop
 	t "configuration file: env, workdir, a bad key" test_config $mode
+	t "a command holds fds 0-2 only, whatever the agent was started with" test_fds_closed $mode
 done

@@ -20,8 +20,9 @@
 # commands get oom_score_adj 0;
 # workloads cannot signal PID 1 or the server, reboot, or read their
 # memory (/proc/<pid>/mem, maps, environ); the token is not in their
-# reach. Root included: every command here runs as root (-u root: the
-# default user of the minimal image, not of Debian's), on either image.
+# reach, nor in a descriptor they inherit (a command has fds 0-2 only).
+# Root included: every command here runs as root (-u root: the default
+# user of the minimal image, not of Debian's), on either image.
 . "$(dirname "$0")/../lib.sh"
 
 SUITE=hardening
@@ -355,12 +356,19 @@ test_token_hidden() {
 	found=$("$SBX" exec -u root -i "$ID" -- sh -c 'read t; for f in /etc /run /tmp /root /proc/cmdline \
 		/proc/1/environ /proc/1/cmdline; do
 		grep -rlF "$t" $f 2>/dev/null; done; env | grep -F "$t"; test -e /etc/sbx/config && echo /etc/sbx/config
+		grep -lF "$t" /proc/$$/fd/[3-9]* /proc/$$/fd/[1-9]?* 2>/dev/null; echo fds $(ls /proc/self/fd)
 		[ -n "$t" ] && echo sbx-token-search-done' \
 		<"$tok")
 	expect_eq "exec status of the search" $? 0 || return 1
 	[ "$(echo "$found" | tail -1)" = sbx-token-search-done ] ||
 		fail "the search did not finish: '$found'" || return 1
-	expect_eq "where a workload finds the token" "$(echo "$found" | sed '$d')" ""
+	# Its descriptors too (PID 1's child once left the configuration on
+	# fd 5 for every command): a command has 0-2, and ls the directory
+	# it lists (3), nothing else, whoever runs it.
+	expect_eq "where a workload finds the token; a root command's fds" \
+		"$(echo "$found" | sed '$d')" "fds 0 1 2 3" || return 1
+	found=$("$SBX" exec "$ID" -- sh -c 'echo $(ls /proc/self/fd)')
+	expect_eq "the default user's fds" "$found" "0 1 2 3"
 }
 
 # The processes, files and sockets a sandbox has while it runs (as

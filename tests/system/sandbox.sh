@@ -235,6 +235,21 @@ test_no_config() {
 	expect_eq "nothing left" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
 }
 
+# The minimal image never leaves the initramfs: the server removes
+# /etc/sbx/config after READY, before it reads a request (PID 1 keeps it
+# open, init/pid1.c hide_config). The first command already finds neither
+# the file nor the token anywhere it can read.
+test_minimal_config_gone() {
+	local id out
+	id=$("$SBX" create --image minimal --cold --lifetime 5m) || return 1
+	out=$("$SBX" exec -u root -i "$id" -- sh -c 'read t; test -e /etc/sbx/config && echo present
+		grep -rlF "$t" /etc /run /tmp /dev/shm /root /proc/$$/fd/[3-9]* /proc/$$/fd/[1-9]?* 2>/dev/null
+		echo fds $(ls /proc/self/fd); [ -n "$t" ] && echo searched' \
+		<"$SBX_STATE_DIR/$id/token")
+	"$SBX" kill "$id" >/dev/null
+	expect_eq "what the first command finds (its fds: 0-2 and ls's)" "$out" $'fds 0 1 2 3\nsearched'
+}
+
 test_run() {
 	local out
 	out=$("$SBX" run --memory 768 -- sh -c 'grep MemTotal /proc/meminfo; exit 7')
@@ -307,3 +322,4 @@ t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
 t "a VM without its configuration powers off, create says why" test_no_config
 t "run: create, command, destroy, its status" test_run
+t "minimal image: the first command finds no configuration file, no token, no fd past 2" test_minimal_config_gone
