@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ struct job {
 	uint64_t started_ns;
 	char argv[JOB_ARGV_MAX];
 	struct stream out, err;
+	int out_sock;         /* direct stdout: our copy, or -1 (job.h) */
 	struct watch in;
 	bool in_open;
 	bool in_eof;
@@ -393,6 +395,7 @@ static void job_free(struct job *j)
 		ndetached--;
 	reap_unwatch(&j->child);
 	timer_cancel(&j->timer);
+	fd_close(&j->out_sock);
 	stream_close(&j->out);
 	stream_close(&j->err);
 	stdin_close(j);
@@ -426,6 +429,14 @@ static void ended(struct job *j, int status)
 	j->running = false;
 	j->status = status;
 	j->oom = j->cgroup && WIFSIGNALED(status) && cgroup_oom_killed(j->cgroup);
+	if (j->out_sock >= 0) {
+		/* A direct stdout ends with the command, as a pipe's output
+		 * is not waited for past the exit: its client gets its end
+		 * of file after what the command wrote (already queued in
+		 * the socket), background writers EPIPE. Never blocks. */
+		shutdown(j->out_sock, SHUT_WR);
+		fd_close(&j->out_sock);
+	}
 	timer_cancel(&j->timer);
 	if (j->held)
 		j->agent->job_status(j->pid, status);
@@ -768,7 +779,7 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
-		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring };
+		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring, sp->out_sock };
 
 		for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 			if (fds[i] >= 0)
@@ -776,6 +787,7 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 		return NULL;
 	}
 	j->agent = a;
+	j->out_sock = sp->out_sock;
 	j->pid = sp->pid;
 	j->ns_pid = sp->ns_pid > 0 ? sp->ns_pid : sp->pid;
 	j->pty = sp->pty;
