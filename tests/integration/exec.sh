@@ -209,6 +209,52 @@ test_client_killed() {
 	wait_for 5 test -z "$(zombies_under $INIT_PID)" || fail "zombies: $(zombies_under $INIT_PID)"
 }
 
+# --direct-stdout: the command writes into a connection of its own; every
+# byte arrives, in order, and the status and stderr still come.
+test_direct_stdout() {
+	local want got rc
+	head -c 64M /dev/urandom >"$T_TMP/direct"
+	want=$(sha256sum <"$T_TMP/direct" | cut -d' ' -f1)
+	"$SBX" exec --direct-stdout sh -c "cat '$T_TMP/direct'; echo to-stderr >&2; exit 9" \
+		>"$T_TMP/direct.out" 2>"$T_TMP/direct.err"
+	rc=$?
+	got=$(sha256sum <"$T_TMP/direct.out" | cut -d' ' -f1)
+	rm -f "$T_TMP/direct" "$T_TMP/direct.out"
+	expect_eq "status" "$rc" 9 || return 1
+	expect_eq sha256 "$got" "$want" || return 1
+	expect_eq stderr "$(cat "$T_TMP/direct.err")" to-stderr
+}
+
+# The stream ends with the command, as a pipe's is not waited for past
+# the exit: a background process holding it does not hold sbx.
+test_direct_stdout_background() {
+	local out start=$SECONDS
+	out=$(timeout 20 "$SBX" exec --direct-stdout sh -c 'sleep 30 & echo done')
+	expect_eq "status" $? 0 || return 1
+	expect_eq output "$out" done || return 1
+	[ $((SECONDS - start)) -lt 10 ] || fail "sbx waited $((SECONDS - start)) s for the background process"
+}
+
+test_direct_stdout_client_killed() {
+	local tag=8$RANDOM pid
+	"$SBX" exec --direct-stdout sh -c "while :; do echo $tag; done" >/dev/null &
+	pid=$!
+	wait_for 10 pgrep -f "echo $tag" >/dev/null || fail "command did not start" || return 1
+	sleep 0.3
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 no_process "echo $tag" ||
+		fail "processes left: $(pgrep -af "echo $tag")" || return 1
+	expect_eq "exec afterwards" "$("$SBX" exec --direct-stdout echo served)" served
+}
+
+test_direct_stdout_refused() {
+	"$SBX" exec --direct-stdout -t true 2>/dev/null
+	expect_eq "with -t" $? 2 || return 1
+	"$SBX" exec --direct-stdout --detach true 2>/dev/null
+	expect_eq "with --detach" $? 2
+}
+
 test_server_restart() {
 	local old new
 	old=$(server_pid)
@@ -274,6 +320,12 @@ for mode in dev pid1; do
 	t "SIGTERM before the command started ends sbx exec at once" test_sigterm_before_start
 	t "SIGINT inherited ignored is still forwarded" test_sigint_inherited_ignored
 	t "a killed client leaves no process and no zombie" test_client_killed
+	t "--direct-stdout: 64 MiB exact, status and stderr arrive" test_direct_stdout
+	t "--direct-stdout: the stream ends at the exit, not with a background process" \
+		test_direct_stdout_background
+	t "--direct-stdout: a client killed mid-stream leaves no process, the agent serves" \
+		test_direct_stdout_client_killed
+	t "--direct-stdout is refused with -t and --detach" test_direct_stdout_refused
 	t "kill -9 of the server: restarted, next exec works" test_server_restart
 	t "stopping the agent stops its commands" test_agent_stop
 	t "configuration file: env, workdir, a bad key" test_config $mode
