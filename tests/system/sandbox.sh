@@ -115,6 +115,34 @@ test_output_packets() {
 	[ $((w1 - w0)) -lt 1500 ] || fail "sbx-vsockd wrote 16 MiB of output in $((w1 - w0)) writes"
 }
 
+# --direct-stdout over real vsock: the command writes into an AF_VSOCK
+# socket of its own; every byte arrives, then the status and stderr.
+test_direct_stdout() {
+	local rc want
+	"$SBX" exec --direct-stdout "$ID" -- sh -c \
+		'head -c 16M /dev/urandom | tee /tmp/direct16; echo to-stderr >&2; exit 3' \
+		>"$T_TMP/d16" 2>"$T_TMP/d16.err"
+	rc=$?
+	expect_eq status "$rc" 3 || return 1
+	expect_eq stderr "$(cat "$T_TMP/d16.err")" to-stderr || return 1
+	want=$("$SBX" exec "$ID" -- sh -c 'sha256sum </tmp/direct16; rm /tmp/direct16')
+	expect_eq sha256 "$(sha256sum <"$T_TMP/d16")" "$want"
+}
+
+# Its client killed mid-stream: the command is stopped (hung up on, its
+# writes fail), the agent serves the next one.
+test_direct_stdout_client_killed() {
+	local tag=direct$RANDOM pid
+	"$SBX" exec --direct-stdout "$ID" -- yes "$tag" >/dev/null &
+	pid=$!
+	sleep 2
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 test -z "$("$SBX" exec "$ID" -- pgrep -f "yes $tag")" ||
+		fail "left in the guest: $("$SBX" exec "$ID" -- pgrep -af "yes $tag")" || return 1
+	expect_eq "exec afterwards" "$("$SBX" exec --direct-stdout "$ID" -- echo served)" served
+}
+
 test_stderr_apart() {
 	"$SBX" exec "$ID" -- sh -c 'echo out; echo err >&2' >"$T_TMP/o" 2>"$T_TMP/e"
 	expect_eq stdout "$(cat "$T_TMP/o")" out && expect_eq stderr "$(cat "$T_TMP/e")" err
@@ -293,6 +321,9 @@ t "exit codes, signals, a missing program" test_exit_codes
 t "16 MiB through stdin and back" test_stdin_16m
 t "16 MiB of output leaves the guest in large vsock packets" test_output_packets
 t "stderr kept apart" test_stderr_apart
+t "--direct-stdout over vsock: 16 MiB exact, then status and stderr" test_direct_stdout
+t "--direct-stdout: a client killed mid-stream, the command stopped, the agent serves" \
+	test_direct_stdout_client_killed
 t "a PTY of the requested size" test_pty
 t "20 concurrent execs" test_concurrent_20
 t "environment from --env" test_env
