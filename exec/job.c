@@ -23,13 +23,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "conn/agent.h"
 #include "exec/cgroup.h"
+#include "exec/output.h"
 #include "exec/ring.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -395,7 +395,7 @@ static void job_free(struct job *j)
 		ndetached--;
 	reap_unwatch(&j->child);
 	timer_cancel(&j->timer);
-	fd_close(&j->out_sock);
+	exec_output_end(&j->out_sock);
 	stream_close(&j->out);
 	stream_close(&j->err);
 	stdin_close(j);
@@ -433,9 +433,8 @@ static void ended(struct job *j, int status)
 		/* A direct stdout ends with the command, as a pipe's output
 		 * is not waited for past the exit: its client gets its end
 		 * of file after what the command wrote (already queued in
-		 * the socket), background writers EPIPE. Never blocks. */
-		shutdown(j->out_sock, SHUT_WR);
-		fd_close(&j->out_sock);
+		 * the socket), background writers EPIPE. */
+		exec_output_end(&j->out_sock);
 	}
 	timer_cancel(&j->timer);
 	if (j->held)
@@ -779,8 +778,10 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
-		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring, sp->out_sock };
+		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring };
+		int out_sock = sp->out_sock;
 
+		exec_output_end(&out_sock);
 		for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 			if (fds[i] >= 0)
 				close(fds[i]);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/loop.h"
 #include "lib/util.h"
@@ -133,4 +135,21 @@ int exec_output_claim(const uint8_t id[PROTO_OUTPUT_ID_LEN], struct proto_err *e
 		return proto_fail(e, EPIPE, "the OUTPUT connection went away");
 	fd_set_nonblock(fd, false);
 	return fd;
+}
+
+void exec_output_end(int *fd)
+{
+	static const struct linger off = { 0 };
+
+	if (*fd < 0)
+		return;
+	/* The command shares this socket (its fd 1), and SO_LINGER is the
+	 * socket's, not the fd's: were it set, our close, when last, would
+	 * sleep in the kernel (6.1 virtio_transport_close ->
+	 * virtio_transport_wait_close) until the client hangs up or the
+	 * linger time ends. Cleared right before the close; what the
+	 * command wrote is queued before the shutdown either way. */
+	shutdown(*fd, SHUT_WR);
+	setsockopt(*fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
+	fd_close(fd);
 }

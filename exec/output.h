@@ -18,4 +18,9 @@ int exec_output(struct conn *c, const struct frame *f, struct proto_err *e);
  * or it broke the protocol (EPROTO: it was failed). */
 int exec_output_claim(const uint8_t id[PROTO_OUTPUT_ID_LEN], struct proto_err *e);
 
+/* Ends a direct stdout (our copy of a command's fd 1) and closes it:
+ * the client reads what the command wrote, then its end of file; never
+ * sleeps, whatever the command set on the socket (SO_LINGER). *fd = -1. */
+void exec_output_end(int *fd);
+
 #endif

@@ -231,8 +231,7 @@ static size_t detach_scan(const char *k, uint8_t *d, size_t n, bool *held, bool 
 	return n;
 }
 
-/* The stdio loop of a command whose request was sent. With ack, output is
- * acknowledged as it is written out (detached commands). */
+/* A direct stdout is read in chunks of this size. */
 #define DIRECT_CHUNK (1024 * 1024)
 
 /* A direct stdout's next bytes to out_fd: 1, 0 at its end, or -errno. */
@@ -252,22 +251,31 @@ static int direct_read(struct sbx_conn *oc, uint8_t *b, int out_fd, struct sbx_e
 	return r < 0 ? r : 1;
 }
 
+/* Where the stdio loop of a command is: its frames and input, or (direct
+ * stdout) its EXIT received, the output connection left to read to its
+ * end (the agent closes the first one after EXIT). */
+enum io_state { IO_RUNNING, IO_DRAINING };
+
 /* The stdio loop of a command whose request was sent. With ack, output is
- * acknowledged as it is written out (detached commands). With oc, the
- * command's stdout comes raw on that connection (direct stdout): EXIT is
- * reported once it ended too. */
+ * acknowledged as it is written out (detached commands). With oc (then
+ * the loop's, closed as soon as it reads its end), the command's stdout
+ * comes raw on that connection (direct stdout): EXIT is reported once it
+ * ended too. */
 static int stream_io(struct sbx_conn *c, struct sbx_conn *oc, bool stdin_pipe, bool ack,
 		     const struct sbx_io *io, struct sbx_exit *exit, struct sbx_error *err)
 {
 	bool in_open = (stdin_pipe || io->keys_only) && io->in_fd >= 0, want_write = false,
-	     held = false, keys_only = io->keys_only, got_exit = false, out_open = oc != NULL;
+	     held = false, keys_only = io->keys_only;
+	enum io_state state = IO_RUNNING;
 	uint8_t *direct = NULL;
 	struct ack a = { 0 };
 	int r;
 
 	if (oc) {
-		if (!(direct = malloc(DIRECT_CHUNK)))
-			return sbx_fail(err, ENOMEM, "out of memory");
+		if (!(direct = malloc(DIRECT_CHUNK))) {
+			r = sbx_fail(err, ENOMEM, "out of memory");
+			goto out;
+		}
 		/* Anything that came behind OUTPUT_OK is the command's. */
 		if (buf_len(&oc->rx) && (r = write_out(io->out_fd, buf_head(&oc->rx),
 						       buf_len(&oc->rx), err)) < 0)
@@ -276,25 +284,20 @@ static int stream_io(struct sbx_conn *c, struct sbx_conn *oc, bool stdin_pipe, b
 	}
 
 	if (stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
-		return r;
+		goto out;
 	for (;;) {
-		struct pollfd p[4] = { { .fd = c->fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 },
-				       { .fd = out_open ? oc->fd : -1, .events = POLLIN } };
+		struct pollfd p[4] = { { .fd = -1 }, { .fd = -1 }, { .fd = -1 },
+				       { .fd = oc ? oc->fd : -1, .events = POLLIN } };
 		struct frame f;
 		struct sbx_event ev;
 
-		if (got_exit) {
-			/* The agent closes after EXIT: only the direct
-			 * stdout is left to read to its end. */
-			if (!out_open) {
-				r = 0;
-				goto out;
-			}
-			p[0].fd = -1;
-			in_open = false;
-			goto wait;
+		/* The agent closes the first connection after EXIT: draining,
+		 * only the direct stdout is left to read to its end. */
+		if (state == IO_DRAINING && !oc) {
+			r = 0;
+			goto out;
 		}
-		while ((r = sbx_next_frame(c, &f, err)) == 1) {
+		while (state == IO_RUNNING && (r = sbx_next_frame(c, &f, err)) == 1) {
 			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
 				goto out;
 			if (ev.kind == SBX_EV_STDOUT) {
@@ -312,8 +315,8 @@ static int stream_io(struct sbx_conn *c, struct sbx_conn *oc, bool stdin_pipe, b
 			} else if (ev.kind == SBX_EV_EXIT) {
 				*exit = ev.exit;
 				r = 0;
-				if (out_open) {
-					got_exit = true;
+				if (oc) {
+					state = IO_DRAINING;
 					break;
 				}
 				if (ack) {
@@ -330,18 +333,17 @@ static int stream_io(struct sbx_conn *c, struct sbx_conn *oc, bool stdin_pipe, b
 			if (ack && (r = proto_ack_put(&c->tx, &a)) < 0)
 				goto out;
 		}
-		if (got_exit)
-			continue;
-		if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
-			goto out;
-		if (r > 0)
-			continue; /* parse what came in before waiting */
-wait:
-		if (want_write && p[0].fd >= 0)
-			p[0].events |= POLLOUT;
-		/* Read more input only when the queue to the agent is short. */
-		if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
-			p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
+		if (state == IO_RUNNING) {
+			if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
+				goto out;
+			if (r > 0)
+				continue; /* parse what came in before waiting */
+			p[0] = (struct pollfd){ .fd = c->fd,
+						.events = POLLIN | (want_write ? POLLOUT : 0) };
+			/* Read more input only when the queue to the agent is short. */
+			if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
+				p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
+		}
 		if (io->extra_fd >= 0)
 			p[2] = (struct pollfd){ .fd = io->extra_fd, .events = POLLIN };
 		if (poll(p, 4, -1) < 0) {
@@ -353,7 +355,12 @@ wait:
 		if (p[3].revents) {
 			if ((r = direct_read(oc, direct, io->out_fd, err)) < 0)
 				goto out;
-			out_open = r > 0;
+			if (r == 0) {
+				/* Closed at its end: the agent never waits
+				 * for us to hang up. */
+				sbx_close(oc);
+				oc = NULL;
+			}
 			r = 0;
 		}
 		if (p[1].revents) {
@@ -417,6 +424,7 @@ wait:
 	}
 out:
 	free(direct);
+	sbx_close(oc);
 	return r;
 out_detach:
 	/* What was typed before the keys still reaches the command. */
@@ -424,6 +432,7 @@ out_detach:
 	exit->detached = true;
 	r = sbx_flush(c, err);
 	free(direct);
+	sbx_close(oc);
 	return r < 0 ? r : 0;
 }
 
@@ -443,10 +452,11 @@ int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct 
 				o->tty ? "a terminal" : o->detach ? "detach" : "no_stdout");
 	if ((r = output_open(c, &oc, id, err)) < 0)
 		return r;
-	if ((r = exec_put(c, o, id, err)) == 0)
-		r = stream_io(c, oc, o->stdin_pipe, false, io, exit, err);
-	sbx_close(oc);
-	return r;
+	if ((r = exec_put(c, o, id, err)) < 0) {
+		sbx_close(oc);
+		return r;
+	}
+	return stream_io(c, oc, o->stdin_pipe, false, io, exit, err);
 }
 
 int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct sbx_io *io,

@@ -143,6 +143,25 @@ test_direct_stdout_client_killed() {
 	expect_eq "exec afterwards" "$("$SBX" exec --direct-stdout "$ID" -- echo served)" served
 }
 
+# A command that sets SO_LINGER on its fd 1, the direct stdout's socket
+# (the agent's copy is the same socket), and exits: the agent's close of
+# it must not sleep in the kernel for the linger time (6.1
+# virtio_transport_close), waiting for a client that waits for the EXIT.
+# python3 is in the Debian image.
+test_direct_stdout_linger() {
+	local out rc
+	out=$(timeout 60 "$SBX" exec --direct-stdout "$ID" -- python3 -c '
+import socket, struct
+s = socket.socket(fileno=1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 1000000))
+s.detach()
+print("lingering")')
+	rc=$?
+	expect_eq status "$rc" 0 || return 1
+	expect_eq output "$out" lingering || return 1
+	expect_eq "the agent answers" "$(timeout 20 "$SBX" exec "$ID" -- echo alive)" alive
+}
+
 test_stderr_apart() {
 	"$SBX" exec "$ID" -- sh -c 'echo out; echo err >&2' >"$T_TMP/o" 2>"$T_TMP/e"
 	expect_eq stdout "$(cat "$T_TMP/o")" out && expect_eq stderr "$(cat "$T_TMP/e")" err
@@ -324,6 +343,7 @@ t "stderr kept apart" test_stderr_apart
 t "--direct-stdout over vsock: 16 MiB exact, then status and stderr" test_direct_stdout
 t "--direct-stdout: a client killed mid-stream, the command stopped, the agent serves" \
 	test_direct_stdout_client_killed
+t "--direct-stdout: SO_LINGER set on fd 1 leaves the agent serving" test_direct_stdout_linger
 t "a PTY of the requested size" test_pty
 t "20 concurrent execs" test_concurrent_20
 t "environment from --env" test_env
