@@ -65,9 +65,10 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 }
 
 /* Opens the OUTPUT connection for a direct stdout (to c's address) and
- * gets its id. */
-static int output_open(struct sbx_conn *c, struct sbx_conn **out, uint8_t id[PROTO_OUTPUT_ID_LEN],
-		       struct sbx_error *err)
+ * gets its id. Waited for as the stdio loop waits: what io->extra_fd
+ * brings (the signals that make an impatient client leave) still counts. */
+static int output_open(struct sbx_conn *c, const struct sbx_io *io, struct sbx_conn **out,
+		       uint8_t id[PROTO_OUTPUT_ID_LEN], struct sbx_error *err)
 {
 	struct sbx_conn *oc;
 	struct frame f;
@@ -75,7 +76,29 @@ static int output_open(struct sbx_conn *c, struct sbx_conn **out, uint8_t id[PRO
 
 	if ((r = sbx_connect(c->addr, &oc, err)) < 0)
 		return r;
-	if ((r = sbx_send(oc, FT_OUTPUT, NULL, 0, err)) < 0 || (r = sbx_recv(oc, &f, -1, err)) < 0)
+	if ((r = sbx_send(oc, FT_OUTPUT, NULL, 0, err)) < 0)
+		goto fail;
+	while ((r = sbx_next_frame(oc, &f, err)) == 0) {
+		struct pollfd p[2] = { { .fd = oc->fd, .events = POLLIN },
+				       { .fd = io->extra_fd, .events = POLLIN } };
+		bool want_write;
+
+		if ((r = sbx_pump(oc, &want_write, err)) < 0)
+			goto fail;
+		if (r > 0)
+			continue;
+		if (want_write)
+			p[0].events |= POLLOUT;
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			r = sbx_fail(err, errno, "poll");
+			goto fail;
+		}
+		/* No command yet: whatever it does (a forwarded signal
+		 * would find none), only its failure matters here. */
+		if (p[1].revents && (r = io->on_extra(io->arg, c, err)) < 0)
+			goto fail;
+	}
+	if (r < 0)
 		goto fail;
 	if (f.type != FT_OUTPUT_OK || f.len != PROTO_OUTPUT_ID_LEN) {
 		r = sbx_fail(err, EPROTO, "%s answered OUTPUT with %s (%u bytes)", c->addr,
@@ -450,7 +473,7 @@ int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct 
 	if (o->tty || o->detach || o->no_stdout)
 		return sbx_fail(err, EINVAL, "a direct stdout does not go with %s",
 				o->tty ? "a terminal" : o->detach ? "detach" : "no_stdout");
-	if ((r = output_open(c, &oc, id, err)) < 0)
+	if ((r = output_open(c, io, &oc, id, err)) < 0)
 		return r;
 	if ((r = exec_put(c, o, id, err)) < 0) {
 		sbx_close(oc);

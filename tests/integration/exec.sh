@@ -162,13 +162,14 @@ test_sigint_forwarded() {
 
 # A starved agent (its server stopped) never starts the command: SIGTERM
 # (timeout(1)) still ends sbx exec at once, 128+15, saying why; it waited
-# for the command to start before.
-test_sigterm_before_start() {
+# for the command to start before. With --direct-stdout, it waits first
+# for the answer to OUTPUT on its second connection.
+test_sigterm_before_start() { # [OPTION of sbx exec]
 	local srv pid gone
 	srv=$(server_pid)
 	[ -n "$srv" ] || fail "no server process" || return 1
 	kill -STOP "$srv"
-	"$SBX" exec true 2>"$T_TMP/st.err" &
+	"$SBX" exec $1 true 2>"$T_TMP/st.err" &
 	pid=$!
 	sleep 0.5
 	kill -TERM $pid
@@ -237,10 +238,10 @@ test_direct_stdout_background() {
 
 test_direct_stdout_client_killed() {
 	local tag=8$RANDOM pid
-	"$SBX" exec --direct-stdout sh -c "while :; do echo $tag; done" >/dev/null &
+	"$SBX" exec --direct-stdout sh -c "while :; do echo $tag; done" >"$T_TMP/killed.out" &
 	pid=$!
-	wait_for 10 pgrep -f "echo $tag" >/dev/null || fail "command did not start" || return 1
-	sleep 0.3
+	# (its output arriving, not pgrep: the client's command line matches too)
+	wait_for 10 test -s "$T_TMP/killed.out" || fail "no output arrived" || return 1
 	kill -KILL $pid
 	wait $pid 2>/dev/null
 	wait_for 10 no_process "echo $tag" ||
@@ -318,6 +319,8 @@ for mode in dev pid1; do
 	t "PTY: a resize reaches the command" test_pty_resize
 	t "SIGINT is forwarded to the command" test_sigint_forwarded
 	t "SIGTERM before the command started ends sbx exec at once" test_sigterm_before_start
+	t "--direct-stdout: SIGTERM before OUTPUT was answered ends sbx exec at once" \
+		test_sigterm_before_start --direct-stdout
 	t "SIGINT inherited ignored is still forwarded" test_sigint_inherited_ignored
 	t "a killed client leaves no process and no zombie" test_client_killed
 	t "--direct-stdout: 64 MiB exact, status and stderr arrive" test_direct_stdout
