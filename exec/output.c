@@ -115,7 +115,7 @@ int exec_output_claim(const uint8_t id[PROTO_OUTPUT_ID_LEN], struct proto_err *e
 {
 	struct output *o;
 	struct conn *c;
-	int fd;
+	int fd, r;
 
 	for (o = waiting; o; o = o->next)
 		if (!memcmp(o->id, id, sizeof(o->id)))
@@ -133,7 +133,10 @@ int exec_output_claim(const uint8_t id[PROTO_OUTPUT_ID_LEN], struct proto_err *e
 	}
 	if (fd < 0)
 		return proto_fail(e, EPIPE, "the OUTPUT connection went away");
-	fd_set_nonblock(fd, false);
+	if ((r = fd_set_nonblock(fd, false)) < 0) {
+		close(fd);
+		return proto_fail(e, -r, "cannot make the OUTPUT connection blocking: %s", strerror(-r));
+	}
 	return fd;
 }
 

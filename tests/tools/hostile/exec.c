@@ -648,11 +648,89 @@ static int c_output_twice(void)
 		return -1;
 	}
 	r = expect_exit(&p, EXIT_EXITED, 0, "", NULL);
-	if (r == 0 && exec_direct(&q, argv, id) == 0) {
+	if (r == 0 && (r = exec_direct(&q, argv, id)) == 0) {
 		r = expect_error(&q, ENOENT, "no OUTPUT connection waits under that id");
 		peer_close(&q);
 	}
 	peer_close(&p);
+	peer_close(&o);
+	return r;
+}
+
+/* An OUTPUT connection its client closed while it waited is gone: the
+ * EXEC naming it afterwards gets ENOENT (the agent had time to see the
+ * hangup; an EXEC faster than that would find a socket that fails the
+ * command's writes). */
+static int c_output_closed_while_waiting(void)
+{
+	char *argv[] = { "true", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct peer o, p;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	peer_close(&o);
+	usleep(300000);
+	if ((r = exec_direct(&p, argv, id)) < 0)
+		return r;
+	r = expect_error(&p, ENOENT, "no OUTPUT connection waits under that id");
+	peer_close(&p);
+	return r;
+}
+
+/* A part of a frame sent behind OUTPUT (read by the agent while the
+ * connection waited, too short to be a frame yet): the EXEC that claims
+ * it gets EPROTO, as for whole bytes behind the request. */
+static int c_output_partial_frame(void)
+{
+	char *argv[] = { "true", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN], part[3] = { 0 };
+	struct peer o, p;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	send_raw(&o, part, sizeof(part));
+	usleep(300000);
+	if ((r = exec_direct(&p, argv, id)) == 0) {
+		r = expect_error(&p, EPROTO, "the client sent bytes on its OUTPUT connection after OUTPUT");
+		peer_close(&p);
+	}
+	peer_close(&o);
+	return r;
+}
+
+/* An EXEC refused before it claims its OUTPUT connection (STDOUT_CONN
+ * with PTY: EINVAL) leaves that connection waiting: a good EXEC can
+ * still name it (docs/PROTOCOL.md). */
+static int c_output_refused_exec(void)
+{
+	char *argv[] = { "sh", "-c", "echo still", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct exec_req bad = { .argv = argv, .argc = 3, .out_conn = true, .pty = true,
+				.rows = 24, .cols = 80 };
+	struct peer o, p, q;
+	struct buf out;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	memcpy(bad.out_id, id, PROTO_OUTPUT_ID_LEN);
+	if ((r = open_exec(&p, &bad)) == 0) {
+		r = expect_error(&p, EINVAL, "field STDOUT_CONN does not go with");
+		peer_close(&p);
+	}
+	buf_init(&out, 1 << 16);
+	if (r == 0 && (r = exec_direct(&q, argv, id)) == 0) {
+		r = expect_exit(&q, EXIT_EXITED, 0, "", NULL);
+		if (r == 0)
+			r = drain_raw(&o, &out);
+		if (r == 0)
+			r = out_is(&out, "still\n");
+		peer_close(&q);
+	}
+	buf_free(&out);
 	peer_close(&o);
 	return r;
 }
@@ -940,6 +1018,9 @@ static const struct hostile_case cases[] = {
 	{ .name = "direct stdout: raw bytes on the OUTPUT connection, status and stderr on EXEC's", .fn = c_output_direct },
 	{ .name = "an OUTPUT id used twice: the second EXEC gets ENOENT", .fn = c_output_twice },
 	{ .name = "a frame on an OUTPUT connection that waits: EPROTO", .fn = c_output_frame_while_waiting },
+	{ .name = "an OUTPUT connection closed while it waits: EXEC naming it gets ENOENT", .fn = c_output_closed_while_waiting },
+	{ .name = "part of a frame behind OUTPUT: EXEC naming it gets EPROTO", .fn = c_output_partial_frame },
+	{ .name = "an EXEC refused before its claim leaves the OUTPUT connection waiting", .fn = c_output_refused_exec },
 	{ .name = "an OUTPUT connection no EXEC claims: ETIMEDOUT after 10 s", .fn = c_output_unclaimed },
 	{ .name = "the reader of a direct stdout leaves: the command's writes fail, EXIT says so", .fn = c_output_reader_leaves },
 	{ .name = "a direct-stdout client that leaves mid-stream: the command is stopped", .fn = c_output_client_vanishes },
