@@ -151,7 +151,10 @@ void exec_output_end(int *fd)
 	 * sleep in the kernel (6.1 virtio_transport_close ->
 	 * virtio_transport_wait_close) until the client hangs up or the
 	 * linger time ends. Cleared right before the close; what the
-	 * command wrote is queued before the shutdown either way. */
+	 * command wrote is queued before the shutdown either way. (A
+	 * holder that sets it again between the two and drops its copy
+	 * there too makes us wait at most until the client, which has its
+	 * end of file from the shutdown, hangs up: libsbx does at once.) */
 	shutdown(*fd, SHUT_WR);
 	setsockopt(*fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
 	fd_close(fd);
