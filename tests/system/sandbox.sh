@@ -135,7 +135,10 @@ test_direct_stdout_client_killed() {
 	local tag=direct$RANDOM pid
 	"$SBX" exec --direct-stdout "$ID" -- yes "$tag" >/dev/null &
 	pid=$!
-	sleep 2
+	# (pgrep in the guest: the client's command line is not there)
+	wait_for 30 "$SBX" exec "$ID" -- pgrep -f "yes $tag" >/dev/null ||
+		{ kill -KILL $pid; fail "the command did not start"; return 1; }
+	sleep 0.5
 	kill -KILL $pid
 	wait $pid 2>/dev/null
 	wait_for 10 test -z "$("$SBX" exec "$ID" -- pgrep -f "yes $tag")" ||
