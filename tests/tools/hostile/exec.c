@@ -657,32 +657,12 @@ static int c_output_twice(void)
 	return r;
 }
 
-/* An OUTPUT connection its client closed while it waited is gone: the
- * EXEC naming it afterwards gets ENOENT (the agent had time to see the
- * hangup; an EXEC faster than that would find a socket that fails the
- * command's writes). */
-static int c_output_closed_while_waiting(void)
-{
-	char *argv[] = { "true", NULL };
-	uint8_t id[PROTO_OUTPUT_ID_LEN];
-	struct peer o, p;
-	int r;
-
-	if (output_open(&o, id) < 0)
-		return -1;
-	peer_close(&o);
-	usleep(300000);
-	if ((r = exec_direct(&p, argv, id)) < 0)
-		return r;
-	r = expect_error(&p, ENOENT, "no OUTPUT connection waits under that id");
-	peer_close(&p);
-	return r;
-}
-
-/* A part of a frame sent behind OUTPUT (read by the agent while the
- * connection waited, too short to be a frame yet): the EXEC that claims
- * it gets EPROTO, as for whole bytes behind the request. */
-static int c_output_partial_frame(void)
+/* The ERROR an EXEC naming an OUTPUT connection gets once the agent had
+ * time to see what its client did to it while it waited: closed it
+ * (gone: ENOENT; an EXEC faster than that would find a socket that fails
+ * the command's writes), or sent a part of a frame, read but too short to
+ * be one (EPROTO, as whole bytes behind the request). */
+static int claim_after(bool close_it, int code, const char *text)
 {
 	char *argv[] = { "true", NULL };
 	uint8_t id[PROTO_OUTPUT_ID_LEN], part[3] = { 0 };
@@ -691,14 +671,28 @@ static int c_output_partial_frame(void)
 
 	if (output_open(&o, id) < 0)
 		return -1;
-	send_raw(&o, part, sizeof(part));
+	if (close_it)
+		peer_close(&o);
+	else
+		send_raw(&o, part, sizeof(part));
 	usleep(300000);
 	if ((r = exec_direct(&p, argv, id)) == 0) {
-		r = expect_error(&p, EPROTO, "the client sent bytes on its OUTPUT connection after OUTPUT");
+		r = expect_error(&p, code, text);
 		peer_close(&p);
 	}
-	peer_close(&o);
+	if (!close_it)
+		peer_close(&o);
 	return r;
+}
+
+static int c_output_closed_while_waiting(void)
+{
+	return claim_after(true, ENOENT, "no OUTPUT connection waits under that id");
+}
+
+static int c_output_partial_frame(void)
+{
+	return claim_after(false, EPROTO, "the client sent bytes on its OUTPUT connection after OUTPUT");
 }
 
 /* An EXEC refused before it claims its OUTPUT connection (STDOUT_CONN
@@ -735,7 +729,9 @@ static int c_output_refused_exec(void)
 	return r;
 }
 
-static int c_output_frame_while_waiting(void)
+/* The ERROR on an OUTPUT connection that waits, after a frame sent on it
+ * (EPROTO) or none (ETIMEDOUT after 10 s). */
+static int waiting_error(bool send_ps, int code, const char *text)
 {
 	uint8_t id[PROTO_OUTPUT_ID_LEN];
 	struct peer o;
@@ -743,23 +739,21 @@ static int c_output_frame_while_waiting(void)
 
 	if (output_open(&o, id) < 0)
 		return -1;
-	send_frame(&o, FT_PS, NULL, 0);
-	r = expect_error(&o, EPROTO, "waits to be a command's standard output");
+	if (send_ps)
+		send_frame(&o, FT_PS, NULL, 0);
+	r = expect_error(&o, code, text);
 	peer_close(&o);
 	return r;
 }
 
+static int c_output_frame_while_waiting(void)
+{
+	return waiting_error(true, EPROTO, "waits to be a command's standard output");
+}
+
 static int c_output_unclaimed(void)
 {
-	uint8_t id[PROTO_OUTPUT_ID_LEN];
-	struct peer o;
-	int r;
-
-	if (output_open(&o, id) < 0)
-		return -1;
-	r = expect_error(&o, ETIMEDOUT, "no EXEC named this OUTPUT connection within 10 seconds");
-	peer_close(&o);
-	return r;
+	return waiting_error(false, ETIMEDOUT, "no EXEC named this OUTPUT connection within 10 seconds");
 }
 
 /* The reader of a direct stdout goes, the EXEC connection stays: the
