@@ -281,7 +281,7 @@ fuzz_src_net     := $(FUZZ_CODEC)
 fuzz_src_config  := $(FUZZ_CODEC) lib/config.c tests/fuzz/config_check.c
 fuzz_src_cmdline := $(fuzz_src_config)
 fuzz_src_agent   := $(FUZZ_CODEC) lib/config.c lib/loop.c conn/conn.c server/ops.c \
-		    server/control.c exec/exec.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
+		    server/control.c exec/exec.c exec/output.c lib/user.c fs/path.c tests/fuzz/agent_stubs.c
 fuzz_src_dns     := $(FUZZ_CODEC) lib/loop.c net/dns.c
 fuzz_src_vsockd  := lib/log.c lib/util.c vsockd/virtq.c vsockd/vsock.c
 fuzz_src_gateway := lib/buf.c lib/log.c lib/util.c lib/loop.c lib/relay.c lib/config.c vsock/addr.c \

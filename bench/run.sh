@@ -496,6 +496,10 @@ row_exec() { # key label goal
 		echo "| exec round trip over vsock (mean of $hn; guest clock: $cs) | $(awk -v v="$hmean" 'BEGIN { printf "%.1f", v / 1000 }') ms | $(awk -v v="$gmean" 'BEGIN { printf "%.1f", v / 1000 }') ms (same client in the guest, Unix socket) | $(printf '%.2f' "$ratio") | |"
 		echo "| host → guest through sbx-vsockd, $VM_BYTES | $up MB/s | $upraw MB/s (same command on raw vsock) | $(printf '%.2f' "$upr") | |"
 		echo "| guest → host through sbx-vsockd, $VM_BYTES | $down MB/s | $downraw MB/s (same command on raw vsock) | $(printf '%.2f' "$downr") | |"
+		read -r direct directr <<<"$(kv vm.tput_direct)"
+		if [ -n "${direct:-}" ]; then
+			echo "| guest → host, \`sbx exec --direct-stdout\`, $VM_BYTES | $direct MB/s | $downraw MB/s (same command on raw vsock) | $(printf '%.2f' "$directr") | ≥ 0.8 |"
+		fi
 	fi
 	if [ -n "$(kv vm.images)" ]; then
 		read -r n mmed dmed ratio mr dr <<<"$(kv vm.images)"

@@ -20,8 +20,9 @@
 #    the same command on a raw vsock stream (vsock-tool exec in the guest,
 #    vsock-tool hybrid on the host), the same command's output relayed
 #    through a pipe by dd onto the raw stream (the floor of any relay, the
-#    agent's included), and the same bytes through a pipe inside the guest
-#    (what TCG allows at all).
+#    agent's included), \`sbx exec --direct-stdout\` (the command writes
+#    into a vsock connection of its own, no relay), and the same bytes
+#    through a pipe inside the guest (what TCG allows at all).
 # The agent's own memory is bench/footprint.sh's (the same static binary,
 # measured on the host): in a VM no workload can see it, since every
 # command runs in the workloads' PID namespace (init/workns.c).
@@ -240,6 +241,9 @@ up_raw() { { echo "$SINK"; head -c "$bytes" /dev/zero; } | "$B/vsock-tool" hybri
 up_sbx() { head -c "$bytes" /dev/zero | "$SBX" exec -i $ID -- sh -c "$SINK"; }
 down_raw() { echo "$SOURCE" | "$B/vsock-tool" hybrid "$UDS" 5001; }
 down_sbx() { "$SBX" exec $ID -- sh -c "$SOURCE"; }
+# The same with the command writing straight into a connection of its own
+# (OUTPUT, docs/PROTOCOL.md "Direct standard output"): no relay at all.
+down_direct() { "$SBX" exec --direct-stdout $ID -- sh -c "$SOURCE"; }
 # The floor of any relay in the guest: the same command's output carried
 # through a pipe by a second process (dd, blocking 256 KiB reads and
 # writes) onto the raw vsock stream, as the agent carries it onto its own.
@@ -262,8 +266,9 @@ for i in $(seq "$VM_RUNS"); do
 	f=$(time_only up_ceil)
 	read -r n g <<<"$(timed_in down_ceil)"; check "$n" "vsock-tool source"
 	read -r n h <<<"$(timed_in down_relay)"; check "$n" "relayed raw vsock download"
-	echo "$a $b $c $d $e $f $g $h" >>"$TMP/tput"
-	say "throughput run $i (MB/s): up raw $a sbx $b ceiling $f; down raw $c sbx $d ceiling $g relayed $h; in-guest pipe $e"
+	read -r n j <<<"$(timed_in down_direct)"; check "$n" "sbx exec --direct-stdout download"
+	echo "$a $b $c $d $e $f $g $h $j" >>"$TMP/tput"
+	say "throughput run $i (MB/s): up raw $a sbx $b ceiling $f; down raw $c sbx $d direct $j ceiling $g relayed $h; in-guest pipe $e"
 done
 tcol() { awk "{ print $1 }" "$TMP/tput" | stats; }
 trow() { # what side column ratio
@@ -283,6 +288,8 @@ W="guest → host, $VM_BYTES, through sbx-vsockd"
 trow "$W" "transport ceiling: vsock-tool source in the guest, 256 KiB writes, no command" '$7' "sbx/ceiling $(tcol '$4 / $7' | awk '{ printf "%.2f", $2 }')"
 trow "$W" "baseline: the same command (\`$SOURCE\`) with a raw vsock stream as its stdout (vsock-tool exec)" '$3' 1
 trow "$W" "sbx: \`sbx exec ID -- sh -c '$SOURCE'\` (the CLI)" '$4' "$(rr '$4 / $3')"
+trow "$W" "sbx, direct stdout: \`sbx exec --direct-stdout ID -- sh -c '$SOURCE'\` (the command's stdout is its own vsock connection)" '$9' "$(rr '$9 / $3')"
 trow "$W" "a relay's floor: the same command piped into \`dd bs=262144\` onto the raw vsock stream" '$8' "$(rr '$8 / $3'); sbx/relay $(tcol '$4 / $8' | awk '{ printf "%.2f", $2 }')"
 trow "inside the guest, $VM_BYTES" "the source command piped into the sink command, no vsock (what TCG allows at all)" '$5' ""
+echo "vm.tput_direct $(tcol '$9' | awk '{ print $2 }') $(tcol '$9 / $3' | awk '{ print $2 }')" >>"$KV"
 echo "vm.tput $(for c in 2 1 4 3 5 6 7; do tcol "\$$c" | awk '{ printf "%s ", $2 }'; done)$(tcol '$2 / $1' | awk '{ print $2 }') $(tcol '$4 / $3' | awk '{ print $2 }')" >>"$KV"

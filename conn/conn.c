@@ -700,7 +700,7 @@ int conn_take_socket(struct conn *c)
 
 	if (c->sock_closed || c->closing)
 		return -EIO;
-	if (c->rx_after > 0)
+	if (c->rx_after > 0 || buf_len(&c->rx) != 0)
 		return -EPROTO;
 	/* The reply is small and the socket's buffer empty: it goes out at
 	 * once, or within a bounded wait. */

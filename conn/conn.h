@@ -127,8 +127,10 @@ void conn_rx_sink(struct conn *c, bool on);
  * connection into a plain byte stream (port forwarding). Call it from the
  * request's dispatch, after the reply was queued: it flushes the queue
  * (blocking briefly if need be), unregisters the socket, and frees the
- * connection; the caller owns the returned fd. -EPROTO if the client sent
- * bytes after the request (it must wait for the reply), -EIO if the reply
+ * connection; the caller owns the returned fd. Also later, from another
+ * connection's request, for a connection that waits (exec/output.c).
+ * -EPROTO if the client sent bytes after the request (it must wait for
+ * the reply; in the same read, or read since: a part of a frame), -EIO if the reply
  * could not be sent. The connection is unusable afterwards either way,
  * except that on -EPROTO it can still be failed with conn_fail. */
 int conn_take_socket(struct conn *c);

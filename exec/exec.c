@@ -22,6 +22,7 @@
 #include "conn/conn.h"
 #include "exec/cgroup.h"
 #include "exec/job.h"
+#include "exec/output.h"
 #include "exec/restrict.h"
 #include "exec/spawn.h"
 #include "fs/fs.h"
@@ -209,14 +210,14 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 	struct user u, def;
 	struct spawn_req sr = { .ctty = -1, .cgroup = -1 };
 	struct spawn_err se;
-	struct job_spawned js = { .our_child = true, .out_ring = -1, .err_ring = -1 };
+	struct job_spawned js = { .our_child = true, .out_ring = -1, .err_ring = -1, .out_sock = -1 };
 	struct timespec now;
 	char cwd[PATH_MAX], **envp = NULL;
 	size_t envc = 0;
 	int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
 	const struct agent *a = c->agent;
 	const struct config *cfg = a->config();
-	int master = -1, slave = -1, devnull = a->devnull(), cg = -1, r, failed = 0;
+	int master = -1, slave = -1, devnull = a->devnull(), cg = -1, out_sock = -1, r, failed = 0;
 	const char *who;
 
 	if ((r = proto_exec_decode(f, &req, e)) < 0)
@@ -225,6 +226,12 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 	if (!job_room(js.keep)) {
 		failed = proto_fail(e, EAGAIN, "too many commands: at most %d, of which %d detached "
 				    "(collect finished ones with attach)", JOBS_MAX, JOBS_DETACHED_MAX);
+		goto out;
+	}
+	/* Claimed first: from here every ending (EXIT how=2 included)
+	 * closes it, so its client sees the end of the stream. */
+	if (req.out_conn && (out_sock = exec_output_claim(req.out_id, e)) < 0) {
+		failed = out_sock;
 		goto out;
 	}
 	who = req.user ? req.user : cfg->user;
@@ -256,13 +263,13 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 		sr.ctty = slave;
 	} else {
 		if (((req.flags & EXEC_F_STDIN) && pipe2(in_p, O_CLOEXEC) < 0) ||
-		    (!(req.flags & EXEC_F_NO_STDOUT) && pipe2(out_p, O_CLOEXEC) < 0) ||
+		    (!(req.flags & EXEC_F_NO_STDOUT) && out_sock < 0 && pipe2(out_p, O_CLOEXEC) < 0) ||
 		    (!(req.flags & EXEC_F_NO_STDERR) && pipe2(err_p, O_CLOEXEC) < 0)) {
 			not_started(c, 126, "cannot create pipes: %s", strerror(errno));
 			goto out;
 		}
 		sr.fd[0] = in_p[0] >= 0 ? in_p[0] : devnull;
-		sr.fd[1] = out_p[1] >= 0 ? out_p[1] : devnull;
+		sr.fd[1] = out_sock >= 0 ? out_sock : out_p[1] >= 0 ? out_p[1] : devnull;
 		sr.fd[2] = err_p[1] >= 0 ? err_p[1] : devnull;
 	}
 	sr.argv = req.argv;
@@ -309,7 +316,8 @@ int exec_start(struct conn *c, const struct frame *f, struct proto_err *e)
 		js.in_fd = in_p[1];
 		js.out_fd = out_p[0];
 		js.err_fd = err_p[0];
-		in_p[1] = out_p[0] = err_p[0] = -1;
+		js.out_sock = out_sock;
+		in_p[1] = out_p[0] = err_p[0] = out_sock = -1;
 	}
 	if (!job_new(a, &js, c))
 		failed = proto_fail(e, ENOMEM, "out of memory after starting pid %d", js.pid);
@@ -322,6 +330,7 @@ out:
 	fd_close(&master);
 	fd_close(&slave);
 	fd_close(&cg);
+	fd_close(&out_sock);
 	free_env(envp, envc);
 	proto_exec_free(&req);
 	return failed;

@@ -29,6 +29,7 @@
 
 #include "conn/agent.h"
 #include "exec/cgroup.h"
+#include "exec/output.h"
 #include "exec/ring.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -69,6 +70,7 @@ struct job {
 	uint64_t started_ns;
 	char argv[JOB_ARGV_MAX];
 	struct stream out, err;
+	int out_sock;         /* direct stdout: our copy, or -1 (job.h) */
 	struct watch in;
 	bool in_open;
 	bool in_eof;
@@ -393,6 +395,7 @@ static void job_free(struct job *j)
 		ndetached--;
 	reap_unwatch(&j->child);
 	timer_cancel(&j->timer);
+	exec_output_end(&j->out_sock);
 	stream_close(&j->out);
 	stream_close(&j->err);
 	stdin_close(j);
@@ -426,6 +429,13 @@ static void ended(struct job *j, int status)
 	j->running = false;
 	j->status = status;
 	j->oom = j->cgroup && WIFSIGNALED(status) && cgroup_oom_killed(j->cgroup);
+	if (j->out_sock >= 0) {
+		/* A direct stdout ends with the command, as a pipe's output
+		 * is not waited for past the exit: its client gets its end
+		 * of file after what the command wrote (already queued in
+		 * the socket), background writers EPIPE. */
+		exec_output_end(&j->out_sock);
+	}
 	timer_cancel(&j->timer);
 	if (j->held)
 		j->agent->job_status(j->pid, status);
@@ -769,13 +779,16 @@ struct job *job_new(const struct agent *a, const struct job_spawned *sp, struct 
 
 	if (!j) {
 		int fds[] = { sp->out_fd, sp->err_fd, sp->in_fd, sp->out_ring, sp->err_ring };
+		int out_sock = sp->out_sock;
 
+		exec_output_end(&out_sock);
 		for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
 		return NULL;
 	}
 	j->agent = a;
+	j->out_sock = sp->out_sock;
 	j->pid = sp->pid;
 	j->ns_pid = sp->ns_pid > 0 ? sp->ns_pid : sp->pid;
 	j->pty = sp->pty;

@@ -32,6 +32,8 @@ struct job_spawned {
 	bool held;            /* PID 1 holds its fds already */
 	int out_fd, err_fd;   /* read ends (out_fd is the master with a PTY), or -1 */
 	int in_fd;            /* write end of stdin (a dup of the master), or -1 */
+	int out_sock;         /* a direct stdout (OUTPUT connection): our copy of
+			       * the command's fd 1, shut at its exit; or -1 */
 	int out_ring, err_ring; /* restored jobs: their output rings, or -1 */
 	uint64_t started_ns;  /* CLOCK_REALTIME */
 	char argv[JOB_ARGV_MAX];

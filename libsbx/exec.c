@@ -20,7 +20,9 @@ int sbx_exit_status(const struct sbx_exit *x)
 	return x->how == EXIT_SIGNALED ? 128 + x->signal : x->code;
 }
 
-int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_error *err)
+/* EXEC, its stdout on the OUTPUT connection out_id when not NULL. */
+static int exec_put(struct sbx_conn *c, const struct sbx_exec_opts *o, const uint8_t *out_id,
+		    struct sbx_error *err)
 {
 	struct exec_req req = { 0 };
 	size_t n;
@@ -42,6 +44,10 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 	req.pty = o->tty;
 	req.rows = o->rows ? o->rows : 24;
 	req.cols = o->cols ? o->cols : 80;
+	if (out_id) {
+		req.out_conn = true;
+		memcpy(req.out_id, out_id, sizeof(req.out_id));
+	}
 	if (req.argc == 0)
 		return sbx_fail(err, EINVAL, "no command given");
 	r = proto_exec_put(&c->tx, &req);
@@ -49,6 +55,62 @@ int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_
 		return sbx_fail(err, r, "the command is too large to send (arguments and environment "
 			    "must fit in %u bytes)", PROTO_FRAME_MAX);
 	return 0;
+}
+
+int sbx_exec_send(struct sbx_conn *c, const struct sbx_exec_opts *o, struct sbx_error *err)
+{
+	if (o->direct_stdout)
+		return sbx_fail(err, EINVAL, "a direct stdout needs sbx_exec_io");
+	return exec_put(c, o, NULL, err);
+}
+
+/* Opens the OUTPUT connection for a direct stdout (to c's address) and
+ * gets its id. Waited for as the stdio loop waits: what io->extra_fd
+ * brings (the signals that make an impatient client leave) still counts. */
+static int output_open(struct sbx_conn *c, const struct sbx_io *io, struct sbx_conn **out,
+		       uint8_t id[PROTO_OUTPUT_ID_LEN], struct sbx_error *err)
+{
+	struct sbx_conn *oc;
+	struct frame f;
+	int r;
+
+	if ((r = sbx_connect(c->addr, &oc, err)) < 0)
+		return r;
+	if ((r = sbx_send(oc, FT_OUTPUT, NULL, 0, err)) < 0)
+		goto fail;
+	while ((r = sbx_next_frame(oc, &f, err)) == 0) {
+		struct pollfd p[2] = { { .fd = oc->fd, .events = POLLIN },
+				       { .fd = io->extra_fd, .events = POLLIN } };
+		bool want_write;
+
+		if ((r = sbx_pump(oc, &want_write, err)) < 0)
+			goto fail;
+		if (r > 0)
+			continue;
+		if (want_write)
+			p[0].events |= POLLOUT;
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			r = sbx_fail(err, errno, "poll");
+			goto fail;
+		}
+		/* No command yet: whatever it does (a forwarded signal
+		 * would find none), only its failure matters here. */
+		if (p[1].revents && (r = io->on_extra(io->arg, c, err)) < 0)
+			goto fail;
+	}
+	if (r < 0)
+		goto fail;
+	if (f.type != FT_OUTPUT_OK || f.len != PROTO_OUTPUT_ID_LEN) {
+		r = sbx_fail(err, EPROTO, "%s answered OUTPUT with %s (%u bytes)", c->addr,
+			     proto_type_name(f.type), f.len);
+		goto fail;
+	}
+	memcpy(id, f.payload, PROTO_OUTPUT_ID_LEN);
+	*out = oc;
+	return 0;
+fail:
+	sbx_close(oc);
+	return r;
 }
 
 int sbx_exec_event(const struct frame *f, struct sbx_event *ev, struct sbx_error *err)
@@ -192,24 +254,73 @@ static size_t detach_scan(const char *k, uint8_t *d, size_t n, bool *held, bool 
 	return n;
 }
 
+/* A direct stdout is read in chunks of this size. */
+#define DIRECT_CHUNK (1024 * 1024)
+
+/* A direct stdout's next bytes to out_fd: 1, 0 at its end, or -errno. */
+static int direct_read(struct sbx_conn *oc, uint8_t *b, int out_fd, struct sbx_error *err)
+{
+	ssize_t n = read(oc->fd, b, DIRECT_CHUNK);
+	int r;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n < 0)
+		return sbx_fail(err, errno, "the command's standard output connection to %s broke: %s",
+				oc->addr, strerror(errno));
+	if (n == 0)
+		return 0;
+	r = write_out(out_fd, b, (size_t)n, err);
+	return r < 0 ? r : 1;
+}
+
+/* Where the stdio loop of a command is: its frames and input, or (direct
+ * stdout) its EXIT received, the output connection left to read to its
+ * end (the agent closes the first one after EXIT). */
+enum io_state { IO_RUNNING, IO_DRAINING };
+
 /* The stdio loop of a command whose request was sent. With ack, output is
- * acknowledged as it is written out (detached commands). */
-static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct sbx_io *io,
-		     struct sbx_exit *exit, struct sbx_error *err)
+ * acknowledged as it is written out (detached commands). With oc (then
+ * the loop's, closed as soon as it reads its end), the command's stdout
+ * comes raw on that connection (direct stdout): EXIT is reported once it
+ * ended too. */
+static int stream_io(struct sbx_conn *c, struct sbx_conn *oc, bool stdin_pipe, bool ack,
+		     const struct sbx_io *io, struct sbx_exit *exit, struct sbx_error *err)
 {
 	bool in_open = (stdin_pipe || io->keys_only) && io->in_fd >= 0, want_write = false,
 	     held = false, keys_only = io->keys_only;
+	enum io_state state = IO_RUNNING;
+	uint8_t *direct = NULL;
 	struct ack a = { 0 };
 	int r;
 
+	if (oc) {
+		if (!(direct = malloc(DIRECT_CHUNK))) {
+			r = sbx_fail(err, ENOMEM, "out of memory");
+			goto out;
+		}
+		/* Anything that came behind OUTPUT_OK is the command's. */
+		if (buf_len(&oc->rx) && (r = write_out(io->out_fd, buf_head(&oc->rx),
+						       buf_len(&oc->rx), err)) < 0)
+			goto out;
+		buf_consume(&oc->rx, buf_len(&oc->rx));
+	}
+
 	if (stdin_pipe && io->in_fd < 0 && (r = sbx_exec_stdin_eof(c, err)) < 0)
-		return r;
+		goto out;
 	for (;;) {
-		struct pollfd p[3] = { { .fd = c->fd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+		struct pollfd p[4] = { { .fd = -1 }, { .fd = -1 }, { .fd = -1 },
+				       { .fd = oc ? oc->fd : -1, .events = POLLIN } };
 		struct frame f;
 		struct sbx_event ev;
 
-		while ((r = sbx_next_frame(c, &f, err)) == 1) {
+		/* The agent closes the first connection after EXIT: draining,
+		 * only the direct stdout is left to read to its end. */
+		if (state == IO_DRAINING && !oc) {
+			r = 0;
+			goto out;
+		}
+		while (state == IO_RUNNING && (r = sbx_next_frame(c, &f, err)) == 1) {
 			if ((r = sbx_exec_event(&f, &ev, err)) < 0)
 				goto out;
 			if (ev.kind == SBX_EV_STDOUT) {
@@ -227,6 +338,10 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 			} else if (ev.kind == SBX_EV_EXIT) {
 				*exit = ev.exit;
 				r = 0;
+				if (oc) {
+					state = IO_DRAINING;
+					break;
+				}
 				if (ack) {
 					/* We have the status: the agent may forget it. */
 					a.flags = ACK_F_EXIT;
@@ -241,22 +356,35 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 			if (ack && (r = proto_ack_put(&c->tx, &a)) < 0)
 				goto out;
 		}
-		if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
-			goto out;
-		if (r > 0)
-			continue; /* parse what came in before waiting */
-		if (want_write)
-			p[0].events |= POLLOUT;
-		/* Read more input only when the queue to the agent is short. */
-		if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
-			p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
+		if (state == IO_RUNNING) {
+			if (r < 0 || (r = sbx_pump(c, &want_write, err)) < 0)
+				goto out;
+			if (r > 0)
+				continue; /* parse what came in before waiting */
+			p[0] = (struct pollfd){ .fd = c->fd,
+						.events = POLLIN | (want_write ? POLLOUT : 0) };
+			/* Read more input only when the queue to the agent is short. */
+			if (in_open && buf_len(&c->tx) < STDIN_CHUNK)
+				p[1] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
+		}
 		if (io->extra_fd >= 0)
 			p[2] = (struct pollfd){ .fd = io->extra_fd, .events = POLLIN };
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			r = sbx_fail(err, errno, "poll");
 			goto out;
+		}
+		if (p[3].revents) {
+			if ((r = direct_read(oc, direct, io->out_fd, err)) < 0)
+				goto out;
+			if (r == 0) {
+				/* Closed at its end: the agent never waits
+				 * for us to hang up. */
+				sbx_close(oc);
+				oc = NULL;
+			}
+			r = 0;
 		}
 		if (p[1].revents) {
 			ssize_t n;
@@ -318,21 +446,40 @@ static int stream_io(struct sbx_conn *c, bool stdin_pipe, bool ack, const struct
 		}
 	}
 out:
+	free(direct);
+	sbx_close(oc);
 	return r;
 out_detach:
 	/* What was typed before the keys still reaches the command. */
 	memset(exit, 0, sizeof(*exit));
 	exit->detached = true;
 	r = sbx_flush(c, err);
+	free(direct);
+	sbx_close(oc);
 	return r < 0 ? r : 0;
 }
 
 int sbx_exec_io(struct sbx_conn *c, const struct sbx_exec_opts *o, const struct sbx_io *io,
 		struct sbx_exit *exit, struct sbx_error *err)
 {
-	int r = sbx_exec_send(c, o, err);
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct sbx_conn *oc = NULL;
+	int r;
 
-	return r < 0 ? r : stream_io(c, o->stdin_pipe, o->detach, io, exit, err);
+	if (!o->direct_stdout) {
+		r = exec_put(c, o, NULL, err);
+		return r < 0 ? r : stream_io(c, NULL, o->stdin_pipe, o->detach, io, exit, err);
+	}
+	if (o->tty || o->detach || o->no_stdout)
+		return sbx_fail(err, EINVAL, "a direct stdout does not go with %s",
+				o->tty ? "a terminal" : o->detach ? "detach" : "no_stdout");
+	if ((r = output_open(c, io, &oc, id, err)) < 0)
+		return r;
+	if ((r = exec_put(c, o, id, err)) < 0) {
+		sbx_close(oc);
+		return r;
+	}
+	return stream_io(c, oc, o->stdin_pipe, false, io, exit, err);
 }
 
 int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct sbx_io *io,
@@ -345,7 +492,7 @@ int sbx_attach_io(struct sbx_conn *c, pid_t pid, bool stdin_pipe, const struct s
 	    (r = proto_field_put_u32(&c->tx, ATTACH_PID, (uint32_t)pid)) < 0 ||
 	    (r = proto_end(&c->tx, mark)) < 0)
 		return sbx_fail(err, r, "cannot queue ATTACH");
-	return stream_io(c, stdin_pipe, true, io, exit, err);
+	return stream_io(c, NULL, stdin_pipe, true, io, exit, err);
 }
 
 int sbx_exec_detached(const char *addr, const struct sbx_exec_opts *o, pid_t *pid,

@@ -74,6 +74,13 @@ struct sbx_exec_opts {
 	bool tty;
 	unsigned short rows, cols; /* with tty */
 	bool detach;               /* the command outlives this client */
+	/* sbx_exec_io only, not with tty, detach or no_stdout: the command's
+	 * stdout is a second connection of its own (OUTPUT, docs/PROTOCOL.md
+	 * "Direct standard output"), which it writes into directly: no pipe,
+	 * no frames, no relay in the agent. Its bytes reach out_fd
+	 * unordered with stderr's, and the EXIT is reported only after its
+	 * end of file. */
+	bool direct_stdout;
 	pid_t attach_pid;          /* for cli_exec_attached: attach instead of exec */
 };
 

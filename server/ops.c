@@ -7,6 +7,7 @@
 #include "conn/agent.h"
 #include "conn/conn.h"
 #include "exec/exec.h"
+#include "exec/output.h"
 #include "fs/fs.h"
 #include "lib/util.h"
 #include "net/net.h"
@@ -38,6 +39,7 @@ static const struct conn_route routes[] = {
 	{ FT_EXEC, exec_start },
 	{ FT_ATTACH, exec_attach },
 	{ FT_PS, exec_ps },
+	{ FT_OUTPUT, exec_output },
 	{ FT_INFO, control_info },
 	{ FT_SHUTDOWN, control_shutdown },
 	{ FT_SESSION, control_session },

@@ -139,7 +139,7 @@ static void restore_job(const struct ctl_msg *m, int *fds, int nfds)
 {
 	struct job_spawned js = { .pid = (pid_t)m->arg, .ns_pid = (pid_t)m->arg5, .keep = true, .held = true,
 				  .out_fd = -1, .err_fd = -1, .in_fd = -1, .out_ring = -1,
-				  .err_ring = -1 };
+				  .err_ring = -1, .out_sock = -1 };
 	int k = 0;
 
 	js.pty = m->flags & JOBF_PTY;

@@ -30,8 +30,7 @@ static const struct {
 	{ FT_EXTEND, "EXTEND" },       { FT_ENV, "ENV" },	    { FT_ENV_LIST, "ENV_LIST" },
 	{ FT_LIFETIME, "LIFETIME" },   { FT_SET_TIME, "SET_TIME" }, { FT_ACK, "ACK" },
 	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },  { FT_FREEZE, "FREEZE" },
-	{ FT_IDENTITY, "IDENTITY" },
-	{ FT_ATTACHED, "ATTACHED" },   { FT_PS_ENTRY, "PS_ENTRY" },
+	{ FT_IDENTITY, "IDENTITY" },   { FT_OUTPUT, "OUTPUT" },	    { FT_OUTPUT_OK, "OUTPUT_OK" },
 };
 
 const char *proto_type_name(uint16_t type)
@@ -356,12 +355,15 @@ int proto_exec_put(struct buf *b, const struct exec_req *r)
 		put_le16(p + 2, r->cols);
 		rc = proto_field_put(b, EXEC_PTY, p, sizeof(p));
 	}
+	if (rc == 0 && r->out_conn)
+		rc = proto_field_put(b, EXEC_STDOUT_CONN, r->out_id, sizeof(r->out_id));
 	return rc < 0 ? rc : proto_end(b, mark);
 }
 
 static const char *const exec_field_name[] = {
 	[EXEC_ARG] = "ARG", [EXEC_ENV] = "ENV",	    [EXEC_CWD] = "CWD",
 	[EXEC_USER] = "USER", [EXEC_FLAGS] = "FLAGS", [EXEC_PTY] = "PTY",
+	[EXEC_STDOUT_CONN] = "STDOUT_CONN",
 };
 
 static int check_str(const uint8_t *v, uint32_t len, uint16_t tag, struct proto_err *e)
@@ -399,7 +401,7 @@ int proto_exec_decode(const struct frame *f, struct exec_req *r, struct proto_er
 	 * size holds the result. */
 	proto_fields(&it, f);
 	while ((rc = proto_field_next(&it, &tag, &v, &len, e)) > 0) {
-		if (tag < EXEC_ARG || tag > EXEC_PTY)
+		if (tag < EXEC_ARG || tag > EXEC_STDOUT_CONN)
 			return proto_fail(e, EINVAL, "EXEC: unknown field %u", tag);
 		if (tag != EXEC_ARG && tag != EXEC_ENV) {
 			if (seen & (1u << tag))
@@ -447,8 +449,15 @@ int proto_exec_decode(const struct frame *f, struct exec_req *r, struct proto_er
 						  "EXEC: terminal size %ux%u is out of range (1-%u)",
 						  r->rows, r->cols, PROTO_WINSIZE_MAX);
 			break;
+		case EXEC_STDOUT_CONN:
+			if (len != PROTO_OUTPUT_ID_LEN)
+				return proto_fail(e, EINVAL, "EXEC: field STDOUT_CONN is %u bytes, expected %d",
+						  len, PROTO_OUTPUT_ID_LEN);
+			r->out_conn = true;
+			memcpy(r->out_id, v, len);
+			break;
 		}
-		if (tag != EXEC_FLAGS && tag != EXEC_PTY) {
+		if (tag != EXEC_FLAGS && tag != EXEC_PTY && tag != EXEC_STDOUT_CONN) {
 			if ((rc = check_str(v, len, tag, e)) < 0)
 				return rc;
 			strbytes += len + 1;
@@ -458,6 +467,9 @@ int proto_exec_decode(const struct frame *f, struct exec_req *r, struct proto_er
 		return rc;
 	if (nargs == 0)
 		return proto_fail(e, EINVAL, "EXEC: no program given (field ARG is missing)");
+	if (r->out_conn && (r->pty || (r->flags & (EXEC_F_DETACH | EXEC_F_NO_STDOUT))))
+		return proto_fail(e, EINVAL, "EXEC: field STDOUT_CONN does not go with %s",
+				  r->pty ? "PTY" : r->flags & EXEC_F_DETACH ? "DETACH" : "NO_STDOUT");
 
 	r->mem = malloc((nargs + 1 + nenv + 1) * sizeof(char *) + strbytes);
 	if (!r->mem)

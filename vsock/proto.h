@@ -53,6 +53,7 @@ enum frame_type {
 	FT_EXEC = 0x0010,
 	FT_ATTACH = 0x0011,
 	FT_PS = 0x0012,
+	FT_OUTPUT = 0x0013,
 	FT_SHUTDOWN = 0x0060,
 	FT_SESSION = 0x0061,
 	FT_EXTEND = 0x0062,
@@ -75,11 +76,15 @@ enum frame_type {
 	FT_STDERR = 0x0112,
 	FT_EXIT = 0x0113,
 	FT_ATTACHED = 0x0114,
+	FT_OUTPUT_OK = 0x0115,
 	FT_PS_ENTRY = 0x0120,
 };
 
 /* EXEC fields and flags */
-enum { EXEC_ARG = 1, EXEC_ENV, EXEC_CWD, EXEC_USER, EXEC_FLAGS, EXEC_PTY };
+enum { EXEC_ARG = 1, EXEC_ENV, EXEC_CWD, EXEC_USER, EXEC_FLAGS, EXEC_PTY, EXEC_STDOUT_CONN };
+/* OUTPUT_OK's payload and EXEC's STDOUT_CONN: the id of a connection
+ * waiting to be a command's standard output. */
+#define PROTO_OUTPUT_ID_LEN 16
 #define EXEC_F_CLEAR_ENV 0x1u
 #define EXEC_F_STDIN 0x2u
 #define EXEC_F_NO_STDOUT 0x4u
@@ -224,6 +229,8 @@ struct exec_req {
 	uint32_t flags;
 	bool pty;
 	uint16_t rows, cols;
+	bool out_conn; /* STDOUT_CONN given: out_id names the connection */
+	uint8_t out_id[PROTO_OUTPUT_ID_LEN];
 	void *mem;   /* one allocation holding everything above */
 };
 int proto_exec_put(struct buf *b, const struct exec_req *r);

@@ -25,6 +25,8 @@ static void check_valid(const struct exec_req *r)
 	FUZZ_CHECK(!r->cwd || r->cwd[0]);
 	FUZZ_CHECK(!r->user || r->user[0]);
 	FUZZ_CHECK((r->flags & ~EXEC_F_ALL) == 0);
+	if (r->out_conn)
+		FUZZ_CHECK(!r->pty && !(r->flags & (EXEC_F_DETACH | EXEC_F_NO_STDOUT)));
 	if (r->pty)
 		FUZZ_CHECK(r->rows >= 1 && r->rows <= PROTO_WINSIZE_MAX && r->cols >= 1 &&
 			   r->cols <= PROTO_WINSIZE_MAX);
@@ -66,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check_rc(rc, &e);
 	FUZZ_CHECK(rc == 0);
 	FUZZ_CHECK(r2.argc == r.argc && r2.envc == r.envc);
+	FUZZ_CHECK(r2.out_conn == r.out_conn && !memcmp(r2.out_id, r.out_id, sizeof(r.out_id)));
 	for (size_t i = 0; i < r.argc; i++)
 		FUZZ_CHECK(strcmp(r.argv[i], r2.argv[i]) == 0);
 	for (size_t i = 0; i < r.envc; i++)

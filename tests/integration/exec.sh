@@ -162,13 +162,14 @@ test_sigint_forwarded() {
 
 # A starved agent (its server stopped) never starts the command: SIGTERM
 # (timeout(1)) still ends sbx exec at once, 128+15, saying why; it waited
-# for the command to start before.
-test_sigterm_before_start() {
+# for the command to start before. With --direct-stdout, it waits first
+# for the answer to OUTPUT on its second connection.
+test_sigterm_before_start() { # [OPTION of sbx exec]
 	local srv pid gone
 	srv=$(server_pid)
 	[ -n "$srv" ] || fail "no server process" || return 1
 	kill -STOP "$srv"
-	"$SBX" exec true 2>"$T_TMP/st.err" &
+	"$SBX" exec $1 true 2>"$T_TMP/st.err" &
 	pid=$!
 	sleep 0.5
 	kill -TERM $pid
@@ -207,6 +208,52 @@ test_client_killed() {
 	wait_for 10 no_process "sleep $tag" ||
 		fail "processes left: $(pgrep -af "sleep $tag")" || return 1
 	wait_for 5 test -z "$(zombies_under $INIT_PID)" || fail "zombies: $(zombies_under $INIT_PID)"
+}
+
+# --direct-stdout: the command writes into a connection of its own; every
+# byte arrives, in order, and the status and stderr still come.
+test_direct_stdout() {
+	local want got rc
+	head -c 64M /dev/urandom >"$T_TMP/direct"
+	want=$(sha256sum <"$T_TMP/direct" | cut -d' ' -f1)
+	"$SBX" exec --direct-stdout sh -c "cat '$T_TMP/direct'; echo to-stderr >&2; exit 9" \
+		>"$T_TMP/direct.out" 2>"$T_TMP/direct.err"
+	rc=$?
+	got=$(sha256sum <"$T_TMP/direct.out" | cut -d' ' -f1)
+	rm -f "$T_TMP/direct" "$T_TMP/direct.out"
+	expect_eq "status" "$rc" 9 || return 1
+	expect_eq sha256 "$got" "$want" || return 1
+	expect_eq stderr "$(cat "$T_TMP/direct.err")" to-stderr
+}
+
+# The stream ends with the command, as a pipe's is not waited for past
+# the exit: a background process holding it does not hold sbx.
+test_direct_stdout_background() {
+	local out start=$SECONDS
+	out=$(timeout 20 "$SBX" exec --direct-stdout sh -c 'sleep 30 & echo done')
+	expect_eq "status" $? 0 || return 1
+	expect_eq output "$out" done || return 1
+	[ $((SECONDS - start)) -lt 10 ] || fail "sbx waited $((SECONDS - start)) s for the background process"
+}
+
+test_direct_stdout_client_killed() {
+	local tag=8$RANDOM pid
+	"$SBX" exec --direct-stdout sh -c "while :; do echo $tag; done" >"$T_TMP/killed.out" &
+	pid=$!
+	# (its output arriving, not pgrep: the client's command line matches too)
+	wait_for 10 test -s "$T_TMP/killed.out" || fail "no output arrived" || return 1
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 no_process "echo $tag" ||
+		fail "processes left: $(pgrep -af "echo $tag")" || return 1
+	expect_eq "exec afterwards" "$("$SBX" exec --direct-stdout echo served)" served
+}
+
+test_direct_stdout_refused() {
+	"$SBX" exec --direct-stdout -t true 2>/dev/null
+	expect_eq "with -t" $? 2 || return 1
+	"$SBX" exec --direct-stdout --detach true 2>/dev/null
+	expect_eq "with --detach" $? 2
 }
 
 test_server_restart() {
@@ -288,8 +335,16 @@ for mode in dev pid1; do
 	t "PTY: a resize reaches the command" test_pty_resize
 	t "SIGINT is forwarded to the command" test_sigint_forwarded
 	t "SIGTERM before the command started ends sbx exec at once" test_sigterm_before_start
+	t "--direct-stdout: SIGTERM before OUTPUT was answered ends sbx exec at once" \
+		test_sigterm_before_start --direct-stdout
 	t "SIGINT inherited ignored is still forwarded" test_sigint_inherited_ignored
 	t "a killed client leaves no process and no zombie" test_client_killed
+	t "--direct-stdout: 64 MiB exact, status and stderr arrive" test_direct_stdout
+	t "--direct-stdout: the stream ends at the exit, not with a background process" \
+		test_direct_stdout_background
+	t "--direct-stdout: a client killed mid-stream leaves no process, the agent serves" \
+		test_direct_stdout_client_killed
+	t "--direct-stdout is refused with -t and --detach" test_direct_stdout_refused
 	t "kill -9 of the server: restarted, next exec works" test_server_restart
 	t "stopping the agent stops its commands" test_agent_stop
 	t "configuration file: env, workdir, a bad key" test_config $mode

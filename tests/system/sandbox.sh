@@ -115,6 +115,78 @@ test_output_packets() {
 	[ $((w1 - w0)) -lt 1500 ] || fail "sbx-vsockd wrote 16 MiB of output in $((w1 - w0)) writes"
 }
 
+# --direct-stdout over real vsock: the command writes into an AF_VSOCK
+# socket of its own; every byte arrives, then the status and stderr.
+test_direct_stdout() {
+	local rc want
+	"$SBX" exec --direct-stdout "$ID" -- sh -c \
+		'head -c 16M /dev/urandom | tee /tmp/direct16; echo to-stderr >&2; exit 3' \
+		>"$T_TMP/d16" 2>"$T_TMP/d16.err"
+	rc=$?
+	expect_eq status "$rc" 3 || return 1
+	expect_eq stderr "$(cat "$T_TMP/d16.err")" to-stderr || return 1
+	want=$("$SBX" exec "$ID" -- sh -c 'sha256sum </tmp/direct16; rm /tmp/direct16')
+	expect_eq sha256 "$(sha256sum <"$T_TMP/d16")" "$want"
+}
+
+# Its client killed mid-stream: the command is stopped (hung up on, its
+# writes fail), the agent serves the next one.
+test_direct_stdout_client_killed() {
+	local tag=direct$RANDOM pid
+	"$SBX" exec --direct-stdout "$ID" -- yes "$tag" >/dev/null &
+	pid=$!
+	# (pgrep in the guest: the client's command line is not there)
+	wait_for 30 "$SBX" exec "$ID" -- pgrep -f "yes $tag" >/dev/null ||
+		{ kill -KILL $pid; fail "the command did not start"; return 1; }
+	sleep 0.5
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	wait_for 10 test -z "$("$SBX" exec "$ID" -- pgrep -f "yes $tag")" ||
+		fail "left in the guest: $("$SBX" exec "$ID" -- pgrep -af "yes $tag")" || return 1
+	expect_eq "exec afterwards" "$("$SBX" exec --direct-stdout "$ID" -- echo served)" served
+}
+
+# A command that sets SO_LINGER on its fd 1, the direct stdout's socket
+# (the agent's copy is the same socket), writes 320 KiB and exits while
+# its client is stopped: the agent's close of it must not sleep in the
+# kernel (6.1 virtio_transport_close) until the client has read it (320
+# KiB is more than the Unix socket to the stopped client holds, so
+# sbx-vsockd, which answers the close once it handed every byte on, keeps
+# some; less than that plus the guest's credit, so the command ends).
+# python3 is in the Debian image (its socket module takes only integer
+# options on AF_VSOCK: libc's setsockopt through ctypes).
+test_direct_stdout_linger() {
+	local pid rc
+	"$SBX" exec "$ID" -- rm -f /tmp/linger-set /tmp/linger-go /tmp/lingered || return 1
+	"$SBX" exec --direct-stdout "$ID" -- python3 -c '
+import ctypes, os, socket, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+v = struct.pack("ii", 1, 1000000)
+if libc.setsockopt(1, socket.SOL_SOCKET, socket.SO_LINGER, v, len(v)) != 0:
+    raise OSError(ctypes.get_errno(), "setsockopt SO_LINGER on fd 1")
+open("/tmp/linger-set", "w").close()
+while not os.path.exists("/tmp/linger-go"):
+    time.sleep(0.05)
+sys.stdout.buffer.write(b"x" * 327680)
+sys.stdout.flush()
+open("/tmp/lingered", "w").close()' >"$T_TMP/linger.out" &
+	pid=$!
+	wait_for 30 timeout 5 "$SBX" exec "$ID" -- test -e /tmp/linger-set ||
+		{ kill $pid; fail "the command did not start"; return 1; }
+	kill -STOP $pid
+	timeout 5 "$SBX" exec "$ID" -- touch /tmp/linger-go &&
+		wait_for 20 timeout 5 "$SBX" exec "$ID" -- test -e /tmp/lingered ||
+		{ kill -CONT $pid; kill $pid; fail "the command did not end"; return 1; }
+	sleep 1
+	expect_eq "the agent answers while the client is stopped" \
+		"$(timeout 5 "$SBX" exec "$ID" -- echo alive)" alive
+	rc=$?
+	kill -CONT $pid
+	wait $pid
+	expect_eq "client status" $? 0 && expect_eq bytes "$(wc -c <"$T_TMP/linger.out")" 327680 &&
+		[ $rc = 0 ]
+}
+
 test_stderr_apart() {
 	"$SBX" exec "$ID" -- sh -c 'echo out; echo err >&2' >"$T_TMP/o" 2>"$T_TMP/e"
 	expect_eq stdout "$(cat "$T_TMP/o")" out && expect_eq stderr "$(cat "$T_TMP/e")" err
@@ -308,6 +380,10 @@ t "exit codes, signals, a missing program" test_exit_codes
 t "16 MiB through stdin and back" test_stdin_16m
 t "16 MiB of output leaves the guest in large vsock packets" test_output_packets
 t "stderr kept apart" test_stderr_apart
+t "--direct-stdout over vsock: 16 MiB exact, then status and stderr" test_direct_stdout
+t "--direct-stdout: a client killed mid-stream, the command stopped, the agent serves" \
+	test_direct_stdout_client_killed
+t "--direct-stdout: SO_LINGER set on fd 1 leaves the agent serving" test_direct_stdout_linger
 t "a PTY of the requested size" test_pty
 t "20 concurrent execs" test_concurrent_20
 t "environment from --env" test_env

@@ -239,6 +239,39 @@ static void test_exec_bad_requests(void **state)
 	expect_exec_error(&f, EINVAL, "CWD is empty");
 }
 
+/* A direct stdout: STDOUT_CONN carries the OUTPUT connection's id; it
+ * goes with nothing that takes stdout elsewhere. */
+static void test_exec_stdout_conn(void **state)
+{
+	char *argv[] = { "dd", NULL };
+	struct exec_req in = { .argv = argv, .argc = 1, .out_conn = true }, out;
+	const char id[] = "0123456789abcdef";
+	struct frame f;
+	struct proto_err e;
+
+	memcpy(in.out_id, id, PROTO_OUTPUT_ID_LEN);
+	assert_int_equal(proto_exec_put(&b, &in), 0);
+	one_frame(&f);
+	assert_int_equal(proto_exec_decode(&f, &out, &e), 0);
+	assert_true(out.out_conn);
+	assert_memory_equal(out.out_id, id, PROTO_OUTPUT_ID_LEN);
+	proto_exec_free(&out);
+	exec_fields(&f, 1, EXEC_ARG, "ls", 2);
+	assert_int_equal(proto_exec_decode(&f, &out, &e), 0);
+	assert_false(out.out_conn);
+	proto_exec_free(&out);
+	exec_fields(&f, 2, EXEC_ARG, "ls", 2, EXEC_STDOUT_CONN, id, 15);
+	expect_exec_error(&f, EINVAL, "STDOUT_CONN is 15 bytes, expected 16");
+	exec_fields(&f, 3, EXEC_ARG, "ls", 2, EXEC_STDOUT_CONN, id, 16, EXEC_STDOUT_CONN, id, 16);
+	expect_exec_error(&f, EINVAL, "STDOUT_CONN given twice");
+	exec_fields(&f, 3, EXEC_ARG, "ls", 2, EXEC_FLAGS, "\x04\0\0\0", 4, EXEC_STDOUT_CONN, id, 16);
+	expect_exec_error(&f, EINVAL, "STDOUT_CONN does not go with NO_STDOUT");
+	exec_fields(&f, 3, EXEC_ARG, "ls", 2, EXEC_FLAGS, "\x10\0\0\0", 4, EXEC_STDOUT_CONN, id, 16);
+	expect_exec_error(&f, EINVAL, "STDOUT_CONN does not go with DETACH");
+	exec_fields(&f, 3, EXEC_ARG, "ls", 2, EXEC_PTY, "\x18\0\x50\0", 4, EXEC_STDOUT_CONN, id, 16);
+	expect_exec_error(&f, EINVAL, "STDOUT_CONN does not go with PTY");
+}
+
 static void test_exec_truncated_field(void **state)
 {
 	struct frame f;
@@ -422,6 +455,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_error_message_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_stdout_conn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_truncated_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_many_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_too_big_to_encode, setup, teardown),

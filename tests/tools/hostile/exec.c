@@ -548,6 +548,283 @@ static int c_client_vanishes(void)
 	return wait_procs_gone(marker, 5000);
 }
 
+/* ---- direct stdout: OUTPUT connections ---- */
+
+/* An OUTPUT connection and its id. */
+static int output_open(struct peer *o, uint8_t id[PROTO_OUTPUT_ID_LEN])
+{
+	struct frame f;
+
+	if (peer_open(o) < 0)
+		return -1;
+	if (send_hello(o) < 0 || send_frame(o, FT_OUTPUT, NULL, 0) < 0)
+		goto fail;
+	if (recv_answer(o, &f, RECV_MS) != 1)
+		goto fail;
+	if (f.type != FT_OUTPUT_OK || f.len != PROTO_OUTPUT_ID_LEN) {
+		fail("OUTPUT answered with %s of %u bytes", proto_type_name(f.type), f.len);
+		goto fail;
+	}
+	memcpy(id, f.payload, PROTO_OUTPUT_ID_LEN);
+	return 0;
+fail:
+	peer_close(o);
+	return -1;
+}
+
+/* EXEC of argv with its stdout on the OUTPUT connection id. */
+static int exec_direct(struct peer *p, char **argv, const uint8_t id[PROTO_OUTPUT_ID_LEN])
+{
+	struct exec_req r = { .argv = argv, .out_conn = true };
+
+	while (argv[r.argc])
+		r.argc++;
+	memcpy(r.out_id, id, PROTO_OUTPUT_ID_LEN);
+	return open_exec(p, &r);
+}
+
+/* Reads the OUTPUT connection to its end: what it carried. */
+static int drain_raw(struct peer *o, struct buf *out)
+{
+	uint8_t b[65536];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = o->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, RECV_MS) <= 0)
+			return fail("the OUTPUT connection did not end within %d ms", RECV_MS);
+		n = recv(o->fd, b, sizeof(b), 0);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return fail("recv on the OUTPUT connection: %s", strerror(errno));
+		if (buf_append(out, b, (size_t)n) < 0)
+			return fail("too much output");
+	}
+}
+
+static int c_output_direct(void)
+{
+	char *argv[] = { "sh", "-c", "echo direct; echo apart >&2; exit 5", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct peer o, p;
+	struct buf out, framed;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (exec_direct(&p, argv, id) < 0) {
+		peer_close(&o);
+		return -1;
+	}
+	buf_init(&out, 1 << 20);
+	buf_init(&framed, 1 << 20);
+	r = expect_exit(&p, EXIT_EXITED, 5, "", &framed);
+	if (r == 0)
+		r = drain_raw(&o, &out);
+	if (r == 0 && buf_len(&framed))
+		r = fail("STDOUT frames came on the EXEC connection: %zu bytes", buf_len(&framed));
+	if (r == 0)
+		r = out_is(&out, "direct\n");
+	buf_free(&out);
+	buf_free(&framed);
+	peer_close(&p);
+	peer_close(&o);
+	return r;
+}
+
+static int c_output_twice(void)
+{
+	char *argv[] = { "true", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct peer o, p, q;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (exec_direct(&p, argv, id) < 0) {
+		peer_close(&o);
+		return -1;
+	}
+	r = expect_exit(&p, EXIT_EXITED, 0, "", NULL);
+	if (r == 0 && (r = exec_direct(&q, argv, id)) == 0) {
+		r = expect_error(&q, ENOENT, "no OUTPUT connection waits under that id");
+		peer_close(&q);
+	}
+	peer_close(&p);
+	peer_close(&o);
+	return r;
+}
+
+/* The ERROR an EXEC naming an OUTPUT connection gets once the agent had
+ * time to see what its client did to it while it waited: closed it
+ * (gone: ENOENT; an EXEC faster than that would find a socket that fails
+ * the command's writes), or sent a part of a frame, read but too short to
+ * be one (EPROTO, as whole bytes behind the request). */
+static int claim_after(bool close_it, int code, const char *text)
+{
+	char *argv[] = { "true", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN], part[3] = { 0 };
+	struct peer o, p;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (close_it)
+		peer_close(&o);
+	else
+		send_raw(&o, part, sizeof(part));
+	usleep(300000);
+	if ((r = exec_direct(&p, argv, id)) == 0) {
+		r = expect_error(&p, code, text);
+		peer_close(&p);
+	}
+	if (!close_it)
+		peer_close(&o);
+	return r;
+}
+
+static int c_output_closed_while_waiting(void)
+{
+	return claim_after(true, ENOENT, "no OUTPUT connection waits under that id");
+}
+
+static int c_output_partial_frame(void)
+{
+	return claim_after(false, EPROTO, "the client sent bytes on its OUTPUT connection after OUTPUT");
+}
+
+/* An EXEC refused before it claims its OUTPUT connection (STDOUT_CONN
+ * with PTY: EINVAL) leaves that connection waiting: a good EXEC can
+ * still name it (docs/PROTOCOL.md). */
+static int c_output_refused_exec(void)
+{
+	char *argv[] = { "sh", "-c", "echo still", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct exec_req bad = { .argv = argv, .argc = 3, .out_conn = true, .pty = true,
+				.rows = 24, .cols = 80 };
+	struct peer o, p, q;
+	struct buf out;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	memcpy(bad.out_id, id, PROTO_OUTPUT_ID_LEN);
+	if ((r = open_exec(&p, &bad)) == 0) {
+		r = expect_error(&p, EINVAL, "field STDOUT_CONN does not go with");
+		peer_close(&p);
+	}
+	buf_init(&out, 1 << 16);
+	if (r == 0 && (r = exec_direct(&q, argv, id)) == 0) {
+		r = expect_exit(&q, EXIT_EXITED, 0, "", NULL);
+		if (r == 0)
+			r = drain_raw(&o, &out);
+		if (r == 0)
+			r = out_is(&out, "still\n");
+		peer_close(&q);
+	}
+	buf_free(&out);
+	peer_close(&o);
+	return r;
+}
+
+/* The ERROR on an OUTPUT connection that waits, after a frame sent on it
+ * (EPROTO) or none (ETIMEDOUT after 10 s). */
+static int waiting_error(bool send_ps, int code, const char *text)
+{
+	uint8_t id[PROTO_OUTPUT_ID_LEN];
+	struct peer o;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (send_ps)
+		send_frame(&o, FT_PS, NULL, 0);
+	r = expect_error(&o, code, text);
+	peer_close(&o);
+	return r;
+}
+
+static int c_output_frame_while_waiting(void)
+{
+	return waiting_error(true, EPROTO, "waits to be a command's standard output");
+}
+
+static int c_output_unclaimed(void)
+{
+	return waiting_error(false, ETIMEDOUT, "no EXEC named this OUTPUT connection within 10 seconds");
+}
+
+/* The reader of a direct stdout goes, the EXEC connection stays: the
+ * command's writes fail as at a pipe whose reader left (EPIPE and
+ * SIGPIPE; a Unix socket closed with unread bytes says ECONNRESET
+ * instead, and yes then exits 1), and its status still arrives. */
+static int c_output_reader_leaves(void)
+{
+	char *argv[] = { "yes", NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN], b[4096];
+	struct exit_status x;
+	struct proto_err e;
+	struct frame f;
+	struct peer o, p;
+	int r;
+
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (exec_direct(&p, argv, id) < 0) {
+		peer_close(&o);
+		return -1;
+	}
+	if (recv(o.fd, b, sizeof(b), 0) <= 0) {
+		peer_close(&o);
+		peer_close(&p);
+		return fail("no output on the OUTPUT connection");
+	}
+	peer_close(&o);
+	while ((r = recv_answer(&p, &f, RECV_MS)) == 1 && f.type != FT_EXIT)
+		if (f.type != FT_STARTED && f.type != FT_STDERR)
+			break;
+	if (r != 1 || f.type != FT_EXIT)
+		r = r < 0 ? -1 : fail("no EXIT after the reader left (got %s)",
+				      r == 1 ? proto_type_name(f.type) : "the end");
+	else if (proto_exit_decode(&f, &x, &e) < 0)
+		r = fail("bad EXIT: %s", e.msg);
+	else if (!(x.how == EXIT_SIGNALED && x.value == SIGPIPE) && !(x.how == EXIT_EXITED && x.value == 1))
+		r = fail("EXIT how %d value %d: wanted SIGPIPE or a write error's status 1", x.how, x.value);
+	else
+		r = 0;
+	peer_close(&p);
+	return r;
+}
+
+/* Both connections of a direct-stdout command go mid-stream: the
+ * command is stopped as any whose client left. */
+static int c_output_client_vanishes(void)
+{
+	char marker[64], *argv[] = { "yes", marker, NULL };
+	uint8_t id[PROTO_OUTPUT_ID_LEN], b[4096];
+	struct peer o, p;
+
+	snprintf(marker, sizeof(marker), "hostile-direct-%d", (int)getpid());
+	if (output_open(&o, id) < 0)
+		return -1;
+	if (exec_direct(&p, argv, id) < 0) {
+		peer_close(&o);
+		return -1;
+	}
+	if (recv(o.fd, b, sizeof(b), 0) <= 0 || procs_with(marker) != 1) {
+		peer_close(&o);
+		peer_close(&p);
+		return fail("the command does not write to its OUTPUT connection");
+	}
+	/* Not reading: the command blocks on a full socket; then both go. */
+	usleep(300000);
+	peer_close(&p);
+	peer_close(&o);
+	return wait_procs_gone(marker, 5000);
+}
+
 static int c_detached_limit(void)
 {
 	enum { N = 256 };
@@ -710,6 +987,37 @@ static const struct hostile_case cases[] = {
 		     .fields = { FIELD(ATTACH_PID, "\1\0\0\0"), FIELD(ATTACH_PID, "\2\0\0\0") },
 		     .code = EINVAL, .text = "ATTACH: expected one field PID of 4 bytes" } },
 	{ .name = "ATTACH to an ordinary command: EBUSY", .fn = c_attach_ordinary },
+	{ .name = "OUTPUT with a payload: EBADMSG",
+	  .frame = { AFTER_HELLO, PAYLOAD, FT_OUTPUT,
+		     BYTES("x"),
+		     .code = EBADMSG, .text = "OUTPUT payload is 1 bytes, expected 0" } },
+	{ .name = "EXEC naming an OUTPUT id nobody offered: ENOENT",
+	  .frame = { AFTER_HELLO, FIELDS, FT_EXEC,
+		     .fields = { FIELD(EXEC_ARG, "true"), FIELD(EXEC_STDOUT_CONN, ZEROS_8 ZEROS_8) },
+		     .code = ENOENT, .text = "no OUTPUT connection waits under that id" } },
+	{ .name = "a 15-byte STDOUT_CONN: EINVAL",
+	  .frame = { AFTER_HELLO, FIELDS, FT_EXEC,
+		     .fields = { FIELD(EXEC_ARG, "true"), FIELD(EXEC_STDOUT_CONN, "0123456789abcde") },
+		     .code = EINVAL, .text = "EXEC: field STDOUT_CONN is 15 bytes, expected 16" } },
+	{ .name = "STDOUT_CONN with DETACH: EINVAL",
+	  .frame = { AFTER_HELLO, FIELDS, FT_EXEC,
+		     .fields = { FIELD(EXEC_ARG, "true"), FIELD(EXEC_FLAGS, "\x10\0\0\0"),
+				 FIELD(EXEC_STDOUT_CONN, ZEROS_8 ZEROS_8) },
+		     .code = EINVAL, .text = "EXEC: field STDOUT_CONN does not go with DETACH" } },
+	{ .name = "STDOUT_CONN with a PTY: EINVAL",
+	  .frame = { AFTER_HELLO, FIELDS, FT_EXEC,
+		     .fields = { FIELD(EXEC_ARG, "true"), FIELD(EXEC_PTY, "\x18\0\x50\0"),
+				 FIELD(EXEC_STDOUT_CONN, ZEROS_8 ZEROS_8) },
+		     .code = EINVAL, .text = "EXEC: field STDOUT_CONN does not go with PTY" } },
+	{ .name = "direct stdout: raw bytes on the OUTPUT connection, status and stderr on EXEC's", .fn = c_output_direct },
+	{ .name = "an OUTPUT id used twice: the second EXEC gets ENOENT", .fn = c_output_twice },
+	{ .name = "a frame on an OUTPUT connection that waits: EPROTO", .fn = c_output_frame_while_waiting },
+	{ .name = "an OUTPUT connection closed while it waits: EXEC naming it gets ENOENT", .fn = c_output_closed_while_waiting },
+	{ .name = "part of a frame behind OUTPUT: EXEC naming it gets EPROTO", .fn = c_output_partial_frame },
+	{ .name = "an EXEC refused before its claim leaves the OUTPUT connection waiting", .fn = c_output_refused_exec },
+	{ .name = "an OUTPUT connection no EXEC claims: ETIMEDOUT after 10 s", .fn = c_output_unclaimed },
+	{ .name = "the reader of a direct stdout leaves: the command's writes fail, EXIT says so", .fn = c_output_reader_leaves },
+	{ .name = "a direct-stdout client that leaves mid-stream: the command is stopped", .fn = c_output_client_vanishes },
 	{ .name = "256 detached commands, then one more: EAGAIN", .fn = c_detached_limit },
 	{ .name = "EXEC as a user that does not exist: not started (126)", .fn = c_no_such_user },
 	{ .name = "a client that never reads (yes), then leaves: bounded, the command is stopped", .fn = c_client_never_reads },
