@@ -156,6 +156,9 @@ test_sigint_forwarded() {
 	local pid=$!
 	wait_for 10 grep -q ready "$T_TMP/int" || fail "command did not start" || return 1
 	kill -INT $pid
+	# A lost SIGINT must fail the test, not hang the suite.
+	wait_for 10 eval '! kill -0 $pid 2>/dev/null' ||
+		{ kill -KILL $pid; wait $pid; fail "sbx exec still runs 10 s after SIGINT"; return 1; }
 	wait $pid
 	expect_eq status $? 7 && expect_eq output "$(cat "$T_TMP/int")" $'ready\ngot-int'
 }
