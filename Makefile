@@ -27,7 +27,7 @@ LDHARDEN     := -Wl,-z,relro,-z,now -Wl,--gc-sections
 # both sides, but for lib/'s system pieces of the guest and its cpio
 # writer (the launcher's); libsbx.a is the installable client library and
 # carries what it needs of them.
-LIB_GUEST    := lib/reap.c lib/user.c lib/ctl.c lib/kmod.c
+LIB_GUEST    := lib/reap.c lib/user.c lib/ctl.c lib/kmod.c lib/mount.c
 SHARED_SRC   := $(filter-out $(LIB_GUEST) lib/cpio.c,$(wildcard lib/*.c)) $(wildcard vsock/*.c)
 GUEST_SRC    := $(SHARED_SRC) $(LIB_GUEST) \
 		$(wildcard init/*.c server/*.c conn/*.c exec/*.c fs/*.c net/*.c)

@@ -19,54 +19,22 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/mount.h"
 #include "lib/util.h"
 
-static const struct mnt {
-	const char *src, *dir, *type;
-	unsigned long flags;
-	const char *data;
-	mode_t mode;
-} mounts[] = {
-	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
-	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555 },
-	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755 },
-	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755 },
-	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777 },
+static const struct mount_spec mounts[] = {
+	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, 0 },
+	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, 0 },
+	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", 0755, 0 },
+	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", 0755, 0 },
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, 0 },
 	/* devpts, /dev/shm and cgroup2, which only commands use, are the
 	 * server's, after READY (server/server.c). */
 };
 
-/* Whether something is mounted on dir already (the kernel may have
- * mounted devtmpfs): a mount point's device is not its parent's. Two
- * stat calls, not a read of /proc/self/mounts: under TCG the first run of
- * the kernel's mount table printer costs 3-6 ms, and the agent needs it
- * nowhere else before READY. A bind mount of a directory of the same file
- * system would look unmounted; at boot only the kernel's own mounts
- * (devtmpfs, each a file system of its own) can be there. */
-static bool mounted(const char *dir)
-{
-	char parent[64];
-	const char *slash = strrchr(dir, '/');
-	size_t len = slash > dir ? (size_t)(slash - dir) : 1;
-	struct stat d, p;
-
-	if (len >= sizeof(parent))
-		return false;
-	memcpy(parent, dir, len);
-	parent[len] = '\0';
-	return stat(dir, &d) == 0 && stat(parent, &p) == 0 && d.st_dev != p.st_dev;
-}
-
 void boot_mounts(void)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
-		const struct mnt *m = &mounts[i];
-
-		if (mkdir(m->dir, m->mode) < 0 && errno != EEXIST)
-			log_warn(errno, "unable to create %s", m->dir);
-		if (!mounted(m->dir) && mount(m->src, m->dir, m->type, m->flags, m->data) < 0)
-			log_warn(errno, "unable to mount %s on %s", m->type, m->dir);
-	}
+	mount_missing(mounts, ARRAY_SIZE(mounts));
 }
 
 void boot_stdio(void)

@@ -22,7 +22,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -36,6 +35,7 @@
 #include "lib/ctl.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/mount.h"
 #include "lib/reap.h"
 #include "lib/util.h"
 #include "net/egress.h"
@@ -384,21 +384,15 @@ static void raise_fd_limit(void)
  * 1-2 ms under TCG. A restarted server finds them done. */
 static void workloads_mount(void)
 {
-	static const struct {
-		const char *src, *dir, *parent, *type;
-		unsigned long flags;
-		const char *data;
-		unsigned long magic;
-	} mounts[] = {
-		{ "devpts", "/dev/pts", "/dev", "devpts", MS_NOSUID | MS_NOEXEC,
-		  "mode=0620,ptmxmode=0666,gid=5", DEVPTS_SUPER_MAGIC },
-		{ "tmpfs", "/dev/shm", "/dev", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777",
-		  TMPFS_MAGIC },
+	static const struct mount_spec mounts[] = {
+		{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "mode=0620,ptmxmode=0666,gid=5", 0755, DEVPTS_SUPER_MAGIC },
+		{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, TMPFS_MAGIC },
 		/* nsdelegate: a workload's cgroup namespace (exec/restrict.c)
 		 * is a delegation boundary, no process in it can be moved out
 		 * of it. */
-		{ "cgroup2", CGROUP_ROOT, "/sys/fs", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
-		  CGROUP2_SUPER_MAGIC },
+		{ "cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate",
+		  0555, CGROUP2_SUPER_MAGIC },
 	};
 
 	static const char *const links[][2] = {
@@ -409,23 +403,8 @@ static void workloads_mount(void)
 	/* First: a mount made below a shared one is shared too. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
 		log_warn(errno, "unable to make the mounts shared");
-	for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
-		struct statfs fs;
-		struct stat d, p;
-
-		/* Done by a previous server: its file system, and a mount
-		 * (a device of its own: devtmpfs says TMPFS_MAGIC too, for a
-		 * directory the first server made and could not mount on). */
-		if (statfs(mounts[i].dir, &fs) == 0 && (unsigned long)fs.f_type == mounts[i].magic &&
-		    stat(mounts[i].dir, &d) == 0 && stat(mounts[i].parent, &p) == 0 &&
-		    d.st_dev != p.st_dev)
-			continue;
-		if (mkdir(mounts[i].dir, 0755) < 0 && errno != EEXIST)
-			log_warn(errno, "unable to create %s", mounts[i].dir);
-		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, mounts[i].flags,
-			  mounts[i].data) < 0)
-			log_warn(errno, "unable to mount %s on %s", mounts[i].type, mounts[i].dir);
-	}
+	/* Done by a previous server: found there, of its type. */
+	mount_missing(mounts, ARRAY_SIZE(mounts));
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
 			log_warn(errno, "unable to link %s to %s", links[i][1], links[i][0]);
