@@ -429,13 +429,11 @@ static void ended(struct job *j, int status)
 	j->running = false;
 	j->status = status;
 	j->oom = j->cgroup && WIFSIGNALED(status) && cgroup_oom_killed(j->cgroup);
-	if (j->out_sock >= 0) {
-		/* A direct stdout ends with the command, as a pipe's output
-		 * is not waited for past the exit: its client gets its end
-		 * of file after what the command wrote (already queued in
-		 * the socket), background writers EPIPE. */
-		exec_output_end(&j->out_sock);
-	}
+	/* A direct stdout ends with the command, as a pipe's output is not
+	 * waited for past the exit: its client gets its end of file after
+	 * what the command wrote (already queued in the socket), background
+	 * writers EPIPE. */
+	exec_output_end(&j->out_sock);
 	timer_cancel(&j->timer);
 	if (j->held)
 		j->agent->job_status(j->pid, status);

@@ -20,7 +20,8 @@ int exec_output_claim(const uint8_t id[PROTO_OUTPUT_ID_LEN], struct proto_err *e
 
 /* Ends a direct stdout (our copy of a command's fd 1) and closes it:
  * the client reads what the command wrote, then its end of file; never
- * sleeps, whatever the command set on the socket (SO_LINGER). *fd = -1. */
+ * sleeps, whatever the command set on the socket (SO_LINGER). *fd = -1;
+ * nothing when it is -1 already (no direct stdout). */
 void exec_output_end(int *fd);
 
 #endif
