@@ -154,7 +154,7 @@ test_sigint_forwarded() {
 	"$SBX" exec sh -c 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.05; done' \
 		>"$T_TMP/int" &
 	local pid=$!
-	wait_for 10 grep -q ready "$T_TMP/int" || fail "command did not start" || return 1
+	wait_for 10 grep -qs ready "$T_TMP/int" || fail "command did not start" || return 1
 	kill -INT $pid
 	# A lost SIGINT must fail the test, not hang the suite.
 	wait_for 10 eval '! kill -0 $pid 2>/dev/null' ||
@@ -193,7 +193,7 @@ test_sigint_inherited_ignored() {
 	(trap '' INT; exec "$SBX" exec sh -c 'trap "echo got-int; exit 7" INT; echo ready
 		while :; do sleep 0.05; done') >"$T_TMP/ign" &
 	local pid=$! rc
-	wait_for 10 grep -q ready "$T_TMP/ign" || fail "command did not start" || return 1
+	wait_for 10 grep -qs ready "$T_TMP/ign" || fail "command did not start" || return 1
 	kill -INT $pid
 	wait_for 3 is_gone $pid || { kill -TERM $pid; fail "SIGINT was ignored"; return 1; }
 	wait $pid
@@ -205,7 +205,7 @@ test_client_killed() {
 	local tag=7$RANDOM pid
 	"$SBX" exec sh -c "sleep $tag.1 & sleep $tag.2; :" &
 	pid=$!
-	wait_for 10 pgrep -f "sleep $tag.2" >/dev/null || fail "command did not start" || return 1
+	wait_for 10 pgrep -f "^sleep $tag.2" >/dev/null || fail "command did not start" || return 1
 	kill -KILL $pid
 	wait $pid 2>/dev/null
 	wait_for 10 no_process "sleep $tag" ||
@@ -276,7 +276,7 @@ test_agent_stop() {
 	local tag=8$RANDOM cpid rc
 	"$SBX" exec sh -c "trap '' TERM; sleep $tag" 2>"$T_TMP/stop.err" &
 	cpid=$!
-	wait_for 10 pgrep -f "sleep $tag" >/dev/null || fail "command did not start" || return 1
+	wait_for 10 pgrep -f "^sleep $tag" >/dev/null || fail "command did not start" || return 1
 	kill -TERM $INIT_PID
 	wait_for 15 is_gone $INIT_PID || fail "agent did not stop" || return 1
 	wait $cpid
