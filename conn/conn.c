@@ -77,15 +77,7 @@ static void handshake_timeout(struct timer *t)
  * plain write), and every packet costs the guest a descriptor, a
  * notification and an interrupt. Bodies to a vsock client are read into
  * the output queue and sent with the frame header in large writes. */
-static bool sock_is_vsock(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_VSOCK;
-}
-
-int conn_open(int fd, const struct agent *a)
+int conn_open(int fd, bool vsock, const struct agent *a)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -96,7 +88,7 @@ int conn_open(int fd, const struct agent *a)
 	buf_init(&c->tx, TX_MAX);
 	c->body_fd = -1;
 	c->rx_sink_fd = -1;
-	c->body_copy = sock_is_vsock(fd);
+	c->body_copy = vsock;
 	c->state = CONN_HELLO;
 	c->agent = a;
 	r = loop_add(&c->w, fd, EPOLLIN | EPOLLRDHUP, conn_event);

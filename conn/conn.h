@@ -82,8 +82,9 @@ struct conn {
 extern uint16_t conn_version_max;
 
 /* Starts serving an accepted, non-blocking socket for agent a: HELLO,
- * AUTH when a->auth_key() says so, then a->dispatch() with the request. */
-int conn_open(int fd, const struct agent *a);
+ * AUTH when a->auth_key() says so, then a->dispatch() with the request.
+ * vsock: the socket is AF_VSOCK (bodies are copied, see body_copy). */
+int conn_open(int fd, bool vsock, const struct agent *a);
 /* Number of open connections. */
 unsigned conn_count(void);
 /* Tells every connection the agent is stopping (best effort). */
@@ -108,7 +109,7 @@ static inline struct buf *conn_txbuf(struct conn *c) { return &c->tx; }
 void conn_flush(struct conn *c);
 /* Queues a frame header for len bytes that are then spliced from fd (a
  * pipe holding at least len bytes; read from it instead when the client
- * is on vsock, see sock_is_vsock). Only when conn_tx_idle. */
+ * is on vsock, see conn_open). Only when conn_tx_idle. */
 int conn_send_spliced(struct conn *c, uint16_t type, int fd, size_t len);
 /* Nothing queued: the operation may produce output. */
 bool conn_tx_idle(const struct conn *c);

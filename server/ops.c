@@ -28,9 +28,9 @@ const struct agent server_agent = {
 	.job_done = server_job_done,
 };
 
-int conn_start(int fd)
+int conn_start(int fd, bool vsock)
 {
-	return conn_open(fd, &server_agent);
+	return conn_open(fd, vsock, &server_agent);
 }
 
 /* The agent's own operations; the file and network families have tables

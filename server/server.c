@@ -203,20 +203,16 @@ static void restore_jobs(void)
 
 /* ---- connections ---- */
 
-/* Only the host may talk to the agent: on vsock, that is peer CID 2. */
-static bool peer_allowed(int fd)
+/* Only the host may talk to the agent: on vsock, that is peer CID 2.
+ * ss is the peer's address as accept4 gave it. */
+static bool peer_allowed(const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	const struct sockaddr_vm *svm = (const struct sockaddr_vm *)ss;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return false;
-	if (ss.ss_family != AF_VSOCK)
-		return true;
-	if (((struct sockaddr_vm *)&ss)->svm_cid == VMADDR_CID_HOST)
+	if (ss->ss_family != AF_VSOCK || svm->svm_cid == VMADDR_CID_HOST)
 		return true;
 	log_warn(0, "refused a connection from vsock CID %u: only the host (CID 2) is served",
-		 ((struct sockaddr_vm *)&ss)->svm_cid);
+		 svm->svm_cid);
 	return false;
 }
 
@@ -241,10 +237,13 @@ static void accept_again(struct timer *t)
  * triggered, so the loop reports the next one at once, while an accept
  * that finds none still makes and releases a socket in the kernel (in a
  * template's clone under TCG, ~6 ms of code translated for the first time
- * before IDENTITY's answer). */
+ * before IDENTITY's answer). The peer's address comes with the accept:
+ * no getpeername or getsockname per connection. */
 static void on_accept(struct watch *w, uint32_t events)
 {
-	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = sizeof(ss);
+	int fd = accept4(w->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC), r;
 
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
@@ -261,7 +260,7 @@ static void on_accept(struct watch *w, uint32_t events)
 		log_warn(errno, "unable to accept a connection");
 		return;
 	}
-	if (!peer_allowed(fd)) {
+	if (len > sizeof(ss) || !peer_allowed(&ss)) {
 		close(fd);
 		return;
 	}
@@ -269,7 +268,7 @@ static void on_accept(struct watch *w, uint32_t events)
 		refuse(fd, EAGAIN, "too many connections (the agent serves at most 1024 at once)");
 		return;
 	}
-	if ((r = conn_start(fd)) < 0) {
+	if ((r = conn_start(fd, ss.ss_family == AF_VSOCK)) < 0) {
 		refuse(fd, -r, "the agent cannot take this connection");
 		log_warn(r, "unable to serve a new connection");
 	}

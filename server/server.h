@@ -14,7 +14,7 @@
  * (lib/ctl.h) until SIGTERM. */
 int server_main(int argc, char **argv);
 /* Serves an accepted, non-blocking socket as this agent (server/ops.c). */
-int conn_start(int fd);
+int conn_start(int fd, bool vsock);
 /* What the server gives every connection and its operation. */
 extern const struct agent server_agent;
 

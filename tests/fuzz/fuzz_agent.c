@@ -236,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&out, OUT_MAX);
 
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-	FUZZ_CHECK(conn_start(sv[0]) == 0);
+	FUZZ_CHECK(conn_start(sv[0], false) == 0);
 	FUZZ_CHECK(conn_count() == 1);
 	while (!(eof && conn_count() == 0)) {
 		if (writing && written < size) {

@@ -265,7 +265,7 @@ static void converse(void)
 	buf_init(&hello, 64);
 	assert_int_equal(proto_hello_put(&hello, PROTO_VERSION, PROTO_VERSION), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(conn_start(sv[0]), 0);
+	assert_int_equal(conn_start(sv[0], false), 0);
 	assert_int_equal(send(sv[1], buf_head(&hello), buf_len(&hello), MSG_NOSIGNAL),
 			 (ssize_t)buf_len(&hello));
 	buf_free(&hello);
