@@ -331,6 +331,9 @@ int cli_exec_option(int opt, struct sbx_exec_opts *o, const char **env, size_t *
 	case 'u':
 		o->user = optarg;
 		return 0;
+	case 'D':
+		o->direct_stdout = true;
+		return 0;
 	}
 	return 2;
 }
@@ -364,10 +367,6 @@ int cli_exec(struct cli *cli, int argc, char **argv)
 		}
 		if (opt == 'd') {
 			o.detach = true;
-			continue;
-		}
-		if (opt == 'D') {
-			o.direct_stdout = true;
 			continue;
 		}
 		if ((r = cli_exec_option(opt, &o, env, &nenv)) != 0) {

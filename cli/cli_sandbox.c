@@ -477,6 +477,7 @@ int cli_run(struct cli *cli, int argc, char **argv)
 		{ "tty", no_argument, NULL, 't' },
 		{ "cwd", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "direct-stdout", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -498,7 +499,10 @@ int cli_run(struct cli *cli, int argc, char **argv)
 			       "  -i, --interactive     forward stdin\n"
 			       "  -t, --tty             run on a terminal\n"
 			       "  -w, --cwd DIR         working directory\n"
-			       "  -u, --user U          user name or uid\n", create_opts_help);
+			       "  -u, --user U          user name or uid\n"
+			       "      --direct-stdout   CMD writes its stdout straight into a connection\n"
+			       "                        of its own (see sbx exec --help); not with -t\n",
+			       create_opts_help);
 			return 0;
 		}
 		if ((r = create_option(opt, &a)) == 0)
@@ -515,6 +519,10 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->connect) {
 		cli_error("run creates its own sandbox: --connect does not apply");
+		return 2;
+	}
+	if (xo.direct_stdout && xo.tty) {
+		cli_error("--direct-stdout does not go with --tty");
 		return 2;
 	}
 	xo.argv = (const char *const *)&argv[optind];
