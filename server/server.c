@@ -204,7 +204,8 @@ static void restore_jobs(void)
 /* ---- connections ---- */
 
 /* Only the host may talk to the agent: on vsock, that is peer CID 2.
- * ss is the peer's address as accept4 gave it. */
+ * ss is the peer's address as accept4 gave it (zeroed first: an address
+ * shorter than a vsock one reads as CID 0, refused). */
 static bool peer_allowed(const struct sockaddr_storage *ss)
 {
 	const struct sockaddr_vm *svm = (const struct sockaddr_vm *)ss;
@@ -260,7 +261,7 @@ static void on_accept(struct watch *w, uint32_t events)
 		log_warn(errno, "unable to accept a connection");
 		return;
 	}
-	if (len > sizeof(ss) || !peer_allowed(&ss)) {
+	if (!peer_allowed(&ss)) {
 		close(fd);
 		return;
 	}

@@ -88,7 +88,7 @@ test_server_restart() {
 	pid=$("$SBX" exec --detach -- sh -c 'echo before; read x </dev/null; sleep 2; echo after; exit 4')
 	"$SBX" exec sh -c "sleep $tag" &
 	local attached=$!
-	wait_for 5 pgrep -f "sleep $tag" >/dev/null || fail "command did not start" || return 1
+	wait_for 5 pgrep -f "^sleep $tag" >/dev/null || fail "command did not start" || return 1
 	sleep 0.3
 	old=$(server_pid)
 	kill -KILL "$old"

@@ -332,15 +332,21 @@ test_run() {
 # sbx run --direct-stdout: the command's stdout over a connection of its
 # own, every byte, then its status and stderr; the sandbox is gone after.
 test_run_direct_stdout() {
-	local n rc
-	n=$("$SBX" run --direct-stdout --memory 768 -- sh -c \
+	local sum want rc
+	"$SBX" run --direct-stdout -t -- true 2>"$T_TMP/rd.err"
+	expect_eq "with -t" $? 2 || return 1
+	grep -q "does not go with --tty" "$T_TMP/rd.err" || fail "sbx said: $(cat "$T_TMP/rd.err")" ||
+		return 1
+	want=$(head -c 4194304 /dev/zero | tr "\0" x | sha256sum)
+	sum=$("$SBX" run --direct-stdout --memory 768 -- sh -c \
 		'readlink /proc/$$/fd/1 | cut -d: -f1 >&2
 		head -c 4194304 /dev/zero | tr "\0" x; echo to-stderr >&2; exit 5' \
-		2>"$T_TMP/rd.err" | wc -c; exit "${PIPESTATUS[0]}")
+		2>"$T_TMP/rd.err" | sha256sum; exit "${PIPESTATUS[0]}")
 	rc=$?
-	expect_eq status "$rc" 5 && expect_eq bytes "$n" 4194304 || return 1
+	expect_eq status "$rc" 5 && expect_eq "sha256 of 4 MiB" "$sum" "$want" || return 1
 	# fd 1 a socket, not the agent's pipe: the option reached the exec
-	expect_eq "fd 1, then stderr" "$(cat "$T_TMP/rd.err")" $'socket\nto-stderr' || return 1
+	[[ $(cat "$T_TMP/rd.err") == *socket*to-stderr* ]] ||
+		fail "fd 1 not a socket, or no stderr: $(cat "$T_TMP/rd.err")" || return 1
 	expect_eq "run leaves nothing" "$(ls "$SBX_STATE_DIR"; pgrep -af "$SBX_STATE_DIR")" ""
 }
 
@@ -413,5 +419,5 @@ t "out-of-range memory is refused before anything starts" test_memory_refused
 t "a bad kernel gives a clear error and leaves nothing" test_bad_kernel
 t "a VM without its configuration powers off, create says why" test_no_config
 t "run: create, command, destroy, its status" test_run
-t "run --direct-stdout: every byte, then the status and stderr" test_run_direct_stdout
+t "run --direct-stdout: every byte, then the status and stderr; not with -t" test_run_direct_stdout
 t "minimal image: the first command finds no configuration file, no token, no fd past 2" test_minimal_config_gone
