@@ -43,8 +43,10 @@ static void print_text(const struct sandbox *sb, const struct info *info)
 		}
 		printf("\n");
 		if (sb->template[0])
-			printf("boot:       %llu ms from QEMU start to agent ready as a clone of "
-			       "template %s\n", (unsigned long long)sb->boot_ms, sb->template);
+			printf("boot:       %llu ms from %s to agent ready as a clone of template %s\n",
+			       (unsigned long long)sb->boot_ms,
+			       sb->from_spare ? "taking a spare (its QEMU started ahead)" : "QEMU start",
+			       sb->template);
 		else
 			printf("boot:       %llu ms from QEMU start to agent ready; in the guest: agent "
 			       "started at %.1f ms, listening at %.1f ms (%.1f ms loading modules), "

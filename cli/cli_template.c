@@ -8,10 +8,12 @@
 #include "cli/cli.h"
 #include "launcher/image.h"
 #include "launcher/sandbox.h"
+#include "launcher/spare.h"
 #include "launcher/template.h"
+#include "lib/util.h"
 
 static const char template_usage[] =
-	"usage: sbx template create NAME [--image I] [--memory M]\n"
+	"usage: sbx template create NAME [--image I] [--memory M] [--spares N]\n"
 	"       sbx template ls\n"
 	"       sbx template rm NAME...\n\n"
 	"A template is a sandbox booted until its agent is ready, let settle, and\n"
@@ -28,7 +30,13 @@ static const char template_usage[] =
 	"minimal image run (they do not use the template after their start), and\n"
 	"refused while a clone with a disk exists.\n\n"
 	"  --image NAME     the image (default: $SBX_IMAGE, else debian)\n"
-	"  -m, --memory M   its memory, as sbx create --memory (default 1024)\n";
+	"  -m, --memory M   its memory, as sbx create --memory (default 1024)\n"
+	"  --spares N       keep N QEMUs (0-8, default 0) started for its next\n"
+	"                   clones, each with its memory filled in: a clone's create\n"
+	"                   then skips QEMU's start and the copy of the template's\n"
+	"                   memory; each holds a clone's memory while it waits, and\n"
+	"                   is made again in the background once taken (not for\n"
+	"                   sbx create --name, whose id a spare cannot have)\n";
 
 static void template_row(void *arg, const struct template *t)
 {
@@ -47,9 +55,10 @@ static int template_create_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = { { "image", required_argument, NULL, 'i' },
 					      { "memory", required_argument, NULL, 'm' },
+					      { "spares", required_argument, NULL, 's' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
-	uint64_t mib = SANDBOX_MEM_DEFAULT;
+	uint64_t mib = SANDBOX_MEM_DEFAULT, spares = 0;
 	const char *image = NULL;
 	struct sbx_error err;
 	struct template t;
@@ -67,6 +76,12 @@ static int template_create_cmd(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 's':
+			if (str_to_u64(optarg, SPARES_MAX, &spares) < 0) {
+				cli_error("--spares %s: a number from 0 to %d", optarg, SPARES_MAX);
+				return 2;
+			}
+			break;
 		case 'h':
 			fputs(template_usage, stdout);
 			return 0;
@@ -78,7 +93,7 @@ static int template_create_cmd(int argc, char **argv)
 		cli_error("template create takes one NAME (see sbx template --help)");
 		return 2;
 	}
-	if (template_create(argv[optind], image, mib, &t, &err) < 0) {
+	if (template_create(argv[optind], image, mib, (unsigned)spares, &t, &err) < 0) {
 		cli_error("template create %s: %s", argv[optind], err.msg);
 		return CLI_FAIL;
 	}

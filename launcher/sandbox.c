@@ -6,6 +6,8 @@
 #include "gateway/secrets.h"
 #include "launcher/image.h"
 #include "launcher/qemu.h"
+#include "launcher/qmp.h"
+#include "launcher/spare.h"
 #include "launcher/template.h"
 #include "launcher/store.h"
 #include "launcher/tsc.h"
@@ -771,6 +773,10 @@ static int save(const struct sandbox *sb, bool durable, struct sbx_error *err)
 	kv_write(f, "image", sb->image);
 	if (sb->template[0])
 		kv_write(f, "template", sb->template);
+	if (sb->spare[0])
+		kv_write(f, "spare", sb->spare);
+	if (sb->from_spare)
+		kv_write(f, "from_spare", "yes");
 	if (sb->disk[0])
 		kv_write(f, "disk", sb->disk);
 	for (unsigned i = 0; i < sb->nvolumes; i++)
@@ -846,6 +852,10 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		sb->paused = !strcmp(value, "paused");
 	else if (!strcmp(key, "template"))
 		str_copy(sb->template, sizeof(sb->template), value);
+	else if (!strcmp(key, "spare"))
+		str_copy(sb->spare, sizeof(sb->spare), value);
+	else if (!strcmp(key, "from_spare"))
+		sb->from_spare = !strcmp(value, "yes");
 	else if (!strcmp(key, "paused_at"))
 		sb->paused_at = v;
 	else if (!strcmp(key, "created"))
@@ -1571,15 +1581,159 @@ static void guest_clock_set(struct sandbox *sb)
 /* Boots one sandbox: checked options, a state directory, the guest's
  * disks and config, its vsock device, QEMU (or a template's clone), the
  * gateway, then the agent's READY. Undone on failure. */
+/* A spare's file named name, in its state directory. */
+static void spare_file(char *out, size_t n, const struct sandbox *sb, const char *name)
+{
+	path_in(out, n, sb, name);
+}
+
+/* A spare whose taker died mid-restore (its file renamed over 10 min ago). */
+static bool spare_abandoned(const struct sandbox *sb)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
+	return stat(path, &st) == 0 && time(NULL) - st.st_mtime > 600;
+}
+
+/* Takes a spare of t that is waiting: renames its SANDBOX_SPARE_READY
+ * (one taker wins) and loads it into sb. -ENOENT when there is none. */
+static int spare_take(const struct template *t, struct sandbox *sb)
+{
+	char path[PATH_MAX], taken[PATH_MAX];
+	const char *root = sandbox_root();
+	struct dirent *d;
+	DIR *dp = opendir(root);
+	int r = -ENOENT;
+
+	while (dp && r < 0 && (d = readdir(dp))) {
+		char dir[PATH_MAX];
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
+		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, t->name) != 0 ||
+		    sb->created < t->created || !sandbox_alive(sb))
+			continue;
+		spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+		spare_file(taken, sizeof(taken), sb, SANDBOX_SPARE_TAKEN);
+		if (rename(path, taken) == 0)
+			r = 0;
+	}
+	if (dp)
+		closedir(dp);
+	return r;
+}
+
+unsigned sandbox_spares(const char *name, bool kill)
+{
+	struct template t = { .created = 0 };
+	struct sandbox *sb = malloc(sizeof(*sb));
+	unsigned n = 0;
+
+	if (!sb)
+		return 0;
+	str_copy(t.name, sizeof(t.name), name);
+	if (!kill) {
+		const char *root = sandbox_root();
+		char dir[PATH_MAX], path[PATH_MAX];
+		struct dirent *d;
+		DIR *dp = opendir(root);
+
+		while (dp && (d = readdir(dp))) {
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
+			if (meta_read(dir, sb) < 0 || strcmp(sb->spare, name) != 0 ||
+			    !sandbox_alive(sb))
+				continue;
+			spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+			n += access(path, F_OK) == 0;
+		}
+		if (dp)
+			closedir(dp);
+	} else {
+		while (spare_take(&t, sb) == 0) {
+			cleanup(sb);
+			n++;
+		}
+	}
+	free(sb);
+	return n;
+}
+
+/* A clone that takes one of tp's spares instead of starting a QEMU of its
+ * own: -ENOENT when none is waiting. Once taken, the spare is this
+ * sandbox (its id, its state directory); a failure then stops it and
+ * says why. */
+static int create_from_spare(const struct sandbox_opts *o, struct sandbox *sb,
+			     const struct template *tp, struct sbx_error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8], *config = NULL;
+	struct qmp q = { .fd = -1 };
+	struct image im;
+	size_t len = 0;
+	uint64_t t0 = time_mono_ns();
+	int r;
+
+	if (spare_take(tp, sb) < 0)
+		return -ENOENT;
+	sb->spare[0] = '\0';
+	sb->from_spare = true;
+	sb->created = (uint64_t)time(NULL);
+	sb->session = o->session;
+	sb->lifetime_s = o->session ? 0 : o->lifetime_s;
+	if ((r = check_labels(o->labels, sb, err)) < 0 || (r = image_find(tp->image, &im, err)) < 0 ||
+	    (r = template_image_check(tp, &im, err)) < 0 ||
+	    (r = write_config(o, sb, &im, SANDBOX_READY_PORT, NULL, &config, &len, err)) < 0)
+		goto fail;
+	/* The initrd of its configuration, as any clone's; a new file, since
+	 * the spare's QEMU maps the one it was started with. */
+	path_in(path, sizeof(path), sb, "initrd.img");
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((r = make_initrd(NULL, tmp, config, len, err)) < 0)
+		goto fail;
+	if (rename(tmp, path) < 0) {
+		r = sbx_fail(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if ((r = template_restore_finish(sb, tp, &q, config, len, err)) < 0)
+		goto fail;
+	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
+	if ((r = save(sb, false, err)) < 0)
+		goto fail;
+	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
+	unlink(path);
+	free(config);
+	return 0;
+fail:
+	free(config);
+	cleanup(sb);
+	return r;
+}
+
 static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		  const struct secret_set *secrets, const struct secrets_allow *allow,
-		  const struct template *tp, struct sbx_error *err)
+		  const struct template *tp, bool spare, struct sbx_error *err)
 {
-	struct boot *b = calloc(1, sizeof(*b));
+	struct boot *b;
 	struct qemu_argv qa;
 	uint64_t t0;
 	int r;
 
+	/* A clone takes a spare when one waits, unless it asks for its own
+	 * id (the spare's is taken with it). */
+	if (tp && !spare && !o->name) {
+		r = create_from_spare(o, sb, tp, err);
+		if (r == 0)
+			return 0;
+		if (r != -ENOENT) {
+			fprintf(stderr, "sbx: warning: %s; restoring without a spare\n", err->msg);
+			*err = (struct sbx_error){ 0 };
+		}
+	}
+	b = calloc(1, sizeof(*b));
 	memset(sb, 0, sizeof(*sb));
 	if (!b)
 		return sbx_fail(err, ENOMEM, "out of memory");
@@ -1608,6 +1762,27 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		goto out;
 	}
 	t0 = time_mono_ns();
+	if (spare) {
+		/* Up to QEMU started with its RAM; the rest when taken. */
+		struct qmp q;
+
+		r = template_restore_start(sb, tp, qa.argv, &q, err);
+		qmp_close(&q);
+		str_copy(sb->spare, sizeof(sb->spare), tp->name);
+		if (r == 0 && (r = save(sb, false, err)) == 0) {
+			char path[PATH_MAX];
+			int fd;
+
+			spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+			if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+				r = sbx_fail(err, errno, "cannot create %s: %s", path, strerror(errno));
+			else
+				close(fd);
+		}
+		if (r < 0)
+			cleanup(sb);
+		goto out;
+	}
 	if (tp) {
 		/* Its agent is ready once it has taken the clone's identity. */
 		if ((r = template_restore(sb, tp, qa.argv, b->config, b->config_len, err)) < 0) {
@@ -1658,6 +1833,14 @@ out:
 	return r;
 }
 
+int sandbox_spare_make(const struct template *t, struct sbx_error *err)
+{
+	struct sandbox_opts o = { .memory_mib = t->memory_mib, .cpus = t->cpus };
+	struct sandbox sb;
+
+	return create(&o, &sb, NULL, NULL, t, true, err);
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_error *err)
 {
 	struct secret_set *secrets = NULL;
@@ -1675,13 +1858,17 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb, struct sbx_
 		 template_find(o->image ? o->image : image_default(), o->memory_mib, o->cpus, &t) == 0)
 		picked = true;
 	if (r == 0 && (o->from || picked)) {
-		r = create(o, sb, secrets, allow, &t, err);
+		r = create(o, sb, secrets, allow, &t, false, err);
+		/* Spares up to the template's count again, in the background:
+		 * the one this clone took, or one that died. */
+		if (r == 0 && t.spares)
+			spares_fill(t.name);
 		if (r < 0 && picked) {
 			fprintf(stderr, "sbx: warning: %s; booting instead\n", err->msg);
-			r = create(o, sb, secrets, allow, NULL, err);
+			r = create(o, sb, secrets, allow, NULL, false, err);
 		}
 	} else if (r == 0) {
-		r = create(o, sb, secrets, allow, NULL, err);
+		r = create(o, sb, secrets, allow, NULL, false, err);
 	}
 	explicit_bzero(t.token, sizeof(t.token));
 	if (secrets) {
@@ -1701,7 +1888,7 @@ int sandbox_load_any(const char *id, struct sandbox *sb, struct sbx_error *err)
 	if (!name_ok(id))
 		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
 	snprintf(dir, sizeof(dir), "%s/%s", sandbox_root(), id);
-	if (meta_read(dir, sb) < 0) {
+	if (meta_read(dir, sb) < 0 || sb->spare[0]) {
 		if (is_leftover(dir))
 			remove_dir(dir);
 		return sbx_fail(err, ENOENT, "no such sandbox: %s", id);
@@ -1832,6 +2019,13 @@ int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
 			if (is_leftover(dir) ||
 			    (stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 600))
 				remove_dir(dir);
+			continue;
+		}
+		if (sb->spare[0]) {
+			/* A template's spare is no sandbox yet; a dead one, or
+			 * one whose taker died, goes. */
+			if (!sandbox_alive(sb) || spare_abandoned(sb))
+				cleanup(sb);
 			continue;
 		}
 		if (!sb->paused && !sandbox_alive(sb)) {

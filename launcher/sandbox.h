@@ -103,6 +103,9 @@ struct sandbox {
 	bool pausable;                /* booted for sbx pause (launcher/pause.h) */
 	bool paused;                  /* saved to disk, no QEMU running */
 	uint64_t paused_at;           /* unix time of the pause: the lifetime stood still */
+	char spare[64];               /* a spare of this template (launcher/spare.h), not a
+				       * sandbox yet; "": a sandbox */
+	bool from_spare;              /* a clone that took a spare: boot_ms is from then */
 };
 
 /* Where state directories live: $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx,
@@ -178,5 +181,18 @@ pid_t sandbox_start_qemu(char *const argv[], const struct sandbox *sb);
 bool sandbox_wait_gone(pid_t pid, const struct sandbox *sb, int ms);
 bool sandbox_owns(pid_t pid, const struct sandbox *sb);
 int sandbox_mkdirs(const char *path); /* mkdir -p */
+
+/* For launcher/spare.c. A spare is made as a clone of t up to QEMU
+ * started with its RAM (template_restore_start), with `spare = NAME` in
+ * its metadata and the file SANDBOX_SPARE_READY: hidden from every list
+ * and load, taken by the next clone of t (create renames the file to
+ * SANDBOX_SPARE_TAKEN first, so one taker wins). */
+#define SANDBOX_SPARE_READY "spare.ready"
+#define SANDBOX_SPARE_TAKEN "spare.taken"
+struct template;
+int sandbox_spare_make(const struct template *t, struct sbx_error *err);
+/* Spares of template NAME waiting to be taken; with kill, each is taken
+ * and stopped instead (template rm). */
+unsigned sandbox_spares(const char *name, bool kill);
 
 #endif

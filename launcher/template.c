@@ -31,6 +31,7 @@
 #include "launcher/pause.h"
 #include "launcher/qemu.h"
 #include "launcher/qmp.h"
+#include "launcher/spare.h"
 #include "lib/config.h"
 #include "lib/util.h"
 
@@ -80,6 +81,8 @@ static int meta_set(void *ctx, const char *key, const char *value, char *err, si
 		t->cpus = (unsigned)v;
 	else if (!strcmp(key, "created"))
 		t->created = v;
+	else if (!strcmp(key, "spares"))
+		t->spares = (unsigned)MIN(v, SPARES_MAX);
 	return 0;
 }
 
@@ -229,7 +232,7 @@ int template_remove(const char *name, struct sbx_error *err)
 	char dir[PATH_MAX], gone[PATH_MAX + 32];
 	struct user u = { .name = name };
 	struct template t;
-	int r;
+	int r, lock;
 
 	if ((r = template_load(name, &t, err)) < 0 && r != -EBADMSG && r != -EPROTO)
 		return r;
@@ -242,10 +245,19 @@ int template_remove(const char *name, struct sbx_error *err)
 	}
 	templates_dir(dir, sizeof(dir));
 	snprintf(gone, sizeof(gone), "%s/.%s.rm-%d", dir, name, (int)getpid());
-	if (rename(t.dir, gone) < 0)
-		return sbx_fail(err, errno, "cannot remove %s: %s", t.dir, strerror(errno));
-	remove_files(gone);
-	return 0;
+	/* Its spares first, with no filler at work until it is gone. */
+	lock = spares_lock(name);
+	sandbox_spares(name, true);
+	r = rename(t.dir, gone) < 0 ? sbx_fail(err, errno, "cannot remove %s: %s", t.dir,
+					       strerror(errno)) : 0;
+	if (lock >= 0) {
+		if (r == 0)
+			spares_unlock_file(name);
+		close(lock);
+	}
+	if (r == 0)
+		remove_files(gone);
+	return r;
 }
 
 static int meta_write(const char *dir, const struct template *t, struct sbx_error *err)
@@ -273,6 +285,8 @@ static int meta_write(const char *dir, const struct template *t, struct sbx_erro
 	kv_write(f, "token", t->token);
 	kv_write(f, "disk", t->disk ? "yes" : "no");
 	kv_write(f, "stamp", t->stamp);
+	snprintf(num, sizeof(num), "%u", t->spares);
+	kv_write(f, "spares", num);
 	if (fflush(f) != 0 || fsync(fd) < 0) {
 		int e = errno;
 
@@ -580,7 +594,7 @@ static int ram_fill(const struct template *t, int in, int fd, struct sbx_error *
 }
 
 int template_create(const char *name, const char *image, uint64_t memory_mib,
-		    struct template *t, struct sbx_error *err)
+		    unsigned spares, struct template *t, struct sbx_error *err)
 {
 	char dir[PATH_MAX], stage[PATH_MAX + 32], state[PATH_MAX], path[PATH_MAX + 16];
 	struct sandbox_opts o = { 0 };
@@ -634,6 +648,7 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	t->created = (uint64_t)time(NULL);
 	t->disk = sb.disk[0] != '\0';
 	image_stamp(&im, t->stamp, sizeof(t->stamp));
+	t->spares = MIN(spares, SPARES_MAX);
 	sandbox_memory_path(&sb, state, sizeof(state));
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, stage);
 	if (rename(state, path) < 0) {
@@ -656,8 +671,11 @@ int template_create(const char *name, const char *image, uint64_t memory_mib,
 	}
 	/* The paused sandbox is done with: its saved state moved out. */
 	sandbox_kill(&sb, "saved as a template", &e2);
-	return meta_read(name, t) == 0 ? 0 :
-	       sbx_fail(err, EIO, "template %s vanished as it was made", name);
+	if (meta_read(name, t) < 0)
+		return sbx_fail(err, EIO, "template %s vanished as it was made", name);
+	if (t->spares)
+		spares_fill(name);
+	return 0;
 fail:
 	remove_files(stage);
 	sandbox_kill(&sb, "template not saved", &e2);
@@ -752,23 +770,22 @@ static int memobj_swap(char **argv, char *value, struct sbx_error *err)
 }
 
 
-int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
-		     const char *config, size_t config_len, struct sbx_error *err)
+/* The first half of a restore: QEMU started from the clone's command
+ * line, waiting for its stream (-incoming defer), with the clone's RAM
+ * filled in, and its QMP answering on q. A spare stops here (its QEMU
+ * holds the RAM from then on); template_restore_finish is the rest. */
+int template_restore_start(struct sandbox *sb, const struct template *t, char *const argv[],
+			   struct qmp *q, struct sbx_error *err)
 {
 	char path[PATH_MAX + 16], memobj[160];
 	char *cargv[QEMU_ARGV_MAX + 4];
-	struct qmp q = { .fd = -1 };
-	json_t *args;
-	int sfd, mfd = -1, rfd = -1, r;
+	int mfd, rfd = -1, r;
 
-	/* Both files held open for the restore: template rm may come. */
-	snprintf(path, sizeof(path), "%s/" STATE_FILE, t->dir);
-	if ((sfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	q->fd = -1;
 	if ((mfd = r = ram_clone(t, &rfd, err)) < 0)
-		goto out;
+		return r;
 	/* QEMU opens the RAM through our /proc (we are there until it
-	 * loaded) and gets the stream's descriptor over QMP (below). */
+	 * answers QMP, by which time it has opened it). */
 	snprintf(memobj, sizeof(memobj), "memory-backend-file,id=mem,size=%lluM,share=on,"
 		 "mem-path=/proc/%d/fd/%d", (unsigned long long)t->memory_mib, (int)getpid(), mfd);
 	if ((r = pause_incoming_argv(argv, "defer", cargv,
@@ -783,33 +800,64 @@ int template_restore(struct sandbox *sb, const struct template *t, char *const a
 	if ((r = ram_fill(t, rfd, mfd, err)) < 0)
 		goto out;
 	sandbox_path(path, sizeof(path), sb, "qmp.sock");
-	if ((r = qmp_open(&q, path, QMP_TIMEOUT_MS, err)) < 0)
+	r = qmp_open(q, path, QMP_TIMEOUT_MS, err);
+out:
+	fd_close(&mfd);
+	fd_close(&rfd);
+	return r;
+}
+
+/* The second half: QEMU (answering on q, or opened again when q->fd < 0)
+ * loads the template's stream, the vsock device is plugged in and the
+ * agent takes the clone's identity. */
+int template_restore_finish(struct sandbox *sb, const struct template *t, struct qmp *q,
+			    const char *config, size_t config_len, struct sbx_error *err)
+{
+	char path[PATH_MAX + 16];
+	json_t *args;
+	int sfd, r;
+
+	/* Held open for the load: template rm may come. */
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, t->dir);
+	if ((sfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return sbx_fail(err, errno, "cannot read %s: %s", path, strerror(errno));
+	sandbox_path(path, sizeof(path), sb, "qmp.sock");
+	if (q->fd < 0 && (r = qmp_open(q, path, QMP_TIMEOUT_MS, err)) < 0)
 		goto out;
-	if ((r = pause_ram_apart(&q, true, err)) < 0)
+	if ((r = pause_ram_apart(q, true, err)) < 0)
 		goto out;
 	/* The stream read from its descriptor (fd:), not through the
 	 * `sh -c cat` an exec: URI makes QEMU spawn: two fork+execs less
 	 * before the load. */
-	if ((r = qmp_send_fd(&q, STATE_FDNAME, sfd, QMP_TIMEOUT_MS, err)) < 0)
+	if ((r = qmp_send_fd(q, STATE_FDNAME, sfd, QMP_TIMEOUT_MS, err)) < 0)
 		goto out;
 	if (!(args = json_pack("{s:s}", "uri", "fd:" STATE_FDNAME))) {
 		r = sbx_fail(err, ENOMEM, "out of memory");
 		goto out;
 	}
-	r = qmp_run(&q, "migrate-incoming", args, NULL, QMP_TIMEOUT_MS, err);
+	r = qmp_run(q, "migrate-incoming", args, NULL, QMP_TIMEOUT_MS, err);
 	json_decref(args);
-	if (r < 0 || (r = pause_incoming_wait(&q, sb, err)) < 0)
+	if (r < 0 || (r = pause_incoming_wait(q, sb, err)) < 0)
 		goto out;
 	fd_close(&sfd);
-	fd_close(&mfd);
-	fd_close(&rfd);
-	if ((r = sandbox_vsock_plug(&q, err)) < 0)
+	if ((r = sandbox_vsock_plug(q, err)) < 0)
 		goto out;
 	r = identify(sb, t, config, config_len, err);
 out:
 	fd_close(&sfd);
-	fd_close(&mfd);
-	fd_close(&rfd);
-	qmp_close(&q);
+	qmp_close(q);
 	return r;
+}
+
+int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
+		     const char *config, size_t config_len, struct sbx_error *err)
+{
+	struct qmp q = { .fd = -1 };
+	int r = template_restore_start(sb, t, argv, &q, err);
+
+	if (r < 0) {
+		qmp_close(&q);
+		return r;
+	}
+	return template_restore_finish(sb, t, &q, config, config_len, err);
 }

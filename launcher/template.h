@@ -35,12 +35,15 @@ struct template {
 	bool disk;                    /* it has disk.ext4, the backing file of clones' disks */
 	bool old;                     /* an older sbx's (no memory.ram): refused, make it again */
 	char stamp[512];              /* the image's files as they were (sizes, mtimes) */
+	unsigned spares;              /* QEMUs kept started for its clones (launcher/spare.h) */
 };
 
 /* Boots a sandbox of image (NULL: the default) and memory_mib, saves it as
- * template NAME and stops it. Nothing is left on failure. */
+ * template NAME and stops it, then starts making its spares (at most
+ * SPARES_MAX, launcher/spare.h) in the background. Nothing is left on
+ * failure. */
 int template_create(const char *name, const char *image, uint64_t memory_mib,
-		    struct template *t, struct sbx_error *err);
+		    unsigned spares, struct template *t, struct sbx_error *err);
 
 /* Reads template NAME; -ENOENT with a message when there is none. */
 int template_load(const char *name, struct template *t, struct sbx_error *err);
@@ -81,5 +84,17 @@ int template_kernel_stub(const char *kernel, const char *out, struct sbx_error *
  * (IDENTITY); returns once the agent answered as the clone. */
 int template_restore(struct sandbox *sb, const struct template *t, char *const argv[],
 		     const char *config, size_t config_len, struct sbx_error *err);
+
+/* template_restore in two halves, for a template's spares
+ * (launcher/spare.h): _start leaves QEMU started, waiting for its stream
+ * with the clone's RAM filled in and answering QMP on q (which the caller
+ * may close); _finish (q open, or q->fd < 0: opened again) loads the
+ * stream, plugs the vsock device in and hands the agent the clone's
+ * identity, and closes q. */
+struct qmp;
+int template_restore_start(struct sandbox *sb, const struct template *t, char *const argv[],
+			   struct qmp *q, struct sbx_error *err);
+int template_restore_finish(struct sandbox *sb, const struct template *t, struct qmp *q,
+			    const char *config, size_t config_len, struct sbx_error *err);
 
 #endif

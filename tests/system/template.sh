@@ -227,6 +227,76 @@ test_rm() {
 	grep -q "no template t1" "$T_TMP/err" || fail "said: $(cat "$T_TMP/err")"
 }
 
+# A template's spares: QEMUs started ahead for its next clones
+# (launcher/spare.h). The id of template $1's spare waiting, if any.
+spare_of() {
+	local m
+	for m in "$SBX_STATE_DIR"/*/meta; do
+		[ -e "$m" ] && grep -qx "spare = $1" "$m" && [ -e "$(dirname "$m")/spare.ready" ] &&
+			basename "$(dirname "$m")"
+	done
+}
+spare_ready() { [ -n "$(spare_of "$1")" ]; }
+
+test_spares() {
+	local s s2 id
+	"$SBX" template create ts --memory 768 --spares 1 >/dev/null || return 1
+	wait_for 30 spare_ready ts || fail "no spare made" || return 1
+	s=$(spare_of ts)
+	pgrep -f "qemu-system.*$SBX_STATE_DIR/$s/" >/dev/null || fail "the spare has no QEMU" ||
+		return 1
+	! listed "$s" || fail "ls lists the spare" || return 1
+	"$SBX" exec "$s" -- true 2>"$T_TMP/err" && { fail "exec ran in a spare"; return 1; }
+	grep -q "no such sandbox" "$T_TMP/err" || fail "exec said: $(cat "$T_TMP/err")" || return 1
+	id=$("$SBX" create --from ts --lifetime 5m --label team=s -e SPARE_ENV=yes) || return 1
+	expect_eq "the clone is the spare" "$id" "$s" || return 1
+	expect_eq "its meta" "$(meta "$id" from_spare)/$(meta "$id" spare)" "yes/" || return 1
+	expect_eq "its identity" "$("$SBX" exec "$id" -- sh -c 'echo $SPARE_ENV $(hostname)')" \
+		"yes $id" || return 1
+	listed "$id" && "$SBX" ls | grep -q "^$id .*team=s" || fail "ls: $("$SBX" ls)" || return 1
+	"$SBX" info "$id" | grep -q "from taking a spare" || fail "info: $("$SBX" info "$id")" ||
+		return 1
+	# the next one is made in the background
+	wait_for 30 spare_ready ts || fail "no spare made again" || return 1
+	s2=$(spare_of ts)
+	[ "$s2" != "$s" ] || fail "the same spare again" || return 1
+	# a clone named by its caller cannot have a spare's id: it restores alone
+	"$SBX" create --from ts --name cnamed --lifetime 5m >/dev/null || return 1
+	expect_eq "the spare after a named clone" "$(spare_of ts)" "$s2" || return 1
+	"$SBX" kill cnamed >/dev/null
+}
+
+# A spare whose QEMU died is cleaned away; a clone then restores alone.
+test_spare_dead() {
+	local s id
+	s=$(spare_of ts)
+	[ -n "$s" ] || fail "no spare" || return 1
+	pkill -KILL -f "qemu-system.*$SBX_STATE_DIR/$s/" || fail "no QEMU to kill" || return 1
+	wait_for 10 eval '! pgrep -f "qemu-system.*$SBX_STATE_DIR/$s/" >/dev/null' || return 1
+	"$SBX" ls >/dev/null
+	wait_for 10 test ! -e "$SBX_STATE_DIR/$s" || fail "its directory is left" || return 1
+	id=$("$SBX" create --from ts --lifetime 5m) || return 1
+	[ "$id" != "$s" ] && "$SBX" exec "$id" -- true || fail "the clone $id" || return 1
+	"$SBX" kill "$id" >/dev/null
+}
+
+# template rm stops its spares: no QEMU, no directory, no lock file.
+test_spares_rm() {
+	local s id
+	id=$("$SBX" create --from ts --lifetime 5m) || return 1
+	wait_for 30 spare_ready ts || fail "no spare" || return 1
+	s=$(spare_of ts)
+	[ "$s" != "$id" ] || fail "the spare is the clone" || return 1
+	"$SBX" template rm ts || return 1
+	! pgrep -f "qemu-system.*$SBX_STATE_DIR/$s/" >/dev/null || fail "a spare's QEMU runs" ||
+		return 1
+	wait_for 10 eval '[ -z "$(grep -lx "spare = ts" "$SBX_STATE_DIR"/*/meta 2>/dev/null)" ]' ||
+		fail "spares left: $(grep -lx "spare = ts" "$SBX_STATE_DIR"/*/meta)" || return 1
+	[ ! -e "$SBX_DATA_DIR/templates/.ts.spares" ] || fail "the lock file is left" || return 1
+	"$SBX" exec "$id" -- true || fail "a clone stopped with its template" || return 1
+	"$SBX" kill "$id" >/dev/null
+}
+
 t "template create: saved to the data directory (0600), listed, nothing left running" test_create || exit 1
 t "two clones, --from and a plain create, answer exec, holding their RAM's data only" test_clones || exit 1
 t "a clone's QEMU loads a stub kernel and its config alone, not the bzImage and initramfs" test_clone_files
@@ -248,3 +318,6 @@ t "a clone pauses (its RAM in the paused state) and resumes with its files" test
 t "a template of an older sbx: listed as such, refused with how to remake it, removable" test_old
 t "a failed restore leaves no QEMU and no state directory" test_failed_restore
 t "template rm: its clones keep running, a new --from is refused" test_rm
+t "--spares 1: a spare waits unlisted, the next clone takes it with its identity, another is made" test_spares
+t "a spare whose QEMU died is cleaned away, a clone restores alone" test_spare_dead
+t "template rm stops its spares, its clones keep running" test_spares_rm
