@@ -15,6 +15,7 @@
 #include "launcher/image.h"
 #include "launcher/sandbox.h"
 #include "launcher/template.h"
+#include "lib/util.h"
 
 static void lock_path(char *out, size_t n, const char *name)
 {
@@ -60,6 +61,9 @@ void spares_fill(const char *name)
 	if (fork() != 0)
 		_exit(0);
 	setsid();
+	/* sbx create blocks SIGINT, SIGTERM and SIGHUP while it boots: the
+	 * filler answers them as any process. */
+	signals_reset_for_exec();
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
