@@ -3,7 +3,8 @@
 # `bench_sandboxes NAME` sets B and SBX (the build), KV (BENCH_KV, where
 # figures go as key=value lines), TMP (a temporary directory holding
 # SBX_STATE_DIR and SBX_DATA_DIR, exported), and at exit kills every
-# sandbox of that state directory and removes TMP. say and now_ns are for
+# sandbox of that state directory, removes its templates (and so their
+# spares) and removes TMP. say and now_ns are for
 # the script's messages and timings.
 
 bench_sandboxes() { # NAME: the script's name, in its messages
@@ -17,8 +18,12 @@ bench_sandboxes() { # NAME: the script's name, in its messages
 }
 
 bench_cleanup() {
-	local d
+	local d t
 	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
+	# templates' spares (launcher/spare.h), which kill does not reach
+	for t in "$SBX_DATA_DIR"/templates/*/; do
+		[ -d "$t" ] && "$SBX" template rm "$(basename "$t")" >/dev/null 2>&1
+	done
 	rm -rf "$TMP"
 }
 

@@ -108,8 +108,10 @@ make_ms=$((($(now_ns) - t0) / 1000000))
 size=$(stat -c %s "$SBX_DATA_DIR/templates/bench/memory.state")
 # the RAM apart (memory.ram, sparse): its bytes on disk
 ram=$(($(stat -c %b "$SBX_DATA_DIR/templates/bench/memory.ram") * 512))
-# the same template again, with a spare (launcher/spare.h)
+# the same template again, with a spare (launcher/spare.h), its filler
+# done before anything is measured (bench_cleanup removes it at exit)
 "$SBX" template create benchs --memory "$TMPL_MIB" --spares 1 >/dev/null
+wait_spare
 : >"$TMP/pairs"
 : >"$TMP/base-pairs"
 for i in $(seq "$TMPL_N"); do

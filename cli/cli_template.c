@@ -112,6 +112,9 @@ int cli_template(struct cli *cli, int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "create"))
 		return template_create_cmd(argc - 1, argv + 1);
+	/* Not for users: the spares' filler (launcher/spare.c). */
+	if (!strcmp(argv[1], "_fill") && argc == 3)
+		return spares_fill_now(argv[2]);
 	if (!strcmp(argv[1], "ls") && argc == 2) {
 		printf("%-24s %-12s %6s %4s %8s  %s\n", "NAME", "IMAGE", "MEMORY", "CPUS", "STATE",
 		       "CREATED");

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -1587,86 +1588,129 @@ static void spare_file(char *out, size_t n, const struct sandbox *sb, const char
 	path_in(out, n, sb, name);
 }
 
-/* A spare whose taker died mid-restore (its file renamed over 10 min ago). */
-static bool spare_abandoned(const struct sandbox *sb)
+/* A spare that will never be taken: its QEMU is gone; or its taker died
+ * mid-restore (SANDBOX_SPARE_TAKEN is there and nobody holds its lock:
+ * the taker locks it before the rename and keeps it to the end); or its
+ * filler died before SANDBOX_SPARE_READY (neither file, for 10 min). */
+static bool spare_dead(const struct sandbox *sb)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	bool dead = false;
+	int fd;
 
+	if (!sandbox_alive(sb))
+		return true;
 	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		dead = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+		return dead;
+	}
+	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+	if (access(path, F_OK) == 0)
+		return false;
+	spare_file(path, sizeof(path), sb, "meta");
 	return stat(path, &st) == 0 && time(NULL) - st.st_mtime > 600;
 }
 
-/* Takes a spare of t that is waiting: renames its SANDBOX_SPARE_READY
- * (one taker wins) and loads it into sb. -ENOENT when there is none. */
+/* Takes a spare of t that waits: locks its SANDBOX_SPARE_READY and
+ * renames it SANDBOX_SPARE_TAKEN (one taker wins), and loads it into sb.
+ * The lock's fd, to hold until the spare is a sandbox or gone; -ENOENT
+ * when none waits. Dead spares met on the way are cleaned away. */
 static int spare_take(const struct template *t, struct sandbox *sb)
 {
 	char path[PATH_MAX], taken[PATH_MAX];
 	const char *root = sandbox_root();
 	struct dirent *d;
 	DIR *dp = opendir(root);
-	int r = -ENOENT;
+	int lock = -ENOENT;
 
-	while (dp && r < 0 && (d = readdir(dp))) {
+	while (dp && lock < 0 && (d = readdir(dp))) {
 		char dir[PATH_MAX];
 
 		if (d->d_name[0] == '.')
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
-		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, t->name) != 0 ||
-		    sb->created < t->created || !sandbox_alive(sb))
+		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, t->name) != 0)
 			continue;
+		if (spare_dead(sb)) {
+			cleanup(sb);
+			continue;
+		}
+		if (sb->created < t->created)
+			continue; /* of an older template of that name */
 		spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
 		spare_file(taken, sizeof(taken), sb, SANDBOX_SPARE_TAKEN);
-		if (rename(path, taken) == 0)
-			r = 0;
+		if ((lock = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (flock(lock, LOCK_EX | LOCK_NB) < 0 || rename(path, taken) < 0) {
+			close(lock);
+			lock = -ENOENT;
+		}
 	}
 	if (dp)
 		closedir(dp);
-	return r;
+	return lock;
 }
 
-unsigned sandbox_spares(const char *name, bool kill)
+unsigned sandbox_spares(const char *name, enum spares_op op)
 {
 	struct template t = { .created = 0 };
 	struct sandbox *sb = malloc(sizeof(*sb));
+	const char *root = sandbox_root();
+	char dir[PATH_MAX], path[PATH_MAX];
 	unsigned n = 0;
+	struct dirent *d;
+	DIR *dp;
+	int lock;
 
 	if (!sb)
 		return 0;
-	str_copy(t.name, sizeof(t.name), name);
-	if (!kill) {
-		const char *root = sandbox_root();
-		char dir[PATH_MAX], path[PATH_MAX];
-		struct dirent *d;
-		DIR *dp = opendir(root);
-
-		while (dp && (d = readdir(dp))) {
-			if (d->d_name[0] == '.')
-				continue;
-			snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
-			if (meta_read(dir, sb) < 0 || strcmp(sb->spare, name) != 0 ||
-			    !sandbox_alive(sb))
-				continue;
-			spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
-			n += access(path, F_OK) == 0;
-		}
-		if (dp)
-			closedir(dp);
-	} else {
-		while (spare_take(&t, sb) == 0) {
+	if (op == SPARES_STOP) {
+		str_copy(t.name, sizeof(t.name), name);
+		while ((lock = spare_take(&t, sb)) >= 0) {
 			cleanup(sb);
+			close(lock);
 			n++;
 		}
+		free(sb);
+		return n;
 	}
+	dp = opendir(root);
+	while (dp && (d = readdir(dp))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
+		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, name) != 0 || spare_dead(sb))
+			continue;
+		spare_file(path, sizeof(path), sb,
+			   op == SPARES_WAITING ? SANDBOX_SPARE_READY : SANDBOX_SPARE_TAKEN);
+		n += access(path, F_OK) == 0;
+	}
+	if (dp)
+		closedir(dp);
 	free(sb);
 	return n;
 }
 
+/* Whether a clone made with o can be a spare: it asks for nothing a
+ * spare was not made with (its own id, a network, secrets, volumes,
+ * mounts, another kernel) and its labels are good (checked again, and
+ * refused with their reason, by the create without a spare). */
+static bool spare_fits(const struct sandbox_opts *o, const struct secret_set *secrets,
+		       const struct secrets_allow *allow, struct sandbox *sb)
+{
+	struct sbx_error e;
+
+	return !o->name && !o->rootfs && !secrets && !allow && !(o->allow_net && o->allow_net[0]) &&
+	       !(o->volumes && o->volumes[0]) && !(o->tmpfs && o->tmpfs[0]) && !o->kernel &&
+	       !o->initrd && !o->nic && check_labels(o->labels, sb, &e) == 0;
+}
+
 /* A clone that takes one of tp's spares instead of starting a QEMU of its
- * own: -ENOENT when none is waiting. Once taken, the spare is this
- * sandbox (its id, its state directory); a failure then stops it and
- * says why. */
+ * own: -ENOENT when none waits. Once taken, the spare is this sandbox
+ * (its id, its state directory); a failure then stops it and says why. */
 static int create_from_spare(const struct sandbox_opts *o, struct sandbox *sb,
 			     const struct template *tp, struct sbx_error *err)
 {
@@ -1675,9 +1719,9 @@ static int create_from_spare(const struct sandbox_opts *o, struct sandbox *sb,
 	struct image im;
 	size_t len = 0;
 	uint64_t t0 = time_mono_ns();
-	int r;
+	int r, lock;
 
-	if (spare_take(tp, sb) < 0)
+	if ((lock = spare_take(tp, sb)) < 0)
 		return -ENOENT;
 	sb->spare[0] = '\0';
 	sb->from_spare = true;
@@ -1705,11 +1749,13 @@ static int create_from_spare(const struct sandbox_opts *o, struct sandbox *sb,
 		goto fail;
 	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
 	unlink(path);
+	close(lock);
 	free(config);
 	return 0;
 fail:
 	free(config);
 	cleanup(sb);
+	close(lock);
 	return r;
 }
 
@@ -1722,9 +1768,8 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 	uint64_t t0;
 	int r;
 
-	/* A clone takes a spare when one waits, unless it asks for its own
-	 * id (the spare's is taken with it). */
-	if (tp && !spare && !o->name) {
+	/* A clone takes a spare when one waits and fits (spare_fits). */
+	if (tp && !spare && tp->spares && spare_fits(o, secrets, allow, sb)) {
 		r = create_from_spare(o, sb, tp, err);
 		if (r == 0)
 			return 0;
@@ -2022,9 +2067,8 @@ int sandbox_list(void (*fn)(void *arg, const struct sandbox *sb), void *arg)
 			continue;
 		}
 		if (sb->spare[0]) {
-			/* A template's spare is no sandbox yet; a dead one, or
-			 * one whose taker died, goes. */
-			if (!sandbox_alive(sb) || spare_abandoned(sb))
+			/* A template's spare is no sandbox yet; a dead one goes. */
+			if (spare_dead(sb))
 				cleanup(sb);
 			continue;
 		}

@@ -185,14 +185,17 @@ int sandbox_mkdirs(const char *path); /* mkdir -p */
 /* For launcher/spare.c. A spare is made as a clone of t up to QEMU
  * started with its RAM (template_restore_start), with `spare = NAME` in
  * its metadata and the file SANDBOX_SPARE_READY: hidden from every list
- * and load, taken by the next clone of t (create renames the file to
- * SANDBOX_SPARE_TAKEN first, so one taker wins). */
+ * and load, taken by the next clone of t (create locks the file and
+ * renames it SANDBOX_SPARE_TAKEN first, so one taker wins, and holds the
+ * lock to the end, so that a taker's death shows). */
 #define SANDBOX_SPARE_READY "spare.ready"
 #define SANDBOX_SPARE_TAKEN "spare.taken"
 struct template;
 int sandbox_spare_make(const struct template *t, struct sbx_error *err);
-/* Spares of template NAME waiting to be taken; with kill, each is taken
- * and stopped instead (template rm). */
-unsigned sandbox_spares(const char *name, bool kill);
+/* Template NAME's spares: how many wait, how many are being taken (a
+ * clone's restore under way), or each that waits taken and stopped
+ * (template rm); dead ones are not counted. */
+enum spares_op { SPARES_WAITING, SPARES_TAKING, SPARES_STOP };
+unsigned sandbox_spares(const char *name, enum spares_op op);
 
 #endif

@@ -10,17 +10,18 @@
 /* Most spares a template keeps. */
 #define SPARES_MAX 8
 
-/* Makes template NAME's spares up to its count in a process of their own,
- * detached (nobody waits for it; it holds no descriptor of the caller),
- * one filler per template at a time. */
+/* Makes template NAME's spares up to its count in a process of their own
+ * (`sbx template _fill NAME`, which runs spares_fill_now), detached:
+ * nobody waits for it and it holds no descriptor of the caller. */
 void spares_fill(const char *name);
+/* The filler itself: one per template at a time (the lock below); 0, or
+ * 1 when it could not make them. */
+int spares_fill_now(const char *name);
 
 /* The lock of template NAME's fillers, taken: template rm holds it while
  * it stops the spares (sandbox_spares) and removes the template, so that
  * no filler makes one of a template being removed. The fd to close, or
  * -1. */
 int spares_lock(const char *name);
-/* Removes that lock's file, once the template is gone (with it held). */
-void spares_unlock_file(const char *name);
 
 #endif

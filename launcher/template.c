@@ -245,16 +245,19 @@ int template_remove(const char *name, struct sbx_error *err)
 	}
 	templates_dir(dir, sizeof(dir));
 	snprintf(gone, sizeof(gone), "%s/.%s.rm-%d", dir, name, (int)getpid());
-	/* Its spares first, with no filler at work until it is gone. */
+	/* Its spares first, with no filler at work until it is gone. A
+	 * spare being taken is a clone on its way: its disk is an overlay
+	 * over the template's too. (The lock file stays: a filler may wait
+	 * on it.) */
 	lock = spares_lock(name);
-	sandbox_spares(name, true);
-	r = rename(t.dir, gone) < 0 ? sbx_fail(err, errno, "cannot remove %s: %s", t.dir,
-					       strerror(errno)) : 0;
-	if (lock >= 0) {
-		if (r == 0)
-			spares_unlock_file(name);
+	sandbox_spares(name, SPARES_STOP);
+	if (t.disk && sandbox_spares(name, SPARES_TAKING))
+		r = sbx_fail(err, EBUSY, "template %s is in use: a clone of it is being made", name);
+	else
+		r = rename(t.dir, gone) < 0 ? sbx_fail(err, errno, "cannot remove %s: %s", t.dir,
+						       strerror(errno)) : 0;
+	if (lock >= 0)
 		close(lock);
-	}
 	if (r == 0)
 		remove_files(gone);
 	return r;

@@ -12,7 +12,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 export SBX_STATE_DIR=$T_TMP/state SBX_DATA_DIR=$T_TMP/data
-on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done'
+on_exit 'for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")"; done
+	"$SBX" template rm ts 2>/dev/null # its spares, which kill does not reach'
 
 meta() { sed -n "s/^$2 = //p" "$SBX_STATE_DIR/$1/meta"; }
 left_s() { "$SBX" info --json "$1" | sed 's/.*"lifetime_left_ns":\([0-9]*\).*/\1/' | awk '{ print int($1 / 1e9) }'; }
@@ -276,11 +277,29 @@ test_spare_dead() {
 	"$SBX" ls >/dev/null
 	wait_for 10 test ! -e "$SBX_STATE_DIR/$s" || fail "its directory is left" || return 1
 	id=$("$SBX" create --from ts --lifetime 5m) || return 1
-	[ "$id" != "$s" ] && "$SBX" exec "$id" -- true || fail "the clone $id" || return 1
+	expect_eq "the clone took a spare" "$(meta "$id" from_spare)" "" || return 1
+	"$SBX" exec "$id" -- true || fail "the clone $id" || return 1
 	"$SBX" kill "$id" >/dev/null
 }
 
-# template rm stops its spares: no QEMU, no directory, no lock file.
+# Two clones at once, one spare: one takes it, the other restores alone.
+test_spare_race() {
+	local a b
+	wait_for 30 spare_ready ts || fail "no spare" || return 1
+	"$SBX" create --from ts --lifetime 5m >"$T_TMP/ra" 2>"$T_TMP/ra.err" &
+	a=$!
+	"$SBX" create --from ts --lifetime 5m >"$T_TMP/rb" 2>"$T_TMP/rb.err" &
+	b=$!
+	wait $a && wait $b || fail "a create failed: $(cat "$T_TMP/ra.err" "$T_TMP/rb.err")" ||
+		return 1
+	expect_eq "spares taken" "$(meta "$(cat "$T_TMP/ra")" from_spare)$(meta "$(cat "$T_TMP/rb")" from_spare)" \
+		yes || return 1
+	"$SBX" exec "$(cat "$T_TMP/ra")" -- true && "$SBX" exec "$(cat "$T_TMP/rb")" -- true || return 1
+	"$SBX" kill "$(cat "$T_TMP/ra")" >/dev/null
+	"$SBX" kill "$(cat "$T_TMP/rb")" >/dev/null
+}
+
+# template rm stops its spares: no QEMU, no directory.
 test_spares_rm() {
 	local s id
 	id=$("$SBX" create --from ts --lifetime 5m) || return 1
@@ -292,7 +311,6 @@ test_spares_rm() {
 		return 1
 	wait_for 10 eval '[ -z "$(grep -lx "spare = ts" "$SBX_STATE_DIR"/*/meta 2>/dev/null)" ]' ||
 		fail "spares left: $(grep -lx "spare = ts" "$SBX_STATE_DIR"/*/meta)" || return 1
-	[ ! -e "$SBX_DATA_DIR/templates/.ts.spares" ] || fail "the lock file is left" || return 1
 	"$SBX" exec "$id" -- true || fail "a clone stopped with its template" || return 1
 	"$SBX" kill "$id" >/dev/null
 }
@@ -320,4 +338,5 @@ t "a failed restore leaves no QEMU and no state directory" test_failed_restore
 t "template rm: its clones keep running, a new --from is refused" test_rm
 t "--spares 1: a spare waits unlisted, the next clone takes it with its identity, another is made" test_spares
 t "a spare whose QEMU died is cleaned away, a clone restores alone" test_spare_dead
+t "two clones at once and one spare: one takes it, the other restores alone" test_spare_race
 t "template rm stops its spares, its clones keep running" test_spares_rm
