@@ -19,10 +19,14 @@ bench_sandboxes() { # NAME: the script's name, in its messages
 
 bench_cleanup() {
 	local d t
-	for d in "$SBX_STATE_DIR"/*/; do [ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1; done
+	# (|| true: under set -e a failure here would end the cleanup; a
+	# template's spare is a directory that kill answers "no such sandbox")
+	for d in "$SBX_STATE_DIR"/*/; do
+		[ -d "$d" ] && "$SBX" kill "$(basename "$d")" >/dev/null 2>&1 || true
+	done
 	# templates' spares (launcher/spare.h), which kill does not reach
 	for t in "$SBX_DATA_DIR"/templates/*/; do
-		[ -d "$t" ] && "$SBX" template rm "$(basename "$t")" >/dev/null 2>&1
+		[ -d "$t" ] && "$SBX" template rm "$(basename "$t")" >/dev/null 2>&1 || true
 	done
 	rm -rf "$TMP"
 }
