@@ -1579,15 +1579,6 @@ static void guest_clock_set(struct sandbox *sb)
 		sandbox_lifetime_note(sb, &l);
 }
 
-/* Boots one sandbox: checked options, a state directory, the guest's
- * disks and config, its vsock device, QEMU (or a template's clone), the
- * gateway, then the agent's READY. Undone on failure. */
-/* A spare's file named name, in its state directory. */
-static void spare_file(char *out, size_t n, const struct sandbox *sb, const char *name)
-{
-	path_in(out, n, sb, name);
-}
-
 /* A spare that will never be taken: its QEMU is gone; or its taker died
  * mid-restore (SANDBOX_SPARE_TAKEN is there and nobody holds its lock:
  * the taker locks it before the rename and keeps it to the end); or its
@@ -1601,17 +1592,35 @@ static bool spare_dead(const struct sandbox *sb)
 
 	if (!sandbox_alive(sb))
 		return true;
-	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
+	path_in(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
 		dead = flock(fd, LOCK_EX | LOCK_NB) == 0;
 		close(fd);
 		return dead;
 	}
-	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+	path_in(path, sizeof(path), sb, SANDBOX_SPARE_READY);
 	if (access(path, F_OK) == 0)
 		return false;
-	spare_file(path, sizeof(path), sb, "meta");
+	path_in(path, sizeof(path), sb, "meta");
 	return stat(path, &st) == 0 && time(NULL) - st.st_mtime > 600;
+}
+
+/* The next sandbox directory under the state root (dp) whose meta says
+ * it is a spare of template NAME, read into sb; false at the end. */
+static bool spare_next(DIR *dp, const char *name, struct sandbox *sb)
+{
+	struct dirent *d;
+
+	while (dp && (d = readdir(dp))) {
+		char dir[PATH_MAX];
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", sandbox_root(), d->d_name);
+		if (meta_read(dir, sb) == 0 && !strcmp(sb->spare, name))
+			return true;
+	}
+	return false;
 }
 
 /* Takes a spare of t that waits: locks its SANDBOX_SPARE_READY and
@@ -1621,29 +1630,22 @@ static bool spare_dead(const struct sandbox *sb)
 static int spare_take(const struct template *t, struct sandbox *sb)
 {
 	char path[PATH_MAX], taken[PATH_MAX];
-	const char *root = sandbox_root();
-	struct dirent *d;
-	DIR *dp = opendir(root);
+	DIR *dp = opendir(sandbox_root());
 	int lock = -ENOENT;
 
-	while (dp && lock < 0 && (d = readdir(dp))) {
-		char dir[PATH_MAX];
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
-		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, t->name) != 0)
-			continue;
+	while (lock < 0 && spare_next(dp, t->name, sb)) {
 		if (spare_dead(sb)) {
 			cleanup(sb);
 			continue;
 		}
 		if (sb->created < t->created)
 			continue; /* of an older template of that name */
-		spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
-		spare_file(taken, sizeof(taken), sb, SANDBOX_SPARE_TAKEN);
-		if ((lock = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		path_in(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+		path_in(taken, sizeof(taken), sb, SANDBOX_SPARE_TAKEN);
+		if ((lock = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			lock = -ENOENT;
 			continue;
+		}
 		if (flock(lock, LOCK_EX | LOCK_NB) < 0 || rename(path, taken) < 0) {
 			close(lock);
 			lock = -ENOENT;
@@ -1658,10 +1660,8 @@ unsigned sandbox_spares(const char *name, enum spares_op op)
 {
 	struct template t = { .created = 0 };
 	struct sandbox *sb = malloc(sizeof(*sb));
-	const char *root = sandbox_root();
-	char dir[PATH_MAX], path[PATH_MAX];
+	char path[PATH_MAX];
 	unsigned n = 0;
-	struct dirent *d;
 	DIR *dp;
 	int lock;
 
@@ -1677,15 +1677,12 @@ unsigned sandbox_spares(const char *name, enum spares_op op)
 		free(sb);
 		return n;
 	}
-	dp = opendir(root);
-	while (dp && (d = readdir(dp))) {
-		if (d->d_name[0] == '.')
+	dp = opendir(sandbox_root());
+	while (spare_next(dp, name, sb)) {
+		if (spare_dead(sb))
 			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", root, d->d_name);
-		if (meta_read(dir, sb) < 0 || strcmp(sb->spare, name) != 0 || spare_dead(sb))
-			continue;
-		spare_file(path, sizeof(path), sb,
-			   op == SPARES_WAITING ? SANDBOX_SPARE_READY : SANDBOX_SPARE_TAKEN);
+		path_in(path, sizeof(path), sb,
+			op == SPARES_WAITING ? SANDBOX_SPARE_READY : SANDBOX_SPARE_TAKEN);
 		n += access(path, F_OK) == 0;
 	}
 	if (dp)
@@ -1747,7 +1744,7 @@ static int create_from_spare(const struct sandbox_opts *o, struct sandbox *sb,
 	sb->boot_ms = (time_mono_ns() - t0) / NSEC_PER_MSEC;
 	if ((r = save(sb, false, err)) < 0)
 		goto fail;
-	spare_file(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
+	path_in(path, sizeof(path), sb, SANDBOX_SPARE_TAKEN);
 	unlink(path);
 	close(lock);
 	free(config);
@@ -1759,6 +1756,9 @@ fail:
 	return r;
 }
 
+/* Boots one sandbox: checked options, a state directory, the guest's
+ * disks and config, its vsock device, QEMU (or a template's clone, or a spare up to its QEMU), the
+ * gateway, then the agent's READY. Undone on failure. */
 static int create(const struct sandbox_opts *o, struct sandbox *sb,
 		  const struct secret_set *secrets, const struct secrets_allow *allow,
 		  const struct template *tp, bool spare, struct sbx_error *err)
@@ -1818,7 +1818,7 @@ static int create(const struct sandbox_opts *o, struct sandbox *sb,
 			char path[PATH_MAX];
 			int fd;
 
-			spare_file(path, sizeof(path), sb, SANDBOX_SPARE_READY);
+			path_in(path, sizeof(path), sb, SANDBOX_SPARE_READY);
 			if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 				r = sbx_fail(err, errno, "cannot create %s: %s", path, strerror(errno));
 			else
